@@ -1,0 +1,43 @@
+//! The catalog's error type.
+
+use cairn_model::{ExperimentId, RunId};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("catalog database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("catalog document {doc}: {source}")]
+    Automerge {
+        doc: String,
+        source: automerge::AutomergeError,
+    },
+    #[error("catalog document {doc} is corrupt: {reason}")]
+    Corrupt { doc: String, reason: String },
+    #[error("no run {0}")]
+    UnknownRun(RunId),
+    #[error("no run id starts with '{0}'")]
+    NoRunMatches(String),
+    #[error("run id prefix '{prefix}' is ambiguous: it matches {}", matches.join(", "))]
+    AmbiguousRun {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("no experiment {0}")]
+    UnknownExperiment(ExperimentId),
+    #[error("an experiment named '{0}' already exists")]
+    DuplicateExperiment(String),
+    #[error(
+        "this catalog was written by a newer Cairn (format {found}, this build reads up to {supported})"
+    )]
+    NewerFormat { found: i64, supported: i64 },
+}
+
+impl Error {
+    pub(crate) fn automerge(doc: &str) -> impl FnOnce(automerge::AutomergeError) -> Error + '_ {
+        move |source| Error::Automerge {
+            doc: doc.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Cairn's catalog: the source of truth for experiments and run metadata.
+//!
+//! Run metadata lives in automerge documents: one small *team doc* (experiments, the project's
+//! run schema, the shard registry) and *shard docs*, each holding up to [`SHARD_CAPACITY`] runs of
+//! one experiment. Docs are persisted in SQLite as a snapshot plus incremental changes and
+//! compacted per doc. Projection tables (runs, params, tags, summary metrics) are derived from the
+//! docs in the same transaction as every write, and can be rebuilt from them at any time.
+//!
+//! Several processes may open one catalog at once (the desktop app and a training job): every
+//! write runs in an IMMEDIATE SQLite transaction that first loads the changes other processes
+//! appended, so each sees the others' writes and nothing is lost.
+//!
+//! This crate is not the API: it validates nothing about runs beyond storage. Business rules
+//! (schemas, MLflow's param immutability) live in `cairn-core`. Metric points are not here
+//! (`cairn-metrics`), nor artifact bytes (`cairn-artifacts`).
+
+mod docs;
+mod error;
+mod project;
+mod run_doc;
+
+pub use docs::{Catalog, SHARD_CAPACITY};
+pub use error::Error;
+pub use project::{RunFilter, RunOrder, RunRow};
+pub use run_doc::RunEdit;

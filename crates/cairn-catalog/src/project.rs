@@ -1,0 +1,338 @@
+//! Projection tables: runs, params, tags and summary metrics as SQL rows, derived from the docs
+//! for listing and filtering. Never the source of truth: `Catalog::rebuild_projections`
+//! recomputes them from the docs.
+
+use std::collections::BTreeMap;
+
+use cairn_model::{Experiment, ExperimentId, Run, RunId, RunStatus};
+use rusqlite::{
+    Connection, OptionalExtension, Transaction, params, params_from_iter, types::Value as SqlValue,
+};
+
+use crate::Error;
+
+pub(crate) fn create_tables(tx: &Transaction<'_>) -> Result<(), Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    deleted INTEGER NOT NULL, json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS experiments_name ON experiments(name);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, experiment TEXT NOT NULL, shard TEXT NOT NULL, name TEXT NOT NULL,
+    owner TEXT, status TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, parent TEXT,
+    deleted INTEGER NOT NULL, incomplete INTEGER NOT NULL, json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, start_ms);
+CREATE INDEX IF NOT EXISTS runs_start ON runs(start_ms);
+CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, start_ms);
+CREATE INDEX IF NOT EXISTS runs_shard ON runs(shard);
+CREATE TABLE IF NOT EXISTS params (
+    run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
+    PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS params_key ON params(key, num);
+CREATE TABLE IF NOT EXISTS tags (
+    run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_metrics (
+    run TEXT NOT NULL, key TEXT NOT NULL, last REAL, step INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
+    min REAL, max REAL, count INTEGER NOT NULL,
+    PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
+",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn upsert_experiment(tx: &Transaction<'_>, exp: &Experiment) -> Result<(), Error> {
+    tx.execute(
+        "INSERT OR REPLACE INTO experiments(id, name, created_ms, deleted, json) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![exp.id.to_string(), exp.name, exp.created_ms, exp.deleted, serde_json::to_string(exp).unwrap_or_default()],
+    )?;
+    Ok(())
+}
+
+fn parse_experiment(json: String) -> Result<Experiment, Error> {
+    serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+        doc: "experiments projection".into(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn experiments(conn: &Connection) -> Result<Vec<Experiment>, Error> {
+    let mut stmt = conn.prepare_cached("SELECT json FROM experiments ORDER BY created_ms, id")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|r| parse_experiment(r?)).collect()
+}
+
+pub(crate) fn experiment_where(
+    conn: &Connection,
+    cond: &str,
+    arg: &str,
+) -> Result<Option<Experiment>, Error> {
+    let sql = format!("SELECT json FROM experiments WHERE {cond} ORDER BY created_ms LIMIT 1");
+    conn.prepare_cached(&sql)?
+        .query_row([arg], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(parse_experiment)
+        .transpose()
+}
+
+pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result<(), Error> {
+    let id = run.id.to_string();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        id,
+        run.experiment.to_string(),
+        shard,
+        run.name,
+        run.owner,
+        run.status.as_str(),
+        run.start_ms,
+        run.end_ms,
+        run.parent.map(|p| p.to_string()),
+        run.deleted,
+        !run.incomplete.is_empty(),
+        serde_json::to_string(run).unwrap_or_default(),
+    ])?;
+    for table in ["params", "tags", "run_metrics"] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
+            .execute([&id])?;
+    }
+    let mut p =
+        tx.prepare_cached("INSERT INTO params(run, key, value, num) VALUES (?1, ?2, ?3, ?4)")?;
+    for (k, v) in &run.params {
+        p.execute(params![
+            id,
+            k,
+            v,
+            cairn_model::ParamValue::infer(v).as_f64()
+        ])?;
+    }
+    let mut t = tx.prepare_cached("INSERT INTO tags(run, key, value) VALUES (?1, ?2, ?3)")?;
+    for (k, v) in &run.tags {
+        t.execute(params![id, k, v])?;
+    }
+    let mut m = tx.prepare_cached(
+        "INSERT INTO run_metrics(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (k, s) in &run.metrics {
+        // SQLite has no NaN: it is stored as NULL, and infinities as themselves.
+        let last = (!s.last.is_nan()).then_some(s.last);
+        m.execute(params![
+            id,
+            k,
+            last,
+            s.step,
+            s.ts_ms,
+            s.min,
+            s.max,
+            s.count as i64
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(conn: &Connection, id: RunId) -> Result<Option<Run>, Error> {
+    conn.prepare_cached("SELECT json FROM runs WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|json| {
+            serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                doc: "runs projection".into(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn resolve_run(conn: &Connection, prefix: &str) -> Result<RunId, Error> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::NoRunMatches(prefix.to_owned()));
+    }
+    // Hex digits sort as text, so a prefix is a range scan on the primary key.
+    let hi = format!("{p}g");
+    let matches: Vec<String> = conn
+        .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6")?
+        .query_map([&p, &hi], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    match matches.as_slice() {
+        [] => Err(Error::NoRunMatches(prefix.to_owned())),
+        [one] => one.parse().map_err(|e| Error::Corrupt {
+            doc: "runs projection".into(),
+            reason: format!("{e}"),
+        }),
+        _ => Err(Error::AmbiguousRun {
+            prefix: prefix.to_owned(),
+            matches,
+        }),
+    }
+}
+
+/// How listed runs are ordered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RunOrder {
+    /// Newest first.
+    #[default]
+    Newest,
+    Oldest,
+    /// By a summary metric's latest value; runs without it come last.
+    Metric {
+        key: String,
+        descending: bool,
+    },
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub experiment: Option<ExperimentId>,
+    pub status: Option<RunStatus>,
+    pub owner: Option<String>,
+    pub include_deleted: bool,
+    pub order: RunOrder,
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+/// One line of a run listing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunRow {
+    pub id: RunId,
+    pub experiment: ExperimentId,
+    pub experiment_name: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub status: RunStatus,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub incomplete: bool,
+    /// Latest value of each summary metric (NaN when the last value logged was NaN).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+fn where_clause(f: &RunFilter) -> (String, Vec<SqlValue>) {
+    let mut conds = Vec::new();
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(e) = f.experiment {
+        args.push(e.to_string().into());
+        conds.push(format!("r.experiment = ?{}", args.len()));
+    }
+    if let Some(s) = f.status {
+        args.push(s.as_str().to_owned().into());
+        conds.push(format!("r.status = ?{}", args.len()));
+    }
+    if let Some(o) = &f.owner {
+        args.push(o.clone().into());
+        conds.push(format!("r.owner = ?{}", args.len()));
+    }
+    if !f.include_deleted {
+        conds.push("r.deleted = 0".into());
+    }
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    (clause, args)
+}
+
+pub(crate) fn count_runs(conn: &Connection, f: &RunFilter) -> Result<u64, Error> {
+    let (clause, args) = where_clause(f);
+    let n: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM runs r {clause}"))?
+        .query_row(params_from_iter(args), |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>, Error> {
+    let (clause, mut args) = where_clause(f);
+    let (join, order) = match &f.order {
+        RunOrder::Newest => (String::new(), "r.start_ms DESC, r.id DESC".to_owned()),
+        RunOrder::Oldest => (String::new(), "r.start_ms ASC, r.id ASC".to_owned()),
+        RunOrder::Metric { key, descending } => {
+            args.push(key.clone().into());
+            let dir = if *descending { "DESC" } else { "ASC" };
+            (
+                format!(
+                    "LEFT JOIN run_metrics m ON m.run = r.id AND m.key = ?{}",
+                    args.len()
+                ),
+                format!("m.last IS NULL, m.last {dir}, r.id"),
+            )
+        }
+    };
+    args.push((f.limit.map_or(-1, |l| l as i64)).into());
+    let limit = args.len();
+    args.push((f.offset as i64).into());
+    let offset = args.len();
+    let sql = format!(
+        "SELECT r.id, r.experiment, coalesce(e.name, ''), r.name, r.owner, r.status, r.start_ms, r.end_ms, r.incomplete
+         FROM runs r LEFT JOIN experiments e ON e.id = r.experiment {join} {clause}
+         ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raw: Vec<(
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        i64,
+        Option<i64>,
+        bool,
+    )> = stmt
+        .query_map(params_from_iter(args), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let corrupt = |e: cairn_model::ModelError| Error::Corrupt {
+        doc: "runs projection".into(),
+        reason: e.to_string(),
+    };
+    let mut metric_stmt =
+        conn.prepare_cached("SELECT key, last FROM run_metrics WHERE run = ?1 ORDER BY key")?;
+    let mut out = Vec::with_capacity(raw.len());
+    for (id, exp, exp_name, name, owner, status, start_ms, end_ms, incomplete) in raw {
+        let metrics = metric_stmt
+            .query_map([&id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN),
+                ))
+            })?
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        out.push(RunRow {
+            id: id.parse().map_err(corrupt)?,
+            experiment: exp.parse().map_err(corrupt)?,
+            experiment_name: exp_name,
+            name,
+            owner,
+            status: status.parse().map_err(corrupt)?,
+            start_ms,
+            end_ms,
+            incomplete,
+            metrics,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,494 @@
+//! How a run is laid out in a shard doc, and the edits a run can take.
+//!
+//! A run is a map at the shard's root under `run/<id>`, created whole with one
+//! `batch_create_object`. Scalars (name, owner, status, times, notes) and the entries of the
+//! `params`, `tags`, `metrics`, `datasets`, `evaluations` and `artifacts` maps are separate
+//! automerge keys, so concurrent edits of different fields merge and concurrent edits of the
+//! same field are kept as a conflict. Structured values (a lineage section, a metric summary, an
+//! artifact reference) are one JSON string each: they change as a unit.
+//!
+//! Every map a run will ever need is created with the run, so two writers never race to create
+//! the same nested object (which automerge would resolve by hiding one of them).
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, hydrate};
+use cairn_model::{
+    ArtifactRef, CodeVersion, Conflict, DatasetSnapshot, Evaluation, ExperimentId,
+    FeatureSetVersion, InfraProfile, MetricSummary, ParentKind, Run, RunId, RunStatus,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+
+/// One change to a run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RunEdit {
+    Name(String),
+    Owner(Option<String>),
+    Status {
+        status: RunStatus,
+        end_ms: Option<i64>,
+    },
+    Notes(String),
+    Param(String, String),
+    Tag(String, String),
+    DeleteTag(String),
+    Metric(String, MetricSummary),
+    Dataset(String, DatasetSnapshot),
+    FeatureSet(Option<FeatureSetVersion>),
+    Code(Option<CodeVersion>),
+    Infra(Option<InfraProfile>),
+    Evaluation(String, Evaluation),
+    Artifact(String, ArtifactRef),
+    DeleteArtifact(String),
+    Incomplete(Vec<String>),
+    Deleted(bool),
+    Parent(Option<RunId>, Option<ParentKind>),
+}
+
+pub(crate) fn run_key(id: RunId) -> String {
+    format!("run/{id}")
+}
+
+pub(crate) const RUN_PREFIX: &str = "run/";
+
+const MAPS: [&str; 6] = [
+    "params",
+    "tags",
+    "metrics",
+    "datasets",
+    "evaluations",
+    "artifacts",
+];
+
+fn json<T: Serialize>(v: &T) -> String {
+    // Serialising plain data structs to a String cannot fail.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn scalar(v: impl Into<ScalarValue>) -> hydrate::Value {
+    hydrate::Value::Scalar(v.into())
+}
+
+/// The whole run as one hydrate value, for `batch_create_object`.
+pub(crate) fn run_value(run: &Run) -> hydrate::Value {
+    let mut m: HashMap<&str, hydrate::Value> = HashMap::new();
+    m.insert("experiment", scalar(run.experiment.to_string()));
+    m.insert("name", scalar(run.name.as_str()));
+    if let Some(o) = &run.owner {
+        m.insert("owner", scalar(o.as_str()));
+    }
+    m.insert("status", scalar(run.status.as_str()));
+    m.insert("start_ms", scalar(run.start_ms));
+    if let Some(e) = run.end_ms {
+        m.insert("end_ms", scalar(e));
+    }
+    if let Some(p) = run.parent {
+        m.insert("parent", scalar(p.to_string()));
+    }
+    if let Some(k) = run.parent_kind {
+        m.insert("parent_kind", scalar(k.as_str()));
+    }
+    m.insert("notes", scalar(run.notes.as_str()));
+    m.insert("deleted", scalar(run.deleted));
+    m.insert("incomplete", scalar(json(&run.incomplete)));
+    if let Some(c) = &run.lineage.code {
+        m.insert("code", scalar(json(c)));
+    }
+    if let Some(i) = &run.lineage.infra {
+        m.insert("infra", scalar(json(i)));
+    }
+    if let Some(f) = &run.lineage.feature_set {
+        m.insert("feature_set", scalar(json(f)));
+    }
+    let map_of = |entries: Vec<(String, String)>| {
+        let inner: HashMap<String, hydrate::Value> =
+            entries.into_iter().map(|(k, v)| (k, scalar(v))).collect();
+        hydrate::Value::Map(inner.into())
+    };
+    m.insert(
+        "params",
+        map_of(
+            run.params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "tags",
+        map_of(
+            run.tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "metrics",
+        map_of(
+            run.metrics
+                .iter()
+                .map(|(k, v)| (k.clone(), json(v)))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "datasets",
+        map_of(
+            run.lineage
+                .datasets
+                .iter()
+                .map(|(k, v)| (k.clone(), json(v)))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "evaluations",
+        map_of(
+            run.lineage
+                .evaluations
+                .iter()
+                .map(|(k, v)| (k.clone(), json(v)))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "artifacts",
+        map_of(
+            run.artifacts
+                .iter()
+                .map(|(k, v)| (k.clone(), json(v)))
+                .collect(),
+        ),
+    );
+    m.into()
+}
+
+/// Applies one edit to the run object `obj` inside an open transaction.
+pub(crate) fn apply_edit(
+    doc: &mut AutoCommit,
+    obj: &automerge::ObjId,
+    edit: &RunEdit,
+    doc_name: &str,
+) -> Result<(), Error> {
+    let err = Error::automerge(doc_name);
+    let in_map = |doc: &mut AutoCommit, map: &str| -> Result<automerge::ObjId, Error> {
+        match doc.get(obj, map).map_err(Error::automerge(doc_name))? {
+            Some((Value::Object(ObjType::Map), id)) => Ok(id),
+            // Only a doc written by something other than Cairn lacks these maps.
+            _ => doc
+                .put_object(obj, map, ObjType::Map)
+                .map_err(Error::automerge(doc_name)),
+        }
+    };
+    match edit {
+        RunEdit::Name(n) => doc.put(obj, "name", n.as_str()),
+        RunEdit::Owner(Some(o)) => doc.put(obj, "owner", o.as_str()),
+        RunEdit::Owner(None) => doc.delete(obj, "owner"),
+        RunEdit::Status { status, end_ms } => {
+            doc.put(obj, "status", status.as_str())
+                .map_err(Error::automerge(doc_name))?;
+            match end_ms {
+                Some(e) => doc.put(obj, "end_ms", *e),
+                None => doc.delete(obj, "end_ms"),
+            }
+        }
+        RunEdit::Notes(n) => doc.put(obj, "notes", n.as_str()),
+        RunEdit::Param(k, v) => {
+            let m = in_map(doc, "params")?;
+            doc.put(&m, k.as_str(), v.as_str())
+        }
+        RunEdit::Tag(k, v) => {
+            let m = in_map(doc, "tags")?;
+            doc.put(&m, k.as_str(), v.as_str())
+        }
+        RunEdit::DeleteTag(k) => {
+            let m = in_map(doc, "tags")?;
+            doc.delete(&m, k.as_str())
+        }
+        RunEdit::Metric(k, s) => {
+            let m = in_map(doc, "metrics")?;
+            doc.put(&m, k.as_str(), json(s))
+        }
+        RunEdit::Dataset(k, d) => {
+            let m = in_map(doc, "datasets")?;
+            doc.put(&m, k.as_str(), json(d))
+        }
+        RunEdit::Evaluation(k, e) => {
+            let m = in_map(doc, "evaluations")?;
+            doc.put(&m, k.as_str(), json(e))
+        }
+        RunEdit::Artifact(k, a) => {
+            let m = in_map(doc, "artifacts")?;
+            doc.put(&m, k.as_str(), json(a))
+        }
+        RunEdit::DeleteArtifact(k) => {
+            let m = in_map(doc, "artifacts")?;
+            doc.delete(&m, k.as_str())
+        }
+        RunEdit::FeatureSet(v) => put_opt_json(doc, obj, "feature_set", v.as_ref()),
+        RunEdit::Code(v) => put_opt_json(doc, obj, "code", v.as_ref()),
+        RunEdit::Infra(v) => put_opt_json(doc, obj, "infra", v.as_ref()),
+        RunEdit::Incomplete(list) => doc.put(obj, "incomplete", json(list)),
+        RunEdit::Deleted(d) => doc.put(obj, "deleted", *d),
+        RunEdit::Parent(p, k) => {
+            match p {
+                Some(p) => doc.put(obj, "parent", p.to_string()),
+                None => doc.delete(obj, "parent"),
+            }
+            .map_err(Error::automerge(doc_name))?;
+            match k {
+                Some(k) => doc.put(obj, "parent_kind", k.as_str()),
+                None => doc.delete(obj, "parent_kind"),
+            }
+        }
+    }
+    .map_err(err)
+}
+
+fn put_opt_json<T: Serialize>(
+    doc: &mut AutoCommit,
+    obj: &automerge::ObjId,
+    key: &str,
+    v: Option<&T>,
+) -> Result<(), automerge::AutomergeError> {
+    match v {
+        Some(v) => doc.put(obj, key, json(v)),
+        None => doc.delete(obj, key),
+    }
+}
+
+/// Reads every value of `key` in `obj`: the winner first, then the values it conflicts with.
+fn all_scalars(
+    doc: &AutoCommit,
+    obj: &automerge::ObjId,
+    key: &str,
+) -> Result<Vec<ScalarValue>, automerge::AutomergeError> {
+    let mut vals: Vec<ScalarValue> = doc
+        .get_all(obj, key)?
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            Value::Scalar(s) => Some(s.into_owned()),
+            Value::Object(_) => None,
+        })
+        .collect();
+    // get_all lists values in op order; the winner is the last one.
+    vals.reverse();
+    Ok(vals)
+}
+
+fn to_json(s: &ScalarValue) -> serde_json::Value {
+    match s {
+        ScalarValue::Str(t) => serde_json::from_str::<serde_json::Value>(t)
+            .ok()
+            .filter(|v| v.is_object() || v.is_array())
+            .unwrap_or_else(|| serde_json::Value::String(t.to_string())),
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => (*i).into(),
+        ScalarValue::Uint(u) => (*u).into(),
+        ScalarValue::F64(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
+        ScalarValue::Boolean(b) => (*b).into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Reads runs out of a shard doc, recording every conflict it meets.
+pub(crate) struct RunReader<'a> {
+    pub doc: &'a AutoCommit,
+    pub doc_name: &'a str,
+    conflicts: Vec<Conflict>,
+}
+
+impl<'a> RunReader<'a> {
+    pub fn new(doc: &'a AutoCommit, doc_name: &'a str) -> Self {
+        RunReader {
+            doc,
+            doc_name,
+            conflicts: Vec::new(),
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            doc: self.doc_name.to_owned(),
+            reason,
+        }
+    }
+
+    fn values(
+        &mut self,
+        obj: &automerge::ObjId,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<ScalarValue>, Error> {
+        let vals = all_scalars(self.doc, obj, key).map_err(Error::automerge(self.doc_name))?;
+        if vals.len() > 1 {
+            self.conflicts.push(Conflict {
+                field: field.to_owned(),
+                values: vals.iter().map(to_json).collect(),
+            });
+        }
+        Ok(vals.into_iter().next())
+    }
+
+    fn string(
+        &mut self,
+        obj: &automerge::ObjId,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(match self.values(obj, key, field)? {
+            Some(ScalarValue::Str(s)) => Some(s.to_string()),
+            Some(other) => return Err(self.corrupt(format!("{field} is {other:?}, expected text"))),
+            None => None,
+        })
+    }
+
+    fn int(
+        &mut self,
+        obj: &automerge::ObjId,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<i64>, Error> {
+        Ok(match self.values(obj, key, field)? {
+            Some(ScalarValue::Int(i) | ScalarValue::Timestamp(i)) => Some(i),
+            Some(ScalarValue::Uint(u)) => i64::try_from(u).ok(),
+            Some(other) => {
+                return Err(self.corrupt(format!("{field} is {other:?}, expected an integer")));
+            }
+            None => None,
+        })
+    }
+
+    fn parsed<T: DeserializeOwned>(
+        &mut self,
+        obj: &automerge::ObjId,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<T>, Error> {
+        match self.string(obj, key, field)? {
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| self.corrupt(format!("{field}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn map_entries(
+        &mut self,
+        obj: &automerge::ObjId,
+        map: &str,
+    ) -> Result<BTreeMap<String, String>, Error> {
+        let mut out = BTreeMap::new();
+        let Some((Value::Object(ObjType::Map), id)) = self
+            .doc
+            .get(obj, map)
+            .map_err(Error::automerge(self.doc_name))?
+        else {
+            return Ok(out);
+        };
+        let keys: Vec<String> = self.doc.keys(&id).collect();
+        for k in keys {
+            if let Some(v) = self.string(&id, &k, &format!("{map}.{k}"))? {
+                out.insert(k, v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn parsed_map<T: DeserializeOwned>(
+        &mut self,
+        obj: &automerge::ObjId,
+        map: &str,
+    ) -> Result<BTreeMap<String, T>, Error> {
+        self.map_entries(obj, map)?
+            .into_iter()
+            .map(|(k, v)| {
+                serde_json::from_str(&v)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|e| self.corrupt(format!("{map}.{k}: {e}")))
+            })
+            .collect()
+    }
+
+    /// The run stored under `run/<id>`, or None when the doc has no such run.
+    pub fn run(&mut self, id: RunId) -> Result<Option<Run>, Error> {
+        self.conflicts.clear();
+        let key = run_key(id);
+        let obj = match self
+            .doc
+            .get(automerge::ROOT, key.as_str())
+            .map_err(Error::automerge(self.doc_name))?
+        {
+            Some((Value::Object(ObjType::Map), obj)) => obj,
+            Some(_) => return Err(self.corrupt(format!("{key} is not a map"))),
+            None => return Ok(None),
+        };
+        let experiment: ExperimentId = self
+            .string(&obj, "experiment", "experiment")?
+            .ok_or_else(|| self.corrupt(format!("{key} has no experiment")))?
+            .parse()
+            .map_err(|e| self.corrupt(format!("{key}: {e}")))?;
+        let status_text = self
+            .string(&obj, "status", "status")?
+            .unwrap_or_else(|| "running".into());
+        let status = status_text
+            .parse()
+            .map_err(|e| self.corrupt(format!("{key}: {e}")))?;
+        let mut run = Run::new(
+            id,
+            experiment,
+            self.string(&obj, "name", "name")?.unwrap_or_default(),
+            0,
+        );
+        run.status = status;
+        run.start_ms = self.int(&obj, "start_ms", "start_ms")?.unwrap_or(0);
+        run.end_ms = self.int(&obj, "end_ms", "end_ms")?;
+        run.owner = self.string(&obj, "owner", "owner")?;
+        run.parent = match self.string(&obj, "parent", "parent")? {
+            Some(p) => Some(p.parse().map_err(|e| self.corrupt(format!("{key}: {e}")))?),
+            None => None,
+        };
+        run.parent_kind = match self.string(&obj, "parent_kind", "parent_kind")? {
+            Some(p) => Some(p.parse().map_err(|e| self.corrupt(format!("{key}: {e}")))?),
+            None => None,
+        };
+        run.notes = self.string(&obj, "notes", "notes")?.unwrap_or_default();
+        run.deleted = matches!(
+            self.values(&obj, "deleted", "deleted")?,
+            Some(ScalarValue::Boolean(true))
+        );
+        run.incomplete = self
+            .parsed(&obj, "incomplete", "incomplete")?
+            .unwrap_or_default();
+        run.lineage.code = self.parsed(&obj, "code", "code")?;
+        run.lineage.infra = self.parsed(&obj, "infra", "infra")?;
+        run.lineage.feature_set = self.parsed(&obj, "feature_set", "feature_set")?;
+        run.params = self.map_entries(&obj, MAPS[0])?;
+        run.tags = self.map_entries(&obj, MAPS[1])?;
+        run.metrics = self.parsed_map(&obj, MAPS[2])?;
+        run.lineage.datasets = self.parsed_map(&obj, MAPS[3])?;
+        run.lineage.evaluations = self.parsed_map(&obj, MAPS[4])?;
+        run.artifacts = self.parsed_map(&obj, MAPS[5])?;
+        run.conflicts = std::mem::take(&mut self.conflicts);
+        Ok(Some(run))
+    }
+
+    /// Ids of every run in the doc.
+    pub fn run_ids(&self) -> Result<Vec<RunId>, Error> {
+        self.doc
+            .keys(automerge::ROOT)
+            .filter_map(|k| k.strip_prefix(RUN_PREFIX).map(str::to_owned))
+            .map(|k| {
+                k.parse()
+                    .map_err(|e| self.corrupt(format!("run key '{k}': {e}")))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,335 @@
+//! Integration tests of the catalog: docs in SQLite, projections, several writers, conflicts.
+
+use cairn_catalog::{Catalog, Error, RunEdit, RunFilter, RunOrder, SHARD_CAPACITY};
+use cairn_model::{
+    CodeVersion, DatasetSnapshot, Experiment, ExperimentId, MetricSummary, Run, RunId, RunStatus,
+};
+
+fn experiment(name: &str) -> Experiment {
+    Experiment {
+        id: ExperimentId::new(),
+        name: name.into(),
+        created_ms: 1,
+        description: None,
+        tags: Default::default(),
+        schema: None,
+        deleted: false,
+    }
+}
+
+fn run_in(exp: &Experiment, i: u64) -> Run {
+    let mut run = Run::new(
+        RunId::from_parts(1_700_000_000_000 + i, i as u128),
+        exp.id,
+        format!("trial-{i}"),
+        1_700_000_000_000 + i as i64,
+    );
+    run.owner = Some(if i % 2 == 0 { "alice" } else { "bob" }.into());
+    run.params
+        .insert("lr".into(), format!("{}", 0.001 * (i + 1) as f64));
+    run.params.insert("optimizer".into(), "adam".into());
+    run.tags.insert("team".into(), "vision".into());
+    run.lineage.code = Some(CodeVersion {
+        commit: Some(format!("{i:040x}")),
+        branch: Some("main".into()),
+        ..Default::default()
+    });
+    run.lineage.datasets.insert(
+        "train".into(),
+        DatasetSnapshot {
+            digest: Some(format!("blake3:{i:064x}")),
+            rows: Some(50_000),
+            ..Default::default()
+        },
+    );
+    run
+}
+
+#[test]
+fn runs_round_trip_through_docs_and_projections() {
+    let mut cat = Catalog::open_in_memory("test").unwrap();
+    let exp = experiment("resnet");
+    cat.create_experiment(&exp).unwrap();
+    let run = run_in(&exp, 1);
+    cat.create_runs(std::slice::from_ref(&run)).unwrap();
+
+    assert_eq!(cat.run(run.id).unwrap().unwrap(), run);
+    assert_eq!(cat.run_from_doc(run.id).unwrap(), run);
+
+    let summary = MetricSummary {
+        last: 0.25,
+        step: 10,
+        ts_ms: 5,
+        min: Some(0.2),
+        max: Some(2.0),
+        count: 11,
+    };
+    let updated = cat
+        .update_run(
+            run.id,
+            &[
+                RunEdit::Param("epochs".into(), "10".into()),
+                RunEdit::Tag("stage".into(), "baseline".into()),
+                RunEdit::Metric("loss".into(), summary),
+                RunEdit::Status {
+                    status: RunStatus::Finished,
+                    end_ms: Some(99),
+                },
+            ],
+        )
+        .unwrap();
+    assert_eq!(updated.params["epochs"], "10");
+    assert_eq!(updated.tags["stage"], "baseline");
+    assert_eq!(updated.metrics["loss"], summary);
+    assert_eq!(updated.status, RunStatus::Finished);
+    assert_eq!(cat.run_from_doc(run.id).unwrap(), updated);
+
+    let rows = cat.list_runs(&RunFilter::default()).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].experiment_name, "resnet");
+    assert_eq!(rows[0].metrics["loss"], 0.25);
+}
+
+#[test]
+fn experiment_names_are_unique_and_unknown_runs_are_named() {
+    let mut cat = Catalog::open_in_memory("test").unwrap();
+    cat.create_experiment(&experiment("a")).unwrap();
+    let err = cat.create_experiment(&experiment("a")).unwrap_err();
+    assert!(
+        matches!(err, Error::DuplicateExperiment(ref n) if n == "a"),
+        "{err}"
+    );
+    let ghost = RunId::new();
+    let err = cat
+        .update_run(ghost, &[RunEdit::Name("x".into())])
+        .unwrap_err();
+    assert_eq!(err.to_string(), format!("no run {ghost}"));
+}
+
+#[test]
+fn runs_split_into_shards_past_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let mut cat = Catalog::open(&path, "test").unwrap();
+    let exp = experiment("sweep");
+    cat.create_experiment(&exp).unwrap();
+    let n = SHARD_CAPACITY as u64 * 2 + 10;
+    let runs: Vec<Run> = (0..n).map(|i| run_in(&exp, i)).collect();
+    cat.create_runs(&runs).unwrap();
+    let shards: Vec<String> = cat
+        .doc_names()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d != "team")
+        .collect();
+    assert_eq!(shards.len(), 3);
+    assert_eq!(
+        cat.count_runs(&RunFilter {
+            experiment: Some(exp.id),
+            ..Default::default()
+        })
+        .unwrap(),
+        n
+    );
+    // Every run is readable from its doc after a reopen.
+    drop(cat);
+    let mut cat = Catalog::open(&path, "test").unwrap();
+    for run in runs.iter().step_by(397) {
+        assert_eq!(&cat.run_from_doc(run.id).unwrap(), run);
+    }
+}
+
+#[test]
+fn projections_rebuild_from_the_docs() {
+    let mut cat = Catalog::open_in_memory("test").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let runs: Vec<Run> = (0..20).map(|i| run_in(&exp, i)).collect();
+    cat.create_runs(&runs).unwrap();
+    cat.update_run(runs[3].id, &[RunEdit::Owner(Some("carol".into()))])
+        .unwrap();
+    let before = cat.list_runs(&RunFilter::default()).unwrap();
+    assert_eq!(cat.rebuild_projections().unwrap(), 20);
+    assert_eq!(cat.list_runs(&RunFilter::default()).unwrap(), before);
+    let carol = cat
+        .list_runs(&RunFilter {
+            owner: Some("carol".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(carol.len(), 1);
+}
+
+#[test]
+fn two_handles_on_one_file_see_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let mut a = Catalog::open(&path, "app").unwrap();
+    let mut b = Catalog::open(&path, "job").unwrap();
+    let exp = experiment("shared");
+    a.create_experiment(&exp).unwrap();
+    let r1 = run_in(&exp, 1);
+    b.create_runs(std::slice::from_ref(&r1)).unwrap();
+    let r2 = run_in(&exp, 2);
+    a.create_runs(std::slice::from_ref(&r2)).unwrap();
+    // Interleaved edits of different fields of the same run through both handles.
+    for i in 0..300 {
+        let (h, key) = if i % 2 == 0 {
+            (&mut a, "from_a")
+        } else {
+            (&mut b, "from_b")
+        };
+        h.update_run(r1.id, &[RunEdit::Tag(format!("{key}_{i}"), i.to_string())])
+            .unwrap();
+    }
+    let seen_by_a = a.run_from_doc(r1.id).unwrap();
+    let seen_by_b = b.run_from_doc(r1.id).unwrap();
+    assert_eq!(seen_by_a.tags.len(), 301);
+    assert_eq!(seen_by_a, seen_by_b);
+    assert_eq!(a.count_runs(&RunFilter::default()).unwrap(), 2);
+    // Both handles compacted along the way (256 changes) and a fresh handle reads it all.
+    let mut c = Catalog::open(&path, "reader").unwrap();
+    assert_eq!(c.run_from_doc(r1.id).unwrap().tags.len(), 301);
+    assert!(c.compact_all().unwrap() >= 1);
+    assert_eq!(a.run_from_doc(r1.id).unwrap().tags.len(), 301);
+}
+
+#[test]
+fn concurrent_edits_of_one_field_are_kept_as_a_conflict() {
+    let mut laptop = Catalog::open_in_memory("alice").unwrap();
+    let exp = experiment("e");
+    laptop.create_experiment(&exp).unwrap();
+    let run = run_in(&exp, 7);
+    laptop.create_runs(std::slice::from_ref(&run)).unwrap();
+    let shard = laptop
+        .doc_names()
+        .unwrap()
+        .into_iter()
+        .find(|d| d != "team")
+        .unwrap();
+
+    // A second device gets a copy, then both edit the same fields offline.
+    let mut gpu_box = Catalog::open_in_memory("bob").unwrap();
+    gpu_box
+        .import_changes("team", &laptop.export_doc("team").unwrap())
+        .unwrap();
+    gpu_box
+        .import_changes(&shard, &laptop.export_doc(&shard).unwrap())
+        .unwrap();
+    assert_eq!(gpu_box.run(run.id).unwrap().unwrap(), run);
+
+    laptop
+        .update_run(
+            run.id,
+            &[
+                RunEdit::Name("lr-warmup".into()),
+                RunEdit::Param("seed".into(), "1".into()),
+            ],
+        )
+        .unwrap();
+    gpu_box
+        .update_run(
+            run.id,
+            &[
+                RunEdit::Name("cosine".into()),
+                RunEdit::Param("seed".into(), "2".into()),
+            ],
+        )
+        .unwrap();
+
+    // They meet: each merges the other's doc.
+    let from_box = gpu_box.export_doc(&shard).unwrap();
+    let from_laptop = laptop.export_doc(&shard).unwrap();
+    laptop.import_changes(&shard, &from_box).unwrap();
+    gpu_box.import_changes(&shard, &from_laptop).unwrap();
+
+    let a = laptop.run(run.id).unwrap().unwrap();
+    let b = gpu_box.run(run.id).unwrap().unwrap();
+    assert_eq!(a, b, "both sides converge");
+    let fields: Vec<&str> = a.conflicts.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["name", "params.seed"]);
+    let names: Vec<String> = a.conflicts[0]
+        .values
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"lr-warmup".to_owned()) && names.contains(&"cosine".to_owned()));
+    assert_eq!(names[0], a.name, "the shown value comes first");
+}
+
+#[test]
+fn listing_orders_by_metric_and_pages() {
+    let mut cat = Catalog::open_in_memory("t").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let runs: Vec<Run> = (0..10).map(|i| run_in(&exp, i)).collect();
+    cat.create_runs(&runs).unwrap();
+    for (i, r) in runs.iter().enumerate() {
+        if i == 4 {
+            continue;
+        }
+        let s = MetricSummary {
+            last: i as f64 / 10.0,
+            step: 1,
+            ts_ms: 1,
+            min: None,
+            max: None,
+            count: 1,
+        };
+        cat.update_run(r.id, &[RunEdit::Metric("acc".into(), s)])
+            .unwrap();
+    }
+    let filter = RunFilter {
+        order: RunOrder::Metric {
+            key: "acc".into(),
+            descending: true,
+        },
+        limit: Some(3),
+        ..Default::default()
+    };
+    let page: Vec<String> = cat
+        .list_runs(&filter)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(page, ["trial-9", "trial-8", "trial-7"]);
+    let last = cat
+        .list_runs(&RunFilter {
+            offset: 9,
+            ..filter
+        })
+        .unwrap();
+    assert_eq!(last[0].name, "trial-4", "runs without the metric come last");
+}
+
+#[test]
+fn run_prefixes_resolve_or_say_why_not() {
+    let mut cat = Catalog::open_in_memory("t").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let runs: Vec<Run> = (0..3).map(|i| run_in(&exp, i)).collect();
+    cat.create_runs(&runs).unwrap();
+    let id = runs[1].id.to_string();
+    assert_eq!(cat.resolve_run(&id).unwrap(), runs[1].id);
+    assert_eq!(cat.resolve_run(&id[..28]).unwrap(), runs[1].id);
+    assert!(matches!(
+        cat.resolve_run(&id[..4]),
+        Err(Error::AmbiguousRun { .. })
+    ));
+    assert!(matches!(cat.resolve_run("zz"), Err(Error::NoRunMatches(_))));
+}
+
+#[test]
+fn a_file_that_is_not_a_catalog_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    std::fs::write(
+        &path,
+        b"this is not sqlite, just some bytes that are long enough to matter......",
+    )
+    .unwrap();
+    let err = Catalog::open(&path, "t").unwrap_err();
+    assert!(err.to_string().contains("catalog database"), "{err}");
+}

@@ -1,0 +1,41 @@
+//! Cairn's domain types: ids, experiments, runs with their lineage, params, tags, summary metrics
+//! and artifact references, and the mandatory run schema with its validation.
+//!
+//! This crate is pure data: serde derives and validation, no IO, no storage, no clock reads beyond
+//! minting time-ordered ids. Storage lives in `cairn-catalog`, `cairn-metrics` and
+//! `cairn-artifacts`; the API that ties them together is `cairn-core`.
+
+mod ids;
+mod lineage;
+mod run;
+mod schema;
+
+pub use ids::{BlobHash, ExperimentId, RunId, ShardId};
+pub use lineage::{
+    CodeVersion, DatasetSnapshot, Evaluation, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
+};
+pub use run::{
+    ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,
+    RunStatus, validate_key,
+};
+pub use schema::{Enforcement, FieldPath, FieldRequirement, FieldType, RunSchema, SchemaViolation};
+
+/// Everything that can be wrong with a value handed to the model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    #[error("invalid {what} '{value}': expected 32 hex digits")]
+    InvalidId { what: &'static str, value: String },
+    #[error("invalid {what} '{value}': {reason}")]
+    InvalidKey {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("unknown run status '{0}': expected running, finished, failed or killed")]
+    UnknownStatus(String),
+    #[error("invalid schema field '{value}': {reason}")]
+    InvalidField { value: String, reason: String },
+    #[error("run is missing required metadata: {}", violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
+    SchemaViolations { violations: Vec<SchemaViolation> },
+}

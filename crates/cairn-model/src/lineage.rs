@@ -1,0 +1,113 @@
+//! Lineage: where a run's inputs came from and what it produced — dataset snapshots, the
+//! feature-set version, the code version, the machine it ran on, and its evaluation outputs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything needed to say what a run was made from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// Dataset snapshots by the name the run gave them (`train`, `eval`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub datasets: BTreeMap<String, DatasetSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_set: Option<FeatureSetVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra: Option<InfraProfile>,
+    /// Evaluation outputs by evaluation name (`val`, `test`, `fairness`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evaluations: BTreeMap<String, Evaluation>,
+}
+
+impl Lineage {
+    pub fn is_empty(&self) -> bool {
+        self == &Lineage::default()
+    }
+}
+
+/// One dataset as the run saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatasetSnapshot {
+    /// Where it lives: a path, `s3://…`, a table name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Content digest, `blake3:<hex>` when Cairn hashed it, or whatever the source reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// A versioned feature definition set (a feature store view, a dbt model, …).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSetVersion {
+    pub name: String,
+    pub version: String,
+}
+
+/// The code a run executed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CodeVersion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// True when the working tree had uncommitted changes.
+    #[serde(default)]
+    pub dirty: bool,
+    /// BLAKE3 of the uncommitted diff, so two dirty runs can be told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_digest: Option<String>,
+}
+
+/// The machine a run ran on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InfraProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuGroup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// What the machine costs per hour, in US dollars, when the user said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_price_usd: Option<f64>,
+}
+
+/// GPUs of one model on a machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuGroup {
+    pub model: String,
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+}
+
+/// One evaluation's outputs: its summary metrics and the report artifact it wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Logical artifact path of the report (`eval/report.html`), resolved through the run's artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
