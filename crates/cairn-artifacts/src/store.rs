@@ -1,0 +1,494 @@
+//! The store itself: blobs named by their BLAKE3 under `root/blobs/ab/<64 hex>`, written through
+//! `root/tmp`, read back only after their content checked out against their name.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_model::BlobHash;
+
+use crate::tree::{self, CopyError};
+use crate::{Error, Manifest};
+
+/// A content-addressed, immutable blob store rooted at one directory.
+///
+/// Any number of stores (threads or processes) may share a root: a blob appears under its name
+/// atomically, complete and fsynced, or not at all, and once there it is never replaced by other
+/// bytes.
+#[derive(Debug, Clone)]
+pub struct ArtifactStore {
+    root: PathBuf,
+}
+
+/// What storing one blob did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Put {
+    pub hash: BlobHash,
+    pub size: u64,
+    /// False when the content was already stored: nothing was written.
+    pub new: bool,
+}
+
+/// What storing a directory tree did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirPut {
+    /// The hash of the manifest blob, which names the whole tree.
+    pub hash: BlobHash,
+    pub files: usize,
+    pub total_size: u64,
+    /// Symlinks and special files found under the directory: not followed, not stored.
+    pub skipped: Vec<PathBuf>,
+}
+
+impl ArtifactStore {
+    /// Opens the store at `root`, creating `root/blobs` and `root/tmp` when missing.
+    pub fn open(root: &Path) -> Result<Self, Error> {
+        for dir in [root.join("blobs"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        }
+        Ok(ArtifactStore {
+            root: root.to_owned(),
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stores `bytes`; nothing is written when they are already stored.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Put, Error> {
+        let hash = BlobHash(*blake3::hash(bytes).as_bytes());
+        let size = bytes.len() as u64;
+        if self.stored_len(&hash)? == Some(size) {
+            return Ok(Put {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        self.put_reader(&mut &bytes[..])
+    }
+
+    /// Stores the content of the file at `path`, streamed: memory use does not grow with its size.
+    pub fn put_file(&self, path: &Path) -> Result<Put, Error> {
+        let mut file = File::open(path).map_err(Error::io("open", path))?;
+        self.put_stream(&mut file, |e| Error::Io {
+            op: "read",
+            path: path.to_owned(),
+            source: e,
+        })
+    }
+
+    /// Stores everything `reader` yields until its end, streamed.
+    pub fn put_reader(&self, reader: &mut dyn Read) -> Result<Put, Error> {
+        self.put_stream(reader, Error::Input)
+    }
+
+    /// Stores every regular file under `path`, recursively, then the tree's [`Manifest`].
+    ///
+    /// Symlinks below `path` are not followed: they are skipped and listed in
+    /// [`DirPut::skipped`], as are FIFOs, sockets and devices. Empty directories are not kept.
+    pub fn put_dir(&self, path: &Path) -> Result<DirPut, Error> {
+        let tree = tree::walk(path)?;
+        let manifest = tree::manifest_of(&tree, |file| {
+            let put = self.put_file(file)?;
+            Ok((put.hash, put.size))
+        })?;
+        let put = self.put_bytes(&manifest.to_bytes())?;
+        tracing::debug!(manifest = %put.hash, files = manifest.entries.len(), dir = %path.display(), "stored directory");
+        Ok(DirPut {
+            hash: put.hash,
+            files: manifest.entries.len(),
+            total_size: manifest.total_size(),
+            skipped: tree.skipped,
+        })
+    }
+
+    /// Whether a blob with this name is stored (its content is not checked; see [`Self::verify`]).
+    pub fn contains(&self, hash: &BlobHash) -> bool {
+        self.blob_path(hash).is_file()
+    }
+
+    /// The stored blob's size in bytes, from the filesystem (not verified).
+    pub fn size(&self, hash: &BlobHash) -> Result<u64, Error> {
+        self.stored_len(hash)?.ok_or(Error::NotFound(*hash))
+    }
+
+    /// The blob's content, after checking that it hashes to `hash`.
+    pub fn read(&self, hash: &BlobHash) -> Result<Vec<u8>, Error> {
+        let path = self.blob_path(hash);
+        let mut file = self.open_blob(hash)?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .map_err(Error::io("read", &path))?;
+        let actual = BlobHash(*blake3::hash(&bytes).as_bytes());
+        check(hash, actual)?;
+        Ok(bytes)
+    }
+
+    /// Copies the blob to `dest`, streamed and verified: it is written to a temporary file next to
+    /// `dest` that is renamed onto `dest` only once its content hashed to `hash`, so `dest` never
+    /// holds unverified bytes. Creates `dest`'s parent directories. Returns the size.
+    pub fn copy_to(&self, hash: &BlobHash, dest: &Path) -> Result<u64, Error> {
+        let mut blob = self.open_blob(hash)?;
+        let Some(name) = dest.file_name() else {
+            return Err(Error::UnsafeDestination {
+                path: dest.to_owned(),
+                reason: "it does not name a file",
+            });
+        };
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".cairn-tmp-");
+        let mut tmp = TempFile::create_in(parent, &prefix.to_string_lossy())?;
+        let (actual, size) =
+            tree::copy_hashing(&mut blob, Some(&mut tmp.file)).map_err(|e| match e {
+                CopyError::Read(source) => Error::Io {
+                    op: "read",
+                    path: self.blob_path(hash),
+                    source,
+                },
+                CopyError::Write(source) => Error::Io {
+                    op: "write",
+                    path: tmp.path.clone(),
+                    source,
+                },
+            })?;
+        check(hash, actual)?;
+        tmp.file.sync_all().map_err(Error::io("sync", &tmp.path))?;
+        fs::rename(&tmp.path, dest).map_err(Error::io("rename into place", dest))?;
+        tmp.disarm();
+        Ok(size)
+    }
+
+    /// Recreates under `dest` the tree whose manifest blob is `manifest`, as `put_dir` stored it.
+    ///
+    /// Every entry path is checked before anything is written; a path with `..`, an absolute path
+    /// or a NUL is refused with [`Error::UnsafePath`], and so is writing through a symlink that is
+    /// already inside `dest`. Returns the number of bytes written.
+    pub fn restore_dir(&self, manifest: &BlobHash, dest: &Path) -> Result<u64, Error> {
+        let tree = self.manifest(manifest)?;
+        fs::create_dir_all(dest).map_err(Error::io("create directory", dest))?;
+        let mut made: HashSet<PathBuf> = HashSet::new();
+        let mut total = 0u64;
+        for entry in &tree.entries {
+            let mut target = dest.to_owned();
+            let mut segments = entry.path.split('/').peekable();
+            while let Some(segment) = segments.next() {
+                target.push(segment);
+                if segments.peek().is_some() && !made.contains(&target) {
+                    ensure_real_dir(&target)?;
+                    made.insert(target.clone());
+                }
+            }
+            let size = self.copy_to(&entry.hash, &target)?;
+            if size != entry.size {
+                return Err(Error::BadManifest {
+                    hash: *manifest,
+                    reason: format!(
+                        "entry {:?} says {} bytes but blob {} has {size}",
+                        entry.path, entry.size, entry.hash
+                    ),
+                });
+            }
+            total += size;
+        }
+        Ok(total)
+    }
+
+    /// Reads, verifies and parses the manifest blob `hash`, with every entry path checked.
+    pub fn manifest(&self, hash: &BlobHash) -> Result<Manifest, Error> {
+        Manifest::from_bytes(hash, &self.read(hash)?)
+    }
+
+    /// Checks, streamed, that the blob's content hashes to its name.
+    pub fn verify(&self, hash: &BlobHash) -> Result<(), Error> {
+        let mut blob = self.open_blob(hash)?;
+        let (actual, _) = tree::copy_hashing(&mut blob, None).map_err(|e| match e {
+            CopyError::Read(source) | CopyError::Write(source) => Error::Io {
+                op: "read",
+                path: self.blob_path(hash),
+                source,
+            },
+        })?;
+        check(hash, actual)
+    }
+
+    fn blob_path(&self, hash: &BlobHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join("blobs").join(&hex[..2]).join(hex)
+    }
+
+    fn open_blob(&self, hash: &BlobHash) -> Result<File, Error> {
+        let path = self.blob_path(hash);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound(*hash),
+            _ => Error::Io {
+                op: "open",
+                path,
+                source: e,
+            },
+        })
+    }
+
+    fn stored_len(&self, hash: &BlobHash) -> Result<Option<u64>, Error> {
+        let path = self.blob_path(hash);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io {
+                op: "inspect",
+                path,
+                source: e,
+            }),
+        }
+    }
+
+    fn put_stream(
+        &self,
+        reader: &mut dyn Read,
+        read_error: impl FnOnce(io::Error) -> Error,
+    ) -> Result<Put, Error> {
+        let mut tmp = TempFile::create_in(&self.root.join("tmp"), "put-")?;
+        let (hash, size) =
+            tree::copy_hashing(reader, Some(&mut tmp.file)).map_err(|e| match e {
+                CopyError::Read(source) => read_error(source),
+                CopyError::Write(source) => Error::Io {
+                    op: "write",
+                    path: tmp.path.clone(),
+                    source,
+                },
+            })?;
+        let dest = self.blob_path(&hash);
+        let existing = self.stored_len(&hash)?;
+        if existing == Some(size) {
+            return Ok(Put {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        tmp.file.sync_all().map_err(Error::io("sync", &tmp.path))?;
+        set_read_only(&tmp.file).map_err(Error::io("make read-only", &tmp.path))?;
+        let dir = dest.parent().unwrap_or(&self.root).to_owned();
+        let fan_out_is_new = !dir.is_dir();
+        fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        if fan_out_is_new {
+            sync_dir(&self.root.join("blobs"))?;
+        }
+        if let Some(len) = existing {
+            // A blob whose length is wrong cannot hold this content (a crash mid-write on a
+            // filesystem that lost the data, or a truncation): replace it with the checked bytes.
+            tracing::warn!(blob = %hash, stored = len, expected = size, "replacing a damaged blob");
+            fs::rename(&tmp.path, &dest).map_err(Error::io("rename into place", &dest))?;
+            tmp.disarm();
+        } else {
+            // A hard link fails when the name exists, so a blob stored meanwhile by another writer
+            // is never replaced; rename would silently replace it.
+            match fs::hard_link(&tmp.path, &dest) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Ok(Put {
+                        hash,
+                        size,
+                        new: false,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "hard link refused; falling back to rename");
+                    fs::rename(&tmp.path, &dest).map_err(Error::io("rename into place", &dest))?;
+                    tmp.disarm();
+                }
+            }
+        }
+        sync_dir(&dir)?;
+        tracing::debug!(blob = %hash, size, "stored blob");
+        Ok(Put {
+            hash,
+            size,
+            new: true,
+        })
+    }
+}
+
+fn check(hash: &BlobHash, actual: BlobHash) -> Result<(), Error> {
+    if actual == *hash {
+        Ok(())
+    } else {
+        tracing::warn!(blob = %hash, actual = %actual, "corrupt blob");
+        Err(Error::Corrupt {
+            hash: *hash,
+            actual,
+        })
+    }
+}
+
+/// Makes sure `path` is a directory of its own (created if missing), not a symlink to elsewhere.
+fn ensure_real_dir(path: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::UnsafeDestination {
+            path: path.to_owned(),
+            reason: "it is a symlink, which restoring does not write through",
+        }),
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Error::UnsafeDestination {
+            path: path.to_owned(),
+            reason: "it exists and is not a directory",
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(path) {
+            Ok(()) => Ok(()),
+            // Made meanwhile by someone else: check what it is.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                match fs::symlink_metadata(path) {
+                    Ok(meta) if meta.is_dir() => Ok(()),
+                    _ => Err(Error::UnsafeDestination {
+                        path: path.to_owned(),
+                        reason: "it appeared meanwhile and is not a directory",
+                    }),
+                }
+            }
+            Err(e) => Err(Error::Io {
+                op: "create directory",
+                path: path.to_owned(),
+                source: e,
+            }),
+        },
+        Err(e) => Err(Error::Io {
+            op: "inspect",
+            path: path.to_owned(),
+            source: e,
+        }),
+    }
+}
+
+#[cfg(unix)]
+fn set_read_only(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o444))
+}
+
+#[cfg(not(unix))]
+fn set_read_only(file: &File) -> io::Result<()> {
+    let mut perms = file.metadata()?.permissions();
+    perms.set_readonly(true);
+    file.set_permissions(perms)
+}
+
+/// Makes a rename or link in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io("sync", dir))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
+/// A file being written that is removed again unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    armed: bool,
+}
+
+impl TempFile {
+    fn create_in(dir: &Path, prefix: &str) -> Result<Self, Error> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let pid = std::process::id();
+        let mut attempt = 0;
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{prefix}{pid:x}-{nanos:x}-{n:x}"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file,
+                        armed: true,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "create temporary file",
+                        path,
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed
+            && let Err(e) = fs::remove_file(&self.path)
+        {
+            tracing::debug!(path = %self.path.display(), error = %e, "cannot remove temporary file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_files_vanish_unless_disarmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = TempFile::create_in(dir.path(), "x-").unwrap();
+        let b = TempFile::create_in(dir.path(), "x-").unwrap();
+        assert_ne!(a.path, b.path);
+        let kept = b.path.clone();
+        let mut b = b;
+        b.disarm();
+        drop(a);
+        drop(b);
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, vec![kept]);
+    }
+
+    #[test]
+    fn blobs_live_under_a_two_hex_fan_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let put = store.put_bytes(b"hello").unwrap();
+        let hex = put.hash.to_hex();
+        assert_eq!(
+            store.blob_path(&put.hash),
+            dir.path().join("blobs").join(&hex[..2]).join(&hex)
+        );
+        assert_eq!(hex, blake3::hash(b"hello").to_hex().as_str());
+        assert!(dir.path().join("tmp").is_dir());
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0,
+            "no temporary file left"
+        );
+    }
+}

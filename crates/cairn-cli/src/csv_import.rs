@@ -1,0 +1,129 @@
+//! Metric curves from CSV, as training loops write them: a step column, an optional time column,
+//! and one column per metric (e.g. `step,unix_ms,loss,acc,lr`).
+
+use anyhow::{Result, anyhow, bail};
+use cairn_core::Point;
+
+const STEP_COLUMNS: &[&str] = &["step", "global_step", "iteration", "iter", "epoch"];
+const TIME_COLUMNS: &[&str] = &["unix_ms", "timestamp_ms", "ts_ms", "time_ms"];
+
+/// Parses `text` into one series per metric column. Rows without a time column get `now`.
+pub fn parse(text: &str, now_ms: i64) -> Result<Vec<(String, Vec<Point>)>> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| anyhow!("the file is empty"))?;
+    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_owned()).collect();
+    let find = |names: &[&str]| {
+        cols.iter()
+            .position(|c| names.contains(&c.to_ascii_lowercase().as_str()))
+    };
+    let step_col = find(STEP_COLUMNS).ok_or_else(|| {
+        anyhow!(
+            "no step column: expected one of {}",
+            STEP_COLUMNS.join(", ")
+        )
+    })?;
+    let time_col = find(TIME_COLUMNS);
+    let metric_cols: Vec<usize> = (0..cols.len())
+        .filter(|&i| i != step_col && Some(i) != time_col)
+        .collect();
+    if metric_cols.is_empty() {
+        bail!("no metric columns besides '{}'", cols[step_col]);
+    }
+    let mut series: Vec<(String, Vec<Point>)> = metric_cols
+        .iter()
+        .map(|&i| (cols[i].clone(), Vec::new()))
+        .collect();
+    for (n, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != cols.len() {
+            bail!(
+                "line {}: {} fields, the header has {}",
+                n + 1,
+                cells.len(),
+                cols.len()
+            );
+        }
+        let step: i64 = cells[step_col].parse().map_err(|_| {
+            anyhow!(
+                "line {}: step '{}' is not a whole number",
+                n + 1,
+                cells[step_col]
+            )
+        })?;
+        let ts = match time_col {
+            Some(c) => cells[c].parse().map_err(|_| {
+                anyhow!(
+                    "line {}: time '{}' is not unix milliseconds",
+                    n + 1,
+                    cells[c]
+                )
+            })?,
+            None => now_ms,
+        };
+        for (s, &c) in series.iter_mut().zip(&metric_cols) {
+            if cells[c].is_empty() {
+                continue;
+            }
+            let value = match cells[c] {
+                "nan" | "NaN" => f64::NAN,
+                "inf" | "Infinity" => f64::INFINITY,
+                "-inf" | "-Infinity" => f64::NEG_INFINITY,
+                t => t
+                    .parse()
+                    .map_err(|_| anyhow!("line {}: {} '{}' is not a number", n + 1, cols[c], t))?,
+            };
+            s.1.push(Point {
+                step,
+                ts_ms: ts,
+                value,
+            });
+        }
+    }
+    Ok(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_real_training_log() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/gpu-box/metrics.csv"
+        );
+        let text = std::fs::read_to_string(path).expect("fixture metrics.csv");
+        let series = parse(&text, 0).unwrap();
+        let keys: Vec<&str> = series.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["loss", "acc", "lr"]);
+        assert_eq!(series[0].1.len(), 300);
+        assert_eq!(
+            series[0].1[0],
+            Point {
+                step: 0,
+                ts_ms: 1_795_752_388_045,
+                value: 2.30515718460083
+            }
+        );
+        assert_eq!(series[1].1[299].step, 2990);
+    }
+
+    #[test]
+    fn bad_cells_name_the_line_and_column() {
+        let err = parse("step,loss\n0,1.0\n1,abc\n", 0)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "line 3: loss 'abc' is not a number");
+        let err = parse("epoch,loss\n0,1.0,3\n", 0).unwrap_err().to_string();
+        assert!(err.contains("line 2: 3 fields"), "{err}");
+        assert!(
+            parse("loss,acc\n1,2\n", 0)
+                .unwrap_err()
+                .to_string()
+                .contains("no step column")
+        );
+    }
+}

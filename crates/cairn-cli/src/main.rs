@@ -1,0 +1,1079 @@
+//! `cairn`: the command-line front end of Cairn. Every command is a thin adapter over
+//! `cairn_core::Workspace`; this binary only parses arguments, reads the environment and config,
+//! and prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod csv_import;
+mod output;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use cairn_core::{DemoOptions, NewRun, Point, RunEdit, RunFilter, RunOrder, Workspace};
+use cairn_model::{
+    CodeVersion, DatasetSnapshot, Enforcement, FeatureSetVersion, FieldRequirement, ParentKind,
+    RunSchema, RunStatus,
+};
+use clap::{Args, Parser, Subcommand};
+
+use output::{Table, bytes, duration, metric, short_id, thousands, time};
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Local-first ML experiment tracking", long_about = None)]
+struct Cli {
+    /// Workspace directory [default: the user's data dir, e.g. ~/.local/share/cairn/default]
+    #[arg(long, short = 'w', global = true, env = "CAIRN_WORKSPACE")]
+    workspace: Option<PathBuf>,
+    /// Who you are, recorded as the owner of runs you start [default: $USER]
+    #[arg(long, global = true, env = "CAIRN_USER")]
+    user: Option<String>,
+    /// Print JSON for scripts instead of tables
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the default workspace (demo data on first start) and show what is in it
+    Start,
+    /// Create a workspace
+    Init {
+        /// Directory [default: --workspace or the default workspace]
+        dir: Option<PathBuf>,
+    },
+    /// Experiments
+    #[command(subcommand)]
+    Exp(ExpCmd),
+    /// Start, log to and end a run
+    #[command(subcommand)]
+    Run(RunCmd),
+    /// List and inspect runs
+    #[command(subcommand)]
+    Runs(RunsCmd),
+    /// Store and fetch a run's artifacts (content-addressed, verified)
+    #[command(subcommand)]
+    Artifact(ArtifactCmd),
+    /// The mandatory metadata schema runs must satisfy
+    #[command(subcommand)]
+    Schema(SchemaCmd),
+    /// Fill the workspace with a realistic demo catalog
+    Demo {
+        /// Number of runs
+        #[arg(long, default_value_t = 240)]
+        runs: u64,
+        /// Points per metric curve [default: by size]
+        #[arg(long)]
+        steps: Option<u32>,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Catalog maintenance
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+}
+
+#[derive(Subcommand)]
+enum ExpCmd {
+    /// List experiments with their run counts
+    List,
+    /// Create an experiment
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunCmd {
+    /// Start a run and print its id
+    Start(StartArgs),
+    /// Log metrics, params and tags to a run
+    Log(LogArgs),
+    /// End a run
+    End {
+        run: String,
+        /// finished, failed or killed
+        #[arg(long, default_value = "finished")]
+        status: String,
+    },
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Experiment name (created when missing) [default: Default]
+    #[arg(long, short = 'e')]
+    exp: Option<String>,
+    #[arg(long, short = 'n')]
+    name: Option<String>,
+    /// Owner [default: --user]
+    #[arg(long)]
+    owner: Option<String>,
+    /// A param, KEY=VALUE (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// A tag, KEY=VALUE (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "KEY=VALUE")]
+    tags: Vec<String>,
+    /// A dataset, NAME=PATH (hashed with BLAKE3 when PATH exists locally) or NAME=URI
+    #[arg(long = "dataset", short = 'd', value_name = "NAME=PATH|URI")]
+    datasets: Vec<String>,
+    /// A dataset's digest when Cairn cannot hash it, NAME=DIGEST
+    #[arg(long = "dataset-digest", value_name = "NAME=DIGEST")]
+    dataset_digests: Vec<String>,
+    /// A dataset's row count, NAME=ROWS
+    #[arg(long = "dataset-rows", value_name = "NAME=ROWS")]
+    dataset_rows: Vec<String>,
+    /// Feature-set version, NAME@VERSION
+    #[arg(long, value_name = "NAME@VERSION")]
+    feature_set: Option<String>,
+    /// Record the git state (repo, commit, branch, dirty flag, diff digest) of this directory
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    git: Option<PathBuf>,
+    #[arg(long)]
+    code_repo: Option<String>,
+    #[arg(long)]
+    code_commit: Option<String>,
+    #[arg(long)]
+    code_branch: Option<String>,
+    #[arg(long)]
+    code_dirty: bool,
+    /// Do not record this machine's infrastructure profile
+    #[arg(long)]
+    no_infra: bool,
+    #[arg(long)]
+    instance_type: Option<String>,
+    /// What the machine costs per hour, in USD
+    #[arg(long)]
+    hourly_price: Option<f64>,
+    #[arg(long)]
+    container_image: Option<String>,
+    /// Parent run (id or unique prefix)
+    #[arg(long)]
+    parent: Option<String>,
+    /// sweep, fork, resume or child
+    #[arg(long, default_value = "child")]
+    parent_kind: String,
+    #[arg(long, default_value = "")]
+    notes: String,
+}
+
+#[derive(Args)]
+struct LogArgs {
+    run: String,
+    /// A metric value, KEY=VALUE (repeatable; NaN and inf accepted)
+    #[arg(long = "metric", short = 'm', value_name = "KEY=VALUE")]
+    metrics: Vec<String>,
+    /// Step of the metrics given with --metric
+    #[arg(long, default_value_t = 0)]
+    step: i64,
+    /// A param, KEY=VALUE (params cannot change once logged)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// A tag, KEY=VALUE
+    #[arg(long = "tag", short = 't', value_name = "KEY=VALUE")]
+    tags: Vec<String>,
+    /// Import metric curves from a CSV file: a step column, an optional time column
+    /// (unix_ms / timestamp), and one column per metric
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Notes (replaces the run's notes)
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RunsCmd {
+    /// List runs, newest first
+    List {
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+        /// running, finished, failed or killed
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// Sort by a metric: KEY (descending) or KEY:asc
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Show one run: lineage, params, metrics, artifacts, conflicts
+    Show { run: String },
+    /// Print a metric's full history (step, time, value)
+    Metric { run: String, key: String },
+}
+
+#[derive(Subcommand)]
+enum ArtifactCmd {
+    /// Store a file or directory as an artifact of a run
+    Add {
+        run: String,
+        path: PathBuf,
+        /// Logical path in the run [default: the file name]
+        #[arg(long = "as")]
+        logical: Option<String>,
+    },
+    /// Write a run's artifact to disk, verified against its hash
+    Get {
+        run: String,
+        logical: String,
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCmd {
+    /// Show the schema in force (the project's, or an experiment's)
+    Show {
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+    },
+    /// Set the required fields, e.g. `owner dataset.digest code.commit "params.lr: float"`
+    Set {
+        fields: Vec<String>,
+        /// Refuse runs that lack a field (default: keep them, marked incomplete)
+        #[arg(long)]
+        refuse: bool,
+        /// Set it for one experiment instead of the whole project
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Recompute the projection tables from the automerge docs
+    Rebuild,
+    /// Compact every doc into a fresh snapshot
+    Compact,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn default_workspace() -> Result<PathBuf> {
+    let base = dirs::data_dir()
+        .ok_or_else(|| anyhow!("cannot find the user's data directory; pass --workspace DIR"))?;
+    Ok(base.join("cairn").join("default"))
+}
+
+fn user(cli: &Cli) -> String {
+    cli.user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn workspace_dir(cli: &Cli) -> Result<PathBuf> {
+    match &cli.workspace {
+        Some(d) => Ok(d.clone()),
+        None => default_workspace(),
+    }
+}
+
+fn open(cli: &Cli) -> Result<Workspace> {
+    let dir = workspace_dir(cli)?;
+    Ok(Workspace::open(&dir, &user(cli))?)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn kv(arg: &str, what: &str) -> Result<(String, String)> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => bail!("malformed {what} '{arg}': expected KEY=VALUE"),
+    }
+}
+
+fn parse_value(text: &str, key: &str) -> Result<f64> {
+    match text.trim() {
+        "nan" | "NaN" => Ok(f64::NAN),
+        "inf" | "+inf" | "Infinity" | "infinity" => Ok(f64::INFINITY),
+        "-inf" | "-Infinity" | "-infinity" => Ok(f64::NEG_INFINITY),
+        t => t
+            .parse::<f64>()
+            .map_err(|_| anyhow!("metric '{key}': '{text}' is not a number")),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Start => start(&cli),
+        Command::Init { dir } => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => workspace_dir(&cli)?,
+            };
+            let ws = Workspace::create(&dir, &user(&cli))?;
+            if cli.json {
+                return print_json(ws.info());
+            }
+            println!("created workspace {}", dir.display());
+            Ok(())
+        }
+        Command::Exp(cmd) => exp(&cli, cmd),
+        Command::Run(cmd) => run_cmd(&cli, cmd),
+        Command::Runs(cmd) => runs(&cli, cmd),
+        Command::Artifact(cmd) => artifact(&cli, cmd),
+        Command::Schema(cmd) => schema(&cli, cmd),
+        Command::Demo { runs, steps, seed } => {
+            let dir = workspace_dir(&cli)?;
+            let (mut ws, _) = Workspace::open_or_create(&dir, &user(&cli))?;
+            let report = demo(
+                &mut ws,
+                &DemoOptions {
+                    runs: *runs,
+                    steps: *steps,
+                    seed: *seed,
+                },
+            )?;
+            if cli.json {
+                return print_json(&report);
+            }
+            println!(
+                "demo data: {} experiments, {} runs, {} metric points in {:.1}s → {}",
+                report.experiments,
+                thousands(report.runs),
+                thousands(report.points),
+                report.seconds,
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Catalog(CatalogCmd::Rebuild) => {
+            let mut ws = open(&cli)?;
+            let n = ws.rebuild_projections()?;
+            println!("rebuilt projections of {} runs", thousands(n));
+            Ok(())
+        }
+        Command::Catalog(CatalogCmd::Compact) => {
+            let mut ws = open(&cli)?;
+            let n = ws.compact()?;
+            println!("compacted {n} documents");
+            Ok(())
+        }
+    }
+}
+
+fn demo(ws: &mut Workspace, opts: &DemoOptions) -> Result<cairn_core::DemoReport> {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_pct = u64::MAX;
+    let mut progress = |done: u64, total: u64| {
+        let pct = if total == 0 { 100 } else { done * 100 / total };
+        if pct != last_pct && (tty || pct % 10 == 0) {
+            last_pct = pct;
+            if tty {
+                eprint!(
+                    "\rgenerating demo data: {}/{} runs ({pct}%)",
+                    thousands(done),
+                    thousands(total)
+                );
+            } else {
+                eprintln!(
+                    "generating demo data: {}/{} runs ({pct}%)",
+                    thousands(done),
+                    thousands(total)
+                );
+            }
+        }
+    };
+    let report = ws.generate_demo(opts, &mut progress)?;
+    if tty {
+        eprintln!();
+    }
+    Ok(report)
+}
+
+/// The README's first command: open the default workspace, with demo data on first start.
+fn start(cli: &Cli) -> Result<()> {
+    let dir = workspace_dir(cli)?;
+    let (mut ws, created) = Workspace::open_or_create(&dir, &user(cli))?;
+    if created {
+        eprintln!(
+            "first start: creating a demo workspace in {}",
+            dir.display()
+        );
+        demo(&mut ws, &DemoOptions::default())?;
+    }
+    let exps = ws.experiments()?;
+    if cli.json {
+        return print_json(&exps);
+    }
+    let demo_note = if ws.info().demo {
+        "  (demo data: remove the directory to start fresh)"
+    } else {
+        ""
+    };
+    println!("workspace {}{demo_note}\n", dir.display());
+    let mut t = Table::new(&["experiment", "runs"]).right_align(&[1]);
+    for e in &exps {
+        t.row(vec![e.experiment.name.clone(), thousands(e.runs)]);
+    }
+    if t.is_empty() {
+        println!("No experiments yet. Start a run with `cairn run start --exp NAME`.");
+    } else {
+        t.print();
+    }
+    println!("\nlatest runs:");
+    print_runs(
+        &ws,
+        &RunFilter {
+            limit: Some(10),
+            ..Default::default()
+        },
+    )?;
+    println!(
+        "\nnext: `cairn runs show RUN` for a run's lineage, `cairn runs list --exp NAME` to browse"
+    );
+    Ok(())
+}
+
+fn exp(cli: &Cli, cmd: &ExpCmd) -> Result<()> {
+    let mut ws = open(cli)?;
+    match cmd {
+        ExpCmd::List => {
+            let exps = ws.experiments()?;
+            if cli.json {
+                return print_json(&exps);
+            }
+            let mut t = Table::new(&["id", "name", "runs", "created"]).right_align(&[2]);
+            for e in exps {
+                t.row(vec![
+                    short_id(&e.experiment.id.to_string()).to_owned(),
+                    e.experiment.name,
+                    thousands(e.runs),
+                    time(e.experiment.created_ms),
+                ]);
+            }
+            t.print();
+        }
+        ExpCmd::Create { name, description } => {
+            let e = ws.create_experiment(name, description.as_deref())?;
+            if cli.json {
+                return print_json(&e);
+            }
+            println!("{}", e.id);
+        }
+    }
+    Ok(())
+}
+
+fn parse_status(s: &str) -> Result<RunStatus> {
+    Ok(s.parse::<RunStatus>()?)
+}
+
+fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
+    let mut ws = open(cli)?;
+    match cmd {
+        RunCmd::Start(a) => {
+            let new = new_run(&mut ws, a)?;
+            let run = ws.start_run(new)?;
+            if cli.json {
+                return print_json(&run);
+            }
+            println!("{}", run.id);
+            if !run.incomplete.is_empty() {
+                eprintln!(
+                    "note: run is marked incomplete: {}",
+                    run.incomplete.join("; ")
+                );
+            }
+        }
+        RunCmd::Log(a) => {
+            let id = ws.resolve_run(&a.run)?;
+            let params: Vec<(String, String)> = a
+                .params
+                .iter()
+                .map(|p| kv(p, "param"))
+                .collect::<Result<_>>()?;
+            let tags: Vec<(String, String)> =
+                a.tags.iter().map(|t| kv(t, "tag")).collect::<Result<_>>()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let mut metrics: Vec<(String, Vec<Point>)> = Vec::new();
+            for m in &a.metrics {
+                let (k, v) = kv(m, "metric")?;
+                let value = parse_value(&v, &k)?;
+                metrics.push((
+                    k,
+                    vec![Point {
+                        step: a.step,
+                        ts_ms: now,
+                        value,
+                    }],
+                ));
+            }
+            if let Some(path) = &a.csv {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let imported = csv_import::parse(&text, now)
+                    .with_context(|| format!("importing {}", path.display()))?;
+                metrics.extend(imported);
+            }
+            if !params.is_empty() {
+                ws.log_params(id, &params)?;
+            }
+            if !tags.is_empty() {
+                ws.set_tags(id, &tags)?;
+            }
+            if let Some(n) = &a.notes {
+                ws.update_run(id, &[RunEdit::Notes(n.clone())])?;
+            }
+            let batches: Vec<(&str, &[Point])> = metrics
+                .iter()
+                .map(|(k, p)| (k.as_str(), p.as_slice()))
+                .collect();
+            if !batches.is_empty() {
+                ws.log_metrics(id, &batches)?;
+            }
+            let points: usize = metrics.iter().map(|(_, p)| p.len()).sum();
+            if !cli.json {
+                println!(
+                    "logged {} params, {} tags, {} metric points to {}",
+                    params.len(),
+                    tags.len(),
+                    thousands(points as u64),
+                    short_id(&id.to_string())
+                );
+            }
+        }
+        RunCmd::End { run, status } => {
+            let id = ws.resolve_run(run)?;
+            let run = ws.end_run(id, parse_status(status)?, None)?;
+            if cli.json {
+                return print_json(&run);
+            }
+            println!("run {} {}", short_id(&id.to_string()), run.status);
+            if !run.incomplete.is_empty() {
+                eprintln!("note: run is incomplete: {}", run.incomplete.join("; "));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
+    let mut new = NewRun {
+        name: a.name.clone(),
+        owner: a.owner.clone(),
+        notes: a.notes.clone(),
+        ..Default::default()
+    };
+    if let Some(name) = &a.exp {
+        let (e, created) = ws.ensure_experiment(name)?;
+        if created {
+            eprintln!("created experiment '{name}'");
+        }
+        new.experiment = Some(e.id);
+    }
+    for p in &a.params {
+        let (k, v) = kv(p, "param")?;
+        new.params.insert(k, v);
+    }
+    for t in &a.tags {
+        let (k, v) = kv(t, "tag")?;
+        new.tags.insert(k, v);
+    }
+    let mut datasets: BTreeMap<String, DatasetSnapshot> = BTreeMap::new();
+    for d in &a.datasets {
+        let (name, target) = kv(d, "dataset")?;
+        let path = Path::new(&target);
+        let mut snap = DatasetSnapshot {
+            uri: Some(target.clone()),
+            ..Default::default()
+        };
+        if path.exists() {
+            let digest = cairn_artifacts::digest_path(path)
+                .with_context(|| format!("hashing dataset '{name}' at {target}"))?;
+            snap.uri = Some(
+                std::fs::canonicalize(path)
+                    .unwrap_or_else(|_| path.to_owned())
+                    .display()
+                    .to_string(),
+            );
+            snap.digest = Some(format!("blake3:{}", digest.hash));
+            snap.size_bytes = Some(digest.size);
+        }
+        datasets.insert(name, snap);
+    }
+    for d in &a.dataset_digests {
+        let (name, digest) = kv(d, "dataset digest")?;
+        datasets.entry(name).or_default().digest = Some(digest);
+    }
+    for d in &a.dataset_rows {
+        let (name, rows) = kv(d, "dataset rows")?;
+        let rows = rows
+            .parse()
+            .map_err(|_| anyhow!("dataset '{name}': rows '{rows}' is not a whole number"))?;
+        datasets.entry(name).or_default().rows = Some(rows);
+    }
+    new.lineage.datasets = datasets;
+    if let Some(fs) = &a.feature_set {
+        let (name, version) = fs
+            .split_once('@')
+            .ok_or_else(|| anyhow!("malformed feature set '{fs}': expected NAME@VERSION"))?;
+        new.lineage.feature_set = Some(FeatureSetVersion {
+            name: name.into(),
+            version: version.into(),
+        });
+    }
+    let mut code = match &a.git {
+        Some(dir) => Some(
+            cairn_core::probe::code_version(dir)
+                .ok_or_else(|| anyhow!("{} is not inside a git work tree", dir.display()))?,
+        ),
+        None => None,
+    };
+    if a.code_repo.is_some() || a.code_commit.is_some() || a.code_branch.is_some() || a.code_dirty {
+        let c = code.get_or_insert_with(CodeVersion::default);
+        c.repo = a.code_repo.clone().or(c.repo.take());
+        c.commit = a.code_commit.clone().or(c.commit.take());
+        c.branch = a.code_branch.clone().or(c.branch.take());
+        c.dirty |= a.code_dirty;
+    }
+    new.lineage.code = code;
+    if !a.no_infra {
+        let mut infra = cairn_core::probe::infra_profile();
+        infra.instance_type = a.instance_type.clone();
+        infra.hourly_price_usd = a.hourly_price;
+        if a.container_image.is_some() {
+            infra.container_image = a.container_image.clone();
+        }
+        new.lineage.infra = Some(infra);
+    }
+    if let Some(p) = &a.parent {
+        let kind: ParentKind = a.parent_kind.parse()?;
+        new.parent = Some((ws.resolve_run(p)?, kind));
+    }
+    Ok(new)
+}
+
+fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<()> {
+    let rows = ws.list_runs(filter)?;
+    // The metric columns: those most runs of the page have, up to four.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &rows {
+        for k in r.metrics.keys() {
+            *counts.entry(k.as_str()).or_default() += 1;
+        }
+    }
+    let mut keys: Vec<(&str, usize)> = counts.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let keys: Vec<String> = keys
+        .into_iter()
+        .take(4)
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    let mut headers = vec![
+        "id",
+        "experiment",
+        "name",
+        "owner",
+        "status",
+        "started",
+        "duration",
+    ];
+    headers.extend(keys.iter().map(String::as_str));
+    let mut t = Table::new(&headers).right_align(&(6..headers.len()).collect::<Vec<_>>());
+    for r in &rows {
+        let mut status = r.status.to_string();
+        if r.incomplete {
+            status.push('*');
+        }
+        let mut cells = vec![
+            short_id(&r.id.to_string()).to_owned(),
+            r.experiment_name.clone(),
+            r.name.clone(),
+            r.owner.clone().unwrap_or_else(|| "-".into()),
+            status,
+            time(r.start_ms),
+            r.end_ms
+                .map(|e| duration(e - r.start_ms))
+                .unwrap_or_else(|| "-".into()),
+        ];
+        cells.extend(keys.iter().map(|k| {
+            r.metrics
+                .get(k)
+                .map(|v| metric(*v))
+                .unwrap_or_else(|| "-".into())
+        }));
+        t.row(cells);
+    }
+    if t.is_empty() {
+        println!("no runs");
+    } else {
+        t.print();
+        if rows.iter().any(|r| r.incomplete) {
+            println!("* incomplete: lacks fields the schema requires (see `cairn runs show`)");
+        }
+    }
+    Ok(())
+}
+
+fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
+    let ws = open(cli)?;
+    match cmd {
+        RunsCmd::List {
+            exp,
+            status,
+            owner,
+            sort,
+            limit,
+            offset,
+        } => {
+            let mut filter = RunFilter {
+                limit: Some(*limit),
+                offset: *offset,
+                owner: owner.clone(),
+                ..Default::default()
+            };
+            if let Some(e) = exp {
+                filter.experiment = Some(ws.experiment(e)?.id);
+            }
+            if let Some(s) = status {
+                filter.status = Some(parse_status(s)?);
+            }
+            if let Some(s) = sort {
+                let (key, descending) = match s.rsplit_once(':') {
+                    Some((k, "asc")) => (k, false),
+                    Some((k, "desc")) => (k, true),
+                    _ => (s.as_str(), true),
+                };
+                filter.order = RunOrder::Metric {
+                    key: key.to_owned(),
+                    descending,
+                };
+            }
+            if cli.json {
+                return print_json(&ws.list_runs(&filter)?);
+            }
+            let total = ws.count_runs(&RunFilter {
+                limit: None,
+                offset: 0,
+                ..filter.clone()
+            })?;
+            print_runs(&ws, &filter)?;
+            let shown = ws.list_runs(&filter)?.len() as u64;
+            if total > shown {
+                println!(
+                    "showing {}–{} of {} runs (--limit, --offset for more)",
+                    offset + 1,
+                    offset + shown,
+                    thousands(total)
+                );
+            }
+        }
+        RunsCmd::Show { run } => {
+            let id = ws.resolve_run(run)?;
+            let view = ws.run(id)?;
+            if cli.json {
+                return print_json(&view);
+            }
+            show_run(&view);
+        }
+        RunsCmd::Metric { run, key } => {
+            let id = ws.resolve_run(run)?;
+            let points = ws.metric_history(id, key)?;
+            if cli.json {
+                let rows: Vec<serde_json::Value> = points
+                    .iter()
+                    .map(|p| serde_json::json!({"step": p.step, "ts_ms": p.ts_ms, "value": if p.value.is_finite() { serde_json::json!(p.value) } else { serde_json::json!(metric(p.value)) }}))
+                    .collect();
+                return print_json(&rows);
+            }
+            let mut t = Table::new(&["step", "time", "value"]).right_align(&[0, 2]);
+            for p in points {
+                t.row(vec![p.step.to_string(), time(p.ts_ms), metric(p.value)]);
+            }
+            t.print();
+        }
+    }
+    Ok(())
+}
+
+fn show_run(v: &cairn_core::RunView) {
+    let r = &v.run;
+    println!("run {}  {}", r.id, r.name);
+    let field = |k: &str, val: String| println!("  {k:<13} {val}");
+    field("experiment", v.experiment_name.clone());
+    let ran = match r.end_ms {
+        Some(e) => format!("  (ran {})", duration(e - r.start_ms)),
+        None => String::new(),
+    };
+    field("status", format!("{}{ran}", r.status));
+    field("started", time(r.start_ms));
+    if let Some(e) = r.end_ms {
+        field("ended", time(e));
+    }
+    field("owner", r.owner.clone().unwrap_or_else(|| "-".into()));
+    if let (Some(p), Some(k)) = (r.parent, r.parent_kind) {
+        field("parent", format!("{p} ({})", k.as_str()));
+    }
+    if !r.tags.is_empty() {
+        field(
+            "tags",
+            r.tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
+    }
+    if !r.notes.is_empty() {
+        field("notes", r.notes.clone());
+    }
+    if !r.incomplete.is_empty() {
+        field("incomplete", r.incomplete.join("; "));
+    }
+
+    println!("\nlineage");
+    let l = &r.lineage;
+    if l.is_empty() {
+        println!("  (none recorded)");
+    }
+    for (name, d) in &l.datasets {
+        let mut parts = vec![
+            d.uri.clone().unwrap_or_else(|| "-".into()),
+            d.digest.clone().unwrap_or_else(|| "no digest".into()),
+        ];
+        if let Some(rows) = d.rows {
+            parts.push(format!("{} rows", thousands(rows)));
+        }
+        if let Some(s) = d.size_bytes {
+            parts.push(bytes(s));
+        }
+        field(&format!("dataset {name}"), parts.join("  "));
+    }
+    if let Some(f) = &l.feature_set {
+        field("feature set", format!("{} {}", f.name, f.version));
+    }
+    if let Some(c) = &l.code {
+        let mut parts = vec![];
+        if let Some(repo) = &c.repo {
+            parts.push(repo.clone());
+        }
+        parts.push(format!("commit {}", c.commit.as_deref().unwrap_or("-")));
+        if let Some(b) = &c.branch {
+            parts.push(format!("branch {b}"));
+        }
+        if c.dirty {
+            parts.push(format!(
+                "DIRTY (diff {})",
+                c.diff_digest.as_deref().unwrap_or("not hashed")
+            ));
+        }
+        field("code", parts.join("  "));
+    }
+    if let Some(i) = &l.infra {
+        let mut parts = vec![];
+        parts.extend(i.host.clone());
+        parts.extend(i.os.clone());
+        if let Some(cpu) = &i.cpu_model {
+            parts.push(format!(
+                "{cpu}{}",
+                i.cpu_cores.map(|c| format!(" ×{c}")).unwrap_or_default()
+            ));
+        }
+        if let Some(m) = i.memory_bytes {
+            parts.push(format!("{} RAM", bytes(m)));
+        }
+        for g in &i.gpus {
+            parts.push(format!(
+                "{}× {}{}",
+                g.count,
+                g.model,
+                g.driver
+                    .as_ref()
+                    .map(|d| format!(" (driver {d})"))
+                    .unwrap_or_default()
+            ));
+        }
+        parts.extend(i.container_image.clone());
+        parts.extend(i.instance_type.clone());
+        if let Some(p) = i.hourly_price_usd {
+            parts.push(format!("${p:.2}/h"));
+        }
+        field("infra", parts.join(" · "));
+    }
+    for (name, e) in &l.evaluations {
+        let ms = e
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k}={}", metric(*v)))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let report = e
+            .report
+            .as_ref()
+            .map(|r| format!("  report {r}"))
+            .unwrap_or_default();
+        field(&format!("eval {name}"), format!("{ms}{report}"));
+    }
+
+    if !r.params.is_empty() {
+        println!("\nparams ({})", r.params.len());
+        let w = r
+            .params
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (k, v) in &r.params {
+            println!("  {k:<w$}  {v}");
+        }
+    }
+    let metrics = if v.live_metrics.is_empty() {
+        &r.metrics
+    } else {
+        &v.live_metrics
+    };
+    if !metrics.is_empty() {
+        println!("\nmetrics ({})", metrics.len());
+        let mut t = Table::new(&["  key", "last", "step", "min", "max", "points"])
+            .right_align(&[1, 2, 3, 4, 5]);
+        for (k, m) in metrics {
+            t.row(vec![
+                format!("  {k}"),
+                metric(m.last),
+                m.step.to_string(),
+                m.min.map(metric).unwrap_or_else(|| "-".into()),
+                m.max.map(metric).unwrap_or_else(|| "-".into()),
+                thousands(m.count),
+            ]);
+        }
+        t.print();
+    }
+    if !r.artifacts.is_empty() {
+        println!("\nartifacts ({})", r.artifacts.len());
+        for (path, a) in &r.artifacts {
+            let kind = match a.kind {
+                cairn_model::ArtifactKind::File => "file",
+                cairn_model::ArtifactKind::Dir => "dir",
+            };
+            println!(
+                "  {path}  {kind}  {}  blake3:{}",
+                bytes(a.size),
+                &a.hash.to_hex()[..16]
+            );
+        }
+    }
+    if !r.conflicts.is_empty() {
+        println!("\nconflicts (concurrent edits kept; the first value is shown above)");
+        for c in &r.conflicts {
+            println!(
+                "  {}: {}",
+                c.field,
+                c.values
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+    }
+}
+
+fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
+    let mut ws = open(cli)?;
+    match cmd {
+        ArtifactCmd::Add { run, path, logical } => {
+            let id = ws.resolve_run(run)?;
+            let (logical, r) = ws.add_artifact(id, path, logical.as_deref())?;
+            if cli.json {
+                return print_json(&serde_json::json!({"path": logical, "artifact": r}));
+            }
+            println!("{logical}  blake3:{}  {}", r.hash, bytes(r.size));
+        }
+        ArtifactCmd::Get {
+            run,
+            logical,
+            output,
+        } => {
+            let id = ws.resolve_run(run)?;
+            let dest = output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(logical.rsplit('/').next().unwrap_or(logical)));
+            let n = ws.get_artifact(id, logical, &dest)?;
+            if !cli.json {
+                println!("wrote {} ({}), verified", dest.display(), bytes(n));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn schema(cli: &Cli, cmd: &SchemaCmd) -> Result<()> {
+    let mut ws = open(cli)?;
+    match cmd {
+        SchemaCmd::Show { exp } => {
+            let id = exp
+                .as_deref()
+                .map(|e| ws.experiment(e).map(|e| e.id))
+                .transpose()?;
+            let s = ws.schema(id)?;
+            if cli.json {
+                return print_json(&s);
+            }
+            let mode = match s.enforcement {
+                Enforcement::Refuse => "refused",
+                Enforcement::MarkIncomplete => "kept and marked incomplete",
+            };
+            println!("runs lacking a required field are {mode}");
+            for f in s.describe() {
+                println!("  {f}");
+            }
+        }
+        SchemaCmd::Set {
+            fields,
+            refuse,
+            exp,
+        } => {
+            let required: Vec<FieldRequirement> =
+                fields.iter().map(|f| f.parse()).collect::<Result<_, _>>()?;
+            let schema = RunSchema {
+                required,
+                enforcement: if *refuse {
+                    Enforcement::Refuse
+                } else {
+                    Enforcement::MarkIncomplete
+                },
+            };
+            let id = exp
+                .as_deref()
+                .map(|e| ws.experiment(e).map(|e| e.id))
+                .transpose()?;
+            ws.set_schema(id, schema)?;
+            if !cli.json {
+                println!("schema set");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! **API boundary.** `cairn-core` is the one API every front end calls: the CLI, the HTTP server
+//! and the desktop app are thin adapters over [`Workspace`].
+//!
+//! A workspace is a directory holding the catalog (`catalog.db`: automerge docs and their
+//! projections), the metric store (`metrics.db`) and the artifact store (`artifacts/`). The
+//! façade enforces the rules that span them: the mandatory run schema, MLflow's param
+//! immutability, key validation, summary metrics kept in step with the series.
+//!
+//! This crate reads no environment variables and no config files: who the user is and where the
+//! workspace lives are arguments, decided by the binaries.
+
+mod demo;
+mod error;
+pub mod probe;
+mod workspace;
+
+pub use cairn_catalog::{RunEdit, RunFilter, RunOrder, RunRow};
+pub use cairn_metrics::{Bucket, Point, SeriesInfo};
+pub use demo::{DemoOptions, DemoReport};
+pub use error::{Code, Error};
+pub use workspace::{ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};

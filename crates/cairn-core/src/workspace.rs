@@ -1,0 +1,730 @@
+//! The [`Workspace`] façade: open a workspace directory and work with its experiments, runs,
+//! metrics, artifacts and schema.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cairn_artifacts::ArtifactStore;
+use cairn_catalog::{Catalog, RunEdit, RunFilter, RunRow};
+use cairn_metrics::{MetricStore, Point, SeriesInfo};
+use cairn_model::{
+    ArtifactKind, ArtifactRef, Enforcement, Experiment, ExperimentId, Lineage, MetricSummary,
+    ParentKind, Run, RunId, RunSchema, RunStatus, validate_key,
+};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use crate::Error;
+
+const MARKER: &str = "workspace.json";
+const FORMAT: u32 = 1;
+
+/// How often a running run's summary metrics are copied into the catalog while it logs.
+/// (They always are when it ends; the metric store itself is current at every append.)
+const SUMMARY_FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// What `workspace.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkspaceInfo {
+    pub format: u32,
+    pub id: String,
+    pub created_ms: i64,
+    /// True when the workspace was filled by `cairn demo` (shown, and removable, as demo data).
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// An experiment and how many runs it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentSummary {
+    #[serde(flatten)]
+    pub experiment: Experiment,
+    pub runs: u64,
+}
+
+/// What a caller gives to start a run.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    pub experiment: Option<ExperimentId>,
+    pub name: Option<String>,
+    /// Defaults to the workspace user.
+    pub owner: Option<String>,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub lineage: Lineage,
+    pub parent: Option<(RunId, ParentKind)>,
+    /// Defaults to now.
+    pub start_ms: Option<i64>,
+    pub notes: String,
+}
+
+/// A run with its live metric summaries (current even while the run is still logging, when the
+/// catalog's copy may trail by a couple of seconds).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    #[serde(flatten)]
+    pub run: Run,
+    pub experiment_name: String,
+    pub live_metrics: BTreeMap<String, MetricSummary>,
+}
+
+/// One open workspace.
+#[derive(Debug)]
+pub struct Workspace {
+    dir: PathBuf,
+    info: WorkspaceInfo,
+    user: String,
+    catalog: Catalog,
+    metrics: MetricStore,
+    artifacts: ArtifactStore,
+    last_summary_flush: HashMap<RunId, Instant>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Workspace {
+    /// Creates a new workspace in `dir` (created if missing). `user` is who writes through it.
+    pub fn create(dir: &Path, user: &str) -> Result<Workspace, Error> {
+        let marker = dir.join(MARKER);
+        if marker.exists() {
+            return Err(Error::AlreadyAWorkspace(dir.to_owned()));
+        }
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let info = WorkspaceInfo {
+            format: FORMAT,
+            id: RunId::new().to_string(),
+            created_ms: now_ms(),
+            demo: false,
+        };
+        write_marker(&marker, &info)?;
+        Self::open(dir, user)
+    }
+
+    /// Opens an existing workspace.
+    pub fn open(dir: &Path, user: &str) -> Result<Workspace, Error> {
+        let marker = dir.join(MARKER);
+        let text = match std::fs::read_to_string(&marker) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotAWorkspace(dir.to_owned()));
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    path: marker,
+                    source: e,
+                });
+            }
+        };
+        let info: WorkspaceInfo =
+            serde_json::from_str(&text).map_err(|e| Error::BadWorkspaceFile {
+                path: marker.clone(),
+                reason: e.to_string(),
+            })?;
+        if info.format > FORMAT {
+            return Err(Error::BadWorkspaceFile {
+                path: marker,
+                reason: format!(
+                    "format {} is newer than this build of Cairn reads ({FORMAT})",
+                    info.format
+                ),
+            });
+        }
+        let catalog = Catalog::open(&dir.join("catalog.db"), user)?;
+        let metrics = MetricStore::open(&dir.join("metrics.db"))?;
+        let artifacts = ArtifactStore::open(&dir.join("artifacts"))?;
+        Ok(Workspace {
+            dir: dir.to_owned(),
+            info,
+            user: user.to_owned(),
+            catalog,
+            metrics,
+            artifacts,
+            last_summary_flush: HashMap::new(),
+        })
+    }
+
+    /// Opens the workspace in `dir`, creating it first when `dir` holds none. Returns whether it
+    /// was created.
+    pub fn open_or_create(dir: &Path, user: &str) -> Result<(Workspace, bool), Error> {
+        match Self::open(dir, user) {
+            Ok(ws) => Ok((ws, false)),
+            Err(Error::NotAWorkspace(_)) => Ok((Self::create(dir, user)?, true)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn info(&self) -> &WorkspaceInfo {
+        &self.info
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub(crate) fn mark_demo(&mut self) -> Result<(), Error> {
+        self.info.demo = true;
+        write_marker(&self.dir.join(MARKER), &self.info)
+    }
+
+    // ---- experiments --------------------------------------------------------------------
+
+    #[instrument(skip(self), err)]
+    pub fn create_experiment(
+        &mut self,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Experiment, Error> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 500 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!(
+                "invalid experiment name '{name}': must be 1-500 printable characters"
+            )));
+        }
+        let exp = Experiment {
+            id: ExperimentId::new(),
+            name: name.to_owned(),
+            created_ms: now_ms(),
+            description: description.map(str::to_owned),
+            tags: BTreeMap::new(),
+            schema: None,
+            deleted: false,
+        };
+        self.catalog.create_experiment(&exp)?;
+        Ok(exp)
+    }
+
+    /// The experiment named `name`, created when there is none. Returns whether it was created.
+    pub fn ensure_experiment(&mut self, name: &str) -> Result<(Experiment, bool), Error> {
+        match self.catalog.experiment_by_name(name)? {
+            Some(e) => Ok((e, false)),
+            None => Ok((self.create_experiment(name, None)?, true)),
+        }
+    }
+
+    /// An experiment by name or id.
+    pub fn experiment(&self, name_or_id: &str) -> Result<Experiment, Error> {
+        if let Some(e) = self.catalog.experiment_by_name(name_or_id)? {
+            return Ok(e);
+        }
+        if let Ok(id) = name_or_id.parse::<ExperimentId>() {
+            if let Some(e) = self.catalog.experiment(id)? {
+                return Ok(e);
+            }
+        }
+        Err(Error::UnknownExperiment(name_or_id.to_owned()))
+    }
+
+    pub fn experiment_by_id(&self, id: ExperimentId) -> Result<Experiment, Error> {
+        self.catalog
+            .experiment(id)?
+            .ok_or_else(|| Error::UnknownExperiment(id.to_string()))
+    }
+
+    pub fn experiments(&self) -> Result<Vec<ExperimentSummary>, Error> {
+        self.catalog
+            .experiments()?
+            .into_iter()
+            .filter(|e| !e.deleted)
+            .map(|e| {
+                let runs = self.catalog.count_runs(&RunFilter {
+                    experiment: Some(e.id),
+                    ..Default::default()
+                })?;
+                Ok(ExperimentSummary {
+                    experiment: e,
+                    runs,
+                })
+            })
+            .collect()
+    }
+
+    pub fn update_experiment(&mut self, exp: &Experiment) -> Result<(), Error> {
+        Ok(self.catalog.update_experiment(exp)?)
+    }
+
+    // ---- schema ---------------------------------------------------------------------------
+
+    /// The schema runs of `experiment` must satisfy: the experiment's own, else the project's.
+    pub fn schema(&mut self, experiment: Option<ExperimentId>) -> Result<RunSchema, Error> {
+        if let Some(id) = experiment {
+            if let Some(s) = self.experiment_by_id(id)?.schema {
+                return Ok(s);
+            }
+        }
+        Ok(self.catalog.project_schema()?)
+    }
+
+    /// Sets the project's schema, or one experiment's override.
+    pub fn set_schema(
+        &mut self,
+        experiment: Option<ExperimentId>,
+        schema: RunSchema,
+    ) -> Result<(), Error> {
+        match experiment {
+            None => Ok(self.catalog.set_project_schema(&schema)?),
+            Some(id) => {
+                let mut exp = self.experiment_by_id(id)?;
+                exp.schema = Some(schema);
+                self.update_experiment(&exp)
+            }
+        }
+    }
+
+    // ---- runs -----------------------------------------------------------------------------
+
+    fn build_run(&self, new: NewRun, experiment: &Experiment) -> Result<Run, Error> {
+        for k in new.params.keys() {
+            validate_key("param key", k)?;
+        }
+        for k in new.tags.keys() {
+            validate_key("tag key", k)?;
+        }
+        let start = new.start_ms.unwrap_or_else(now_ms);
+        let id = RunId::new();
+        let name = new
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| default_run_name(id));
+        let mut run = Run::new(id, experiment.id, name, start);
+        run.owner = new
+            .owner
+            .or_else(|| Some(self.user.clone()))
+            .filter(|o| !o.trim().is_empty());
+        run.params = new.params;
+        run.tags = new.tags;
+        run.lineage = new.lineage;
+        run.notes = new.notes;
+        if let Some((parent, kind)) = new.parent {
+            run.parent = Some(parent);
+            run.parent_kind = Some(kind);
+        }
+        Ok(run)
+    }
+
+    /// Applies the schema: refuses the run, or records what it lacks.
+    fn check_schema(&mut self, run: &mut Run, experiment: &Experiment) -> Result<(), Error> {
+        let schema = match &experiment.schema {
+            Some(s) => s.clone(),
+            None => self.catalog.project_schema()?,
+        };
+        let violations = schema.check(run);
+        if violations.is_empty() {
+            run.incomplete.clear();
+            return Ok(());
+        }
+        match schema.enforcement {
+            Enforcement::Refuse => Err(Error::Schema {
+                experiment: experiment.name.clone(),
+                violations,
+            }),
+            Enforcement::MarkIncomplete => {
+                run.incomplete = violations.iter().map(ToString::to_string).collect();
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts a run: checks its schema, records it, and returns it.
+    #[instrument(skip(self, new), err)]
+    pub fn start_run(&mut self, new: NewRun) -> Result<Run, Error> {
+        let exp = match new.experiment {
+            Some(id) => self.experiment_by_id(id)?,
+            None => self.ensure_experiment("Default")?.0,
+        };
+        if let Some((parent, _)) = new.parent {
+            self.run_record(parent)?;
+        }
+        let mut run = self.build_run(new, &exp)?;
+        self.check_schema(&mut run, &exp)?;
+        self.catalog.create_runs(std::slice::from_ref(&run))?;
+        Ok(run)
+    }
+
+    /// Records complete runs in bulk (imports and demo data): schema applied to each.
+    pub fn import_runs(&mut self, mut runs: Vec<Run>) -> Result<(), Error> {
+        let mut exps: HashMap<ExperimentId, Experiment> = HashMap::new();
+        for run in &mut runs {
+            if !exps.contains_key(&run.experiment) {
+                exps.insert(run.experiment, self.experiment_by_id(run.experiment)?);
+            }
+            let exp = exps[&run.experiment].clone();
+            self.check_schema(run, &exp)?;
+        }
+        Ok(self.catalog.create_runs(&runs)?)
+    }
+
+    /// The unique run whose id starts with `prefix`.
+    pub fn resolve_run(&self, prefix: &str) -> Result<RunId, Error> {
+        Ok(self.catalog.resolve_run(prefix)?)
+    }
+
+    fn run_record(&self, id: RunId) -> Result<Run, Error> {
+        self.catalog
+            .run(id)?
+            .ok_or(Error::Catalog(cairn_catalog::Error::UnknownRun(id)))
+    }
+
+    /// A run with its live metric series.
+    pub fn run(&self, id: RunId) -> Result<RunView, Error> {
+        let run = self.run_record(id)?;
+        let experiment_name = self
+            .catalog
+            .experiment(run.experiment)?
+            .map(|e| e.name)
+            .unwrap_or_default();
+        let live_metrics = self
+            .metrics
+            .series(&id.to_string())?
+            .iter()
+            .filter_map(|s| summary_of(s).map(|m| (s.key.clone(), m)))
+            .collect();
+        Ok(RunView {
+            run,
+            experiment_name,
+            live_metrics,
+        })
+    }
+
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, Error> {
+        Ok(self.catalog.list_runs(filter)?)
+    }
+
+    pub fn count_runs(&self, filter: &RunFilter) -> Result<u64, Error> {
+        Ok(self.catalog.count_runs(filter)?)
+    }
+
+    /// Applies edits to a run as one change. Param edits go through [`Self::log_params`].
+    pub fn update_run(&mut self, id: RunId, edits: &[RunEdit]) -> Result<Run, Error> {
+        for e in edits {
+            match e {
+                RunEdit::Param(k, _) => validate_key("param key", k)?,
+                RunEdit::Tag(k, _) | RunEdit::DeleteTag(k) => validate_key("tag key", k)?,
+                RunEdit::Name(n) if n.trim().is_empty() => {
+                    return Err(Error::Invalid("a run name must not be empty".into()));
+                }
+                _ => {}
+            }
+        }
+        Ok(self.catalog.update_run(id, edits)?)
+    }
+
+    /// Logs params. A param already logged with another value is refused (as MLflow does), and
+    /// then nothing of the call is stored.
+    pub fn log_params(&mut self, id: RunId, params: &[(String, String)]) -> Result<(), Error> {
+        let run = self.run_record(id)?;
+        let mut edits = Vec::new();
+        for (k, v) in params {
+            validate_key("param key", k)?;
+            match run.params.get(k) {
+                Some(old) if old == v => {}
+                Some(old) => {
+                    return Err(Error::ParamChanged {
+                        run: id.to_string(),
+                        key: k.clone(),
+                        old: old.clone(),
+                        new: v.clone(),
+                    });
+                }
+                None => edits.push(RunEdit::Param(k.clone(), v.clone())),
+            }
+        }
+        if !edits.is_empty() {
+            self.catalog.update_run(id, &edits)?;
+        }
+        Ok(())
+    }
+
+    pub fn set_tags(&mut self, id: RunId, tags: &[(String, String)]) -> Result<(), Error> {
+        let edits: Vec<RunEdit> = tags
+            .iter()
+            .map(|(k, v)| RunEdit::Tag(k.clone(), v.clone()))
+            .collect();
+        self.update_run(id, &edits).map(drop)
+    }
+
+    /// Appends points to one metric series of a run.
+    pub fn log_metric(&mut self, id: RunId, key: &str, points: &[Point]) -> Result<(), Error> {
+        self.log_metrics(id, &[(key, points)])
+    }
+
+    /// Appends points to several series of a run in one durable write.
+    pub fn log_metrics(&mut self, id: RunId, batches: &[(&str, &[Point])]) -> Result<(), Error> {
+        for (k, _) in batches {
+            validate_key("metric key", k)?;
+        }
+        let run = self.run_record(id)?;
+        if run.status.is_final() {
+            return Err(Error::Invalid(format!(
+                "run {id} has ended ({}); it takes no more metrics",
+                run.status
+            )));
+        }
+        self.metrics.append_batch(&id.to_string(), batches)?;
+        let due = self
+            .last_summary_flush
+            .get(&id)
+            .is_none_or(|t| t.elapsed() >= SUMMARY_FLUSH_EVERY);
+        if due {
+            self.flush_summaries(id)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the run's current series summaries into the catalog.
+    fn flush_summaries(&mut self, id: RunId) -> Result<(), Error> {
+        let edits: Vec<RunEdit> = self
+            .metrics
+            .series(&id.to_string())?
+            .into_iter()
+            .filter_map(|s| summary_of(&s).map(|m| RunEdit::Metric(s.key, m)))
+            .collect();
+        if !edits.is_empty() {
+            self.catalog.update_run(id, &edits)?;
+        }
+        self.last_summary_flush.insert(id, Instant::now());
+        Ok(())
+    }
+
+    /// Ends a run: seals its metric series, records final summaries and status, and re-checks
+    /// the schema (what was logged after the start counts).
+    #[instrument(skip(self), err)]
+    pub fn end_run(
+        &mut self,
+        id: RunId,
+        status: RunStatus,
+        end_ms: Option<i64>,
+    ) -> Result<Run, Error> {
+        if status == RunStatus::Running {
+            return Err(Error::Invalid(
+                "a run ends as finished, failed or killed".into(),
+            ));
+        }
+        self.metrics.seal_run(&id.to_string())?;
+        self.flush_summaries(id)?;
+        self.last_summary_flush.remove(&id);
+        let mut run = self.run_record(id)?;
+        run.status = status;
+        let exp = self.experiment_by_id(run.experiment)?;
+        // A refusing schema has already had its say at creation; at the end it can only mark.
+        if self.check_schema(&mut run, &exp).is_err() {
+            let schema = self.schema(Some(exp.id))?;
+            run.incomplete = schema.check(&run).iter().map(ToString::to_string).collect();
+        }
+        let edits = [
+            RunEdit::Status {
+                status,
+                end_ms: Some(end_ms.unwrap_or_else(now_ms)),
+            },
+            RunEdit::Incomplete(run.incomplete.clone()),
+        ];
+        Ok(self.catalog.update_run(id, &edits)?)
+    }
+
+    pub fn metric_history(&self, id: RunId, key: &str) -> Result<Vec<Point>, Error> {
+        self.require_series(id, key)?;
+        Ok(self.metrics.history(&id.to_string(), key)?)
+    }
+
+    pub fn metric_history_page(
+        &self,
+        id: RunId,
+        key: &str,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<Point>, Error> {
+        self.require_series(id, key)?;
+        Ok(self
+            .metrics
+            .history_page(&id.to_string(), key, offset, limit)?)
+    }
+
+    pub fn metric_downsampled(
+        &self,
+        id: RunId,
+        key: &str,
+        range: Option<(i64, i64)>,
+        buckets: usize,
+    ) -> Result<Vec<cairn_metrics::Bucket>, Error> {
+        self.require_series(id, key)?;
+        Ok(self
+            .metrics
+            .downsample(&id.to_string(), key, range, buckets)?)
+    }
+
+    fn require_series(&self, id: RunId, key: &str) -> Result<(), Error> {
+        self.run_record(id)?;
+        match self.metrics.series_info(&id.to_string(), key)? {
+            Some(_) => Ok(()),
+            None => Err(Error::UnknownMetric {
+                run: id.to_string(),
+                key: key.to_owned(),
+            }),
+        }
+    }
+
+    /// Metric store access for bulk writers inside this crate (demo data).
+    pub(crate) fn metric_store(&mut self) -> &mut MetricStore {
+        &mut self.metrics
+    }
+
+    // ---- artifacts ------------------------------------------------------------------------
+
+    /// Stores a file or a directory and binds it to `logical` (default: its file name) in the run.
+    #[instrument(skip(self), err)]
+    pub fn add_artifact(
+        &mut self,
+        id: RunId,
+        src: &Path,
+        logical: Option<&str>,
+    ) -> Result<(String, ArtifactRef), Error> {
+        self.run_record(id)?;
+        let meta = std::fs::metadata(src).map_err(Error::io(src))?;
+        let logical = match logical {
+            Some(l) => l.trim_matches('/').to_owned(),
+            None => src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{} has no file name; give a logical path",
+                        src.display()
+                    ))
+                })?,
+        };
+        validate_key("artifact path", &logical)?;
+        let reference = if meta.is_dir() {
+            let put = self.artifacts.put_dir(src)?;
+            ArtifactRef {
+                hash: put.hash,
+                size: put.total_size,
+                kind: ArtifactKind::Dir,
+            }
+        } else {
+            let put = self.artifacts.put_file(src)?;
+            ArtifactRef {
+                hash: put.hash,
+                size: put.size,
+                kind: ArtifactKind::File,
+            }
+        };
+        self.catalog
+            .update_run(id, &[RunEdit::Artifact(logical.clone(), reference.clone())])?;
+        Ok((logical, reference))
+    }
+
+    /// Stores bytes as an artifact of the run (logs, generated reports).
+    pub fn add_artifact_bytes(
+        &mut self,
+        id: RunId,
+        logical: &str,
+        bytes: &[u8],
+    ) -> Result<ArtifactRef, Error> {
+        self.run_record(id)?;
+        validate_key("artifact path", logical)?;
+        let put = self.artifacts.put_bytes(bytes)?;
+        let reference = ArtifactRef {
+            hash: put.hash,
+            size: put.size,
+            kind: ArtifactKind::File,
+        };
+        self.catalog.update_run(
+            id,
+            &[RunEdit::Artifact(logical.to_owned(), reference.clone())],
+        )?;
+        Ok(reference)
+    }
+
+    /// Writes the run's artifact `logical` to `dest`, verified against its hash.
+    pub fn get_artifact(&self, id: RunId, logical: &str, dest: &Path) -> Result<u64, Error> {
+        let run = self.run_record(id)?;
+        let reference = run
+            .artifacts
+            .get(logical.trim_matches('/'))
+            .ok_or_else(|| Error::UnknownArtifact {
+                run: id.to_string(),
+                path: logical.to_owned(),
+            })?;
+        Ok(match reference.kind {
+            ArtifactKind::File => self.artifacts.copy_to(&reference.hash, dest)?,
+            ArtifactKind::Dir => self.artifacts.restore_dir(&reference.hash, dest)?,
+        })
+    }
+
+    /// Reads a file artifact into memory, verified.
+    pub fn read_artifact(&self, id: RunId, logical: &str) -> Result<Vec<u8>, Error> {
+        let run = self.run_record(id)?;
+        let reference = run
+            .artifacts
+            .get(logical.trim_matches('/'))
+            .ok_or_else(|| Error::UnknownArtifact {
+                run: id.to_string(),
+                path: logical.to_owned(),
+            })?;
+        Ok(self.artifacts.read(&reference.hash)?)
+    }
+
+    // ---- maintenance -----------------------------------------------------------------------
+
+    /// Recomputes the catalog's projection tables from its automerge docs.
+    pub fn rebuild_projections(&mut self) -> Result<u64, Error> {
+        Ok(self.catalog.rebuild_projections()?)
+    }
+
+    /// Compacts every catalog doc into a fresh snapshot.
+    pub fn compact(&mut self) -> Result<usize, Error> {
+        Ok(self.catalog.compact_all()?)
+    }
+
+    pub fn metric_storage(&self) -> Result<cairn_metrics::StorageStats, Error> {
+        Ok(self.metrics.storage_stats()?)
+    }
+}
+
+fn write_marker(path: &Path, info: &WorkspaceInfo) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+/// The summary the catalog keeps of a series.
+pub(crate) fn summary_of(s: &SeriesInfo) -> Option<MetricSummary> {
+    let last = s.last?;
+    Some(MetricSummary {
+        last: last.value,
+        step: last.step,
+        ts_ms: last.ts_ms,
+        min: s.min,
+        max: s.max,
+        count: s.count,
+    })
+}
+
+/// A readable default name, unique enough to tell runs apart in a list: two words from the id.
+fn default_run_name(id: RunId) -> String {
+    const ADJ: [&str; 16] = [
+        "amber", "brisk", "calm", "dusty", "eager", "fuzzy", "gentle", "hazy", "icy", "jolly",
+        "keen", "lucky", "misty", "noble", "quiet", "rapid",
+    ];
+    const NOUN: [&str; 16] = [
+        "otter", "falcon", "cedar", "comet", "delta", "ember", "fjord", "glade", "heron", "island",
+        "lynx", "maple", "nebula", "orchid", "pine", "quartz",
+    ];
+    let b = id.to_string();
+    let n = u64::from_str_radix(&b[b.len() - 6..], 16).unwrap_or(0);
+    format!(
+        "{}-{}-{}",
+        ADJ[(n & 15) as usize],
+        NOUN[((n >> 4) & 15) as usize],
+        (n >> 8) % 1000
+    )
+}
