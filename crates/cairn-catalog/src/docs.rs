@@ -547,6 +547,11 @@ impl Catalog {
         project::list_runs(&self.conn, filter)
     }
 
+    /// MLflow-style search: filter, order, lifecycle, paging.
+    pub fn search_runs(&self, search: &crate::RunSearch) -> Result<(Vec<Run>, Option<u64>), Error> {
+        project::search_runs(&self.conn, search)
+    }
+
     pub fn count_runs(&self, filter: &crate::RunFilter) -> Result<u64, Error> {
         project::count_runs(&self.conn, filter)
     }

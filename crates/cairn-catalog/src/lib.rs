@@ -17,9 +17,10 @@
 mod docs;
 mod error;
 mod project;
+pub mod query;
 mod run_doc;
 
 pub use docs::{Catalog, SHARD_CAPACITY};
 pub use error::Error;
-pub use project::{RunFilter, RunOrder, RunRow};
+pub use project::{Lifecycle, RunFilter, RunOrder, RunRow, RunSearch};
 pub use run_doc::RunEdit;

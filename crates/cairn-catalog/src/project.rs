@@ -336,3 +336,72 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
     }
     Ok(out)
 }
+
+/// Which runs a search sees by lifecycle, as MLflow's `run_view_type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lifecycle {
+    #[default]
+    Active,
+    Deleted,
+    All,
+}
+
+/// An MLflow-style run search.
+#[derive(Debug, Clone, Default)]
+pub struct RunSearch {
+    /// Empty means every experiment.
+    pub experiments: Vec<ExperimentId>,
+    pub filter: crate::query::Filter,
+    pub order: Vec<crate::query::OrderBy>,
+    pub lifecycle: Lifecycle,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// Runs matching `s`, and the offset of the next page when there is one.
+pub(crate) fn search_runs(
+    conn: &Connection,
+    s: &RunSearch,
+) -> Result<(Vec<Run>, Option<u64>), Error> {
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut conds = Vec::new();
+    if !s.experiments.is_empty() {
+        let start = args.len();
+        args.extend(s.experiments.iter().map(|e| SqlValue::from(e.to_string())));
+        let list: Vec<String> = (start + 1..=args.len()).map(|i| format!("?{i}")).collect();
+        conds.push(format!("r.experiment IN ({})", list.join(", ")));
+    }
+    match s.lifecycle {
+        Lifecycle::Active => conds.push("r.deleted = 0".into()),
+        Lifecycle::Deleted => conds.push("r.deleted = 1".into()),
+        Lifecycle::All => {}
+    }
+    conds.push(crate::query::filter_sql(&s.filter, &mut args));
+    let order = crate::query::order_sql(&s.order, &mut args);
+    args.push(((s.limit + 1) as i64).into());
+    let limit = args.len();
+    args.push((s.offset as i64).into());
+    let offset = args.len();
+    let sql = format!(
+        "SELECT r.json FROM runs r WHERE {} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}",
+        conds.join(" AND ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut runs: Vec<Run> = stmt
+        .query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
+        .map(|j| {
+            let j = j?;
+            serde_json::from_str(&j).map_err(|e| Error::Corrupt {
+                doc: "runs projection".into(),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    let next = if runs.len() as u64 > s.limit {
+        runs.truncate(s.limit as usize);
+        Some(s.offset + s.limit)
+    } else {
+        None
+    };
+    Ok((runs, next))
+}

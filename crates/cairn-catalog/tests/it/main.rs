@@ -333,3 +333,99 @@ fn a_file_that_is_not_a_catalog_is_an_error_not_a_panic() {
     let err = Catalog::open(&path, "t").unwrap_err();
     assert!(err.to_string().contains("catalog database"), "{err}");
 }
+
+#[test]
+fn mlflow_filters_select_and_order_runs_with_stable_pages() {
+    use cairn_catalog::query::{parse_filter, parse_order_by};
+    use cairn_catalog::{Lifecycle, RunSearch};
+    let mut cat = Catalog::open_in_memory("t").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let mut runs: Vec<Run> = (0..30).map(|i| run_in(&exp, i)).collect();
+    for (i, r) in runs.iter_mut().enumerate() {
+        r.params.insert(
+            "optimizer".into(),
+            if i % 3 == 0 { "sgd" } else { "adam" }.into(),
+        );
+        r.tags.insert(
+            "owner".into(),
+            if i % 2 == 0 { "alice" } else { "bob" }.into(),
+        );
+        r.metrics.insert(
+            "acc".into(),
+            MetricSummary {
+                last: i as f64 / 30.0,
+                step: 1,
+                ts_ms: 1,
+                min: None,
+                max: None,
+                count: 1,
+            },
+        );
+        if i == 29 {
+            r.status = RunStatus::Failed;
+        }
+    }
+    cat.create_runs(&runs).unwrap();
+    let search = |filter: &str, order: &[&str], limit: u64, offset: u64| {
+        let s = RunSearch {
+            experiments: vec![exp.id],
+            filter: parse_filter(filter).unwrap(),
+            order: order.iter().map(|o| parse_order_by(o).unwrap()).collect(),
+            lifecycle: Lifecycle::Active,
+            limit,
+            offset,
+        };
+        cat.search_runs(&s).unwrap()
+    };
+    let (hits, next) = search(
+        "metrics.acc > 0.5 and params.optimizer = 'adam' and tags.owner LIKE 'ali%'",
+        &["metrics.acc DESC"],
+        100,
+        0,
+    );
+    let expected: Vec<usize> = (16..30)
+        .rev()
+        .filter(|i| i % 3 != 0 && i % 2 == 0)
+        .collect();
+    assert_eq!(
+        hits.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|i| format!("trial-{i}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(next, None);
+    // LIKE is case-sensitive as in MLflow; ILIKE is not.
+    assert!(search("tags.owner LIKE 'ALI%'", &[], 100, 0).0.is_empty());
+    assert_eq!(search("tags.owner ILIKE 'ALI%'", &[], 100, 0).0.len(), 15);
+    assert_eq!(
+        search("attributes.status = 'FAILED'", &[], 100, 0).0.len(),
+        1
+    );
+    assert_eq!(
+        search("attributes.status IN ('RUNNING')", &[], 100, 0)
+            .0
+            .len(),
+        29
+    );
+    let digest = runs[4].lineage.datasets["train"].digest.clone().unwrap();
+    let hit = search(&format!("datasets.digest = '{digest}'"), &[], 100, 0).0;
+    assert_eq!(hit.len(), 1);
+    assert_eq!(hit[0].id, runs[4].id);
+    // Pages of 7 ordered by a param with ties: every run exactly once.
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (page, next) = search("", &["params.optimizer ASC"], 7, offset);
+        seen.extend(page.into_iter().map(|r| r.id));
+        match next {
+            Some(n) => offset = n,
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut all: Vec<RunId> = runs.iter().map(|r| r.id).collect();
+    all.sort();
+    assert_eq!(seen, all);
+}
