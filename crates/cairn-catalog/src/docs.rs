@@ -395,6 +395,46 @@ impl Catalog {
         )
     }
 
+    /// A JSON entry of the team doc (registered models, saved views, …) by key.
+    pub fn team_entry(&mut self, key: &str) -> Result<Option<String>, Error> {
+        self.read(TEAM_DOC, |doc| {
+            Ok(match doc.get(automerge::ROOT, key).map_err(Error::automerge(TEAM_DOC))? {
+                Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+                _ => None,
+            })
+        })
+    }
+
+    /// Every team-doc entry whose key starts with `prefix`, sorted by key.
+    pub fn team_entries(&mut self, prefix: &str) -> Result<Vec<(String, String)>, Error> {
+        self.read(TEAM_DOC, |doc| {
+            let mut out = Vec::new();
+            for key in doc.keys(automerge::ROOT).filter(|k| k.starts_with(prefix)) {
+                if let Some((Value::Scalar(s), _)) = doc.get(automerge::ROOT, key.as_str()).map_err(Error::automerge(TEAM_DOC))? {
+                    if let Some(text) = s.as_str() {
+                        out.push((key.clone(), text.to_owned()));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes (or, with `None`, removes) a team-doc entry.
+    pub fn put_team_entry(&mut self, key: &str, value: Option<&str>) -> Result<(), Error> {
+        if key.starts_with("exp/") || key.starts_with("shard/") || key == "schema" {
+            return Err(Error::Corrupt { doc: TEAM_DOC.into(), reason: format!("'{key}' is reserved") });
+        }
+        self.write(
+            TEAM_DOC,
+            |doc| match value {
+                Some(v) => doc.put(automerge::ROOT, key, v).map_err(Error::automerge(TEAM_DOC)),
+                None => doc.delete(automerge::ROOT, key).map_err(Error::automerge(TEAM_DOC)),
+            },
+            |_, _, _| Ok(()),
+        )
+    }
+
     // ---- runs ------------------------------------------------------------------------------
 
     /// Creates runs (in any experiments) — each one `batch_create_object` — with one automerge
@@ -545,6 +585,16 @@ impl Catalog {
 
     pub fn list_runs(&self, filter: &crate::RunFilter) -> Result<Vec<crate::RunRow>, Error> {
         project::list_runs(&self.conn, filter)
+    }
+
+    /// Updates the summary-metric projection rows of a run (not its doc): the metric store's
+    /// live values, so filters and sorts on metrics see every append at once. The doc gets the
+    /// summaries too, less often (see `cairn-core`).
+    pub fn project_metric_summaries(&mut self, run: RunId, summaries: &[(String, cairn_model::MetricSummary)]) -> Result<(), Error> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        project::upsert_metric_rows(&tx, run, summaries)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// MLflow-style search: filter, order, lifecycle, paging.

@@ -140,6 +140,18 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
     Ok(())
 }
 
+pub(crate) fn upsert_metric_rows(tx: &Transaction<'_>, run: RunId, summaries: &[(String, cairn_model::MetricSummary)]) -> Result<(), Error> {
+    let id = run.to_string();
+    let mut m = tx.prepare_cached(
+        "INSERT OR REPLACE INTO run_metrics(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (k, s) in summaries {
+        let last = (!s.last.is_nan()).then_some(s.last);
+        m.execute(params![id, k, last, s.step, s.ts_ms, s.min, s.max, s.count as i64])?;
+    }
+    Ok(())
+}
+
 pub(crate) fn run(conn: &Connection, id: RunId) -> Result<Option<Run>, Error> {
     conn.prepare_cached("SELECT json FROM runs WHERE id = ?1")?
         .query_row([id.to_string()], |r| r.get::<_, String>(0))

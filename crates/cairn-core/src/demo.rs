@@ -385,6 +385,7 @@ fn make_run(
             digest: Some(digest(&mut snap_rng)),
             size_bytes: Some(fam.rows * 1800),
             rows: Some(fam.rows),
+            ..Default::default()
         },
     );
     run.lineage.datasets.insert(
@@ -398,6 +399,7 @@ fn make_run(
             digest: Some(digest(&mut snap_rng)),
             size_bytes: Some(fam.rows * 90),
             rows: Some(fam.rows / 20),
+            ..Default::default()
         },
     );
     // Notebook runs now and then skip the dataset snapshot: the schema marks them incomplete.

@@ -53,6 +53,12 @@ pub enum Error {
     UnknownArtifact { run: String, path: String },
     #[error("run {run} has no metric '{key}'")]
     UnknownMetric { run: String, key: String },
+    #[error("no registered model '{0}'")]
+    UnknownModel(String),
+    #[error("a registered model named '{0}' already exists")]
+    ModelExists(String),
+    #[error("registered model '{name}' has no version {version}")]
+    UnknownModelVersion { name: String, version: String },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -84,8 +90,10 @@ impl Error {
             Error::NotAWorkspace(_)
             | Error::UnknownExperiment(_)
             | Error::UnknownArtifact { .. }
-            | Error::UnknownMetric { .. } => Code::NotFound,
-            Error::AlreadyAWorkspace(_) => Code::AlreadyExists,
+            | Error::UnknownMetric { .. }
+            | Error::UnknownModel(_)
+            | Error::UnknownModelVersion { .. } => Code::NotFound,
+            Error::AlreadyAWorkspace(_) | Error::ModelExists(_) => Code::AlreadyExists,
             Error::BadWorkspaceFile { .. } => Code::Corrupt,
             Error::Schema { .. } => Code::SchemaViolation,
             Error::ParamChanged { .. } | Error::Invalid(_) | Error::Model(_) => {

@@ -12,10 +12,12 @@
 mod demo;
 mod error;
 pub mod probe;
+mod registry;
 mod workspace;
 
-pub use cairn_catalog::{RunEdit, RunFilter, RunOrder, RunRow};
+pub use cairn_catalog::query;
+pub use cairn_catalog::{Lifecycle, RunEdit, RunFilter, RunOrder, RunRow, RunSearch};
 pub use cairn_metrics::{Bucket, Point, SeriesInfo};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};
-pub use workspace::{ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};
+pub use workspace::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};

@@ -69,6 +69,14 @@ pub struct RunView {
     pub live_metrics: BTreeMap<String, MetricSummary>,
 }
 
+/// One entry of an artifact listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArtifactEntry {
+    pub path: String,
+    pub is_dir: bool,
+    pub size: Option<u64>,
+}
+
 /// One open workspace.
 #[derive(Debug)]
 pub struct Workspace {
@@ -381,12 +389,7 @@ impl Workspace {
             .experiment(run.experiment)?
             .map(|e| e.name)
             .unwrap_or_default();
-        let live_metrics = self
-            .metrics
-            .series(&id.to_string())?
-            .iter()
-            .filter_map(|s| summary_of(s).map(|m| (s.key.clone(), m)))
-            .collect();
+        let live_metrics = self.live_metrics(id)?;
         Ok(RunView {
             run,
             experiment_name,
@@ -468,7 +471,15 @@ impl Workspace {
                 run.status
             )));
         }
-        self.metrics.append_batch(&id.to_string(), batches)?;
+        let run_key = id.to_string();
+        self.metrics.append_batch(&run_key, batches)?;
+        let mut live = Vec::with_capacity(batches.len());
+        for (k, _) in batches {
+            if let Some(s) = self.metrics.series_info(&run_key, k)?.as_ref().and_then(summary_of) {
+                live.push(((*k).to_owned(), s));
+            }
+        }
+        self.catalog.project_metric_summaries(id, &live)?;
         let due = self
             .last_summary_flush
             .get(&id)
@@ -571,6 +582,41 @@ impl Workspace {
         }
     }
 
+    /// MLflow-style search over runs; each run carries its live metric summaries.
+    pub fn search_runs(&self, search: &cairn_catalog::RunSearch) -> Result<(Vec<Run>, Option<u64>), Error> {
+        let (mut runs, next) = self.catalog.search_runs(search)?;
+        for run in &mut runs {
+            run.metrics.extend(self.live_metrics(run.id)?);
+        }
+        Ok((runs, next))
+    }
+
+    /// The metric store's current summary of each of the run's series.
+    pub fn live_metrics(&self, id: RunId) -> Result<BTreeMap<String, MetricSummary>, Error> {
+        Ok(self.metrics.series(&id.to_string())?.iter().filter_map(|s| summary_of(s).map(|m| (s.key.clone(), m))).collect())
+    }
+
+    pub fn delete_run(&mut self, id: RunId) -> Result<Run, Error> {
+        self.update_run(id, &[RunEdit::Deleted(true)])
+    }
+
+    pub fn restore_run(&mut self, id: RunId) -> Result<Run, Error> {
+        self.update_run(id, &[RunEdit::Deleted(false)])
+    }
+
+    /// Removes a tag; a tag the run does not have is an error naming it.
+    pub fn delete_tag(&mut self, id: RunId, key: &str) -> Result<(), Error> {
+        let run = self.run_record(id)?;
+        if !run.tags.contains_key(key) {
+            return Err(Error::Invalid(format!("run {id} has no tag '{key}'")));
+        }
+        self.update_run(id, &[RunEdit::DeleteTag(key.to_owned())]).map(drop)
+    }
+
+    pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {
+        &mut self.catalog
+    }
+
     /// Metric store access for bulk writers inside this crate (demo data).
     pub(crate) fn metric_store(&mut self) -> &mut MetricStore {
         &mut self.metrics
@@ -643,6 +689,88 @@ impl Workspace {
         Ok(reference)
     }
 
+    /// Stores what `reader` yields (an upload) as the run's artifact `logical`.
+    pub fn add_artifact_reader(&mut self, id: RunId, logical: &str, reader: &mut dyn std::io::Read) -> Result<ArtifactRef, Error> {
+        self.run_record(id)?;
+        let logical = logical.trim_matches('/');
+        validate_key("artifact path", logical)?;
+        let put = self.artifacts.put_reader(reader)?;
+        let reference = ArtifactRef { hash: put.hash, size: put.size, kind: ArtifactKind::File };
+        self.catalog.update_run(id, &[RunEdit::Artifact(logical.to_owned(), reference.clone())])?;
+        Ok(reference)
+    }
+
+    /// The files and directories directly under `dir` ("" for the top) among the run's
+    /// artifacts. Directory artifacts are listed through their manifests.
+    pub fn list_artifacts(&self, id: RunId, dir: &str) -> Result<Vec<ArtifactEntry>, Error> {
+        let run = self.run_record(id)?;
+        let dir = dir.trim_matches('/');
+        let mut files: Vec<(String, u64)> = Vec::new();
+        for (path, r) in &run.artifacts {
+            match r.kind {
+                ArtifactKind::File => files.push((path.clone(), r.size)),
+                ArtifactKind::Dir => {
+                    for e in self.artifacts.manifest(&r.hash)?.entries {
+                        files.push((format!("{path}/{}", e.path), e.size));
+                    }
+                }
+            }
+        }
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let mut out: BTreeMap<String, ArtifactEntry> = BTreeMap::new();
+        for (path, size) in files {
+            let Some(rest) = path.strip_prefix(&prefix) else { continue };
+            match rest.split_once('/') {
+                Some((sub, _)) => {
+                    let p = format!("{prefix}{sub}");
+                    out.entry(p.clone()).or_insert(ArtifactEntry { path: p, is_dir: true, size: None });
+                }
+                None => {
+                    out.insert(path.clone(), ArtifactEntry { path, is_dir: false, size: Some(size) });
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Unbinds an artifact path from the run. The content stays in the store (blobs are
+    /// immutable and may be shared); only this run's reference goes.
+    pub fn delete_artifact(&mut self, id: RunId, logical: &str) -> Result<(), Error> {
+        let run = self.run_record(id)?;
+        let logical = logical.trim_matches('/');
+        let prefix = format!("{logical}/");
+        let doomed: Vec<RunEdit> = run
+            .artifacts
+            .keys()
+            .filter(|k| k.as_str() == logical || k.starts_with(&prefix) || logical.is_empty())
+            .map(|k| RunEdit::DeleteArtifact(k.clone()))
+            .collect();
+        if doomed.is_empty() {
+            return Err(Error::UnknownArtifact { run: id.to_string(), path: logical.to_owned() });
+        }
+        self.catalog.update_run(id, &doomed).map(drop).map_err(Into::into)
+    }
+
+    /// Reads the file at `path`, looking inside directory artifacts too, verified.
+    pub fn read_artifact_path(&self, id: RunId, path: &str) -> Result<Vec<u8>, Error> {
+        let run = self.run_record(id)?;
+        let path = path.trim_matches('/');
+        if let Some(r) = run.artifacts.get(path).filter(|r| r.kind == ArtifactKind::File) {
+            return Ok(self.artifacts.read(&r.hash)?);
+        }
+        for (root, r) in &run.artifacts {
+            if r.kind != ArtifactKind::Dir {
+                continue;
+            }
+            if let Some(rest) = path.strip_prefix(&format!("{root}/")) {
+                if let Some(e) = self.artifacts.manifest(&r.hash)?.entries.into_iter().find(|e| e.path == rest) {
+                    return Ok(self.artifacts.read(&e.hash)?);
+                }
+            }
+        }
+        Err(Error::UnknownArtifact { run: id.to_string(), path: path.to_owned() })
+    }
+
     /// Writes the run's artifact `logical` to `dest`, verified against its hash.
     pub fn get_artifact(&self, id: RunId, logical: &str, dest: &Path) -> Result<u64, Error> {
         let run = self.run_record(id)?;
@@ -676,7 +804,16 @@ impl Workspace {
 
     /// Recomputes the catalog's projection tables from its automerge docs.
     pub fn rebuild_projections(&mut self) -> Result<u64, Error> {
-        Ok(self.catalog.rebuild_projections()?)
+        let n = self.catalog.rebuild_projections()?;
+        // The docs' summaries may trail the metric store by a couple of seconds: re-apply it.
+        let runs: Vec<RunRow> = self.catalog.list_runs(&RunFilter { include_deleted: true, ..Default::default() })?;
+        for r in runs {
+            let live: Vec<(String, MetricSummary)> = self.live_metrics(r.id)?.into_iter().collect();
+            if !live.is_empty() {
+                self.catalog.project_metric_summaries(r.id, &live)?;
+            }
+        }
+        Ok(n)
     }
 
     /// Compacts every catalog doc into a fresh snapshot.

@@ -7,6 +7,7 @@
 
 mod ids;
 mod lineage;
+mod registry;
 mod run;
 mod schema;
 
@@ -18,6 +19,7 @@ pub use run::{
     ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,
     RunStatus, validate_key,
 };
+pub use registry::{ModelVersion, RegisteredModel};
 pub use schema::{Enforcement, FieldPath, FieldRequirement, FieldType, RunSchema, SchemaViolation};
 
 /// Everything that can be wrong with a value handed to the model.

@@ -28,9 +28,12 @@ impl Lineage {
     }
 }
 
-/// One dataset as the run saw it.
+/// One dataset as the run saw it. The run names it by its role (`train`, `eval`); `name` is the
+/// dataset's own name when it has one (MLflow's `mlflow.data.Dataset.name`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Where it lives: a path, `s3://…`, a table name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
@@ -41,6 +44,12 @@ pub struct DatasetSnapshot {
     pub size_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// What kind of source the uri is (`local`, `s3`, `http`, `huggingface`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// The dataset's schema as its source described it (MLflow's schema JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
 }
 
 /// A versioned feature definition set (a feature store view, a dbt model, …).
