@@ -178,6 +178,44 @@ impl ArtifactStore {
     /// already inside `dest`. Returns the number of bytes written.
     pub fn restore_dir(&self, manifest: &BlobHash, dest: &Path) -> Result<u64, Error> {
         let tree = self.manifest(manifest)?;
+        // Restore next to `dest` and move it into place only when every file verified, so a
+        // corrupt blob never leaves a half-restored tree that looks whole.
+        if let Ok(mut entries) = fs::read_dir(dest)
+            && entries.next().is_some()
+        {
+            return Err(Error::UnsafeDestination {
+                path: dest.to_owned(),
+                reason: "the directory exists and is not empty",
+            });
+        }
+        let name = dest
+            .file_name()
+            .map_or_else(|| "restore".into(), |n| n.to_string_lossy().into_owned());
+        let staging = dest.with_file_name(format!(".{name}.cairn-partial-{}", std::process::id()));
+        let result = self.restore_into(&tree, manifest, &staging);
+        match result {
+            Ok(total) => {
+                if dest.is_dir() {
+                    fs::remove_dir(dest).map_err(Error::io("replace empty directory", dest))?;
+                }
+                fs::rename(&staging, dest)
+                    .map_err(Error::io("move restored directory into", dest))?;
+                Ok(total)
+            }
+            Err(e) => {
+                // Best effort: the error that matters is `e`.
+                drop(fs::remove_dir_all(&staging));
+                Err(e)
+            }
+        }
+    }
+
+    fn restore_into(
+        &self,
+        tree: &Manifest,
+        manifest: &BlobHash,
+        dest: &Path,
+    ) -> Result<u64, Error> {
         fs::create_dir_all(dest).map_err(Error::io("create directory", dest))?;
         let mut made: HashSet<PathBuf> = HashSet::new();
         let mut total = 0u64;

@@ -137,20 +137,20 @@ impl Catalog {
                     .or_insert(LoadedDoc { doc, cursor: 0 })
             }
         };
-        if let Some((snapshot, snapshot_seq)) = row {
-            if loaded.cursor < snapshot_seq {
-                // Changes past our cursor were folded into the snapshot: take it whole.
-                if let Some(bytes) = snapshot {
-                    loaded
-                        .doc
-                        .load_incremental(&bytes)
-                        .map_err(|e| Error::Corrupt {
-                            doc: name.to_owned(),
-                            reason: format!("snapshot: {e}"),
-                        })?;
-                }
-                loaded.cursor = snapshot_seq;
+        if let Some((snapshot, snapshot_seq)) = row
+            && loaded.cursor < snapshot_seq
+        {
+            // Changes past our cursor were folded into the snapshot: take it whole.
+            if let Some(bytes) = snapshot {
+                loaded
+                    .doc
+                    .load_incremental(&bytes)
+                    .map_err(|e| Error::Corrupt {
+                        doc: name.to_owned(),
+                        reason: format!("snapshot: {e}"),
+                    })?;
             }
+            loaded.cursor = snapshot_seq;
         }
         let mut stmt = conn.prepare_cached(
             "SELECT seq, data FROM changes WHERE doc = ?1 AND seq > ?2 ORDER BY seq",
@@ -331,10 +331,11 @@ impl Catalog {
         if self.experiment(exp.id)?.is_none() {
             return Err(Error::UnknownExperiment(exp.id));
         }
-        if let Some(other) = self.experiment_by_name(&exp.name)? {
-            if other.id != exp.id && !exp.deleted {
-                return Err(Error::DuplicateExperiment(exp.name.clone()));
-            }
+        if let Some(other) = self.experiment_by_name(&exp.name)?
+            && other.id != exp.id
+            && !exp.deleted
+        {
+            return Err(Error::DuplicateExperiment(exp.name.clone()));
         }
         let key = format!("exp/{}", exp.id);
         let text = serde_json::to_string(exp).unwrap_or_default();
@@ -398,10 +399,15 @@ impl Catalog {
     /// A JSON entry of the team doc (registered models, saved views, …) by key.
     pub fn team_entry(&mut self, key: &str) -> Result<Option<String>, Error> {
         self.read(TEAM_DOC, |doc| {
-            Ok(match doc.get(automerge::ROOT, key).map_err(Error::automerge(TEAM_DOC))? {
-                Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
-                _ => None,
-            })
+            Ok(
+                match doc
+                    .get(automerge::ROOT, key)
+                    .map_err(Error::automerge(TEAM_DOC))?
+                {
+                    Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+                    _ => None,
+                },
+            )
         })
     }
 
@@ -410,10 +416,12 @@ impl Catalog {
         self.read(TEAM_DOC, |doc| {
             let mut out = Vec::new();
             for key in doc.keys(automerge::ROOT).filter(|k| k.starts_with(prefix)) {
-                if let Some((Value::Scalar(s), _)) = doc.get(automerge::ROOT, key.as_str()).map_err(Error::automerge(TEAM_DOC))? {
-                    if let Some(text) = s.as_str() {
-                        out.push((key.clone(), text.to_owned()));
-                    }
+                if let Some((Value::Scalar(s), _)) = doc
+                    .get(automerge::ROOT, key.as_str())
+                    .map_err(Error::automerge(TEAM_DOC))?
+                    && let Some(text) = s.as_str()
+                {
+                    out.push((key.clone(), text.to_owned()));
                 }
             }
             Ok(out)
@@ -423,13 +431,20 @@ impl Catalog {
     /// Writes (or, with `None`, removes) a team-doc entry.
     pub fn put_team_entry(&mut self, key: &str, value: Option<&str>) -> Result<(), Error> {
         if key.starts_with("exp/") || key.starts_with("shard/") || key == "schema" {
-            return Err(Error::Corrupt { doc: TEAM_DOC.into(), reason: format!("'{key}' is reserved") });
+            return Err(Error::Corrupt {
+                doc: TEAM_DOC.into(),
+                reason: format!("'{key}' is reserved"),
+            });
         }
         self.write(
             TEAM_DOC,
             |doc| match value {
-                Some(v) => doc.put(automerge::ROOT, key, v).map_err(Error::automerge(TEAM_DOC)),
-                None => doc.delete(automerge::ROOT, key).map_err(Error::automerge(TEAM_DOC)),
+                Some(v) => doc
+                    .put(automerge::ROOT, key, v)
+                    .map_err(Error::automerge(TEAM_DOC)),
+                None => doc
+                    .delete(automerge::ROOT, key)
+                    .map_err(Error::automerge(TEAM_DOC)),
             },
             |_, _, _| Ok(()),
         )
@@ -590,8 +605,14 @@ impl Catalog {
     /// Updates the summary-metric projection rows of a run (not its doc): the metric store's
     /// live values, so filters and sorts on metrics see every append at once. The doc gets the
     /// summaries too, less often (see `cairn-core`).
-    pub fn project_metric_summaries(&mut self, run: RunId, summaries: &[(String, cairn_model::MetricSummary)]) -> Result<(), Error> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn project_metric_summaries(
+        &mut self,
+        run: RunId,
+        summaries: &[(String, cairn_model::MetricSummary)],
+    ) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         project::upsert_metric_rows(&tx, run, summaries)?;
         tx.commit()?;
         Ok(())

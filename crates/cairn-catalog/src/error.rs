@@ -6,11 +6,11 @@ use cairn_model::{ExperimentId, RunId};
 #[non_exhaustive]
 pub enum Error {
     #[error("catalog database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] Box<rusqlite::Error>),
     #[error("catalog document {doc}: {source}")]
     Automerge {
         doc: String,
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     #[error("catalog document {doc} is corrupt: {reason}")]
     Corrupt { doc: String, reason: String },
@@ -37,7 +37,13 @@ impl Error {
     pub(crate) fn automerge(doc: &str) -> impl FnOnce(automerge::AutomergeError) -> Error + '_ {
         move |source| Error::Automerge {
             doc: doc.to_owned(),
-            source,
+            source: Box::new(source),
         }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Sqlite(Box::new(e))
     }
 }

@@ -140,14 +140,27 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
     Ok(())
 }
 
-pub(crate) fn upsert_metric_rows(tx: &Transaction<'_>, run: RunId, summaries: &[(String, cairn_model::MetricSummary)]) -> Result<(), Error> {
+pub(crate) fn upsert_metric_rows(
+    tx: &Transaction<'_>,
+    run: RunId,
+    summaries: &[(String, cairn_model::MetricSummary)],
+) -> Result<(), Error> {
     let id = run.to_string();
     let mut m = tx.prepare_cached(
         "INSERT OR REPLACE INTO run_metrics(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for (k, s) in summaries {
         let last = (!s.last.is_nan()).then_some(s.last);
-        m.execute(params![id, k, last, s.step, s.ts_ms, s.min, s.max, s.count as i64])?;
+        m.execute(params![
+            id,
+            k,
+            last,
+            s.step,
+            s.ts_ms,
+            s.min,
+            s.max,
+            s.count as i64
+        ])?;
     }
     Ok(())
 }
@@ -265,6 +278,20 @@ pub(crate) fn count_runs(conn: &Connection, f: &RunFilter) -> Result<u64, Error>
     Ok(n as u64)
 }
 
+/// One `runs` row as listed: id, experiment, experiment name, name, owner, status, start, end,
+/// incomplete.
+type RawRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    bool,
+);
+
 pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>, Error> {
     let (clause, mut args) = where_clause(f);
     let (join, order) = match &f.order {
@@ -292,17 +319,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
          ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let raw: Vec<(
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        i64,
-        Option<i64>,
-        bool,
-    )> = stmt
+    let raw: Vec<RawRow> = stmt
         .query_map(params_from_iter(args), |r| {
             Ok((
                 r.get(0)?,

@@ -3,8 +3,9 @@
 //! and prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod csv_import;
+#[macro_use]
 mod output;
+mod csv_import;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -50,7 +51,7 @@ enum Command {
     Exp(ExpCmd),
     /// Start, log to and end a run
     #[command(subcommand)]
-    Run(RunCmd),
+    Run(Box<RunCmd>),
     /// List and inspect runs
     #[command(subcommand)]
     Runs(RunsCmd),
@@ -74,6 +75,24 @@ enum Command {
     /// Catalog maintenance
     #[command(subcommand)]
     Catalog(CatalogCmd),
+    /// Serve the workspace over HTTP: the MLflow tracking API and Cairn's JSON API
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Port (0 picks a free one)
+    #[arg(long, short = 'p', default_value_t = 5000)]
+    port: u16,
+    /// Address to listen on; anything but loopback requires --token
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Bearer token clients must send (MLflow clients: MLFLOW_TRACKING_TOKEN)
+    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Another host name clients may use to reach this server (e.g. the machine's DNS name)
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -91,7 +110,7 @@ enum ExpCmd {
 #[derive(Subcommand)]
 enum RunCmd {
     /// Start a run and print its id
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Log metrics, params and tags to a run
     Log(LogArgs),
     /// End a run
@@ -267,6 +286,12 @@ fn main() {
         .init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
+        // `cairn runs list | head`: the reader went away; that is not an error.
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return;
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -300,7 +325,7 @@ fn open(cli: &Cli) -> Result<Workspace> {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -334,7 +359,7 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 return print_json(ws.info());
             }
-            println!("created workspace {}", dir.display());
+            outln!("created workspace {}", dir.display());
             Ok(())
         }
         Command::Exp(cmd) => exp(&cli, cmd),
@@ -356,7 +381,7 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 return print_json(&report);
             }
-            println!(
+            outln!(
                 "demo data: {} experiments, {} runs, {} metric points in {:.1}s → {}",
                 report.experiments,
                 thousands(report.runs),
@@ -366,27 +391,83 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Serve(args) => serve(&cli, args),
         Command::Catalog(CatalogCmd::Rebuild) => {
             let mut ws = open(&cli)?;
             let n = ws.rebuild_projections()?;
-            println!("rebuilt projections of {} runs", thousands(n));
+            outln!("rebuilt projections of {} runs", thousands(n));
             Ok(())
         }
         Command::Catalog(CatalogCmd::Compact) => {
             let mut ws = open(&cli)?;
             let n = ws.compact()?;
-            println!("compacted {n} documents");
+            outln!("compacted {n} documents");
             Ok(())
         }
     }
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
+    let dir = workspace_dir(cli)?;
+    let (ws, created) = Workspace::open_or_create(&dir, &user(cli))?;
+    if created {
+        eprintln!("created workspace {}", dir.display());
+    }
+    let config = cairn_server::ServerConfig {
+        bind: std::net::SocketAddr::new(args.host, args.port),
+        token: args.token.clone(),
+        allowed_hosts: args.allow_hosts.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let server =
+            cairn_server::Server::bind(std::sync::Arc::new(std::sync::Mutex::new(ws)), config)
+                .await?;
+        let addr = server.local_addr()?;
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "Cairn is serving {} at http://{addr}", dir.display())?;
+        writeln!(out, "  export MLFLOW_TRACKING_URI=http://{addr}")?;
+        out.flush()?;
+        drop(out);
+        server
+            .run(async {
+                // Ctrl-C or SIGTERM: finish the requests in flight, then stop.
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .ok();
+                    let term = async {
+                        match term.as_mut() {
+                            Some(t) => {
+                                t.recv().await;
+                            }
+                            None => std::future::pending::<()>().await,
+                        }
+                    };
+                    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = ctrl_c.await;
+                }
+            })
+            .await?;
+        anyhow::Ok(())
+    })
 }
 
 fn demo(ws: &mut Workspace, opts: &DemoOptions) -> Result<cairn_core::DemoReport> {
     let tty = std::io::stderr().is_terminal();
     let mut last_pct = u64::MAX;
     let mut progress = |done: u64, total: u64| {
-        let pct = if total == 0 { 100 } else { done * 100 / total };
-        if pct != last_pct && (tty || pct % 10 == 0) {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if pct != last_pct && (tty || pct.is_multiple_of(10)) {
             last_pct = pct;
             if tty {
                 eprint!(
@@ -430,17 +511,17 @@ fn start(cli: &Cli) -> Result<()> {
     } else {
         ""
     };
-    println!("workspace {}{demo_note}\n", dir.display());
+    outln!("workspace {}{demo_note}\n", dir.display());
     let mut t = Table::new(&["experiment", "runs"]).right_align(&[1]);
     for e in &exps {
         t.row(vec![e.experiment.name.clone(), thousands(e.runs)]);
     }
     if t.is_empty() {
-        println!("No experiments yet. Start a run with `cairn run start --exp NAME`.");
+        outln!("No experiments yet. Start a run with `cairn run start --exp NAME`.");
     } else {
-        t.print();
+        out!("{}", t.render());
     }
-    println!("\nlatest runs:");
+    outln!("\nlatest runs:");
     print_runs(
         &ws,
         &RunFilter {
@@ -448,7 +529,7 @@ fn start(cli: &Cli) -> Result<()> {
             ..Default::default()
         },
     )?;
-    println!(
+    outln!(
         "\nnext: `cairn runs show RUN` for a run's lineage, `cairn runs list --exp NAME` to browse"
     );
     Ok(())
@@ -471,14 +552,14 @@ fn exp(cli: &Cli, cmd: &ExpCmd) -> Result<()> {
                     time(e.experiment.created_ms),
                 ]);
             }
-            t.print();
+            out!("{}", t.render());
         }
         ExpCmd::Create { name, description } => {
             let e = ws.create_experiment(name, description.as_deref())?;
             if cli.json {
                 return print_json(&e);
             }
-            println!("{}", e.id);
+            outln!("{}", e.id);
         }
     }
     Ok(())
@@ -497,7 +578,7 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
             if cli.json {
                 return print_json(&run);
             }
-            println!("{}", run.id);
+            outln!("{}", run.id);
             if !run.incomplete.is_empty() {
                 eprintln!(
                     "note: run is marked incomplete: {}",
@@ -537,6 +618,16 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
                     .with_context(|| format!("importing {}", path.display()))?;
                 metrics.extend(imported);
             }
+            // Check everything before writing anything: a refused call stores nothing.
+            for (k, _) in &metrics {
+                cairn_model::validate_key("metric key", k)?;
+            }
+            for (k, _) in &params {
+                cairn_model::validate_key("param key", k)?;
+            }
+            for (k, _) in &tags {
+                cairn_model::validate_key("tag key", k)?;
+            }
             if !params.is_empty() {
                 ws.log_params(id, &params)?;
             }
@@ -555,7 +646,7 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
             }
             let points: usize = metrics.iter().map(|(_, p)| p.len()).sum();
             if !cli.json {
-                println!(
+                outln!(
                     "logged {} params, {} tags, {} metric points to {}",
                     params.len(),
                     tags.len(),
@@ -570,7 +661,7 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
             if cli.json {
                 return print_json(&run);
             }
-            println!("run {} {}", short_id(&id.to_string()), run.status);
+            outln!("run {} {}", short_id(&id.to_string()), run.status);
             if !run.incomplete.is_empty() {
                 eprintln!("note: run is incomplete: {}", run.incomplete.join("; "));
             }
@@ -586,13 +677,7 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
         notes: a.notes.clone(),
         ..Default::default()
     };
-    if let Some(name) = &a.exp {
-        let (e, created) = ws.ensure_experiment(name)?;
-        if created {
-            eprintln!("created experiment '{name}'");
-        }
-        new.experiment = Some(e.id);
-    }
+    new.experiment_name = a.exp.clone();
     for p in &a.params {
         let (k, v) = kv(p, "param")?;
         new.params.insert(k, v);
@@ -662,6 +747,11 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
     if !a.no_infra {
         let mut infra = cairn_core::probe::infra_profile();
         infra.instance_type = a.instance_type.clone();
+        if let Some(p) = a.hourly_price
+            && (!p.is_finite() || p < 0.0)
+        {
+            bail!("invalid --hourly-price '{p}': expected a price in USD of 0 or more");
+        }
         infra.hourly_price_usd = a.hourly_price;
         if a.container_image.is_some() {
             infra.container_image = a.container_image.clone();
@@ -727,11 +817,11 @@ fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<()> {
         t.row(cells);
     }
     if t.is_empty() {
-        println!("no runs");
+        outln!("no runs");
     } else {
-        t.print();
+        out!("{}", t.render());
         if rows.iter().any(|r| r.incomplete) {
-            println!("* incomplete: lacks fields the schema requires (see `cairn runs show`)");
+            outln!("* incomplete: lacks fields the schema requires (see `cairn runs show`)");
         }
     }
     Ok(())
@@ -782,7 +872,7 @@ fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             print_runs(&ws, &filter)?;
             let shown = ws.list_runs(&filter)?.len() as u64;
             if total > shown {
-                println!(
+                outln!(
                     "showing {}–{} of {} runs (--limit, --offset for more)",
                     offset + 1,
                     offset + shown,
@@ -796,7 +886,7 @@ fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             if cli.json {
                 return print_json(&view);
             }
-            show_run(&view);
+            out!("{}", show_run(&view));
         }
         RunsCmd::Metric { run, key } => {
             let id = ws.resolve_run(run)?;
@@ -804,7 +894,7 @@ fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             if cli.json {
                 let rows: Vec<serde_json::Value> = points
                     .iter()
-                    .map(|p| serde_json::json!({"step": p.step, "ts_ms": p.ts_ms, "value": if p.value.is_finite() { serde_json::json!(p.value) } else { serde_json::json!(metric(p.value)) }}))
+                    .map(|p| serde_json::json!({"step": p.step, "ts_ms": p.ts_ms, "value": if p.value.is_finite() { serde_json::json!(p.value) } else if p.value.is_nan() { serde_json::json!("NaN") } else if p.value > 0.0 { serde_json::json!("Infinity") } else { serde_json::json!("-Infinity") }}))
                     .collect();
                 return print_json(&rows);
             }
@@ -812,32 +902,38 @@ fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             for p in points {
                 t.row(vec![p.step.to_string(), time(p.ts_ms), metric(p.value)]);
             }
-            t.print();
+            out!("{}", t.render());
         }
     }
     Ok(())
 }
 
-fn show_run(v: &cairn_core::RunView) {
+fn show_run(v: &cairn_core::RunView) -> String {
+    let mut o = String::new();
     let r = &v.run;
-    println!("run {}  {}", r.id, r.name);
-    let field = |k: &str, val: String| println!("  {k:<13} {val}");
-    field("experiment", v.experiment_name.clone());
+    line(&mut o, format!("run {}  {}", r.id, r.name));
+    let field = |o: &mut String, k: &str, val: String| line(o, format!("  {k:<13} {val}"));
+    field(&mut o, "experiment", v.experiment_name.clone());
     let ran = match r.end_ms {
         Some(e) => format!("  (ran {})", duration(e - r.start_ms)),
         None => String::new(),
     };
-    field("status", format!("{}{ran}", r.status));
-    field("started", time(r.start_ms));
+    field(&mut o, "status", format!("{}{ran}", r.status));
+    field(&mut o, "started", time(r.start_ms));
     if let Some(e) = r.end_ms {
-        field("ended", time(e));
+        field(&mut o, "ended", time(e));
     }
-    field("owner", r.owner.clone().unwrap_or_else(|| "-".into()));
+    field(
+        &mut o,
+        "owner",
+        r.owner.clone().unwrap_or_else(|| "-".into()),
+    );
     if let (Some(p), Some(k)) = (r.parent, r.parent_kind) {
-        field("parent", format!("{p} ({})", k.as_str()));
+        field(&mut o, "parent", format!("{p} ({})", k.as_str()));
     }
     if !r.tags.is_empty() {
         field(
+            &mut o,
             "tags",
             r.tags
                 .iter()
@@ -847,16 +943,17 @@ fn show_run(v: &cairn_core::RunView) {
         );
     }
     if !r.notes.is_empty() {
-        field("notes", r.notes.clone());
+        field(&mut o, "notes", r.notes.clone());
     }
     if !r.incomplete.is_empty() {
-        field("incomplete", r.incomplete.join("; "));
+        field(&mut o, "incomplete", r.incomplete.join("; "));
     }
 
-    println!("\nlineage");
+    line(&mut o, String::new());
+    line(&mut o, "lineage".to_string());
     let l = &r.lineage;
     if l.is_empty() {
-        println!("  (none recorded)");
+        line(&mut o, "  (none recorded)".to_string());
     }
     for (name, d) in &l.datasets {
         let mut parts = vec![
@@ -869,10 +966,10 @@ fn show_run(v: &cairn_core::RunView) {
         if let Some(s) = d.size_bytes {
             parts.push(bytes(s));
         }
-        field(&format!("dataset {name}"), parts.join("  "));
+        field(&mut o, &format!("dataset {name}"), parts.join("  "));
     }
     if let Some(f) = &l.feature_set {
-        field("feature set", format!("{} {}", f.name, f.version));
+        field(&mut o, "feature set", format!("{} {}", f.name, f.version));
     }
     if let Some(c) = &l.code {
         let mut parts = vec![];
@@ -889,7 +986,7 @@ fn show_run(v: &cairn_core::RunView) {
                 c.diff_digest.as_deref().unwrap_or("not hashed")
             ));
         }
-        field("code", parts.join("  "));
+        field(&mut o, "code", parts.join("  "));
     }
     if let Some(i) = &l.infra {
         let mut parts = vec![];
@@ -920,7 +1017,7 @@ fn show_run(v: &cairn_core::RunView) {
         if let Some(p) = i.hourly_price_usd {
             parts.push(format!("${p:.2}/h"));
         }
-        field("infra", parts.join(" · "));
+        field(&mut o, "infra", parts.join(" · "));
     }
     for (name, e) in &l.evaluations {
         let ms = e
@@ -934,11 +1031,11 @@ fn show_run(v: &cairn_core::RunView) {
             .as_ref()
             .map(|r| format!("  report {r}"))
             .unwrap_or_default();
-        field(&format!("eval {name}"), format!("{ms}{report}"));
+        field(&mut o, &format!("eval {name}"), format!("{ms}{report}"));
     }
 
     if !r.params.is_empty() {
-        println!("\nparams ({})", r.params.len());
+        line(&mut o, format!("\nparams ({})", r.params.len()));
         let w = r
             .params
             .keys()
@@ -946,7 +1043,7 @@ fn show_run(v: &cairn_core::RunView) {
             .max()
             .unwrap_or(0);
         for (k, v) in &r.params {
-            println!("  {k:<w$}  {v}");
+            line(&mut o, format!("  {k:<w$}  {v}"));
         }
     }
     let metrics = if v.live_metrics.is_empty() {
@@ -955,7 +1052,7 @@ fn show_run(v: &cairn_core::RunView) {
         &v.live_metrics
     };
     if !metrics.is_empty() {
-        println!("\nmetrics ({})", metrics.len());
+        line(&mut o, format!("\nmetrics ({})", metrics.len()));
         let mut t = Table::new(&["  key", "last", "step", "min", "max", "points"])
             .right_align(&[1, 2, 3, 4, 5]);
         for (k, m) in metrics {
@@ -968,36 +1065,53 @@ fn show_run(v: &cairn_core::RunView) {
                 thousands(m.count),
             ]);
         }
-        t.print();
+        o.push_str(&t.render());
     }
     if !r.artifacts.is_empty() {
-        println!("\nartifacts ({})", r.artifacts.len());
+        line(&mut o, format!("\nartifacts ({})", r.artifacts.len()));
         for (path, a) in &r.artifacts {
             let kind = match a.kind {
                 cairn_model::ArtifactKind::File => "file",
                 cairn_model::ArtifactKind::Dir => "dir",
             };
-            println!(
-                "  {path}  {kind}  {}  blake3:{}",
-                bytes(a.size),
-                &a.hash.to_hex()[..16]
+            line(
+                &mut o,
+                format!(
+                    "  {path}  {kind}  {}  blake3:{}",
+                    bytes(a.size),
+                    &a.hash.to_hex()[..16]
+                ),
             );
         }
     }
     if !r.conflicts.is_empty() {
-        println!("\nconflicts (concurrent edits kept; the first value is shown above)");
+        line(&mut o, String::new());
+        line(
+            &mut o,
+            "conflicts (concurrent edits kept; the first value is shown above)".to_string(),
+        );
         for c in &r.conflicts {
-            println!(
-                "  {}: {}",
-                c.field,
-                c.values
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" | ")
+            line(
+                &mut o,
+                format!(
+                    "  {}: {}",
+                    c.field,
+                    c.values
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ),
             );
         }
     }
+    o
+}
+
+/// Appends one line to `o`.
+fn line(o: &mut String, text: String) {
+    o.push_str(&text);
+    o.push('\n');
 }
 
 fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
@@ -1005,11 +1119,17 @@ fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
     match cmd {
         ArtifactCmd::Add { run, path, logical } => {
             let id = ws.resolve_run(run)?;
-            let (logical, r) = ws.add_artifact(id, path, logical.as_deref())?;
+            let (logical, r, skipped) = ws.add_artifact(id, path, logical.as_deref())?;
+            for p in &skipped {
+                eprintln!(
+                    "warning: not stored (a symlink or special file): {}",
+                    p.display()
+                );
+            }
             if cli.json {
                 return print_json(&serde_json::json!({"path": logical, "artifact": r}));
             }
-            println!("{logical}  blake3:{}  {}", r.hash, bytes(r.size));
+            outln!("{logical}  blake3:{}  {}", r.hash, bytes(r.size));
         }
         ArtifactCmd::Get {
             run,
@@ -1022,7 +1142,7 @@ fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
                 .unwrap_or_else(|| PathBuf::from(logical.rsplit('/').next().unwrap_or(logical)));
             let n = ws.get_artifact(id, logical, &dest)?;
             if !cli.json {
-                println!("wrote {} ({}), verified", dest.display(), bytes(n));
+                outln!("wrote {} ({}), verified", dest.display(), bytes(n));
             }
         }
     }
@@ -1045,9 +1165,9 @@ fn schema(cli: &Cli, cmd: &SchemaCmd) -> Result<()> {
                 Enforcement::Refuse => "refused",
                 Enforcement::MarkIncomplete => "kept and marked incomplete",
             };
-            println!("runs lacking a required field are {mode}");
+            outln!("runs lacking a required field are {mode}");
             for f in s.describe() {
-                println!("  {f}");
+                outln!("  {f}");
             }
         }
         SchemaCmd::Set {
@@ -1071,7 +1191,7 @@ fn schema(cli: &Cli, cmd: &SchemaCmd) -> Result<()> {
                 .transpose()?;
             ws.set_schema(id, schema)?;
             if !cli.json {
-                println!("schema set");
+                outln!("schema set");
             }
         }
     }

@@ -1,5 +1,21 @@
-//! Terminal output: aligned tables, human units, times.
-#![allow(clippy::print_stdout)]
+//! Terminal output: aligned tables, human units, times, and stdout writes that report a closed
+//! pipe as an error instead of panicking.
+
+/// `println!` that returns the write error (a closed pipe) to the caller with `?`.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*)?;
+    }};
+}
+
+/// `print!` that returns the write error to the caller with `?`.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($t)*)?;
+    }};
+}
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -91,10 +107,6 @@ impl Table {
         }
         out
     }
-
-    pub fn print(&self) {
-        print!("{}", self.render());
-    }
 }
 
 /// `2026-11-27 04:35` in UTC.
@@ -138,7 +150,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -175,6 +175,9 @@ const NOTES: &[&str] = &[
     "",
 ];
 
+/// A generated run and its metric curves.
+type DemoRun = (Run, Vec<(&'static str, Vec<Point>)>);
+
 /// Runs per experiment before a family gets another sweep experiment.
 const RUNS_PER_EXPERIMENT: u64 = 2000;
 /// Runs recorded per catalog write when generating.
@@ -221,8 +224,7 @@ impl Workspace {
                 };
                 let (exp, _) = self.ensure_experiment(&name)?;
                 experiments += 1;
-                let mut batch: Vec<(Run, Vec<(&'static str, Vec<Point>)>)> =
-                    Vec::with_capacity(BATCH);
+                let mut batch: Vec<DemoRun> = Vec::with_capacity(BATCH);
                 for i in 0..n {
                     // Each family runs across the whole period; its last two runs are still going.
                     let nth = lo + i;
@@ -256,10 +258,7 @@ impl Workspace {
         })
     }
 
-    fn write_demo_batch(
-        &mut self,
-        batch: &mut Vec<(Run, Vec<(&'static str, Vec<Point>)>)>,
-    ) -> Result<(), Error> {
+    fn write_demo_batch(&mut self, batch: &mut Vec<DemoRun>) -> Result<(), Error> {
         let runs: Vec<Run> = batch.iter().map(|(r, _)| r.clone()).collect();
         self.import_runs(runs)?;
         let store = self.metric_store();
@@ -293,7 +292,7 @@ fn make_run(
         start_ms as u64,
         ((rng.next() as u128) << 64) | rng.next() as u128,
     );
-    let is_sweep_parent = i % 16 == 0;
+    let is_sweep_parent = i.is_multiple_of(16);
     let name = if is_sweep_parent {
         format!("sweep-{}", i / 16 + 1)
     } else {
@@ -301,15 +300,13 @@ fn make_run(
     };
     let mut run = Run::new(id, exp.id, name, start_ms);
     run.owner = Some((*rng.pick(fam.owners)).to_owned());
-    if !is_sweep_parent {
-        if let Some(p) = sweep_parent {
-            run.parent = Some(p);
-            run.parent_kind = Some(if rng.chance(0.03) {
-                ParentKind::Resume
-            } else {
-                ParentKind::Sweep
-            });
-        }
+    if !is_sweep_parent && let Some(p) = sweep_parent {
+        run.parent = Some(p);
+        run.parent_kind = Some(if rng.chance(0.03) {
+            ParentKind::Resume
+        } else {
+            ParentKind::Sweep
+        });
     }
     run.tags.insert("team".into(), fam.team.into());
     run.tags.insert(

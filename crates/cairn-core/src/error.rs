@@ -115,6 +115,16 @@ impl Error {
         }
     }
 
+    /// True when the error says a run does not exist (an unknown or malformed run id).
+    pub fn is_unknown_run(&self) -> bool {
+        matches!(
+            self,
+            Error::Catalog(
+                cairn_catalog::Error::UnknownRun(_) | cairn_catalog::Error::NoRunMatches(_)
+            ) | Error::Model(cairn_model::ModelError::InvalidId { what: "run id", .. })
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }

@@ -14,7 +14,9 @@ fn key(name: &str) -> String {
 
 fn validate_name(name: &str) -> Result<(), Error> {
     if name.trim().is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
-        return Err(Error::Invalid(format!("invalid model name '{name}': must be 1-256 printable characters")));
+        return Err(Error::Invalid(format!(
+            "invalid model name '{name}': must be 1-256 printable characters"
+        )));
     }
     Ok(())
 }
@@ -22,24 +24,38 @@ fn validate_name(name: &str) -> Result<(), Error> {
 impl Workspace {
     fn store_model(&mut self, model: &RegisteredModel) -> Result<(), Error> {
         let text = serde_json::to_string(model).map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok(self.catalog_mut().put_team_entry(&key(&model.name), Some(&text))?)
+        Ok(self
+            .catalog_mut()
+            .put_team_entry(&key(&model.name), Some(&text))?)
     }
 
     /// A registered model by name.
     pub fn registered_model(&mut self, name: &str) -> Result<RegisteredModel, Error> {
-        let text = self.catalog_mut().team_entry(&key(name))?.ok_or_else(|| Error::UnknownModel(name.to_owned()))?;
-        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("registered model '{name}' is unreadable: {e}")))
+        let text = self
+            .catalog_mut()
+            .team_entry(&key(name))?
+            .ok_or_else(|| Error::UnknownModel(name.to_owned()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("registered model '{name}' is unreadable: {e}")))
     }
 
     pub fn registered_models(&mut self) -> Result<Vec<RegisteredModel>, Error> {
         self.catalog_mut()
             .team_entries("model/")?
             .into_iter()
-            .map(|(k, v)| serde_json::from_str(&v).map_err(|e| Error::Invalid(format!("{k} is unreadable: {e}"))))
+            .map(|(k, v)| {
+                serde_json::from_str(&v)
+                    .map_err(|e| Error::Invalid(format!("{k} is unreadable: {e}")))
+            })
             .collect()
     }
 
-    pub fn create_registered_model(&mut self, name: &str, description: Option<&str>, tags: BTreeMap<String, String>) -> Result<RegisteredModel, Error> {
+    pub fn create_registered_model(
+        &mut self,
+        name: &str,
+        description: Option<&str>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<RegisteredModel, Error> {
         validate_name(name)?;
         if self.catalog_mut().team_entry(&key(name))?.is_some() {
             return Err(Error::ModelExists(name.to_owned()));
@@ -78,8 +94,15 @@ impl Workspace {
             Some(id) => {
                 let run = self.run(id)?.run;
                 // `runs:/<id>/model` or `…/artifacts/model`: the path after the run's artifact root.
-                let logical = source.rsplit_once("/artifacts/").map(|(_, p)| p).or_else(|| source.strip_prefix(&format!("runs:/{id}/"))).unwrap_or("");
-                run.artifacts.get(logical.trim_matches('/')).filter(|a| a.kind == ArtifactKind::Dir || a.kind == ArtifactKind::File).map(|a| a.hash)
+                let logical = source
+                    .rsplit_once("/artifacts/")
+                    .map(|(_, p)| p)
+                    .or_else(|| source.strip_prefix(&format!("runs:/{id}/")))
+                    .unwrap_or("");
+                run.artifacts
+                    .get(logical.trim_matches('/'))
+                    .filter(|a| a.kind == ArtifactKind::Dir || a.kind == ArtifactKind::File)
+                    .map(|a| a.hash)
             }
             None => None,
         };
@@ -104,14 +127,20 @@ impl Workspace {
             .versions
             .into_iter()
             .find(|v| v.version == version)
-            .ok_or_else(|| Error::UnknownModelVersion { name: name.to_owned(), version: version.to_string() })
+            .ok_or_else(|| Error::UnknownModelVersion {
+                name: name.to_owned(),
+                version: version.to_string(),
+            })
     }
 
     /// Points `alias` (e.g. `champion`) at a version.
     pub fn set_model_alias(&mut self, name: &str, alias: &str, version: u32) -> Result<(), Error> {
         let mut model = self.registered_model(name)?;
         if !model.versions.iter().any(|v| v.version == version) {
-            return Err(Error::UnknownModelVersion { name: name.to_owned(), version: version.to_string() });
+            return Err(Error::UnknownModelVersion {
+                name: name.to_owned(),
+                version: version.to_string(),
+            });
         }
         if alias.trim().is_empty() || alias.chars().any(char::is_control) {
             return Err(Error::Invalid(format!("invalid alias '{alias}'")));
@@ -124,14 +153,27 @@ impl Workspace {
     pub fn delete_model_alias(&mut self, name: &str, alias: &str) -> Result<(), Error> {
         let mut model = self.registered_model(name)?;
         if model.aliases.remove(alias).is_none() {
-            return Err(Error::UnknownModelVersion { name: name.to_owned(), version: format!("@{alias}") });
+            return Err(Error::UnknownModelVersion {
+                name: name.to_owned(),
+                version: format!("@{alias}"),
+            });
         }
         self.store_model(&model)
     }
 
-    pub fn model_version_by_alias(&mut self, name: &str, alias: &str) -> Result<ModelVersion, Error> {
+    pub fn model_version_by_alias(
+        &mut self,
+        name: &str,
+        alias: &str,
+    ) -> Result<ModelVersion, Error> {
         let model = self.registered_model(name)?;
-        let v = *model.aliases.get(alias).ok_or_else(|| Error::UnknownModelVersion { name: name.to_owned(), version: format!("@{alias}") })?;
+        let v = *model
+            .aliases
+            .get(alias)
+            .ok_or_else(|| Error::UnknownModelVersion {
+                name: name.to_owned(),
+                version: format!("@{alias}"),
+            })?;
         self.model_version(name, v)
     }
 }

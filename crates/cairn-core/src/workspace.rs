@@ -47,6 +47,9 @@ pub struct ExperimentSummary {
 #[derive(Debug, Clone, Default)]
 pub struct NewRun {
     pub experiment: Option<ExperimentId>,
+    /// An experiment by name, created (only if the run is accepted) when missing. Used when
+    /// `experiment` is `None`; neither means the Default experiment.
+    pub experiment_name: Option<String>,
     pub name: Option<String>,
     /// Defaults to the workspace user.
     pub owner: Option<String>,
@@ -212,6 +215,7 @@ impl Workspace {
 
     /// The experiment named `name`, created when there is none. Returns whether it was created.
     pub fn ensure_experiment(&mut self, name: &str) -> Result<(Experiment, bool), Error> {
+        let name = name.trim();
         match self.catalog.experiment_by_name(name)? {
             Some(e) => Ok((e, false)),
             None => Ok((self.create_experiment(name, None)?, true)),
@@ -223,10 +227,10 @@ impl Workspace {
         if let Some(e) = self.catalog.experiment_by_name(name_or_id)? {
             return Ok(e);
         }
-        if let Ok(id) = name_or_id.parse::<ExperimentId>() {
-            if let Some(e) = self.catalog.experiment(id)? {
-                return Ok(e);
-            }
+        if let Ok(id) = name_or_id.parse::<ExperimentId>()
+            && let Some(e) = self.catalog.experiment(id)?
+        {
+            return Ok(e);
         }
         Err(Error::UnknownExperiment(name_or_id.to_owned()))
     }
@@ -255,6 +259,11 @@ impl Workspace {
             .collect()
     }
 
+    /// Every experiment, deleted ones included.
+    pub fn experiments_all(&self) -> Result<Vec<Experiment>, Error> {
+        Ok(self.catalog.experiments()?)
+    }
+
     pub fn update_experiment(&mut self, exp: &Experiment) -> Result<(), Error> {
         Ok(self.catalog.update_experiment(exp)?)
     }
@@ -263,10 +272,10 @@ impl Workspace {
 
     /// The schema runs of `experiment` must satisfy: the experiment's own, else the project's.
     pub fn schema(&mut self, experiment: Option<ExperimentId>) -> Result<RunSchema, Error> {
-        if let Some(id) = experiment {
-            if let Some(s) = self.experiment_by_id(id)?.schema {
-                return Ok(s);
-            }
+        if let Some(id) = experiment
+            && let Some(s) = self.experiment_by_id(id)?.schema
+        {
+            return Ok(s);
         }
         Ok(self.catalog.project_schema()?)
     }
@@ -344,15 +353,40 @@ impl Workspace {
     /// Starts a run: checks its schema, records it, and returns it.
     #[instrument(skip(self, new), err)]
     pub fn start_run(&mut self, new: NewRun) -> Result<Run, Error> {
-        let exp = match new.experiment {
-            Some(id) => self.experiment_by_id(id)?,
-            None => self.ensure_experiment("Default")?.0,
+        let name = new
+            .experiment_name
+            .clone()
+            .unwrap_or_else(|| "Default".into());
+        let (exp, exists) = match new.experiment {
+            Some(id) => (self.experiment_by_id(id)?, true),
+            None => match self.catalog.experiment_by_name(name.trim())? {
+                Some(e) => (e, true),
+                // Checked against the project schema before anything is stored.
+                None => (
+                    Experiment {
+                        id: ExperimentId::new(),
+                        name: name.trim().to_owned(),
+                        created_ms: now_ms(),
+                        description: None,
+                        tags: BTreeMap::new(),
+                        schema: None,
+                        deleted: false,
+                    },
+                    false,
+                ),
+            },
         };
         if let Some((parent, _)) = new.parent {
             self.run_record(parent)?;
         }
         let mut run = self.build_run(new, &exp)?;
         self.check_schema(&mut run, &exp)?;
+        let exp = if exists {
+            exp
+        } else {
+            self.create_experiment(&exp.name, None)?
+        };
+        run.experiment = exp.id;
         self.catalog.create_runs(std::slice::from_ref(&run))?;
         Ok(run)
     }
@@ -361,8 +395,8 @@ impl Workspace {
     pub fn import_runs(&mut self, mut runs: Vec<Run>) -> Result<(), Error> {
         let mut exps: HashMap<ExperimentId, Experiment> = HashMap::new();
         for run in &mut runs {
-            if !exps.contains_key(&run.experiment) {
-                exps.insert(run.experiment, self.experiment_by_id(run.experiment)?);
+            if let std::collections::hash_map::Entry::Vacant(e) = exps.entry(run.experiment) {
+                e.insert(self.experiment_by_id(run.experiment)?);
             }
             let exp = exps[&run.experiment].clone();
             self.check_schema(run, &exp)?;
@@ -464,18 +498,18 @@ impl Workspace {
         for (k, _) in batches {
             validate_key("metric key", k)?;
         }
-        let run = self.run_record(id)?;
-        if run.status.is_final() {
-            return Err(Error::Invalid(format!(
-                "run {id} has ended ({}); it takes no more metrics",
-                run.status
-            )));
-        }
+        // A run that has ended still takes metrics, as in MLflow (evaluations logged afterwards).
+        self.run_record(id)?;
         let run_key = id.to_string();
         self.metrics.append_batch(&run_key, batches)?;
         let mut live = Vec::with_capacity(batches.len());
         for (k, _) in batches {
-            if let Some(s) = self.metrics.series_info(&run_key, k)?.as_ref().and_then(summary_of) {
+            if let Some(s) = self
+                .metrics
+                .series_info(&run_key, k)?
+                .as_ref()
+                .and_then(summary_of)
+            {
                 live.push(((*k).to_owned(), s));
             }
         }
@@ -583,7 +617,10 @@ impl Workspace {
     }
 
     /// MLflow-style search over runs; each run carries its live metric summaries.
-    pub fn search_runs(&self, search: &cairn_catalog::RunSearch) -> Result<(Vec<Run>, Option<u64>), Error> {
+    pub fn search_runs(
+        &self,
+        search: &cairn_catalog::RunSearch,
+    ) -> Result<(Vec<Run>, Option<u64>), Error> {
         let (mut runs, next) = self.catalog.search_runs(search)?;
         for run in &mut runs {
             run.metrics.extend(self.live_metrics(run.id)?);
@@ -593,7 +630,12 @@ impl Workspace {
 
     /// The metric store's current summary of each of the run's series.
     pub fn live_metrics(&self, id: RunId) -> Result<BTreeMap<String, MetricSummary>, Error> {
-        Ok(self.metrics.series(&id.to_string())?.iter().filter_map(|s| summary_of(s).map(|m| (s.key.clone(), m))).collect())
+        Ok(self
+            .metrics
+            .series(&id.to_string())?
+            .iter()
+            .filter_map(|s| summary_of(s).map(|m| (s.key.clone(), m)))
+            .collect())
     }
 
     pub fn delete_run(&mut self, id: RunId) -> Result<Run, Error> {
@@ -610,7 +652,8 @@ impl Workspace {
         if !run.tags.contains_key(key) {
             return Err(Error::Invalid(format!("run {id} has no tag '{key}'")));
         }
-        self.update_run(id, &[RunEdit::DeleteTag(key.to_owned())]).map(drop)
+        self.update_run(id, &[RunEdit::DeleteTag(key.to_owned())])
+            .map(drop)
     }
 
     pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {
@@ -631,7 +674,7 @@ impl Workspace {
         id: RunId,
         src: &Path,
         logical: Option<&str>,
-    ) -> Result<(String, ArtifactRef), Error> {
+    ) -> Result<(String, ArtifactRef, Vec<PathBuf>), Error> {
         self.run_record(id)?;
         let meta = std::fs::metadata(src).map_err(Error::io(src))?;
         let logical = match logical {
@@ -647,24 +690,27 @@ impl Workspace {
                 })?,
         };
         validate_key("artifact path", &logical)?;
-        let reference = if meta.is_dir() {
+        let (reference, skipped) = if meta.is_dir() {
             let put = self.artifacts.put_dir(src)?;
-            ArtifactRef {
+            let r = ArtifactRef {
                 hash: put.hash,
                 size: put.total_size,
                 kind: ArtifactKind::Dir,
-            }
+            };
+            (r, put.skipped)
         } else {
             let put = self.artifacts.put_file(src)?;
-            ArtifactRef {
+            let r = ArtifactRef {
                 hash: put.hash,
                 size: put.size,
                 kind: ArtifactKind::File,
-            }
+            };
+            (r, Vec::new())
         };
         self.catalog
             .update_run(id, &[RunEdit::Artifact(logical.clone(), reference.clone())])?;
-        Ok((logical, reference))
+        // Symlinks and special files in a directory are not stored: the caller says so.
+        Ok((logical, reference, skipped))
     }
 
     /// Stores bytes as an artifact of the run (logs, generated reports).
@@ -690,13 +736,25 @@ impl Workspace {
     }
 
     /// Stores what `reader` yields (an upload) as the run's artifact `logical`.
-    pub fn add_artifact_reader(&mut self, id: RunId, logical: &str, reader: &mut dyn std::io::Read) -> Result<ArtifactRef, Error> {
+    pub fn add_artifact_reader(
+        &mut self,
+        id: RunId,
+        logical: &str,
+        reader: &mut dyn std::io::Read,
+    ) -> Result<ArtifactRef, Error> {
         self.run_record(id)?;
         let logical = logical.trim_matches('/');
         validate_key("artifact path", logical)?;
         let put = self.artifacts.put_reader(reader)?;
-        let reference = ArtifactRef { hash: put.hash, size: put.size, kind: ArtifactKind::File };
-        self.catalog.update_run(id, &[RunEdit::Artifact(logical.to_owned(), reference.clone())])?;
+        let reference = ArtifactRef {
+            hash: put.hash,
+            size: put.size,
+            kind: ArtifactKind::File,
+        };
+        self.catalog.update_run(
+            id,
+            &[RunEdit::Artifact(logical.to_owned(), reference.clone())],
+        )?;
         Ok(reference)
     }
 
@@ -716,17 +774,34 @@ impl Workspace {
                 }
             }
         }
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         let mut out: BTreeMap<String, ArtifactEntry> = BTreeMap::new();
         for (path, size) in files {
-            let Some(rest) = path.strip_prefix(&prefix) else { continue };
+            let Some(rest) = path.strip_prefix(&prefix) else {
+                continue;
+            };
             match rest.split_once('/') {
                 Some((sub, _)) => {
                     let p = format!("{prefix}{sub}");
-                    out.entry(p.clone()).or_insert(ArtifactEntry { path: p, is_dir: true, size: None });
+                    out.entry(p.clone()).or_insert(ArtifactEntry {
+                        path: p,
+                        is_dir: true,
+                        size: None,
+                    });
                 }
                 None => {
-                    out.insert(path.clone(), ArtifactEntry { path, is_dir: false, size: Some(size) });
+                    out.insert(
+                        path.clone(),
+                        ArtifactEntry {
+                            path,
+                            is_dir: false,
+                            size: Some(size),
+                        },
+                    );
                 }
             }
         }
@@ -746,29 +821,47 @@ impl Workspace {
             .map(|k| RunEdit::DeleteArtifact(k.clone()))
             .collect();
         if doomed.is_empty() {
-            return Err(Error::UnknownArtifact { run: id.to_string(), path: logical.to_owned() });
+            return Err(Error::UnknownArtifact {
+                run: id.to_string(),
+                path: logical.to_owned(),
+            });
         }
-        self.catalog.update_run(id, &doomed).map(drop).map_err(Into::into)
+        self.catalog
+            .update_run(id, &doomed)
+            .map(drop)
+            .map_err(Into::into)
     }
 
     /// Reads the file at `path`, looking inside directory artifacts too, verified.
     pub fn read_artifact_path(&self, id: RunId, path: &str) -> Result<Vec<u8>, Error> {
         let run = self.run_record(id)?;
         let path = path.trim_matches('/');
-        if let Some(r) = run.artifacts.get(path).filter(|r| r.kind == ArtifactKind::File) {
+        if let Some(r) = run
+            .artifacts
+            .get(path)
+            .filter(|r| r.kind == ArtifactKind::File)
+        {
             return Ok(self.artifacts.read(&r.hash)?);
         }
         for (root, r) in &run.artifacts {
             if r.kind != ArtifactKind::Dir {
                 continue;
             }
-            if let Some(rest) = path.strip_prefix(&format!("{root}/")) {
-                if let Some(e) = self.artifacts.manifest(&r.hash)?.entries.into_iter().find(|e| e.path == rest) {
-                    return Ok(self.artifacts.read(&e.hash)?);
-                }
+            if let Some(rest) = path.strip_prefix(&format!("{root}/"))
+                && let Some(e) = self
+                    .artifacts
+                    .manifest(&r.hash)?
+                    .entries
+                    .into_iter()
+                    .find(|e| e.path == rest)
+            {
+                return Ok(self.artifacts.read(&e.hash)?);
             }
         }
-        Err(Error::UnknownArtifact { run: id.to_string(), path: path.to_owned() })
+        Err(Error::UnknownArtifact {
+            run: id.to_string(),
+            path: path.to_owned(),
+        })
     }
 
     /// Writes the run's artifact `logical` to `dest`, verified against its hash.
@@ -806,7 +899,10 @@ impl Workspace {
     pub fn rebuild_projections(&mut self) -> Result<u64, Error> {
         let n = self.catalog.rebuild_projections()?;
         // The docs' summaries may trail the metric store by a couple of seconds: re-apply it.
-        let runs: Vec<RunRow> = self.catalog.list_runs(&RunFilter { include_deleted: true, ..Default::default() })?;
+        let runs: Vec<RunRow> = self.catalog.list_runs(&RunFilter {
+            include_deleted: true,
+            ..Default::default()
+        })?;
         for r in runs {
             let live: Vec<(String, MetricSummary)> = self.live_metrics(r.id)?.into_iter().collect();
             if !live.is_empty() {

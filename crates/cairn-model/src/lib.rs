@@ -15,11 +15,11 @@ pub use ids::{BlobHash, ExperimentId, RunId, ShardId};
 pub use lineage::{
     CodeVersion, DatasetSnapshot, Evaluation, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
 };
+pub use registry::{ModelVersion, RegisteredModel};
 pub use run::{
     ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,
     RunStatus, validate_key,
 };
-pub use registry::{ModelVersion, RegisteredModel};
 pub use schema::{Enforcement, FieldPath, FieldRequirement, FieldType, RunSchema, SchemaViolation};
 
 /// Everything that can be wrong with a value handed to the model.

@@ -55,9 +55,16 @@ fn put_dir_then_restore_dir_recreates_the_tree() {
         "empty directories are not part of a stored tree"
     );
 
-    // Restoring again over the same directory gives the same tree.
-    store.restore_dir(&put.hash, &out).unwrap();
+    // Restoring again over the same, non-empty directory is refused and leaves it as it was:
+    // a restore never mixes into (or deletes) what is already there.
+    let err = store.restore_dir(&put.hash, &out).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
     assert_eq!(files_under(&out), files_under(&src));
+    // An empty directory is a fine destination.
+    let empty = dir.path().join("empty-target");
+    std::fs::create_dir(&empty).unwrap();
+    store.restore_dir(&put.hash, &empty).unwrap();
+    assert_eq!(files_under(&empty), files_under(&src));
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn run_in(exp: &Experiment, i: u64) -> Run {
         format!("trial-{i}"),
         1_700_000_000_000 + i as i64,
     );
-    run.owner = Some(if i % 2 == 0 { "alice" } else { "bob" }.into());
+    run.owner = Some(if i.is_multiple_of(2) { "alice" } else { "bob" }.into());
     run.params
         .insert("lr".into(), format!("{}", 0.001 * (i + 1) as f64));
     run.params.insert("optimizer".into(), "adam".into());

@@ -1,0 +1,226 @@
+//! MLflow wire types and their conversion to and from Cairn's domain types.
+//!
+//! MLflow's protobuf JSON writes int64 fields as numbers (or, from some clients, strings) and
+//! non-finite doubles as the strings "NaN", "Infinity", "-Infinity": the decoders accept both.
+
+use std::collections::BTreeMap;
+
+use cairn_model::{Experiment, MetricSummary, Run, RunStatus};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+
+use super::MlflowError;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrText {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+pub(crate) fn de_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Option::<NumOrText>::deserialize(d)? {
+        None => None,
+        Some(NumOrText::Int(i)) => Some(i),
+        Some(NumOrText::Float(f)) if f.fract() == 0.0 && f.is_finite() => Some(f as i64),
+        Some(NumOrText::Float(f)) => {
+            return Err(serde::de::Error::custom(format!(
+                "{f} is not a whole number"
+            )));
+        }
+        Some(NumOrText::Text(t)) => Some(
+            t.trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("'{t}' is not a whole number")))?,
+        ),
+    })
+}
+
+pub(crate) fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    match NumOrText::deserialize(d)? {
+        NumOrText::Int(i) => Ok(i as f64),
+        NumOrText::Float(f) => Ok(f),
+        NumOrText::Text(t) => match t.as_str() {
+            "NaN" | "nan" => Ok(f64::NAN),
+            "Infinity" | "inf" | "+Infinity" => Ok(f64::INFINITY),
+            "-Infinity" | "-inf" => Ok(f64::NEG_INFINITY),
+            other => other
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("'{other}' is not a number"))),
+        },
+    }
+}
+
+/// A double as MLflow's JSON writes it.
+pub(crate) fn f64_json(v: f64) -> Value {
+    if v.is_nan() {
+        json!("NaN")
+    } else if v == f64::INFINITY {
+        json!("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        json!("-Infinity")
+    } else {
+        json!(v)
+    }
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub(crate) struct KeyValue {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub(crate) struct MetricIn {
+    pub key: String,
+    #[serde(deserialize_with = "de_f64")]
+    pub value: f64,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    pub timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    pub step: Option<i64>,
+}
+
+pub(crate) fn kv_list<'a>(m: impl IntoIterator<Item = (&'a String, &'a String)>) -> Value {
+    Value::Array(
+        m.into_iter()
+            .map(|(k, v)| json!({ "key": k, "value": v }))
+            .collect(),
+    )
+}
+
+/// MLflow's id for an experiment: "0" for the Default experiment, the Cairn id otherwise.
+pub(crate) fn experiment_id(e: &Experiment) -> String {
+    if e.name == DEFAULT_EXPERIMENT {
+        "0".into()
+    } else {
+        e.id.to_string()
+    }
+}
+
+pub(crate) const DEFAULT_EXPERIMENT: &str = "Default";
+
+pub(crate) fn experiment(e: &Experiment) -> Value {
+    let id = experiment_id(e);
+    json!({
+        "experiment_id": id,
+        "name": e.name,
+        "artifact_location": format!("mlflow-artifacts:/{id}"),
+        "lifecycle_stage": if e.deleted { "deleted" } else { "active" },
+        "creation_time": e.created_ms,
+        "last_update_time": e.created_ms,
+        "tags": kv_list(&e.tags),
+    })
+}
+
+pub(crate) fn status_out(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "RUNNING",
+        RunStatus::Finished => "FINISHED",
+        RunStatus::Failed => "FAILED",
+        RunStatus::Killed => "KILLED",
+    }
+}
+
+pub(crate) fn status_in(s: &str) -> Result<RunStatus, MlflowError> {
+    match s {
+        "RUNNING" | "SCHEDULED" => Ok(RunStatus::Running),
+        "FINISHED" => Ok(RunStatus::Finished),
+        "FAILED" => Ok(RunStatus::Failed),
+        "KILLED" => Ok(RunStatus::Killed),
+        other => Err(MlflowError::invalid(format!(
+            "unknown run status '{other}': expected RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"
+        ))),
+    }
+}
+
+pub(crate) fn artifact_uri(experiment_id: &str, run: &Run) -> String {
+    format!("mlflow-artifacts:/{experiment_id}/{}/artifacts", run.id)
+}
+
+pub(crate) fn run_info(run: &Run, experiment_id: &str) -> Value {
+    json!({
+        "run_id": run.id.to_string(),
+        "run_uuid": run.id.to_string(),
+        "run_name": run.name,
+        "experiment_id": experiment_id,
+        "user_id": run.owner.clone().unwrap_or_default(),
+        "status": status_out(run.status),
+        "start_time": run.start_ms,
+        "end_time": run.end_ms,
+        "artifact_uri": artifact_uri(experiment_id, run),
+        "lifecycle_stage": if run.deleted { "deleted" } else { "active" },
+    })
+}
+
+fn metrics_json(metrics: &BTreeMap<String, MetricSummary>) -> Value {
+    Value::Array(
+        metrics
+            .iter()
+            .map(|(k, m)| json!({ "key": k, "value": f64_json(m.last), "timestamp": m.ts_ms, "step": m.step }))
+            .collect(),
+    )
+}
+
+/// A run as MLflow's `Run` message.
+pub(crate) fn run(run: &Run, experiment_id: &str) -> Value {
+    let mut tags = run.tags.clone();
+    tags.entry("mlflow.runName".into())
+        .or_insert_with(|| run.name.clone());
+    if let Some(o) = &run.owner {
+        tags.entry("mlflow.user".into())
+            .or_insert_with(|| o.clone());
+    }
+    let inputs: Vec<Value> = run
+        .lineage
+        .datasets
+        .iter()
+        .map(|(role, d)| {
+            let name = d.name.clone().unwrap_or_else(|| role.clone());
+            let mut profile = serde_json::Map::new();
+            if let Some(r) = d.rows {
+                profile.insert("num_rows".into(), json!(r));
+            }
+            json!({
+                "tags": [{ "key": "mlflow.data.context", "value": role }],
+                "dataset": {
+                    "name": name,
+                    "digest": d.digest.clone().unwrap_or_default(),
+                    "source_type": d.source_type.clone().unwrap_or_else(|| "external".into()),
+                    "source": json!({ "uri": d.uri.clone().unwrap_or_default() }).to_string(),
+                    "schema": d.schema.clone().unwrap_or_default(),
+                    "profile": Value::Object(profile).to_string(),
+                }
+            })
+        })
+        .collect();
+    json!({
+        "info": run_info(run, experiment_id),
+        "data": {
+            "metrics": metrics_json(&run.metrics),
+            "params": kv_list(&run.params),
+            "tags": kv_list(&tags),
+        },
+        "inputs": { "dataset_inputs": inputs },
+    })
+}
+
+/// An opaque page token: the offset of the next page.
+pub(crate) fn page_token(next: Option<u64>) -> Value {
+    match next {
+        Some(n) => json!(format!("o{n}")),
+        None => Value::Null,
+    }
+}
+
+pub(crate) fn parse_page_token(token: Option<&str>) -> Result<u64, MlflowError> {
+    match token.filter(|t| !t.is_empty()) {
+        None => Ok(0),
+        Some(t) => t
+            .strip_prefix('o')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| MlflowError::invalid(format!("invalid page_token '{t}'"))),
+    }
+}

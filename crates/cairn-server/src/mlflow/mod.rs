@@ -1,0 +1,184 @@
+//! The MLflow tracking REST API, as the unmodified `mlflow` Python client uses it:
+//! `/api/2.0/mlflow/…` (experiments, runs, metrics, registry) and the `mlflow-artifacts` proxy.
+//!
+//! Wire types live in [`dto`]; they follow MLflow's protobuf JSON (snake_case, int64 as numbers
+//! or strings, doubles as numbers or "NaN"/"Infinity"). Errors are `{"error_code","message"}`.
+
+mod artifacts;
+mod dto;
+mod registry;
+mod tracking;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+
+/// MLflow's error shape.
+#[derive(Debug)]
+pub(crate) struct MlflowError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl MlflowError {
+    pub(crate) fn invalid(message: impl Into<String>) -> MlflowError {
+        MlflowError {
+            status: StatusCode::BAD_REQUEST,
+            code: "INVALID_PARAMETER_VALUE",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> MlflowError {
+        MlflowError {
+            status: StatusCode::NOT_FOUND,
+            code: "RESOURCE_DOES_NOT_EXIST",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<cairn_core::Error> for MlflowError {
+    fn from(e: cairn_core::Error) -> MlflowError {
+        use cairn_core::Code;
+        let (status, code) = match e.code() {
+            Code::NotFound => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
+            Code::InvalidArgument | Code::SchemaViolation => {
+                (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
+            }
+            Code::AlreadyExists => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        };
+        MlflowError {
+            status,
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for MlflowError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let body = serde_json::json!({ "error_code": self.code, "message": self.message });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+pub(crate) type Reply = Result<Response, MlflowError>;
+
+/// A JSON answer.
+pub(crate) fn json(v: serde_json::Value) -> Reply {
+    Ok(([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response())
+}
+
+/// Decodes a JSON body (an empty body is `{}`), naming what was wrong.
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, MlflowError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes)
+        .map_err(|e| MlflowError::invalid(format!("malformed request body: {e}")))
+}
+
+/// Decodes the query string of a GET.
+pub(crate) fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
+    axum::extract::Query::<T>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| MlflowError::invalid(format!("malformed query: {}", e.body_text())))
+}
+
+const API: &str = "/api/2.0/mlflow";
+
+pub(crate) fn routes() -> Router<AppState> {
+    let r = |path: &str| format!("{API}/{path}");
+    Router::new()
+        .route("/version", get(|| async { "3.17.2" }))
+        .route("/health", get(|| async { "OK" }))
+        .route(&r("experiments/create"), post(tracking::create_experiment))
+        .route(&r("experiments/get"), get(tracking::get_experiment))
+        .route(
+            &r("experiments/get-by-name"),
+            get(tracking::get_experiment_by_name),
+        )
+        .route(
+            &r("experiments/search"),
+            post(tracking::search_experiments).get(tracking::search_experiments_get),
+        )
+        .route(&r("experiments/update"), post(tracking::update_experiment))
+        .route(&r("experiments/delete"), post(tracking::delete_experiment))
+        .route(
+            &r("experiments/restore"),
+            post(tracking::restore_experiment),
+        )
+        .route(
+            &r("experiments/set-experiment-tag"),
+            post(tracking::set_experiment_tag),
+        )
+        .route(&r("runs/create"), post(tracking::create_run))
+        .route(&r("runs/get"), get(tracking::get_run))
+        .route(&r("runs/update"), post(tracking::update_run))
+        .route(&r("runs/delete"), post(tracking::delete_run))
+        .route(&r("runs/restore"), post(tracking::restore_run))
+        .route(&r("runs/search"), post(tracking::search_runs))
+        .route(&r("runs/log-metric"), post(tracking::log_metric))
+        .route(&r("runs/log-parameter"), post(tracking::log_param))
+        .route(&r("runs/set-tag"), post(tracking::set_tag))
+        .route(&r("runs/delete-tag"), post(tracking::delete_tag))
+        .route(&r("runs/log-batch"), post(tracking::log_batch))
+        .route(&r("runs/log-inputs"), post(tracking::log_inputs))
+        .route(&r("metrics/get-history"), get(tracking::get_metric_history))
+        .route(&r("artifacts/list"), get(artifacts::list_run_artifacts))
+        .route(
+            "/api/2.0/mlflow-artifacts/artifacts",
+            get(artifacts::proxy_list),
+        )
+        .route(
+            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
+            get(artifacts::proxy_download)
+                .put(artifacts::proxy_upload)
+                .delete(artifacts::proxy_delete),
+        )
+        .route(
+            &r("registered-models/create"),
+            post(registry::create_registered_model),
+        )
+        .route(
+            &r("registered-models/get"),
+            get(registry::get_registered_model),
+        )
+        .route(
+            &r("registered-models/delete"),
+            delete(registry::delete_registered_model),
+        )
+        .route(
+            &r("registered-models/search"),
+            get(registry::search_registered_models).post(registry::search_registered_models_post),
+        )
+        .route(
+            &r("registered-models/alias"),
+            post(registry::set_alias)
+                .delete(registry::delete_alias)
+                .get(registry::get_by_alias),
+        )
+        .route(
+            &r("model-versions/create"),
+            post(registry::create_model_version),
+        )
+        .route(&r("model-versions/get"), get(registry::get_model_version))
+}

@@ -1,0 +1,991 @@
+//! Experiments, runs and metrics of the MLflow tracking API.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Uri;
+use cairn_core::query::{parse_filter, parse_order_by};
+use cairn_core::{Lifecycle, NewRun, Point, RunEdit, RunSearch, Workspace};
+use cairn_model::{CodeVersion, DatasetSnapshot, Experiment, ExperimentId, ParentKind, Run, RunId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::dto::{self, KeyValue, MetricIn, de_opt_i64};
+use super::{MlflowError, Reply, body, json, query};
+use crate::AppState;
+
+/// MLflow's request limits.
+const MAX_METRICS_PER_BATCH: usize = 1000;
+const MAX_PARAMS_PER_BATCH: usize = 100;
+const MAX_TAGS_PER_BATCH: usize = 100;
+const MAX_ENTITIES_PER_BATCH: usize = 1000;
+const MAX_PARAM_VALUE: usize = 6000;
+const MAX_TAG_VALUE: usize = 8000;
+const MAX_SEARCH_RESULTS: u64 = 50_000;
+
+type CoreResult<T> = Result<T, cairn_core::Error>;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The experiment behind an MLflow experiment id ("0" is the Default experiment).
+pub(crate) fn resolve_experiment(ws: &mut Workspace, id: &str) -> CoreResult<Experiment> {
+    if id == "0" {
+        return Ok(ws.ensure_experiment(dto::DEFAULT_EXPERIMENT)?.0);
+    }
+    let parsed: ExperimentId = id
+        .parse()
+        .map_err(|_| cairn_core::Error::UnknownExperiment(id.to_owned()))?;
+    ws.experiment_by_id(parsed)
+}
+
+/// A full run id (MLflow clients never send prefixes).
+pub(crate) fn parse_run_id(id: &str) -> CoreResult<RunId> {
+    id.parse().map_err(cairn_core::Error::from)
+}
+
+fn run_json(ws: &mut Workspace, id: RunId) -> CoreResult<Value> {
+    let view = ws.run(id)?;
+    let exp = ws.experiment_by_id(view.run.experiment)?;
+    let mut run = view.run;
+    run.metrics.extend(view.live_metrics);
+    Ok(dto::run(&run, &dto::experiment_id(&exp)))
+}
+
+// ---- experiments ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub(crate) struct CreateExperiment {
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub(crate) async fn create_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: CreateExperiment = body(&b)?;
+    let name = req
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'name'"))?;
+    let exp = st
+        .call(move |ws| {
+            let mut e = ws.create_experiment(&name, None)?;
+            if !req.tags.is_empty() {
+                e.tags
+                    .extend(req.tags.into_iter().map(|t| (t.key, t.value)));
+                ws.update_experiment(&e)?;
+            }
+            Ok(e)
+        })
+        .await?;
+    json(json!({ "experiment_id": dto::experiment_id(&exp) }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExperimentIdQuery {
+    experiment_id: Option<String>,
+    experiment_name: Option<String>,
+}
+
+pub(crate) async fn get_experiment(State(st): State<AppState>, uri: Uri) -> Reply {
+    let q: ExperimentIdQuery = query(&uri)?;
+    let id = q.experiment_id.ok_or_else(|| {
+        MlflowError::invalid("Missing value for required parameter 'experiment_id'")
+    })?;
+    let shown = id.clone();
+    let exp = st
+        .call(move |ws| resolve_experiment(ws, &id))
+        .await
+        .map_err(|e| match e.code() {
+            cairn_core::Code::NotFound => {
+                MlflowError::not_found(format!("No Experiment with id={shown} exists"))
+            }
+            _ => e.into(),
+        })?;
+    json(json!({ "experiment": dto::experiment(&exp) }))
+}
+
+pub(crate) async fn get_experiment_by_name(State(st): State<AppState>, uri: Uri) -> Reply {
+    let q: ExperimentIdQuery = query(&uri)?;
+    let name = q.experiment_name.ok_or_else(|| {
+        MlflowError::invalid("Missing value for required parameter 'experiment_name'")
+    })?;
+    let shown = name.clone();
+    let exp = st
+        .call(move |ws| {
+            if name == dto::DEFAULT_EXPERIMENT {
+                return ws.ensure_experiment(&name).map(|(e, _)| e);
+            }
+            ws.experiment(&name)
+        })
+        .await
+        .map_err(|e| match e.code() {
+            cairn_core::Code::NotFound => {
+                MlflowError::not_found(format!("Could not find experiment with name '{shown}'"))
+            }
+            _ => e.into(),
+        })?;
+    json(json!({ "experiment": dto::experiment(&exp) }))
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct SearchExperiments {
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    max_results: Option<i64>,
+    filter: Option<String>,
+    page_token: Option<String>,
+    view_type: Option<String>,
+}
+
+/// `name = 'x'`, `name LIKE 'x%'`, `name ILIKE …`, `tags.k = 'v'`, joined by AND.
+fn experiment_matches(e: &Experiment, filter: &str) -> Result<bool, MlflowError> {
+    if filter.trim().is_empty() {
+        return Ok(true);
+    }
+    for clause in split_and(filter) {
+        let clause = clause.trim();
+        let (field, op, value) = parse_simple_clause(clause).ok_or_else(|| MlflowError::invalid(format!("unsupported experiment filter '{clause}': expected name or tags.KEY compared with =, !=, LIKE or ILIKE")))?;
+        let actual = match field.as_str() {
+            "name" | "attribute.name" | "attributes.name" => Some(e.name.clone()),
+            f => match f.strip_prefix("tags.").or_else(|| f.strip_prefix("tag.")) {
+                Some(k) => e.tags.get(k.trim_matches('`')).cloned(),
+                None => {
+                    return Err(MlflowError::invalid(format!(
+                        "unknown experiment field '{f}'"
+                    )));
+                }
+            },
+        };
+        let Some(actual) = actual else {
+            return Ok(false);
+        };
+        let ok = match op.as_str() {
+            "=" => actual == value,
+            "!=" => actual != value,
+            "LIKE" => like(&actual, &value, false),
+            "ILIKE" => like(&actual, &value, true),
+            _ => false,
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn split_and(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    let words: Vec<&str> = s.split(' ').collect();
+    for w in words {
+        for c in w.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                None if c == '\'' || c == '"' => quote = Some(c),
+                _ => {}
+            }
+        }
+        if quote.is_none() && w.eq_ignore_ascii_case("and") {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push_str(w);
+            cur.push(' ');
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn parse_simple_clause(c: &str) -> Option<(String, String, String)> {
+    for op in ["!=", "=", " ILIKE ", " LIKE ", " ilike ", " like "] {
+        if let Some((l, r)) = c.split_once(op) {
+            let v = r.trim();
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))?;
+            return Some((
+                l.trim().to_owned(),
+                op.trim().to_ascii_uppercase(),
+                v.to_owned(),
+            ));
+        }
+    }
+    None
+}
+
+/// SQL LIKE: `%` any run, `_` one character.
+fn like(text: &str, pattern: &str, ci: bool) -> bool {
+    let (t, p): (Vec<char>, Vec<char>) = if ci {
+        (
+            text.to_lowercase().chars().collect(),
+            pattern.to_lowercase().chars().collect(),
+        )
+    } else {
+        (text.chars().collect(), pattern.chars().collect())
+    };
+    fn go(t: &[char], p: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('%') => (0..=t.len()).any(|i| go(&t[i..], &p[1..])),
+            Some('_') => !t.is_empty() && go(&t[1..], &p[1..]),
+            Some(c) => t.first() == Some(c) && go(&t[1..], &p[1..]),
+        }
+    }
+    go(&t, &p)
+}
+
+async fn search_experiments_with(st: AppState, req: SearchExperiments) -> Reply {
+    let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
+    let offset = dto::parse_page_token(req.page_token.as_deref())? as usize;
+    let view = req.view_type.unwrap_or_else(|| "ACTIVE_ONLY".into());
+    let filter = req.filter.unwrap_or_default();
+    let all = st
+        .call(|ws| {
+            ws.ensure_experiment(dto::DEFAULT_EXPERIMENT)?;
+            ws.experiments_all()
+        })
+        .await?;
+    let mut hits = Vec::new();
+    for e in all {
+        let lifecycle_ok = match view.as_str() {
+            "DELETED_ONLY" => e.deleted,
+            "ALL" => true,
+            _ => !e.deleted,
+        };
+        if lifecycle_ok && experiment_matches(&e, &filter)? {
+            hits.push(e);
+        }
+    }
+    let next = (hits.len() > offset + max).then_some((offset + max) as u64);
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(offset)
+        .take(max)
+        .map(dto::experiment)
+        .collect();
+    json(json!({ "experiments": page, "next_page_token": dto::page_token(next) }))
+}
+
+pub(crate) async fn search_experiments(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: SearchExperiments = body(&b)?;
+    search_experiments_with(st, req).await
+}
+
+pub(crate) async fn search_experiments_get(State(st): State<AppState>, uri: Uri) -> Reply {
+    let req: SearchExperiments = query(&uri)?;
+    search_experiments_with(st, req).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExperimentEdit {
+    experiment_id: Option<String>,
+    new_name: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+}
+
+async fn edit_experiment(
+    st: AppState,
+    b: Bytes,
+    edit: fn(&mut Experiment, &ExperimentEdit) -> Result<(), MlflowError>,
+) -> Reply {
+    let req: ExperimentEdit = body(&b)?;
+    let id = req.experiment_id.clone().ok_or_else(|| {
+        MlflowError::invalid("Missing value for required parameter 'experiment_id'")
+    })?;
+    let mut exp = st.call(move |ws| resolve_experiment(ws, &id)).await?;
+    edit(&mut exp, &req)?;
+    st.call(move |ws| ws.update_experiment(&exp)).await?;
+    json(json!({}))
+}
+
+pub(crate) async fn update_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+    edit_experiment(st, b, |e, r| {
+        e.name = r
+            .new_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| {
+                MlflowError::invalid("Missing value for required parameter 'new_name'")
+            })?;
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn delete_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+    edit_experiment(st, b, |e, _| {
+        if e.name == dto::DEFAULT_EXPERIMENT {
+            return Err(MlflowError::invalid(
+                "Cannot delete the default experiment '0'",
+            ));
+        }
+        e.deleted = true;
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn restore_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+    edit_experiment(st, b, |e, _| {
+        e.deleted = false;
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn set_experiment_tag(State(st): State<AppState>, b: Bytes) -> Reply {
+    edit_experiment(st, b, |e, r| {
+        let key =
+            r.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
+                MlflowError::invalid("Missing value for required parameter 'key'")
+            })?;
+        e.tags.insert(key, r.value.clone().unwrap_or_default());
+        Ok(())
+    })
+    .await
+}
+
+// ---- runs ----------------------------------------------------------------------------------
+
+/// MLflow's system tags that carry lineage, applied as Cairn fields.
+fn lineage_edits(run: &Run, tags: &[(String, String)]) -> Vec<RunEdit> {
+    let mut edits = Vec::new();
+    let mut code = run.lineage.code.clone();
+    for (k, v) in tags {
+        match k.as_str() {
+            "mlflow.runName" if !v.trim().is_empty() => edits.push(RunEdit::Name(v.clone())),
+            "mlflow.note.content" => edits.push(RunEdit::Notes(v.clone())),
+            "mlflow.user" if run.owner.is_none() && !v.is_empty() => {
+                edits.push(RunEdit::Owner(Some(v.clone())))
+            }
+            "mlflow.parentRunId" => {
+                if let Ok(p) = v.parse::<RunId>() {
+                    edits.push(RunEdit::Parent(Some(p), Some(ParentKind::Child)));
+                }
+            }
+            "mlflow.source.git.commit" => {
+                code.get_or_insert_with(CodeVersion::default).commit = Some(v.clone())
+            }
+            "mlflow.source.git.branch" => {
+                code.get_or_insert_with(CodeVersion::default).branch = Some(v.clone())
+            }
+            "mlflow.source.git.repoURL" => {
+                code.get_or_insert_with(CodeVersion::default).repo = Some(v.clone())
+            }
+            _ => {}
+        }
+    }
+    if code != run.lineage.code {
+        edits.push(RunEdit::Code(code));
+    }
+    edits
+}
+
+fn check_tag(t: &KeyValue) -> Result<(), MlflowError> {
+    if t.value.len() > MAX_TAG_VALUE {
+        return Err(MlflowError::invalid(format!(
+            "tag '{}' has a value of {} bytes; the limit is {MAX_TAG_VALUE}",
+            t.key,
+            t.value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_param(p: &KeyValue) -> Result<(), MlflowError> {
+    if p.value.len() > MAX_PARAM_VALUE {
+        return Err(MlflowError::invalid(format!(
+            "param '{}' has a value of {} bytes; the limit is {MAX_PARAM_VALUE}",
+            p.key,
+            p.value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Sets tags and the lineage they carry, in one step.
+fn apply_tags(ws: &mut Workspace, id: RunId, tags: Vec<(String, String)>) -> CoreResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let run = ws.run(id)?.run;
+    let mut edits: Vec<RunEdit> = tags
+        .iter()
+        .map(|(k, v)| RunEdit::Tag(k.clone(), v.clone()))
+        .collect();
+    edits.extend(lineage_edits(&run, &tags));
+    ws.update_run(id, &edits).map(drop)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CreateRun {
+    experiment_id: Option<String>,
+    user_id: Option<String>,
+    run_name: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    start_time: Option<i64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub(crate) async fn create_run(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: CreateRun = body(&b)?;
+    for t in &req.tags {
+        check_tag(t)?;
+    }
+    let v = st
+        .call(move |ws| {
+            let exp = resolve_experiment(ws, req.experiment_id.as_deref().unwrap_or("0"))?;
+            let tags: Vec<(String, String)> =
+                req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+            let mut new = NewRun {
+                experiment: Some(exp.id),
+                name: req.run_name.filter(|n| !n.is_empty()),
+                owner: req.user_id.filter(|u| !u.is_empty()),
+                start_ms: req.start_time,
+                ..Default::default()
+            };
+            // Lineage the client already knows (git state, parent, notes) counts for the schema.
+            let mut probe = cairn_model::Run::new(RunId::new(), exp.id, "", 0);
+            probe.owner = new.owner.clone();
+            for e in lineage_edits(&probe, &tags) {
+                match e {
+                    RunEdit::Name(n) if new.name.is_none() => new.name = Some(n),
+                    RunEdit::Owner(o) if new.owner.is_none() => new.owner = o,
+                    RunEdit::Notes(n) => new.notes = n,
+                    RunEdit::Code(c) => new.lineage.code = c,
+                    RunEdit::Parent(Some(p), Some(k)) => new.parent = Some((p, k)),
+                    _ => {}
+                }
+            }
+            new.tags = tags.into_iter().collect();
+            let run = ws.start_run(new)?;
+            Ok(dto::run(&run, &dto::experiment_id(&exp)))
+        })
+        .await?;
+    json(json!({ "run": v }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RunIdQuery {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+impl RunIdQuery {
+    fn id(&self) -> Result<String, MlflowError> {
+        self.run_id
+            .clone()
+            .or_else(|| self.run_uuid.clone())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'"))
+    }
+}
+
+pub(crate) fn run_not_found(id: &str) -> impl FnOnce(cairn_core::Error) -> MlflowError + '_ {
+    move |e| {
+        if e.is_unknown_run() {
+            MlflowError::not_found(format!("Run '{id}' not found"))
+        } else {
+            e.into()
+        }
+    }
+}
+
+pub(crate) async fn get_run(State(st): State<AppState>, uri: Uri) -> Reply {
+    let q: RunIdQuery = query(&uri)?;
+    let id = q.id()?;
+    let shown = id.clone();
+    let v = st
+        .call(move |ws| run_json(ws, parse_run_id(&id)?))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({ "run": v }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UpdateRun {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    end_time: Option<i64>,
+    run_name: Option<String>,
+}
+
+pub(crate) async fn update_run(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: UpdateRun = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let status = req.status.as_deref().map(dto::status_in).transpose()?;
+    let shown = id.clone();
+    let v = st
+        .call(move |ws| {
+            let rid = parse_run_id(&id)?;
+            if let Some(name) = req.run_name.filter(|n| !n.is_empty()) {
+                ws.update_run(
+                    rid,
+                    &[
+                        RunEdit::Name(name.clone()),
+                        RunEdit::Tag("mlflow.runName".into(), name),
+                    ],
+                )?;
+            }
+            match status {
+                Some(s) if s.is_final() => {
+                    ws.end_run(rid, s, req.end_time)?;
+                }
+                Some(s) => {
+                    ws.update_run(
+                        rid,
+                        &[RunEdit::Status {
+                            status: s,
+                            end_ms: None,
+                        }],
+                    )?;
+                }
+                None => {}
+            }
+            let view = ws.run(rid)?;
+            let exp = ws.experiment_by_id(view.run.experiment)?;
+            Ok(dto::run_info(&view.run, &dto::experiment_id(&exp)))
+        })
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({ "run_info": v }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RunOnly {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+pub(crate) async fn delete_run(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: RunOnly = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let shown = id.clone();
+    st.call(move |ws| ws.delete_run(parse_run_id(&id)?))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+pub(crate) async fn restore_run(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: RunOnly = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let shown = id.clone();
+    st.call(move |ws| ws.restore_run(parse_run_id(&id)?))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchRuns {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    run_view_type: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    page_token: Option<String>,
+}
+
+pub(crate) async fn search_runs(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: SearchRuns = body(&b)?;
+    let filter = parse_filter(req.filter.as_deref().unwrap_or("")).map_err(|e| {
+        MlflowError::invalid(format!(
+            "Invalid filter '{}': {e}",
+            req.filter.as_deref().unwrap_or("")
+        ))
+    })?;
+    let order = req
+        .order_by
+        .iter()
+        .map(|o| {
+            parse_order_by(o)
+                .map_err(|e| MlflowError::invalid(format!("Invalid order_by clause '{o}': {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = req.max_results.unwrap_or(1000);
+    if limit < 1 || limit as u64 > MAX_SEARCH_RESULTS {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {limit} for parameter 'max_results': it must be between 1 and {MAX_SEARCH_RESULTS}"
+        )));
+    }
+    let offset = dto::parse_page_token(req.page_token.as_deref())?;
+    let lifecycle = match req.run_view_type.as_deref() {
+        Some("DELETED_ONLY") => Lifecycle::Deleted,
+        Some("ALL") => Lifecycle::All,
+        _ => Lifecycle::Active,
+    };
+    let (runs, next) = st
+        .call(move |ws| {
+            let mut exps = Vec::new();
+            for id in &req.experiment_ids {
+                exps.push(resolve_experiment(ws, id)?);
+            }
+            let search = RunSearch {
+                experiments: exps.iter().map(|e| e.id).collect(),
+                filter,
+                order,
+                lifecycle,
+                limit: limit as u64,
+                offset,
+            };
+            let (runs, next) = ws.search_runs(&search)?;
+            let mut ids: BTreeMap<ExperimentId, String> =
+                exps.iter().map(|e| (e.id, dto::experiment_id(e))).collect();
+            let mut out = Vec::with_capacity(runs.len());
+            for r in &runs {
+                if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(r.experiment) {
+                    slot.insert(dto::experiment_id(&ws.experiment_by_id(r.experiment)?));
+                }
+                out.push(dto::run(r, &ids[&r.experiment]));
+            }
+            Ok((out, next))
+        })
+        .await?;
+    json(json!({ "runs": runs, "next_page_token": dto::page_token(next) }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogMetric {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(flatten)]
+    metric: MetricIn,
+}
+
+pub(crate) async fn log_metric(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: LogMetric = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let shown = id.clone();
+    let m = req.metric;
+    st.call(move |ws| {
+        let p = Point {
+            step: m.step.unwrap_or(0),
+            ts_ms: m.timestamp.unwrap_or_else(now_ms),
+            value: m.value,
+        };
+        ws.log_metric(parse_run_id(&id)?, &m.key, &[p])
+    })
+    .await
+    .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogParam {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: LogParam = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let kv = KeyValue {
+        key: req.key,
+        value: req.value,
+    };
+    check_param(&kv)?;
+    let shown = id.clone();
+    st.call(move |ws| ws.log_params(parse_run_id(&id)?, &[(kv.key, kv.value)]))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+pub(crate) async fn set_tag(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: LogParam = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let kv = KeyValue {
+        key: req.key,
+        value: req.value,
+    };
+    check_tag(&kv)?;
+    let shown = id.clone();
+    st.call(move |ws| apply_tags(ws, parse_run_id(&id)?, vec![(kv.key, kv.value)]))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeleteTag {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: String,
+}
+
+pub(crate) async fn delete_tag(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: DeleteTag = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: req.run_uuid,
+    }
+    .id()?;
+    let shown = id.clone();
+    st.call(move |ws| ws.delete_tag(parse_run_id(&id)?, &req.key))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogBatch {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(default)]
+    metrics: Vec<MetricIn>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub(crate) async fn log_batch(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: LogBatch = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id.clone(),
+        run_uuid: req.run_uuid.clone(),
+    }
+    .id()?;
+    if req.metrics.len() > MAX_METRICS_PER_BATCH {
+        return Err(MlflowError::invalid(format!(
+            "A batch logging request can contain at most {MAX_METRICS_PER_BATCH} metrics; got {}",
+            req.metrics.len()
+        )));
+    }
+    if req.params.len() > MAX_PARAMS_PER_BATCH {
+        return Err(MlflowError::invalid(format!(
+            "A batch logging request can contain at most {MAX_PARAMS_PER_BATCH} params; got {}",
+            req.params.len()
+        )));
+    }
+    if req.tags.len() > MAX_TAGS_PER_BATCH {
+        return Err(MlflowError::invalid(format!(
+            "A batch logging request can contain at most {MAX_TAGS_PER_BATCH} tags; got {}",
+            req.tags.len()
+        )));
+    }
+    let total = req.metrics.len() + req.params.len() + req.tags.len();
+    if total > MAX_ENTITIES_PER_BATCH {
+        return Err(MlflowError::invalid(format!(
+            "A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, params and tags in total; got {total}"
+        )));
+    }
+    for p in &req.params {
+        check_param(p)?;
+    }
+    for t in &req.tags {
+        check_tag(t)?;
+    }
+    let shown = id.clone();
+    st.call(move |ws| {
+        let rid = parse_run_id(&id)?;
+        let params: Vec<(String, String)> =
+            req.params.into_iter().map(|p| (p.key, p.value)).collect();
+        // Params first: a param that would change refuses the whole batch before anything is stored.
+        if !params.is_empty() {
+            ws.log_params(rid, &params)?;
+        }
+        if !req.metrics.is_empty() {
+            let now = now_ms();
+            let mut series: BTreeMap<String, Vec<Point>> = BTreeMap::new();
+            for m in req.metrics {
+                series.entry(m.key).or_default().push(Point {
+                    step: m.step.unwrap_or(0),
+                    ts_ms: m.timestamp.unwrap_or(now),
+                    value: m.value,
+                });
+            }
+            let batches: Vec<(&str, &[Point])> = series
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_slice()))
+                .collect();
+            ws.log_metrics(rid, &batches)?;
+        }
+        apply_tags(
+            ws,
+            rid,
+            req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        )
+    })
+    .await
+    .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DatasetIn {
+    name: Option<String>,
+    digest: Option<String>,
+    source_type: Option<String>,
+    source: Option<String>,
+    schema: Option<String>,
+    profile: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DatasetInput {
+    dataset: DatasetIn,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogInputs {
+    run_id: Option<String>,
+    #[serde(default)]
+    datasets: Vec<DatasetInput>,
+}
+
+/// The uri inside MLflow's source JSON (`{"uri": …}`, `{"url": …}`, `{"path": …}`), or the text.
+fn source_uri(source: &str) -> String {
+    serde_json::from_str::<Value>(source)
+        .ok()
+        .and_then(|v| {
+            ["uri", "url", "path", "table_name"]
+                .iter()
+                .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
+        })
+        .unwrap_or_else(|| source.to_owned())
+}
+
+pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
+    let req: LogInputs = body(&b)?;
+    let id = RunIdQuery {
+        run_id: req.run_id,
+        run_uuid: None,
+    }
+    .id()?;
+    let mut edits = Vec::new();
+    for input in req.datasets {
+        let d = input.dataset;
+        let name = d
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| MlflowError::invalid("a dataset input needs a name"))?;
+        let role = input
+            .tags
+            .iter()
+            .find(|t| t.key == "mlflow.data.context")
+            .map(|t| t.value.clone())
+            .unwrap_or_else(|| name.clone());
+        let rows = d
+            .profile
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .and_then(|p| p.get("num_rows").and_then(Value::as_u64));
+        let snap = DatasetSnapshot {
+            name: Some(name),
+            uri: d.source.as_deref().map(source_uri),
+            digest: d.digest.filter(|x| !x.is_empty()),
+            size_bytes: None,
+            rows,
+            source_type: d.source_type,
+            schema: d.schema.filter(|s| !s.is_empty()),
+        };
+        edits.push(RunEdit::Dataset(role, snap));
+    }
+    let shown = id.clone();
+    st.call(move |ws| ws.update_run(parse_run_id(&id)?, &edits).map(drop))
+        .await
+        .map_err(run_not_found(&shown))?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    metric_key: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    max_results: Option<i64>,
+    page_token: Option<String>,
+}
+
+pub(crate) async fn get_metric_history(State(st): State<AppState>, uri: Uri) -> Reply {
+    let q: HistoryQuery = query(&uri)?;
+    let id = RunIdQuery {
+        run_id: q.run_id,
+        run_uuid: q.run_uuid,
+    }
+    .id()?;
+    let key = q
+        .metric_key
+        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'metric_key'"))?;
+    let offset = dto::parse_page_token(q.page_token.as_deref())?;
+    let limit = q.max_results.map(|m| m.clamp(1, 1_000_000) as usize);
+    let shown = id.clone();
+    let k = key.clone();
+    let (points, next) = st
+        .call(move |ws| {
+            let rid = parse_run_id(&id)?;
+            ws.run(rid)?;
+            let page = match ws.metric_history_page(
+                rid,
+                &k,
+                offset,
+                limit.map_or(usize::MAX, |l| l + 1),
+            ) {
+                Ok(p) => p,
+                Err(cairn_core::Error::UnknownMetric { .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let mut page = page;
+            let next = match limit {
+                Some(l) if page.len() > l => {
+                    page.truncate(l);
+                    Some(offset + l as u64)
+                }
+                _ => None,
+            };
+            Ok((page, next))
+        })
+        .await
+        .map_err(run_not_found(&shown))?;
+    let metrics: Vec<Value> = points
+        .iter()
+        .map(|p| json!({ "key": key, "value": dto::f64_json(p.value), "timestamp": p.ts_ms, "step": p.step }))
+        .collect();
+    json(json!({ "metrics": metrics, "next_page_token": dto::page_token(next) }))
+}
