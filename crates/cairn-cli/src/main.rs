@@ -77,6 +77,41 @@ enum Command {
     Catalog(CatalogCmd),
     /// Serve the workspace over HTTP: the MLflow tracking API and Cairn's JSON API
     Serve(ServeArgs),
+    /// Run a training command as a Cairn run: lineage before, system metrics and output while,
+    /// exit status after; MLflow calls inside land in the run
+    Exec(Box<ExecArgs>),
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    /// Experiment name (created when missing) [default: Default]
+    #[arg(long, short = 'e')]
+    exp: Option<String>,
+    #[arg(long, short = 'n')]
+    name: Option<String>,
+    /// A param, KEY=VALUE (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// A tag, KEY=VALUE (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "KEY=VALUE")]
+    tags: Vec<String>,
+    /// A dataset to hash into the lineage, NAME=PATH (repeatable; cached by size and mtime)
+    #[arg(long = "dataset", short = 'd', value_name = "NAME=PATH")]
+    datasets: Vec<String>,
+    /// Do not record the git state of the working directory
+    #[arg(long)]
+    no_git: bool,
+    #[arg(long)]
+    instance_type: Option<String>,
+    /// What the machine costs per hour, in USD
+    #[arg(long)]
+    hourly_price: Option<f64>,
+    /// Seconds between system-metric samples
+    #[arg(long, default_value_t = 5.0)]
+    interval: f64,
+    /// The command to run
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
 }
 
 #[derive(Args)]
@@ -392,6 +427,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(&cli, args),
+        Command::Exec(args) => exec(&cli, args),
         Command::Catalog(CatalogCmd::Rebuild) => {
             let mut ws = open(&cli)?;
             let n = ws.rebuild_projections()?;
@@ -405,6 +441,70 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// An hourly price must be a real amount of money.
+fn check_price(price: Option<f64>) -> Result<()> {
+    if let Some(p) = price
+        && (!p.is_finite() || p < 0.0)
+    {
+        bail!("invalid --hourly-price '{p}': expected a price in USD of 0 or more");
+    }
+    Ok(())
+}
+
+fn exec(cli: &Cli, a: &ExecArgs) -> Result<()> {
+    if !a.interval.is_finite() || a.interval < 0.1 {
+        bail!(
+            "invalid --interval '{}': expected at least 0.1 seconds",
+            a.interval
+        );
+    }
+    check_price(a.hourly_price)?;
+    let dir = workspace_dir(cli)?;
+    let (ws, _) = Workspace::open_or_create(&dir, &user(cli))?;
+    let mut opts = cairn_exec::ExecOptions {
+        experiment: a.exp.clone(),
+        name: a.name.clone(),
+        params: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        datasets: Vec::new(),
+        git: !a.no_git,
+        instance_type: a.instance_type.clone(),
+        hourly_price_usd: a.hourly_price,
+        interval: std::time::Duration::from_secs_f64(a.interval),
+        cwd: std::env::current_dir().context("reading the current directory")?,
+        command: a.command.clone(),
+    };
+    for p in &a.params {
+        let (k, v) = kv(p, "param")?;
+        opts.params.insert(k, v);
+    }
+    for t in &a.tags {
+        let (k, v) = kv(t, "tag")?;
+        opts.tags.insert(k, v);
+    }
+    for d in &a.datasets {
+        let (k, v) = kv(d, "dataset")?;
+        opts.datasets.push((k, PathBuf::from(v)));
+    }
+    let outcome = cairn_exec::exec(ws, &opts, |run, addr| {
+        eprintln!(
+            "cairn: run {} ({}) started; MLflow calls go to http://{addr}",
+            run.id, run.name
+        );
+    })?;
+    for w in &outcome.warnings {
+        eprintln!("cairn: warning: {w}");
+    }
+    eprintln!(
+        "cairn: run {} {} (exit {}), {} system samples, output kept as logs/output.log",
+        outcome.run, outcome.status, outcome.exit_code, outcome.samples
+    );
+    if outcome.exit_code != 0 {
+        std::process::exit(outcome.exit_code);
+    }
+    Ok(())
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
@@ -747,11 +847,7 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
     if !a.no_infra {
         let mut infra = cairn_core::probe::infra_profile();
         infra.instance_type = a.instance_type.clone();
-        if let Some(p) = a.hourly_price
-            && (!p.is_finite() || p < 0.0)
-        {
-            bail!("invalid --hourly-price '{p}': expected a price in USD of 0 or more");
-        }
+        check_price(a.hourly_price)?;
         infra.hourly_price_usd = a.hourly_price;
         if a.container_image.is_some() {
             infra.container_image = a.container_image.clone();

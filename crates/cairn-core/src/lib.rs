@@ -9,10 +9,12 @@
 //! This crate reads no environment variables and no config files: who the user is and where the
 //! workspace lives are arguments, decided by the binaries.
 
+mod datasets;
 mod demo;
 mod error;
 pub mod probe;
 mod registry;
+pub mod sampler;
 mod workspace;
 
 pub use cairn_catalog::query;

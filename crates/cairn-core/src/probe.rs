@@ -216,6 +216,11 @@ fn containerenv_image(text: &str) -> Option<String> {
 }
 
 /// The machine's GPUs from `nvidia-smi`; empty when it is absent, fails, or hangs.
+/// The GPUs `nvidia-smi` reports now (none when it is absent or fails).
+pub fn gpu_snapshots() -> Vec<GpuSnapshot> {
+    probe_gpus()
+}
+
 fn probe_gpus() -> Vec<GpuSnapshot> {
     let mut cmd = Command::new("nvidia-smi");
     cmd.arg(format!("--query-gpu={QUERY_GPU_FIELDS}"))

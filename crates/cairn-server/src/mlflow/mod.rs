@@ -144,6 +144,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(&r("runs/log-inputs"), post(tracking::log_inputs))
         .route(&r("metrics/get-history"), get(tracking::get_metric_history))
         .route(&r("artifacts/list"), get(artifacts::list_run_artifacts))
+        // MLflow 3's LoggedModel entities are not kept: the search truthfully finds none, and
+        // clients fall back to run artifacts (`runs:/<id>/model` with an MLmodel file).
+        .route(
+            &r("logged-models/search"),
+            post(|| async { json(serde_json::json!({ "models": [] })) }),
+        )
         .route(
             "/api/2.0/mlflow-artifacts/artifacts",
             get(artifacts::proxy_list),
