@@ -618,6 +618,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// How many runs a search matches, all pages together.
+    pub fn count_search(&self, search: &crate::RunSearch) -> Result<u64, Error> {
+        project::count_search(&self.conn, search)
+    }
+
     /// MLflow-style search: filter, order, lifecycle, paging.
     pub fn search_runs(&self, search: &crate::RunSearch) -> Result<(Vec<Run>, Option<u64>), Error> {
         project::search_runs(&self.conn, search)

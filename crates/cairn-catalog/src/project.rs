@@ -387,12 +387,16 @@ pub struct RunSearch {
     pub offset: u64,
 }
 
-/// Runs matching `s`, and the offset of the next page when there is one.
-pub(crate) fn search_runs(
-    conn: &Connection,
-    s: &RunSearch,
-) -> Result<(Vec<Run>, Option<u64>), Error> {
+/// How many runs match `s` (its limit and offset aside).
+pub(crate) fn count_search(conn: &Connection, s: &RunSearch) -> Result<u64, Error> {
     let mut args: Vec<SqlValue> = Vec::new();
+    let conds = search_conditions(s, &mut args);
+    let sql = format!("SELECT count(*) FROM runs r WHERE {}", conds.join(" AND "));
+    let n: i64 = conn.prepare_cached(&sql)?.query_row(params_from_iter(args), |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+fn search_conditions(s: &RunSearch, args: &mut Vec<SqlValue>) -> Vec<String> {
     let mut conds = Vec::new();
     if !s.experiments.is_empty() {
         let start = args.len();
@@ -405,7 +409,17 @@ pub(crate) fn search_runs(
         Lifecycle::Deleted => conds.push("r.deleted = 1".into()),
         Lifecycle::All => {}
     }
-    conds.push(crate::query::filter_sql(&s.filter, &mut args));
+    conds.push(crate::query::filter_sql(&s.filter, args));
+    conds
+}
+
+/// Runs matching `s`, and the offset of the next page when there is one.
+pub(crate) fn search_runs(
+    conn: &Connection,
+    s: &RunSearch,
+) -> Result<(Vec<Run>, Option<u64>), Error> {
+    let mut args: Vec<SqlValue> = Vec::new();
+    let conds = search_conditions(s, &mut args);
     let order = crate::query::order_sql(&s.order, &mut args);
     args.push(((s.limit + 1) as i64).into());
     let limit = args.len();

@@ -128,6 +128,15 @@ struct ServeArgs {
     /// Another host name clients may use to reach this server (e.g. the machine's DNS name)
     #[arg(long = "allow-host")]
     allow_hosts: Vec<String>,
+    /// The built web UI to serve at / [default: ui/dist of the source tree this binary was built in]
+    #[arg(long, env = "CAIRN_UI_DIR")]
+    ui_dir: Option<PathBuf>,
+}
+
+/// `ui/dist` of the checkout the binary was built from (`target/<profile>/cairn` → `ui/dist`).
+fn default_ui_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().skip(1).map(|d| d.join("ui").join("dist")).find(|d| d.join("index.html").is_file())
 }
 
 #[derive(Subcommand)]
@@ -392,7 +401,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let ws = Workspace::create(&dir, &user(&cli))?;
             if cli.json {
-                return print_json(ws.info());
+                return print_json(ws.workspace_info());
             }
             outln!("created workspace {}", dir.display());
             Ok(())
@@ -517,6 +526,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         bind: std::net::SocketAddr::new(args.host, args.port),
         token: args.token.clone(),
         allowed_hosts: args.allow_hosts.clone(),
+        ui_dir: args.ui_dir.clone().or_else(default_ui_dir),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -606,7 +616,7 @@ fn start(cli: &Cli) -> Result<()> {
     if cli.json {
         return print_json(&exps);
     }
-    let demo_note = if ws.info().demo {
+    let demo_note = if ws.workspace_info().demo {
         "  (demo data: remove the directory to start fresh)"
     } else {
         ""

@@ -15,6 +15,7 @@ mod error;
 pub mod probe;
 mod registry;
 pub mod sampler;
+mod views;
 mod workspace;
 
 pub use cairn_catalog::query;
@@ -22,4 +23,5 @@ pub use cairn_catalog::{Lifecycle, RunEdit, RunFilter, RunOrder, RunRow, RunSear
 pub use cairn_metrics::{Bucket, Point, SeriesInfo};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};
+pub use views::{Info, RunSummary, SearchPage, SearchRequest, json_number};
 pub use workspace::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};

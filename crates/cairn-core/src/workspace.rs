@@ -173,7 +173,7 @@ impl Workspace {
         &self.dir
     }
 
-    pub fn info(&self) -> &WorkspaceInfo {
+    pub fn workspace_info(&self) -> &WorkspaceInfo {
         &self.info
     }
 
@@ -626,6 +626,11 @@ impl Workspace {
             run.metrics.extend(self.live_metrics(run.id)?);
         }
         Ok((runs, next))
+    }
+
+    /// How many runs a search matches, all pages together.
+    pub fn count_search(&self, search: &cairn_catalog::RunSearch) -> Result<u64, Error> {
+        Ok(self.catalog.count_search(search)?)
     }
 
     /// The metric store's current summary of each of the run's series.

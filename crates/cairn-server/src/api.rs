@@ -67,6 +67,8 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/experiments", get(experiments))
         .route("/runs", get(runs))
+        .route("/info", get(info))
+        .route("/search", get(search))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/metrics/{*key}", get(metric))
         .route("/runs/{id}/artifacts/{*path}", get(artifact))
@@ -148,6 +150,15 @@ async fn runs(State(st): State<AppState>, uri: Uri) -> ApiResult<RunsPage> {
     Ok(Json(page))
 }
 
+async fn search(State(st): State<AppState>, uri: Uri) -> ApiResult<cairn_core::SearchPage> {
+    let req: cairn_core::SearchRequest = query(&uri)?;
+    Ok(Json(st.call(move |ws| ws.search_page(&req)).await?))
+}
+
+async fn info(State(st): State<AppState>) -> ApiResult<cairn_core::Info> {
+    Ok(Json(st.call(|ws| Ok(ws.info())).await?))
+}
+
 async fn run(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<cairn_core::RunView> {
     Ok(Json(st.call(move |ws| ws.run(ws.resolve_run(&id)?)).await?))
 }
@@ -167,20 +178,7 @@ enum MetricData {
     Buckets(Vec<BTreeMap<&'static str, serde_json::Value>>),
 }
 
-fn num(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v).map_or_else(
-        || {
-            serde_json::Value::String(if v.is_nan() {
-                "NaN".into()
-            } else if v > 0.0 {
-                "Infinity".into()
-            } else {
-                "-Infinity".into()
-            })
-        },
-        Into::into,
-    )
-}
+use cairn_core::json_number as num;
 
 async fn metric(
     State(st): State<AppState>,

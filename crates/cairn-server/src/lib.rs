@@ -11,6 +11,7 @@
 mod api;
 mod mlflow;
 mod security;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Extra host names the Host header may carry (loopback names and the bind address always may).
     pub allowed_hosts: Vec<String>,
+    /// The built web UI (`ui/dist`), served at `/`; without it `/` says how to build it.
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -37,6 +40,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("bind", &self.bind)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("ui_dir", &self.ui_dir)
             .finish()
     }
 }
@@ -91,6 +95,7 @@ pub fn router(ws: Arc<Mutex<Workspace>>, config: &ServerConfig) -> Router {
     Router::new()
         .merge(mlflow::routes())
         .nest("/api/v1", api::routes())
+        .merge(ui::routes(config.ui_dir.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             access,

@@ -1,0 +1,122 @@
+//! Read models for the UI and other API clients: a search page of run summaries, the workspace's
+//! identity. Front ends (HTTP, Tauri) return these as they are.
+
+use std::collections::BTreeMap;
+
+use cairn_model::{ExperimentId, Run, RunId, RunStatus};
+use serde::Serialize;
+
+use crate::{Error, Lifecycle, RunSearch, Workspace};
+
+/// A search: a filter in the query language, an order, an experiment, a page.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct SearchRequest {
+    pub q: Option<String>,
+    /// `metrics.acc DESC`, `params.lr`, `attributes.start_time DESC`…; newest first when absent.
+    pub order: Option<String>,
+    /// An experiment name or id.
+    pub experiment: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// One run as a result row: what a table shows and filters on.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub experiment: ExperimentId,
+    pub experiment_name: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub status: RunStatus,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub incomplete: bool,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Latest value of each metric; non-finite values as "NaN", "Infinity", "-Infinity".
+    pub metrics: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub total: u64,
+    pub next_offset: Option<u64>,
+    pub runs: Vec<RunSummary>,
+}
+
+/// Who and where: what a UI shows in its header.
+#[derive(Debug, Clone, Serialize)]
+pub struct Info {
+    pub version: &'static str,
+    pub workspace: String,
+    pub user: String,
+    pub demo: bool,
+}
+
+/// A number as JSON, keeping NaN and the infinities as strings.
+pub fn json_number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or_else(
+        || serde_json::Value::String(if v.is_nan() { "NaN" } else if v > 0.0 { "Infinity" } else { "-Infinity" }.into()),
+        Into::into,
+    )
+}
+
+impl Workspace {
+    pub fn info(&self) -> Info {
+        Info { version: env!("CARGO_PKG_VERSION"), workspace: self.dir().display().to_string(), user: self.user().to_owned(), demo: self.workspace_info().demo }
+    }
+
+    /// One page of runs matching a query, with the total count.
+    pub fn search_page(&self, req: &SearchRequest) -> Result<SearchPage, Error> {
+        let filter = crate::query::parse_filter(req.q.as_deref().unwrap_or("")).map_err(|e| Error::Invalid(e.to_string()))?;
+        let order = req
+            .order
+            .as_deref()
+            .filter(|o| !o.trim().is_empty())
+            .map(crate::query::parse_order_by)
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("order: {e}")))?;
+        let experiments = match req.experiment.as_deref().filter(|e| !e.is_empty()) {
+            Some(e) => vec![self.experiment(e)?.id],
+            None => Vec::new(),
+        };
+        let search = RunSearch {
+            experiments,
+            filter,
+            order: order.into_iter().collect(),
+            lifecycle: Lifecycle::Active,
+            limit: req.limit.unwrap_or(100).clamp(1, 5000),
+            offset: req.offset.unwrap_or(0),
+        };
+        let total = self.count_search(&search)?;
+        let (runs, next_offset) = self.search_runs(&search)?;
+        let mut names: BTreeMap<ExperimentId, String> = BTreeMap::new();
+        let mut out = Vec::with_capacity(runs.len());
+        for r in runs {
+            if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(r.experiment) {
+                slot.insert(self.experiment_by_id(r.experiment)?.name);
+            }
+            let experiment_name = names[&r.experiment].clone();
+            out.push(summary(r, experiment_name));
+        }
+        Ok(SearchPage { total, next_offset, runs: out })
+    }
+}
+
+fn summary(r: Run, experiment_name: String) -> RunSummary {
+    RunSummary {
+        id: r.id,
+        experiment: r.experiment,
+        experiment_name,
+        name: r.name,
+        owner: r.owner,
+        status: r.status,
+        start_ms: r.start_ms,
+        end_ms: r.end_ms,
+        incomplete: !r.incomplete.is_empty(),
+        params: r.params,
+        tags: r.tags,
+        metrics: r.metrics.into_iter().map(|(k, m)| (k, json_number(m.last))).collect(),
+    }
+}

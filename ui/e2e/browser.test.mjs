@@ -1,0 +1,139 @@
+// Browser end to end: the real UI in Debian's Chromium (driven by playwright-core, no downloaded
+// browser) against `cairn serve` on a demo workspace. Screenshots go to e2e/screenshots/.
+
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const cairn = process.env.CAIRN_BIN ?? join(repo, "target/debug/cairn");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const shots = join(here, "screenshots");
+
+let server, browser, page, base, workspace;
+
+function startServer(ws) {
+  return new Promise((ok, fail) => {
+    const child = spawn(cairn, ["--workspace", ws, "--user", "alice", "serve", "--port", "0", "--ui-dir", join(repo, "ui/dist")], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) ok({ child, url: m[1] });
+    });
+    child.on("exit", (code) => fail(new Error(`cairn serve exited with ${code}: ${out}`)));
+  });
+}
+
+async function apiGet(path) {
+  const res = await fetch(base + path);
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return res.json();
+}
+
+async function summaryCount() {
+  const text = await page.getByTestId("summary").innerText();
+  const m = /([\d,]+) runs/.exec(text);
+  return m ? Number(m[1].replace(/,/g, "")) : null;
+}
+
+before(async () => {
+  workspace = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+  execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "demo", "--runs", "300", "--steps", "200"], { stdio: "ignore" });
+  ({ child: server, url: base } = await startServer(workspace));
+  mkdirSync(shots, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (workspace) rmSync(workspace, { recursive: true, force: true });
+});
+
+test("the catalog lists every run of the workspace", async () => {
+  await page.goto(base + "/");
+  await page.waitForFunction(() => /300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+  assert.equal(await summaryCount(), 300);
+  const exps = await apiGet("/api/v1/experiments");
+  for (const e of exps) await page.getByRole("button", { name: new RegExp(e.name) }).first().waitFor();
+  await page.screenshot({ path: join(shots, "1-catalog.png") });
+});
+
+test("a query narrows the table to exactly what the API finds", async () => {
+  const q = "metrics.acc > 0.9 and params.optimizer = 'adam'";
+  const expected = await apiGet("/api/v1/search?" + new URLSearchParams({ q, limit: "1000" }));
+  assert.ok(expected.total > 0 && expected.total < 300, `the demo has some but not all: ${expected.total}`);
+  await page.getByLabel("query").fill(q);
+  await page.getByLabel("query").press("Enter");
+  await page.waitForFunction((n) => new RegExp(`^${n} runs`).test(document.querySelector("[data-testid=summary]")?.textContent ?? ""), expected.total);
+  // Every row on screen is one of the runs the API returned, with its accuracy shown.
+  const names = await page.locator(".body .row .cell:nth-child(2)").allInnerTexts();
+  const apiNames = new Set(expected.runs.map((r) => r.name));
+  assert.ok(names.length > 0);
+  for (const n of names) assert.ok(apiNames.has(n), `${n} is not a result`);
+  await page.screenshot({ path: join(shots, "2-query.png") });
+});
+
+test("a malformed query says where it went wrong", async () => {
+  await page.getByLabel("query").fill("metrics.acc > 0.9 and (");
+  await page.getByLabel("query").press("Enter");
+  const alert = page.getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /at column 23/);
+  await page.screenshot({ path: join(shots, "3-query-error.png") });
+  await page.getByLabel("query").fill("");
+  await page.getByLabel("query").press("Enter");
+  await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+});
+
+test("opening a run shows its lineage, params and charts", async () => {
+  const first = (await apiGet("/api/v1/search?limit=1&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs[0];
+  const run = await apiGet(`/api/v1/runs/${first.id}`);
+  await page.goto(`${base}/#/run/${first.id}`);
+  await page.locator("h1", { hasText: run.name }).waitFor();
+  for (const [k, v] of Object.entries(run.params)) {
+    const row = page.locator("table.kv tr", { has: page.locator("th", { hasText: new RegExp(`^${k}$`) }) }).first();
+    assert.equal(await row.locator("td").first().innerText(), v, `param ${k}`);
+  }
+  const digest = run.lineage.datasets.train.digest;
+  await page.getByText(digest).waitFor();
+  await page.getByText(run.lineage.code.commit).waitFor();
+  // The loss chart is drawn from the downsampled series: an envelope and a line.
+  const chart = page.locator('figure.chart[data-metric="loss"]');
+  await chart.locator("path").nth(1).waitFor();
+  const d = await chart.locator("path").nth(1).getAttribute("d");
+  assert.ok(d && d.length > 100, "the loss line has points");
+  // Hovering shows the value under the cursor.
+  await chart.scrollIntoViewIfNeeded();
+  const box = await chart.locator("svg").boundingBox();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+  assert.match(await page.getByTestId("hover").first().innerText(), /step \d+/);
+  await page.screenshot({ path: join(shots, "4-run.png"), fullPage: true });
+});
+
+test("three selected runs compare side by side", async () => {
+  await page.goto(base + "/#/");
+  await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+  const boxes = page.locator(".body .row .check input");
+  for (let i = 0; i < 3; i++) await boxes.nth(i).click();
+  await page.getByRole("button", { name: "Compare (3)" }).click();
+  await page.locator("h2", { hasText: /Params: \d+ of \d+ differ/ }).waitFor();
+  const heads = await page.locator("table.diff").first().locator("thead th").allInnerTexts();
+  assert.equal(heads.filter((h) => h.trim()).length, 3, `three run columns: ${heads}`);
+  const differing = await page.locator("table.diff").first().locator("tr.differs").count();
+  assert.ok(differing > 0, "demo sweeps differ in some params");
+  await page.locator("figure.chart").first().locator("path").first().waitFor();
+  await page.screenshot({ path: join(shots, "5-compare.png"), fullPage: true });
+});

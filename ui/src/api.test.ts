@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+
+import { ApiError, httpApi, num } from "./api";
+
+function fakeFetch(status: number, body: unknown, seen: string[]) {
+  return async (url: string) => {
+    seen.push(url);
+    return new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+  };
+}
+
+describe("the client module", () => {
+  it("builds API URLs with encoded queries and leaves out empty parameters", async () => {
+    const seen: string[] = [];
+    const api = httpApi("http://127.0.0.1:5000", fakeFetch(200, { total: 0, next_offset: null, runs: [] }, seen));
+    await api.search({ q: "params.optimizer = 'adam'", order: "metrics.acc DESC", limit: 100, experiment: "" });
+    expect(seen[0]).toBe("http://127.0.0.1:5000/api/v1/search?q=params.optimizer+%3D+%27adam%27&order=metrics.acc+DESC&limit=100");
+    await api.buckets("abc", "system/cpu", 500, [10, 20]);
+    expect(seen[1]).toBe("http://127.0.0.1:5000/api/v1/runs/abc/metrics/system/cpu?buckets=500&lo=10&hi=20");
+  });
+
+  it("turns {code, message} error bodies into ApiErrors with the column", async () => {
+    const api = httpApi("", fakeFetch(400, { code: "INVALID_ARGUMENT", message: "unexpected ')' at column 17, expected a value" }, []));
+    const err = await api.search({ q: "x" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe("INVALID_ARGUMENT");
+    expect(err.column).toBe(17);
+  });
+
+  it("reports a non-JSON failure by its status", async () => {
+    const api = httpApi("", fakeFetch(502, "Bad Gateway", []));
+    const err = await api.experiments().catch((e) => e);
+    expect(err.code).toBe("HTTP_502");
+  });
+
+  it("reports an unreachable server", async () => {
+    const api = httpApi("", async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    const err = await api.info().catch((e) => e);
+    expect(err.code).toBe("UNREACHABLE");
+  });
+
+  it("reads non-finite numbers", () => {
+    expect(num("NaN")).toBeNaN();
+    expect(num("Infinity")).toBe(Infinity);
+    expect(num("-Infinity")).toBe(-Infinity);
+    expect(num(0.5)).toBe(0.5);
+  });
+});

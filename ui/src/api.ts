@@ -1,0 +1,97 @@
+// The one client module: every call the UI makes to Cairn goes through here, over HTTP to
+// `cairn serve` (/api/v1) in a browser, or through Tauri commands in the desktop window.
+
+import type { Bucket, ExperimentSummary, Info, RunView, SearchPage } from "./wire";
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  /** The 1-based column a query error points at, when it names one. */
+  get column(): number | null {
+    const m = /at column (\d+)/.exec(this.message);
+    return m ? Number(m[1]) : null;
+  }
+}
+
+export interface SearchRequest {
+  q?: string;
+  order?: string;
+  experiment?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface Api {
+  info(): Promise<Info>;
+  experiments(): Promise<ExperimentSummary[]>;
+  search(req: SearchRequest): Promise<SearchPage>;
+  run(id: string): Promise<RunView>;
+  buckets(id: string, key: string, buckets: number, range?: [number, number]): Promise<Bucket[]>;
+  artifactUrl(id: string, path: string): string;
+  artifactText(id: string, path: string): Promise<string>;
+}
+
+type Params = Record<string, string | number | undefined>;
+type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+function queryString(params: Params): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== "") q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  try {
+    const body = await res.json();
+    if (body && typeof body.message === "string") return new ApiError(body.code ?? "UNKNOWN", body.message);
+  } catch {
+    // Not JSON: fall through to the status line.
+  }
+  return new ApiError("HTTP_" + res.status, `${res.status} ${res.statusText}`);
+}
+
+/** The API over HTTP, rooted at `base` (empty for the page's own origin). */
+export function httpApi(base = "", fetcher: Fetch = (i, init) => fetch(i, init)): Api {
+  const path = (p: string) => `${base}/api/v1${p}`;
+  async function get<T>(p: string, params: Params = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetcher(path(p) + queryString(params));
+    } catch (e) {
+      throw new ApiError("UNREACHABLE", `Cairn is not reachable: ${(e as Error).message}`);
+    }
+    if (!res.ok) throw await errorOf(res);
+    return (await res.json()) as T;
+  }
+  const enc = encodeURIComponent;
+  return {
+    info: () => get<Info>("/info"),
+    experiments: () => get<ExperimentSummary[]>("/experiments"),
+    search: (r) => get<SearchPage>("/search", { q: r.q, order: r.order, experiment: r.experiment, limit: r.limit, offset: r.offset }),
+    run: (id) => get<RunView>(`/runs/${enc(id)}`),
+    buckets: (id, key, n, range) =>
+      get<Bucket[]>(`/runs/${enc(id)}/metrics/${key.split("/").map(enc).join("/")}`, { buckets: n, lo: range?.[0], hi: range?.[1] }),
+    artifactUrl: (id, p) => path(`/runs/${enc(id)}/artifacts/${p.split("/").map(enc).join("/")}`),
+    artifactText: async (id, p) => {
+      const res = await fetcher(path(`/runs/${enc(id)}/artifacts/${p.split("/").map(enc).join("/")}`));
+      if (!res.ok) throw await errorOf(res);
+      return res.text();
+    },
+  };
+}
+
+/** Numbers as the API sends them ("NaN" and the infinities are strings) to JS numbers. */
+export function num(v: number | string | null | undefined): number {
+  if (typeof v === "number") return v;
+  if (v === "Infinity") return Infinity;
+  if (v === "-Infinity") return -Infinity;
+  return NaN;
+}

@@ -1,0 +1,43 @@
+// App-wide state: the API, who the user is, the theme, and the hash route.
+
+import { signal } from "@preact/signals";
+
+import { httpApi, type Api } from "./api";
+import type { Info } from "./wire";
+
+/** The API: over HTTP to the page's own origin (cairn serve), or to the server the desktop app
+ *  hosts in-process (its address is handed to the window as `?api=`). */
+function makeApi(): Api {
+  const fromQuery = new URLSearchParams(window.location.search).get("api");
+  return httpApi(fromQuery ?? "");
+}
+
+export const api = makeApi();
+export const info = signal<Info | null>(null);
+
+export type Theme = "light" | "dark";
+export const theme = signal<Theme>((localStorage.getItem("cairn.theme") as Theme) ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+
+export function toggleTheme() {
+  theme.value = theme.value === "dark" ? "light" : "dark";
+  localStorage.setItem("cairn.theme", theme.value);
+  document.documentElement.dataset.theme = theme.value;
+}
+
+export type Route = { page: "catalog" } | { page: "run"; id: string } | { page: "compare"; ids: string[] };
+
+export function parseRoute(hash: string): Route {
+  const h = hash.replace(/^#\/?/, "");
+  if (h.startsWith("run/")) return { page: "run", id: decodeURIComponent(h.slice(4)) };
+  if (h.startsWith("compare/")) return { page: "compare", ids: h.slice(8).split(",").filter(Boolean) };
+  return { page: "catalog" };
+}
+
+export const route = signal<Route>(parseRoute(window.location.hash));
+window.addEventListener("hashchange", () => {
+  route.value = parseRoute(window.location.hash);
+});
+
+export function go(hash: string) {
+  window.location.hash = hash;
+}
