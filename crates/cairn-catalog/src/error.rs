@@ -27,6 +27,8 @@ pub enum Error {
     UnknownExperiment(ExperimentId),
     #[error("an experiment named '{0}' already exists")]
     DuplicateExperiment(String),
+    #[error("a deleted experiment is named '{0}': restore it, or pick another name")]
+    DeletedExperimentName(String),
     #[error(
         "this catalog was written by a newer Cairn (format {found}, this build reads up to {supported})"
     )]

@@ -241,6 +241,7 @@ pub struct RunRow {
     pub end_ms: Option<i64>,
     pub incomplete: bool,
     /// Latest value of each summary metric (NaN when the last value logged was NaN).
+    #[serde(serialize_with = "non_finite_map")]
     pub metrics: BTreeMap<String, f64>,
 }
 
@@ -392,7 +393,9 @@ pub(crate) fn count_search(conn: &Connection, s: &RunSearch) -> Result<u64, Erro
     let mut args: Vec<SqlValue> = Vec::new();
     let conds = search_conditions(s, &mut args);
     let sql = format!("SELECT count(*) FROM runs r WHERE {}", conds.join(" AND "));
-    let n: i64 = conn.prepare_cached(&sql)?.query_row(params_from_iter(args), |r| r.get(0))?;
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |r| r.get(0))?;
     Ok(n as u64)
 }
 
@@ -447,4 +450,30 @@ pub(crate) fn search_runs(
         None
     };
     Ok((runs, next))
+}
+
+/// Metric values as JSON numbers, with NaN and the infinities as "NaN", "Infinity", "-Infinity".
+fn non_finite_map<S: serde::Serializer>(
+    m: &BTreeMap<String, f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m {
+        if v.is_finite() {
+            map.serialize_entry(k, v)?;
+        } else {
+            map.serialize_entry(
+                k,
+                if v.is_nan() {
+                    "NaN"
+                } else if *v > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                },
+            )?;
+        }
+    }
+    map.end()
 }

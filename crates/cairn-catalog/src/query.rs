@@ -506,7 +506,8 @@ pub(crate) fn filter_sql(filter: &Filter, args: &mut Vec<SqlValue>) -> String {
             // Datasets live in the run's lineage; `context` is the name the run gave the dataset.
             let path = match part {
                 "digest" => "json_extract(d.value, '$.digest')",
-                "name" | "context" => "d.key",
+                "name" => "coalesce(json_extract(d.value, '$.name'), d.key)",
+                "context" => "coalesce(json_extract(d.value, '$.context'), d.key)",
                 _ => "NULL",
             };
             let op = c.op;

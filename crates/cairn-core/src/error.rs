@@ -103,7 +103,9 @@ impl Error {
                 Code::NotFound
             }
             Error::Catalog(C::AmbiguousRun { .. }) => Code::InvalidArgument,
-            Error::Catalog(C::DuplicateExperiment(_)) => Code::AlreadyExists,
+            Error::Catalog(C::DuplicateExperiment(_) | C::DeletedExperimentName(_)) => {
+                Code::AlreadyExists
+            }
             Error::Catalog(C::Corrupt { .. }) => Code::Corrupt,
             Error::Catalog(_) => Code::Internal,
             Error::Metrics(e) if e.to_string().contains("corrupt") => Code::Corrupt,

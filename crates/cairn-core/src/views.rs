@@ -57,19 +57,36 @@ pub struct Info {
 /// A number as JSON, keeping NaN and the infinities as strings.
 pub fn json_number(v: f64) -> serde_json::Value {
     serde_json::Number::from_f64(v).map_or_else(
-        || serde_json::Value::String(if v.is_nan() { "NaN" } else if v > 0.0 { "Infinity" } else { "-Infinity" }.into()),
+        || {
+            serde_json::Value::String(
+                if v.is_nan() {
+                    "NaN"
+                } else if v > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                }
+                .into(),
+            )
+        },
         Into::into,
     )
 }
 
 impl Workspace {
     pub fn info(&self) -> Info {
-        Info { version: env!("CARGO_PKG_VERSION"), workspace: self.dir().display().to_string(), user: self.user().to_owned(), demo: self.workspace_info().demo }
+        Info {
+            version: env!("CARGO_PKG_VERSION"),
+            workspace: self.dir().display().to_string(),
+            user: self.user().to_owned(),
+            demo: self.workspace_info().demo,
+        }
     }
 
     /// One page of runs matching a query, with the total count.
     pub fn search_page(&self, req: &SearchRequest) -> Result<SearchPage, Error> {
-        let filter = crate::query::parse_filter(req.q.as_deref().unwrap_or("")).map_err(|e| Error::Invalid(e.to_string()))?;
+        let filter = crate::query::parse_filter(req.q.as_deref().unwrap_or(""))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         let order = req
             .order
             .as_deref()
@@ -100,7 +117,11 @@ impl Workspace {
             let experiment_name = names[&r.experiment].clone();
             out.push(summary(r, experiment_name));
         }
-        Ok(SearchPage { total, next_offset, runs: out })
+        Ok(SearchPage {
+            total,
+            next_offset,
+            runs: out,
+        })
     }
 }
 
@@ -117,6 +138,10 @@ fn summary(r: Run, experiment_name: String) -> RunSummary {
         incomplete: !r.incomplete.is_empty(),
         params: r.params,
         tags: r.tags,
-        metrics: r.metrics.into_iter().map(|(k, m)| (k, json_number(m.last))).collect(),
+        metrics: r
+            .metrics
+            .into_iter()
+            .map(|(k, m)| (k, json_number(m.last)))
+            .collect(),
     }
 }

@@ -18,6 +18,8 @@ use tracing::instrument;
 use crate::Error;
 
 const MARKER: &str = "workspace.json";
+/// Team-doc key holding the id of the default experiment.
+const DEFAULT_EXPERIMENT_KEY: &str = "default_experiment";
 const FORMAT: u32 = 1;
 
 /// How often a running run's summary metrics are copied into the catalog while it logs.
@@ -213,6 +215,59 @@ impl Workspace {
         Ok(exp)
     }
 
+    /// The workspace's default experiment (MLflow's experiment "0"), created on first use. It is
+    /// known by id, so renaming it keeps it the default.
+    pub fn default_experiment(&mut self) -> Result<Experiment, Error> {
+        if let Some(id) = self
+            .catalog
+            .team_entry(DEFAULT_EXPERIMENT_KEY)?
+            .and_then(|t| t.parse::<ExperimentId>().ok())
+            && let Some(e) = self.catalog.experiment(id)?
+        {
+            return Ok(e);
+        }
+        let (e, _) = self.ensure_experiment("Default")?;
+        self.catalog
+            .put_team_entry(DEFAULT_EXPERIMENT_KEY, Some(&e.id.to_string()))?;
+        Ok(e)
+    }
+
+    /// Deletes an experiment and marks its runs deleted; `restore_experiment` brings both back.
+    pub fn delete_experiment(&mut self, id: ExperimentId) -> Result<(), Error> {
+        self.set_experiment_deleted(id, true)
+    }
+
+    pub fn restore_experiment(&mut self, id: ExperimentId) -> Result<(), Error> {
+        self.set_experiment_deleted(id, false)
+    }
+
+    fn set_experiment_deleted(&mut self, id: ExperimentId, deleted: bool) -> Result<(), Error> {
+        let mut exp = self.experiment_by_id(id)?;
+        if !deleted
+            && let Some(other) = self.catalog.experiment_by_name(&exp.name)?
+            && other.id != id
+        {
+            return Err(Error::Invalid(format!(
+                "cannot restore experiment '{}': a live experiment has its name",
+                exp.name
+            )));
+        }
+        let filter = RunFilter {
+            experiment: Some(id),
+            include_deleted: true,
+            ..Default::default()
+        };
+        let edits: Vec<(RunId, Vec<RunEdit>)> = self
+            .catalog
+            .list_runs(&filter)?
+            .into_iter()
+            .map(|r| (r.id, vec![RunEdit::Deleted(deleted)]))
+            .collect();
+        self.catalog.update_runs(&edits)?;
+        exp.deleted = deleted;
+        Ok(self.catalog.update_experiment(&exp)?)
+    }
+
     /// The experiment named `name`, created when there is none. Returns whether it was created.
     pub fn ensure_experiment(&mut self, name: &str) -> Result<(Experiment, bool), Error> {
         let name = name.trim();
@@ -353,13 +408,10 @@ impl Workspace {
     /// Starts a run: checks its schema, records it, and returns it.
     #[instrument(skip(self, new), err)]
     pub fn start_run(&mut self, new: NewRun) -> Result<Run, Error> {
-        let name = new
-            .experiment_name
-            .clone()
-            .unwrap_or_else(|| "Default".into());
-        let (exp, exists) = match new.experiment {
-            Some(id) => (self.experiment_by_id(id)?, true),
-            None => match self.catalog.experiment_by_name(name.trim())? {
+        let (exp, exists) = match (new.experiment, new.experiment_name.as_deref()) {
+            (Some(id), _) => (self.experiment_by_id(id)?, true),
+            (None, None) => (self.default_experiment()?, true),
+            (None, Some(name)) => match self.catalog.experiment_by_name(name.trim())? {
                 Some(e) => (e, true),
                 // Checked against the project schema before anything is stored.
                 None => (

@@ -34,6 +34,9 @@ impl Lineage {
 pub struct DatasetSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What the run used it for when a client said so (MLflow's `mlflow.data.context`: `training`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// Where it lives: a path, `s3://…`, a table name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,

@@ -72,6 +72,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/metrics/{*key}", get(metric))
         .route("/runs/{id}/artifacts/{*path}", get(artifact))
+        .route("/{*rest}", axum::routing::any(unknown))
+}
+
+async fn unknown(uri: Uri) -> ApiError {
+    ApiError {
+        code: cairn_core::Code::NotFound,
+        message: format!("{} is not an endpoint of Cairn's API", uri.path()),
+    }
 }
 
 async fn experiments(State(st): State<AppState>) -> ApiResult<Vec<cairn_core::ExperimentSummary>> {

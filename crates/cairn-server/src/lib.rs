@@ -121,6 +121,9 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Binds the listener (port 0 picks a free one) and checks the security settings.
     pub async fn bind(ws: Arc<Mutex<Workspace>>, config: ServerConfig) -> Result<Server, Error> {
+        // An empty token is no token.
+        let mut config = config;
+        config.token = config.token.filter(|t| !t.is_empty());
         if !config.bind.ip().is_loopback() && config.token.is_none() {
             return Err(Error::TokenRequired(config.bind));
         }
@@ -130,7 +133,6 @@ impl Server {
                 addr: config.bind,
                 source,
             })?;
-        let mut config = config;
         config.bind = listener.local_addr()?;
         let app = router(ws, &config);
         Ok(Server { listener, app })

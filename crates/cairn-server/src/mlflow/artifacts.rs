@@ -136,7 +136,7 @@ pub(crate) async fn list_run_artifacts(State(st): State<AppState>, uri: Uri) -> 
             let id: RunId = parse_run_id(&run)?;
             let view = ws.run(id)?;
             let exp = ws.experiment_by_id(view.run.experiment)?;
-            let root = super::dto::artifact_uri(&super::dto::experiment_id(&exp), &view.run);
+            let root = super::dto::artifact_uri(&super::tracking::mlflow_id(ws, &exp)?, &view.run);
             Ok((listing(ws.list_artifacts(id, &dir)?, ""), root))
         })
         .await

@@ -91,19 +91,8 @@ pub(crate) fn kv_list<'a>(m: impl IntoIterator<Item = (&'a String, &'a String)>)
     )
 }
 
-/// MLflow's id for an experiment: "0" for the Default experiment, the Cairn id otherwise.
-pub(crate) fn experiment_id(e: &Experiment) -> String {
-    if e.name == DEFAULT_EXPERIMENT {
-        "0".into()
-    } else {
-        e.id.to_string()
-    }
-}
-
-pub(crate) const DEFAULT_EXPERIMENT: &str = "Default";
-
-pub(crate) fn experiment(e: &Experiment) -> Value {
-    let id = experiment_id(e);
+/// An experiment as MLflow's message; `id` is its MLflow id ("0" for the default experiment).
+pub(crate) fn experiment(e: &Experiment, id: &str) -> Value {
     json!({
         "experiment_id": id,
         "name": e.name,
@@ -184,7 +173,7 @@ pub(crate) fn run(run: &Run, experiment_id: &str) -> Value {
                 profile.insert("num_rows".into(), json!(r));
             }
             json!({
-                "tags": [{ "key": "mlflow.data.context", "value": role }],
+                "tags": [{ "key": "mlflow.data.context", "value": d.context.clone().unwrap_or_else(|| role.clone()) }],
                 "dataset": {
                     "name": name,
                     "digest": d.digest.clone().unwrap_or_default(),

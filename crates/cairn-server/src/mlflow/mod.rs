@@ -105,6 +105,14 @@ pub(crate) fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
 
 const API: &str = "/api/2.0/mlflow";
 
+async fn unknown_endpoint(method: axum::http::Method, uri: Uri) -> MlflowError {
+    MlflowError {
+        status: StatusCode::NOT_FOUND,
+        code: "ENDPOINT_NOT_FOUND",
+        message: format!("{method} {} is not an endpoint of this server", uri.path()),
+    }
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     let r = |path: &str| format!("{API}/{path}");
     Router::new()
@@ -187,4 +195,13 @@ pub(crate) fn routes() -> Router<AppState> {
             post(registry::create_model_version),
         )
         .route(&r("model-versions/get"), get(registry::get_model_version))
+        .route(
+            &r("model-versions/get-download-uri"),
+            get(registry::get_download_uri),
+        )
+        // Anything else under MLflow's API is an unknown endpoint, in MLflow's error shape
+        // (not the web UI's index page).
+        .route("/api/2.0/{*rest}", axum::routing::any(unknown_endpoint))
+        .route("/api/3.0/{*rest}", axum::routing::any(unknown_endpoint))
+        .route("/ajax-api/{*rest}", axum::routing::any(unknown_endpoint))
 }

@@ -251,3 +251,12 @@ pub(crate) async fn get_by_alias(State(st): State<AppState>, uri: Uri) -> Reply 
         .await?;
     json(json!({ "model_version": version_json(&m.name, &v, &m.aliases) }))
 }
+
+/// Where a version's files are: what `models:/name/1` and `models:/name@alias` resolve to.
+pub(crate) async fn get_download_uri(State(st): State<AppState>, uri: Uri) -> Reply {
+    let q: NameQuery = query(&uri)?;
+    let name = q.name()?;
+    let version = parse_version(q.version.as_deref().unwrap_or(""))?;
+    let v = st.call(move |ws| ws.model_version(&name, version)).await?;
+    json(json!({ "artifact_uri": v.source }))
+}

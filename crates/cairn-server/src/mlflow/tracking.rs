@@ -32,10 +32,10 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The experiment behind an MLflow experiment id ("0" is the Default experiment).
+/// The experiment behind an MLflow experiment id ("0" is the workspace's default experiment).
 pub(crate) fn resolve_experiment(ws: &mut Workspace, id: &str) -> CoreResult<Experiment> {
     if id == "0" {
-        return Ok(ws.ensure_experiment(dto::DEFAULT_EXPERIMENT)?.0);
+        return ws.default_experiment();
     }
     let parsed: ExperimentId = id
         .parse()
@@ -48,12 +48,21 @@ pub(crate) fn parse_run_id(id: &str) -> CoreResult<RunId> {
     id.parse().map_err(cairn_core::Error::from)
 }
 
+/// MLflow's id for an experiment: "0" for the default experiment, the Cairn id otherwise.
+pub(crate) fn mlflow_id(ws: &mut Workspace, e: &Experiment) -> CoreResult<String> {
+    Ok(if ws.default_experiment()?.id == e.id {
+        "0".into()
+    } else {
+        e.id.to_string()
+    })
+}
+
 fn run_json(ws: &mut Workspace, id: RunId) -> CoreResult<Value> {
     let view = ws.run(id)?;
     let exp = ws.experiment_by_id(view.run.experiment)?;
     let mut run = view.run;
     run.metrics.extend(view.live_metrics);
-    Ok(dto::run(&run, &dto::experiment_id(&exp)))
+    Ok(dto::run(&run, &mlflow_id(ws, &exp)?))
 }
 
 // ---- experiments ---------------------------------------------------------------------------
@@ -79,10 +88,10 @@ pub(crate) async fn create_experiment(State(st): State<AppState>, b: Bytes) -> R
                     .extend(req.tags.into_iter().map(|t| (t.key, t.value)));
                 ws.update_experiment(&e)?;
             }
-            Ok(e)
+            mlflow_id(ws, &e)
         })
         .await?;
-    json(json!({ "experiment_id": dto::experiment_id(&exp) }))
+    json(json!({ "experiment_id": exp }))
 }
 
 #[derive(Deserialize)]
@@ -98,7 +107,10 @@ pub(crate) async fn get_experiment(State(st): State<AppState>, uri: Uri) -> Repl
     })?;
     let shown = id.clone();
     let exp = st
-        .call(move |ws| resolve_experiment(ws, &id))
+        .call(move |ws| {
+            let e = resolve_experiment(ws, &id)?;
+            Ok(dto::experiment(&e, &mlflow_id(ws, &e)?))
+        })
         .await
         .map_err(|e| match e.code() {
             cairn_core::Code::NotFound => {
@@ -106,7 +118,7 @@ pub(crate) async fn get_experiment(State(st): State<AppState>, uri: Uri) -> Repl
             }
             _ => e.into(),
         })?;
-    json(json!({ "experiment": dto::experiment(&exp) }))
+    json(json!({ "experiment": exp }))
 }
 
 pub(crate) async fn get_experiment_by_name(State(st): State<AppState>, uri: Uri) -> Reply {
@@ -117,10 +129,19 @@ pub(crate) async fn get_experiment_by_name(State(st): State<AppState>, uri: Uri)
     let shown = name.clone();
     let exp = st
         .call(move |ws| {
-            if name == dto::DEFAULT_EXPERIMENT {
-                return ws.ensure_experiment(&name).map(|(e, _)| e);
-            }
-            ws.experiment(&name)
+            // The default experiment exists from the first question on; deleted ones are found
+            // too, marked deleted, as MLflow does.
+            let default = ws.default_experiment()?;
+            let e = match ws.experiments_all()?.into_iter().find(|e| e.name == name) {
+                Some(e) => e,
+                None => return Err(cairn_core::Error::UnknownExperiment(name)),
+            };
+            let id = if e.id == default.id {
+                "0".to_owned()
+            } else {
+                e.id.to_string()
+            };
+            Ok(dto::experiment(&e, &id))
         })
         .await
         .map_err(|e| match e.code() {
@@ -129,7 +150,7 @@ pub(crate) async fn get_experiment_by_name(State(st): State<AppState>, uri: Uri)
             }
             _ => e.into(),
         })?;
-    json(json!({ "experiment": dto::experiment(&exp) }))
+    json(json!({ "experiment": exp }))
 }
 
 #[derive(Deserialize, Default)]
@@ -245,10 +266,10 @@ async fn search_experiments_with(st: AppState, req: SearchExperiments) -> Reply 
     let offset = dto::parse_page_token(req.page_token.as_deref())? as usize;
     let view = req.view_type.unwrap_or_else(|| "ACTIVE_ONLY".into());
     let filter = req.filter.unwrap_or_default();
-    let all = st
+    let (all, default) = st
         .call(|ws| {
-            ws.ensure_experiment(dto::DEFAULT_EXPERIMENT)?;
-            ws.experiments_all()
+            let d = ws.default_experiment()?;
+            Ok((ws.experiments_all()?, d.id))
         })
         .await?;
     let mut hits = Vec::new();
@@ -267,7 +288,16 @@ async fn search_experiments_with(st: AppState, req: SearchExperiments) -> Reply 
         .iter()
         .skip(offset)
         .take(max)
-        .map(dto::experiment)
+        .map(|e| {
+            dto::experiment(
+                e,
+                &if e.id == default {
+                    "0".to_owned()
+                } else {
+                    e.id.to_string()
+                },
+            )
+        })
         .collect();
     json(json!({ "experiments": page, "next_page_token": dto::page_token(next) }))
 }
@@ -319,25 +349,35 @@ pub(crate) async fn update_experiment(State(st): State<AppState>, b: Bytes) -> R
     .await
 }
 
-pub(crate) async fn delete_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
-    edit_experiment(st, b, |e, _| {
-        if e.name == dto::DEFAULT_EXPERIMENT {
-            return Err(MlflowError::invalid(
-                "Cannot delete the default experiment '0'",
+/// Deletes (or restores) an experiment together with its runs, as MLflow's SQL store does.
+async fn set_experiment_deleted(st: AppState, b: Bytes, deleted: bool) -> Reply {
+    let req: ExperimentEdit = body(&b)?;
+    let id = req.experiment_id.clone().ok_or_else(|| {
+        MlflowError::invalid("Missing value for required parameter 'experiment_id'")
+    })?;
+    st.call(move |ws| {
+        let e = resolve_experiment(ws, &id)?;
+        if deleted && ws.default_experiment()?.id == e.id {
+            return Err(cairn_core::Error::Invalid(
+                "Cannot delete the default experiment '0'".into(),
             ));
         }
-        e.deleted = true;
-        Ok(())
+        if deleted {
+            ws.delete_experiment(e.id)
+        } else {
+            ws.restore_experiment(e.id)
+        }
     })
-    .await
+    .await?;
+    json(json!({}))
+}
+
+pub(crate) async fn delete_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+    set_experiment_deleted(st, b, true).await
 }
 
 pub(crate) async fn restore_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
-    edit_experiment(st, b, |e, _| {
-        e.deleted = false;
-        Ok(())
-    })
-    .await
+    set_experiment_deleted(st, b, false).await
 }
 
 pub(crate) async fn set_experiment_tag(State(st): State<AppState>, b: Bytes) -> Reply {
@@ -389,22 +429,22 @@ fn lineage_edits(run: &Run, tags: &[(String, String)]) -> Vec<RunEdit> {
 }
 
 fn check_tag(t: &KeyValue) -> Result<(), MlflowError> {
-    if t.value.len() > MAX_TAG_VALUE {
+    if t.value.chars().count() > MAX_TAG_VALUE {
         return Err(MlflowError::invalid(format!(
-            "tag '{}' has a value of {} bytes; the limit is {MAX_TAG_VALUE}",
+            "tag '{}' has a value of {} characters; the limit is {MAX_TAG_VALUE}",
             t.key,
-            t.value.len()
+            t.value.chars().count()
         )));
     }
     Ok(())
 }
 
 fn check_param(p: &KeyValue) -> Result<(), MlflowError> {
-    if p.value.len() > MAX_PARAM_VALUE {
+    if p.value.chars().count() > MAX_PARAM_VALUE {
         return Err(MlflowError::invalid(format!(
-            "param '{}' has a value of {} bytes; the limit is {MAX_PARAM_VALUE}",
+            "param '{}' has a value of {} characters; the limit is {MAX_PARAM_VALUE}",
             p.key,
-            p.value.len()
+            p.value.chars().count()
         )));
     }
     Ok(())
@@ -467,7 +507,7 @@ pub(crate) async fn create_run(State(st): State<AppState>, b: Bytes) -> Reply {
             }
             new.tags = tags.into_iter().collect();
             let run = ws.start_run(new)?;
-            Ok(dto::run(&run, &dto::experiment_id(&exp)))
+            Ok(dto::run(&run, &mlflow_id(ws, &exp)?))
         })
         .await?;
     json(json!({ "run": v }))
@@ -558,7 +598,7 @@ pub(crate) async fn update_run(State(st): State<AppState>, b: Bytes) -> Reply {
             }
             let view = ws.run(rid)?;
             let exp = ws.experiment_by_id(view.run.experiment)?;
-            Ok(dto::run_info(&view.run, &dto::experiment_id(&exp)))
+            Ok(dto::run_info(&view.run, &mlflow_id(ws, &exp)?))
         })
         .await
         .map_err(run_not_found(&shown))?;
@@ -655,12 +695,15 @@ pub(crate) async fn search_runs(State(st): State<AppState>, b: Bytes) -> Reply {
                 offset,
             };
             let (runs, next) = ws.search_runs(&search)?;
-            let mut ids: BTreeMap<ExperimentId, String> =
-                exps.iter().map(|e| (e.id, dto::experiment_id(e))).collect();
+            let mut ids: BTreeMap<ExperimentId, String> = exps
+                .iter()
+                .map(|e| Ok((e.id, mlflow_id(ws, e)?)))
+                .collect::<CoreResult<_>>()?;
             let mut out = Vec::with_capacity(runs.len());
             for r in &runs {
                 if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(r.experiment) {
-                    slot.insert(dto::experiment_id(&ws.experiment_by_id(r.experiment)?));
+                    let e = ws.experiment_by_id(r.experiment)?;
+                    slot.insert(mlflow_id(ws, &e)?);
                 }
                 out.push(dto::run(r, &ids[&r.experiment]));
             }
@@ -811,11 +854,29 @@ pub(crate) async fn log_batch(State(st): State<AppState>, b: Bytes) -> Reply {
             "A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, params and tags in total; got {total}"
         )));
     }
+    // Everything that can be refused is checked before anything is stored.
+    let bad_key = |what: &'static str, k: &str| {
+        cairn_model::validate_key(what, k).map_err(|e| MlflowError::invalid(e.to_string()))
+    };
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for p in &req.params {
         check_param(p)?;
+        bad_key("param key", &p.key)?;
+        if let Some(other) = seen.insert(&p.key, &p.value)
+            && other != p.value
+        {
+            return Err(MlflowError::invalid(format!(
+                "Duplicate parameter keys have been submitted: '{}' with values '{other}' and '{}'",
+                p.key, p.value
+            )));
+        }
     }
     for t in &req.tags {
         check_tag(t)?;
+        bad_key("tag key", &t.key)?;
+    }
+    for m in &req.metrics {
+        bad_key("metric key", &m.key)?;
     }
     let shown = id.clone();
     st.call(move |ws| {
@@ -896,7 +957,7 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
         run_uuid: None,
     }
     .id()?;
-    let mut edits = Vec::new();
+    let mut inputs = Vec::new();
     for input in req.datasets {
         let d = input.dataset;
         let name = d
@@ -904,12 +965,11 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
             .clone()
             .filter(|n| !n.is_empty())
             .ok_or_else(|| MlflowError::invalid("a dataset input needs a name"))?;
-        let role = input
+        let context = input
             .tags
             .iter()
             .find(|t| t.key == "mlflow.data.context")
-            .map(|t| t.value.clone())
-            .unwrap_or_else(|| name.clone());
+            .map(|t| t.value.clone());
         let rows = d
             .profile
             .as_deref()
@@ -917,6 +977,7 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
             .and_then(|p| p.get("num_rows").and_then(Value::as_u64));
         let snap = DatasetSnapshot {
             name: Some(name),
+            context,
             uri: d.source.as_deref().map(source_uri),
             digest: d.digest.filter(|x| !x.is_empty()),
             size_bytes: None,
@@ -924,12 +985,31 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
             source_type: d.source_type,
             schema: d.schema.filter(|s| !s.is_empty()),
         };
-        edits.push(RunEdit::Dataset(role, snap));
+        inputs.push(snap);
     }
     let shown = id.clone();
-    st.call(move |ws| ws.update_run(parse_run_id(&id)?, &edits).map(drop))
-        .await
-        .map_err(run_not_found(&shown))?;
+    st.call(move |ws| {
+        let rid = parse_run_id(&id)?;
+        // A run names its datasets by role: the context ("training"), or the dataset's name.
+        // Two different datasets in one context are both kept, the second as "context:name".
+        let mut datasets = ws.run(rid)?.run.lineage.datasets;
+        let mut edits = Vec::new();
+        for snap in inputs {
+            let name = snap.name.clone().unwrap_or_default();
+            let base = snap.context.clone().unwrap_or_else(|| name.clone());
+            let key = match datasets.get(&base) {
+                Some(existing) if existing.name.as_deref() != Some(name.as_str()) => {
+                    format!("{base}:{name}")
+                }
+                _ => base,
+            };
+            datasets.insert(key.clone(), snap.clone());
+            edits.push(RunEdit::Dataset(key, snap));
+        }
+        ws.update_run(rid, &edits).map(drop)
+    })
+    .await
+    .map_err(run_not_found(&shown))?;
     json(json!({}))
 }
 
