@@ -136,7 +136,10 @@ struct ServeArgs {
 /// `ui/dist` of the checkout the binary was built from (`target/<profile>/cairn` → `ui/dist`).
 fn default_ui_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    exe.ancestors().skip(1).map(|d| d.join("ui").join("dist")).find(|d| d.join("index.html").is_file())
+    exe.ancestors()
+        .skip(1)
+        .map(|d| d.join("ui").join("dist"))
+        .find(|d| d.join("index.html").is_file())
 }
 
 #[derive(Subcommand)]
