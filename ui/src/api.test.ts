@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { ApiError, httpApi, num } from "./api";
+import { ApiError, httpApi, num, tauriApi } from "./api";
 
 function fakeFetch(status: number, body: unknown, seen: string[]) {
   return async (url: string) => {
@@ -46,5 +46,24 @@ describe("the client module", () => {
     expect(num("Infinity")).toBe(Infinity);
     expect(num("-Infinity")).toBe(-Infinity);
     expect(num(0.5)).toBe(0.5);
+  });
+});
+
+describe("the desktop transport", () => {
+  it("calls the window's commands with their arguments and maps {code, message} errors", async () => {
+    const calls: [string, unknown][] = [];
+    const api = tauriApi(async (cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "run") throw { code: "NOT_FOUND", message: "no run id starts with 'zz'" };
+      if (cmd === "info") return { version: "0.1.0", workspace: "/w", user: "u", demo: true, tracking_uri: "http://127.0.0.1:5999" };
+      return { total: 0, next_offset: null, runs: [] };
+    });
+    await api.search({ q: "metrics.acc > 0.9", limit: 10 });
+    expect(calls[0]).toEqual(["search", { req: { q: "metrics.acc > 0.9", limit: 10 } }]);
+    const err = await api.run("zz").catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe("NOT_FOUND");
+    await api.info();
+    expect(api.artifactUrl("abc", "logs/output.log")).toBe("http://127.0.0.1:5999/api/v1/runs/abc/artifacts/logs/output.log");
   });
 });

@@ -95,3 +95,32 @@ export function num(v: number | string | null | undefined): number {
   if (v === "-Infinity") return -Infinity;
   return NaN;
 }
+
+type Invoke = (cmd: string, args?: Record<string, unknown>) => Promise<unknown>;
+
+/** The API through the desktop app's commands (each a one-line adapter over cairn-core).
+ *  Artifact downloads go to the in-process tracking server, whose address `info` returns. */
+export function tauriApi(invoke: Invoke): Api {
+  let server = "";
+  const call = async <T>(cmd: string, args?: Record<string, unknown>): Promise<T> => {
+    try {
+      return (await invoke(cmd, args)) as T;
+    } catch (e) {
+      const body = e as { code?: string; message?: string };
+      throw new ApiError(body?.code ?? "UNKNOWN", body?.message ?? String(e));
+    }
+  };
+  return {
+    info: async () => {
+      const i = await call<Info & { tracking_uri: string }>("info");
+      server = i.tracking_uri;
+      return i;
+    },
+    experiments: () => call("experiments"),
+    search: (req) => call("search", { req }),
+    run: (id) => call("run", { id }),
+    buckets: (id, key, buckets, range) => call("buckets", { id, key, buckets, range: range ?? null }),
+    artifactUrl: (id, p) => `${server}/api/v1/runs/${encodeURIComponent(id)}/artifacts/${p.split("/").map(encodeURIComponent).join("/")}`,
+    artifactText: (id, path) => call("artifact_text", { id, path }),
+  };
+}

@@ -2,18 +2,20 @@
 
 import { signal } from "@preact/signals";
 
-import { httpApi, type Api } from "./api";
+import { invoke } from "@tauri-apps/api/core";
+
+import { httpApi, tauriApi, type Api } from "./api";
 import type { Info } from "./wire";
 
-/** The API: over HTTP to the page's own origin (cairn serve), or to the server the desktop app
- *  hosts in-process (its address is handed to the window as `?api=`). */
+/** The API: through the desktop app's commands in its window, else over HTTP to the page's own
+ *  origin (`cairn serve`). */
 function makeApi(): Api {
-  const fromQuery = new URLSearchParams(window.location.search).get("api");
-  return httpApi(fromQuery ?? "");
+  if ("__TAURI_INTERNALS__" in window) return tauriApi(invoke);
+  return httpApi("");
 }
 
 export const api = makeApi();
-export const info = signal<Info | null>(null);
+export const info = signal<(Info & { tracking_uri?: string }) | null>(null);
 
 export type Theme = "light" | "dark";
 export const theme = signal<Theme>((localStorage.getItem("cairn.theme") as Theme) ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));

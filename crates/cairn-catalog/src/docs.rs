@@ -43,6 +43,10 @@ pub struct Catalog {
     conn: Connection,
     actor: ActorId,
     docs: HashMap<String, LoadedDoc>,
+    /// Who writes through this handle; recorded against its actor with its first write (a
+    /// read-only command takes no write lock).
+    writer: String,
+    actor_recorded: bool,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -72,11 +76,27 @@ impl Catalog {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 64 MiB of page cache: listing and search at 100k runs stay in memory.
+        conn.pragma_update(None, "cache_size", -65536)?;
         let mut cat = Catalog {
             conn,
             actor: ActorId::random(),
             docs: HashMap::new(),
+            writer: writer.to_owned(),
+            actor_recorded: false,
         };
+        // An existing catalog of this format needs no schema work, and so no write lock: read-only
+        // commands stay out of writers' way.
+        let existing: Option<String> = cat
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .unwrap_or(None);
+        if existing.as_deref() == Some(FORMAT_VERSION.to_string().as_str()) {
+            return Ok(cat);
+        }
         let tx = cat
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -103,10 +123,6 @@ impl Catalog {
                 )?;
             }
         }
-        tx.execute(
-            "INSERT INTO actors(actor, writer, opened_ms) VALUES (?1, ?2, ?3)",
-            params![cat.actor.to_hex_string(), writer, now_ms()],
-        )?;
         tx.commit()?;
         Ok(cat)
     }
@@ -199,6 +215,12 @@ impl Catalog {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !self.actor_recorded {
+            tx.execute(
+                "INSERT OR IGNORE INTO actors(actor, writer, opened_ms) VALUES (?1, ?2, ?3)",
+                params![self.actor.to_hex_string(), self.writer, now_ms()],
+            )?;
+        }
         Self::catch_up(&mut self.docs, &self.actor, &tx, name)?;
         let loaded = self.docs.get_mut(name).ok_or_else(|| Error::Corrupt {
             doc: name.to_owned(),
@@ -226,6 +248,7 @@ impl Catalog {
         }
         project(&tx, &loaded.doc, &out)?;
         tx.commit()?;
+        self.actor_recorded = true;
         Ok(out)
     }
 

@@ -28,6 +28,7 @@ CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, start_ms);
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_ms);
 CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, start_ms);
 CREATE INDEX IF NOT EXISTS runs_shard ON runs(shard);
+CREATE INDEX IF NOT EXISTS runs_deleted ON runs(deleted, start_ms);
 CREATE TABLE IF NOT EXISTS params (
     run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
     PRIMARY KEY (run, key)

@@ -40,7 +40,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Open the default workspace (demo data on first start) and show what is in it
-    Start,
+    Start {
+        /// Then serve it (the web UI and the tracking API) on 127.0.0.1:5000
+        #[arg(long)]
+        serve: bool,
+    },
     /// Create a workspace
     Init {
         /// Directory [default: --workspace or the default workspace]
@@ -396,7 +400,20 @@ fn parse_value(text: &str, key: &str) -> Result<f64> {
 
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
-        Command::Start => start(&cli),
+        Command::Start { serve: and_serve } => {
+            start(&cli)?;
+            if *and_serve {
+                let args = ServeArgs {
+                    port: 5000,
+                    host: [127, 0, 0, 1].into(),
+                    token: None,
+                    allow_hosts: Vec::new(),
+                    ui_dir: None,
+                };
+                serve(&cli, &args)?;
+            }
+            Ok(())
+        }
         Command::Init { dir } => {
             let dir = match dir {
                 Some(d) => d.clone(),
@@ -874,7 +891,8 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
     Ok(new)
 }
 
-fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<()> {
+/// Prints a page of runs; returns how many it printed.
+fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<u64> {
     let rows = ws.list_runs(filter)?;
     // The metric columns: those most runs of the page have, up to four.
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -933,7 +951,7 @@ fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<()> {
             outln!("* incomplete: lacks fields the schema requires (see `cairn runs show`)");
         }
     }
-    Ok(())
+    Ok(rows.len() as u64)
 }
 
 fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
@@ -978,8 +996,7 @@ fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
                 offset: 0,
                 ..filter.clone()
             })?;
-            print_runs(&ws, &filter)?;
-            let shown = ws.list_runs(&filter)?.len() as u64;
+            let shown = print_runs(&ws, &filter)?;
             if total > shown {
                 outln!(
                     "showing {}–{} of {} runs (--limit, --offset for more)",

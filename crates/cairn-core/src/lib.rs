@@ -23,5 +23,5 @@ pub use cairn_catalog::{Lifecycle, RunEdit, RunFilter, RunOrder, RunRow, RunSear
 pub use cairn_metrics::{Bucket, Point, SeriesInfo};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};
-pub use views::{Info, RunSummary, SearchPage, SearchRequest, json_number};
+pub use views::{BucketView, Info, RunSummary, SearchPage, SearchRequest, json_number};
 pub use workspace::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};

@@ -145,3 +145,50 @@ fn summary(r: Run, experiment_name: String) -> RunSummary {
             .collect(),
     }
 }
+
+/// A downsampled bucket of a metric as clients read it (non-finite values as strings).
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketView {
+    pub step_lo: i64,
+    pub step_hi: i64,
+    pub count: u64,
+    pub min: serde_json::Value,
+    pub max: serde_json::Value,
+    pub first: serde_json::Value,
+    pub last: serde_json::Value,
+    pub nonfinite: u64,
+}
+
+impl From<cairn_metrics::Bucket> for BucketView {
+    fn from(b: cairn_metrics::Bucket) -> BucketView {
+        BucketView {
+            step_lo: b.step_lo,
+            step_hi: b.step_hi,
+            count: b.count,
+            min: json_number(b.min),
+            max: json_number(b.max),
+            first: json_number(b.first),
+            last: json_number(b.last),
+            nonfinite: b.nonfinite,
+        }
+    }
+}
+
+impl Workspace {
+    /// A metric of the run whose id starts with `run`, downsampled to at most `buckets` buckets
+    /// (over the steps in `range`, or all).
+    pub fn metric_buckets(
+        &self,
+        run: &str,
+        key: &str,
+        range: Option<(i64, i64)>,
+        buckets: usize,
+    ) -> Result<Vec<BucketView>, Error> {
+        let id = self.resolve_run(run)?;
+        Ok(self
+            .metric_downsampled(id, key, range, buckets.clamp(1, 100_000))?
+            .into_iter()
+            .map(BucketView::from)
+            .collect())
+    }
+}

@@ -189,7 +189,8 @@ pub fn exec(
     let config = cairn_server::ServerConfig {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         token: None,
-        allowed_hosts: Vec::new(), ui_dir: None,
+        allowed_hosts: Vec::new(),
+        ui_dir: None,
     };
     let server = rt.block_on(cairn_server::Server::bind(ws.clone(), config))?;
     let addr = server.local_addr()?;

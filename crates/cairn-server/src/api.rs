@@ -1,8 +1,6 @@
 //! Cairn's own JSON API, versioned under `/api/v1/`: the `cairn-core` calls the UI and other
 //! clients need, typed, with errors as `{code, message}`.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -183,7 +181,7 @@ struct MetricQuery {
 #[serde(untagged)]
 enum MetricData {
     Points(Vec<[serde_json::Value; 3]>),
-    Buckets(Vec<BTreeMap<&'static str, serde_json::Value>>),
+    Buckets(Vec<cairn_core::BucketView>),
 }
 
 use cairn_core::json_number as num;
@@ -203,23 +201,9 @@ async fn metric(
         .call(move |ws| {
             let id = ws.resolve_run(&id)?;
             Ok(match q.buckets {
-                Some(n) => MetricData::Buckets(
-                    ws.metric_downsampled(id, &key, range, n.clamp(1, 100_000))?
-                        .into_iter()
-                        .map(|b| {
-                            BTreeMap::from([
-                                ("step_lo", b.step_lo.into()),
-                                ("step_hi", b.step_hi.into()),
-                                ("count", b.count.into()),
-                                ("min", num(b.min)),
-                                ("max", num(b.max)),
-                                ("first", num(b.first)),
-                                ("last", num(b.last)),
-                                ("nonfinite", b.nonfinite.into()),
-                            ])
-                        })
-                        .collect(),
-                ),
+                Some(n) => {
+                    MetricData::Buckets(ws.metric_buckets(&id.to_string(), &key, range, n)?)
+                }
                 None => MetricData::Points(
                     ws.metric_history(id, &key)?
                         .into_iter()

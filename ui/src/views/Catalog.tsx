@@ -283,7 +283,7 @@ export function Catalog() {
             <h3>No runs {applied ? "match this query" : "yet"}</h3>
             {!applied && (
               <p>
-                Point any MLflow training script at this workspace: <code>export MLFLOW_TRACKING_URI={window.location.origin}</code>, or wrap a
+                Point any MLflow training script at this workspace: <code>export MLFLOW_TRACKING_URI={info.value?.tracking_uri ?? window.location.origin}</code>, or wrap a
                 command: <code>cairn exec --exp NAME -- python train.py</code>.
               </p>
             )}

@@ -1,0 +1,100 @@
+//! Cairn's desktop app: the web UI in a window over the user's default workspace (created with
+//! demo data on first start), and the tracking server in-process so training jobs on this machine
+//! log straight into the open catalog.
+//!
+//! Every command is a one-line adapter over `cairn_core::Workspace`; errors cross to the UI as
+//! `{code, message}`. No rule about runs lives here.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+// The one line it prints says where the tracking server is, for people starting it from a shell.
+#![allow(clippy::print_stderr)]
+
+mod commands;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use cairn_core::{DemoOptions, Workspace};
+
+/// What the window's commands work on.
+#[derive(Debug)]
+pub struct Desktop {
+    pub ws: Arc<Mutex<Workspace>>,
+    /// Where the in-process tracking server listens (for MLflow clients).
+    pub tracking_uri: String,
+}
+
+fn workspace_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CAIRN_WORKSPACE") {
+        return Ok(PathBuf::from(dir));
+    }
+    Ok(dirs::data_dir()
+        .context("cannot find the user's data directory; set CAIRN_WORKSPACE")?
+        .join("cairn")
+        .join("default"))
+}
+
+fn user() -> String {
+    std::env::var("CAIRN_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = workspace_dir()?;
+    let (mut ws, created) = Workspace::open_or_create(&dir, &user())
+        .with_context(|| format!("opening the workspace {}", dir.display()))?;
+    if created {
+        ws.generate_demo(&DemoOptions::default(), &mut |_, _| {})
+            .context("filling the new workspace with demo data")?;
+    }
+    let ws = Arc::new(Mutex::new(ws));
+
+    // The tracking server runs for the app's lifetime on its own runtime.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let port: u16 = std::env::var("CAIRN_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let config = cairn_server::ServerConfig {
+        bind: ([127, 0, 0, 1], port).into(),
+        token: None,
+        allowed_hosts: Vec::new(),
+        ui_dir: None,
+    };
+    let server = rt.block_on(cairn_server::Server::bind(ws.clone(), config))?;
+    let addr = server.local_addr()?;
+    rt.spawn(server.run(std::future::pending()));
+    eprintln!(
+        "Cairn desktop: workspace {}, tracking server at http://{addr}",
+        dir.display()
+    );
+
+    tauri::Builder::default()
+        .manage(Desktop {
+            ws,
+            tracking_uri: format!("http://{addr}"),
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::info,
+            commands::experiments,
+            commands::search,
+            commands::run,
+            commands::buckets,
+            commands::artifact_text,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"))
+        .context("running the desktop window")?;
+    drop(rt);
+    Ok(())
+}
