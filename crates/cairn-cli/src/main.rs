@@ -81,9 +81,53 @@ enum Command {
     Catalog(CatalogCmd),
     /// Serve the workspace over HTTP: the MLflow tracking API and Cairn's JSON API
     Serve(ServeArgs),
+    /// Plot a metric of runs to SVG or PNG (every spike kept, however long the series)
+    Plot(Box<PlotArgs>),
+    /// Write an HTML report comparing runs: params and lineage diffs, summary, charts
+    Compare {
+        /// Runs (ids or unique prefixes), at least two
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        #[arg(long, short = 'o', default_value = "report.html")]
+        output: PathBuf,
+    },
     /// Run a training command as a Cairn run: lineage before, system metrics and output while,
     /// exit status after; MLflow calls inside land in the run
     Exec(Box<ExecArgs>),
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// Runs (ids or unique prefixes)
+    runs: Vec<String>,
+    /// Or every run of an experiment (the newest --limit)
+    #[arg(long, short = 'e')]
+    exp: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: u64,
+    #[arg(long, short = 'm')]
+    metric: String,
+    /// x axis: step, time, relative, or another metric's key
+    #[arg(long, default_value = "step")]
+    x: String,
+    /// EMA smoothing, 0 to 0.99 (the raw curve stays faint behind)
+    #[arg(long, default_value_t = 0.0)]
+    smooth: f64,
+    /// Logarithmic y axis
+    #[arg(long)]
+    log: bool,
+    /// Group runs by a field, e.g. params.optimizer (mean with a min-max band)
+    #[arg(long)]
+    group_by: Option<String>,
+    #[arg(long, default_value_t = 1200)]
+    width: u32,
+    #[arg(long, default_value_t = 675)]
+    height: u32,
+    #[arg(long)]
+    dark: bool,
+    /// Output file: .svg or .png
+    #[arg(long, short = 'o', default_value = "chart.svg")]
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -457,6 +501,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve(args) => serve(&cli, args),
         Command::Exec(args) => exec(&cli, args),
+        Command::Plot(args) => plot(&cli, args),
+        Command::Compare { runs, output } => {
+            let ws = open(&cli)?;
+            let ids: Vec<cairn_model::RunId> = runs
+                .iter()
+                .map(|r| ws.resolve_run(r))
+                .collect::<Result<_, _>>()?;
+            let html = ws.compare_report(&ids)?;
+            std::fs::write(output, html)
+                .with_context(|| format!("writing {}", output.display()))?;
+            if !cli.json {
+                outln!("wrote {} ({} runs)", output.display(), ids.len());
+            }
+            Ok(())
+        }
         Command::Catalog(CatalogCmd::Rebuild) => {
             let mut ws = open(&cli)?;
             let n = ws.rebuild_projections()?;
@@ -470,6 +529,63 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn plot(cli: &Cli, a: &PlotArgs) -> Result<()> {
+    let ws = open(cli)?;
+    let mut ids: Vec<cairn_model::RunId> = a
+        .runs
+        .iter()
+        .map(|r| ws.resolve_run(r))
+        .collect::<Result<_, _>>()?;
+    if let Some(e) = &a.exp {
+        let filter = RunFilter {
+            experiment: Some(ws.experiment(e)?.id),
+            limit: Some(a.limit),
+            ..Default::default()
+        };
+        ids.extend(
+            ws.list_runs(&filter)?
+                .into_iter()
+                .filter(|r| r.metrics.contains_key(&a.metric))
+                .map(|r| r.id),
+        );
+    }
+    if ids.is_empty() {
+        bail!(
+            "nothing to plot: give runs, or --exp NAME with runs that logged '{}'",
+            a.metric
+        );
+    }
+    let format =
+        cairn_charts::Format::from_file_name(&a.output.to_string_lossy()).ok_or_else(|| {
+            anyhow!(
+                "cannot tell the format of {}: use .svg or .png",
+                a.output.display()
+            )
+        })?;
+    let spec = cairn_core::PlotSpec {
+        runs: ids,
+        metric: a.metric.clone(),
+        x: a.x.clone(),
+        smooth: a.smooth,
+        log_y: a.log,
+        group_by: a.group_by.clone(),
+        width: a.width,
+        height: a.height,
+        dark: a.dark,
+    };
+    let out = ws.plot(&spec, format)?;
+    std::fs::write(&a.output, &out.bytes)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    if cli.json {
+        // What was drawn where: axis ranges and the series as drawn, for scripts and UIs.
+        return print_json(
+            &serde_json::json!({ "output": a.output, "runs": spec.runs.len(), "map": out.map }),
+        );
+    }
+    outln!("wrote {} ({} runs)", a.output.display(), spec.runs.len());
+    Ok(())
 }
 
 /// An hourly price must be a real amount of money.

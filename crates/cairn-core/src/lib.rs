@@ -9,6 +9,7 @@
 //! This crate reads no environment variables and no config files: who the user is and where the
 //! workspace lives are arguments, decided by the binaries.
 
+mod charts;
 mod datasets;
 mod demo;
 mod error;
@@ -21,6 +22,7 @@ mod workspace;
 pub use cairn_catalog::query;
 pub use cairn_catalog::{Lifecycle, RunEdit, RunFilter, RunOrder, RunRow, RunSearch};
 pub use cairn_metrics::{Bucket, Point, SeriesInfo};
+pub use charts::PlotSpec;
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};
 pub use views::{BucketView, Info, RunSummary, SearchPage, SearchRequest, json_number};

@@ -6,6 +6,7 @@
 
 mod artifacts;
 mod bad_input;
+mod charts;
 mod demo;
 mod experiments;
 mod properties;

@@ -1,0 +1,86 @@
+//! `cairn plot` and `cairn compare`: charts and reports from the runs' real series.
+
+use super::*;
+
+/// A run whose loss curve has one spike in 5,000 steps.
+fn spiky_run(ws: &Ws, name: &str, optimizer: &str, spike_at: usize) -> String {
+    let id = ws.start_run(&["-n", name, "-p", &format!("optimizer={optimizer}")]);
+    let mut csv = String::from("step,loss\n");
+    for s in 0..5000 {
+        let v = if s == spike_at {
+            97.5
+        } else {
+            1.0 / (1.0 + s as f64 / 100.0)
+        };
+        csv.push_str(&format!("{s},{v}\n"));
+    }
+    let file = ws.file(&format!("{name}.csv"), csv);
+    ws.ok(&["run", "log", &id, "--csv", arg(&file)]);
+    id
+}
+
+#[test]
+fn plot_writes_an_svg_that_keeps_a_single_spike_and_groups_runs() {
+    let ws = Ws::new();
+    let a = spiky_run(&ws, "a", "adam", 3217);
+    let b = spiky_run(&ws, "b", "sgd", 10);
+    let out = ws.tmp().join("loss.svg");
+    let drawn = ws.json(&[
+        "plot",
+        &a,
+        &b,
+        "--metric",
+        "loss",
+        "--group-by",
+        "params.optimizer",
+        "--smooth",
+        "0.6",
+        "-o",
+        arg(&out),
+    ]);
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("<svg"), "{}", &svg[..80.min(svg.len())]);
+    // The y axis reaches the spike's value: it was not sampled away among 5,000 points.
+    assert_eq!(drawn["map"]["kind"], "line");
+    let y_hi = drawn["map"]["y"]["hi"].as_f64().unwrap();
+    assert!(y_hi >= 97.5, "the y axis ends at {y_hi}, below the spike");
+    assert_eq!(drawn["runs"], 2);
+    for legend in ["adam", "sgd", "params.optimizer"] {
+        assert!(svg.contains(legend), "legend lacks {legend}");
+    }
+}
+
+#[test]
+fn plot_writes_png_by_extension_and_refuses_unknown_ones() {
+    let ws = Ws::new();
+    let a = spiky_run(&ws, "a", "adam", 100);
+    let png = ws.tmp().join("loss.png");
+    ws.ok(&["plot", &a, "--metric", "loss", "--log", "-o", arg(&png)]);
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    let err = ws.fail(&[
+        "plot",
+        &a,
+        "--metric",
+        "loss",
+        "-o",
+        arg(&ws.tmp().join("loss.gif")),
+    ]);
+    assert_mentions(&err, &["loss.gif", ".svg or .png"]);
+    let err = ws.fail(&["plot", &a, "--metric", "nope", "-o", arg(&png)]);
+    assert_mentions(&err, &["nope"]);
+}
+
+#[test]
+fn compare_writes_a_report_with_the_differing_params_first() {
+    let ws = Ws::new();
+    let a = spiky_run(&ws, "run-a", "adam", 100);
+    let b = spiky_run(&ws, "run-b", "sgd", 200);
+    let out = ws.tmp().join("report.html");
+    ws.ok(&["compare", &a, &b, "-o", arg(&out)]);
+    let html = std::fs::read_to_string(&out).unwrap();
+    for needle in ["run-a", "run-b", "optimizer", "adam", "sgd", "<svg"] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    let err = ws.fail(&["compare", &a, "-o", arg(&out)]);
+    assert!(!err.is_empty());
+}

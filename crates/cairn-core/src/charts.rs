@@ -1,0 +1,240 @@
+//! Charts of runs: gathers the series from the metric store (downsampled from its summaries, or
+//! full points where the x axis needs timestamps or another metric) and hands them to
+//! `cairn-charts`, which draws without touching storage.
+
+use cairn_charts::{
+    BarChart, Chart, Format, Frame, LineChart, ParallelChart, Point as ChartPoint, Rendered,
+    Samples, Scale, Series, SystemPanel, Theme, XAxis, group_key, pair_by_step, render, render_svg,
+    report, system_groups,
+};
+use cairn_model::{Run, RunId};
+
+use crate::{Error, Workspace};
+
+/// What `cairn plot` draws.
+#[derive(Debug, Clone)]
+pub struct PlotSpec {
+    pub runs: Vec<RunId>,
+    pub metric: String,
+    /// `step`, `time`, `relative`, or another metric's key.
+    pub x: String,
+    /// EMA smoothing in 0..1 (0: none).
+    pub smooth: f64,
+    pub log_y: bool,
+    /// A run field to group by, e.g. `params.optimizer`.
+    pub group_by: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub dark: bool,
+}
+
+fn chart_error(e: cairn_charts::ChartError) -> Error {
+    Error::Invalid(format!("chart: {e}"))
+}
+
+impl Workspace {
+    /// The samples of one run's metric with x in the unit `x` asks for.
+    fn samples(
+        &self,
+        run: &Run,
+        metric: &str,
+        x: &XAxis,
+        columns: usize,
+    ) -> Result<Samples, Error> {
+        let by_step = |key: &str| -> Result<Samples, Error> {
+            let b = self.metric_downsampled(run.id, key, None, columns)?;
+            Ok(Samples::Buckets(
+                b.into_iter()
+                    .map(|b| cairn_charts::Bucket {
+                        x_lo: b.step_lo as f64,
+                        x_hi: b.step_hi as f64,
+                        count: b.count,
+                        min: b.min,
+                        max: b.max,
+                        first: b.first,
+                        last: b.last,
+                        nonfinite: b.nonfinite,
+                    })
+                    .collect(),
+            ))
+        };
+        Ok(match x {
+            XAxis::Step => by_step(metric)?,
+            XAxis::WallTime | XAxis::RelativeTime => {
+                let origin = if matches!(x, XAxis::RelativeTime) {
+                    run.start_ms as f64
+                } else {
+                    0.0
+                };
+                let scale = if matches!(x, XAxis::RelativeTime) {
+                    1000.0
+                } else {
+                    1.0
+                };
+                Samples::Points(
+                    self.metric_history(run.id, metric)?
+                        .into_iter()
+                        .map(|p| ChartPoint {
+                            x: (p.ts_ms as f64 - origin) / scale,
+                            y: p.value,
+                        })
+                        .collect(),
+                )
+            }
+            XAxis::Metric(other) => pair_by_step(&by_step(metric)?, &by_step(other)?),
+        })
+    }
+
+    /// A line chart of one metric over the given runs, grouped when asked.
+    pub fn line_chart(&self, spec: &PlotSpec) -> Result<LineChart, Error> {
+        if spec.runs.is_empty() {
+            return Err(Error::Invalid("give at least one run to plot".into()));
+        }
+        if !(0.0..1.0).contains(&spec.smooth) {
+            return Err(Error::Invalid(format!(
+                "smoothing {} is out of range: expected 0 <= s < 1",
+                spec.smooth
+            )));
+        }
+        let mut chart = LineChart::new(spec.metric.clone());
+        chart.x = XAxis::parse(&spec.x);
+        chart.smoothing = spec.smooth;
+        chart.y_scale = if spec.log_y {
+            Scale::Log
+        } else {
+            Scale::Linear
+        };
+        chart.group_by = spec.group_by.clone();
+        for id in &spec.runs {
+            let run = self.run(*id)?.run;
+            let samples = self.samples(&run, &spec.metric, &chart.x, spec.width as usize)?;
+            let mut series = Series::new(run.id.to_string(), run.name.clone(), samples);
+            if let Some(g) = &spec.group_by {
+                series = series.in_group(group_key(&run, g));
+            }
+            chart.series.push(series);
+        }
+        Ok(chart)
+    }
+
+    /// Renders a line chart as SVG or PNG.
+    pub fn plot(&self, spec: &PlotSpec, format: Format) -> Result<Rendered, Error> {
+        let chart = self.line_chart(spec)?;
+        let mut frame = Frame::new(spec.width, spec.height);
+        frame.theme = if spec.dark { Theme::Dark } else { Theme::Light };
+        render(&Chart::Line(chart), &frame, format).map_err(chart_error)
+    }
+
+    /// A self-contained HTML report comparing runs: params and lineage diffs, summary metrics,
+    /// a chart per shared metric, bars, parallel coordinates over the params that differ, and
+    /// the system metrics.
+    pub fn compare_report(&self, ids: &[RunId]) -> Result<String, Error> {
+        if ids.len() < 2 {
+            return Err(Error::Invalid("give at least two runs to compare".into()));
+        }
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let view = self.run(*id)?;
+            let mut run = view.run;
+            run.metrics.extend(view.live_metrics);
+            runs.push(run);
+        }
+        let frame = Frame::new(900, 420);
+        let mut metrics: Vec<String> = runs
+            .iter()
+            .flat_map(|r| r.metrics.keys().cloned())
+            .filter(|k| !k.starts_with("system/"))
+            .collect();
+        metrics.sort();
+        metrics.dedup();
+        let mut charts = Vec::new();
+        for m in &metrics {
+            let with: Vec<RunId> = runs
+                .iter()
+                .filter(|r| r.metrics.contains_key(m))
+                .map(|r| r.id)
+                .collect();
+            let spec = PlotSpec {
+                runs: with,
+                metric: m.clone(),
+                x: "step".into(),
+                smooth: 0.0,
+                log_y: false,
+                group_by: None,
+                width: frame.width,
+                height: frame.height,
+                dark: false,
+            };
+            let chart = self.line_chart(&spec)?;
+            charts.push((
+                m.clone(),
+                render_svg(&Chart::Line(chart), &frame)
+                    .map_err(chart_error)?
+                    .svg,
+            ));
+        }
+        let bars = BarChart::from_runs(&runs, &metrics);
+        let bar_frame = Frame::new(900, bars.preferred_height().clamp(200, 8000));
+        charts.push((
+            "summary metrics".into(),
+            render_svg(&Chart::Bars(bars), &bar_frame)
+                .map_err(chart_error)?
+                .svg,
+        ));
+        let mut fields: Vec<String> = report::differing_params(&runs);
+        if let Some(first) = metrics.first() {
+            fields.push(format!("metrics.{first}"));
+        }
+        if fields.len() >= 2 {
+            let parallel = ParallelChart::from_runs(&runs, &fields);
+            charts.push((
+                "parallel coordinates".into(),
+                render_svg(&Chart::Parallel(parallel), &frame)
+                    .map_err(chart_error)?
+                    .svg,
+            ));
+        }
+        let system_keys: Vec<String> = runs
+            .iter()
+            .flat_map(|r| r.metrics.keys().cloned())
+            .filter(|k| k.starts_with("system/"))
+            .collect();
+        let groups = system_groups(system_keys.iter().map(String::as_str));
+        if !groups.is_empty() {
+            let mut panel = SystemPanel {
+                title: Some("system metrics".into()),
+                charts: Vec::new(),
+            };
+            for g in groups {
+                let mut c = LineChart::new(g.title.clone());
+                for r in &runs {
+                    for k in &g.keys {
+                        if r.metrics.contains_key(k) {
+                            let s = self.samples(r, k, &XAxis::Step, frame.width as usize)?;
+                            c.series.push(Series::new(
+                                format!("{}/{k}", r.id),
+                                format!("{} {k}", r.name),
+                                s,
+                            ));
+                        }
+                    }
+                }
+                panel.charts.push(c);
+            }
+            charts.push((
+                "system metrics".into(),
+                render_svg(&Chart::System(panel), &Frame::new(900, 600))
+                    .map_err(chart_error)?
+                    .svg,
+            ));
+        }
+        let title = format!("Comparison of {} runs", runs.len());
+        Ok(report::compare_html(&report::CompareReport {
+            title,
+            runs: &runs,
+            charts,
+            theme: Theme::Light,
+            utc_offset_minutes: 0,
+        }))
+    }
+}
