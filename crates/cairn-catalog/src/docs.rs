@@ -31,6 +31,8 @@ pub(crate) const TEAM_DOC: &str = "team";
 const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
+/// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
+const SCHEMA_REVISION: i64 = 2;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -87,14 +89,17 @@ impl Catalog {
         };
         // An existing catalog of this format needs no schema work, and so no write lock: read-only
         // commands stay out of writers' way.
-        let existing: Option<String> = cat
+        // (`schema` counts revisions of the tables and indexes, which only ever get added.)
+        let current: Option<String> = cat
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT group_concat(value, '/') FROM (SELECT value FROM meta WHERE key IN ('format', 'schema') ORDER BY key)",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .unwrap_or(None);
-        if existing.as_deref() == Some(FORMAT_VERSION.to_string().as_str()) {
+        if current.as_deref() == Some(format!("{FORMAT_VERSION}/{SCHEMA_REVISION}").as_str()) {
             return Ok(cat);
         }
         let tx = cat
@@ -123,6 +128,10 @@ impl Catalog {
                 )?;
             }
         }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?1)",
+            [SCHEMA_REVISION.to_string()],
+        )?;
         tx.commit()?;
         Ok(cat)
     }

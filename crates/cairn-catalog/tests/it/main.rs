@@ -429,3 +429,33 @@ fn mlflow_filters_select_and_order_runs_with_stable_pages() {
     all.sort();
     assert_eq!(seen, all);
 }
+
+#[test]
+fn an_older_catalog_gets_the_new_indexes_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let mut cat = Catalog::open(&path, "t").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    cat.create_runs(&[run_in(&exp, 1)]).unwrap();
+    drop(cat);
+    // As a catalog of the first schema revision left it: without the lifecycle index.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX runs_deleted; UPDATE meta SET value = '1' WHERE key = 'schema';",
+    )
+    .unwrap();
+    drop(conn);
+    let cat = Catalog::open(&path, "t").unwrap();
+    assert_eq!(cat.count_runs(&RunFilter::default()).unwrap(), 1);
+    drop(cat);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'runs_deleted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the index is back");
+}
