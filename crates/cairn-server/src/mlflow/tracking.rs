@@ -529,6 +529,21 @@ impl RunIdQuery {
     }
 }
 
+/// Runs `f` on the run an MLflow request names; an unknown run is MLflow's 404.
+pub(crate) async fn with_run<T, F>(st: &AppState, id: String, f: F) -> Result<T, MlflowError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Workspace, RunId) -> CoreResult<T> + Send + 'static,
+{
+    let shown = id.clone();
+    st.call(move |ws| {
+        let rid = parse_run_id(&id)?;
+        f(ws, rid)
+    })
+    .await
+    .map_err(run_not_found(&shown))
+}
+
 pub(crate) fn run_not_found(id: &str) -> impl FnOnce(cairn_core::Error) -> MlflowError + '_ {
     move |e| {
         if e.is_unknown_run() {
@@ -568,40 +583,36 @@ pub(crate) async fn update_run(State(st): State<AppState>, b: Bytes) -> Reply {
     }
     .id()?;
     let status = req.status.as_deref().map(dto::status_in).transpose()?;
-    let shown = id.clone();
-    let v = st
-        .call(move |ws| {
-            let rid = parse_run_id(&id)?;
-            if let Some(name) = req.run_name.filter(|n| !n.is_empty()) {
+    let v = with_run(&st, id, move |ws, rid| {
+        if let Some(name) = req.run_name.filter(|n| !n.is_empty()) {
+            ws.update_run(
+                rid,
+                &[
+                    RunEdit::Name(name.clone()),
+                    RunEdit::Tag("mlflow.runName".into(), name),
+                ],
+            )?;
+        }
+        match status {
+            Some(s) if s.is_final() => {
+                ws.end_run(rid, s, req.end_time)?;
+            }
+            Some(s) => {
                 ws.update_run(
                     rid,
-                    &[
-                        RunEdit::Name(name.clone()),
-                        RunEdit::Tag("mlflow.runName".into(), name),
-                    ],
+                    &[RunEdit::Status {
+                        status: s,
+                        end_ms: None,
+                    }],
                 )?;
             }
-            match status {
-                Some(s) if s.is_final() => {
-                    ws.end_run(rid, s, req.end_time)?;
-                }
-                Some(s) => {
-                    ws.update_run(
-                        rid,
-                        &[RunEdit::Status {
-                            status: s,
-                            end_ms: None,
-                        }],
-                    )?;
-                }
-                None => {}
-            }
-            let view = ws.run(rid)?;
-            let exp = ws.experiment_by_id(view.run.experiment)?;
-            Ok(dto::run_info(&view.run, &mlflow_id(ws, &exp)?))
-        })
-        .await
-        .map_err(run_not_found(&shown))?;
+            None => {}
+        }
+        let view = ws.run(rid)?;
+        let exp = ws.experiment_by_id(view.run.experiment)?;
+        Ok(dto::run_info(&view.run, &mlflow_id(ws, &exp)?))
+    })
+    .await?;
     json(json!({ "run_info": v }))
 }
 
@@ -618,10 +629,7 @@ pub(crate) async fn delete_run(State(st): State<AppState>, b: Bytes) -> Reply {
         run_uuid: req.run_uuid,
     }
     .id()?;
-    let shown = id.clone();
-    st.call(move |ws| ws.delete_run(parse_run_id(&id)?))
-        .await
-        .map_err(run_not_found(&shown))?;
+    with_run(&st, id, move |ws, rid| ws.delete_run(rid)).await?;
     json(json!({}))
 }
 
@@ -632,10 +640,7 @@ pub(crate) async fn restore_run(State(st): State<AppState>, b: Bytes) -> Reply {
         run_uuid: req.run_uuid,
     }
     .id()?;
-    let shown = id.clone();
-    st.call(move |ws| ws.restore_run(parse_run_id(&id)?))
-        .await
-        .map_err(run_not_found(&shown))?;
+    with_run(&st, id, move |ws, rid| ws.restore_run(rid)).await?;
     json(json!({}))
 }
 
@@ -764,10 +769,10 @@ pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
         value: req.value,
     };
     check_param(&kv)?;
-    let shown = id.clone();
-    st.call(move |ws| ws.log_params(parse_run_id(&id)?, &[(kv.key, kv.value)]))
-        .await
-        .map_err(run_not_found(&shown))?;
+    with_run(&st, id, move |ws, rid| {
+        ws.log_params(rid, &[(kv.key, kv.value)])
+    })
+    .await?;
     json(json!({}))
 }
 
@@ -783,10 +788,10 @@ pub(crate) async fn set_tag(State(st): State<AppState>, b: Bytes) -> Reply {
         value: req.value,
     };
     check_tag(&kv)?;
-    let shown = id.clone();
-    st.call(move |ws| apply_tags(ws, parse_run_id(&id)?, vec![(kv.key, kv.value)]))
-        .await
-        .map_err(run_not_found(&shown))?;
+    with_run(&st, id, move |ws, rid| {
+        apply_tags(ws, rid, vec![(kv.key, kv.value)])
+    })
+    .await?;
     json(json!({}))
 }
 
@@ -804,10 +809,7 @@ pub(crate) async fn delete_tag(State(st): State<AppState>, b: Bytes) -> Reply {
         run_uuid: req.run_uuid,
     }
     .id()?;
-    let shown = id.clone();
-    st.call(move |ws| ws.delete_tag(parse_run_id(&id)?, &req.key))
-        .await
-        .map_err(run_not_found(&shown))?;
+    with_run(&st, id, move |ws, rid| ws.delete_tag(rid, &req.key)).await?;
     json(json!({}))
 }
 
@@ -878,9 +880,7 @@ pub(crate) async fn log_batch(State(st): State<AppState>, b: Bytes) -> Reply {
     for m in &req.metrics {
         bad_key("metric key", &m.key)?;
     }
-    let shown = id.clone();
-    st.call(move |ws| {
-        let rid = parse_run_id(&id)?;
+    with_run(&st, id, move |ws, rid| {
         let params: Vec<(String, String)> =
             req.params.into_iter().map(|p| (p.key, p.value)).collect();
         // Params first: a param that would change refuses the whole batch before anything is stored.
@@ -909,8 +909,7 @@ pub(crate) async fn log_batch(State(st): State<AppState>, b: Bytes) -> Reply {
             req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
         )
     })
-    .await
-    .map_err(run_not_found(&shown))?;
+    .await?;
     json(json!({}))
 }
 
@@ -987,9 +986,7 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
         };
         inputs.push(snap);
     }
-    let shown = id.clone();
-    st.call(move |ws| {
-        let rid = parse_run_id(&id)?;
+    with_run(&st, id, move |ws, rid| {
         // A run names its datasets by role: the context ("training"), or the dataset's name.
         // Two different datasets in one context are both kept, the second as "context:name".
         let mut datasets = ws.run(rid)?.run.lineage.datasets;
@@ -1008,8 +1005,7 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
         }
         ws.update_run(rid, &edits).map(drop)
     })
-    .await
-    .map_err(run_not_found(&shown))?;
+    .await?;
     json(json!({}))
 }
 
