@@ -91,7 +91,7 @@ test("a malformed query says where it went wrong", async () => {
   await page.getByLabel("query").press("Enter");
   const alert = page.getByRole("alert");
   await alert.waitFor();
-  assert.match(await alert.innerText(), /at column 23/);
+  assert.match(await alert.innerText(), /at column 24/);
   await page.screenshot({ path: join(shots, "3-query-error.png") });
   await page.getByLabel("query").fill("");
   await page.getByLabel("query").press("Enter");

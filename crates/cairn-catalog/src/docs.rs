@@ -32,7 +32,7 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
-const SCHEMA_REVISION: i64 = 2;
+const SCHEMA_REVISION: i64 = 3;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -702,6 +702,14 @@ impl Catalog {
         project::upsert_metric_rows(&tx, run, summaries)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The change counter (raised by every write of any process) and the runs whose projection
+    /// changed after `since` — what a derived index catches up from. The counter is read first,
+    /// so nothing written meanwhile is missed (it may be seen twice).
+    pub fn changes_since(&self, since: i64) -> Result<(i64, Vec<Run>), Error> {
+        let seq = project::change_seq(&self.conn)?;
+        Ok((seq, project::runs_changed_since(&self.conn, since)?))
     }
 
     /// How many runs a search matches, all pages together.

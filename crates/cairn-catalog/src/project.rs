@@ -12,6 +12,22 @@ use rusqlite::{
 use crate::Error;
 
 pub(crate) fn create_tables(tx: &Transaction<'_>) -> Result<(), Error> {
+    // Revision 3 added `runs.changed_seq` (what the search index catches up from).
+    let has_runs: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
+    if has_runs {
+        let has_seq: bool = tx.query_row(
+            "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'changed_seq'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0;
+        if !has_seq {
+            tx.execute_batch("ALTER TABLE runs ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 0")?;
+        }
+    }
     tx.execute_batch(
         "
 CREATE TABLE IF NOT EXISTS experiments (
@@ -22,13 +38,15 @@ CREATE INDEX IF NOT EXISTS experiments_name ON experiments(name);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, experiment TEXT NOT NULL, shard TEXT NOT NULL, name TEXT NOT NULL,
     owner TEXT, status TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, parent TEXT,
-    deleted INTEGER NOT NULL, incomplete INTEGER NOT NULL, json TEXT NOT NULL
+    deleted INTEGER NOT NULL, incomplete INTEGER NOT NULL, json TEXT NOT NULL,
+    changed_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, start_ms);
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_ms);
 CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, start_ms);
 CREATE INDEX IF NOT EXISTS runs_shard ON runs(shard);
 CREATE INDEX IF NOT EXISTS runs_deleted ON runs(deleted, start_ms);
+CREATE INDEX IF NOT EXISTS runs_changed ON runs(changed_seq);
 CREATE TABLE IF NOT EXISTS params (
     run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
     PRIMARY KEY (run, key)
@@ -86,8 +104,9 @@ pub(crate) fn experiment_where(
 pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result<(), Error> {
     let id = run.id.to_string();
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                 coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))",
     )?
     .execute(params![
         id,
@@ -477,4 +496,29 @@ fn non_finite_map<S: serde::Serializer>(
         }
     }
     map.end()
+}
+
+/// The catalog's change counter: every write of any process raises it.
+pub(crate) fn change_seq(conn: &Connection) -> Result<i64, Error> {
+    Ok(conn
+        .query_row(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Runs (deleted ones included) whose projection changed after change `seq`.
+pub(crate) fn runs_changed_since(conn: &Connection, seq: i64) -> Result<Vec<Run>, Error> {
+    let mut stmt = conn.prepare_cached("SELECT json FROM runs WHERE changed_seq > ?1")?;
+    let rows = stmt.query_map([seq], |r| r.get::<_, String>(0))?;
+    rows.map(|j| {
+        serde_json::from_str(&j?).map_err(|e| Error::Corrupt {
+            doc: "runs projection".into(),
+            reason: e.to_string(),
+        })
+    })
+    .collect()
 }

@@ -81,6 +81,31 @@ enum Command {
     Catalog(CatalogCmd),
     /// Serve the workspace over HTTP: the MLflow tracking API and Cairn's JSON API
     Serve(ServeArgs),
+    /// Search runs with the query language: MLflow filters plus OR, NOT, (), free text and
+    /// "phrases", owner:/tag:/exp:/is: shorthands, lineage fields, ranges, `created > -7d`
+    Search {
+        #[arg(default_value = "")]
+        query: String,
+        /// Order: `metrics.acc DESC`, `params.lr`, `created`…
+        #[arg(long)]
+        sort: Option<String>,
+        /// Only this experiment
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Extra columns: metrics.acc,params.optimizer,tags.team
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Print CSV instead of a table
+        #[arg(long)]
+        csv: bool,
+    },
+    /// The search index
+    #[command(subcommand)]
+    Index(IndexCmd),
     /// Plot a metric of runs to SVG or PNG (every spike kept, however long the series)
     Plot(Box<PlotArgs>),
     /// Write an HTML report comparing runs: params and lineage diffs, summary, charts
@@ -364,6 +389,12 @@ enum SchemaCmd {
 }
 
 #[derive(Subcommand)]
+enum IndexCmd {
+    /// Rebuild the search index from the catalog
+    Rebuild,
+}
+
+#[derive(Subcommand)]
 enum CatalogCmd {
     /// Recompute the projection tables from the automerge docs
     Rebuild,
@@ -374,8 +405,9 @@ enum CatalogCmd {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // Errors reach the user as `error: …`; logs only when asked for (CAIRN_LOG=info).
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -502,6 +534,35 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(&cli, args),
         Command::Exec(args) => exec(&cli, args),
         Command::Plot(args) => plot(&cli, args),
+        Command::Index(IndexCmd::Rebuild) => {
+            let mut ws = open(&cli)?;
+            let n = ws.rebuild_index()?;
+            outln!("indexed {} runs", thousands(n));
+            Ok(())
+        }
+        Command::Search {
+            query,
+            sort,
+            exp,
+            limit,
+            offset,
+            columns,
+            csv,
+        } => {
+            let mut ws = open(&cli)?;
+            let req = cairn_core::SearchRequest {
+                q: Some(query.clone()),
+                order: sort.clone(),
+                experiment: exp.clone(),
+                limit: Some(*limit),
+                offset: Some(*offset),
+            };
+            let page = ws.search_page(&req)?;
+            if cli.json {
+                return print_json(&page);
+            }
+            print_search(&page, columns, *csv, *offset)
+        }
         Command::Compare { runs, output } => {
             let ws = open(&cli)?;
             let ids: Vec<cairn_model::RunId> = runs
@@ -585,6 +646,87 @@ fn plot(cli: &Cli, a: &PlotArgs) -> Result<()> {
         );
     }
     outln!("wrote {} ({} runs)", a.output.display(), spec.runs.len());
+    Ok(())
+}
+
+/// A search result as a table (or CSV): the run, its experiment, owner, status, start, and the
+/// chosen columns.
+fn print_search(
+    page: &cairn_core::SearchPage,
+    columns: &[String],
+    csv: bool,
+    offset: u64,
+) -> Result<()> {
+    let cell = |r: &cairn_core::RunSummary, c: &str| -> String {
+        match c.split_once('.') {
+            Some(("metrics", k)) => r
+                .metrics
+                .get(k)
+                .map(|v| {
+                    v.as_f64()
+                        .map_or_else(|| v.as_str().unwrap_or("").to_owned(), metric)
+                })
+                .unwrap_or_else(|| "-".into()),
+            Some(("params", k)) => r.params.get(k).cloned().unwrap_or_else(|| "-".into()),
+            Some(("tags", k)) => r.tags.get(k).cloned().unwrap_or_else(|| "-".into()),
+            _ => "-".into(),
+        }
+    };
+    let mut headers = vec!["id", "experiment", "name", "owner", "status", "started"];
+    headers.extend(columns.iter().map(String::as_str));
+    let rows: Vec<Vec<String>> = page
+        .runs
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                if csv {
+                    r.id.to_string()
+                } else {
+                    short_id(&r.id.to_string()).to_owned()
+                },
+                r.experiment_name.clone(),
+                r.name.clone(),
+                r.owner.clone().unwrap_or_else(|| "-".into()),
+                r.status.to_string(),
+                time(r.start_ms),
+            ];
+            row.extend(columns.iter().map(|c| cell(r, c)));
+            row
+        })
+        .collect();
+    if csv {
+        let quote = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_owned()
+            }
+        };
+        outln!("{}", headers.join(","));
+        for row in rows {
+            outln!(
+                "{}",
+                row.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+            );
+        }
+        return Ok(());
+    }
+    let mut t = Table::new(&headers).right_align(&(6..headers.len()).collect::<Vec<_>>());
+    let shown = rows.len() as u64;
+    for row in rows {
+        t.row(row);
+    }
+    if t.is_empty() {
+        outln!("no runs match");
+    } else {
+        out!("{}", t.render());
+        outln!(
+            "{}–{} of {} runs",
+            offset + 1,
+            offset + shown,
+            thousands(page.total)
+        );
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod error;
 pub mod probe;
 mod registry;
 pub mod sampler;
+mod search;
 mod views;
 mod workspace;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use cairn_model::{ExperimentId, Run, RunId, RunStatus};
 use serde::Serialize;
 
-use crate::{Error, Lifecycle, RunSearch, Workspace};
+use crate::{Error, Workspace};
 
 /// A search: a filter in the query language, an order, an experiment, a page.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -82,50 +82,9 @@ impl Workspace {
             demo: self.workspace_info().demo,
         }
     }
-
-    /// One page of runs matching a query, with the total count.
-    pub fn search_page(&self, req: &SearchRequest) -> Result<SearchPage, Error> {
-        let filter = crate::query::parse_filter(req.q.as_deref().unwrap_or(""))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        let order = req
-            .order
-            .as_deref()
-            .filter(|o| !o.trim().is_empty())
-            .map(crate::query::parse_order_by)
-            .transpose()
-            .map_err(|e| Error::Invalid(format!("order: {e}")))?;
-        let experiments = match req.experiment.as_deref().filter(|e| !e.is_empty()) {
-            Some(e) => vec![self.experiment(e)?.id],
-            None => Vec::new(),
-        };
-        let search = RunSearch {
-            experiments,
-            filter,
-            order: order.into_iter().collect(),
-            lifecycle: Lifecycle::Active,
-            limit: req.limit.unwrap_or(100).clamp(1, 5000),
-            offset: req.offset.unwrap_or(0),
-        };
-        let total = self.count_search(&search)?;
-        let (runs, next_offset) = self.search_runs(&search)?;
-        let mut names: BTreeMap<ExperimentId, String> = BTreeMap::new();
-        let mut out = Vec::with_capacity(runs.len());
-        for r in runs {
-            if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(r.experiment) {
-                slot.insert(self.experiment_by_id(r.experiment)?.name);
-            }
-            let experiment_name = names[&r.experiment].clone();
-            out.push(summary(r, experiment_name));
-        }
-        Ok(SearchPage {
-            total,
-            next_offset,
-            runs: out,
-        })
-    }
 }
 
-fn summary(r: Run, experiment_name: String) -> RunSummary {
+pub(crate) fn summary(r: Run, experiment_name: String) -> RunSummary {
     RunSummary {
         id: r.id,
         experiment: r.experiment,

@@ -92,6 +92,8 @@ pub struct Workspace {
     metrics: MetricStore,
     artifacts: ArtifactStore,
     last_summary_flush: HashMap<RunId, Instant>,
+    /// The search index, opened (and caught up with the catalog) on the first search.
+    pub(crate) index: Option<crate::search::Index>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -158,6 +160,7 @@ impl Workspace {
             metrics,
             artifacts,
             last_summary_flush: HashMap::new(),
+            index: None,
         })
     }
 
@@ -711,6 +714,10 @@ impl Workspace {
         }
         self.update_run(id, &[RunEdit::DeleteTag(key.to_owned())])
             .map(drop)
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {

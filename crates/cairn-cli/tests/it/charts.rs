@@ -84,3 +84,72 @@ fn compare_writes_a_report_with_the_differing_params_first() {
     let err = ws.fail(&["compare", &a, "-o", arg(&out)]);
     assert!(!err.is_empty());
 }
+
+#[test]
+fn search_finds_runs_with_the_query_language_and_says_where_a_typo_is() {
+    let ws = Ws::new();
+    let a = ws.start_run(&[
+        "-n",
+        "smooth-adam",
+        "-p",
+        "optimizer=adam",
+        "--owner",
+        "alice",
+        "--notes",
+        "Tried label smoothing 0.1",
+    ]);
+    ws.ok(&["run", "log", &a, "-m", "acc=0.93"]);
+    let b = ws.start_run(&["-n", "plain-sgd", "-p", "optimizer=sgd", "--owner", "bob"]);
+    ws.ok(&["run", "log", &b, "-m", "acc=0.95"]);
+    let c = ws.start_run(&[
+        "-n",
+        "low-adam",
+        "-p",
+        "optimizer=adam",
+        "--owner",
+        "alice",
+        "--notes",
+        "label smoothing again",
+    ]);
+    ws.ok(&["run", "log", &c, "-m", "acc=0.5"]);
+
+    let page = ws.json(&[
+        "search",
+        "owner:alice and params.optimizer = 'adam' and metrics.acc > 0.9 and \"label smoothing\"",
+    ]);
+    let names: Vec<&str> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["smooth-adam"]);
+    let page = ws.json(&[
+        "search",
+        "params.optimizer = 'sgd' or metrics.acc < 0.6",
+        "--sort",
+        "metrics.acc DESC",
+    ]);
+    let names: Vec<&str> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["plain-sgd", "low-adam"]);
+    assert_eq!(page["total"], 2);
+
+    let csv = ws.ok(&["search", "owner:bob", "--csv", "--columns", "metrics.acc"]);
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "id,experiment,name,owner,status,started,metrics.acc"
+    );
+    assert!(csv.contains(&b) && csv.contains("0.9500"), "{csv}");
+
+    let err = ws.fail(&["search", "metrics.acc > 0.9 and )"]);
+    assert_mentions(&err, &["')'", "column 23"]);
+    let err = ws.fail(&["search", "metrics.acc > 0.9 and colour:red"]);
+    assert_mentions(&err, &["colour"]);
+    ws.ok(&["index", "rebuild"]);
+    assert_eq!(ws.json(&["search", "owner:alice"])["total"], 2);
+}

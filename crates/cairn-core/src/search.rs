@@ -1,0 +1,157 @@
+//! Search through the tantivy index of `cairn-search`: opened on the first search, rebuilt from
+//! the catalog when missing, outdated or corrupt, and caught up before every search with the runs
+//! whose projection changed since the catalog change it last saw — whichever process wrote them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cairn_model::{ExperimentId, Run};
+use cairn_search::{IndexedRun, SearchIndex, SearchRequest as IndexRequest};
+
+use crate::views::{RunSummary, SearchPage, SearchRequest, summary};
+use crate::{Error, Workspace};
+
+/// The index and the catalog change it has caught up to.
+#[derive(Debug)]
+pub(crate) struct Index {
+    index: SearchIndex,
+    seen: i64,
+}
+
+fn watermark_path(dir: &Path) -> PathBuf {
+    dir.join("index.seen")
+}
+
+fn index_error(e: cairn_search::SearchError) -> Error {
+    Error::Invalid(format!("search index: {e}"))
+}
+
+fn names(ws: &Workspace) -> Result<BTreeMap<ExperimentId, String>, Error> {
+    Ok(ws
+        .experiments_all()?
+        .into_iter()
+        .map(|e| (e.id, e.name))
+        .collect())
+}
+
+fn indexed<'a>(runs: &'a [Run], names: &'a BTreeMap<ExperimentId, String>) -> Vec<IndexedRun<'a>> {
+    runs.iter()
+        .map(|run| IndexedRun {
+            run,
+            experiment_name: names.get(&run.experiment).map_or("", String::as_str),
+        })
+        .collect()
+}
+
+impl Workspace {
+    /// The index, caught up with every write so far.
+    fn caught_up_index(&mut self) -> Result<&mut Index, Error> {
+        let dir = self.dir().join("index");
+        if self.index.is_none() {
+            let names = names(self)?;
+            let (seq, all) = self.catalog().changes_since(-1)?;
+            let (index, health) = SearchIndex::open_or_rebuild(&dir, || indexed(&all, &names))
+                .map_err(index_error)?;
+            let seen = match health {
+                cairn_search::Health::Ready => std::fs::read_to_string(watermark_path(self.dir()))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(-1),
+                _ => seq,
+            };
+            self.index = Some(Index { index, seen });
+        }
+        let seen = self.index.as_ref().map_or(-1, |i| i.seen);
+        let (seq, changed) = self.catalog().changes_since(seen)?;
+        if !changed.is_empty() {
+            let names = names(self)?;
+            let idx = self
+                .index
+                .as_mut()
+                .ok_or_else(|| Error::Invalid("search index not open".into()))?;
+            // Another process may hold the index writer for a moment: then search what is
+            // committed and catch up next time.
+            match idx
+                .index
+                .upsert(&indexed(&changed, &names))
+                .and_then(|()| idx.index.commit())
+            {
+                Ok(()) => {
+                    idx.seen = seq;
+                    if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {
+                        tracing::warn!(error = %e, "could not record the search index's position");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "search index not caught up this time"),
+            }
+        } else if let Some(idx) = self.index.as_mut() {
+            idx.seen = seq;
+        }
+        self.index
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("search index not open".into()))
+    }
+
+    /// One page of runs matching a query in Cairn's query language (MLflow filters, OR, NOT,
+    /// parentheses, free text, shorthands, lineage fields, ranges, relative times).
+    pub fn search_page(&mut self, req: &SearchRequest) -> Result<SearchPage, Error> {
+        let query = cairn_search::parse(req.q.as_deref().unwrap_or(""))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let sort = match req.order.as_deref().filter(|o| !o.trim().is_empty()) {
+            Some(o) => {
+                cairn_search::parse_sort(o).map_err(|e| Error::Invalid(format!("order: {e}")))?
+            }
+            None => Vec::new(),
+        };
+        let experiments = match req.experiment.as_deref().filter(|e| !e.is_empty()) {
+            Some(e) => vec![self.experiment(e)?.id],
+            None => Vec::new(),
+        };
+        let limit = req.limit.unwrap_or(100).clamp(1, 5000) as usize;
+        let offset = req.offset.unwrap_or(0) as usize;
+        let request = IndexRequest {
+            query,
+            sort,
+            limit,
+            offset,
+            experiments,
+            ..Default::default()
+        };
+        let page = self
+            .caught_up_index()?
+            .index
+            .search(&request)
+            .map_err(index_error)?;
+        let names = names(self)?;
+        let mut runs: Vec<RunSummary> = Vec::with_capacity(page.runs.len());
+        for id in page.runs {
+            // A run indexed but gone from the catalog (a rebuild in another process) is skipped.
+            let Some(mut run) = self.catalog().run(id)? else {
+                continue;
+            };
+            run.metrics.extend(self.live_metrics(id)?);
+            let name = names.get(&run.experiment).cloned().unwrap_or_default();
+            runs.push(summary(run, name));
+        }
+        Ok(SearchPage {
+            total: page.total,
+            next_offset: page.next_offset.map(|o| o as u64),
+            runs,
+        })
+    }
+
+    /// Rebuilds the search index from the catalog; returns how many runs it holds.
+    pub fn rebuild_index(&mut self) -> Result<u64, Error> {
+        self.index = None;
+        let dir = self.dir().join("index");
+        let names = names(self)?;
+        let (seq, all) = self.catalog().changes_since(-1)?;
+        let (mut index, _) = SearchIndex::open(&dir).map_err(index_error)?;
+        let n = index.rebuild(indexed(&all, &names)).map_err(index_error)?;
+        if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {
+            tracing::warn!(error = %e, "could not record the search index's position");
+        }
+        self.index = Some(Index { index, seen: seq });
+        Ok(n)
+    }
+}
