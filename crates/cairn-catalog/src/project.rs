@@ -47,6 +47,8 @@ CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, start_ms);
 CREATE INDEX IF NOT EXISTS runs_shard ON runs(shard);
 CREATE INDEX IF NOT EXISTS runs_deleted ON runs(deleted, start_ms);
 CREATE INDEX IF NOT EXISTS runs_changed ON runs(changed_seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters(name, value) VALUES ('changed', 0);
 CREATE TABLE IF NOT EXISTS params (
     run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
     PRIMARY KEY (run, key)
@@ -105,8 +107,7 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
     let id = run.id.to_string();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                 coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -121,6 +122,7 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
         run.deleted,
         !run.incomplete.is_empty(),
         serde_json::to_string(run).unwrap_or_default(),
+        bump_changed(tx)?,
     ])?;
     for table in ["params", "tags", "run_metrics"] {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
@@ -166,6 +168,10 @@ pub(crate) fn upsert_metric_rows(
     summaries: &[(String, cairn_model::MetricSummary)],
 ) -> Result<(), Error> {
     let id = run.to_string();
+    // The run's summaries changed: a derived index must look at it again.
+    let seq = bump_changed(tx)?;
+    tx.prepare_cached("UPDATE runs SET changed_seq = ?2 WHERE id = ?1")?
+        .execute(params![id, seq])?;
     let mut m = tx.prepare_cached(
         "INSERT OR REPLACE INTO run_metrics(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
@@ -498,11 +504,20 @@ fn non_finite_map<S: serde::Serializer>(
     map.end()
 }
 
-/// The catalog's change counter: every write of any process raises it.
+/// Raises the projection change counter and returns its new value (stamped on the rows changed).
+fn bump_changed(tx: &Transaction<'_>) -> Result<i64, Error> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE counters SET value = value + 1 WHERE name = 'changed' RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The projection change counter: every change of a run's row, by any process, raises it.
 pub(crate) fn change_seq(conn: &Connection) -> Result<i64, Error> {
     Ok(conn
         .query_row(
-            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+            "SELECT value FROM counters WHERE name = 'changed'",
             [],
             |r| r.get(0),
         )

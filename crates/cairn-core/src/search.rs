@@ -34,6 +34,15 @@ fn names(ws: &Workspace) -> Result<BTreeMap<ExperimentId, String>, Error> {
         .collect())
 }
 
+/// Runs as the index should see them: with the metric store's live summaries (the docs' copies
+/// trail by up to a couple of seconds while a run logs).
+fn with_live_metrics(ws: &Workspace, mut runs: Vec<Run>) -> Result<Vec<Run>, Error> {
+    for run in &mut runs {
+        run.metrics.extend(ws.live_metrics(run.id)?);
+    }
+    Ok(runs)
+}
+
 fn indexed<'a>(runs: &'a [Run], names: &'a BTreeMap<ExperimentId, String>) -> Vec<IndexedRun<'a>> {
     runs.iter()
         .map(|run| IndexedRun {
@@ -50,6 +59,7 @@ impl Workspace {
         if self.index.is_none() {
             let names = names(self)?;
             let (seq, all) = self.catalog().changes_since(-1)?;
+            let all = with_live_metrics(self, all)?;
             let (index, health) = SearchIndex::open_or_rebuild(&dir, || indexed(&all, &names))
                 .map_err(index_error)?;
             let seen = match health {
@@ -64,6 +74,7 @@ impl Workspace {
         let seen = self.index.as_ref().map_or(-1, |i| i.seen);
         let (seq, changed) = self.catalog().changes_since(seen)?;
         if !changed.is_empty() {
+            let changed = with_live_metrics(self, changed)?;
             let names = names(self)?;
             let idx = self
                 .index
@@ -140,12 +151,62 @@ impl Workspace {
         })
     }
 
+    /// Runs matching a query with an order, in experiments (empty: all), by lifecycle: the
+    /// engine behind MLflow's `runs/search`. Each run carries its live metric summaries.
+    pub fn search_runs_by_query(
+        &mut self,
+        query: &str,
+        order: &[String],
+        experiments: Vec<ExperimentId>,
+        lifecycle: crate::Lifecycle,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<Run>, Option<u64>), Error> {
+        let query = cairn_search::parse(query)
+            .map_err(|e| Error::Invalid(format!("invalid filter: {e}")))?;
+        let mut sort = Vec::new();
+        for o in order {
+            sort.push(
+                cairn_search::SortKey::parse(o)
+                    .map_err(|e| Error::Invalid(format!("invalid order_by clause '{o}': {e}")))?,
+            );
+        }
+        let lifecycle = match lifecycle {
+            crate::Lifecycle::Active => cairn_search::Lifecycle::Active,
+            crate::Lifecycle::Deleted => cairn_search::Lifecycle::Deleted,
+            crate::Lifecycle::All => cairn_search::Lifecycle::All,
+        };
+        let request = IndexRequest {
+            query,
+            sort,
+            limit,
+            offset,
+            experiments,
+            lifecycle,
+            now_ms: None,
+        };
+        let page = self
+            .caught_up_index()?
+            .index
+            .search(&request)
+            .map_err(index_error)?;
+        let mut runs = Vec::with_capacity(page.runs.len());
+        for id in page.runs {
+            if let Some(mut run) = self.catalog().run(id)? {
+                run.metrics.extend(self.live_metrics(id)?);
+                runs.push(run);
+            }
+        }
+        Ok((runs, page.next_offset.map(|o| o as u64)))
+    }
+
     /// Rebuilds the search index from the catalog; returns how many runs it holds.
     pub fn rebuild_index(&mut self) -> Result<u64, Error> {
         self.index = None;
         let dir = self.dir().join("index");
         let names = names(self)?;
         let (seq, all) = self.catalog().changes_since(-1)?;
+        let all = with_live_metrics(self, all)?;
         let (mut index, _) = SearchIndex::open(&dir).map_err(index_error)?;
         let n = index.rebuild(indexed(&all, &names)).map_err(index_error)?;
         if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {

@@ -638,11 +638,22 @@ fn eval(plan: &Plan, seg: &SegmentReader) -> Result<Bits, SearchError> {
             if let Some(col) = f64_column(seg, column)?
                 && pred.lo <= pred.hi
             {
-                let mut docs = Vec::new();
-                col.get_docids_for_value_range(pred.lo..=pred.hi, 0..n, &mut docs);
-                for d in docs {
-                    if pred.except.is_none() || col.first(d).is_some_and(|v| pred.holds(v)) {
-                        b.insert(d);
+                if pred.lo.is_finite() && pred.hi.is_finite() {
+                    let mut docs = Vec::new();
+                    col.get_docids_for_value_range(pred.lo..=pred.hi, 0..n, &mut docs);
+                    for d in docs {
+                        if pred.except.is_none() || col.first(d).is_some_and(|v| pred.holds(v)) {
+                            b.insert(d);
+                        }
+                    }
+                } else {
+                    // A half-open range (`< 0.61`): the column's range lookup mishandles an
+                    // infinite bound (it matched every document), so test each value instead —
+                    // a scan of one f64 per document, which also keeps ±inf values in range.
+                    for d in 0..n {
+                        if col.first(d).is_some_and(|v| pred.holds(v)) {
+                            b.insert(d);
+                        }
                     }
                 }
             }

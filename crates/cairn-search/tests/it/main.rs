@@ -112,3 +112,59 @@ pub(crate) fn with_infra(mut run: Run, host: &str, gpu: &str, fs_version: &str) 
     run.status = RunStatus::Finished;
     run
 }
+
+#[test]
+fn half_open_metric_ranges_select_only_what_they_say() {
+    use cairn_model::{ExperimentId, MetricSummary, Run, RunId};
+    let exp = ExperimentId::from_parts(1, 1);
+    let runs: Vec<Run> = [0.62, 0.72, 0.5, f64::INFINITY]
+        .iter()
+        .enumerate()
+        .map(|(i, acc)| {
+            let mut r = Run::new(
+                RunId::from_parts(10 + i as u64, i as u128),
+                exp,
+                format!("r{i}"),
+                10 + i as i64,
+            );
+            r.metrics.insert(
+                "acc".into(),
+                MetricSummary {
+                    last: *acc,
+                    step: 1,
+                    ts_ms: 1,
+                    min: None,
+                    max: None,
+                    count: 1,
+                },
+            );
+            r
+        })
+        .collect();
+    let mut index = cairn_search::SearchIndex::in_memory().unwrap();
+    let items: Vec<cairn_search::IndexedRun<'_>> = runs
+        .iter()
+        .map(|run| cairn_search::IndexedRun {
+            run,
+            experiment_name: "e",
+        })
+        .collect();
+    index.upsert(&items).unwrap();
+    index.commit().unwrap();
+    let names = |q: &str| -> Vec<String> {
+        let page = index
+            .search(&cairn_search::SearchRequest::new(cairn_search::parse(q).unwrap()).page(10, 0))
+            .unwrap();
+        let mut n: Vec<String> = page
+            .runs
+            .iter()
+            .map(|id| runs.iter().find(|r| r.id == *id).unwrap().name.clone())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names("metrics.acc <= 0.61"), ["r2"]);
+    assert_eq!(names("metrics.acc < 0.7"), ["r0", "r2"]);
+    assert_eq!(names("metrics.acc >= 0.7"), ["r1", "r3"]);
+    assert_eq!(names("metrics.acc > 0.6 and metrics.acc < 0.7"), ["r0"]);
+}

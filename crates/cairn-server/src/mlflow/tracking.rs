@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
-use cairn_core::query::{parse_filter, parse_order_by};
-use cairn_core::{Lifecycle, NewRun, Point, RunEdit, RunSearch, Workspace};
+use cairn_core::{Lifecycle, NewRun, Point, RunEdit, Workspace};
 use cairn_model::{CodeVersion, DatasetSnapshot, Experiment, ExperimentId, ParentKind, Run, RunId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -659,20 +658,8 @@ pub(crate) struct SearchRuns {
 
 pub(crate) async fn search_runs(State(st): State<AppState>, b: Bytes) -> Reply {
     let req: SearchRuns = body(&b)?;
-    let filter = parse_filter(req.filter.as_deref().unwrap_or("")).map_err(|e| {
-        MlflowError::invalid(format!(
-            "Invalid filter '{}': {e}",
-            req.filter.as_deref().unwrap_or("")
-        ))
-    })?;
-    let order = req
-        .order_by
-        .iter()
-        .map(|o| {
-            parse_order_by(o)
-                .map_err(|e| MlflowError::invalid(format!("Invalid order_by clause '{o}': {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let filter = req.filter.clone().unwrap_or_default();
+    let order = req.order_by.clone();
     let limit = req.max_results.unwrap_or(1000);
     if limit < 1 || limit as u64 > MAX_SEARCH_RESULTS {
         return Err(MlflowError::invalid(format!(
@@ -691,15 +678,15 @@ pub(crate) async fn search_runs(State(st): State<AppState>, b: Bytes) -> Reply {
             for id in &req.experiment_ids {
                 exps.push(resolve_experiment(ws, id)?);
             }
-            let search = RunSearch {
-                experiments: exps.iter().map(|e| e.id).collect(),
-                filter,
-                order,
+            let experiments = exps.iter().map(|e| e.id).collect();
+            let (runs, next) = ws.search_runs_by_query(
+                &filter,
+                &order,
+                experiments,
                 lifecycle,
-                limit: limit as u64,
-                offset,
-            };
-            let (runs, next) = ws.search_runs(&search)?;
+                limit as usize,
+                offset as usize,
+            )?;
             let mut ids: BTreeMap<ExperimentId, String> = exps
                 .iter()
                 .map(|e| Ok((e.id, mlflow_id(ws, e)?)))
