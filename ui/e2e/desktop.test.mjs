@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -16,10 +17,20 @@ const cairn = process.env.CAIRN_BIN ?? join(repo, "target/debug/cairn");
 const desktop = process.env.CAIRN_DESKTOP_BIN ?? join(repo, "target/debug/cairn-desktop");
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
 const shots = join(here, "screenshots");
-const PORT = 4444 + (process.pid % 1000);
-const wd = `http://127.0.0.1:${PORT}`;
+let driver, session, workspace, wd;
+let driverLog = "";
 
-let driver, session, workspace;
+/** A port nothing listens on now (the OS picks it). */
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
 
 async function call(method, path, body) {
   const res = await fetch(wd + path, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
@@ -55,8 +66,20 @@ async function text(css) {
 before(async () => {
   workspace = mkdtempSync(join(tmpdir(), "cairn-desktop-"));
   execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "demo", "--runs", "120", "--steps", "100"], { stdio: "ignore" });
-  driver = spawn(driverBin, ["--port", String(PORT)], { stdio: "inherit", env: { ...process.env, CAIRN_WORKSPACE: workspace, CAIRN_USER: "alice" } });
-  await waitFor("tauri-driver", async () => (await fetch(wd + "/status")).ok);
+  // Both tauri-driver's port and WebKitWebDriver's behind it are picked free, so a leftover
+  // driver or another test run cannot collide with this one.
+  const [port, nativePort] = [await freePort(), await freePort()];
+  wd = `http://127.0.0.1:${port}`;
+  driver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CAIRN_WORKSPACE: workspace, CAIRN_USER: "alice" },
+  });
+  driver.stdout.on("data", (d) => (driverLog += d));
+  driver.stderr.on("data", (d) => (driverLog += d));
+  driver.on("exit", (code) => (driverLog += `\n[tauri-driver exited with ${code}]`));
+  await waitFor("tauri-driver", async () => (await fetch(wd + "/status")).ok, 60000).catch((e) => {
+    throw new Error(`${e.message}\ntauri-driver said:\n${driverLog}`);
+  });
   const s = await call("POST", "/session", { capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: desktop } } } });
   session = s.sessionId;
   mkdirSync(shots, { recursive: true });

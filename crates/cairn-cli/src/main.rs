@@ -102,10 +102,22 @@ enum Command {
         /// Print CSV instead of a table
         #[arg(long)]
         csv: bool,
+        /// Start from a saved view (its query, order and columns; the query argument narrows it)
+        #[arg(long)]
+        view: Option<String>,
     },
     /// The search index
     #[command(subcommand)]
     Index(IndexCmd),
+    /// Tag every run a query matches
+    #[command(subcommand)]
+    Tag(TagCmd),
+    /// Set the owner of every run a query matches
+    #[command(subcommand)]
+    Owner(OwnerCmd),
+    /// Saved views: a named query, order and columns, shared with the team
+    #[command(subcommand)]
+    View(ViewCmd),
     /// Plot a metric of runs to SVG or PNG (every spike kept, however long the series)
     Plot(Box<PlotArgs>),
     /// Write an HTML report comparing runs: params and lineage diffs, summary, charts
@@ -389,6 +401,35 @@ enum SchemaCmd {
 }
 
 #[derive(Subcommand)]
+enum TagCmd {
+    /// `cairn tag add 'exp:resnet and metrics.acc > 0.9' candidate` (or KEY=VALUE)
+    Add { query: String, tag: String },
+}
+
+#[derive(Subcommand)]
+enum OwnerCmd {
+    /// `cairn owner set 'attributes.user_id IS NULL' alice`
+    Set { query: String, user: String },
+}
+
+#[derive(Subcommand)]
+enum ViewCmd {
+    /// Save a view (replacing one of the same name)
+    Save {
+        name: String,
+        query: String,
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+    },
+    /// List the saved views
+    List,
+    /// Delete a saved view
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
 enum IndexCmd {
     /// Rebuild the search index from the catalog
     Rebuild,
@@ -534,6 +575,59 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(&cli, args),
         Command::Exec(args) => exec(&cli, args),
         Command::Plot(args) => plot(&cli, args),
+        Command::Tag(TagCmd::Add { query, tag }) => {
+            let mut ws = open(&cli)?;
+            let (k, v) = tag.split_once('=').unwrap_or((tag.as_str(), "true"));
+            let n = ws.tag_matching(query, k, v)?;
+            outln!("tagged {} runs with {k}={v}", thousands(n as u64));
+            Ok(())
+        }
+        Command::Owner(OwnerCmd::Set { query, user }) => {
+            let mut ws = open(&cli)?;
+            let n = ws.set_owner_matching(query, user)?;
+            outln!("{} runs now owned by {user}", thousands(n as u64));
+            Ok(())
+        }
+        Command::View(cmd) => {
+            let mut ws = open(&cli)?;
+            match cmd {
+                ViewCmd::Save {
+                    name,
+                    query,
+                    sort,
+                    columns,
+                } => {
+                    ws.save_view(&cairn_core::SavedView {
+                        name: name.clone(),
+                        query: query.clone(),
+                        order: sort.clone(),
+                        columns: columns.clone(),
+                    })?;
+                    outln!("saved view '{name}'");
+                }
+                ViewCmd::List => {
+                    let views = ws.views()?;
+                    if cli.json {
+                        return print_json(&views);
+                    }
+                    let mut t = Table::new(&["view", "query", "sort", "columns"]);
+                    for v in views {
+                        t.row(vec![
+                            v.name,
+                            v.query,
+                            v.order.unwrap_or_default(),
+                            v.columns.join(","),
+                        ]);
+                    }
+                    out!("{}", t.render());
+                }
+                ViewCmd::Rm { name } => {
+                    ws.delete_view(name)?;
+                    outln!("deleted view '{name}'");
+                }
+            }
+            Ok(())
+        }
         Command::Index(IndexCmd::Rebuild) => {
             let mut ws = open(&cli)?;
             let n = ws.rebuild_index()?;
@@ -548,11 +642,25 @@ fn run(cli: Cli) -> Result<()> {
             offset,
             columns,
             csv,
+            view,
         } => {
             let mut ws = open(&cli)?;
+            let (mut q, mut order, mut cols) = (query.clone(), sort.clone(), columns.clone());
+            if let Some(name) = view {
+                let v = ws.view(name)?;
+                q = if query.trim().is_empty() {
+                    v.query
+                } else {
+                    format!("({}) and ({query})", v.query)
+                };
+                order = order.or(v.order);
+                if cols.is_empty() {
+                    cols = v.columns;
+                }
+            }
             let req = cairn_core::SearchRequest {
-                q: Some(query.clone()),
-                order: sort.clone(),
+                q: Some(q),
+                order,
                 experiment: exp.clone(),
                 limit: Some(*limit),
                 offset: Some(*offset),
@@ -561,7 +669,7 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 return print_json(&page);
             }
-            print_search(&page, columns, *csv, *offset)
+            print_search(&page, &cols, *csv, *offset)
         }
         Command::Compare { runs, output } => {
             let ws = open(&cli)?;

@@ -26,5 +26,6 @@ pub use cairn_metrics::{Bucket, Point, SeriesInfo};
 pub use charts::PlotSpec;
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};
+pub use search::SavedView;
 pub use views::{BucketView, Info, RunSummary, SearchPage, SearchRequest, json_number};
 pub use workspace::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};

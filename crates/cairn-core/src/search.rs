@@ -216,3 +216,116 @@ impl Workspace {
         Ok(n)
     }
 }
+
+/// A named search: query, order and columns, kept in the team doc so it syncs with the catalog.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedView {
+    pub name: String,
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
+fn view_key(name: &str) -> String {
+    format!("view/{name}")
+}
+
+impl Workspace {
+    /// Every run id a query matches (all pages).
+    fn all_matching(&mut self, query: &str) -> Result<Vec<cairn_model::RunId>, Error> {
+        let parsed = cairn_search::parse(query).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut ids = Vec::new();
+        let mut offset = 0;
+        loop {
+            let request = IndexRequest {
+                query: parsed.clone(),
+                limit: 5000,
+                offset,
+                ..Default::default()
+            };
+            let page = self
+                .caught_up_index()?
+                .index
+                .search(&request)
+                .map_err(index_error)?;
+            ids.extend(page.runs);
+            match page.next_offset {
+                Some(next) => offset = next,
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// Sets a tag on every run a query matches, in one change per shard; returns how many.
+    pub fn tag_matching(&mut self, query: &str, key: &str, value: &str) -> Result<usize, Error> {
+        cairn_model::validate_key("tag key", key)?;
+        let ids = self.all_matching(query)?;
+        let edits: Vec<(cairn_model::RunId, Vec<crate::RunEdit>)> = ids
+            .iter()
+            .map(|id| {
+                (
+                    *id,
+                    vec![crate::RunEdit::Tag(key.to_owned(), value.to_owned())],
+                )
+            })
+            .collect();
+        self.catalog_mut().update_runs(&edits)?;
+        Ok(ids.len())
+    }
+
+    /// Makes `owner` the owner of every run a query matches; returns how many.
+    pub fn set_owner_matching(&mut self, query: &str, owner: &str) -> Result<usize, Error> {
+        if owner.trim().is_empty() || owner.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!("invalid owner '{owner}'")));
+        }
+        let ids = self.all_matching(query)?;
+        let edits: Vec<(cairn_model::RunId, Vec<crate::RunEdit>)> = ids
+            .iter()
+            .map(|id| (*id, vec![crate::RunEdit::Owner(Some(owner.to_owned()))]))
+            .collect();
+        self.catalog_mut().update_runs(&edits)?;
+        Ok(ids.len())
+    }
+
+    /// Saves (or replaces) a named view; its query and order must parse.
+    pub fn save_view(&mut self, view: &SavedView) -> Result<(), Error> {
+        if view.name.trim().is_empty() || view.name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!("invalid view name '{}'", view.name)));
+        }
+        cairn_search::parse(&view.query).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Some(o) = &view.order {
+            cairn_search::parse_sort(o).map_err(|e| Error::Invalid(format!("order: {e}")))?;
+        }
+        let text = serde_json::to_string(view).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(self
+            .catalog_mut()
+            .put_team_entry(&view_key(&view.name), Some(&text))?)
+    }
+
+    pub fn views(&mut self) -> Result<Vec<SavedView>, Error> {
+        self.catalog_mut()
+            .team_entries("view/")?
+            .into_iter()
+            .map(|(k, v)| {
+                serde_json::from_str(&v)
+                    .map_err(|e| Error::Invalid(format!("{k} is unreadable: {e}")))
+            })
+            .collect()
+    }
+
+    pub fn view(&mut self, name: &str) -> Result<SavedView, Error> {
+        let text = self
+            .catalog_mut()
+            .team_entry(&view_key(name))?
+            .ok_or_else(|| Error::Invalid(format!("no saved view '{name}'")))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("view '{name}' is unreadable: {e}")))
+    }
+
+    pub fn delete_view(&mut self, name: &str) -> Result<(), Error> {
+        self.view(name)?;
+        Ok(self.catalog_mut().put_team_entry(&view_key(name), None)?)
+    }
+}

@@ -153,3 +153,56 @@ fn search_finds_runs_with_the_query_language_and_says_where_a_typo_is() {
     ws.ok(&["index", "rebuild"]);
     assert_eq!(ws.json(&["search", "owner:alice"])["total"], 2);
 }
+
+#[test]
+fn bulk_tags_owners_and_saved_views_work_on_a_query() {
+    let ws = Ws::new();
+    let a = ws.start_run(&["-n", "a", "-p", "optimizer=adam", "--owner", "alice"]);
+    ws.ok(&["run", "log", &a, "-m", "acc=0.95"]);
+    let b = ws.start_run(&["-n", "b", "-p", "optimizer=sgd", "--owner", "bob"]);
+    ws.ok(&["run", "log", &b, "-m", "acc=0.85"]);
+    let c = ws.start_run(&["-n", "c", "-p", "optimizer=adam", "--owner", "bob"]);
+    ws.ok(&["run", "log", &c, "-m", "acc=0.91"]);
+
+    assert_mentions(
+        &ws.ok(&["tag", "add", "metrics.acc > 0.9", "shortlist"]),
+        &["tagged 2 runs"],
+    );
+    assert_eq!(ws.show(&a)["tags"]["shortlist"], "true");
+    assert!(ws.show(&b)["tags"].get("shortlist").is_none());
+    assert_eq!(ws.json(&["search", "tag:shortlist"])["total"], 2);
+
+    assert_mentions(
+        &ws.ok(&["owner", "set", "params.optimizer = 'adam'", "carol"]),
+        &["2 runs"],
+    );
+    assert_eq!(ws.show(&c)["owner"], "carol");
+    assert_eq!(ws.json(&["search", "owner:carol"])["total"], 2);
+
+    ws.ok(&[
+        "view",
+        "save",
+        "good-adam",
+        "params.optimizer = 'adam' and metrics.acc > 0.9",
+        "--sort",
+        "metrics.acc DESC",
+        "--columns",
+        "metrics.acc",
+    ]);
+    let page = ws.json(&["search", "--view", "good-adam"]);
+    let names: Vec<&str> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    assert_eq!(array(ws.json(&["view", "list"]))[0]["name"], "good-adam");
+    let err = ws.fail(&["view", "save", "broken", "metrics.acc >"]);
+    assert_mentions(&err, &["column"]);
+    ws.ok(&["view", "rm", "good-adam"]);
+    assert_mentions(
+        &ws.fail(&["search", "--view", "good-adam"]),
+        &["no saved view 'good-adam'"],
+    );
+}
