@@ -57,17 +57,23 @@ impl Workspace {
     fn caught_up_index(&mut self) -> Result<&mut Index, Error> {
         let dir = self.dir().join("index");
         if self.index.is_none() {
-            let names = names(self)?;
-            let (seq, all) = self.catalog().changes_since(-1)?;
-            let all = with_live_metrics(self, all)?;
-            let (index, health) = SearchIndex::open_or_rebuild(&dir, || indexed(&all, &names))
-                .map_err(index_error)?;
+            let (mut index, health) = SearchIndex::open(&dir).map_err(index_error)?;
             let seen = match health {
                 cairn_search::Health::Ready => std::fs::read_to_string(watermark_path(self.dir()))
                     .ok()
                     .and_then(|t| t.trim().parse().ok())
                     .unwrap_or(-1),
-                _ => seq,
+                // Missing, older or corrupt: rebuilt from the catalog (only then are all runs read).
+                _ => {
+                    let names = names(self)?;
+                    let (seq, all) = self.catalog().changes_since(-1)?;
+                    let all = with_live_metrics(self, all)?;
+                    index.rebuild(indexed(&all, &names)).map_err(index_error)?;
+                    if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {
+                        tracing::warn!(error = %e, "could not record the search index's position");
+                    }
+                    seq
+                }
             };
             self.index = Some(Index { index, seen });
         }
