@@ -777,28 +777,6 @@ impl Workspace {
         Ok((logical, reference, skipped))
     }
 
-    /// Stores bytes as an artifact of the run (logs, generated reports).
-    pub fn add_artifact_bytes(
-        &mut self,
-        id: RunId,
-        logical: &str,
-        bytes: &[u8],
-    ) -> Result<ArtifactRef, Error> {
-        self.run_record(id)?;
-        validate_key("artifact path", logical)?;
-        let put = self.artifacts.put_bytes(bytes)?;
-        let reference = ArtifactRef {
-            hash: put.hash,
-            size: put.size,
-            kind: ArtifactKind::File,
-        };
-        self.catalog.update_run(
-            id,
-            &[RunEdit::Artifact(logical.to_owned(), reference.clone())],
-        )?;
-        Ok(reference)
-    }
-
     /// Stores what `reader` yields (an upload) as the run's artifact `logical`.
     pub fn add_artifact_reader(
         &mut self,
@@ -930,31 +908,28 @@ impl Workspace {
 
     /// Writes the run's artifact `logical` to `dest`, verified against its hash.
     pub fn get_artifact(&self, id: RunId, logical: &str, dest: &Path) -> Result<u64, Error> {
-        let run = self.run_record(id)?;
-        let reference = run
-            .artifacts
-            .get(logical.trim_matches('/'))
-            .ok_or_else(|| Error::UnknownArtifact {
-                run: id.to_string(),
-                path: logical.to_owned(),
-            })?;
+        let reference = self.artifact_ref(id, logical)?;
         Ok(match reference.kind {
             ArtifactKind::File => self.artifacts.copy_to(&reference.hash, dest)?,
             ArtifactKind::Dir => self.artifacts.restore_dir(&reference.hash, dest)?,
         })
     }
 
-    /// Reads a file artifact into memory, verified.
-    pub fn read_artifact(&self, id: RunId, logical: &str) -> Result<Vec<u8>, Error> {
+    /// The reference the run binds to the logical path `logical`.
+    fn artifact_ref(&self, id: RunId, logical: &str) -> Result<ArtifactRef, Error> {
         let run = self.run_record(id)?;
-        let reference = run
-            .artifacts
+        run.artifacts
             .get(logical.trim_matches('/'))
+            .cloned()
             .ok_or_else(|| Error::UnknownArtifact {
                 run: id.to_string(),
                 path: logical.to_owned(),
-            })?;
-        Ok(self.artifacts.read(&reference.hash)?)
+            })
+    }
+
+    /// Reads a file artifact (or a file inside a directory artifact) into memory, verified.
+    pub fn read_artifact(&self, id: RunId, logical: &str) -> Result<Vec<u8>, Error> {
+        self.read_artifact_path(id, logical)
     }
 
     // ---- maintenance -----------------------------------------------------------------------

@@ -744,17 +744,26 @@ pub(crate) struct LogParam {
     value: String,
 }
 
-pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: LogParam = body(&b)?;
-    let id = RunIdQuery {
-        run_id: req.run_id,
-        run_uuid: req.run_uuid,
+impl LogParam {
+    /// The run it names and the key/value it carries.
+    fn split(self) -> Result<(String, KeyValue), MlflowError> {
+        let id = RunIdQuery {
+            run_id: self.run_id,
+            run_uuid: self.run_uuid,
+        }
+        .id()?;
+        Ok((
+            id,
+            KeyValue {
+                key: self.key,
+                value: self.value,
+            },
+        ))
     }
-    .id()?;
-    let kv = KeyValue {
-        key: req.key,
-        value: req.value,
-    };
+}
+
+pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
+    let (id, kv) = body::<LogParam>(&b)?.split()?;
     check_param(&kv)?;
     with_run(&st, id, move |ws, rid| {
         ws.log_params(rid, &[(kv.key, kv.value)])
@@ -764,16 +773,7 @@ pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
 }
 
 pub(crate) async fn set_tag(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: LogParam = body(&b)?;
-    let id = RunIdQuery {
-        run_id: req.run_id,
-        run_uuid: req.run_uuid,
-    }
-    .id()?;
-    let kv = KeyValue {
-        key: req.key,
-        value: req.value,
-    };
+    let (id, kv) = body::<LogParam>(&b)?.split()?;
     check_tag(&kv)?;
     with_run(&st, id, move |ws, rid| {
         apply_tags(ws, rid, vec![(kv.key, kv.value)])
