@@ -1,7 +1,8 @@
 //! The window's commands: one-line adapters over `cairn_core::Workspace`.
 
 use cairn_core::{
-    BucketView, ExperimentSummary, Info, RunView, SearchPage, SearchRequest, Workspace,
+    BucketView, ChartRequest, ChartView, ExperimentSummary, Info, RunView, SavedView, SearchPage,
+    SearchRequest, Workspace,
 };
 use serde::Serialize;
 use tauri::State;
@@ -85,4 +86,24 @@ pub fn artifact_text(d: State<'_, Desktop>, id: String, path: String) -> Reply<S
                 .into_owned(),
         )
     })
+}
+
+#[tauri::command]
+pub fn chart(d: State<'_, Desktop>, req: ChartRequest) -> Reply<ChartView> {
+    d.with(|ws| ws.chart(&req))
+}
+
+#[tauri::command]
+pub fn views(d: State<'_, Desktop>) -> Reply<Vec<SavedView>> {
+    d.with(|ws| ws.views())
+}
+
+#[tauri::command]
+pub fn save_view(d: State<'_, Desktop>, view: SavedView) -> Reply<SavedView> {
+    d.with(|ws| ws.save_view(&view).map(|()| view))
+}
+
+#[tauri::command]
+pub fn delete_view(d: State<'_, Desktop>, name: String) -> Reply<()> {
+    d.with(|ws| ws.delete_view(&name))
 }

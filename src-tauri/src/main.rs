@@ -91,6 +91,10 @@ fn main() -> Result<()> {
             commands::search,
             commands::run,
             commands::buckets,
+            commands::chart,
+            commands::views,
+            commands::save_view,
+            commands::delete_view,
             commands::artifact_text,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))

@@ -156,6 +156,9 @@ struct PlotArgs {
     /// Group runs by a field, e.g. params.optimizer (mean with a min-max band)
     #[arg(long)]
     group_by: Option<String>,
+    /// Zoom into an x range, LO..HI, drawn at full resolution for that range
+    #[arg(long, value_name = "LO..HI", value_parser = parse_x_range)]
+    x_range: Option<(f64, f64)>,
     #[arg(long, default_value_t = 1200)]
     width: u32,
     #[arg(long, default_value_t = 675)]
@@ -165,6 +168,18 @@ struct PlotArgs {
     /// Output file: .svg or .png
     #[arg(long, short = 'o', default_value = "chart.svg")]
     output: PathBuf,
+}
+
+fn parse_x_range(s: &str) -> Result<(f64, f64), String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range: expected LO..HI, e.g. 1000..2000"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("'{v}' in '{s}' is not a number"))
+    };
+    Ok((num(lo)?, num(hi)?))
 }
 
 #[derive(Args)]
@@ -740,6 +755,7 @@ fn plot(cli: &Cli, a: &PlotArgs) -> Result<()> {
         smooth: a.smooth,
         log_y: a.log,
         group_by: a.group_by.clone(),
+        x_range: a.x_range,
         width: a.width,
         height: a.height,
         dark: a.dark,

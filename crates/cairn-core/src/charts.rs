@@ -3,11 +3,12 @@
 //! `cairn-charts`, which draws without touching storage.
 
 use cairn_charts::{
-    BarChart, Chart, Format, Frame, LineChart, ParallelChart, Point as ChartPoint, Rendered,
+    BarChart, Chart, ChartMap, Format, Frame, LineChart, ParallelChart, Point as ChartPoint, Rendered,
     Samples, Scale, Series, SystemPanel, Theme, XAxis, group_key, pair_by_step, render, render_svg,
     report, system_groups,
 };
 use cairn_model::{Run, RunId};
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Workspace};
 
@@ -23,6 +24,8 @@ pub struct PlotSpec {
     pub log_y: bool,
     /// A run field to group by, e.g. `params.optimizer`.
     pub group_by: Option<String>,
+    /// Zoom: the x range drawn, filled at full resolution for that range.
+    pub x_range: Option<(f64, f64)>,
     pub width: u32,
     pub height: u32,
     pub dark: bool,
@@ -39,10 +42,16 @@ impl Workspace {
         run: &Run,
         metric: &str,
         x: &XAxis,
+        x_range: Option<(f64, f64)>,
         columns: usize,
     ) -> Result<Samples, Error> {
+        // Zooming by step reads the buckets of that range only, at full resolution for it.
+        let step_range = match x {
+            XAxis::Step => x_range.map(|(lo, hi)| (lo.floor() as i64, hi.ceil() as i64)),
+            _ => None,
+        };
         let by_step = |key: &str| -> Result<Samples, Error> {
-            let b = self.metric_downsampled(run.id, key, None, columns)?;
+            let b = self.metric_downsampled(run.id, key, step_range, columns)?;
             Ok(Samples::Buckets(
                 b.into_iter()
                     .map(|b| cairn_charts::Bucket {
@@ -105,9 +114,23 @@ impl Workspace {
             Scale::Linear
         };
         chart.group_by = spec.group_by.clone();
+        if let Some((lo, hi)) = spec.x_range {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(Error::Invalid(format!(
+                    "x range {lo}..{hi} is empty: expected two finite numbers, the first smaller"
+                )));
+            }
+            chart.x_range = Some((lo, hi));
+        }
         for id in &spec.runs {
             let run = self.run(*id)?.run;
-            let samples = self.samples(&run, &spec.metric, &chart.x, spec.width as usize)?;
+            let samples = self.samples(
+                &run,
+                &spec.metric,
+                &chart.x,
+                spec.x_range,
+                spec.width as usize,
+            )?;
             let mut series = Series::new(run.id.to_string(), run.name.clone(), samples);
             if let Some(g) = &spec.group_by {
                 series = series.in_group(group_key(&run, g));
@@ -161,6 +184,7 @@ impl Workspace {
                 smooth: 0.0,
                 log_y: false,
                 group_by: None,
+                x_range: None,
                 width: frame.width,
                 height: frame.height,
                 dark: false,
@@ -210,7 +234,8 @@ impl Workspace {
                 for r in &runs {
                     for k in &g.keys {
                         if r.metrics.contains_key(k) {
-                            let s = self.samples(r, k, &XAxis::Step, frame.width as usize)?;
+                            let s =
+                                self.samples(r, k, &XAxis::Step, None, frame.width as usize)?;
                             c.series.push(Series::new(
                                 format!("{}/{k}", r.id),
                                 format!("{} {k}", r.name),
@@ -236,5 +261,180 @@ impl Workspace {
             theme: Theme::Light,
             utc_offset_minutes: 0,
         }))
+    }
+}
+
+/// The kinds of chart the UI asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartKind {
+    /// One metric over the runs (step, time or another metric on x).
+    #[default]
+    Line,
+    /// The runs across params and a metric.
+    Parallel,
+}
+
+/// A chart as the UI asks for it (`GET /api/v1/chart?…`, the desktop's `chart` command).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChartRequest {
+    pub kind: ChartKind,
+    /// Run ids or unique prefixes: a list, or one comma-separated string (a query string).
+    #[serde(deserialize_with = "list")]
+    pub runs: Vec<String>,
+    /// Line: the metric drawn.
+    pub metric: Option<String>,
+    /// Line: `step` (default), `time`, `relative` or another metric's key.
+    pub x: Option<String>,
+    /// Line: EMA smoothing in 0..1.
+    pub smooth: f64,
+    /// Line: logarithmic y.
+    pub log: bool,
+    /// Line: group the runs by a field (`params.optimizer`).
+    pub group_by: Option<String>,
+    /// Line: zoom to `lo..hi` on x, drawn at full resolution for that range.
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    /// Parallel: the axes (`params.lr`, `metrics.loss`); default: the params that differ and
+    /// the first metric.
+    #[serde(deserialize_with = "list")]
+    pub fields: Vec<String>,
+    pub width: u32,
+    pub height: u32,
+    pub dark: bool,
+}
+
+impl Default for ChartRequest {
+    fn default() -> ChartRequest {
+        ChartRequest {
+            kind: ChartKind::Line,
+            runs: Vec::new(),
+            metric: None,
+            x: None,
+            smooth: 0.0,
+            log: false,
+            group_by: None,
+            lo: None,
+            hi: None,
+            fields: Vec::new(),
+            width: 640,
+            height: 280,
+            dark: false,
+        }
+    }
+}
+
+/// Runs a chart can draw at once: a legend past this is unreadable and the request is a mistake.
+pub const MAX_CHART_RUNS: usize = 500;
+
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Joined(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Joined(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// A rendered chart and the map that makes it interactive (hover, zoom, toggling runs).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartView {
+    pub svg: String,
+    pub map: ChartMap,
+}
+
+impl Workspace {
+    /// Renders the chart `req` asks for as SVG with its map.
+    pub fn chart(&self, req: &ChartRequest) -> Result<ChartView, Error> {
+        if req.runs.is_empty() {
+            return Err(Error::Invalid("a chart needs at least one run".into()));
+        }
+        if req.runs.len() > MAX_CHART_RUNS {
+            return Err(Error::Invalid(format!(
+                "{} runs asked for in one chart: at most {MAX_CHART_RUNS}",
+                req.runs.len()
+            )));
+        }
+        let ids = req
+            .runs
+            .iter()
+            .map(|r| self.resolve_run(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut frame = Frame::new(req.width, req.height);
+        frame.theme = if req.dark { Theme::Dark } else { Theme::Light };
+        let chart = match req.kind {
+            ChartKind::Line => {
+                let metric = req
+                    .metric
+                    .clone()
+                    .ok_or_else(|| Error::Invalid("a line chart needs a metric".into()))?;
+                let x_range = match (req.lo, req.hi) {
+                    (Some(lo), Some(hi)) => Some((lo, hi)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::Invalid(
+                            "a zoom needs both lo and hi (or neither)".into(),
+                        ));
+                    }
+                };
+                Chart::Line(self.line_chart(&PlotSpec {
+                    runs: ids,
+                    metric,
+                    x: req.x.clone().unwrap_or_else(|| "step".into()),
+                    smooth: req.smooth,
+                    log_y: req.log,
+                    group_by: req.group_by.clone().filter(|g| !g.is_empty()),
+                    x_range,
+                    width: req.width,
+                    height: req.height,
+                    dark: req.dark,
+                })?)
+            }
+            ChartKind::Parallel => {
+                let mut runs = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let view = self.run(id)?;
+                    let mut run = view.run;
+                    run.metrics.extend(view.live_metrics);
+                    runs.push(run);
+                }
+                let fields = if req.fields.is_empty() {
+                    let mut f = report::differing_params(&runs);
+                    if let Some(m) = runs
+                        .iter()
+                        .flat_map(|r| r.metrics.keys())
+                        .find(|k| !k.starts_with("system/"))
+                    {
+                        f.push(format!("metrics.{m}"));
+                    }
+                    f
+                } else {
+                    req.fields.clone()
+                };
+                if fields.len() < 2 {
+                    return Err(Error::Invalid(format!(
+                        "parallel coordinates need at least two axes; these runs give {}: \
+                         name fields (params.lr, metrics.loss) to draw",
+                        fields.len()
+                    )));
+                }
+                Chart::Parallel(ParallelChart::from_runs(&runs, &fields))
+            }
+        };
+        let out = render_svg(&chart, &frame).map_err(chart_error)?;
+        Ok(ChartView {
+            svg: out.svg,
+            map: out.map,
+        })
     }
 }

@@ -23,7 +23,7 @@ mod workspace;
 pub use cairn_catalog::query;
 pub use cairn_catalog::{Lifecycle, RunEdit, RunFilter, RunOrder, RunRow, RunSearch};
 pub use cairn_metrics::{Bucket, Point, SeriesInfo};
-pub use charts::PlotSpec;
+pub use charts::{ChartKind, ChartRequest, ChartView, MAX_CHART_RUNS, PlotSpec};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};
 pub use search::SavedView;

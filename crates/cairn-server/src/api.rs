@@ -70,6 +70,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/metrics/{*key}", get(metric))
         .route("/runs/{id}/artifacts/{*path}", get(artifact))
+        .route("/chart", get(chart))
+        .route("/views", get(views))
+        .route(
+            "/views/{name}",
+            axum::routing::put(save_view).delete(delete_view),
+        )
         .route("/{*rest}", axum::routing::any(unknown))
 }
 
@@ -224,4 +230,53 @@ async fn artifact(
         .call(move |ws| ws.read_artifact_path(ws.resolve_run(&id)?, &path))
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn chart(State(st): State<AppState>, uri: Uri) -> ApiResult<cairn_core::ChartView> {
+    let req: cairn_core::ChartRequest = query(&uri)?;
+    Ok(Json(st.call(move |ws| ws.chart(&req)).await?))
+}
+
+async fn views(State(st): State<AppState>) -> ApiResult<Vec<cairn_core::SavedView>> {
+    Ok(Json(st.call(|ws| ws.views()).await?))
+}
+
+/// A saved view as the body of `PUT /views/{name}` (the name is in the path).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewBody {
+    query: String,
+    #[serde(default)]
+    order: Option<String>,
+    #[serde(default)]
+    columns: Vec<String>,
+}
+
+async fn save_view(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<ViewBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<cairn_core::SavedView> {
+    let Json(body) = body.map_err(|e| invalid(format!("malformed view: {}", e.body_text())))?;
+    let view = cairn_core::SavedView {
+        name,
+        query: body.query,
+        order: body.order.filter(|o| !o.is_empty()),
+        columns: body.columns,
+    };
+    Ok(Json(
+        st.call(move |ws| {
+            ws.save_view(&view)?;
+            Ok(view)
+        })
+        .await?,
+    ))
+}
+
+async fn delete_view(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    st.call(move |ws| ws.delete_view(&name)).await?;
+    Ok(Json(serde_json::json!({})))
 }

@@ -382,3 +382,229 @@ fn an_unknown_api_path_is_code_and_message() {
     let resp = server.get("/api/v1/no-such-thing");
     assert_api_error(&resp, 404, "NOT_FOUND");
 }
+
+fn ids(server: &TestServer) -> Vec<String> {
+    RUNS.iter().map(|r| run_id(server, r.1)).collect()
+}
+
+#[test]
+fn a_chart_comes_as_svg_with_the_map_of_what_was_drawn() {
+    let server = server();
+    let vb = run_id(&server, "v-b");
+    let chart = server
+        .get(&format!(
+            "/api/v1/chart?runs={vb}&metric=train/loss&width=600&height=300"
+        ))
+        .ok();
+    let svg = chart["svg"].as_str().expect("svg text");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("</svg>"),
+        "{svg:.200}"
+    );
+    let map = &chart["map"];
+    assert_eq!(map["kind"], "line");
+    let series = &map["series"][0];
+    assert_eq!(series["id"], vb.as_str());
+    assert_eq!(series["label"], "v-b");
+    assert_eq!(series["points"], CURVE_POINTS);
+    assert_eq!(series["nonfinite"], 3, "NaN, inf and -inf are marked");
+    // Every point is in some column; no spike is dropped: the first step's 1.0 is the maximum.
+    let columns = series["columns"].as_array().expect("columns");
+    let counted: u64 = columns.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, CURVE_POINTS as u64);
+    let max = columns
+        .iter()
+        .filter_map(|c| c["max"].as_f64())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(max, 1.0);
+
+    // Zoom: the range alone, every point of it.
+    let zoomed = server
+        .get(&format!(
+            "/api/v1/chart?runs={vb}&metric=train/loss&lo=500&hi=600&width=600&height=300"
+        ))
+        .ok();
+    let map = &zoomed["map"];
+    let columns = map["series"][0]["columns"].as_array().expect("columns");
+    let counted: u64 = columns.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 101, "steps 500..=600");
+    assert!(columns.iter().all(|c| {
+        let (lo, hi) = (c["x_lo"].as_f64().unwrap(), c["x_hi"].as_f64().unwrap());
+        (500.0..=600.0).contains(&lo) && (500.0..=600.0).contains(&hi)
+    }));
+    assert!(map["x"]["lo"].as_f64().unwrap() >= 499.0);
+    assert!(map["x"]["hi"].as_f64().unwrap() <= 601.0);
+
+    // Smoothing, log y, dark theme and grouping are all accepted and reflected in the map.
+    let all = ids(&server).join(",");
+    let grouped = server
+        .get(&format!(
+            "/api/v1/chart?runs={all}&metric=acc&group_by=params.lr&smooth=0.5&dark=true"
+        ))
+        .ok();
+    assert_eq!(grouped["map"]["smoothing"], 0.5);
+    assert_eq!(
+        grouped["map"]["groups"].as_array().expect("groups").len(),
+        RUNS.len(),
+        "each run has its own lr"
+    );
+}
+
+#[test]
+fn parallel_coordinates_default_to_the_params_that_differ_and_a_metric() {
+    let server = server();
+    let all = ids(&server).join(",");
+    let chart = server
+        .get(&format!("/api/v1/chart?kind=parallel&runs={all}"))
+        .ok();
+    let map = &chart["map"];
+    assert_eq!(map["kind"], "parallel");
+    let axes: Vec<&str> = map["axes"]
+        .as_array()
+        .expect("axes")
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(axes, ["params.lr", "metrics.acc"]);
+    assert_eq!(map["rows"].as_array().expect("rows").len(), RUNS.len());
+
+    let chosen = server
+        .get(&format!(
+            "/api/v1/chart?kind=parallel&runs={all}&fields=metrics.acc,params.lr"
+        ))
+        .ok();
+    assert_eq!(chosen["map"]["axes"][0]["name"], "metrics.acc");
+}
+
+#[test]
+fn chart_requests_that_cannot_be_drawn_say_why() {
+    let server = server();
+    let vb = run_id(&server, "v-b");
+    let cases = [
+        (
+            "/api/v1/chart?metric=acc".to_owned(),
+            400,
+            "INVALID_ARGUMENT",
+            "at least one run",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}"),
+            400,
+            "INVALID_ARGUMENT",
+            "needs a metric",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=nope"),
+            404,
+            "NOT_FOUND",
+            "nope",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=acc&lo=3"),
+            400,
+            "INVALID_ARGUMENT",
+            "both lo and hi",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=acc&lo=3&hi=1"),
+            400,
+            "INVALID_ARGUMENT",
+            "x range",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=acc&width=3"),
+            400,
+            "INVALID_ARGUMENT",
+            "3",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=acc&smooth=2"),
+            400,
+            "INVALID_ARGUMENT",
+            "smoothing",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=acc&kind=pie"),
+            400,
+            "INVALID_ARGUMENT",
+            "pie",
+        ),
+        (
+            format!("/api/v1/chart?runs={vb}&metric=acc&colour=red"),
+            400,
+            "INVALID_ARGUMENT",
+            "colour",
+        ),
+        (
+            "/api/v1/chart?runs=ffffffff&metric=acc".to_owned(),
+            404,
+            "NOT_FOUND",
+            "ffffffff",
+        ),
+        (
+            format!("/api/v1/chart?kind=parallel&runs={vb}"),
+            400,
+            "INVALID_ARGUMENT",
+            "two axes",
+        ),
+    ];
+    for (target, status, code, needle) in cases {
+        let message = assert_api_error(&server.get(&target), status, code);
+        assert!(message.contains(needle), "{target}: {message}");
+    }
+}
+
+#[test]
+fn saved_views_are_created_listed_replaced_and_deleted() {
+    use crate::http::Request;
+    let server = server();
+    let put = |name: &str, body: Value| {
+        server.send(
+            &Request::new("PUT", format!("/api/v1/views/{name}")).json_bytes(body.to_string()),
+        )
+    };
+    let saved = put(
+        "good%20runs",
+        json!({"query": "metrics.acc > 0.6", "order": "metrics.acc desc", "columns": ["params.lr"]}),
+    )
+    .ok();
+    assert_eq!(saved["name"], "good runs");
+    let listed = server.get("/api/v1/views").ok();
+    assert_eq!(listed, json!([saved]));
+    // What the view finds: the query runs through /search like any other.
+    let page = server.get("/api/v1/search?q=metrics.acc%20%3E%200.6").ok();
+    assert_eq!(page["total"], 4);
+
+    let message = assert_api_error(
+        &put("broken", json!({"query": "metrics.acc >"})),
+        400,
+        "INVALID_ARGUMENT",
+    );
+    assert!(message.contains("column"), "{message}");
+    assert_api_error(&put("x", json!({"q": "a"})), 400, "INVALID_ARGUMENT");
+    assert_api_error(
+        &server.send(&Request::new("PUT", "/api/v1/views/x").json_bytes("{")),
+        400,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(
+        server.get("/api/v1/views").ok(),
+        json!([saved]),
+        "nothing else was saved"
+    );
+
+    put("good%20runs", json!({"query": "status:finished"})).ok();
+    assert_eq!(
+        server.get("/api/v1/views").ok()[0]["query"],
+        "status:finished"
+    );
+    server
+        .send(&Request::new("DELETE", "/api/v1/views/good%20runs"))
+        .ok();
+    assert_eq!(server.get("/api/v1/views").ok(), json!([]));
+    assert_api_error(
+        &server.send(&Request::new("DELETE", "/api/v1/views/good%20runs")),
+        400,
+        "INVALID_ARGUMENT",
+    );
+}
