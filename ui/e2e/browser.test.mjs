@@ -110,17 +110,67 @@ test("opening a run shows its lineage, params and charts", async () => {
   const digest = run.lineage.datasets.train.digest;
   await page.getByText(digest).waitFor();
   await page.getByText(run.lineage.code.commit).waitFor();
-  // The loss chart is drawn from the downsampled series: an envelope and a line.
-  const chart = page.locator('figure.chart[data-metric="loss"]');
-  await chart.locator("path").nth(1).waitFor();
-  const d = await chart.locator("path").nth(1).getAttribute("d");
-  assert.ok(d && d.length > 100, "the loss line has points");
-  // Hovering shows the value under the cursor.
+  // The loss chart comes from cairn-charts as an image, with the map of what it drew on top.
+  const chart = page.locator('figure.chart[data-metric="loss"][data-state="ready"]');
+  await chart.locator("img").waitFor();
+  const natural = await chart.locator("img").evaluate((img) => img.naturalWidth);
+  assert.ok(natural > 300, `the chart image rendered (${natural}px wide)`);
+  // Hovering names the step and the run's value there: the curve's own value in that column.
   await chart.scrollIntoViewIfNeeded();
-  const box = await chart.locator("svg").boundingBox();
+  const box = await chart.locator("svg.overlay").boundingBox();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
-  assert.match(await page.getByTestId("hover").first().innerText(), /step \d+/);
+  const hover = chart.getByTestId("hover");
+  const text = await hover.innerText();
+  const m = /step (\d+)\s+.*?(-?\d+\.\d+(?:e[-+]?\d+)?)/s.exec(text);
+  assert.ok(m, `hover shows a step and a value: ${text}`);
+  const [step, shown] = [Number(m[1]), Number(m[2])];
+  const logged = (await apiGet(`/api/v1/runs/${first.id}/metrics/loss`)).find((p) => p[0] === step);
+  assert.ok(logged, `the run logged loss at step ${step}`);
+  assert.ok(Math.abs(shown - logged[2]) <= 1e-3 * Math.max(1, Math.abs(logged[2])), `hover shows ${shown}, the run logged ${logged[2]} at step ${step}`);
+  // Drag to zoom: the chart is drawn again for that range only, and the hover stays inside it.
+  const src = await chart.locator("img").getAttribute("src");
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const reset = chart.getByRole("button", { name: /reset zoom/ });
+  await reset.waitFor();
+  const [, lo, hi] = /\((\S+) – (\S+)\)/.exec(await reset.innerText()).map(Number);
+  assert.ok(lo < hi, `zoomed into ${lo}..${hi}`);
+  await page.waitForFunction((old) => {
+    const img = document.querySelector('figure.chart[data-metric="loss"] img');
+    return img && img.getAttribute("src") !== old;
+  }, src);
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+  const zoomedStep = Number(/step (\d+)/.exec(await hover.innerText())[1]);
+  assert.ok(zoomedStep >= lo && zoomedStep <= hi, `hover at step ${zoomedStep} inside ${lo}..${hi}`);
   await page.screenshot({ path: join(shots, "4-run.png"), fullPage: true });
+});
+
+test("a saved view brings back its query for everyone who opens the catalog", async () => {
+  await page.goto(base + "/#/");
+  await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+  const q = "params.optimizer = 'sgd'";
+  const expected = (await apiGet("/api/v1/search?" + new URLSearchParams({ q, limit: "1" }))).total;
+  await page.getByLabel("query").fill(q);
+  await page.getByLabel("query").press("Enter");
+  await page.waitForFunction((n) => new RegExp(`^${n} runs`).test(document.querySelector("[data-testid=summary]")?.textContent ?? ""), expected);
+  await page.getByRole("button", { name: "Save view" }).click();
+  await page.getByLabel("view name").fill("sgd runs");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  assert.deepEqual((await apiGet("/api/v1/views")).map((v) => [v.name, v.query]), [["sgd runs", q]]);
+  // A fresh page starts unfiltered; choosing the view filters it again.
+  await page.reload();
+  await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+  await page.getByLabel("saved views").selectOption("sgd runs");
+  await page.waitForFunction((n) => new RegExp(`^${n} runs`).test(document.querySelector("[data-testid=summary]")?.textContent ?? ""), expected);
+  assert.equal(await page.getByLabel("query").inputValue(), q);
+  await page.getByRole("button", { name: "delete view" }).click();
+  await page.waitForFunction(() => !document.querySelector('select[aria-label="saved views"] option[value="sgd runs"]'));
+  assert.deepEqual(await apiGet("/api/v1/views"), []);
+  await page.getByLabel("query").fill("");
+  await page.getByLabel("query").press("Enter");
+  await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
 });
 
 test("three selected runs compare side by side", async () => {
@@ -134,6 +184,13 @@ test("three selected runs compare side by side", async () => {
   assert.equal(heads.filter((h) => h.trim()).length, 3, `three run columns: ${heads}`);
   const differing = await page.locator("table.diff").first().locator("tr.differs").count();
   assert.ok(differing > 0, "demo sweeps differ in some params");
-  await page.locator("figure.chart").first().locator("path").first().waitFor();
+  // Curves overlaid, one legend entry per run; grouping by a param draws one mean per value.
+  const curves = page.locator("figure.chart[data-metric]").first();
+  await curves.locator('img').waitFor();
+  assert.equal(await curves.locator(".legend li").count(), 3);
+  // Parallel coordinates across the params that differ and a metric; a line names its run.
+  const parallel = page.locator('figure[data-chart="parallel"]');
+  await parallel.locator("img").waitFor();
+  assert.match(await parallel.getByTestId("parallel-hover").innerText(), /^3 runs across .*metrics\./);
   await page.screenshot({ path: join(shots, "5-compare.png"), fullPage: true });
 });

@@ -19,6 +19,24 @@ describe("the client module", () => {
     expect(seen[1]).toBe("http://127.0.0.1:5000/api/v1/runs/abc/metrics/system/cpu?buckets=500&lo=10&hi=20");
   });
 
+  it("asks for charts with the runs and axes in the query, and saves views with PUT", async () => {
+    const seen: [string, RequestInit | undefined][] = [];
+    const api = httpApi("", async (url: string, init?: RequestInit) => {
+      seen.push([url, init]);
+      return new Response(JSON.stringify({ name: "good", query: "q", columns: [] }), { status: 200 });
+    });
+    await api.chart({ runs: ["a", "b"], metric: "train/loss", smooth: 0.6, log: true, lo: 10, hi: 20, width: 600, height: 300 });
+    expect(seen[0][0]).toBe("/api/v1/chart?runs=a%2Cb&metric=train%2Floss&smooth=0.6&log=true&lo=10&hi=20&width=600&height=300");
+    await api.chart({ kind: "parallel", runs: ["a"], fields: ["params.lr", "metrics.acc"] });
+    expect(seen[1][0]).toBe("/api/v1/chart?kind=parallel&runs=a&fields=params.lr%2Cmetrics.acc");
+    await api.saveView({ name: "good runs", query: "metrics.acc > 0.9", columns: ["params.lr"] });
+    expect(seen[2][0]).toBe("/api/v1/views/good%20runs");
+    expect(seen[2][1]?.method).toBe("PUT");
+    expect(JSON.parse(String(seen[2][1]?.body))).toEqual({ query: "metrics.acc > 0.9", columns: ["params.lr"] });
+    await api.deleteView("good runs");
+    expect(seen[3][1]?.method).toBe("DELETE");
+  });
+
   it("turns {code, message} error bodies into ApiErrors with the column", async () => {
     const api = httpApi("", fakeFetch(400, { code: "INVALID_ARGUMENT", message: "unexpected ')' at column 17, expected a value" }, []));
     const err = await api.search({ q: "x" }).catch((e) => e);

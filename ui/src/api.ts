@@ -1,7 +1,7 @@
 // The one client module: every call the UI makes to Cairn goes through here, over HTTP to
 // `cairn serve` (/api/v1) in a browser, or through Tauri commands in the desktop window.
 
-import type { Bucket, ExperimentSummary, Info, RunView, SearchPage } from "./wire";
+import type { Bucket, ChartMap, ExperimentSummary, Info, RunView, SearchPage } from "./wire";
 
 export class ApiError extends Error {
   constructor(
@@ -26,6 +26,38 @@ export interface SearchRequest {
   offset?: number;
 }
 
+/** A chart to draw (`ChartRequest` in Rust): a line chart of one metric over runs, or parallel
+ *  coordinates of runs across fields. */
+export interface ChartRequest {
+  kind?: "line" | "parallel";
+  runs: string[];
+  metric?: string;
+  x?: string;
+  smooth?: number;
+  log?: boolean;
+  group_by?: string;
+  lo?: number;
+  hi?: number;
+  fields?: string[];
+  width?: number;
+  height?: number;
+  dark?: boolean;
+}
+
+/** A rendered chart: SVG text and the map of what was drawn where. */
+export interface ChartView {
+  svg: string;
+  map: ChartMap;
+}
+
+/** A named query with its order and columns, shared with the team. */
+export interface SavedView {
+  name: string;
+  query: string;
+  order?: string;
+  columns: string[];
+}
+
 export interface Api {
   info(): Promise<Info>;
   experiments(): Promise<ExperimentSummary[]>;
@@ -34,6 +66,10 @@ export interface Api {
   buckets(id: string, key: string, buckets: number, range?: [number, number]): Promise<Bucket[]>;
   artifactUrl(id: string, path: string): string;
   artifactText(id: string, path: string): Promise<string>;
+  chart(req: ChartRequest): Promise<ChartView>;
+  views(): Promise<SavedView[]>;
+  saveView(view: SavedView): Promise<SavedView>;
+  deleteView(name: string): Promise<void>;
 }
 
 type Params = Record<string, string | number | undefined>;
@@ -61,16 +97,19 @@ async function errorOf(res: Response): Promise<ApiError> {
 /** The API over HTTP, rooted at `base` (empty for the page's own origin). */
 export function httpApi(base = "", fetcher: Fetch = (i, init) => fetch(i, init)): Api {
   const path = (p: string) => `${base}/api/v1${p}`;
-  async function get<T>(p: string, params: Params = {}): Promise<T> {
+  async function send<T>(method: string, p: string, params: Params = {}, body?: unknown): Promise<T> {
     let res: Response;
+    const init: RequestInit | undefined =
+      method === "GET" ? undefined : { method, headers: body === undefined ? {} : { "Content-Type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) };
     try {
-      res = await fetcher(path(p) + queryString(params));
+      res = await fetcher(path(p) + queryString(params), init);
     } catch (e) {
       throw new ApiError("UNREACHABLE", `Cairn is not reachable: ${(e as Error).message}`);
     }
     if (!res.ok) throw await errorOf(res);
     return (await res.json()) as T;
   }
+  const get = <T>(p: string, params: Params = {}) => send<T>("GET", p, params);
   const enc = encodeURIComponent;
   return {
     info: () => get<Info>("/info"),
@@ -84,6 +123,27 @@ export function httpApi(base = "", fetcher: Fetch = (i, init) => fetch(i, init))
       const res = await fetcher(path(`/runs/${enc(id)}/artifacts/${p.split("/").map(enc).join("/")}`));
       if (!res.ok) throw await errorOf(res);
       return res.text();
+    },
+    chart: (r) =>
+      get<ChartView>("/chart", {
+        kind: r.kind,
+        runs: r.runs.join(","),
+        metric: r.metric,
+        x: r.x,
+        smooth: r.smooth || undefined,
+        log: r.log ? "true" : undefined,
+        group_by: r.group_by,
+        lo: r.lo,
+        hi: r.hi,
+        fields: r.fields?.join(","),
+        width: r.width,
+        height: r.height,
+        dark: r.dark ? "true" : undefined,
+      }),
+    views: () => get<SavedView[]>("/views"),
+    saveView: (v) => send<SavedView>("PUT", `/views/${enc(v.name)}`, {}, { query: v.query, order: v.order, columns: v.columns }),
+    deleteView: async (name) => {
+      await send<unknown>("DELETE", `/views/${enc(name)}`);
     },
   };
 }
@@ -122,5 +182,9 @@ export function tauriApi(invoke: Invoke): Api {
     buckets: (id, key, buckets, range) => call("buckets", { id, key, buckets, range: range ?? null }),
     artifactUrl: (id, p) => `${server}/api/v1/runs/${encodeURIComponent(id)}/artifacts/${p.split("/").map(encodeURIComponent).join("/")}`,
     artifactText: (id, path) => call("artifact_text", { id, path }),
+    chart: (req) => call("chart", { req }),
+    views: () => call("views"),
+    saveView: (view) => call("save_view", { view }),
+    deleteView: (name) => call("delete_view", { name }),
   };
 }

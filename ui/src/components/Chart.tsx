@@ -1,138 +1,209 @@
-// A metric chart: the min–max envelope of every bucket (so no spike is lost), the last value of
-// each bucket as the line, hover values, drag to zoom (re-fetched at full resolution for the
-// range), double-click to reset.
+// Charts drawn by Cairn's renderer (cairn-charts, the same code behind `cairn plot`): the server
+// returns SVG plus the map of what it drew where. The SVG is shown as an image (it never runs in
+// the page); a transparent layer on top uses the map for hover values, drag-to-zoom (the server
+// re-renders the range at full resolution) and the legend toggles runs on and off.
 
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 
-import { num } from "../api";
+import type { ChartRequest, ChartView } from "../api";
+import { fromPx, hoverAt, toPx, type HoverRow } from "../chartmap";
 import { metric } from "../format";
-import { api } from "../state";
-import type { Bucket } from "../wire";
+import { api, theme } from "../state";
+import type { LineMap, ParallelMap } from "../wire";
 
-export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+const xText = (v: number) => (Number.isInteger(v) ? String(v) : metric(v));
 
-interface Series {
-  run: string;
-  label: string;
-  buckets: Bucket[];
+function svgUrl(svg: string): string {
+  return "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
 }
 
-const W = 560;
-const H = 200;
-const PAD = { l: 52, r: 10, t: 10, b: 24 };
-
-function extent(series: Series[]): { x0: number; x1: number; y0: number; y1: number } {
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-  for (const s of series) {
-    for (const b of s.buckets) {
-      x0 = Math.min(x0, b.step_lo);
-      x1 = Math.max(x1, b.step_hi);
-      const lo = num(b.min), hi = num(b.max);
-      if (Number.isFinite(lo)) y0 = Math.min(y0, lo);
-      if (Number.isFinite(hi)) y1 = Math.max(y1, hi);
-    }
-  }
-  if (!Number.isFinite(x0)) return { x0: 0, x1: 1, y0: 0, y1: 1 };
-  if (x1 === x0) x1 = x0 + 1;
-  if (!Number.isFinite(y0)) { y0 = 0; y1 = 1; }
-  if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
-  return { x0, x1, y0, y1 };
+/** The chart's width in pixels: its container's, so text is drawn at the size it is shown. */
+function useWidth(fallback: number): [preact.RefObject<HTMLDivElement>, number] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(0);
+  useLayoutEffect(() => {
+    const w = ref.current?.clientWidth ?? 0;
+    setWidth(w > 0 ? Math.min(1600, Math.max(360, Math.round(w / 20) * 20)) : fallback);
+  }, []);
+  return [ref, width];
 }
 
-export function MetricChart({ runs, metricKey, smooth = 0 }: { runs: { id: string; label: string }[]; metricKey: string; smooth?: number }) {
-  const [series, setSeries] = useState<Series[] | null>(null);
-  const [range, setRange] = useState<[number, number] | undefined>(undefined);
-  const [hover, setHover] = useState<{ x: number; step: number; values: [string, number][] } | null>(null);
-  const [drag, setDrag] = useState<[number, number] | null>(null);
+function useChart(req: ChartRequest | null): { view: ChartView | null; error: string | null; loading: boolean } {
+  const [view, setView] = useState<ChartView | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const svgRef = useRef<SVGSVGElement>(null);
-
+  const [loading, setLoading] = useState(false);
+  const key = req ? JSON.stringify(req) : "";
   useEffect(() => {
+    if (!req) return;
     let live = true;
-    Promise.all(runs.map((r) => api.buckets(r.id, metricKey, W - PAD.l - PAD.r, range).then((b) => ({ run: r.id, label: r.label, buckets: b }))))
-      .then((s) => live && setSeries(s))
-      .catch((e) => live && setError(e.message));
-    return () => { live = false; };
-  }, [runs.map((r) => r.id).join(","), metricKey, range?.[0], range?.[1]]);
+    setLoading(true);
+    api
+      .chart(req)
+      .then((v) => {
+        if (!live) return;
+        setView(v);
+        setError(null);
+      })
+      .catch((e) => live && setError(e.message))
+      .finally(() => live && setLoading(false));
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return { view, error, loading };
+}
 
-  if (error) return <div class="chart-error">{metricKey}: {error}</div>;
-  if (!series) return <div class="chart loading">loading {metricKey}…</div>;
-  const { x0, x1, y0, y1 } = extent(series);
-  const sx = (x: number) => PAD.l + ((x - x0) / (x1 - x0)) * (W - PAD.l - PAD.r);
-  const sy = (y: number) => PAD.t + (1 - (y - y0) / (y1 - y0)) * (H - PAD.t - PAD.b);
-  const unx = (px: number) => x0 + ((px - PAD.l) / (W - PAD.l - PAD.r)) * (x1 - x0);
+export interface LineProps {
+  runs: { id: string; label: string }[];
+  metricKey: string;
+  smooth?: number;
+  /** `step`, `time`, `relative` or another metric's key. */
+  x?: string;
+  log?: boolean;
+  groupBy?: string;
+  height?: number;
+}
 
-  const toSvgX = (e: MouseEvent) => {
-    const r = svgRef.current!.getBoundingClientRect();
-    return ((e.clientX - r.left) / r.width) * W;
+export function MetricChart({ runs, metricKey, smooth = 0, x = "step", log = false, groupBy, height = 280 }: LineProps) {
+  const [box, width] = useWidth(640);
+  const [range, setRange] = useState<[number, number] | null>(null);
+  const [hidden, setHidden] = useState<Set<string>>(new Set());
+  const [hover, setHover] = useState<{ px: number; x: string; rows: HoverRow[] } | null>(null);
+  const [drag, setDrag] = useState<[number, number] | null>(null);
+  const overlay = useRef<SVGSVGElement>(null);
+  useEffect(() => setRange(null), [x, log]);
+
+  const shown = runs.filter((r) => !hidden.has(r.id));
+  const req: ChartRequest | null =
+    width > 0 && shown.length > 0
+      ? { runs: shown.map((r) => r.id), metric: metricKey, x, smooth: smooth || undefined, log, group_by: groupBy || undefined, lo: range?.[0], hi: range?.[1], width, height, dark: theme.value === "dark" }
+      : null;
+  const { view, error, loading } = useChart(req);
+  const map = view?.map.kind === "line" ? (view.map as LineMap) : null;
+
+  const pointerPx = (e: MouseEvent) => {
+    const r = overlay.current!.getBoundingClientRect();
+    return ((e.clientX - r.left) / r.width) * width;
   };
   const onMove = (e: MouseEvent) => {
-    const px = toSvgX(e);
+    if (!map) return;
+    const px = pointerPx(e);
     if (drag) setDrag([drag[0], px]);
-    const step = unx(px);
-    const values: [string, number][] = series.map((s) => {
-      const b = s.buckets.find((b) => b.step_lo <= step && step <= b.step_hi) ?? s.buckets.reduce((best, b) => (Math.abs(b.step_lo - step) < Math.abs(best.step_lo - step) ? b : best), s.buckets[0]);
-      return [s.label, b ? num(b.last) : NaN];
-    });
-    setHover({ x: px, step: Math.round(step), values });
+    const h = hoverAt(map, px);
+    setHover(h && { px, ...h });
   };
   const onUp = () => {
-    if (drag && Math.abs(drag[1] - drag[0]) > 4) {
-      const a = Math.round(unx(Math.min(drag[0], drag[1])));
-      const b = Math.round(unx(Math.max(drag[0], drag[1])));
-      setRange([a, b]);
+    if (map && drag && Math.abs(drag[1] - drag[0]) > 4) {
+      let a = fromPx(map.x, Math.min(drag[0], drag[1]));
+      let b = fromPx(map.x, Math.max(drag[0], drag[1]));
+      if (map.x.unit === "step") [a, b] = [Math.floor(a), Math.ceil(b)];
+      if (b > a) setRange([a, b]);
     }
     setDrag(null);
   };
+  const toggle = (id: string) => {
+    const next = new Set(hidden);
+    if (next.has(id)) next.delete(id);
+    else if (shown.length > 1) next.add(id);
+    setHidden(next);
+  };
+  const colorOf = new Map(map?.series.map((s) => [s.id, s.color]) ?? []);
+  const plot = map?.plot;
 
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => y0 + t * (y1 - y0));
   return (
-    <figure class="chart" data-metric={metricKey}>
+    <figure class="chart" data-metric={metricKey} data-state={loading ? "loading" : error ? "error" : "ready"}>
       <figcaption>
-        {metricKey}
-        {range && <button class="link" onClick={() => setRange(undefined)}>reset zoom</button>}
+        {range && (
+          <button class="link" onClick={() => setRange(null)}>
+            reset zoom ({xText(range[0])} – {xText(range[1])})
+          </button>
+        )}
+        {error && <span class="chart-error">{metricKey}: {error}</span>}
       </figcaption>
-      <svg ref={svgRef} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${metricKey} chart`}
-        onMouseMove={onMove} onMouseLeave={() => setHover(null)}
-        onMouseDown={(e) => setDrag([toSvgX(e), toSvgX(e)])} onMouseUp={onUp} onDblClick={() => setRange(undefined)}>
-        {ticks.map((t) => (
-          <g key={t}>
-            <line x1={PAD.l} x2={W - PAD.r} y1={sy(t)} y2={sy(t)} class="grid" />
-            <text x={PAD.l - 4} y={sy(t) + 3} class="tick" text-anchor="end">{metric(t)}</text>
-          </g>
-        ))}
-        <text x={PAD.l} y={H - 6} class="tick">{Math.round(x0)}</text>
-        <text x={W - PAD.r} y={H - 6} class="tick" text-anchor="end">{Math.round(x1)}</text>
-        {series.map((s, i) => {
-          const color = PALETTE[i % PALETTE.length];
-          const finite = s.buckets.filter((b) => Number.isFinite(num(b.min)) && Number.isFinite(num(b.max)));
-          const env = finite.map((b) => `M${sx(b.step_lo).toFixed(1)},${sy(num(b.max)).toFixed(1)}V${sy(num(b.min)).toFixed(1)}`).join("");
-          let ema = NaN;
-          const pts: string[] = [];
-          for (const b of s.buckets) {
-            const v = num(b.last);
-            if (!Number.isFinite(v)) { pts.push(""); continue; }
-            ema = Number.isNaN(ema) || smooth <= 0 ? v : smooth * ema + (1 - smooth) * v;
-            pts.push(`${sx((b.step_lo + b.step_hi) / 2).toFixed(1)},${sy(ema).toFixed(1)}`);
-          }
-          const line = pts.join(" ").split("  ").filter(Boolean).map((seg) => "M" + seg.trim().replace(/ /g, "L")).join("");
-          const gaps = s.buckets.filter((b) => b.nonfinite > 0);
-          return (
-            <g key={s.run}>
-              <path d={env} stroke={color} stroke-opacity="0.35" stroke-width="1.5" />
-              <path d={line} fill="none" stroke={color} stroke-width="1.6" />
-              {gaps.map((b) => <circle key={b.step_lo} cx={sx(b.step_lo)} cy={PAD.t + 3} r="2.5" fill="#D55E00"><title>NaN/inf at step {b.step_lo}</title></circle>)}
-            </g>
-          );
-        })}
-        {drag && <rect x={Math.min(drag[0], drag[1])} y={PAD.t} width={Math.abs(drag[1] - drag[0])} height={H - PAD.t - PAD.b} class="zoom" />}
-        {hover && <line x1={hover.x} x2={hover.x} y1={PAD.t} y2={H - PAD.b} class="cursor" />}
-      </svg>
-      {hover && (
-        <div class="hover" data-testid="hover">
-          step {hover.step}: {hover.values.map(([l, v]) => <span key={l}>{l} {metric(v)}</span>)}
-        </div>
+      <div class="plot" ref={box} style={{ aspectRatio: `${width || 640} / ${height}` }}>
+        {view && <img src={svgUrl(view.svg)} alt={`${metricKey} chart`} draggable={false} />}
+        {!view && !error && <div class="chart-loading">loading {metricKey}…</div>}
+        {map && plot && (
+          <svg
+            ref={overlay}
+            class="overlay"
+            viewBox={`0 0 ${width} ${height}`}
+            role="img"
+            aria-label={`${metricKey} chart`}
+            onMouseMove={onMove}
+            onMouseLeave={() => {
+              setHover(null);
+              setDrag(null);
+            }}
+            onMouseDown={(e) => setDrag([pointerPx(e), pointerPx(e)])}
+            onMouseUp={onUp}
+            onDblClick={() => setRange(null)}
+          >
+            {drag && <rect x={Math.min(drag[0], drag[1])} y={plot.y} width={Math.abs(drag[1] - drag[0])} height={plot.height} class="zoom" />}
+            {hover && <line x1={hover.px} x2={hover.px} y1={plot.y} y2={plot.y + plot.height} class="cursor" />}
+            {hover?.rows.map((r) => {
+              const y = toPx(map.y, r.value);
+              return y === null ? null : <circle key={r.label} cx={hover.px} cy={y} r="3" fill={r.color} />;
+            })}
+          </svg>
+        )}
+      </div>
+      <div class="hover" data-testid="hover">
+        {hover ? (
+          <>
+            <strong>{hover.x}</strong>
+            {hover.rows.map((r) => (
+              <span key={r.label}>
+                <i class="swatch" style={{ background: r.color }} /> {r.label} {metric(r.value)}
+                {r.min !== undefined && r.max !== undefined && r.min !== r.max && <span class="dim"> [{metric(r.min)} … {metric(r.max)}]</span>}
+              </span>
+            ))}
+          </>
+        ) : (
+          <span class="dim">{runs.length > 0 ? "hover for values · drag to zoom · double-click to reset" : ""}</span>
+        )}
+      </div>
+      {runs.length > 1 && !groupBy && (
+        <ul class="legend" aria-label={`${metricKey} runs`}>
+          {runs.map((r) => (
+            <li key={r.id}>
+              <button class={hidden.has(r.id) ? "link off" : "link"} onClick={() => toggle(r.id)} title={hidden.has(r.id) ? "show this run" : "hide this run"}>
+                <i class="swatch" style={{ background: hidden.has(r.id) ? "transparent" : colorOf.get(r.id) ?? "var(--dim)" }} /> {r.label}
+              </button>
+            </li>
+          ))}
+        </ul>
       )}
+    </figure>
+  );
+}
+
+/** Parallel coordinates of runs across params and a metric; hovering a line names its run. */
+export function ParallelChart({ runs, fields }: { runs: string[]; fields?: string[] }) {
+  const [box, width] = useWidth(900);
+  const height = 360;
+  const req: ChartRequest | null = width > 0 && runs.length > 0 ? { kind: "parallel", runs, fields, width, height, dark: theme.value === "dark" } : null;
+  const { view, error } = useChart(req);
+  const [over, setOver] = useState<string | null>(null);
+  const map = view?.map.kind === "parallel" ? (view.map as ParallelMap) : null;
+  return (
+    <figure class="chart parallel" data-chart="parallel">
+      {error && <div class="chart-error">{error}</div>}
+      <div class="plot" ref={box} style={{ aspectRatio: `${width || 900} / ${height}` }}>
+        {view && <img src={svgUrl(view.svg)} alt="parallel coordinates" draggable={false} />}
+        {map && (
+          <svg class="overlay" viewBox={`0 0 ${width} ${height}`} onMouseLeave={() => setOver(null)}>
+            {map.rows.map((r) => (
+              <polyline key={r.id} points={r.points.map(([x, y]) => `${x},${y}`).join(" ")} class={over === r.id ? "row-line on" : "row-line"} stroke={r.color} onMouseEnter={() => setOver(r.id)}>
+                <title>{r.label}</title>
+              </polyline>
+            ))}
+          </svg>
+        )}
+      </div>
+      <div class="hover" data-testid="parallel-hover">
+        {over ? <a href={`#/run/${over}`}>{map?.rows.find((r) => r.id === over)?.label}</a> : <span class="dim">{map ? `${map.rows.length} runs across ${map.axes.map((a) => a.name).join(", ")}` : ""}</span>}
+      </div>
     </figure>
   );
 }

@@ -3,7 +3,7 @@
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
-import { ApiError } from "../api";
+import { ApiError, type SavedView } from "../api";
 import { duration, metric, thousands, time } from "../format";
 import { apply, complete, vocabularyOf, type Completion } from "../query";
 import { api, go, info } from "../state";
@@ -59,10 +59,46 @@ export function Catalog() {
   const scroller = useRef<HTMLDivElement>(null);
   const input = useRef<HTMLInputElement>(null);
   const generation = useRef(0);
+  const [views, setViews] = useState<SavedView[]>([]);
+  const [view, setView] = useState("");
+  const [naming, setNaming] = useState<string | null>(null);
+  const [viewError, setViewError] = useState<string | null>(null);
 
   useEffect(() => {
     api.experiments().then(setExperiments).catch((e) => setError(e));
+    api.views().then(setViews).catch((e) => setViewError(e.message));
   }, []);
+
+  const openView = (name: string) => {
+    setView(name);
+    const v = views.find((v) => v.name === name);
+    if (!v) return;
+    setQuery(v.query);
+    setApplied(v.query);
+    const m = v.order ? /^(.*?)(?:\s+(asc|desc))?$/i.exec(v.order.trim()) : null;
+    setOrder(m ? { field: m[1], desc: (m[2] ?? "").toLowerCase() === "desc" } : null);
+    setExtra(v.columns.length ? v.columns : null);
+  };
+  const saveView = async (name: string) => {
+    try {
+      const saved = await api.saveView({ name, query: applied, order: orderText, columns: extra ?? [] });
+      setViews((vs) => [...vs.filter((v) => v.name !== saved.name), saved].sort((a, b) => a.name.localeCompare(b.name)));
+      setView(saved.name);
+      setNaming(null);
+      setViewError(null);
+    } catch (e) {
+      setViewError((e as Error).message);
+    }
+  };
+  const deleteView = async () => {
+    try {
+      await api.deleteView(view);
+      setViews((vs) => vs.filter((v) => v.name !== view));
+      setView("");
+    } catch (e) {
+      setViewError((e as Error).message);
+    }
+  };
 
   const effectiveQuery = useMemo(() => {
     const parts = [applied.trim()].filter(Boolean);
@@ -247,6 +283,23 @@ export function Catalog() {
             )}
           </div>
           <label class="mine"><input type="checkbox" checked={mine} onChange={() => setMine(!mine)} /> mine</label>
+          <div class="views">
+            <select aria-label="saved views" value={view} onChange={(e) => openView((e.currentTarget as HTMLSelectElement).value)}>
+              <option value="">{views.length ? "Saved views…" : "No saved views"}</option>
+              {views.map((v) => <option key={v.name} value={v.name}>{v.name}</option>)}
+            </select>
+            {view && <button class="link" onClick={deleteView} title={`delete the view '${view}' for everyone`} aria-label="delete view">✕</button>}
+            {naming === null ? (
+              <button onClick={() => setNaming(view || "")} title="save this query, order and columns for the team">Save view</button>
+            ) : (
+              <form class="name-view" onSubmit={(e) => { e.preventDefault(); if (naming.trim()) saveView(naming.trim()); }}>
+                <input aria-label="view name" placeholder="view name" value={naming} autoFocus onInput={(e) => setNaming((e.currentTarget as HTMLInputElement).value)}
+                  onKeyDown={(e) => e.key === "Escape" && setNaming(null)} />
+                <button type="submit" disabled={!naming.trim()}>Save</button>
+              </form>
+            )}
+            {viewError && <span class="view-error" role="alert">{viewError}</span>}
+          </div>
           <button onClick={() => setChooser(!chooser)}>Columns</button>
           <button disabled={selected.size < 2} onClick={() => go(`#/compare/${[...selected].join(",")}`)}>Compare ({selected.size})</button>
         </div>

@@ -1,12 +1,21 @@
 // Selected runs side by side: what differs in params and lineage (highlighted), overlaid metric
-// charts, optionally grouped by a param.
+// charts (optionally grouped by a param: mean with a min–max band), parallel coordinates.
+
+/** Run colours in the tables: the charts' own (cairn-charts' light and dark palettes, Okabe–Ito),
+ *  in the order the charts colour runs. */
+const PALETTES = {
+  light: ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#646464", "#F0E442"],
+  dark: ["#56B4E9", "#E69F00", "#009E73", "#F0E442", "#CC79A7", "#D55E00", "#C8C8C8", "#0072B2"],
+};
+const color = (i: number) => PALETTES[theme.value][i % 8];
 
 import { useEffect, useState } from "preact/hooks";
 
-import { MetricChart, PALETTE } from "../components/Chart";
+import { MetricChart, ParallelChart } from "../components/Chart";
+import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
 import { diffRows } from "../diff";
 import { metric } from "../format";
-import { api } from "../state";
+import { api, theme } from "../state";
 import type { RunView } from "../wire";
 
 function lineageFields(r: RunView): Record<string, string> {
@@ -32,7 +41,7 @@ function Diff({ title, runs, values }: { title: string; runs: RunView[]; values:
         <label class="smooth"><input type="checkbox" checked={all} onChange={() => setAll(!all)} /> show all</label>
       </h2>
       <table class="kv diff">
-        <thead><tr><th /> {runs.map((r, i) => <th key={r.id} style={{ color: PALETTE[i % PALETTE.length] }}>{r.name}</th>)}</tr></thead>
+        <thead><tr><th /> {runs.map((r, i) => <th key={r.id} style={{ color: color(i) }}>{r.name}</th>)}</tr></thead>
         <tbody>
           {shown.map((row) => (
             <tr key={row.key} class={row.differs ? "differs" : ""}><th>{row.key}</th>{row.values.map((v, i) => <td key={i}>{v ?? "–"}</td>)}</tr>
@@ -47,6 +56,8 @@ export function Compare({ ids }: { ids: string[] }) {
   const [runs, setRuns] = useState<RunView[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [groupBy, setGroupBy] = useState("");
+  const [settings, setSettings] = useState(DEFAULT_SETTINGS);
+  const [target, setTarget] = useState("");
 
   useEffect(() => {
     Promise.all(ids.map((id) => api.run(id))).then(setRuns).catch((e) => setError(e.message));
@@ -56,11 +67,10 @@ export function Compare({ ids }: { ids: string[] }) {
 
   const metricKeys = [...new Set(runs.flatMap((r) => Object.keys({ ...r.metrics, ...r.live_metrics })))].filter((k) => !k.startsWith("system/")).sort();
   const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
-  const groups = new Map<string, RunView[]>();
-  for (const r of runs) {
-    const g = groupBy ? r.params[groupBy] ?? "(none)" : "";
-    groups.set(g, [...(groups.get(g) ?? []), r]);
-  }
+  const differing = diffRows(runs.map((r) => r.params)).filter((r) => r.differs).map((r) => `params.${r.key}`);
+  const objective = target || metricKeys[0];
+  const axes = objective ? [...differing, `metrics.${objective}`] : differing;
+  const chartRuns = runs.map((r) => ({ id: r.id, label: r.name }));
   return (
     <div class="page compare">
       <nav class="crumbs"><a href="#/">Catalog</a> / compare {runs.length} runs</nav>
@@ -72,7 +82,7 @@ export function Compare({ ids }: { ids: string[] }) {
           <thead><tr><th /> {metricKeys.map((k) => <th key={k}>{k}</th>)}</tr></thead>
           <tbody>
             {runs.map((r, i) => (
-              <tr key={r.id}><th style={{ color: PALETTE[i % PALETTE.length] }}><a href={`#/run/${r.id}`}>{r.name}</a></th>
+              <tr key={r.id}><th style={{ color: color(i) }}><a href={`#/run/${r.id}`}>{r.name}</a></th>
                 {metricKeys.map((k) => <td key={k}>{metric({ ...r.metrics, ...r.live_metrics }[k]?.last)}</td>)}</tr>
             ))}
           </tbody>
@@ -81,17 +91,30 @@ export function Compare({ ids }: { ids: string[] }) {
       <section class="card">
         <h2>
           Curves
-          <label class="smooth">group by <select value={groupBy} onChange={(e) => setGroupBy((e.currentTarget as HTMLSelectElement).value)}>
+          <label class="smooth">group by <select aria-label="group by" value={groupBy} onChange={(e) => setGroupBy((e.currentTarget as HTMLSelectElement).value)}>
             <option value="">(no grouping)</option>
             {paramKeys.map((k) => <option key={k} value={k}>params.{k}</option>)}
           </select></label>
+          <ChartControls value={settings} onChange={setSettings} metrics={metricKeys} />
         </h2>
-        {[...groups.entries()].map(([g, rs]) => (
-          <div key={g}>
-            {groupBy && <h3>{groupBy} = {g} ({rs.length})</h3>}
-            <div class="charts">{metricKeys.map((k) => <MetricChart key={k + g} runs={rs.map((r) => ({ id: r.id, label: r.name }))} metricKey={k} />)}</div>
-          </div>
-        ))}
+        <div class="charts">
+          {metricKeys.filter((k) => k !== settings.x).map((k) => (
+            <MetricChart key={k} runs={chartRuns} metricKey={k} smooth={settings.smooth} x={settings.x} log={settings.log} groupBy={groupBy ? `params.${groupBy}` : undefined} />
+          ))}
+        </div>
+      </section>
+      <section class="card">
+        <h2>
+          Parallel coordinates
+          <label class="smooth">metric <select aria-label="parallel metric" value={objective} onChange={(e) => setTarget((e.currentTarget as HTMLSelectElement).value)}>
+            {metricKeys.map((k) => <option key={k} value={k}>{k}</option>)}
+          </select></label>
+        </h2>
+        {axes.length >= 2 ? (
+          <ParallelChart runs={runs.map((r) => r.id)} fields={axes} />
+        ) : (
+          <p class="dim">These runs differ in {differing.length === 0 ? "no params" : "one param"}: parallel coordinates need at least two axes.</p>
+        )}
       </section>
     </div>
   );

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { MetricChart } from "../components/Chart";
+import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
 import { bytes, duration, metric, thousands, time } from "../format";
 import { api, go } from "../state";
 import type { RunView } from "../wire";
@@ -20,7 +21,7 @@ export function RunPage({ id }: { id: string }) {
   const [run, setRun] = useState<RunView | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [log, setLog] = useState<string | null>(null);
-  const [smooth, setSmooth] = useState(0);
+  const [settings, setSettings] = useState(DEFAULT_SETTINGS);
 
   useEffect(() => {
     setRun(null);
@@ -108,7 +109,7 @@ export function RunPage({ id }: { id: string }) {
       <section class="card">
         <h2>
           Metrics ({user.length})
-          <label class="smooth">smoothing <input type="range" min="0" max="0.99" step="0.01" value={smooth} onInput={(e) => setSmooth(Number((e.currentTarget as HTMLInputElement).value))} /> {smooth.toFixed(2)}</label>
+          <ChartControls value={settings} onChange={setSettings} metrics={user} />
         </h2>
         <table class="kv metrics-table">
           <thead><tr><th>key</th><th>last</th><th>step</th><th>min</th><th>max</th><th>points</th></tr></thead>
@@ -118,12 +119,12 @@ export function RunPage({ id }: { id: string }) {
             ))}
           </tbody>
         </table>
-        <div class="charts">{user.map((k) => <MetricChart key={k} runs={me} metricKey={k} smooth={smooth} />)}</div>
+        <div class="charts">{user.filter((k) => k !== settings.x).map((k) => <MetricChart key={k} runs={me} metricKey={k} smooth={settings.smooth} x={settings.x} log={settings.log} />)}</div>
       </section>
       {system.length > 0 && (
         <section class="card">
           <h2>System metrics</h2>
-          <div class="charts">{system.map((k) => <MetricChart key={k} runs={me} metricKey={k} />)}</div>
+          <div class="charts">{system.map((k) => <MetricChart key={k} runs={me} metricKey={k} x={settings.x === "time" || settings.x === "relative" ? settings.x : "step"} height={220} />)}</div>
         </section>
       )}
       <section class="card">
