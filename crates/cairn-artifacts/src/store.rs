@@ -108,6 +108,45 @@ impl ArtifactStore {
         })
     }
 
+    /// Stores `bytes` a peer sent as blob `expected`, only if they hash to it: a mismatch is
+    /// [`Error::Corrupt`] and nothing is written.
+    pub fn put_verified(&self, expected: &BlobHash, bytes: &[u8]) -> Result<Put, Error> {
+        let actual = BlobHash(*blake3::hash(bytes).as_bytes());
+        check(expected, actual)?;
+        self.put_bytes(bytes)
+    }
+
+    /// Every stored blob with its size (from the filesystem, not verified), sorted by hash.
+    /// Temporary files and anything not named like a blob are skipped.
+    pub fn list(&self) -> Result<Vec<(BlobHash, u64)>, Error> {
+        let blobs = self.root.join("blobs");
+        let mut out = Vec::new();
+        let dirs = match fs::read_dir(&blobs) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("list", &blobs)(e)),
+        };
+        for dir in dirs {
+            let dir = dir.map_err(Error::io("list", &blobs))?.path();
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(hash) = name.to_str().and_then(|n| n.parse::<BlobHash>().ok()) else {
+                    continue;
+                };
+                if let Ok(meta) = entry.metadata()
+                    && meta.is_file()
+                {
+                    out.push((hash, meta.len()));
+                }
+            }
+        }
+        out.sort_by_key(|(hash, _)| hash.0);
+        Ok(out)
+    }
+
     /// Whether a blob with this name is stored (its content is not checked; see [`Self::verify`]).
     pub fn contains(&self, hash: &BlobHash) -> bool {
         self.blob_path(hash).is_file()

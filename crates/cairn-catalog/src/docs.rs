@@ -16,7 +16,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::Error;
 use crate::project;
+
+mod sync;
 use crate::run_doc::{RunEdit, RunReader, apply_edit, run_key, run_value};
+pub use sync::{DocHeads, DocSyncState, SyncReceipt};
 
 /// A run and the edits it takes.
 pub type RunEdits = (RunId, Vec<RunEdit>);
@@ -32,7 +35,7 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
-const SCHEMA_REVISION: i64 = 4;
+const SCHEMA_REVISION: i64 = 5;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -106,6 +109,15 @@ impl Catalog {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
+        // Revision 5 added `docs.heads` (what sync's manifest reads without loading docs).
+        let has_heads: i64 = tx.query_row(
+            "SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'heads'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_heads == 0 {
+            tx.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
+        }
         project::create_tables(&tx)?;
         let found: Option<i64> = tx
             .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
@@ -246,6 +258,10 @@ impl Catalog {
                 params![name, bytes],
             )?;
             loaded.cursor = tx.last_insert_rowid();
+            tx.execute(
+                "UPDATE docs SET heads = ?2 WHERE id = ?1",
+                params![name, encode_heads(&loaded.doc.get_heads())],
+            )?;
             let pending: i64 = tx.query_row(
                 "UPDATE docs SET changes = changes + 1 WHERE id = ?1 RETURNING changes",
                 [name],
@@ -791,13 +807,22 @@ fn project_team(tx: &Transaction<'_>, doc: &AutoCommit) -> Result<(), Error> {
             })?;
             project::upsert_experiment(tx, &exp)?;
         } else if let Some(shard) = key.strip_prefix("shard/") {
+            // A shard that arrived from a peer before its registry entry has no experiment yet.
             tx.execute(
-                "INSERT OR IGNORE INTO docs(id, experiment) VALUES (?1, ?2)",
+                "INSERT INTO docs(id, experiment) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET experiment = excluded.experiment WHERE experiment IS NULL",
                 params![shard, text],
             )?;
         }
     }
     Ok(())
+}
+
+/// Heads as stored in `docs.heads`: the 32-byte hashes, concatenated, sorted.
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
 }
 
 /// Replaces the doc's snapshot with a fresh save and drops the changes it folds in.
@@ -838,4 +863,10 @@ CREATE TABLE IF NOT EXISTS changes (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS changes_doc ON changes(doc, seq);
+CREATE TABLE IF NOT EXISTS sync_state (
+    peer TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (peer, doc)
+) WITHOUT ROWID;
 ";

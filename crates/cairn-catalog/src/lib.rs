@@ -20,7 +20,7 @@ mod project;
 pub mod query;
 mod run_doc;
 
-pub use docs::{Catalog, SHARD_CAPACITY};
+pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt};
 pub use error::Error;
 pub use project::{Lifecycle, RunFilter, RunOrder, RunRow, RunSearch};
 pub use run_doc::RunEdit;

@@ -72,6 +72,14 @@ pub struct Point {
     pub value: f64,
 }
 
+/// A series and how many points it holds: its high-water mark for sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesMark {
+    pub run: String,
+    pub key: String,
+    pub count: u64,
+}
+
 /// What is known about one series without reading its points.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInfo {

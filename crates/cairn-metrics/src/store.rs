@@ -429,6 +429,64 @@ impl MetricStore {
             .map_err(|e| Fail::Sql(e).at("appending to", run.to_owned()))
     }
 
+    /// Every series with its point count (its high-water mark), sorted by run and key: what a
+    /// peer compares to learn which points it lacks. Reads the `series` rows only.
+    pub fn series_marks(&self) -> Result<Vec<crate::SeriesMark>, Error> {
+        let err = |e: rusqlite::Error| Fail::Sql(e).at("listing", "every series".to_owned());
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT run, key, next_seq FROM series ORDER BY run, key")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(crate::SeriesMark {
+                    run: r.get(0)?,
+                    key: r.get(1)?,
+                    count: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Appends `points` to `run`/`key` only if the series holds exactly `expected` points now
+    /// (a series has one writer, so a peer's suffix continues where ours ends). Returns false,
+    /// storing nothing, when it does not: the points are stale or the series diverged.
+    pub fn append_at(
+        &mut self,
+        run: &str,
+        key: &str,
+        expected: u64,
+        points: &[Point],
+    ) -> Result<bool, Error> {
+        check_names(run, key)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Fail::Sql(e).at("appending to", name(run, key)))?;
+        let have = find_series(&tx, run, key)
+            .map_err(|f| f.at("appending to", name(run, key)))?
+            .map_or(0, |s| s.next_seq);
+        if u64::try_from(have).ok() != Some(expected) {
+            return Ok(false);
+        }
+        if !points.is_empty() {
+            append_in(&tx, self.insert_tail_many.as_str(), run, key, points)
+                .map_err(|f| f.at("appending to", name(run, key)))?;
+        }
+        tx.commit()
+            .map_err(|e| Fail::Sql(e).at("appending to", name(run, key)))?;
+        Ok(true)
+    }
+
+    /// SQLite's `data_version`: changes whenever another connection commits to this database
+    /// (a training job appended). A cheap poll for "something changed".
+    pub fn data_version(&self) -> Result<i64, Error> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| Fail::Sql(e).at("polling", "data_version".to_owned()))
+    }
+
     /// Seals the tail of every series of `run` into a chunk, whatever its size (the run ended).
     #[tracing::instrument(skip(self), err)]
     pub fn seal_run(&mut self, run: &str) -> Result<(), Error> {

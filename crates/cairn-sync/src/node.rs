@@ -1,0 +1,512 @@
+//! The iroh adapter: one endpoint per device (its key is the device's identity), with the sync
+//! and join protocols by ALPN on one router, and a watcher that rings peers when something
+//! changed here (the doorbell: a sync session pushed at once, so an online peer sees a new run
+//! within a poll interval and a round trip) and pulls from every peer periodically.
+//!
+//! Endpoints are built offline: no relay, no address lookup, no port mapping, no net report
+//! probes; peers are dialled at the direct addresses the ledger, the roster or a ticket gives.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::endpoint::{Connection, PortmapperConfig, presets};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{
+    Endpoint, EndpointAddr, EndpointId, NetReportConfig, RelayMode, SecretKey, TransportAddr,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::Error;
+use crate::roster;
+use crate::session::{Link, SessionReport, run_session};
+use crate::store::SharedStores;
+use crate::ticket::Ticket;
+use crate::wire::Msg;
+
+/// Catalog, metrics and blob sync between team members.
+pub const SYNC_ALPN: &[u8] = b"cairn/sync/1";
+/// Joining with an invitation ticket (the one protocol a non-member may speak).
+pub const JOIN_ALPN: &[u8] = b"cairn/join/1";
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where to listen: loopback by default; `0.0.0.0:PORT` on a LAN.
+    pub bind: SocketAddr,
+    /// Addresses to announce in this device's roster entry and tickets (default: the bound
+    /// address, unless it is unspecified).
+    pub advertise: Vec<SocketAddr>,
+    /// Watch the stores and push changes to peers (an always-on peer); off for one-shot use.
+    pub watch: bool,
+    /// How often the stores are polled for changes by other processes.
+    pub poll_every: Duration,
+    /// How often every peer is pulled from even when nothing rang.
+    pub resync_every: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: Vec::new(),
+            watch: false,
+            poll_every: Duration::from_millis(100),
+            resync_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds an endpoint that reaches nothing it was not told to dial.
+pub async fn offline_endpoint(secret: SecretKey, bind: SocketAddr) -> Result<Endpoint, Error> {
+    Endpoint::builder(presets::Minimal)
+        .secret_key(secret)
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .portmapper_config(PortmapperConfig::Disabled)
+        .net_report_config(NetReportConfig::minimal())
+        .clear_ip_transports()
+        .bind_addr(bind)
+        .map_err(|e| Error::Net(format!("bind address {bind}: {e}")))?
+        .bind()
+        .await
+        .map_err(|e| Error::Net(format!("binding {bind}: {e}")))
+}
+
+struct Inner {
+    stores: SharedStores,
+    endpoint: Endpoint,
+    me: String,
+    /// Rung when this device's stores changed through a session (so other peers hear of it).
+    bell: Notify,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("me", &self.me).finish()
+    }
+}
+
+/// A running sync node.
+#[derive(Debug)]
+pub struct Node {
+    inner: Arc<Inner>,
+    router: Router,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Binds the endpoint and starts accepting; with `config.watch`, also the watcher.
+    pub async fn spawn(
+        stores: SharedStores,
+        secret: SecretKey,
+        config: NodeConfig,
+    ) -> Result<Node, Error> {
+        let endpoint = offline_endpoint(secret, config.bind).await?;
+        let me = endpoint.id().to_string();
+        let inner = Arc::new(Inner {
+            stores,
+            endpoint: endpoint.clone(),
+            me,
+            bell: Notify::new(),
+        });
+        let router = Router::builder(endpoint)
+            .accept(SYNC_ALPN, SyncProtocol(inner.clone()))
+            .accept(JOIN_ALPN, JoinProtocol(inner.clone()))
+            .spawn();
+        let node = Node {
+            inner,
+            router,
+            watcher: None,
+        };
+        let advertised = node.advertised(&config);
+        {
+            let s = node.inner.stores.lock()?;
+            s.ledger.set_advertised(&advertised)?;
+        }
+        if config.watch {
+            node.publish_addrs(&advertised)?;
+            let inner = node.inner.clone();
+            let handle = tokio::spawn(watch(inner, config));
+            return Ok(Node {
+                watcher: Some(handle),
+                ..node
+            });
+        }
+        Ok(node)
+    }
+
+    /// This device's endpoint id (hex).
+    pub fn id(&self) -> String {
+        self.inner.me.clone()
+    }
+
+    /// The socket addresses the endpoint is bound to.
+    pub fn bound(&self) -> Vec<SocketAddr> {
+        self.inner.endpoint.bound_sockets()
+    }
+
+    fn advertised(&self, config: &NodeConfig) -> Vec<SocketAddr> {
+        if !config.advertise.is_empty() {
+            return config.advertise.clone();
+        }
+        self.bound()
+            .into_iter()
+            .filter(|a| !a.ip().is_unspecified())
+            .collect()
+    }
+
+    /// Records this device's addresses in its roster entry (when it is on the roster).
+    fn publish_addrs(&self, addrs: &[SocketAddr]) -> Result<(), Error> {
+        let mut s = self.inner.stores.lock()?;
+        if let Some(mut m) = roster::member(&mut s.catalog, &self.inner.me)? {
+            let text: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            if m.addrs != text {
+                m.addrs = text;
+                roster::put(&mut s.catalog, &m)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs once with `peer` at `addrs` (it must be an active member).
+    pub async fn sync_with(
+        &self,
+        peer: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<SessionReport, Error> {
+        sync_with(&self.inner, peer, addrs, false).await
+    }
+
+    /// Syncs once with every active member this device knows an address for.
+    pub async fn sync_all(&self) -> Vec<(String, Result<SessionReport, Error>)> {
+        sync_all(&self.inner).await
+    }
+
+    /// Joins a team with an invitation ticket: proves the secret to the inviter, which adds
+    /// this device to its roster, then syncs with it on the same stream.
+    pub async fn join(
+        &self,
+        ticket: &Ticket,
+        name: &str,
+        email: &str,
+    ) -> Result<(String, SessionReport), Error> {
+        let inviter = EndpointId::from_bytes(&ticket.inviter)
+            .map_err(|e| Error::BadTicket(format!("inviter id: {e}")))?;
+        let peer = inviter.to_string();
+        let addr =
+            EndpointAddr::from_parts(inviter, ticket.addrs.iter().copied().map(TransportAddr::Ip));
+        let conn = self
+            .inner
+            .endpoint
+            .connect(addr, JOIN_ALPN)
+            .await
+            .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))?;
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| Error::Net(format!("opening a stream to {peer}: {e}")))?;
+        let mut link = Link::new(recv, send);
+        link.send(&Msg::Join {
+            secret: ticket.secret,
+            name: name.to_owned(),
+            email: email.to_owned(),
+        })?;
+        let team = match link.recv().await? {
+            Msg::Welcome { team } => team,
+            Msg::Refused(why) => return Err(Error::Refused(why)),
+            other => {
+                return Err(Error::Protocol(format!(
+                    "expected Welcome, got {}",
+                    other.kind()
+                )));
+            }
+        };
+        let report = run_session(&self.inner.stores, &peer, link).await;
+        conn.close(0u32.into(), b"done");
+        let report = report?;
+        let s = self.inner.stores.lock()?;
+        let addrs: Vec<String> = ticket.addrs.iter().map(|a| a.to_string()).collect();
+        s.ledger.note_addrs(&peer, &addrs)?;
+        s.ledger
+            .note_synced(&peer, report.sent, report.received, &report.digest)?;
+        Ok((team, report))
+    }
+
+    /// Stops accepting and closes the endpoint.
+    pub async fn shutdown(mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+        if let Err(e) = self.router.shutdown().await {
+            tracing::warn!("router shutdown: {e}");
+        }
+    }
+}
+
+async fn sync_all(inner: &Arc<Inner>) -> Vec<(String, Result<SessionReport, Error>)> {
+    let targets = match targets(inner) {
+        Ok(t) => t,
+        Err(e) => return vec![(String::new(), Err(e))],
+    };
+    let mut set = JoinSet::new();
+    for (peer, addrs) in targets {
+        let inner = inner.clone();
+        set.spawn(async move {
+            let r = sync_with(&inner, &peer, &addrs, false).await;
+            (peer, r)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(r) => out.push(r),
+            Err(e) => out.push((String::new(), Err(Error::Net(format!("sync task: {e}"))))),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Active members other than this device, with the addresses known for them (the ledger's
+/// first, then what they announced on the roster).
+fn targets(inner: &Inner) -> Result<Vec<(String, Vec<SocketAddr>)>, Error> {
+    let mut s = inner.stores.lock()?;
+    let members = roster::members(&mut s.catalog)?;
+    let mut out = Vec::new();
+    for m in members {
+        if m.removed || m.id == inner.me {
+            continue;
+        }
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        if let Some(p) = s.ledger.peer(&m.id)? {
+            addrs.extend(p.addrs.iter().filter_map(|a| a.parse::<SocketAddr>().ok()));
+        }
+        for a in m.addrs.iter().filter_map(|a| a.parse().ok()) {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        if !addrs.is_empty() {
+            out.push((m.id, addrs));
+        }
+    }
+    Ok(out)
+}
+
+async fn sync_with(
+    inner: &Arc<Inner>,
+    peer: &str,
+    addrs: &[SocketAddr],
+    trusted: bool,
+) -> Result<SessionReport, Error> {
+    let result = dial_and_sync(inner, peer, addrs, trusted).await;
+    let s = inner.stores.lock()?;
+    match &result {
+        Ok(report) => {
+            s.ledger
+                .note_synced(peer, report.sent, report.received, &report.digest)?;
+            if report.changed() {
+                inner.bell.notify_one();
+            }
+        }
+        Err(e) => s.ledger.note_failure(peer, &e.to_string())?,
+    }
+    result
+}
+
+async fn dial_and_sync(
+    inner: &Arc<Inner>,
+    peer: &str,
+    addrs: &[SocketAddr],
+    trusted: bool,
+) -> Result<SessionReport, Error> {
+    if !trusted {
+        let mut s = inner.stores.lock()?;
+        if !roster::is_active_member(&mut s.catalog, peer)? {
+            return Err(Error::NotAMember(peer.to_owned()));
+        }
+    }
+    let id: EndpointId = peer
+        .parse()
+        .map_err(|e| Error::Net(format!("peer id '{peer}': {e}")))?;
+    let addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
+    let conn = inner
+        .endpoint
+        .connect(addr, SYNC_ALPN)
+        .await
+        .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))?;
+    let (send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| Error::Net(format!("opening a stream to {peer}: {e}")))?;
+    let report = run_session(&inner.stores, peer, Link::new(recv, send)).await;
+    conn.close(0u32.into(), b"done");
+    report
+}
+
+/// The doorbell and the periodic pull.
+async fn watch(inner: Arc<Inner>, config: NodeConfig) {
+    let versions = |inner: &Inner| -> Option<(i64, i64)> {
+        let s = inner.stores.lock().ok()?;
+        Some((
+            s.catalog.data_version().ok()?,
+            s.metrics.data_version().ok()?,
+        ))
+    };
+    let mut seen = versions(&inner);
+    let mut poll = tokio::time::interval(config.poll_every);
+    let mut resync = tokio::time::interval(config.resync_every);
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                let now = versions(&inner);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+            }
+            _ = resync.tick() => {}
+            _ = inner.bell.notified() => {}
+        }
+        for (peer, r) in sync_all(&inner).await {
+            if let Err(e) = r {
+                tracing::debug!(peer, "sync failed: {e}");
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SyncProtocol(Arc<Inner>);
+
+impl ProtocolHandler for SyncProtocol {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = conn.remote_id().to_string();
+        // Access control comes first: a device not on the roster gets no stream read, no
+        // byte written, just the close.
+        let allowed = {
+            let mut s = self.0.stores.lock().map_err(AcceptError::from_err)?;
+            roster::is_active_member(&mut s.catalog, &peer).map_err(AcceptError::from_err)?
+        };
+        if !allowed {
+            tracing::info!(peer, "refused a device that is not on the roster");
+            conn.close(403u32.into(), b"not a member of this team");
+            return Ok(());
+        }
+        let (send, recv) = conn.accept_bi().await?;
+        let result = run_session(&self.0.stores, &peer, Link::new(recv, send)).await;
+        match result {
+            Ok(report) => {
+                self.0
+                    .stores
+                    .lock()
+                    .map_err(AcceptError::from_err)?
+                    .ledger
+                    .note_synced(&peer, report.sent, report.received, &report.digest)
+                    .map_err(AcceptError::from_err)?;
+                if report.changed() {
+                    self.0.bell.notify_one();
+                }
+                tokio::time::timeout(Duration::from_secs(5), conn.closed())
+                    .await
+                    .ok();
+            }
+            Err(e) => {
+                tracing::warn!(peer, "sync session failed: {e}");
+                self.0
+                    .stores
+                    .lock()
+                    .map_err(AcceptError::from_err)?
+                    .ledger
+                    .note_failure(&peer, &e.to_string())
+                    .map_err(AcceptError::from_err)?;
+                conn.close(400u32.into(), b"protocol error");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct JoinProtocol(Arc<Inner>);
+
+impl ProtocolHandler for JoinProtocol {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = conn.remote_id().to_string();
+        let (send, recv) = conn.accept_bi().await?;
+        let mut link = Link::new(recv, send);
+        let (secret, name, email) = match link.recv().await {
+            Ok(Msg::Join {
+                secret,
+                name,
+                email,
+            }) => (secret, name, email),
+            _ => {
+                conn.close(400u32.into(), b"expected a join request");
+                return Ok(());
+            }
+        };
+        let welcome = {
+            let mut s = self.0.stores.lock().map_err(AcceptError::from_err)?;
+            let valid = s
+                .ledger
+                .take_invite(blake3::hash(&secret).as_bytes())
+                .map_err(AcceptError::from_err)?;
+            if valid {
+                let team = roster::team(&mut s.catalog)
+                    .map_err(AcceptError::from_err)?
+                    .map(|t| t.name)
+                    .unwrap_or_default();
+                roster::add(&mut s.catalog, &peer, &name, &email, &self.0.me)
+                    .map_err(AcceptError::from_err)?;
+                Some(team)
+            } else {
+                None
+            }
+        };
+        let Some(team) = welcome else {
+            tracing::info!(
+                peer,
+                "refused a join with an unknown, used or expired invitation"
+            );
+            if link
+                .send(&Msg::Refused(
+                    "the invitation is unknown, used or expired".into(),
+                ))
+                .is_ok()
+            {
+                link.finish().await.ok();
+            }
+            tokio::time::timeout(Duration::from_secs(5), conn.closed())
+                .await
+                .ok();
+            return Ok(());
+        };
+        link.send(&Msg::Welcome { team })
+            .map_err(AcceptError::from_err)?;
+        let result = run_session(&self.0.stores, &peer, link).await;
+        match result {
+            Ok(report) => {
+                self.0
+                    .stores
+                    .lock()
+                    .map_err(AcceptError::from_err)?
+                    .ledger
+                    .note_synced(&peer, report.sent, report.received, &report.digest)
+                    .map_err(AcceptError::from_err)?;
+                tokio::time::timeout(Duration::from_secs(5), conn.closed())
+                    .await
+                    .ok();
+            }
+            Err(e) => {
+                tracing::warn!(peer, "sync after join failed: {e}");
+                conn.close(400u32.into(), b"protocol error");
+            }
+        }
+        // The roster changed: tell the others.
+        self.0.bell.notify_one();
+        Ok(())
+    }
+}

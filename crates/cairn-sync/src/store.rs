@@ -1,0 +1,138 @@
+//! The stores one device syncs (catalog, metric series, artifact blobs) and the ledger of peers,
+//! opened as their own handles: sync is one more writer of the workspace, like a training job.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cairn_artifacts::ArtifactStore;
+use cairn_catalog::Catalog;
+use cairn_metrics::MetricStore;
+
+use crate::Error;
+use crate::ledger::Ledger;
+
+/// Blobs up to this size are sent eagerly; larger ones stay where they are until asked for.
+pub const EAGER_BLOB_LIMIT: u64 = 8 << 20;
+
+/// A part's items and the digest over all of them.
+pub type Manifest<T> = (T, [u8; 32]);
+/// Per-doc short digests of the heads.
+pub type DocDigests = BTreeMap<String, [u8; 8]>;
+/// Every series: run, key, count.
+pub type Marks = Vec<(String, String, u64)>;
+/// Every blob: hash, size.
+pub type BlobSizes = Vec<([u8; 32], u64)>;
+
+/// Where a device's stores live (the workspace layout is `cairn-core`'s business).
+#[derive(Debug, Clone)]
+pub struct StorePaths {
+    pub catalog: PathBuf,
+    pub metrics: PathBuf,
+    pub artifacts: PathBuf,
+    /// The peer ledger (`sync.db`): known peers, their addresses and sync history, invitations.
+    pub ledger: PathBuf,
+}
+
+impl StorePaths {
+    /// The layout of a Cairn workspace directory.
+    pub fn in_workspace(dir: &Path) -> StorePaths {
+        StorePaths {
+            catalog: dir.join("catalog.db"),
+            metrics: dir.join("metrics.db"),
+            artifacts: dir.join("artifacts"),
+            ledger: dir.join("sync.db"),
+        }
+    }
+}
+
+/// Open handles on one device's stores.
+#[derive(Debug)]
+pub struct Stores {
+    pub catalog: Catalog,
+    pub metrics: MetricStore,
+    pub artifacts: ArtifactStore,
+    pub ledger: Ledger,
+}
+
+/// The stores shared by every session of a node.
+#[derive(Debug, Clone)]
+pub struct SharedStores(Arc<Mutex<Stores>>);
+
+impl Stores {
+    /// Opens the stores; `writer` names this device in the catalog's audit trail.
+    pub fn open(paths: &StorePaths, writer: &str) -> Result<Stores, Error> {
+        Ok(Stores {
+            catalog: Catalog::open(&paths.catalog, writer)?,
+            metrics: MetricStore::open(&paths.metrics)?,
+            artifacts: ArtifactStore::open(&paths.artifacts)?,
+            ledger: Ledger::open(&paths.ledger)?,
+        })
+    }
+
+    /// Per-doc short digests of the heads (docs with no content left out) and one digest of all.
+    pub fn catalog_manifest(&mut self) -> Result<Manifest<DocDigests>, Error> {
+        let mut all = blake3::Hasher::new();
+        let mut docs = BTreeMap::new();
+        for d in self.catalog.doc_heads()? {
+            if d.heads.is_empty() {
+                continue;
+            }
+            let mut h = blake3::Hasher::new();
+            for head in &d.heads {
+                h.update(head);
+            }
+            let digest = h.finalize();
+            let mut short = [0u8; 8];
+            short.copy_from_slice(&digest.as_bytes()[..8]);
+            all.update(&(d.name.len() as u64).to_be_bytes());
+            all.update(d.name.as_bytes());
+            all.update(digest.as_bytes());
+            docs.insert(d.name, short);
+        }
+        Ok((docs, *all.finalize().as_bytes()))
+    }
+
+    /// Every series with its count, and their digest.
+    pub fn metrics_manifest(&self) -> Result<Manifest<Marks>, Error> {
+        let mut h = blake3::Hasher::new();
+        let mut marks = Vec::new();
+        for m in self.metrics.series_marks()? {
+            h.update(&(m.run.len() as u64).to_be_bytes());
+            h.update(m.run.as_bytes());
+            h.update(&(m.key.len() as u64).to_be_bytes());
+            h.update(m.key.as_bytes());
+            h.update(&m.count.to_be_bytes());
+            marks.push((m.run, m.key, m.count));
+        }
+        Ok((marks, *h.finalize().as_bytes()))
+    }
+
+    /// Every blob sent eagerly (up to [`EAGER_BLOB_LIMIT`]), and their digest.
+    pub fn blobs_manifest(&self) -> Result<Manifest<BlobSizes>, Error> {
+        let mut h = blake3::Hasher::new();
+        let mut blobs = Vec::new();
+        for (hash, size) in self.artifacts.list()? {
+            if size > EAGER_BLOB_LIMIT {
+                continue;
+            }
+            h.update(&hash.0);
+            h.update(&size.to_be_bytes());
+            blobs.push((hash.0, size));
+        }
+        Ok((blobs, *h.finalize().as_bytes()))
+    }
+}
+
+impl SharedStores {
+    pub fn new(stores: Stores) -> SharedStores {
+        SharedStores(Arc::new(Mutex::new(stores)))
+    }
+
+    /// The stores, locked. Held only for one store operation at a time, never across an await.
+    pub fn lock(&self) -> Result<MutexGuard<'_, Stores>, Error> {
+        self.0
+            .lock()
+            .map_err(|_| Error::Team("the stores' lock was poisoned by a panic".into()))
+    }
+}

@@ -1,0 +1,484 @@
+//! The wire format: length-prefixed frames (a 4-byte big-endian length, then the payload) of
+//! compact binary messages. A frame longer than [`MAX_FRAME`] is refused before it is read, and
+//! every read of a field checks the bytes left, so hostile input is an error, never a panic.
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::Error;
+
+/// Protocol version carried in `Hello`; a peer speaking another one is refused.
+pub const VERSION: u16 = 1;
+
+/// The largest frame either side accepts (and sends): 16 MiB. Blobs above the eager limit are
+/// never put in one frame.
+pub const MAX_FRAME: usize = 16 << 20;
+
+/// Points per `Points` frame (24 bytes each on the wire).
+pub const POINTS_PER_FRAME: usize = 65_536;
+
+/// One metric point as it travels: the value as its bit pattern.
+pub type WirePoint = (i64, i64, u64);
+
+/// Every message of the sync and join protocols.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// First message of a sync session: version and one digest per part.
+    Hello {
+        version: u16,
+        catalog: [u8; 32],
+        metrics: [u8; 32],
+        blobs: [u8; 32],
+    },
+    /// Each doc and a short digest of its heads.
+    Heads(Vec<(String, [u8; 8])>),
+    /// One automerge sync message for a doc, or none (nothing to say this round).
+    Doc { name: String, msg: Option<Vec<u8>> },
+    /// The end of this side's part of a round or phase.
+    RoundEnd,
+    /// Every series and its point count.
+    Marks(Vec<(String, String, u64)>),
+    /// Points of a series, continuing at index `from`.
+    Points {
+        run: String,
+        key: String,
+        from: u64,
+        points: Vec<WirePoint>,
+    },
+    /// Every blob this side holds, with its size.
+    BlobList(Vec<([u8; 32], u64)>),
+    /// Blobs this side asks for.
+    BlobWant(Vec<[u8; 32]>),
+    /// One blob's bytes.
+    Blob { hash: [u8; 32], bytes: Vec<u8> },
+    /// The session is over.
+    Done,
+    /// A join request: the invitation's secret and who the device belongs to.
+    Join {
+        secret: [u8; 32],
+        name: String,
+        email: String,
+    },
+    /// The join was accepted; a sync session follows on the same stream.
+    Welcome { team: String },
+    /// Refused, with why.
+    Refused(String),
+}
+
+const HELLO: u8 = 1;
+const HEADS: u8 = 2;
+const DOC: u8 = 3;
+const ROUND_END: u8 = 4;
+const MARKS: u8 = 5;
+const POINTS: u8 = 6;
+const BLOB_LIST: u8 = 7;
+const BLOB_WANT: u8 = 8;
+const BLOB: u8 = 9;
+const DONE: u8 = 10;
+const JOIN: u8 = 11;
+const WELCOME: u8 = 12;
+const REFUSED: u8 = 13;
+
+impl Msg {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        match self {
+            Msg::Hello {
+                version,
+                catalog,
+                metrics,
+                blobs,
+            } => {
+                w.u8(HELLO);
+                w.0.extend_from_slice(&version.to_be_bytes());
+                w.0.extend_from_slice(catalog);
+                w.0.extend_from_slice(metrics);
+                w.0.extend_from_slice(blobs);
+            }
+            Msg::Heads(docs) => {
+                w.u8(HEADS);
+                w.uvar(docs.len() as u64);
+                for (name, digest) in docs {
+                    w.str(name);
+                    w.0.extend_from_slice(digest);
+                }
+            }
+            Msg::Doc { name, msg } => {
+                w.u8(DOC);
+                w.str(name);
+                match msg {
+                    Some(m) => {
+                        w.u8(1);
+                        w.bytes(m);
+                    }
+                    None => w.u8(0),
+                }
+            }
+            Msg::RoundEnd => w.u8(ROUND_END),
+            Msg::Marks(marks) => {
+                w.u8(MARKS);
+                w.uvar(marks.len() as u64);
+                for (run, key, count) in marks {
+                    w.str(run);
+                    w.str(key);
+                    w.uvar(*count);
+                }
+            }
+            Msg::Points {
+                run,
+                key,
+                from,
+                points,
+            } => {
+                w.u8(POINTS);
+                w.str(run);
+                w.str(key);
+                w.uvar(*from);
+                w.uvar(points.len() as u64);
+                for (step, ts, bits) in points {
+                    w.0.extend_from_slice(&step.to_be_bytes());
+                    w.0.extend_from_slice(&ts.to_be_bytes());
+                    w.0.extend_from_slice(&bits.to_be_bytes());
+                }
+            }
+            Msg::BlobList(blobs) => {
+                w.u8(BLOB_LIST);
+                w.uvar(blobs.len() as u64);
+                for (hash, size) in blobs {
+                    w.0.extend_from_slice(hash);
+                    w.uvar(*size);
+                }
+            }
+            Msg::BlobWant(hashes) => {
+                w.u8(BLOB_WANT);
+                w.uvar(hashes.len() as u64);
+                for hash in hashes {
+                    w.0.extend_from_slice(hash);
+                }
+            }
+            Msg::Blob { hash, bytes } => {
+                w.u8(BLOB);
+                w.0.extend_from_slice(hash);
+                w.bytes(bytes);
+            }
+            Msg::Done => w.u8(DONE),
+            Msg::Join {
+                secret,
+                name,
+                email,
+            } => {
+                w.u8(JOIN);
+                w.0.extend_from_slice(secret);
+                w.str(name);
+                w.str(email);
+            }
+            Msg::Welcome { team } => {
+                w.u8(WELCOME);
+                w.str(team);
+            }
+            Msg::Refused(why) => {
+                w.u8(REFUSED);
+                w.str(why);
+            }
+        }
+        w.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Msg, Error> {
+        let mut r = Reader { buf: bytes };
+        let msg = match r.u8()? {
+            HELLO => Msg::Hello {
+                version: u16::from_be_bytes(r.array()?),
+                catalog: r.array()?,
+                metrics: r.array()?,
+                blobs: r.array()?,
+            },
+            HEADS => {
+                let n = r.len(9)?;
+                let mut docs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    docs.push((r.str()?, r.array()?));
+                }
+                Msg::Heads(docs)
+            }
+            DOC => Msg::Doc {
+                name: r.str()?,
+                msg: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.bytes()?),
+                    other => return Err(Error::Protocol(format!("bad option tag {other}"))),
+                },
+            },
+            ROUND_END => Msg::RoundEnd,
+            MARKS => {
+                let n = r.len(3)?;
+                let mut marks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    marks.push((r.str()?, r.str()?, r.uvar()?));
+                }
+                Msg::Marks(marks)
+            }
+            POINTS => {
+                let run = r.str()?;
+                let key = r.str()?;
+                let from = r.uvar()?;
+                let n = r.len(24)?;
+                let mut points = Vec::with_capacity(n);
+                for _ in 0..n {
+                    points.push((
+                        i64::from_be_bytes(r.array()?),
+                        i64::from_be_bytes(r.array()?),
+                        u64::from_be_bytes(r.array()?),
+                    ));
+                }
+                Msg::Points {
+                    run,
+                    key,
+                    from,
+                    points,
+                }
+            }
+            BLOB_LIST => {
+                let n = r.len(33)?;
+                let mut blobs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    blobs.push((r.array()?, r.uvar()?));
+                }
+                Msg::BlobList(blobs)
+            }
+            BLOB_WANT => {
+                let n = r.len(32)?;
+                let mut hashes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    hashes.push(r.array()?);
+                }
+                Msg::BlobWant(hashes)
+            }
+            BLOB => Msg::Blob {
+                hash: r.array()?,
+                bytes: r.bytes()?,
+            },
+            DONE => Msg::Done,
+            JOIN => Msg::Join {
+                secret: r.array()?,
+                name: r.str()?,
+                email: r.str()?,
+            },
+            WELCOME => Msg::Welcome { team: r.str()? },
+            REFUSED => Msg::Refused(r.str()?),
+            other => return Err(Error::Protocol(format!("unknown message type {other}"))),
+        };
+        if !r.buf.is_empty() {
+            return Err(Error::Protocol(format!(
+                "{} stray bytes after a message",
+                r.buf.len()
+            )));
+        }
+        Ok(msg)
+    }
+
+    /// A short name for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Hello { .. } => "Hello",
+            Msg::Heads(_) => "Heads",
+            Msg::Doc { .. } => "Doc",
+            Msg::RoundEnd => "RoundEnd",
+            Msg::Marks(_) => "Marks",
+            Msg::Points { .. } => "Points",
+            Msg::BlobList(_) => "BlobList",
+            Msg::BlobWant(_) => "BlobWant",
+            Msg::Blob { .. } => "Blob",
+            Msg::Done => "Done",
+            Msg::Join { .. } => "Join",
+            Msg::Welcome { .. } => "Welcome",
+            Msg::Refused(_) => "Refused",
+        }
+    }
+}
+
+/// Writes one frame; returns the bytes written.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, payload: &[u8]) -> Result<u64, Error> {
+    if payload.len() > MAX_FRAME {
+        return Err(Error::Protocol(format!(
+            "refusing to send a {}-byte frame (the limit is {MAX_FRAME})",
+            payload.len()
+        )));
+    }
+    w.write_all(&(payload.len() as u32).to_be_bytes()).await?;
+    w.write_all(payload).await?;
+    Ok(4 + payload.len() as u64)
+}
+
+/// Reads one frame (its length checked before its bytes are read); `None` at a clean end of
+/// stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, Error> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(Error::Protocol(format!(
+            "peer announced a {len}-byte frame (the limit is {MAX_FRAME})"
+        )));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    Ok(Some(buf))
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    /// LEB128.
+    fn uvar(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.0.push(byte);
+                return;
+            }
+            self.0.push(byte | 0x80);
+        }
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.uvar(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Error> {
+        if self.buf.len() < n {
+            return Err(Error::Protocol(format!(
+                "message truncated: wanted {n} more bytes, {} left",
+                self.buf.len()
+            )));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.take(1)?[0])
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn uvar(&mut self) -> Result<u64, Error> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::Protocol("varint longer than 64 bits".into()))
+    }
+    /// A count of items, each at least `min_size` bytes: never more than the bytes left allow,
+    /// so a hostile count cannot make us allocate.
+    fn len(&mut self, min_size: usize) -> Result<usize, Error> {
+        let n = self.uvar()?;
+        if n > (self.buf.len() / min_size.max(1)) as u64 {
+            return Err(Error::Protocol(format!(
+                "count {n} exceeds what the {} bytes left can hold",
+                self.buf.len()
+            )));
+        }
+        Ok(n as usize)
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, Error> {
+        let n = self.uvar()?;
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= self.buf.len())
+            .ok_or_else(|| Error::Protocol(format!("length {n} exceeds the message")))?;
+        Ok(self.take(n)?.to_vec())
+    }
+    fn str(&mut self) -> Result<String, Error> {
+        String::from_utf8(self.bytes()?)
+            .map_err(|_| Error::Protocol("a string is not UTF-8".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_round_trips() {
+        let msgs = vec![
+            Msg::Hello {
+                version: VERSION,
+                catalog: [1; 32],
+                metrics: [2; 32],
+                blobs: [3; 32],
+            },
+            Msg::Heads(vec![("team".into(), [9; 8]), ("x".into(), [0; 8])]),
+            Msg::Doc {
+                name: "team".into(),
+                msg: Some(vec![1, 2, 3]),
+            },
+            Msg::Doc {
+                name: "team".into(),
+                msg: None,
+            },
+            Msg::RoundEnd,
+            Msg::Marks(vec![("r".into(), "loss".into(), 300)]),
+            Msg::Points {
+                run: "r".into(),
+                key: "k".into(),
+                from: 7,
+                points: vec![(1, -2, f64::NAN.to_bits())],
+            },
+            Msg::BlobList(vec![([4; 32], 1 << 40)]),
+            Msg::BlobWant(vec![[5; 32]]),
+            Msg::Blob {
+                hash: [6; 32],
+                bytes: b"abc".to_vec(),
+            },
+            Msg::Done,
+            Msg::Join {
+                secret: [7; 32],
+                name: "Ada".into(),
+                email: "ada@example.org".into(),
+            },
+            Msg::Welcome { team: "t".into() },
+            Msg::Refused("no".into()),
+        ];
+        for m in msgs {
+            assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn truncated_and_hostile_input_is_an_error() {
+        let full = Msg::Marks(vec![("run".into(), "key".into(), 5)]).encode();
+        for cut in 0..full.len() {
+            assert!(Msg::decode(&full[..cut]).is_err(), "cut at {cut}");
+        }
+        // A count of 2^60 items in a 12-byte message.
+        let hostile = [MARKS, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+        assert!(Msg::decode(&hostile).is_err());
+        assert!(Msg::decode(&[200]).is_err());
+        let mut extra = Msg::Done.encode();
+        extra.push(0);
+        assert!(Msg::decode(&extra).is_err());
+    }
+}

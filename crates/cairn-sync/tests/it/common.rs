@@ -1,0 +1,164 @@
+//! Test peers: a workspace's stores in a temporary directory, synced over `tokio::io::duplex`.
+
+use std::collections::BTreeMap;
+
+use cairn_catalog::Catalog;
+use cairn_metrics::Point;
+use cairn_model::{ArtifactKind, ArtifactRef, Experiment, ExperimentId, Run, RunId};
+use cairn_sync::{Error, Link, SessionReport, SharedStores, StorePaths, Stores, run_session};
+use tempfile::TempDir;
+
+pub struct Peer {
+    pub name: String,
+    pub _dir: TempDir,
+    pub paths: StorePaths,
+    pub stores: SharedStores,
+}
+
+impl Peer {
+    pub fn new(name: &str) -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StorePaths::in_workspace(dir.path());
+        std::fs::create_dir_all(&paths.artifacts).unwrap();
+        let stores = SharedStores::new(Stores::open(&paths, name).unwrap());
+        Peer {
+            name: name.to_owned(),
+            _dir: dir,
+            paths,
+            stores,
+        }
+    }
+
+    /// A restart: every handle is dropped and the stores are opened again from disk.
+    pub fn restart(&mut self) {
+        self.stores = SharedStores::new(Stores::open(&self.paths, &self.name).unwrap());
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Stores) -> T) -> T {
+        f(&mut self.stores.lock().unwrap())
+    }
+
+    pub fn create_experiment(&self, name: &str) -> ExperimentId {
+        let exp = Experiment {
+            id: ExperimentId::new(),
+            name: name.to_owned(),
+            created_ms: 1,
+            description: None,
+            tags: BTreeMap::new(),
+            schema: None,
+            deleted: false,
+        };
+        self.with(|s| s.catalog.create_experiment(&exp)).unwrap();
+        exp.id
+    }
+
+    pub fn create_run(&self, exp: ExperimentId, name: &str) -> RunId {
+        let run = Run::new(RunId::new(), exp, name, 1_700_000_000_000);
+        self.with(|s| s.catalog.create_runs(std::slice::from_ref(&run)))
+            .unwrap();
+        run.id
+    }
+
+    pub fn edit(&self, run: RunId, edit: cairn_catalog::RunEdit) {
+        self.with(|s| s.catalog.update_run(run, &[edit])).unwrap();
+    }
+
+    pub fn log(&self, run: RunId, key: &str, from_step: i64, n: usize) {
+        let points: Vec<Point> = (0..n)
+            .map(|i| Point {
+                step: from_step + i as i64,
+                ts_ms: 1_700_000_000_000 + i as i64,
+                value: (from_step as f64 + i as f64).sin(),
+            })
+            .collect();
+        self.with(|s| s.metrics.append(&run.to_string(), key, &points))
+            .unwrap();
+    }
+
+    pub fn add_artifact(&self, run: RunId, path: &str, bytes: &[u8]) {
+        let put = self.with(|s| s.artifacts.put_bytes(bytes)).unwrap();
+        self.edit(
+            run,
+            cairn_catalog::RunEdit::Artifact(
+                path.to_owned(),
+                ArtifactRef {
+                    hash: put.hash,
+                    size: put.size,
+                    kind: ArtifactKind::File,
+                },
+            ),
+        );
+    }
+
+    /// Everything a peer holds, in a comparable form.
+    pub fn snapshot(&self) -> Snapshot {
+        self.with(|s| {
+            let mut runs: Vec<Run> = s.catalog.changes_since(0).unwrap().1;
+            runs.sort_by_key(|r| r.id);
+            let mut experiments = s.catalog.experiments().unwrap();
+            experiments.sort_by_key(|e| e.id);
+            let heads = s.catalog.doc_heads().unwrap();
+            let mut series = BTreeMap::new();
+            for m in s.metrics.series_marks().unwrap() {
+                let pts: Vec<cairn_sync::wire::WirePoint> = s
+                    .metrics
+                    .history(&m.run, &m.key)
+                    .unwrap()
+                    .iter()
+                    .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
+                    .collect();
+                series.insert((m.run, m.key), pts);
+            }
+            let blobs = s.artifacts.list().unwrap();
+            Snapshot {
+                runs: serde_json::to_value(&runs).unwrap(),
+                experiments: serde_json::to_value(&experiments).unwrap(),
+                heads: heads
+                    .into_iter()
+                    .filter(|d| !d.heads.is_empty())
+                    .map(|d| (d.name, d.heads))
+                    .collect(),
+                series,
+                blobs,
+            }
+        })
+    }
+
+    pub fn run(&self, id: RunId) -> Run {
+        self.with(|s| s.catalog.run(id)).unwrap().unwrap()
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub runs: serde_json::Value,
+    pub experiments: serde_json::Value,
+    pub heads: BTreeMap<String, Vec<[u8; 32]>>,
+    pub series: BTreeMap<(String, String), Vec<cairn_sync::wire::WirePoint>>,
+    pub blobs: Vec<(cairn_model::BlobHash, u64)>,
+}
+
+/// One sync session between two peers over an in-memory stream.
+pub async fn sync(a: &Peer, b: &Peer) -> (SessionReport, SessionReport) {
+    let (ra, rb) = try_sync(a, b).await;
+    (ra.unwrap(), rb.unwrap())
+}
+
+pub async fn try_sync(
+    a: &Peer,
+    b: &Peer,
+) -> (Result<SessionReport, Error>, Result<SessionReport, Error>) {
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let (xr, xw) = tokio::io::split(x);
+    let (yr, yw) = tokio::io::split(y);
+    tokio::join!(
+        run_session(&a.stores, &b.name, Link::new(xr, xw)),
+        run_session(&b.stores, &a.name, Link::new(yr, yw)),
+    )
+}
+
+/// The team doc's name, for tests that look at docs.
+#[allow(dead_code)]
+pub fn team_doc() -> &'static str {
+    Catalog::team_doc_name()
+}

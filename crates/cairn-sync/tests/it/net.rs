@@ -1,0 +1,131 @@
+//! Real iroh endpoints on loopback: joining with a ticket, access control, removal.
+
+use std::time::Duration;
+
+use cairn_sync::{Error, NodeConfig, SecretKey, Ticket, invite, node::Node, roster};
+
+use crate::common::Peer;
+
+async fn node(p: &Peer, key: &SecretKey) -> Node {
+    Node::spawn(p.stores.clone(), key.clone(), NodeConfig::default())
+        .await
+        .unwrap()
+}
+
+/// ada creates a team and serves; returns her node and a ticket to it.
+async fn team_of_ada(ada: &Peer, ada_key: &SecretKey) -> (Node, Ticket) {
+    let me = ada_key.public().to_string();
+    ada.with(|s| roster::create(&mut s.catalog, "lab", &me, "Ada", "ada@example.org"))
+        .unwrap();
+    let n = node(ada, ada_key).await;
+    let ticket = ada
+        .with(|s| invite(s, ada_key, &n.bound(), Duration::from_secs(60)))
+        .unwrap();
+    (n, ticket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_lets_a_device_join_and_sync_once() {
+    let (ada, bo) = (Peer::new("ada"), Peer::new("bo"));
+    let (ada_key, bo_key) = (SecretKey::generate(), SecretKey::generate());
+    let exp = ada.create_experiment("e");
+    let run = ada.create_run(exp, "from-ada");
+    let (ada_node, ticket) = team_of_ada(&ada, &ada_key).await;
+    let bo_node = node(&bo, &bo_key).await;
+    let (team, report) = bo_node.join(&ticket, "Bo", "bo@example.org").await.unwrap();
+    assert_eq!(team, "lab");
+    assert!(report.docs_changed >= 2);
+    assert_eq!(bo.run(run).name, "from-ada");
+    // Both rosters now hold both devices.
+    for p in [&ada, &bo] {
+        let members = p.with(|s| roster::members(&mut s.catalog)).unwrap();
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&"Ada") && names.contains(&"Bo"));
+    }
+    // The ticket was single-use.
+    let cy = Peer::new("cy");
+    let cy_node = node(&cy, &SecretKey::generate()).await;
+    match cy_node.join(&ticket, "Cy", "").await {
+        Err(Error::Refused(why)) => assert!(why.contains("invitation"), "{why}"),
+        other => panic!("a reused ticket was accepted: {other:?}"),
+    }
+    assert!(
+        cy.with(|s| s.catalog.changes_since(0))
+            .unwrap()
+            .1
+            .is_empty()
+    );
+    // A new run on bo reaches ada through a sync bo dials.
+    let run2 = bo.create_run(exp, "from-bo");
+    let ada_addrs = ada_node.bound();
+    bo_node
+        .sync_with(&ada_key.public().to_string(), &ada_addrs)
+        .await
+        .unwrap();
+    assert_eq!(ada.run(run2).name, "from-bo");
+    for n in [ada_node, bo_node, cy_node] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_device_is_refused_and_learns_nothing() {
+    let ada = Peer::new("ada");
+    let ada_key = SecretKey::generate();
+    let exp = ada.create_experiment("secret-project");
+    ada.create_run(exp, "secret-run");
+    let (ada_node, _ticket) = team_of_ada(&ada, &ada_key).await;
+    let before = ada.snapshot();
+    let eve = Peer::new("eve");
+    let eve_key = SecretKey::generate();
+    let eve_node = node(&eve, &eve_key).await;
+    // Eve adds ada to her own roster so that her node is willing to dial.
+    let eve_id = eve_key.public().to_string();
+    eve.with(|s| {
+        roster::create(&mut s.catalog, "eve's", &eve_id, "Eve", "")?;
+        roster::add(
+            &mut s.catalog,
+            &ada_key.public().to_string(),
+            "Ada",
+            "",
+            &eve_id,
+        )
+    })
+    .unwrap();
+    let eve_before = eve.snapshot();
+    let r = eve_node
+        .sync_with(&ada_key.public().to_string(), &ada_node.bound())
+        .await;
+    assert!(r.is_err(), "a stranger synced: {r:?}");
+    assert_eq!(eve.snapshot(), eve_before, "the stranger learned something");
+    assert_eq!(ada.snapshot(), before, "the stranger changed something");
+    eve_node.shutdown().await;
+    ada_node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_gets_nothing_new() {
+    let (ada, bo) = (Peer::new("ada"), Peer::new("bo"));
+    let (ada_key, bo_key) = (SecretKey::generate(), SecretKey::generate());
+    let exp = ada.create_experiment("e");
+    let (ada_node, ticket) = team_of_ada(&ada, &ada_key).await;
+    let bo_node = node(&bo, &bo_key).await;
+    bo_node.join(&ticket, "Bo", "").await.unwrap();
+    let ada_id = ada_key.public().to_string();
+    ada.with(|s| roster::remove(&mut s.catalog, "Bo", &ada_id))
+        .unwrap();
+    let after_removal = ada.create_run(exp, "after-removal");
+    // Bo still has ada on his roster and dials her: refused.
+    let r = bo_node.sync_with(&ada_id, &ada_node.bound()).await;
+    assert!(r.is_err(), "a removed member synced: {r:?}");
+    assert!(bo.with(|s| s.catalog.run(after_removal)).unwrap().is_none());
+    // And ada does not dial him either.
+    let r = ada_node
+        .sync_with(&bo_key.public().to_string(), &bo_node.bound())
+        .await;
+    assert!(matches!(r, Err(Error::NotAMember(_))), "{r:?}");
+    assert!(bo.with(|s| s.catalog.run(after_removal)).unwrap().is_none());
+    ada_node.shutdown().await;
+    bo_node.shutdown().await;
+}
