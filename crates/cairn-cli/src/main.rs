@@ -6,6 +6,7 @@
 #[macro_use]
 mod output;
 mod csv_import;
+mod team_cmd;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -81,6 +82,12 @@ enum Command {
     Catalog(CatalogCmd),
     /// Serve the workspace over HTTP: the MLflow tracking API and Cairn's JSON API
     Serve(ServeArgs),
+    /// Your team: create, invite, join, members, remove
+    #[command(subcommand)]
+    Team(team_cmd::TeamCmd),
+    /// Peer sync with teammates: status, sync now
+    #[command(subcommand)]
+    Sync(team_cmd::SyncCmd),
     /// Search runs with the query language: MLflow filters plus OR, NOT, (), free text and
     /// "phrases", owner:/tag:/exp:/is: shorthands, lineage fields, ranges, `created > -7d`
     Search {
@@ -231,6 +238,8 @@ struct ServeArgs {
     /// The built web UI to serve at / [default: ui/dist of the source tree this binary was built in]
     #[arg(long, env = "CAIRN_UI_DIR")]
     ui_dir: Option<PathBuf>,
+    #[command(flatten)]
+    sync: team_cmd::SyncServeArgs,
 }
 
 /// `ui/dist` of the checkout the binary was built from (`target/<profile>/cairn` → `ui/dist`).
@@ -541,6 +550,7 @@ fn run(cli: Cli) -> Result<()> {
                     token: None,
                     allow_hosts: Vec::new(),
                     ui_dir: None,
+                    sync: team_cmd::SyncServeArgs::off(),
                 };
                 serve(&cli, &args)?;
             }
@@ -588,6 +598,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(&cli, args),
+        Command::Team(cmd) => team_cmd::team(&cli, cmd),
+        Command::Sync(cmd) => team_cmd::sync(&cli, cmd),
         Command::Exec(args) => exec(&cli, args),
         Command::Plot(args) => plot(&cli, args),
         Command::Tag(TagCmd::Add { query, tag }) => {
@@ -935,6 +947,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        let sync_node = team_cmd::start_for_serve(&ws, &args.sync).await?;
         let server =
             cairn_server::Server::bind(std::sync::Arc::new(std::sync::Mutex::new(ws)), config)
                 .await?;
@@ -970,6 +983,9 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 }
             })
             .await?;
+        if let Some(node) = sync_node {
+            node.shutdown().await;
+        }
         anyhow::Ok(())
     })
 }

@@ -69,11 +69,23 @@ pub enum Error {
     Metrics(#[from] cairn_metrics::Error),
     #[error(transparent)]
     Artifacts(#[from] cairn_artifacts::Error),
+    #[error(transparent)]
+    Sync(#[from] cairn_sync::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+fn sync_code(e: &cairn_sync::Error) -> Code {
+    use cairn_sync::Error as S;
+    match e {
+        S::NotAMember(_) | S::Refused(_) | S::BadTicket(_) | S::Team(_) => Code::InvalidArgument,
+        S::Catalog(cairn_catalog::Error::Corrupt { .. }) => Code::Corrupt,
+        S::Protocol(_) | S::Io(_) | S::Net(_) | S::File { .. } => Code::Io,
+        _ => Code::Internal,
+    }
 }
 
 fn list(v: &[SchemaViolation]) -> String {
@@ -114,6 +126,7 @@ impl Error {
             Error::Artifacts(cairn_artifacts::Error::Corrupt { .. }) => Code::Corrupt,
             Error::Artifacts(_) => Code::Io,
             Error::Io { .. } => Code::Io,
+            Error::Sync(e) => sync_code(e),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod probe;
 mod registry;
 pub mod sampler;
 mod search;
+pub mod team;
 mod views;
 mod workspace;
 

@@ -12,6 +12,7 @@ mod experiments;
 mod properties;
 mod runs;
 mod schema;
+mod sync;
 mod workspace;
 
 use std::ffi::OsStr;

@@ -1,0 +1,179 @@
+//! Teams and peer sync across processes on loopback: `cairn team create|invite|join`,
+//! `cairn serve --sync` as always-on peers, `cairn sync now|status`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Ws, array, str_of};
+
+/// A `cairn serve --sync` child, killed when dropped.
+struct Served {
+    child: Child,
+    device: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // An error means it already exited; either way it is reaped.
+        if self.child.kill().is_ok() {
+            self.child.wait().ok();
+        }
+    }
+}
+
+fn serve_sync(ws: &Ws) -> Served {
+    let mut child = ws
+        .cmd(&["serve", "--port", "0", "--sync"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn cairn serve --sync");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut device = None;
+    for line in lines.by_ref() {
+        let line = line.expect("read serve output");
+        if let Some(rest) = line.strip_prefix("Cairn sync: device ") {
+            device = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.contains("MLFLOW_TRACKING_URI") {
+            break;
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        device: device.expect("serve --sync printed its device id"),
+    }
+}
+
+fn names(ws: &Ws) -> Vec<String> {
+    let mut v: Vec<String> = ws
+        .list()
+        .iter()
+        .map(|r| str_of(r, "/name").to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Waits (up to a minute: this is not a timing test) until `ws` lists a run named `name`.
+fn wait_for_run(ws: &Ws, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if names(ws).iter().any(|n| n == name) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("run {name} never reached {}", ws.user);
+}
+
+fn peer(ws: &Ws) -> Ws {
+    let mut p = Ws::new();
+    p.user = ws.user.clone();
+    p
+}
+
+#[test]
+fn three_devices_in_separate_processes_converge() {
+    let mut ada = Ws::new();
+    ada.user = "ada".into();
+    let mut bo = Ws::new();
+    bo.user = "bo".into();
+    let mut cy = peer(&ada);
+    cy.user = "cy".into();
+
+    let team = ada.json(&["team", "create", "lab", "--email", "ada@example.org"]);
+    assert_eq!(str_of(&team, "/name"), "lab");
+    let ada_run = ada.start_run(&["--name", "ada-offline"]);
+    let bo_run = bo.start_run(&["--name", "bo-offline"]);
+    ada.ok(&[
+        "run", "log", &ada_run, "-m", "loss=0.5", "--step", "1", "-p", "lr=0.1",
+    ]);
+    let model = ada.file("model.bin", b"weights of ada's model");
+    ada.ok(&["artifact", "add", &ada_run, model.to_str().unwrap()]);
+
+    let ada_node = serve_sync(&ada);
+    let ticket = ada.ok(&["team", "invite"]).trim().to_owned();
+    assert!(ticket.starts_with("cairn1"), "{ticket}");
+    let joined = bo.json(&["team", "join", &ticket]);
+    assert_eq!(str_of(&joined, "/team"), "lab");
+    // The ticket is spent.
+    let err = cy.fail(&["team", "join", &ticket]);
+    assert!(err.contains("invitation"), "{err}");
+
+    // Bo's offline run went to ada in the join; ada's came to bo.
+    assert!(names(&ada).contains(&"bo-offline".to_owned()));
+    assert!(names(&bo).contains(&"ada-offline".to_owned()));
+    assert_eq!(str_of(&ada.show(&bo_run), "/owner"), "bo");
+    let shown = bo.show(&ada_run);
+    assert_eq!(str_of(&shown, "/params/lr"), "0.1");
+    bo.ok(&["runs", "metric", &ada_run, "loss"]);
+    let got = bo.file("got.bin", b"");
+    bo.ok(&[
+        "artifact",
+        "get",
+        &ada_run,
+        "model.bin",
+        "-o",
+        got.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"weights of ada's model");
+
+    // Bo runs an always-on peer too; a run started on ada reaches it by the doorbell.
+    let bo_node = serve_sync(&bo);
+    assert_ne!(bo_node.device, ada_node.device);
+    ada.start_run(&["--name", "rung"]);
+    wait_for_run(&bo, "rung");
+    // And bo's search sees it.
+    let found = bo.ok(&["search", "rung"]);
+    assert!(found.contains("rung"), "{found}");
+
+    // Cy joins with a fresh ticket and syncs once with everyone it now knows.
+    let ticket = ada.ok(&["team", "invite"]).trim().to_owned();
+    cy.ok(&["team", "join", &ticket]);
+    cy.start_run(&["--name", "cy-run"]);
+    let results = array(cy.json(&["sync", "now"]));
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(
+        results.iter().all(|r| r["ok"] == Value::Bool(true)),
+        "{results:?}"
+    );
+    wait_for_run(&ada, "cy-run");
+    wait_for_run(&bo, "cy-run");
+    let expected = names(&ada);
+    assert_eq!(names(&bo), expected);
+    assert_eq!(names(&cy), expected);
+    for want in ["ada-offline", "bo-offline", "rung", "cy-run"] {
+        assert!(
+            expected.iter().any(|n| n == want),
+            "{want} missing from {expected:?}"
+        );
+    }
+
+    let status = cy.json(&["sync", "status"]);
+    assert_eq!(str_of(&status, "/team"), "lab");
+    let peers = array(status["peers"].clone());
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert!(
+        peers.iter().all(|p| p["last_sync_ms"].is_i64()),
+        "{peers:?}"
+    );
+    let members = array(ada.json(&["team", "members"]));
+    assert_eq!(members.len(), 3);
+
+    // Cy is removed: ada and bo refuse it, and its next sync learns nothing new.
+    ada.ok(&["team", "remove", "cy"]);
+    ada.start_run(&["--name", "after-cy"]);
+    wait_for_run(&bo, "after-cy");
+    let err = cy.fail(&["sync", "now"]);
+    assert!(err.contains("could not sync"), "{err}");
+    assert!(!names(&cy).contains(&"after-cy".to_owned()));
+    drop(bo_node);
+    drop(ada_node);
+}

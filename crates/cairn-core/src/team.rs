@@ -1,0 +1,107 @@
+//! Teams and peer sync for a workspace: the device key (`device.key`), the roster, invitations,
+//! the sync status front ends show, and the sync node they run (`cairn serve --sync`, the
+//! desktop app). The sync node opens its own handles on the workspace's stores, like any other
+//! process writing to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cairn_sync::{StorePaths, Stores, identity, roster};
+
+pub use cairn_sync::roster::{Member, TeamInfo};
+pub use cairn_sync::{
+    INVITE_TTL, Node, NodeConfig, PeerStatus, SecretKey, SessionReport, SharedStores, SyncStatus,
+    Ticket,
+};
+
+use crate::{Error, Workspace};
+
+/// The device key's file in the workspace (mode 0600).
+const DEVICE_KEY: &str = "device.key";
+
+impl Workspace {
+    fn sync_paths(&self) -> StorePaths {
+        StorePaths::in_workspace(self.dir())
+    }
+
+    fn sync_stores(&self) -> Result<Stores, Error> {
+        Ok(Stores::open(&self.sync_paths(), self.user())?)
+    }
+
+    fn device_key_path(&self) -> PathBuf {
+        self.dir().join(DEVICE_KEY)
+    }
+
+    /// This device's secret key, created on first use.
+    pub fn device_key(&self) -> Result<SecretKey, Error> {
+        Ok(identity::load_or_create_key(&self.device_key_path())?)
+    }
+
+    /// This device's endpoint id (hex): its identity on the roster.
+    pub fn device_id(&self) -> Result<String, Error> {
+        Ok(self.device_key()?.public().to_string())
+    }
+
+    /// Creates a team with this device (owned by the workspace user) as its first member.
+    pub fn team_create(&mut self, name: &str, email: &str) -> Result<TeamInfo, Error> {
+        let me = self.device_id()?;
+        let user = self.user().to_owned();
+        let mut s = self.sync_stores()?;
+        Ok(roster::create(&mut s.catalog, name, &me, &user, email)?)
+    }
+
+    /// The team this workspace belongs to, if any.
+    pub fn team(&mut self) -> Result<Option<TeamInfo>, Error> {
+        let mut s = self.sync_stores()?;
+        Ok(roster::team(&mut s.catalog)?)
+    }
+
+    /// Every device on the roster, removed ones included.
+    pub fn team_members(&mut self) -> Result<Vec<Member>, Error> {
+        let mut s = self.sync_stores()?;
+        Ok(roster::members(&mut s.catalog)?)
+    }
+
+    /// Removes a member (by id prefix, name or email): refused from now on, sent nothing new.
+    pub fn team_remove(&mut self, who: &str) -> Result<Member, Error> {
+        let me = self.device_id()?;
+        let mut s = self.sync_stores()?;
+        let m = roster::find(&mut s.catalog, who)?;
+        if m.id == me {
+            return Err(Error::Invalid(
+                "a device cannot remove itself from the team".into(),
+            ));
+        }
+        Ok(roster::remove(&mut s.catalog, who, &me)?)
+    }
+
+    /// Issues a one-time invitation ticket carrying `addrs` (or where this device's always-on
+    /// node last listened). Only the secret's hash is kept.
+    pub fn team_invite(&mut self, addrs: &[SocketAddr], ttl: Duration) -> Result<String, Error> {
+        let key = self.device_key()?;
+        let mut s = self.sync_stores()?;
+        Ok(cairn_sync::invite(&mut s, &key, addrs, ttl)?.encode())
+    }
+
+    /// The sync status: this device, its team, each peer (last seen, last sync, what is
+    /// pending). Reads local state only; serialisable for the API and the UI.
+    pub fn sync_status(&mut self) -> Result<SyncStatus, Error> {
+        let me = self.device_id()?;
+        let mut s = self.sync_stores()?;
+        Ok(cairn_sync::status(&mut s, &me)?)
+    }
+
+    /// Starts this device's sync node (needs a tokio runtime). With `config.watch` it pushes
+    /// local changes to peers as they happen and pulls from them periodically.
+    pub async fn start_sync_node(&self, config: NodeConfig) -> Result<Node, Error> {
+        let key = self.device_key()?;
+        let stores = SharedStores::new(self.sync_stores()?);
+        Ok(Node::spawn(stores, key, config).await?)
+    }
+}
+
+/// Parses an invitation ticket.
+pub fn parse_ticket(text: &str) -> Result<Ticket, Error> {
+    Ok(Ticket::decode(text)?)
+}
