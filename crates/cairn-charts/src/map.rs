@@ -14,6 +14,7 @@ use crate::theme::Marker;
 
 /// A rectangle on the canvas, in pixels from its top left corner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PixelRect {
     pub x: i32,
     pub y: i32,
@@ -40,6 +41,7 @@ impl PixelRect {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ChartMap {
     Line(LineMap),
     Parallel(ParallelMap),
@@ -50,6 +52,7 @@ pub enum ChartMap {
 
 /// A line chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LineMap {
     /// The plot area; column `i` of every series is the pixel column `plot.x + i`.
     pub plot: PixelRect,
@@ -67,6 +70,7 @@ pub struct LineMap {
 
 /// One series as drawn: its style and its per-pixel-column data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SeriesMap {
     pub id: String,
     pub label: String,
@@ -84,6 +88,7 @@ pub struct SeriesMap {
 
 /// What one pixel column of a series holds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ColumnMap {
     /// Column index: pixel column `plot.x + i`.
     pub i: u32,
@@ -93,16 +98,21 @@ pub struct ColumnMap {
     pub count: u64,
     /// Smallest and largest finite value (`None`: no finite value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub max: Option<f64>,
     /// The first and last value, where finite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub first: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub last: Option<f64>,
     /// The smoothed value drawn, when smoothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub smoothed: Option<f64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nonfinite: u64,
@@ -114,6 +124,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// One group of a grouped line chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GroupMap {
     pub key: String,
     pub color: String,
@@ -124,6 +135,7 @@ pub struct GroupMap {
 
 /// One pixel column of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GroupColumnMap {
     pub i: u32,
     /// Runs with a value in this column.
@@ -133,11 +145,13 @@ pub struct GroupColumnMap {
     pub lo: f64,
     pub hi: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub smoothed: Option<f64>,
 }
 
 /// A parallel-coordinates chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ParallelMap {
     pub plot: PixelRect,
     pub axes: Vec<ParallelAxisMap>,
@@ -146,12 +160,14 @@ pub struct ParallelMap {
 
 /// One vertical axis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ParallelAxisMap {
     pub name: String,
     /// The axis' pixel column.
     pub px: i32,
     /// Numeric axes map values with this (a vertical [`AxisMap`]); categorical ones have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub numeric: Option<AxisMap>,
     /// Categorical axes: the categories, bottom to top, and their pixel rows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -162,6 +178,7 @@ pub struct ParallelAxisMap {
 
 /// One run's line across the axes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RowMap {
     pub id: String,
     pub label: String,
@@ -172,6 +189,7 @@ pub struct RowMap {
 
 /// A scatter chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ScatterMap {
     pub plot: PixelRect,
     /// `None` for a categorical x axis (see `categories`).
@@ -184,6 +202,7 @@ pub struct ScatterMap {
 
 /// One run's point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ScatterPointMap {
     pub id: String,
     pub label: String,
@@ -196,6 +215,7 @@ pub struct ScatterPointMap {
 
 /// A bar chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BarsMap {
     /// One panel per metric.
     pub panels: Vec<BarPanelMap>,
@@ -205,6 +225,7 @@ pub struct BarsMap {
 
 /// The bars of one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BarPanelMap {
     pub metric: String,
     pub plot: PixelRect,
@@ -214,6 +235,7 @@ pub struct BarPanelMap {
 
 /// One bar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BarMap {
     pub id: String,
     pub label: String,
@@ -224,6 +246,7 @@ pub struct BarMap {
 
 /// A system-metrics panel: a grid of line charts sharing the x axis kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SystemMap {
     pub panels: Vec<LineMap>,
 }

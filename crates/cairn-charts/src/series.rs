@@ -153,6 +153,7 @@ impl XAxis {
 /// How values map to pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Scale {
     /// Proportional.
     #[default]

@@ -267,6 +267,7 @@ impl Workspace {
 /// The kinds of chart the UI asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ChartKind {
     /// One metric over the runs (step, time or another metric on x).
     #[default]
@@ -278,7 +279,11 @@ pub enum ChartKind {
 /// A chart as the UI asks for it (`GET /api/v1/chart?…`, the desktop's `chart` command).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+// In TypeScript every field but `runs` may be left out, as `#[serde(default)]` allows (on a field
+// that is no `Option`, `optional = nullable` only adds the `?`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct ChartRequest {
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub kind: ChartKind,
     /// Run ids or unique prefixes: a list, or one comma-separated string (a query string).
     #[serde(deserialize_with = "list")]
@@ -288,8 +293,10 @@ pub struct ChartRequest {
     /// Line: `step` (default), `time`, `relative` or another metric's key.
     pub x: Option<String>,
     /// Line: EMA smoothing in 0..1.
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub smooth: f64,
     /// Line: logarithmic y.
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub log: bool,
     /// Line: group the runs by a field (`params.optimizer`).
     pub group_by: Option<String>,
@@ -299,9 +306,13 @@ pub struct ChartRequest {
     /// Parallel: the axes (`params.lr`, `metrics.loss`); default: the params that differ and
     /// the first metric.
     #[serde(deserialize_with = "list")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub fields: Vec<String>,
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub width: u32,
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub height: u32,
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub dark: bool,
 }
 
@@ -348,6 +359,7 @@ fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// A rendered chart and the map that makes it interactive (hover, zoom, toggling runs).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ChartView {
     pub svg: String,
     pub map: ChartMap,

@@ -8,6 +8,7 @@ use cairn_model::SchemaViolation;
 /// What kind of failure, for front ends to act on without parsing messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[non_exhaustive]
 pub enum Code {
     NotFound,

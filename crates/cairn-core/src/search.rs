@@ -225,10 +225,12 @@ impl Workspace {
 
 /// A named search: query, order and columns, kept in the team doc so it syncs with the catalog.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SavedView {
     pub name: String,
     pub query: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub order: Option<String>,
     #[serde(default)]
     pub columns: Vec<String>,

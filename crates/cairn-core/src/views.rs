@@ -10,6 +10,7 @@ use crate::{Error, Workspace};
 
 /// A search: a filter in the query language, an order, an experiment, a page.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct SearchRequest {
     pub q: Option<String>,
     /// `metrics.acc DESC`, `params.lr`, `attributes.start_time DESC`…; newest first when absent.
@@ -22,6 +23,7 @@ pub struct SearchRequest {
 
 /// One run as a result row: what a table shows and filters on.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RunSummary {
     pub id: RunId,
     pub experiment: ExperimentId,
@@ -35,10 +37,12 @@ pub struct RunSummary {
     pub params: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     /// Latest value of each metric; non-finite values as "NaN", "Infinity", "-Infinity".
+    #[cfg_attr(feature = "ts", ts(as = "BTreeMap<String, cairn_model::ts::Num>"))]
     pub metrics: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SearchPage {
     pub total: u64,
     pub next_offset: Option<u64>,
@@ -47,6 +51,7 @@ pub struct SearchPage {
 
 /// Who and where: what a UI shows in its header.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Info {
     pub version: &'static str,
     pub workspace: String,
@@ -107,13 +112,18 @@ pub(crate) fn summary(r: Run, experiment_name: String) -> RunSummary {
 
 /// A downsampled bucket of a metric as clients read it (non-finite values as strings).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BucketView {
     pub step_lo: i64,
     pub step_hi: i64,
     pub count: u64,
+    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
     pub min: serde_json::Value,
+    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
     pub max: serde_json::Value,
+    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
     pub first: serde_json::Value,
+    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
     pub last: serde_json::Value,
     pub nonfinite: u64,
 }

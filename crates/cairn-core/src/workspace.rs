@@ -39,6 +39,7 @@ pub struct WorkspaceInfo {
 
 /// An experiment and how many runs it holds.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExperimentSummary {
     #[serde(flatten)]
     pub experiment: Experiment,
@@ -67,6 +68,7 @@ pub struct NewRun {
 /// A run with its live metric summaries (current even while the run is still logging, when the
 /// catalog's copy may trail by a couple of seconds).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RunView {
     #[serde(flatten)]
     pub run: Run,
@@ -76,6 +78,7 @@ pub struct RunView {
 
 /// One entry of an artifact listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ArtifactEntry {
     pub path: String,
     pub is_dir: bool,

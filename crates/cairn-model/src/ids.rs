@@ -12,6 +12,7 @@ macro_rules! time_ordered_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
         pub struct $name(Uuid);
 
         impl $name {
@@ -106,6 +107,7 @@ time_ordered_id!(
 
 /// The BLAKE3 hash of a blob's content: the blob's name in the artifact store.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct BlobHash(pub [u8; 32]);
 
 impl BlobHash {

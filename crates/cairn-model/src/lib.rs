@@ -10,6 +10,8 @@ mod lineage;
 mod registry;
 mod run;
 mod schema;
+#[cfg(feature = "ts")]
+pub mod ts;
 
 pub use ids::{BlobHash, ExperimentId, RunId, ShardId};
 pub use lineage::{

@@ -10,16 +10,19 @@ use crate::{BlobHash, ExperimentId, Lineage, ModelError, RunId, RunSchema};
 
 /// A family of runs: a sweep, a model line, a project's experiments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Experiment {
     pub id: ExperimentId,
     pub name: String,
     pub created_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     /// Overrides the workspace's schema for this experiment's runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub schema: Option<RunSchema>,
     #[serde(default)]
     pub deleted: bool,
@@ -28,6 +31,7 @@ pub struct Experiment {
 /// Where a run is in its life. `Running` is the only state that is not final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum RunStatus {
     Running,
     Finished,
@@ -71,6 +75,7 @@ impl FromStr for RunStatus {
 /// Why a run has a parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ParentKind {
     /// One trial of a sweep, under the sweep's run.
     Sweep,
@@ -158,9 +163,11 @@ impl ParamValue {
 
 /// The latest value of a metric and its range, as the catalog keeps it for listing and search.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MetricSummary {
     /// The last value logged (in time order).
     #[serde(with = "nonfinite")]
+    #[cfg_attr(feature = "ts", ts(as = "crate::ts::Num"))]
     pub last: f64,
     pub step: i64,
     pub ts_ms: i64,
@@ -169,12 +176,14 @@ pub struct MetricSummary {
         with = "nonfinite_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::ts::Num>", optional))]
     pub min: Option<f64>,
     #[serde(
         default,
         with = "nonfinite_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::ts::Num>", optional))]
     pub max: Option<f64>,
     pub count: u64,
 }
@@ -182,6 +191,7 @@ pub struct MetricSummary {
 /// What a logical artifact path refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ArtifactKind {
     File,
     /// A directory tree; the hash is that of its manifest.
@@ -190,6 +200,7 @@ pub enum ArtifactKind {
 
 /// A run's artifact: a logical path (`model/weights.safetensors`) bound to content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ArtifactRef {
     pub hash: BlobHash,
     pub size: u64,
@@ -199,28 +210,35 @@ pub struct ArtifactRef {
 /// Two or more values written concurrently to the same field by different writers.
 /// Kept, not silently resolved: the catalog shows the winner and every other value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Conflict {
     /// Dotted field path, e.g. `params.lr` or `name`.
     pub field: String,
     /// Every concurrent value, the one shown first.
+    #[cfg_attr(feature = "ts", ts(type = "Array<unknown>"))]
     pub values: Vec<serde_json::Value>,
 }
 
 /// One run, as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Run {
     pub id: RunId,
     pub experiment: ExperimentId,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub owner: Option<String>,
     pub status: RunStatus,
     pub start_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub end_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub parent: Option<RunId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub parent_kind: Option<ParentKind>,
     #[serde(default)]
     /// Hyperparameters as the text that was logged; [`ParamValue::infer`] gives the typed view.
