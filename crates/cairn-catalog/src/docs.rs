@@ -742,6 +742,19 @@ impl Catalog {
         project::count_runs(&self.conn, filter)
     }
 
+    /// Live runs per experiment, in one pass over an index.
+    pub fn run_counts(&self) -> Result<HashMap<ExperimentId, u64>, Error> {
+        project::run_counts(&self.conn)?
+            .into_iter()
+            .map(|(id, n)| {
+                id.parse().map(|id| (id, n)).map_err(|_| Error::Corrupt {
+                    doc: "runs".into(),
+                    reason: format!("experiment id '{id}' in the runs table is malformed"),
+                })
+            })
+            .collect()
+    }
+
     /// Recomputes every projection table from the docs.
     pub fn rebuild_projections(&mut self) -> Result<u64, Error> {
         let names = self.doc_names()?;

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS runs (
     changed_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, start_ms);
+-- Counting and listing an experiment's live runs: without `deleted` here, SQLite picked
+-- runs_deleted for `experiment = ? AND deleted = 0` and read every run (0.3 s each at 100k).
+CREATE INDEX IF NOT EXISTS runs_experiment_live ON runs(experiment, deleted, start_ms);
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_ms);
 CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, start_ms);
 CREATE INDEX IF NOT EXISTS runs_shard ON runs(shard);
@@ -303,6 +306,19 @@ pub(crate) fn count_runs(conn: &Connection, f: &RunFilter) -> Result<u64, Error>
         .prepare_cached(&format!("SELECT count(*) FROM runs r {clause}"))?
         .query_row(params_from_iter(args), |r| r.get(0))?;
     Ok(n as u64)
+}
+
+/// How many live runs each experiment has (experiments without runs are absent), from the index
+/// alone.
+pub(crate) fn run_counts(conn: &Connection) -> Result<Vec<(String, u64)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT experiment, count(*) FROM runs INDEXED BY runs_experiment_live \
+         WHERE deleted = 0 GROUP BY experiment",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// One `runs` row as listed: id, experiment, experiment name, name, owner, status, start, end,

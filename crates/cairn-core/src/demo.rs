@@ -250,6 +250,9 @@ impl Workspace {
             }
         }
         self.mark_demo()?;
+        // Indexed now, so the first search of a fresh demo (the app's first screen) does not
+        // wait for it.
+        self.rebuild_index()?;
         Ok(DemoReport {
             experiments,
             runs: done,

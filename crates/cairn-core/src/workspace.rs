@@ -303,21 +303,17 @@ impl Workspace {
     }
 
     pub fn experiments(&self) -> Result<Vec<ExperimentSummary>, Error> {
-        self.catalog
+        let counts = self.catalog.run_counts()?;
+        Ok(self
+            .catalog
             .experiments()?
             .into_iter()
             .filter(|e| !e.deleted)
-            .map(|e| {
-                let runs = self.catalog.count_runs(&RunFilter {
-                    experiment: Some(e.id),
-                    ..Default::default()
-                })?;
-                Ok(ExperimentSummary {
-                    experiment: e,
-                    runs,
-                })
+            .map(|e| ExperimentSummary {
+                runs: counts.get(&e.id).copied().unwrap_or(0),
+                experiment: e,
             })
-            .collect()
+            .collect())
     }
 
     /// Every experiment, deleted ones included.

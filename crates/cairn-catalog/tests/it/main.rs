@@ -459,3 +459,30 @@ fn an_older_catalog_gets_the_new_indexes_at_open() {
         .unwrap();
     assert_eq!(n, 1, "the index is back");
 }
+
+#[test]
+fn run_counts_per_experiment_leave_out_deleted_runs() {
+    let mut cat = Catalog::open_in_memory("test").unwrap();
+    let (a, b, empty) = (experiment("a"), experiment("b"), experiment("empty"));
+    for e in [&a, &b, &empty] {
+        cat.create_experiment(e).unwrap();
+    }
+    let runs: Vec<Run> = (0..5)
+        .map(|i| run_in(&a, i))
+        .chain((5..8).map(|i| run_in(&b, i)))
+        .collect();
+    cat.create_runs(&runs).unwrap();
+    cat.update_run(runs[0].id, &[RunEdit::Deleted(true)])
+        .unwrap();
+    let counts = cat.run_counts().unwrap();
+    assert_eq!(counts.get(&a.id), Some(&4));
+    assert_eq!(counts.get(&b.id), Some(&3));
+    assert_eq!(counts.get(&empty.id), None);
+    for e in [&a, &b] {
+        let filter = RunFilter {
+            experiment: Some(e.id),
+            ..Default::default()
+        };
+        assert_eq!(Some(&cat.count_runs(&filter).unwrap()), counts.get(&e.id));
+    }
+}
