@@ -1,7 +1,9 @@
 // The one client module: every call the UI makes to Cairn goes through here, over HTTP to
 // `cairn serve` (/api/v1) in a browser, or through Tauri commands in the desktop window.
 
-import type { Bucket, ChartMap, ExperimentSummary, Info, RunView, SearchPage } from "./wire";
+import type { Bucket, ChartRequest, ChartView, ExperimentSummary, Info, RunView, SavedView, SearchPage, SearchRequest } from "./wire";
+
+export type { ChartRequest, ChartView, SavedView, SearchRequest };
 
 export class ApiError extends Error {
   constructor(
@@ -18,46 +20,6 @@ export class ApiError extends Error {
   }
 }
 
-export interface SearchRequest {
-  q?: string;
-  order?: string;
-  experiment?: string;
-  limit?: number;
-  offset?: number;
-}
-
-/** A chart to draw (`ChartRequest` in Rust): a line chart of one metric over runs, or parallel
- *  coordinates of runs across fields. */
-export interface ChartRequest {
-  kind?: "line" | "parallel";
-  runs: string[];
-  metric?: string;
-  x?: string;
-  smooth?: number;
-  log?: boolean;
-  group_by?: string;
-  lo?: number;
-  hi?: number;
-  fields?: string[];
-  width?: number;
-  height?: number;
-  dark?: boolean;
-}
-
-/** A rendered chart: SVG text and the map of what was drawn where. */
-export interface ChartView {
-  svg: string;
-  map: ChartMap;
-}
-
-/** A named query with its order and columns, shared with the team. */
-export interface SavedView {
-  name: string;
-  query: string;
-  order?: string;
-  columns: string[];
-}
-
 export interface Api {
   info(): Promise<Info>;
   experiments(): Promise<ExperimentSummary[]>;
@@ -72,13 +34,13 @@ export interface Api {
   deleteView(name: string): Promise<void>;
 }
 
-type Params = Record<string, string | number | undefined>;
+type Params = Record<string, string | number | null | undefined>;
 type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
 function queryString(params: Params): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
-    if (v !== undefined && v !== "") q.set(k, String(v));
+    if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
   }
   const s = q.toString();
   return s ? `?${s}` : "";

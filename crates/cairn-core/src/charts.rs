@@ -3,9 +3,9 @@
 //! `cairn-charts`, which draws without touching storage.
 
 use cairn_charts::{
-    BarChart, Chart, ChartMap, Format, Frame, LineChart, ParallelChart, Point as ChartPoint, Rendered,
-    Samples, Scale, Series, SystemPanel, Theme, XAxis, group_key, pair_by_step, render, render_svg,
-    report, system_groups,
+    BarChart, Chart, ChartMap, Format, Frame, LineChart, ParallelChart, Point as ChartPoint,
+    Rendered, Samples, Scale, Series, SystemPanel, Theme, XAxis, group_key, pair_by_step, render,
+    render_svg, report, system_groups,
 };
 use cairn_model::{Run, RunId};
 use serde::{Deserialize, Serialize};
@@ -234,8 +234,7 @@ impl Workspace {
                 for r in &runs {
                     for k in &g.keys {
                         if r.metrics.contains_key(k) {
-                            let s =
-                                self.samples(r, k, &XAxis::Step, None, frame.width as usize)?;
+                            let s = self.samples(r, k, &XAxis::Step, None, frame.width as usize)?;
                             c.series.push(Series::new(
                                 format!("{}/{k}", r.id),
                                 format!("{} {k}", r.name),
