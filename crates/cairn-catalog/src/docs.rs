@@ -35,7 +35,7 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
-const SCHEMA_REVISION: i64 = 5;
+const SCHEMA_REVISION: i64 = 6;
 
 struct LoadedDoc {
     doc: AutoCommit,

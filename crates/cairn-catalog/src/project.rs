@@ -312,6 +312,7 @@ pub(crate) fn count_runs(conn: &Connection, f: &RunFilter) -> Result<u64, Error>
 /// alone.
 pub(crate) fn run_counts(conn: &Connection) -> Result<Vec<(String, u64)>, Error> {
     let mut stmt = conn.prepare_cached(
+        // Named: left to itself the planner takes runs_deleted and reads every row (0.4 s).
         "SELECT experiment, count(*) FROM runs INDEXED BY runs_experiment_live \
          WHERE deleted = 0 GROUP BY experiment",
     )?;

@@ -486,3 +486,26 @@ fn run_counts_per_experiment_leave_out_deleted_runs() {
         assert_eq!(Some(&cat.count_runs(&filter).unwrap()), counts.get(&e.id));
     }
 }
+
+#[test]
+fn a_catalog_from_an_older_revision_gets_the_new_indexes_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let exp = experiment("e");
+    {
+        let mut cat = Catalog::open(&path, "t").unwrap();
+        cat.create_experiment(&exp).unwrap();
+        cat.create_runs(&[run_in(&exp, 1), run_in(&exp, 2)])
+            .unwrap();
+    }
+    // What a catalog written before runs_experiment_live looked like.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX runs_experiment_live; UPDATE meta SET value = '5' WHERE key = 'schema';",
+        )
+        .unwrap();
+    }
+    let cat = Catalog::open(&path, "t").unwrap();
+    assert_eq!(cat.run_counts().unwrap().get(&exp.id), Some(&2));
+}
