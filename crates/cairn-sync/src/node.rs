@@ -207,6 +207,12 @@ impl Node {
             .open_bi()
             .await
             .map_err(|e| Error::Net(format!("opening a stream to {peer}: {e}")))?;
+        // Remember the inviter first: a join cut short is finished by the next `sync now`.
+        {
+            let s = self.inner.stores.lock()?;
+            let addrs: Vec<String> = ticket.addrs.iter().map(|a| a.to_string()).collect();
+            s.ledger.note_addrs(&peer, &addrs)?;
+        }
         let mut link = Link::new(recv, send);
         link.send(&Msg::Join {
             secret: ticket.secret,
@@ -227,8 +233,6 @@ impl Node {
         conn.close(0u32.into(), b"done");
         let report = report?;
         let s = self.inner.stores.lock()?;
-        let addrs: Vec<String> = ticket.addrs.iter().map(|a| a.to_string()).collect();
-        s.ledger.note_addrs(&peer, &addrs)?;
         s.ledger
             .note_synced(&peer, report.sent, report.received, &report.digest)?;
         Ok((team, report))
@@ -269,11 +273,27 @@ async fn sync_all(inner: &Arc<Inner>) -> Vec<(String, Result<SessionReport, Erro
     out
 }
 
+/// Whether this device joined through `peer` and has not received the roster yet (a join cut
+/// short): its roster is empty and its ledger holds the inviter from the ticket.
+fn joined_through(s: &mut crate::Stores, peer: &str) -> Result<bool, Error> {
+    Ok(roster::members(&mut s.catalog)?.is_empty() && s.ledger.peer(peer)?.is_some())
+}
+
 /// Active members other than this device, with the addresses known for them (the ledger's
-/// first, then what they announced on the roster).
+/// first, then what they announced on the roster). With no roster yet, the inviter.
 fn targets(inner: &Inner) -> Result<Vec<(String, Vec<SocketAddr>)>, Error> {
     let mut s = inner.stores.lock()?;
     let members = roster::members(&mut s.catalog)?;
+    if members.is_empty() {
+        let mut out = Vec::new();
+        for p in s.ledger.peers()? {
+            let addrs: Vec<SocketAddr> = p.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            if !addrs.is_empty() {
+                out.push((p.id, addrs));
+            }
+        }
+        return Ok(out);
+    }
     let mut out = Vec::new();
     for m in members {
         if m.removed || m.id == inner.me {
@@ -324,7 +344,7 @@ async fn dial_and_sync(
 ) -> Result<SessionReport, Error> {
     if !trusted {
         let mut s = inner.stores.lock()?;
-        if !roster::is_active_member(&mut s.catalog, peer)? {
+        if !roster::is_active_member(&mut s.catalog, peer)? && !joined_through(&mut s, peer)? {
             return Err(Error::NotAMember(peer.to_owned()));
         }
     }

@@ -9,6 +9,7 @@ mod bad_input;
 mod charts;
 mod demo;
 mod experiments;
+mod netns;
 mod properties;
 mod runs;
 mod schema;

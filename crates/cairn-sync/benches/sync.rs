@@ -1,0 +1,285 @@
+//! Sync benchmarks over real iroh endpoints on loopback (`cargo bench -p cairn-sync`):
+//!
+//! 1. a fresh peer receives a 10,000-run catalog (10 experiments, one shard each): time,
+//!    bytes, peak RSS of the process (both peers live in it);
+//! 2. two peers already in sync over ~1,000 shards reconnect: time (connect included) and bytes;
+//! 3. a run written on A (through its own catalog handle, as a training job would) becomes
+//!    visible in B's catalog projection, stamped for the search index: latency, with both
+//!    nodes watching (the doorbell), median of 20.
+//!
+//! Sizes can be changed with `CAIRN_BENCH_RUNS` and `CAIRN_BENCH_SHARDS`.
+#![allow(clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cairn_catalog::{Catalog, RunEdit};
+use cairn_model::{Experiment, ExperimentId, Run, RunId};
+use cairn_sync::node::Node;
+use cairn_sync::{NodeConfig, SecretKey, SharedStores, StorePaths, Stores, roster};
+
+struct Dev {
+    _dir: tempfile::TempDir,
+    paths: StorePaths,
+    stores: SharedStores,
+    key: SecretKey,
+}
+
+fn dev(name: &str) -> Dev {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = StorePaths::in_workspace(dir.path());
+    std::fs::create_dir_all(&paths.artifacts).expect("artifacts dir");
+    let stores = SharedStores::new(Stores::open(&paths, name).expect("open stores"));
+    Dev {
+        _dir: dir,
+        paths,
+        stores,
+        key: SecretKey::generate(),
+    }
+}
+
+fn team(devs: &[&Dev]) {
+    let ids: Vec<String> = devs.iter().map(|d| d.key.public().to_string()).collect();
+    for d in devs {
+        let mut s = d.stores.lock().expect("lock");
+        roster::create(&mut s.catalog, "bench", &ids[0], "first", "").ok();
+        for id in &ids {
+            roster::add(&mut s.catalog, id, "member", "", &ids[0]).expect("roster");
+        }
+    }
+}
+
+/// `runs` runs spread over `shards` experiments (so shards), with a realistic handful of
+/// params, tags and summary metrics each.
+fn fill(d: &Dev, runs: usize, shards: usize) {
+    let mut s = d.stores.lock().expect("lock");
+    let per = runs.div_ceil(shards);
+    let mut made = 0;
+    for e in 0..shards {
+        let exp = Experiment {
+            id: ExperimentId::new(),
+            name: format!("exp-{e}"),
+            created_ms: 1,
+            description: None,
+            tags: BTreeMap::new(),
+            schema: None,
+            deleted: false,
+        };
+        s.catalog.create_experiment(&exp).expect("experiment");
+        let batch: Vec<Run> = (0..per.min(runs - made))
+            .map(|i| {
+                let mut r = Run::new(
+                    RunId::new(),
+                    exp.id,
+                    format!("run-{e}-{i}"),
+                    1_700_000_000_000,
+                );
+                r.owner = Some("bench".into());
+                for (k, v) in [
+                    ("lr", format!("0.{i}")),
+                    ("batch", "64".into()),
+                    ("opt", "adamw".into()),
+                    ("seed", i.to_string()),
+                ] {
+                    r.params.insert(k.into(), v);
+                }
+                r.tags.insert("stage".into(), "sweep".into());
+                r.tags.insert("gpu".into(), "a100".into());
+                r
+            })
+            .collect();
+        made += batch.len();
+        s.catalog.create_runs(&batch).expect("runs");
+    }
+}
+
+async fn node(d: &Dev, watch: bool) -> Node {
+    Node::spawn(
+        d.stores.clone(),
+        d.key.clone(),
+        NodeConfig {
+            watch,
+            poll_every: Duration::from_millis(20),
+            ..NodeConfig::default()
+        },
+    )
+    .await
+    .expect("node")
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let runs = env("CAIRN_BENCH_RUNS", 10_000);
+    let shards = env("CAIRN_BENCH_SHARDS", 1_000);
+
+    // 1. Fresh peer, 10k runs in 10 shards.
+    {
+        let (a, b) = (dev("a"), dev("b"));
+        team(&[&a, &b]);
+        let t = Instant::now();
+        fill(&a, runs, runs.div_ceil(1000));
+        println!(
+            "filled A with {runs} runs in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let (na, nb) = (node(&a, false).await, node(&b, false).await);
+        let t = Instant::now();
+        let r = nb.sync_with(&na.id(), &na.bound()).await.expect("sync");
+        let took = t.elapsed();
+        let got = b
+            .stores
+            .lock()
+            .expect("lock")
+            .catalog
+            .changes_since(0)
+            .expect("runs")
+            .1
+            .len();
+        assert!(got >= runs, "B holds {got} runs");
+        println!(
+            "fresh peer, {runs} runs: {:.2} s, {:.1} MB received, {:.1} KB sent, {} rounds, peak RSS of both peers {:.0} MiB",
+            took.as_secs_f64(),
+            r.received as f64 / 1e6,
+            r.sent as f64 / 1e3,
+            r.rounds,
+            peak_rss_mib()
+        );
+        na.shutdown().await;
+        nb.shutdown().await;
+    }
+
+    // 2. Reconnect of peers in sync over many shards.
+    {
+        let (a, b) = (dev("a"), dev("b"));
+        team(&[&a, &b]);
+        fill(&a, shards * 5, shards);
+        let (na, nb) = (node(&a, false).await, node(&b, false).await);
+        let t = Instant::now();
+        let first = nb.sync_with(&na.id(), &na.bound()).await.expect("sync");
+        println!(
+            "fresh peer, {} runs in {shards} shards: {:.2} s, {:.1} MB received",
+            shards * 5,
+            t.elapsed().as_secs_f64(),
+            first.received as f64 / 1e6
+        );
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..10 {
+            let t = Instant::now();
+            let r = nb.sync_with(&na.id(), &na.bound()).await.expect("resync");
+            times.push(t.elapsed());
+            last = Some(r);
+        }
+        times.sort();
+        let r = last.expect("a reconnect");
+        println!(
+            "reconnect in sync, {shards} shards: median {:.1} ms (connect included), {} B sent + {} B received, {} docs differed",
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            r.sent,
+            r.received,
+            r.docs_differing
+        );
+        na.shutdown().await;
+        nb.shutdown().await;
+    }
+
+    // 3. One new run visible on the other peer, doorbell on.
+    {
+        let (a, b) = (dev("a"), dev("b"));
+        team(&[&a, &b]);
+        fill(&a, 1000, 1);
+        let (na, nb) = (node(&a, true).await, node(&b, true).await);
+        // Tell each where the other is, then let them settle.
+        for (from, to) in [(&a, &nb), (&b, &na)] {
+            from.stores
+                .lock()
+                .expect("lock")
+                .ledger
+                .note_addrs(
+                    &to.id(),
+                    &to.bound()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                )
+                .expect("ledger");
+        }
+        nb.sync_with(&na.id(), &na.bound()).await.expect("sync");
+        let exp = a
+            .stores
+            .lock()
+            .expect("lock")
+            .catalog
+            .experiments()
+            .expect("exps")[0]
+            .id;
+        // A second handle on A's catalog: the writer is another process as far as A's node knows.
+        let mut writer = Catalog::open(&a.paths.catalog, "job").expect("writer");
+        let mut lat = Vec::new();
+        for i in 0..20 {
+            let run = Run::new(RunId::new(), exp, format!("live-{i}"), 1_700_000_000_000);
+            let since = b
+                .stores
+                .lock()
+                .expect("lock")
+                .catalog
+                .changes_since(0)
+                .expect("c")
+                .0;
+            let t = Instant::now();
+            writer
+                .create_runs(std::slice::from_ref(&run))
+                .expect("create");
+            writer
+                .update_run(run.id, &[RunEdit::Notes("searchable".into())])
+                .expect("edit");
+            loop {
+                let seen = {
+                    let s = b.stores.lock().expect("lock");
+                    s.catalog
+                        .changes_since(since)
+                        .expect("c")
+                        .1
+                        .iter()
+                        .any(|r| r.id == run.id)
+                };
+                if seen {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "run {i} never arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            lat.push(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        lat.sort();
+        println!(
+            "new run visible on the other peer: median {:.0} ms, max {:.0} ms (poll every 20 ms; the CLI's default is 100 ms)",
+            lat[lat.len() / 2].as_secs_f64() * 1e3,
+            lat[lat.len() - 1].as_secs_f64() * 1e3
+        );
+        na.shutdown().await;
+        nb.shutdown().await;
+    }
+}
