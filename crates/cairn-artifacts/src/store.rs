@@ -116,6 +116,17 @@ impl ArtifactStore {
         self.put_bytes(bytes)
     }
 
+    /// The stored blob opened for reading, unverified: for sending it to a peer, which verifies
+    /// what it receives against the hash it asked for.
+    pub fn open_unverified(&self, hash: &BlobHash) -> Result<File, Error> {
+        self.open_blob(hash)
+    }
+
+    /// The directory for files being written before they are stored (`root/tmp`).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     /// Every stored blob with its size (from the filesystem, not verified), sorted by hash.
     /// Temporary files and anything not named like a blob are skipped.
     pub fn list(&self) -> Result<Vec<(BlobHash, u64)>, Error> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use cairn_core::Workspace;
-use cairn_core::team::{Node, NodeConfig, SessionReport, parse_ticket};
+use cairn_core::team::{FetchReport, Node, NodeConfig, SessionReport, parse_ticket};
 use clap::{Args, Subcommand};
 
 use crate::output::{Table, bytes, short_id, time};
@@ -52,6 +52,14 @@ pub enum SyncCmd {
     Status,
     /// Sync once with every teammate this device knows an address for
     Now {
+        /// Local address to use
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+    },
+    /// Fetch a run's artifacts that are not here yet (sync sends blobs up to 8 MiB; larger
+    /// ones are fetched on demand)
+    Fetch {
+        run: String,
         /// Local address to use
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: SocketAddr,
@@ -231,6 +239,45 @@ pub fn sync(cli: &Cli, cmd: &SyncCmd) -> Result<()> {
             }
             if failed > 0 && failed == results.len() {
                 bail!("could not sync with any teammate");
+            }
+        }
+        SyncCmd::Fetch { run, bind } => {
+            let id = ws.resolve_run(run)?;
+            let report = runtime()?.block_on(async {
+                let node = ws.start_sync_node(node_config(*bind)).await?;
+                let mut total = FetchReport::default();
+                // Twice: a directory's manifest first, then the files it lists.
+                for _ in 0..2 {
+                    let missing = ws.missing_artifact_blobs(id)?;
+                    if missing.is_empty() {
+                        break;
+                    }
+                    let r = node.fetch_blobs(&missing).await;
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(e) => {
+                            node.shutdown().await;
+                            return Err(e.into());
+                        }
+                    };
+                    total.bytes += r.bytes;
+                    total.fetched.extend(r.fetched);
+                    total.missing = r.missing;
+                }
+                node.shutdown().await;
+                anyhow::Ok(total)
+            })?;
+            if cli.json {
+                return print_json(&report);
+            }
+            outln!(
+                "fetched {} blobs ({}); {} not found on any reachable teammate",
+                report.fetched.len(),
+                bytes(report.bytes),
+                report.missing.len()
+            );
+            if !report.missing.is_empty() {
+                bail!("some artifacts are on no reachable teammate");
             }
         }
     }

@@ -7,12 +7,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cairn_artifacts::ArtifactStore;
+use cairn_model::{ArtifactKind, BlobHash, RunId};
 use cairn_sync::{StorePaths, Stores, identity, roster};
 
 pub use cairn_sync::roster::{Member, TeamInfo};
 pub use cairn_sync::{
-    INVITE_TTL, Node, NodeConfig, PeerStatus, SecretKey, SessionReport, SharedStores, SyncStatus,
-    Ticket,
+    FetchReport, INVITE_TTL, Node, NodeConfig, PeerStatus, SecretKey, SessionReport, SharedStores,
+    SyncStatus, Ticket,
 };
 
 use crate::{Error, Workspace};
@@ -90,6 +92,29 @@ impl Workspace {
         let me = self.device_id()?;
         let mut s = self.sync_stores()?;
         Ok(cairn_sync::status(&mut s, &me)?)
+    }
+
+    /// The blobs `run`'s artifacts need that this device does not hold: sync sends blobs up to
+    /// 8 MiB eagerly, larger ones are fetched on demand with [`Node::fetch_blobs`]. A directory's
+    /// files are listed once its manifest is here, so fetch, then ask again.
+    pub fn missing_artifact_blobs(&self, run: RunId) -> Result<Vec<BlobHash>, Error> {
+        let view = self.run(run)?;
+        let store = ArtifactStore::open(&self.sync_paths().artifacts)?;
+        let mut out = Vec::new();
+        for a in view.run.artifacts.values() {
+            if !store.contains(&a.hash) {
+                out.push(a.hash);
+            } else if a.kind == ArtifactKind::Dir {
+                for e in store.manifest(&a.hash)?.entries {
+                    if !store.contains(&e.hash) {
+                        out.push(e.hash);
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|h| h.0);
+        out.dedup();
+        Ok(out)
     }
 
     /// Starts this device's sync node (needs a tokio runtime). With `config.watch` it pushes

@@ -16,6 +16,7 @@
 //! caller configures relays or discovery (nothing here does).
 
 mod error;
+pub mod fetch;
 pub mod identity;
 pub mod ledger;
 pub mod node;
@@ -28,6 +29,7 @@ pub mod wire;
 use std::time::Duration;
 
 pub use error::Error;
+pub use fetch::FetchReport;
 pub use iroh::SecretKey;
 pub use ledger::PeerRecord;
 pub use node::{Node, NodeConfig};

@@ -29,6 +29,8 @@ use crate::wire::Msg;
 pub const SYNC_ALPN: &[u8] = b"cairn/sync/1";
 /// Joining with an invitation ticket (the one protocol a non-member may speak).
 pub const JOIN_ALPN: &[u8] = b"cairn/join/1";
+/// Blobs fetched on demand (large artifacts).
+pub const BLOB_ALPN: &[u8] = b"cairn/blob/1";
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -114,6 +116,7 @@ impl Node {
         let router = Router::builder(endpoint)
             .accept(SYNC_ALPN, SyncProtocol(inner.clone()))
             .accept(JOIN_ALPN, JoinProtocol(inner.clone()))
+            .accept(BLOB_ALPN, BlobProtocol(inner.clone()))
             .spawn();
         let node = Node {
             inner,
@@ -236,6 +239,45 @@ impl Node {
         s.ledger
             .note_synced(&peer, report.sent, report.received, &report.digest)?;
         Ok((team, report))
+    }
+
+    /// Fetches blobs on demand (large artifacts, which sessions do not send eagerly) from the
+    /// team members this device can reach, each verified before it is stored.
+    pub async fn fetch_blobs(
+        &self,
+        hashes: &[cairn_model::BlobHash],
+    ) -> Result<crate::FetchReport, Error> {
+        let mut left: Vec<cairn_model::BlobHash> = {
+            let s = self.inner.stores.lock()?;
+            hashes
+                .iter()
+                .filter(|h| !s.artifacts.contains(h))
+                .copied()
+                .collect()
+        };
+        let mut report = crate::FetchReport::default();
+        let mut last_error = None;
+        for (peer, addrs) in targets(&self.inner)? {
+            if left.is_empty() {
+                break;
+            }
+            match fetch_from(&self.inner, &peer, &addrs, &left).await {
+                Ok(r) => {
+                    report.bytes += r.bytes;
+                    left.retain(|h| !r.fetched.contains(&h.to_hex()));
+                    report.fetched.extend(r.fetched);
+                }
+                Err(e) => {
+                    tracing::debug!(peer, "fetching blobs failed: {e}");
+                    last_error = Some(e);
+                }
+            }
+        }
+        report.missing = left.iter().map(|h| h.to_hex()).collect();
+        match last_error {
+            Some(e) if report.fetched.is_empty() && !report.missing.is_empty() => Err(e),
+            _ => Ok(report),
+        }
     }
 
     /// Stops accepting and closes the endpoint.
@@ -366,6 +408,30 @@ async fn dial_and_sync(
     report
 }
 
+async fn fetch_from(
+    inner: &Arc<Inner>,
+    peer: &str,
+    addrs: &[SocketAddr],
+    hashes: &[cairn_model::BlobHash],
+) -> Result<crate::FetchReport, Error> {
+    let id: EndpointId = peer
+        .parse()
+        .map_err(|e| Error::Net(format!("peer id '{peer}': {e}")))?;
+    let addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
+    let conn = inner
+        .endpoint
+        .connect(addr, BLOB_ALPN)
+        .await
+        .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))?;
+    let (send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| Error::Net(format!("opening a stream to {peer}: {e}")))?;
+    let r = crate::fetch::fetch_blobs(&inner.stores, recv, send, hashes).await;
+    conn.close(0u32.into(), b"done");
+    r
+}
+
 /// The doorbell and the periodic pull.
 async fn watch(inner: Arc<Inner>, config: NodeConfig) {
     let versions = |inner: &Inner| -> Option<(i64, i64)> {
@@ -442,6 +508,36 @@ impl ProtocolHandler for SyncProtocol {
                     .ledger
                     .note_failure(&peer, &e.to_string())
                     .map_err(AcceptError::from_err)?;
+                conn.close(400u32.into(), b"protocol error");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct BlobProtocol(Arc<Inner>);
+
+impl ProtocolHandler for BlobProtocol {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = conn.remote_id().to_string();
+        let allowed = {
+            let mut s = self.0.stores.lock().map_err(AcceptError::from_err)?;
+            roster::is_active_member(&mut s.catalog, &peer).map_err(AcceptError::from_err)?
+        };
+        if !allowed {
+            conn.close(403u32.into(), b"not a member of this team");
+            return Ok(());
+        }
+        let (send, recv) = conn.accept_bi().await?;
+        match crate::fetch::serve_blobs(&self.0.stores, recv, send).await {
+            Ok(()) => {
+                tokio::time::timeout(Duration::from_secs(5), conn.closed())
+                    .await
+                    .ok();
+            }
+            Err(e) => {
+                tracing::warn!(peer, "serving blobs failed: {e}");
                 conn.close(400u32.into(), b"protocol error");
             }
         }

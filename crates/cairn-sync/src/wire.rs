@@ -62,6 +62,15 @@ pub enum Msg {
     Welcome { team: String },
     /// Refused, with why.
     Refused(String),
+    /// A piece of a blob fetched on demand, at `offset`; `last` ends the blob.
+    BlobPart {
+        hash: [u8; 32],
+        offset: u64,
+        last: bool,
+        bytes: Vec<u8>,
+    },
+    /// The peer does not hold this blob.
+    BlobMissing([u8; 32]),
 }
 
 const HELLO: u8 = 1;
@@ -77,6 +86,8 @@ const DONE: u8 = 10;
 const JOIN: u8 = 11;
 const WELCOME: u8 = 12;
 const REFUSED: u8 = 13;
+const BLOB_PART: u8 = 14;
+const BLOB_MISSING: u8 = 15;
 
 impl Msg {
     pub fn encode(&self) -> Vec<u8> {
@@ -179,6 +190,22 @@ impl Msg {
                 w.u8(REFUSED);
                 w.str(why);
             }
+            Msg::BlobPart {
+                hash,
+                offset,
+                last,
+                bytes,
+            } => {
+                w.u8(BLOB_PART);
+                w.0.extend_from_slice(hash);
+                w.uvar(*offset);
+                w.u8(u8::from(*last));
+                w.bytes(bytes);
+            }
+            Msg::BlobMissing(hash) => {
+                w.u8(BLOB_MISSING);
+                w.0.extend_from_slice(hash);
+            }
         }
         w.0
     }
@@ -265,6 +292,17 @@ impl Msg {
             },
             WELCOME => Msg::Welcome { team: r.str()? },
             REFUSED => Msg::Refused(r.str()?),
+            BLOB_PART => Msg::BlobPart {
+                hash: r.array()?,
+                offset: r.uvar()?,
+                last: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(Error::Protocol(format!("bad flag {other}"))),
+                },
+                bytes: r.bytes()?,
+            },
+            BLOB_MISSING => Msg::BlobMissing(r.array()?),
             other => return Err(Error::Protocol(format!("unknown message type {other}"))),
         };
         if !r.buf.is_empty() {
@@ -292,6 +330,8 @@ impl Msg {
             Msg::Join { .. } => "Join",
             Msg::Welcome { .. } => "Welcome",
             Msg::Refused(_) => "Refused",
+            Msg::BlobPart { .. } => "BlobPart",
+            Msg::BlobMissing(_) => "BlobMissing",
         }
     }
 }
@@ -461,6 +501,13 @@ mod tests {
             },
             Msg::Welcome { team: "t".into() },
             Msg::Refused("no".into()),
+            Msg::BlobPart {
+                hash: [8; 32],
+                offset: 1 << 33,
+                last: true,
+                bytes: vec![0; 10],
+            },
+            Msg::BlobMissing([3; 32]),
         ];
         for m in msgs {
             assert_eq!(Msg::decode(&m.encode()).unwrap(), m);

@@ -98,6 +98,11 @@ fn three_devices_in_separate_processes_converge() {
     let model = ada.file("model.bin", b"weights of ada's model");
     ada.ok(&["artifact", "add", &ada_run, model.to_str().unwrap()]);
 
+    // Past the 8 MiB eager limit: fetched on demand only.
+    let big: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let checkpoint = ada.file("checkpoint.pt", &big);
+    ada.ok(&["artifact", "add", &ada_run, checkpoint.to_str().unwrap()]);
+
     let ada_node = serve_sync(&ada);
     let ticket = ada.ok(&["team", "invite"]).trim().to_owned();
     assert!(ticket.starts_with("cairn1"), "{ticket}");
@@ -124,6 +129,26 @@ fn three_devices_in_separate_processes_converge() {
         got.to_str().unwrap(),
     ]);
     assert_eq!(std::fs::read(&got).unwrap(), b"weights of ada's model");
+    let got_big = bo.tmp().join("checkpoint.got");
+    bo.fail(&[
+        "artifact",
+        "get",
+        &ada_run,
+        "checkpoint.pt",
+        "-o",
+        got_big.to_str().unwrap(),
+    ]);
+    let fetched = bo.json(&["sync", "fetch", &ada_run]);
+    assert_eq!(array(fetched["fetched"].clone()).len(), 1, "{fetched}");
+    bo.ok(&[
+        "artifact",
+        "get",
+        &ada_run,
+        "checkpoint.pt",
+        "-o",
+        got_big.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&got_big).unwrap() == big);
 
     // Bo runs an always-on peer too; a run started on ada reaches it by the doorbell.
     let bo_node = serve_sync(&bo);

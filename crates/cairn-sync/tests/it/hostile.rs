@@ -261,3 +261,56 @@ async fn a_broken_connection_resumes_without_starting_over() {
     );
     assert_eq!(a.snapshot(), b.snapshot());
 }
+
+#[tokio::test]
+async fn a_fetched_blob_that_does_not_match_or_skips_ahead_is_not_stored() {
+    use cairn_model::BlobHash;
+    for lie in ["wrong content", "skips ahead"] {
+        let victim = stocked("victim");
+        let before = victim.snapshot();
+        let want = BlobHash(*blake3::hash(b"what was asked for").as_bytes());
+        let (x, y) = tokio::io::duplex(1 << 20);
+        let (xr, xw) = tokio::io::split(x);
+        let (mut yr, mut yw) = tokio::io::split(y);
+        let liar = async move {
+            read_frame(&mut yr).await.unwrap();
+            let part = |offset, last, bytes: &[u8]| {
+                Msg::BlobPart {
+                    hash: want.0,
+                    offset,
+                    last,
+                    bytes: bytes.to_vec(),
+                }
+                .encode()
+            };
+            if lie == "wrong content" {
+                write_frame(&mut yw, &part(0, true, b"something else"))
+                    .await
+                    .unwrap();
+            } else {
+                write_frame(&mut yw, &part(0, false, b"what was"))
+                    .await
+                    .unwrap();
+                write_frame(&mut yw, &part(100, true, b" for"))
+                    .await
+                    .unwrap();
+            }
+            write_frame(&mut yw, &Msg::Done.encode()).await.unwrap();
+        };
+        let wanted = [want];
+        let (r, ()) = tokio::join!(
+            cairn_sync::fetch::fetch_blobs(&victim.stores, xr, xw, &wanted),
+            liar
+        );
+        assert!(matches!(r, Err(Error::Protocol(_))), "{lie}: {r:?}");
+        assert_eq!(victim.snapshot(), before, "{lie}");
+        let tmp = victim.with(|s| s.artifacts.tmp_dir());
+        let left = std::fs::read_dir(&tmp).map_or(0, |d| d.count());
+        assert_eq!(
+            left,
+            0,
+            "{lie}: a partial file was left in {}",
+            tmp.display()
+        );
+    }
+}

@@ -129,3 +129,37 @@ async fn a_removed_member_gets_nothing_new() {
     ada_node.shutdown().await;
     bo_node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_artifacts_are_fetched_on_demand_not_eagerly() {
+    let (ada, bo) = (Peer::new("ada"), Peer::new("bo"));
+    let (ada_key, bo_key) = (SecretKey::generate(), SecretKey::generate());
+    let exp = ada.create_experiment("e");
+    let run = ada.create_run(exp, "big");
+    // Past the 8 MiB eager limit, and more than one 1 MiB part.
+    let big: Vec<u8> = (0..9 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    ada.add_artifact(run, "checkpoint.pt", &big);
+    ada.add_artifact(run, "small.txt", b"small");
+    let hash = bo_hash(&big);
+    let (ada_node, ticket) = team_of_ada(&ada, &ada_key).await;
+    let bo_node = node(&bo, &bo_key).await;
+    bo_node.join(&ticket, "Bo", "").await.unwrap();
+    assert!(bo.with(|s| s.artifacts.contains(&bo_hash(b"small"))));
+    assert!(
+        !bo.with(|s| s.artifacts.contains(&hash)),
+        "a large blob was sent eagerly"
+    );
+    let report = bo_node
+        .fetch_blobs(&[hash, bo_hash(b"nowhere")])
+        .await
+        .unwrap();
+    assert_eq!(report.fetched, vec![hash.to_hex()]);
+    assert_eq!(report.missing, vec![bo_hash(b"nowhere").to_hex()]);
+    assert_eq!(bo.with(|s| s.artifacts.read(&hash)).unwrap(), big);
+    ada_node.shutdown().await;
+    bo_node.shutdown().await;
+}
+
+fn bo_hash(bytes: &[u8]) -> cairn_model::BlobHash {
+    cairn_model::BlobHash(*blake3::hash(bytes).as_bytes())
+}
