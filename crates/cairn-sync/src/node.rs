@@ -32,6 +32,9 @@ pub const JOIN_ALPN: &[u8] = b"cairn/join/1";
 /// Blobs fetched on demand (large artifacts).
 pub const BLOB_ALPN: &[u8] = b"cairn/blob/1";
 
+/// How long a dial may take before the peer counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How a node runs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -200,12 +203,7 @@ impl Node {
         let peer = inviter.to_string();
         let addr =
             EndpointAddr::from_parts(inviter, ticket.addrs.iter().copied().map(TransportAddr::Ip));
-        let conn = self
-            .inner
-            .endpoint
-            .connect(addr, JOIN_ALPN)
-            .await
-            .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))?;
+        let conn = connect(&self.inner, addr, JOIN_ALPN, &peer).await?;
         let (send, recv) = conn
             .open_bi()
             .await
@@ -394,11 +392,7 @@ async fn dial_and_sync(
         .parse()
         .map_err(|e| Error::Net(format!("peer id '{peer}': {e}")))?;
     let addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
-    let conn = inner
-        .endpoint
-        .connect(addr, SYNC_ALPN)
-        .await
-        .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))?;
+    let conn = connect(inner, addr, SYNC_ALPN, peer).await?;
     let (send, recv) = conn
         .open_bi()
         .await
@@ -406,6 +400,18 @@ async fn dial_and_sync(
     let report = run_session(&inner.stores, peer, Link::new(recv, send)).await;
     conn.close(0u32.into(), b"done");
     report
+}
+
+async fn connect(
+    inner: &Inner,
+    addr: EndpointAddr,
+    alpn: &[u8],
+    peer: &str,
+) -> Result<Connection, Error> {
+    tokio::time::timeout(CONNECT_TIMEOUT, inner.endpoint.connect(addr, alpn))
+        .await
+        .map_err(|_| Error::Net(format!("{peer} did not answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))
 }
 
 async fn fetch_from(
@@ -418,11 +424,7 @@ async fn fetch_from(
         .parse()
         .map_err(|e| Error::Net(format!("peer id '{peer}': {e}")))?;
     let addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
-    let conn = inner
-        .endpoint
-        .connect(addr, BLOB_ALPN)
-        .await
-        .map_err(|e| Error::Net(format!("connecting to {peer}: {e}")))?;
+    let conn = connect(inner, addr, BLOB_ALPN, peer).await?;
     let (send, recv) = conn
         .open_bi()
         .await
@@ -444,6 +446,9 @@ async fn watch(inner: Arc<Inner>, config: NodeConfig) {
     let mut seen = versions(&inner);
     let mut poll = tokio::time::interval(config.poll_every);
     let mut resync = tokio::time::interval(config.resync_every);
+    // One worker per peer, so a teammate who is offline (a connect that times out) never
+    // delays the ring for the others.
+    let mut workers: std::collections::HashMap<String, Arc<Notify>> = Default::default();
     loop {
         tokio::select! {
             _ = poll.tick() => {
@@ -456,10 +461,37 @@ async fn watch(inner: Arc<Inner>, config: NodeConfig) {
             _ = resync.tick() => {}
             _ = inner.bell.notified() => {}
         }
-        for (peer, r) in sync_all(&inner).await {
-            if let Err(e) = r {
-                tracing::debug!(peer, "sync failed: {e}");
+        let peers = match targets(&inner) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("listing peers to sync with: {e}");
+                continue;
             }
+        };
+        for (peer, _) in peers {
+            let ring = workers.entry(peer.clone()).or_insert_with(|| {
+                let ring = Arc::new(Notify::new());
+                tokio::spawn(peer_worker(inner.clone(), peer, ring.clone()));
+                ring
+            });
+            ring.notify_one();
+        }
+    }
+}
+
+/// Syncs with one peer each time it is rung (rings that arrive during a session collapse into
+/// one more session), at the addresses known for it at that moment.
+async fn peer_worker(inner: Arc<Inner>, peer: String, ring: Arc<Notify>) {
+    loop {
+        ring.notified().await;
+        let addrs = match targets(&inner) {
+            Ok(t) => t.into_iter().find(|(p, _)| *p == peer).map(|(_, a)| a),
+            Err(_) => None,
+        };
+        // Removed from the roster, or no address any more: nothing to do until rung again.
+        let Some(addrs) = addrs else { continue };
+        if let Err(e) = sync_with(&inner, &peer, &addrs, false).await {
+            tracing::debug!(peer, "sync failed: {e}");
         }
     }
 }

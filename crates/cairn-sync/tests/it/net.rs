@@ -56,14 +56,27 @@ async fn a_ticket_lets_a_device_join_and_sync_once() {
             .1
             .is_empty()
     );
+    // Status: in sync with ada after the join; a local change is pending until the next sync.
+    let bo_id = bo_key.public().to_string();
+    let ada_id = ada_key.public().to_string();
+    let status_of_ada = || {
+        let st = bo.with(|s| cairn_sync::status(s, &bo_id)).unwrap();
+        assert_eq!(st.team.as_deref(), Some("lab"));
+        st.peers.into_iter().find(|p| p.id == ada_id).unwrap()
+    };
+    let before = status_of_ada();
+    assert_eq!(before.name, "Ada");
+    assert!(
+        before.last_sync_ms.is_some() && !before.pending,
+        "{before:?}"
+    );
     // A new run on bo reaches ada through a sync bo dials.
     let run2 = bo.create_run(exp, "from-bo");
+    assert!(status_of_ada().pending);
     let ada_addrs = ada_node.bound();
-    bo_node
-        .sync_with(&ada_key.public().to_string(), &ada_addrs)
-        .await
-        .unwrap();
+    bo_node.sync_with(&ada_id, &ada_addrs).await.unwrap();
     assert_eq!(ada.run(run2).name, "from-bo");
+    assert!(!status_of_ada().pending);
     for n in [ada_node, bo_node, cy_node] {
         n.shutdown().await;
     }
