@@ -199,6 +199,26 @@ fn three_devices_in_separate_processes_converge() {
     let err = cy.fail(&["sync", "now"]);
     assert!(err.contains("could not sync"), "{err}");
     assert!(!names(&cy).contains(&"after-cy".to_owned()));
+
+    // Bo goes offline; both tag the same run differently; they meet again: both values are
+    // kept and shown as a conflict on both sides, the same winner first.
     drop(bo_node);
+    ada.ok(&["run", "log", &ada_run, "-t", "verdict=ship"]);
+    bo.ok(&["run", "log", &ada_run, "-t", "verdict=hold"]);
+    bo.ok(&["sync", "now"]);
+    let (a, b) = (ada.show(&ada_run), bo.show(&ada_run));
+    for shown in [&a, &b] {
+        let conflicts = shown["conflicts"].to_string();
+        assert!(
+            conflicts.contains("verdict")
+                && conflicts.contains("ship")
+                && conflicts.contains("hold"),
+            "{conflicts}"
+        );
+    }
+    assert_eq!(a["tags"], b["tags"]);
+    assert_eq!(a["conflicts"], b["conflicts"]);
+    let text = bo.ok(&["runs", "show", &ada_run]);
+    assert!(text.contains("conflicts"), "{text}");
     drop(ada_node);
 }
