@@ -1,8 +1,9 @@
 //! Sync across a real network link that this test builds: two network namespaces joined by a
 //! veth pair, shaped with `tc` (a token bucket, so a transfer takes seconds), and the link cut
-//! in the middle of a transfer. Once the link is back, sync completes and every run and metric
-//! point is there exactly once. Needs root and iproute2 (CI runs as root; `.ci/run` installs
-//! iproute2). The kernel here has no `sch_netem`, so loss and delay are not injected; the cut is.
+//! in the middle of a transfer; then the receiving process is killed (SIGKILL) in the middle of
+//! another. Each time, syncing again completes, and every run and metric point is there exactly
+//! once. Needs root and iproute2 (CI runs as root; `.ci/run` installs iproute2). The kernel here
+//! has no `sch_netem`, so loss and delay are not injected; the cut and the kill are.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -124,7 +125,7 @@ fn names(ws: &Ws) -> Vec<String> {
 }
 
 #[test]
-fn sync_completes_after_the_link_is_cut_mid_transfer() {
+fn sync_completes_after_a_link_cut_and_a_kill_mid_transfer() {
     let link = Link::new();
     let mut ada = Ws::new();
     ada.user = "ada".into();
@@ -176,31 +177,53 @@ fn sync_completes_after_the_link_is_cut_mid_transfer() {
     let joined = join.wait().expect("join finished");
 
     // Whatever the interrupted join got done, syncing again completes it.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = link
-            .cairn(&link.b, &bo, &["sync", "now", "--bind", &bind, "--json"])
-            .output()
-            .expect("sync now");
-        if out.status.success() {
-            let results = array(serde_json::from_slice(&out.stdout).expect("json"));
-            if !results.is_empty() && results.iter().all(|r| r["ok"] == Value::Bool(true)) {
-                break;
+    let sync_until_done = |why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = link
+                .cairn(&link.b, &bo, &["sync", "now", "--bind", &bind, "--json"])
+                .output()
+                .expect("sync now");
+            if out.status.success() {
+                let results = array(serde_json::from_slice(&out.stdout).expect("json"));
+                if !results.is_empty() && results.iter().all(|r| r["ok"] == Value::Bool(true)) {
+                    return;
+                }
             }
+            assert!(
+                Instant::now() < deadline,
+                "sync never completed after {why}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
-        assert!(
-            Instant::now() < deadline,
-            "sync never completed (join exited {joined}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    };
+    sync_until_done(&format!("the cut (join exited {joined})"));
+    assert_eq!(names(&bo), names(&ada));
+
+    // A restart mid-sync: more runs on ada, bo's `sync now` killed (SIGKILL) while they cross,
+    // then bo syncs again from what it had stored.
+    ada.ok(&["demo", "--runs", "300", "--steps", "100", "--seed", "8"]);
+    let mut interrupted = link
+        .cairn(&link.b, &bo, &["sync", "now", "--bind", &bind])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sync now in namespace b");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        interrupted.try_wait().expect("poll sync").is_none(),
+        "the sync finished before it was killed"
+    );
+    interrupted.kill().expect("kill sync now");
+    interrupted.wait().ok();
+    sync_until_done("a kill -9");
     serve.kill().ok();
     serve.wait().ok();
 
     // Nothing lost, nothing doubled: the same runs, and a run's curve point for point.
     let expected = names(&ada);
-    assert_eq!(expected.len(), 300);
+    assert_eq!(expected.len(), 600);
     assert_eq!(names(&bo), expected);
     let run = str_of(&ada.list()[0], "/id").to_owned();
     let shown = ada.show(&run);
