@@ -51,7 +51,7 @@ mod store;
 mod summary;
 
 pub use error::{DecodeError, Error};
-pub use store::MetricStore;
+pub use store::{MetricStore, decode_peer_chunk};
 pub use summary::BLOCK_POINTS;
 
 /// Points per sealed chunk. The remainder of a large append (at least [`MIN_CHUNK_POINTS`]) and a
@@ -70,6 +70,15 @@ pub struct Point {
     pub ts_ms: i64,
     /// The value; every `f64` (NaN payloads, ±inf, -0.0, subnormals) round-trips bit-exactly.
     pub value: f64,
+}
+
+/// A sealed chunk as stored: its position in the series, its compressed bytes and their BLAKE3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedChunk {
+    pub first_seq: u64,
+    pub count: u64,
+    pub hash: Vec<u8>,
+    pub data: Vec<u8>,
 }
 
 /// A series and how many points it holds: its high-water mark for sync.

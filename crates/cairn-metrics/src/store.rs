@@ -247,6 +247,20 @@ fn blob<'r>(row: &'r rusqlite::Row<'_>, idx: usize, first_seq: i64) -> Result<&'
 }
 
 /// Checks the hash, then decodes and checks the point count.
+/// Verifies and decodes a chunk that came from elsewhere (a peer): its bytes must hash to `hash`
+/// and hold exactly `count` points.
+pub fn decode_peer_chunk(
+    series: &str,
+    first_seq: u64,
+    count: u64,
+    hash: &[u8],
+    data: &[u8],
+) -> Result<Vec<Point>, Error> {
+    let first = i64::try_from(first_seq).unwrap_or(i64::MAX);
+    open_chunk(first, i64::try_from(count).unwrap_or(-1), hash, data)
+        .map_err(|f| f.at("decoding", series.to_owned()))
+}
+
 fn open_chunk(first_seq: i64, count: i64, hash: &[u8], data: &[u8]) -> Result<Vec<Point>, Fail> {
     let corrupt = |source| Fail::Chunk { first_seq, source };
     let computed = blake3::hash(data);
@@ -477,6 +491,38 @@ impl MetricStore {
         tx.commit()
             .map_err(|e| Fail::Sql(e).at("appending to", name(run, key)))?;
         Ok(true)
+    }
+
+    /// The sealed chunks of `run`/`key` that start at or after point `from`, in order, as stored
+    /// (compressed, with their BLAKE3): what sync sends instead of the points they hold.
+    pub fn sealed_chunks(
+        &self,
+        run: &str,
+        key: &str,
+        from: u64,
+    ) -> Result<Vec<crate::SealedChunk>, Error> {
+        let err = |e: rusqlite::Error| Fail::Sql(e).at("reading chunks of", name(run, key));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.first_seq, c.count, c.hash, c.data FROM chunks c JOIN series s ON s.id = c.series \
+                 WHERE s.run = ?1 AND s.key = ?2 AND c.first_seq >= ?3 ORDER BY c.first_seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(
+                params![run, key, i64::try_from(from).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(crate::SealedChunk {
+                        first_seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        count: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        hash: r.get(2)?,
+                        data: r.get(3)?,
+                    })
+                },
+            )
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     /// SQLite's `data_version`: changes whenever another connection commits to this database

@@ -326,10 +326,6 @@ async fn sync_metrics<R: AsyncRead + Unpin + Send>(
     };
     let their_counts: BTreeMap<(String, String), u64> =
         theirs.into_iter().map(|(r, k, c)| ((r, k), c)).collect();
-    let mine_counts: BTreeMap<(&str, &str), u64> = mine
-        .iter()
-        .map(|(r, k, c)| ((r.as_str(), k.as_str()), *c))
-        .collect();
     for (run, key, count) in &mine {
         let have = their_counts
             .get(&(run.clone(), key.clone()))
@@ -338,51 +334,72 @@ async fn sync_metrics<R: AsyncRead + Unpin + Send>(
         if have >= *count {
             continue;
         }
+        // Sealed chunks travel as stored (4-8 bytes a point); what lies before the first of
+        // them and after the last goes as points (24 bytes).
+        let chunks = {
+            let s = stores.lock()?;
+            s.metrics.sealed_chunks(run, key, have)?
+        };
         let mut from = have;
-        while from < *count {
-            let page = {
-                let s = stores.lock()?;
-                s.metrics.history_page(run, key, from, POINTS_PER_FRAME)?
+        for chunk in chunks {
+            send_points(stores, link, run, key, from, chunk.first_seq)?;
+            let Ok(hash) = <[u8; 32]>::try_from(chunk.hash.as_slice()) else {
+                return Err(Error::Team(format!(
+                    "chunk of {run}/{key} has a malformed hash"
+                )));
             };
-            if page.is_empty() {
-                break;
-            }
-            let n = page.len() as u64;
-            link.send(&Msg::Points {
+            link.send(&Msg::Chunk {
                 run: run.clone(),
                 key: key.clone(),
-                from,
-                points: page
-                    .iter()
-                    .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
-                    .collect(),
+                from: chunk.first_seq,
+                count: chunk.count,
+                hash,
+                data: chunk.data,
             })?;
-            from += n;
+            from = chunk.first_seq + chunk.count;
         }
+        send_points(stores, link, run, key, from, *count)?;
     }
     link.send(&Msg::RoundEnd)?;
     loop {
         match link.recv().await? {
-            Msg::Points {
-                run,
-                key,
-                from,
-                points,
-            } => {
+            msg @ (Msg::Points { .. } | Msg::Chunk { .. }) => {
+                let (run, key, from, points) = match msg {
+                    Msg::Points {
+                        run,
+                        key,
+                        from,
+                        points,
+                    } => (run, key, from, points),
+                    Msg::Chunk {
+                        run,
+                        key,
+                        from,
+                        count,
+                        hash,
+                        data,
+                    } => {
+                        let pts = cairn_metrics::decode_peer_chunk(
+                            &format!("{run}/{key} from the peer"),
+                            from,
+                            count,
+                            &hash,
+                            &data,
+                        )
+                        .map_err(|e| Error::Protocol(e.to_string()))?;
+                        let wire = pts
+                            .iter()
+                            .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
+                            .collect();
+                        (run, key, from, wire)
+                    }
+                    _ => unreachable_msg()?,
+                };
                 if run.parse::<RunId>().is_err() {
                     return Err(Error::Protocol(format!("points for '{run}', not a run id")));
                 }
                 cairn_model::validate_key("metric", &key)
                     .map_err(|e| Error::Protocol(format!("points for a bad key: {e}")))?;
-                let have = mine_counts
-                    .get(&(run.as_str(), key.as_str()))
-                    .copied()
-                    .unwrap_or(0);
-                if from > have {
-                    return Err(Error::Protocol(format!(
-                        "points for {run}/{key} from {from}, but this side holds {have}"
-                    )));
-                }
                 let pts: Vec<Point> = points
                     .iter()
                     .map(|&(step, ts_ms, bits)| Point {
@@ -393,23 +410,21 @@ async fn sync_metrics<R: AsyncRead + Unpin + Send>(
                     .collect();
                 let mut s = stores.lock()?;
                 let at = s.metrics.series_info(&run, &key)?.map_or(0, |i| i.count);
-                if at == from {
-                    s.metrics.append_at(&run, &key, from, &pts)?;
-                    report.points_received += pts.len() as u64;
-                } else {
-                    // A duplicate (another session brought them meanwhile) or a series with
-                    // two writers: keep what is here.
-                    tracing::debug!(
-                        run,
-                        key,
-                        from,
-                        at,
-                        "skipped points that do not continue the series"
-                    );
+                if from > at {
+                    return Err(Error::Protocol(format!(
+                        "points for {run}/{key} from {from}, but this side holds {at}"
+                    )));
+                }
+                // A series has one writer, so what overlaps what is here (another session
+                // brought it meanwhile) is the same: append only the rest.
+                let skip = usize::try_from(at - from).unwrap_or(usize::MAX);
+                if skip < pts.len() {
+                    s.metrics.append_at(&run, &key, at, &pts[skip..])?;
+                    report.points_received += (pts.len() - skip) as u64;
                 }
             }
             Msg::RoundEnd => break,
-            other => return Err(unexpected("Points or RoundEnd", &other)),
+            other => return Err(unexpected("Points, Chunk or RoundEnd", &other)),
         }
     }
     Ok(())
@@ -471,6 +486,45 @@ async fn sync_blobs<R: AsyncRead + Unpin + Send>(
         }
     }
     Ok(())
+}
+
+/// Sends points `from..to` of a series as `Points` frames.
+fn send_points<R: AsyncRead + Unpin + Send>(
+    stores: &SharedStores,
+    link: &Link<R>,
+    run: &str,
+    key: &str,
+    mut from: u64,
+    to: u64,
+) -> Result<(), Error> {
+    while from < to {
+        let want = usize::try_from(to - from)
+            .unwrap_or(usize::MAX)
+            .min(POINTS_PER_FRAME);
+        let page = {
+            let s = stores.lock()?;
+            s.metrics.history_page(run, key, from, want)?
+        };
+        if page.is_empty() {
+            break;
+        }
+        let n = page.len() as u64;
+        link.send(&Msg::Points {
+            run: run.to_owned(),
+            key: key.to_owned(),
+            from,
+            points: page
+                .iter()
+                .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
+                .collect(),
+        })?;
+        from += n;
+    }
+    Ok(())
+}
+
+fn unreachable_msg<T>() -> Result<T, Error> {
+    Err(Error::Team("a metrics message matched no arm".into()))
 }
 
 fn unexpected(wanted: &str, got: &Msg) -> Error {

@@ -44,6 +44,15 @@ pub enum Msg {
         from: u64,
         points: Vec<WirePoint>,
     },
+    /// A sealed chunk of a series as stored (compressed, with its BLAKE3), continuing at `from`.
+    Chunk {
+        run: String,
+        key: String,
+        from: u64,
+        count: u64,
+        hash: [u8; 32],
+        data: Vec<u8>,
+    },
     /// Every blob this side holds, with its size.
     BlobList(Vec<([u8; 32], u64)>),
     /// Blobs this side asks for.
@@ -88,6 +97,7 @@ const WELCOME: u8 = 12;
 const REFUSED: u8 = 13;
 const BLOB_PART: u8 = 14;
 const BLOB_MISSING: u8 = 15;
+const CHUNK: u8 = 16;
 
 impl Msg {
     pub fn encode(&self) -> Vec<u8> {
@@ -150,6 +160,22 @@ impl Msg {
                     w.0.extend_from_slice(&ts.to_be_bytes());
                     w.0.extend_from_slice(&bits.to_be_bytes());
                 }
+            }
+            Msg::Chunk {
+                run,
+                key,
+                from,
+                count,
+                hash,
+                data,
+            } => {
+                w.u8(CHUNK);
+                w.str(run);
+                w.str(key);
+                w.uvar(*from);
+                w.uvar(*count);
+                w.0.extend_from_slice(hash);
+                w.bytes(data);
             }
             Msg::BlobList(blobs) => {
                 w.u8(BLOB_LIST);
@@ -264,6 +290,14 @@ impl Msg {
                     points,
                 }
             }
+            CHUNK => Msg::Chunk {
+                run: r.str()?,
+                key: r.str()?,
+                from: r.uvar()?,
+                count: r.uvar()?,
+                hash: r.array()?,
+                data: r.bytes()?,
+            },
             BLOB_LIST => {
                 let n = r.len(33)?;
                 let mut blobs = Vec::with_capacity(n);
@@ -323,6 +357,7 @@ impl Msg {
             Msg::RoundEnd => "RoundEnd",
             Msg::Marks(_) => "Marks",
             Msg::Points { .. } => "Points",
+            Msg::Chunk { .. } => "Chunk",
             Msg::BlobList(_) => "BlobList",
             Msg::BlobWant(_) => "BlobWant",
             Msg::Blob { .. } => "Blob",
@@ -486,6 +521,14 @@ mod tests {
                 key: "k".into(),
                 from: 7,
                 points: vec![(1, -2, f64::NAN.to_bits())],
+            },
+            Msg::Chunk {
+                run: "r".into(),
+                key: "k".into(),
+                from: 8192,
+                count: 8192,
+                hash: [1; 32],
+                data: vec![5; 40],
             },
             Msg::BlobList(vec![([4; 32], 1 << 40)]),
             Msg::BlobWant(vec![[5; 32]]),

@@ -54,12 +54,12 @@ impl Link {
             ip(&["-n", ns, "addr", "add", &addr, "dev", dev]);
             ip(&["-n", ns, "link", "set", dev, "up"]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
-            // 8 Mbit/s each way: the catalog below takes seconds to cross.
+            // 2 Mbit/s each way: the catalog below takes seconds to cross.
             let out = Command::new("ip")
                 .args([
                     "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root", "tbf",
                 ])
-                .args(["rate", "8mbit", "burst", "32kbit", "latency", "400ms"])
+                .args(["rate", "2mbit", "burst", "32kbit", "latency", "400ms"])
                 .output()
                 .expect("run tc");
             assert!(

@@ -223,3 +223,27 @@ async fn imported_runs_raise_the_change_counter_the_search_index_reads() {
     assert_eq!(b.run(run).notes, "better");
     assert_eq!(b.run(other).name, "other");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_series_travel_as_sealed_chunks_and_resume_where_the_peer_ends() {
+    let a = Peer::new("ada");
+    let b = Peer::new("bo");
+    let exp = a.create_experiment("e");
+    let run = a.create_run(exp, "long");
+    // 100k points: sealed chunks of 8,192 and a remainder; then a short tail of rows.
+    a.log(run, "loss", 0, 100_000);
+    a.log(run, "loss", 100_000, 10);
+    let (_, rb) = sync(&a, &b).await;
+    assert_eq!(rb.points_received, 100_010);
+    // Far below 24 bytes a point: the chunks went as stored.
+    assert!(
+        rb.received < 100_000 * 12,
+        "{} bytes for 100k points",
+        rb.received
+    );
+    // More later, past a partly filled tail on both sides.
+    a.log(run, "loss", 100_010, 70_000);
+    let (_, rb) = sync(&a, &b).await;
+    assert_eq!(rb.points_received, 70_000);
+    assert_eq!(a.snapshot().series, b.snapshot().series);
+}

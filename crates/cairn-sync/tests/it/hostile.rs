@@ -314,3 +314,44 @@ async fn a_fetched_blob_that_does_not_match_or_skips_ahead_is_not_stored() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_metric_chunk_that_does_not_match_its_hash_is_refused() {
+    let victim = stocked("victim");
+    let before = victim.snapshot();
+    let (catalog, blobs) = victim.with(|s| {
+        (
+            s.catalog_manifest().unwrap().1,
+            s.blobs_manifest().unwrap().1,
+        )
+    });
+    let run = victim.with(|s| s.metrics.series_marks().unwrap())[0]
+        .run
+        .clone();
+    let r = against(&victim, move |mut s| async move {
+        let hello = Msg::Hello {
+            version: VERSION,
+            catalog,
+            metrics: [7; 32],
+            blobs,
+        };
+        write_frame(&mut s, &hello.encode()).await.unwrap();
+        write_frame(&mut s, &Msg::Marks(vec![]).encode())
+            .await
+            .unwrap();
+        let chunk = Msg::Chunk {
+            run,
+            key: "loss".into(),
+            from: 50,
+            count: 3,
+            hash: *blake3::hash(b"not these bytes").as_bytes(),
+            data: vec![1, 2, 3, 4],
+        };
+        write_frame(&mut s, &chunk.encode()).await.unwrap();
+        write_frame(&mut s, &Msg::RoundEnd.encode()).await.unwrap();
+        drain(s).await;
+    })
+    .await;
+    assert_protocol_error(r, "hash mismatch");
+    assert_eq!(victim.snapshot(), before);
+}
