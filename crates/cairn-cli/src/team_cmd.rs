@@ -36,8 +36,8 @@ pub enum TeamCmd {
         /// Your email, shown to teammates
         #[arg(long, default_value = "")]
         email: String,
-        /// Local address to use
-        #[arg(long, default_value = "127.0.0.1:0")]
+        /// Local address to use (any interface: it only dials out, briefly)
+        #[arg(long, default_value = "0.0.0.0:0")]
         bind: SocketAddr,
     },
     /// The devices on the team's roster
@@ -52,16 +52,16 @@ pub enum SyncCmd {
     Status,
     /// Sync once with every teammate this device knows an address for
     Now {
-        /// Local address to use
-        #[arg(long, default_value = "127.0.0.1:0")]
+        /// Local address to use (any interface: it only dials out, briefly)
+        #[arg(long, default_value = "0.0.0.0:0")]
         bind: SocketAddr,
     },
     /// Fetch a run's artifacts that are not here yet (sync sends blobs up to 8 MiB; larger
     /// ones are fetched on demand)
     Fetch {
         run: String,
-        /// Local address to use
-        #[arg(long, default_value = "127.0.0.1:0")]
+        /// Local address to use (any interface: it only dials out, briefly)
+        #[arg(long, default_value = "0.0.0.0:0")]
         bind: SocketAddr,
     },
 }

@@ -126,12 +126,15 @@ impl Node {
             router,
             watcher: None,
         };
-        let advertised = node.advertised(&config);
-        {
-            let s = node.inner.stores.lock()?;
-            s.ledger.set_advertised(&advertised)?;
-        }
         if config.watch {
+            // Only an always-on node says where it listens: a one-shot `sync now` would put a
+            // port that is gone a second later into tickets and the roster.
+            let advertised = node.advertised(&config);
+            node.inner
+                .stores
+                .lock()?
+                .ledger
+                .set_advertised(&advertised)?;
             node.publish_addrs(&advertised)?;
             let inner = node.inner.clone();
             let handle = tokio::spawn(watch(inner, config));

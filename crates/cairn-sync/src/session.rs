@@ -36,6 +36,9 @@ use crate::wire::{MAX_FRAME, Msg, POINTS_PER_FRAME, VERSION, read_frame, write_f
 
 /// Rounds of automerge messages before a session gives up on a peer that never settles.
 const MAX_ROUNDS: usize = 64;
+/// Docs a peer may list: 100 million runs' worth of shards. More is an attack on our memory
+/// (each doc it names that we lack gets an empty doc to sync into).
+const MAX_DOCS: usize = 100_000;
 /// How long a peer may stay silent in the middle of a session.
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -224,6 +227,12 @@ async fn sync_catalog<R: AsyncRead + Unpin + Send>(
         Msg::Heads(docs) => docs,
         other => return Err(unexpected("Heads", &other)),
     };
+    if theirs.len() > MAX_DOCS {
+        return Err(Error::Protocol(format!(
+            "the peer lists {} docs (at most {MAX_DOCS})",
+            theirs.len()
+        )));
+    }
     let mut their_map = BTreeMap::new();
     for (name, digest) in theirs {
         if !Catalog::is_doc_name(&name) {
