@@ -129,6 +129,8 @@ const QUERY_IN_PAGE = `
   const [q, done] = arguments;
   const input = document.querySelector('input[aria-label="query"]');
   const summary = document.querySelector('[data-testid="summary"]');
+  // Focused, as when typing: Enter elsewhere opens the run under the table's cursor.
+  input.focus();
   const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
   set.call(input, q);
   input.dispatchEvent(new Event("input", { bubbles: true }));
@@ -211,11 +213,17 @@ async function browserBench(longRun) {
   record("browser: launch to first screen", performance.now() - t0, "ms", { listening_ms: Math.round(listening) });
 
   const times = [];
+  const byQuery = new Map(QUERIES.map((q) => [q, []]));
   for (let round = 0; round < 3; round++) {
-    for (const q of QUERIES) times.push(await inPage(page, QUERY_IN_PAGE, [q]));
+    for (const q of QUERIES) {
+      const t = await inPage(page, QUERY_IN_PAGE, [q]);
+      times.push(t);
+      byQuery.get(q).push(t);
+    }
   }
   const q = stats(times);
-  record("browser: query answered on screen p50", q.p50, "ms", { p95: Math.round(q.p95), max: Math.round(q.max), queries: times.length });
+  const slowest = [...byQuery].map(([k, v]) => [k, Math.round(stats(v).p50)]).sort((a, b) => b[1] - a[1])[0];
+  record("browser: query answered on screen p50", q.p50, "ms", { p95: Math.round(q.p95), max: Math.round(q.max), queries: times.length, slowest_query_p50: slowest });
   await inPage(page, QUERY_IN_PAGE, [""]);
   const scrolls = [];
   for (const f of [0.5, 0.9, 0.1, 0.99, 0.3]) scrolls.push(await inPage(page, SCROLL_IN_PAGE, [f]));

@@ -10,7 +10,7 @@ import { api, go, info } from "../state";
 import type { ExperimentSummary, RunSummary } from "../wire";
 
 const ROW = 30;
-const PAGE = 200;
+const PAGE = 100;
 
 interface Column {
   id: string;
