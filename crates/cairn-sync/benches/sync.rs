@@ -2,6 +2,8 @@
 //!
 //! 1. a fresh peer receives a 10,000-run catalog (10 experiments, one shard each): time,
 //!    bytes, peak RSS of the process (both peers live in it);
+//! 1b. a fresh peer receives 4M metric points (100 runs × 4 float32 curves × 10,000 steps,
+//!    sealed): time, bytes per point;
 //! 2. two peers already in sync over ~1,000 shards reconnect: time (connect included) and bytes;
 //! 3. a run written on A (through its own catalog handle, as a training job would) becomes
 //!    visible in B's catalog projection, stamped for the search index: latency, with both
@@ -161,6 +163,46 @@ async fn main() {
             r.sent as f64 / 1e3,
             r.rounds,
             peak_rss_mib()
+        );
+        na.shutdown().await;
+        nb.shutdown().await;
+    }
+
+    // 1b. Metric series: 100 runs × 4 metrics × 10,000 steps, sealed as a finished run's are.
+    {
+        let (a, b) = (dev("a"), dev("b"));
+        team(&[&a, &b]);
+        fill(&a, 100, 1);
+        {
+            let mut s = a.stores.lock().expect("lock");
+            let runs = s.catalog.changes_since(0).expect("runs").1;
+            for r in &runs {
+                let id = r.id.to_string();
+                for (k, key) in ["loss", "acc", "lr", "grad_norm"].iter().enumerate() {
+                    // float32 training curves, as the store is tuned for
+                    let pts: Vec<cairn_metrics::Point> = (0..10_000)
+                        .map(|i| cairn_metrics::Point {
+                            step: i,
+                            ts_ms: 1_700_000_000_000 + i * 350,
+                            value: f64::from(
+                                (1.0 / (1.0 + i as f32 * 0.001) + k as f32 * 0.01) as f32,
+                            ),
+                        })
+                        .collect();
+                    s.metrics.append(&id, key, &pts).expect("append");
+                }
+                s.metrics.seal_run(&id).expect("seal");
+            }
+        }
+        let (na, nb) = (node(&a, false).await, node(&b, false).await);
+        let t = Instant::now();
+        let r = nb.sync_with(&na.id(), &na.bound()).await.expect("sync");
+        println!(
+            "fresh peer, 4M metric points (100 runs × 4 × 10k): {:.2} s, {:.1} MB received ({:.2} B/point), {} points",
+            t.elapsed().as_secs_f64(),
+            r.received as f64 / 1e6,
+            r.received as f64 / 4e6,
+            r.points_received
         );
         na.shutdown().await;
         nb.shutdown().await;
