@@ -71,6 +71,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/runs/{id}/metrics/{*key}", get(metric))
         .route("/runs/{id}/artifacts/{*path}", get(artifact))
         .route("/chart", get(chart))
+        .route("/sync", get(sync_status))
         .route("/views", get(views))
         .route(
             "/views/{name}",
@@ -279,4 +280,9 @@ async fn delete_view(
 ) -> ApiResult<serde_json::Value> {
     st.call(move |ws| ws.delete_view(&name)).await?;
     Ok(Json(serde_json::json!({})))
+}
+
+/// This device, its team and its peers (last seen, last sync, pending), as `cairn sync status`.
+async fn sync_status(State(st): State<AppState>) -> ApiResult<cairn_core::team::SyncStatus> {
+    Ok(Json(st.call(|ws| ws.sync_status()).await?))
 }

@@ -608,3 +608,20 @@ fn saved_views_are_created_listed_replaced_and_deleted() {
         "INVALID_ARGUMENT",
     );
 }
+
+#[test]
+fn sync_status_names_this_device_and_a_team_once_there_is_one() {
+    let server = server();
+    let alone = server.get("/api/v1/sync").ok();
+    let device = alone["device"].as_str().expect("device id").to_owned();
+    assert!(device.len() >= 52, "an iroh endpoint id: {device}");
+    assert_eq!(alone["team"], Value::Null);
+    assert_eq!(alone["peers"], json!([]));
+    // The same device the next time: the key is kept in the workspace.
+    assert_eq!(server.get("/api/v1/sync").ok()["device"], device.as_str());
+
+    let mut ws = Workspace::open(server.dir(), "tester").expect("open the workspace");
+    ws.team_create("vision", "tester@example.com")
+        .expect("create a team");
+    assert_eq!(server.get("/api/v1/sync").ok()["team"], "vision");
+}
