@@ -2,8 +2,8 @@
 //!
 //! 1. a fresh peer receives a 10,000-run catalog (10 experiments, one shard each): time,
 //!    bytes, peak RSS of the process (both peers live in it);
-//! 1b. a fresh peer receives 4M metric points (100 runs × 4 float32 curves × 10,000 steps,
-//!    sealed): time, bytes per point;
+//! 1. (b) a fresh peer receives 4M metric points (100 runs × 4 float32 curves × 10,000
+//!    steps, sealed): time, bytes per point;
 //! 2. two peers already in sync over ~1,000 shards reconnect: time (connect included) and bytes;
 //! 3. a run written on A (through its own catalog handle, as a training job would) becomes
 //!    visible in B's catalog projection, stamped for the search index: latency, with both
@@ -184,9 +184,7 @@ async fn main() {
                         .map(|i| cairn_metrics::Point {
                             step: i,
                             ts_ms: 1_700_000_000_000 + i * 350,
-                            value: f64::from(
-                                (1.0 / (1.0 + i as f32 * 0.001) + k as f32 * 0.01) as f32,
-                            ),
+                            value: f64::from(1.0 / (1.0 + i as f32 * 0.001) + k as f32 * 0.01),
                         })
                         .collect();
                     s.metrics.append(&id, key, &pts).expect("append");
