@@ -67,6 +67,25 @@ function statusKb(pid, field) {
   }
 }
 
+/** Kilobytes of a process' proportional set size: shared pages (WebKit's libraries, mapped by
+ *  every WebKit process) counted once across the processes that share them. */
+function pssKb(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function comm(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "?";
+  }
+}
+
 function children(pid) {
   const kids = [];
   for (const d of readdirSync("/proc")) {
@@ -274,7 +293,8 @@ async function desktopBench(longRun) {
     await new Promise((r) => setTimeout(r, 20));
   }
   record("desktop: launch to first screen", performance.now() - t0, "ms");
-  const app = pidOf("cairn-desktop");
+  // The kernel keeps the first 15 bytes of a program's name.
+  const app = pidOf(desktopBin.split("/").pop().slice(0, 15));
   const rssFirst = app ? tree(app).reduce((a, p) => a + statusKb(p, "VmRSS"), 0) / 1024 : NaN;
   const times = [];
   for (let round = 0; round < 2; round++) for (const q of QUERIES) times.push(await execAsync(QUERY_IN_PAGE, [q]));
@@ -291,7 +311,9 @@ async function desktopBench(longRun) {
   record(`desktop: run with 10 metrics × ${longSteps} steps, all charts drawn p50`, o.p50, "ms", { max: Math.round(o.max) });
   const procs = app ? tree(app) : [];
   const rss = procs.reduce((a, p) => a + statusKb(p, "VmRSS"), 0) / 1024;
-  record("desktop: RSS of the app and its WebKit processes", rss, "MiB", { at_first_screen_mib: Math.round(rssFirst), processes: procs.length, app_peak_mib: app ? Math.round(statusKb(app, "VmHWM") / 1024) : null });
+  const pss = procs.reduce((a, p) => a + pssKb(p), 0) / 1024;
+  const each = Object.fromEntries(procs.map((p) => [comm(p), { rss_mib: Math.round(statusKb(p, "VmRSS") / 1024), pss_mib: Math.round(pssKb(p) / 1024) }]));
+  record("desktop: memory of the app and its WebKit processes (PSS)", pss, "MiB", { rss_sum_mib: Math.round(rss), at_first_screen_rss_mib: Math.round(rssFirst), app_peak_rss_mib: app ? Math.round(statusKb(app, "VmHWM") / 1024) : null, each });
   await call("DELETE", `/session/${sessionId}`).catch(() => {});
   driver.kill("SIGTERM");
 }
