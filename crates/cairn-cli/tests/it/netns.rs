@@ -105,6 +105,18 @@ impl Link {
     }
 }
 
+/// A child process killed and reaped when dropped, also when the test panics (a leaked
+/// `serve` would keep its namespace alive).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if self.0.kill().is_ok() {
+            self.0.wait().ok();
+        }
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         for ns in [&self.a, &self.b] {
@@ -135,8 +147,8 @@ fn sync_completes_after_a_link_cut_and_a_kill_mid_transfer() {
     ada.ok(&["demo", "--runs", "300", "--steps", "100"]);
     let sync_addr = format!("{}:7420", link.addr(1));
 
-    let mut serve = link
-        .cairn(
+    let serve = Reaped(
+        link.cairn(
             &link.a,
             &ada,
             &["serve", "--port", "0", "--sync", "--sync-bind", &sync_addr],
@@ -144,7 +156,8 @@ fn sync_completes_after_a_link_cut_and_a_kill_mid_transfer() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("serve in namespace a");
+        .expect("serve in namespace a"),
+    );
     // The node records where it listens before the HTTP server starts; wait for that.
     let deadline = Instant::now() + Duration::from_secs(60);
     let ticket = loop {
@@ -218,8 +231,7 @@ fn sync_completes_after_a_link_cut_and_a_kill_mid_transfer() {
     interrupted.kill().expect("kill sync now");
     interrupted.wait().ok();
     sync_until_done("a kill -9");
-    serve.kill().ok();
-    serve.wait().ok();
+    drop(serve);
 
     // Nothing lost, nothing doubled: the same runs, and a run's curve point for point.
     let expected = names(&ada);
