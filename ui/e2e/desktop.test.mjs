@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -73,9 +73,30 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
 });
 
+/** Pids of the app started on this test's workspace (found by its binary and CAIRN_WORKSPACE). */
+function appPids() {
+  const exe = resolve(desktop);
+  const pids = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/exe`) !== exe) continue;
+      if (readFileSync(`/proc/${d}/environ`, "utf8").split("\0").includes(`CAIRN_WORKSPACE=${workspace}`)) pids.push(Number(d));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
 after(async () => {
   if (session) await call("DELETE", `/session/${session}`).catch(() => {});
   driver?.kill("SIGTERM");
+  // Ending the WebDriver session closes the webview, but the app can outlive its driver (seen in
+  // CI: an orphaned window kept the driver's output pipe, and so this test, open for minutes).
+  await waitFor("the app to exit", async () => appPids().length === 0, 3000).catch(() => {
+    for (const pid of appPids()) process.kill(pid, "SIGKILL");
+  });
   if (workspace) rmSync(workspace, { recursive: true, force: true });
 });
 
