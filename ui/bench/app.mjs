@@ -316,6 +316,14 @@ async function desktopBench(longRun) {
   record("desktop: memory of the app and its WebKit processes (PSS)", pss, "MiB", { rss_sum_mib: Math.round(rss), at_first_screen_rss_mib: Math.round(rssFirst), app_peak_rss_mib: app ? Math.round(statusKb(app, "VmHWM") / 1024) : null, each });
   await call("DELETE", `/session/${sessionId}`).catch(() => {});
   driver.kill("SIGTERM");
+  // The app can outlive its driver; the next run must not find it.
+  if (app) {
+    try {
+      process.kill(app, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 mkdirSync(dirname(out), { recursive: true });
