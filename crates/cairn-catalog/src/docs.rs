@@ -728,16 +728,6 @@ impl Catalog {
         Ok((seq, project::runs_changed_since(&self.conn, since)?))
     }
 
-    /// How many runs a search matches, all pages together.
-    pub fn count_search(&self, search: &crate::RunSearch) -> Result<u64, Error> {
-        project::count_search(&self.conn, search)
-    }
-
-    /// MLflow-style search: filter, order, lifecycle, paging.
-    pub fn search_runs(&self, search: &crate::RunSearch) -> Result<(Vec<Run>, Option<u64>), Error> {
-        project::search_runs(&self.conn, search)
-    }
-
     pub fn count_runs(&self, filter: &crate::RunFilter) -> Result<u64, Error> {
         project::count_runs(&self.conn, filter)
     }

@@ -17,10 +17,9 @@
 mod docs;
 mod error;
 mod project;
-pub mod query;
 mod run_doc;
 
 pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt};
 pub use error::Error;
-pub use project::{Lifecycle, RunFilter, RunOrder, RunRow, RunSearch};
+pub use project::{RunFilter, RunOrder, RunRow};
 pub use run_doc::RunEdit;

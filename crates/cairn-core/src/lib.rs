@@ -21,9 +21,9 @@ pub mod team;
 mod views;
 mod workspace;
 
-pub use cairn_catalog::query;
-pub use cairn_catalog::{Lifecycle, RunEdit, RunFilter, RunOrder, RunRow, RunSearch};
+pub use cairn_catalog::{RunEdit, RunFilter, RunOrder, RunRow};
 pub use cairn_metrics::{Bucket, Point, SeriesInfo};
+pub use cairn_search::Lifecycle;
 pub use charts::{ChartKind, ChartRequest, ChartView, MAX_CHART_RUNS, PlotSpec};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error};

@@ -177,11 +177,6 @@ impl Workspace {
                     .map_err(|e| Error::Invalid(format!("invalid order_by clause '{o}': {e}")))?,
             );
         }
-        let lifecycle = match lifecycle {
-            crate::Lifecycle::Active => cairn_search::Lifecycle::Active,
-            crate::Lifecycle::Deleted => cairn_search::Lifecycle::Deleted,
-            crate::Lifecycle::All => cairn_search::Lifecycle::All,
-        };
         let request = IndexRequest {
             query,
             sort,

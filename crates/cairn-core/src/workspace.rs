@@ -670,23 +670,6 @@ impl Workspace {
         }
     }
 
-    /// MLflow-style search over runs; each run carries its live metric summaries.
-    pub fn search_runs(
-        &self,
-        search: &cairn_catalog::RunSearch,
-    ) -> Result<(Vec<Run>, Option<u64>), Error> {
-        let (mut runs, next) = self.catalog.search_runs(search)?;
-        for run in &mut runs {
-            run.metrics.extend(self.live_metrics(run.id)?);
-        }
-        Ok((runs, next))
-    }
-
-    /// How many runs a search matches, all pages together.
-    pub fn count_search(&self, search: &cairn_catalog::RunSearch) -> Result<u64, Error> {
-        Ok(self.catalog.count_search(search)?)
-    }
-
     /// The metric store's current summary of each of the run's series.
     pub fn live_metrics(&self, id: RunId) -> Result<BTreeMap<String, MetricSummary>, Error> {
         Ok(self
