@@ -10,10 +10,12 @@
 
 mod commands;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use cairn_core::team::{Node, NodeConfig};
 use cairn_core::{DemoOptions, Workspace};
 
 /// What the window's commands work on.
@@ -38,6 +40,60 @@ fn user() -> String {
     std::env::var("CAIRN_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// When the workspace belongs to a team, the window is a live peer: it accepts teammates, pushes
+/// changes as they happen and pulls from every teammate now and then (`cairn serve --sync` in
+/// the app). `CAIRN_SYNC_BIND` (default `0.0.0.0:0`) and `CAIRN_SYNC_ADVERTISE` (addresses,
+/// comma-separated) say where teammates reach it. Sync failing to start leaves the app working.
+fn start_sync(rt: &tokio::runtime::Runtime, ws: &Mutex<Workspace>) -> Option<Node> {
+    let mut ws = ws.lock().unwrap_or_else(|p| p.into_inner());
+    match ws.team() {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the team; sync is off");
+            return None;
+        }
+    }
+    let addr = |var: &str, text: &str| -> Option<SocketAddr> {
+        let parsed = text.trim().parse().ok();
+        if parsed.is_none() {
+            tracing::warn!("{var}: '{text}' is not an address like 0.0.0.0:7420; ignored");
+        }
+        parsed
+    };
+    let bind = std::env::var("CAIRN_SYNC_BIND")
+        .ok()
+        .and_then(|b| addr("CAIRN_SYNC_BIND", &b))
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let advertise = std::env::var("CAIRN_SYNC_ADVERTISE")
+        .map(|a| {
+            a.split(',')
+                .filter_map(|t| addr("CAIRN_SYNC_ADVERTISE", t))
+                .collect()
+        })
+        .unwrap_or_default();
+    let config = NodeConfig {
+        bind,
+        advertise,
+        watch: true,
+        ..NodeConfig::default()
+    };
+    match rt.block_on(ws.start_sync_node(config)) {
+        Ok(node) => {
+            eprintln!(
+                "Cairn sync: device {} listening at {:?}",
+                node.id(),
+                node.bound()
+            );
+            Some(node)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sync did not start");
+            None
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -79,6 +135,7 @@ fn main() -> Result<()> {
         "Cairn desktop: workspace {}, tracking server at http://{addr}",
         dir.display()
     );
+    let sync = start_sync(&rt, &ws);
 
     tauri::Builder::default()
         .manage(Desktop {
@@ -99,6 +156,9 @@ fn main() -> Result<()> {
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .context("running the desktop window")?;
+    if let Some(node) = sync {
+        rt.block_on(node.shutdown());
+    }
     drop(rt);
     Ok(())
 }

@@ -17,7 +17,7 @@ const cairn = process.env.CAIRN_BIN ?? join(repo, "target/debug/cairn");
 const desktop = process.env.CAIRN_DESKTOP_BIN ?? join(repo, "target/debug/cairn-desktop");
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
 const shots = join(here, "screenshots");
-let driver, session, workspace, wd;
+let driver, session, workspace, wd, syncAddr, teammate;
 let driverLog = "";
 
 async function call(method, path, body) {
@@ -54,13 +54,16 @@ async function text(css) {
 before(async () => {
   workspace = mkdtempSync(join(tmpdir(), "cairn-desktop-"));
   execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "demo", "--runs", "120", "--steps", "100"], { stdio: "ignore" });
+  // A team workspace: the window runs its sync node, on a port the test knows.
+  execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "team", "create", "lab", "--email", "alice@example.org"], { stdio: "ignore" });
+  syncAddr = `127.0.0.1:${await freePort()}`;
   // Both tauri-driver's port and WebKitWebDriver's behind it are picked free, so a leftover
   // driver or another test run cannot collide with this one.
   const [port, nativePort] = [await freePort(), await freePort()];
   wd = `http://127.0.0.1:${port}`;
   driver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CAIRN_WORKSPACE: workspace, CAIRN_USER: "alice" },
+    env: { ...process.env, CAIRN_WORKSPACE: workspace, CAIRN_USER: "alice", CAIRN_SYNC_BIND: syncAddr },
   });
   driver.stdout.on("data", (d) => (driverLog += d));
   driver.stderr.on("data", (d) => (driverLog += d));
@@ -98,6 +101,7 @@ after(async () => {
     for (const pid of appPids()) process.kill(pid, "SIGKILL");
   });
   if (workspace) rmSync(workspace, { recursive: true, force: true });
+  if (teammate) rmSync(teammate, { recursive: true, force: true });
 });
 
 test("the desktop window opens on the catalog and a search narrows it", async () => {
@@ -122,4 +126,17 @@ test("the desktop window opens on the catalog and a search narrows it", async ()
   assert.ok(rows.length > 0 && rows.length <= narrowed + 20, `${rows.length} rows shown for ${narrowed} runs`);
   const shot2 = await call("GET", `/session/${session}/screenshot`);
   writeFileSync(join(shots, "desktop-2-search.png"), Buffer.from(shot2, "base64"));
+});
+
+test("a teammate joins the open window's team and receives its catalog", async () => {
+  // The window announced where it listens; an invitation carries that address.
+  const ticket = execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "team", "invite"], { encoding: "utf8" }).trim();
+  assert.match(ticket, /^cairn1/);
+  teammate = join(mkdtempSync(join(tmpdir(), "cairn-teammate-")), "ws");
+  execFileSync(cairn, ["--workspace", teammate, "--user", "bob", "init"], { stdio: "ignore" });
+  execFileSync(cairn, ["--workspace", teammate, "--user", "bob", "team", "join", ticket], { stdio: "ignore" });
+  const runs = JSON.parse(execFileSync(cairn, ["--workspace", teammate, "--json", "runs", "list", "--limit", "1000"], { encoding: "utf8" }));
+  assert.equal(runs.length, 120, "every run of the window's catalog reached the teammate");
+  const members = JSON.parse(execFileSync(cairn, ["--workspace", workspace, "--json", "team", "members"], { encoding: "utf8" }));
+  assert.deepEqual(members.map((m) => m.name).sort(), ["alice", "bob"]);
 });
