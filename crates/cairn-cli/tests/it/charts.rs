@@ -51,6 +51,48 @@ fn plot_writes_an_svg_that_keeps_a_single_spike_and_groups_runs() {
 }
 
 #[test]
+fn plot_zooms_into_an_x_range_at_full_resolution() {
+    let ws = Ws::new();
+    let a = spiky_run(&ws, "a", "adam", 3217);
+    let out = ws.tmp().join("zoom.svg");
+    let drawn = ws.json(&[
+        "plot",
+        &a,
+        "--metric",
+        "loss",
+        "--x-range",
+        "3200..3300",
+        "-o",
+        arg(&out),
+    ]);
+    let series = &drawn["map"]["series"][0];
+    // Every step of the range, one per column: the spike at 3217 among them, nothing outside.
+    assert_eq!(series["points"], 101);
+    let columns = series["columns"].as_array().unwrap();
+    assert!(columns.iter().all(|c| c["count"] == 1));
+    assert!(
+        columns
+            .iter()
+            .any(|c| c["x_lo"] == 3217.0 && c["max"] == 97.5)
+    );
+    assert!(drawn["map"]["x"]["lo"].as_f64().unwrap() >= 3199.0);
+    assert!(drawn["map"]["x"]["hi"].as_f64().unwrap() <= 3301.0);
+    for bad in ["3300..3200", "3200-3300", "a..b"] {
+        let err = ws.fail(&[
+            "plot",
+            &a,
+            "--metric",
+            "loss",
+            "--x-range",
+            bad,
+            "-o",
+            arg(&out),
+        ]);
+        assert!(err.contains(bad) || err.contains("range"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn plot_writes_png_by_extension_and_refuses_unknown_ones() {
     let ws = Ws::new();
     let a = spiky_run(&ws, "a", "adam", 100);
