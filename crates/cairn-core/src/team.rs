@@ -55,14 +55,14 @@ impl Workspace {
 
     /// The team this workspace belongs to, if any.
     pub fn team(&mut self) -> Result<Option<TeamInfo>, Error> {
-        let mut s = self.sync_stores()?;
-        Ok(roster::team(&mut s.catalog)?)
+        // The workspace's own catalog handle: asking opens no other store (the desktop asks at
+        // every start, team or not).
+        Ok(roster::team(self.catalog_mut())?)
     }
 
     /// Every device on the roster, removed ones included.
     pub fn team_members(&mut self) -> Result<Vec<Member>, Error> {
-        let mut s = self.sync_stores()?;
-        Ok(roster::members(&mut s.catalog)?)
+        Ok(roster::members(self.catalog_mut())?)
     }
 
     /// Removes a member (by id prefix, name or email): refused from now on, sent nothing new.

@@ -499,23 +499,31 @@ async fn peer_worker(inner: Arc<Inner>, peer: String, ring: Arc<Notify>) {
     }
 }
 
+/// Access control, before anything else on a connection: a device not (or no longer) on the
+/// roster gets no stream read, no byte written, just the close. `Some(peer)` when admitted.
+fn admit(inner: &Inner, conn: &Connection) -> Result<Option<String>, AcceptError> {
+    let peer = conn.remote_id().to_string();
+    let allowed = {
+        let mut s = inner.stores.lock().map_err(AcceptError::from_err)?;
+        roster::is_active_member(&mut s.catalog, &peer).map_err(AcceptError::from_err)?
+    };
+    if allowed {
+        Ok(Some(peer))
+    } else {
+        tracing::info!(peer, "refused a device that is not on the roster");
+        conn.close(403u32.into(), b"not a member of this team");
+        Ok(None)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SyncProtocol(Arc<Inner>);
 
 impl ProtocolHandler for SyncProtocol {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
-        let peer = conn.remote_id().to_string();
-        // Access control comes first: a device not on the roster gets no stream read, no
-        // byte written, just the close.
-        let allowed = {
-            let mut s = self.0.stores.lock().map_err(AcceptError::from_err)?;
-            roster::is_active_member(&mut s.catalog, &peer).map_err(AcceptError::from_err)?
-        };
-        if !allowed {
-            tracing::info!(peer, "refused a device that is not on the roster");
-            conn.close(403u32.into(), b"not a member of this team");
+        let Some(peer) = admit(&self.0, &conn)? else {
             return Ok(());
-        }
+        };
         let (send, recv) = conn.accept_bi().await?;
         let result = run_session(&self.0.stores, &peer, Link::new(recv, send)).await;
         match result {
@@ -555,15 +563,9 @@ struct BlobProtocol(Arc<Inner>);
 
 impl ProtocolHandler for BlobProtocol {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
-        let peer = conn.remote_id().to_string();
-        let allowed = {
-            let mut s = self.0.stores.lock().map_err(AcceptError::from_err)?;
-            roster::is_active_member(&mut s.catalog, &peer).map_err(AcceptError::from_err)?
-        };
-        if !allowed {
-            conn.close(403u32.into(), b"not a member of this team");
+        let Some(peer) = admit(&self.0, &conn)? else {
             return Ok(());
-        }
+        };
         let (send, recv) = conn.accept_bi().await?;
         match crate::fetch::serve_blobs(&self.0.stores, recv, send).await {
             Ok(()) => {
