@@ -70,7 +70,10 @@ export function Compare({ ids }: { ids: string[] }) {
   const differing = diffRows(runs.map((r) => r.params)).filter((r) => r.differs).map((r) => `params.${r.key}`);
   const objective = target || metricKeys[0];
   const axes = objective ? [...differing, `metrics.${objective}`] : differing;
-  const chartRuns = runs.map((r) => ({ id: r.id, label: r.name }));
+  // A chart asks only for the runs that logged its metric (and the metric on x, when x is one).
+  const logged = (r: RunView, k: string) => k in r.metrics || k in r.live_metrics;
+  const chartRuns = (k: string) =>
+    runs.filter((r) => logged(r, k) && (metricKeys.includes(settings.x) ? logged(r, settings.x) : true)).map((r) => ({ id: r.id, label: r.name }));
   return (
     <div class="page compare">
       <nav class="crumbs"><a href="#/">Catalog</a> / compare {runs.length} runs</nav>
@@ -98,8 +101,8 @@ export function Compare({ ids }: { ids: string[] }) {
           <ChartControls value={settings} onChange={setSettings} metrics={metricKeys} />
         </h2>
         <div class="charts">
-          {metricKeys.filter((k) => k !== settings.x).map((k) => (
-            <MetricChart key={k} runs={chartRuns} metricKey={k} smooth={settings.smooth} x={settings.x} log={settings.log} groupBy={groupBy ? `params.${groupBy}` : undefined} />
+          {metricKeys.filter((k) => k !== settings.x && chartRuns(k).length > 0).map((k) => (
+            <MetricChart key={k} runs={chartRuns(k)} metricKey={k} smooth={settings.smooth} x={settings.x} log={settings.log} groupBy={groupBy ? `params.${groupBy}` : undefined} />
           ))}
         </div>
       </section>
