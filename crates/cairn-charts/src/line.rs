@@ -430,6 +430,35 @@ pub(crate) fn draw_axes<DB: DrawingBackend>(
 }
 
 /// Width of the widest tick label.
+/// The plot rectangle of a chart with a y axis: inside `region`, below the title and above the x
+/// axis (`(title_h, bottom_h)`), right of the y tick labels, left of a legend `legend_width`
+/// wide. Gives `y` its pixel range and returns its ticks.
+pub(crate) fn place_plot(
+    region: PixelRect,
+    (title_h, bottom_h): (i32, i32),
+    legend_width: i32,
+    y: &mut AxisMap,
+    utc_offset_minutes: i32,
+) -> (PixelRect, Vec<(f64, String)>) {
+    let plot_h = region.height - title_h - bottom_h;
+    let y_ticks = y.ticks((plot_h / 45).max(2) as usize, utc_offset_minutes);
+    let left = 22 + ticks_width(&y_ticks) + 8;
+    let right_pad = if legend_width > 0 {
+        legend_width + 12
+    } else {
+        16
+    };
+    let plot = PixelRect {
+        x: region.x + left,
+        y: region.y + title_h,
+        width: (region.width - left - right_pad).max(20),
+        height: plot_h.max(20),
+    };
+    y.px_lo = f64::from(plot.bottom());
+    y.px_hi = f64::from(plot.y);
+    (plot, y_ticks)
+}
+
 pub(crate) fn ticks_width(ticks: &[(f64, String)]) -> i32 {
     ticks
         .iter()
@@ -574,22 +603,13 @@ fn layout(
         unit: Unit::Value,
         title: chart.metric.clone(),
     };
-    let plot_h = region.height - title_h - bottom_h;
-    let y_ticks = y_axis.ticks((plot_h / 45).max(2) as usize, frame.utc_offset_minutes);
-    let left = 22 + ticks_width(&y_ticks) + 8;
-    let right_pad = if legend.width > 0 {
-        legend.width + 12
-    } else {
-        16
-    };
-    let plot = PixelRect {
-        x: region.x + left,
-        y: region.y + title_h,
-        width: (region.width - left - right_pad).max(20),
-        height: plot_h.max(20),
-    };
-    y_axis.px_lo = f64::from(plot.bottom());
-    y_axis.px_hi = f64::from(plot.y);
+    let (plot, y_ticks) = place_plot(
+        region,
+        (title_h, bottom_h),
+        legend.width,
+        &mut y_axis,
+        frame.utc_offset_minutes,
+    );
     let x_unit = match chart.x {
         XAxis::Step => Unit::Step,
         XAxis::WallTime => Unit::EpochMs,

@@ -8,7 +8,7 @@ use crate::axis::{AxisMap, Unit, padded};
 use crate::canvas::{Align, Canvas, LABEL_PX, TICK_PX, TITLE_PX, fit_text};
 use crate::error::ChartError;
 use crate::fields::{Cell, field_cell, field_text, natural_cmp};
-use crate::line::{Entry, draw_axes, draw_legend, layout_legend, ticks_width};
+use crate::line::{Entry, draw_axes, draw_legend, layout_legend, place_plot};
 use crate::map::{PixelRect, ScatterMap, ScatterPointMap};
 use crate::render::Frame;
 use crate::series::Scale;
@@ -147,22 +147,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
         unit: Unit::Value,
         title: chart.y_label.clone(),
     };
-    let plot_h = region.height - title_h - bottom_h;
-    let y_ticks = y.ticks((plot_h / 45).max(2) as usize, 0);
-    let left = 22 + ticks_width(&y_ticks) + 8;
-    let right_pad = if legend.width > 0 {
-        legend.width + 12
-    } else {
-        16
-    };
-    let plot = PixelRect {
-        x: region.x + left,
-        y: region.y + title_h,
-        width: (region.width - left - right_pad).max(20),
-        height: plot_h.max(20),
-    };
-    y.px_lo = f64::from(plot.bottom());
-    y.px_hi = f64::from(plot.y);
+    let (plot, y_ticks) = place_plot(region, (title_h, bottom_h), legend.width, &mut y, 0);
 
     // x axis: numeric or categories.
     let mut categories: Vec<(String, i32)> = Vec::new();
