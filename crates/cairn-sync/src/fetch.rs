@@ -2,16 +2,19 @@
 //! eagerly. The asker sends `BlobWant`; the holder answers each hash, in order, with `BlobPart`s
 //! of up to 1 MiB (read straight from its store, so memory does not grow with the blob) or
 //! `BlobMissing`, then `Done`. The asker writes parts to a temporary file while hashing them and
-//! stores the file only if it hashes to what was asked for.
+//! stores the file only if it hashes to what was asked for. Either side gives up on a peer
+//! that sends nothing for [`FETCH_IDLE`] (per read, so a slow link is never cut off).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use cairn_model::BlobHash;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::Error;
+use crate::idle::{IdleReader, is_idle_timeout};
 use crate::store::SharedStores;
 use crate::wire::{Msg, read_frame, write_frame};
 
@@ -19,6 +22,8 @@ use crate::wire::{Msg, read_frame, write_frame};
 const PART: usize = 1 << 20;
 /// Hashes one request may ask for.
 const MAX_WANT: usize = 10_000;
+/// How long either side waits for the next byte from the other before giving up.
+pub const FETCH_IDLE: Duration = Duration::from_secs(30);
 
 /// What one fetch got.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -29,15 +34,12 @@ pub struct FetchReport {
 }
 
 /// The holder's side: answers one request, then closes its sending side.
-pub async fn serve_blobs<R, W>(
-    stores: &SharedStores,
-    mut reader: R,
-    mut writer: W,
-) -> Result<(), Error>
+pub async fn serve_blobs<R, W>(stores: &SharedStores, reader: R, mut writer: W) -> Result<(), Error>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut reader = IdleReader::new(reader, FETCH_IDLE);
     let frame = read_frame(&mut reader)
         .await?
         .ok_or_else(|| Error::Protocol("the peer closed before asking".into()))?;
@@ -97,19 +99,29 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> Result<usize, Error> {
     Ok(n)
 }
 
-/// The asker's side: asks for `hashes`, stores each blob that arrives whole and verified.
-/// A part out of order or a blob that does not hash to its name is an error; nothing of that
-/// blob is stored.
+/// The asker's side: asks `peer` for `hashes`, stores each blob that arrives whole and
+/// verified. A part out of order or a blob that does not hash to its name is an error; nothing
+/// of that blob is stored. A peer that sends nothing for `idle` is an [`Error::Net`] naming it
+/// and the blob that was awaited.
 pub async fn fetch_blobs<R, W>(
     stores: &SharedStores,
-    mut reader: R,
+    peer: &str,
+    reader: R,
     mut writer: W,
     hashes: &[BlobHash],
+    idle: Duration,
 ) -> Result<FetchReport, Error>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut reader = IdleReader::new(reader, idle);
+    let quiet = |e: Error, what: String| match e {
+        Error::Io(io) if is_idle_timeout(&io) => Error::Net(format!(
+            "peer {peer} sent nothing for {idle:?} while {what} was awaited; giving up"
+        )),
+        other => other,
+    };
     let want: Vec<[u8; 32]> = hashes.iter().map(|h| h.0).take(MAX_WANT).collect();
     write_frame(&mut writer, &Msg::BlobWant(want.clone()).encode()).await?;
     writer.flush().await?;
@@ -119,8 +131,14 @@ where
         let mut partial: Option<Partial> = None;
         loop {
             let frame = read_frame(&mut reader)
-                .await?
-                .ok_or_else(|| Error::Protocol("the peer closed mid-blob".into()))?;
+                .await
+                .map_err(|e| quiet(e, format!("blob {}", BlobHash(expected))))?
+                .ok_or_else(|| {
+                    Error::Protocol(format!(
+                        "peer {peer} closed the connection before blob {} was whole",
+                        BlobHash(expected)
+                    ))
+                })?;
             match Msg::decode(&frame)? {
                 Msg::BlobMissing(h) if h == expected => {
                     report.missing.push(BlobHash(h).to_hex());
@@ -174,7 +192,10 @@ where
             }
         }
     }
-    match read_frame(&mut reader).await?.map(|f| Msg::decode(&f)) {
+    let end = read_frame(&mut reader)
+        .await
+        .map_err(|e| quiet(e, "the end of the reply".into()))?;
+    match end.map(|f| Msg::decode(&f)) {
         Some(Ok(Msg::Done)) => Ok(report),
         _ => Err(Error::Protocol("expected Done after the blobs".into())),
     }

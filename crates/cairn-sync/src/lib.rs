@@ -18,6 +18,7 @@
 mod error;
 pub mod fetch;
 pub mod identity;
+pub mod idle;
 pub mod ledger;
 pub mod node;
 pub mod roster;

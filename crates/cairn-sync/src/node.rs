@@ -432,7 +432,15 @@ async fn fetch_from(
         .open_bi()
         .await
         .map_err(|e| Error::Net(format!("opening a stream to {peer}: {e}")))?;
-    let r = crate::fetch::fetch_blobs(&inner.stores, recv, send, hashes).await;
+    let r = crate::fetch::fetch_blobs(
+        &inner.stores,
+        peer,
+        recv,
+        send,
+        hashes,
+        crate::fetch::FETCH_IDLE,
+    )
+    .await;
     conn.close(0u32.into(), b"done");
     r
 }

@@ -299,7 +299,14 @@ async fn a_fetched_blob_that_does_not_match_or_skips_ahead_is_not_stored() {
         };
         let wanted = [want];
         let (r, ()) = tokio::join!(
-            cairn_sync::fetch::fetch_blobs(&victim.stores, xr, xw, &wanted),
+            cairn_sync::fetch::fetch_blobs(
+                &victim.stores,
+                "mallory",
+                xr,
+                xw,
+                &wanted,
+                cairn_sync::fetch::FETCH_IDLE
+            ),
             liar
         );
         assert!(matches!(r, Err(Error::Protocol(_))), "{lie}: {r:?}");
@@ -353,5 +360,59 @@ async fn a_metric_chunk_that_does_not_match_its_hash_is_refused() {
     })
     .await;
     assert_protocol_error(r, "hash mismatch");
+    assert_eq!(victim.snapshot(), before);
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_sending_mid_blob_ends_the_fetch_with_an_error_naming_it() {
+    use cairn_model::BlobHash;
+    use std::time::Duration;
+    let victim = stocked("victim");
+    let before = victim.snapshot();
+    let want = BlobHash(*blake3::hash(b"what was asked for").as_bytes());
+    let (x, y) = tokio::io::duplex(1 << 20);
+    let (xr, xw) = tokio::io::split(x);
+    let (mut yr, mut yw) = tokio::io::split(y);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let staller = async move {
+        read_frame(&mut yr).await.unwrap();
+        let first = Msg::BlobPart {
+            hash: want.0,
+            offset: 0,
+            last: false,
+            bytes: b"what was".to_vec(),
+        };
+        write_frame(&mut yw, &first.encode()).await.unwrap();
+        // Then nothing, with the connection held open until the fetch has given up.
+        stopped.await.ok();
+        drop((yr, yw));
+    };
+    let wanted = [want];
+    let fetch = async move {
+        let r = cairn_sync::fetch::fetch_blobs(
+            &victim.stores,
+            "mallory",
+            xr,
+            xw,
+            &wanted,
+            Duration::from_millis(300),
+        )
+        .await;
+        stop.send(()).ok();
+        (r, victim)
+    };
+    // Generous: a hang is what this guards against, not a speed.
+    let ((r, victim), ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(fetch, staller)
+    })
+    .await
+    .expect("the fetch hung on a silent peer");
+    match r {
+        Err(Error::Net(msg)) => {
+            assert!(msg.contains("mallory"), "{msg}");
+            assert!(msg.contains(&want.to_hex()), "{msg}");
+        }
+        other => panic!("expected a network error naming the peer, got {other:?}"),
+    }
     assert_eq!(victim.snapshot(), before);
 }
