@@ -46,7 +46,24 @@ pub enum QueryErrorKind {
     },
     /// Anything else: a bad number, an unterminated quote, a value of the wrong type.
     Invalid { column: usize, message: String },
+    /// The query exceeds one of the bounds every query is held to ([`MAX_QUERY_LEN`],
+    /// [`MAX_DEPTH`], [`MAX_TERMS`], [`MAX_LIST`]): `what` names the bound.
+    TooLarge {
+        column: usize,
+        what: &'static str,
+        limit: usize,
+    },
 }
+
+/// The longest query text accepted, in bytes: an `IN` list of thousands of run ids fits.
+pub const MAX_QUERY_LEN: usize = 256 * 1024;
+/// How deep parentheses and `NOT`s may nest. Every pass over the tree (parsing, printing,
+/// compiling to the index's query, dropping it) recurses once per level, so this bounds the stack.
+pub const MAX_DEPTH: usize = 64;
+/// How many comparisons and free-text terms one query may hold.
+pub const MAX_TERMS: usize = 1_000;
+/// How many values one `IN (…)` list may hold.
+pub const MAX_LIST: usize = 10_000;
 
 impl fmt::Display for QueryErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,6 +85,14 @@ impl fmt::Display for QueryErrorKind {
                 "unknown field '{field}' at column {column}: expected {expected}"
             ),
             Self::Invalid { column, message } => write!(f, "{message} at column {column}"),
+            Self::TooLarge {
+                column,
+                what,
+                limit,
+            } => write!(
+                f,
+                "the query has more than {limit} {what} (at column {column})"
+            ),
         }
     }
 }
@@ -90,6 +115,17 @@ impl QueryError {
             kind: QueryErrorKind::Invalid {
                 column,
                 message: message.into(),
+            },
+        }
+    }
+
+    pub(crate) fn too_large(column: usize, what: &'static str, limit: usize) -> Self {
+        QueryError {
+            column,
+            kind: QueryErrorKind::TooLarge {
+                column,
+                what,
+                limit,
             },
         }
     }

@@ -12,14 +12,15 @@
 
 use super::lexer::{CmpTok, Spanned, Tok, tokenize};
 use super::{
-    Attribute, Bound, Comparison, Field, Op, Query, QueryError, Range, SortKey, Value, field_of,
-    is_keyword, looks_like_field, parse_date,
+    Attribute, Bound, Comparison, Field, MAX_DEPTH, MAX_LIST, MAX_QUERY_LEN, MAX_TERMS, Op, Query,
+    QueryError, Range, SortKey, Value, field_of, is_keyword, looks_like_field, parse_date,
 };
 
-/// Parses a query. Empty (or blank) text is [`Query::All`].
+/// Parses a query. Empty (or blank) text is [`Query::All`]. Queries longer than
+/// [`MAX_QUERY_LEN`] bytes, nested deeper than [`MAX_DEPTH`], or with more than [`MAX_TERMS`]
+/// terms are refused with an error naming the bound.
 pub fn parse(src: &str) -> Result<Query, QueryError> {
-    let toks = tokenize(src)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser::new(src)?;
     if p.peek().tok == Tok::End {
         return Ok(Query::All);
     }
@@ -37,8 +38,7 @@ pub fn parse(src: &str) -> Result<Query, QueryError> {
 
 /// Parses sort keys separated by commas: `metrics.acc DESC, params.lr`. Empty text is no key.
 pub fn parse_sort(src: &str) -> Result<Vec<SortKey>, QueryError> {
-    let toks = tokenize(src)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser::new(src)?;
     let mut keys = Vec::new();
     if p.peek().tok == Tok::End {
         return Ok(keys);
@@ -93,6 +93,10 @@ fn resolve_field(name: &str, column: usize) -> Result<Field, QueryError> {
 struct Parser {
     toks: Vec<Spanned>,
     pos: usize,
+    /// Parentheses and `NOT`s open around the current token.
+    depth: usize,
+    /// Comparisons and free-text terms read so far.
+    terms: usize,
 }
 
 const TERM_START: &str = "a field, a word, a phrase or '('";
@@ -103,6 +107,44 @@ fn word_is(t: &Tok, kw: &str) -> bool {
 }
 
 impl Parser {
+    fn new(src: &str) -> Result<Parser, QueryError> {
+        if src.len() > MAX_QUERY_LEN {
+            return Err(QueryError::too_large(
+                MAX_QUERY_LEN + 1,
+                "bytes",
+                MAX_QUERY_LEN,
+            ));
+        }
+        Ok(Parser {
+            toks: tokenize(src)?,
+            pos: 0,
+            depth: 0,
+            terms: 0,
+        })
+    }
+
+    /// Enters one level of nesting at `column`, refusing to go past [`MAX_DEPTH`].
+    fn nest(&mut self, column: usize) -> Result<(), QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(QueryError::too_large(
+                column,
+                "levels of nesting (parentheses and NOT)",
+                MAX_DEPTH,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts one term starting at `column`, refusing more than [`MAX_TERMS`].
+    fn term(&mut self, column: usize) -> Result<(), QueryError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(QueryError::too_large(column, "terms", MAX_TERMS));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> &Spanned {
         self.peek_at(0)
     }
@@ -158,17 +200,25 @@ impl Parser {
 
     fn unary(&mut self) -> Result<Query, QueryError> {
         if word_is(&self.peek().tok, "not") {
-            self.next();
-            return Ok(Query::Not(Box::new(self.unary()?)));
+            let not = self.next();
+            self.nest(not.column)?;
+            let q = Query::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(q);
         }
         self.primary()
     }
 
     fn primary(&mut self) -> Result<Query, QueryError> {
         let t = self.next();
+        if t.tok != Tok::LParen {
+            self.term(t.column)?;
+        }
         match t.tok {
             Tok::LParen => {
+                self.nest(t.column)?;
                 let q = self.or()?;
+                self.depth -= 1;
                 let close = self.next();
                 if close.tok != Tok::RParen {
                     return Err(QueryError::unexpected(
@@ -323,6 +373,13 @@ impl Parser {
         let mut items = Vec::new();
         loop {
             let t = self.next();
+            if items.len() == MAX_LIST {
+                return Err(QueryError::too_large(
+                    t.column,
+                    "values in one list",
+                    MAX_LIST,
+                ));
+            }
             match t.tok {
                 Tok::Quoted(s) => items.push(s),
                 Tok::Num(_, raw) => items.push(raw),
@@ -556,7 +613,7 @@ fn typed_value(field: &Field, op: Op, value: Value, column: usize) -> Result<Val
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Ago, LineageField, TimeUnit};
+    use super::super::{Ago, LineageField, QueryErrorKind, TimeUnit};
     use super::*;
 
     fn cmp(field: Field, op: Op, value: Value) -> Query {
@@ -861,5 +918,65 @@ mod tests {
         );
         assert!(parse_sort("dataset.digest").is_err());
         assert_eq!(parse_sort("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_with_the_bound_it_broke() {
+        // 2,500 '(' in a 5 KB URL used to overflow the stack and abort the server.
+        for src in [
+            "(".repeat(2_500),
+            format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "NOT ".repeat(100_000) + "a",
+            "not (".repeat(40) + "a" + &")".repeat(40),
+        ] {
+            let e = parse(&src).unwrap_err();
+            assert!(
+                matches!(e.kind, QueryErrorKind::TooLarge { .. }),
+                "{e} for {}…",
+                &src[..20]
+            );
+            let msg = e.to_string();
+            assert!(
+                msg.contains("levels of nesting") || msg.contains("bytes"),
+                "{msg}"
+            );
+        }
+        let e = parse(&"(".repeat(2_500)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the query has more than 64 levels of nesting (parentheses and NOT) (at column 65)"
+        );
+        // The deepest query allowed parses and prints back.
+        let ok = format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert_eq!(parse(&ok).unwrap(), Query::Text("a".into()));
+        let nots = "NOT ".repeat(MAX_DEPTH) + "a";
+        let q = parse(&nots).unwrap();
+        assert_eq!(parse(&q.to_string()).unwrap(), q);
+    }
+
+    #[test]
+    fn long_and_wide_queries_are_refused_with_the_bound_they_broke() {
+        let long = format!("name = '{}'", "x".repeat(MAX_QUERY_LEN));
+        let e = parse(&long).unwrap_err();
+        assert!(e.to_string().contains("more than 262144 bytes"), "{e}");
+        assert!(parse_sort(&"a".repeat(MAX_QUERY_LEN + 1)).is_err());
+
+        let terms = vec!["a"; MAX_TERMS + 1].join(" or ");
+        let e = parse(&terms).unwrap_err();
+        assert!(e.to_string().contains("more than 1000 terms"), "{e}");
+        assert!(parse(&vec!["a"; MAX_TERMS].join(" or ")).is_ok());
+
+        let list = format!(
+            "tags.k IN ({})",
+            (0..=MAX_LIST)
+                .map(|i| format!("'{i}'"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let e = parse(&list).unwrap_err();
+        assert!(
+            e.to_string().contains("more than 10000 values in one list"),
+            "{e}"
+        );
     }
 }
