@@ -10,6 +10,11 @@
 //! that commit started has finished, so segments do not pile up); a process that finds the
 //! lock taken waits for it for a while before reporting [`SearchError::Busy`]. Readers pick up
 //! other processes' commits on their own.
+//!
+//! Opening holds an exclusive lock on `cairn.lock` in the directory while it checks the index,
+//! and, when the index had to be wiped, until the rebuild that follows commits: otherwise a
+//! second process opening meanwhile would find the half-built index unfinished and wipe it under
+//! the first. The kernel releases the lock if the holder dies, and the next open starts over.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,6 +33,8 @@ const WRITER_BUDGET: usize = 32 << 20;
 const REBUILD_BUDGET: usize = 256 << 20;
 /// How long a write waits for another process to release the index.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// The file whose lock serialises opening (and rebuilding) the index across processes.
+const OPEN_LOCK: &str = "cairn.lock";
 
 /// What [`SearchIndex::open`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +77,8 @@ pub struct SearchIndex {
     complete: bool,
     /// The directory, or `None` in RAM.
     dir: Option<PathBuf>,
+    /// The open lock, held from an open that wiped the index until the rebuild commits.
+    rebuilding: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -101,6 +110,14 @@ impl SearchIndex {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(OPEN_LOCK))
+            .map_err(io)?;
+        // Blocks while another process checks or rebuilds the index.
+        lock.lock().map_err(io)?;
         let fields = Fields::new();
         match Self::try_open(dir, &fields) {
             Ok(index) => Ok((
@@ -114,6 +131,7 @@ impl SearchIndex {
                     Index::create_in_dir(dir, fields.schema.clone()).map_err(SearchError::index)?;
                 let mut me = Self::with_index(index, fields, Some(dir.to_owned()))?;
                 me.complete = false;
+                me.rebuilding = Some(lock);
                 Ok((me, Health::NeedsRebuild(reason)))
             }
         }
@@ -201,6 +219,7 @@ impl SearchIndex {
             fresh: false,
             complete: true,
             dir,
+            rebuilding: None,
         })
     }
 
@@ -292,6 +311,10 @@ impl SearchIndex {
         prepared.commit().map_err(SearchError::index)?;
         w.wait_merging_threads().map_err(SearchError::index)?;
         self.fresh = false;
+        if self.complete {
+            // The index is whole again: other processes may open it.
+            self.rebuilding = None;
+        }
         self.reader.reload().map_err(SearchError::index)
     }
 
@@ -346,6 +369,10 @@ fn wipe(dir: &Path) -> Result<(), SearchError> {
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name == OPEN_LOCK {
+            // Held by the caller; deleting it would let another process lock a fresh file.
+            continue;
+        }
         let is_file = entry.file_type().map_err(io)?.is_file();
         if !is_file || !is_index_file(&name) {
             return Err(SearchError::NotAnIndex {

@@ -177,3 +177,42 @@ fn two_handles_on_one_directory_take_turns_writing() {
     assert_eq!(b.len(), 30);
     assert_eq!(page(&b, "owner:alice", "", 100, 0).total, 15);
 }
+
+#[test]
+fn processes_opening_a_missing_index_at_once_do_not_wipe_each_other() {
+    // Four `cairn search`es on a workspace without an index used to fail with "No such file or
+    // directory": each found the others' half-built index unfinished and wiped it.
+    let exp = ExperimentId::new();
+    let runs: Vec<Run> = (0..2_000).map(|i| run_in(exp, i)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let index_dir = dir.path().join("index");
+    for round in 0..3 {
+        if index_dir.exists() {
+            std::fs::remove_dir_all(&index_dir).unwrap();
+        }
+        let rebuilt = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let (idx, health) =
+                            SearchIndex::open_or_rebuild(&index_dir, || items(&runs))?;
+                        Ok::<_, SearchError>((idx.len(), health != Health::Ready))
+                    })
+                })
+                .collect();
+            let mut rebuilt = 0;
+            for h in handles {
+                let (len, did_rebuild) = h.join().unwrap().unwrap_or_else(|e| {
+                    panic!("round {round}: an open failed: {e}");
+                });
+                assert_eq!(len, 2_000, "round {round}");
+                rebuilt += usize::from(did_rebuild);
+            }
+            rebuilt
+        });
+        assert_eq!(
+            rebuilt, 1,
+            "round {round}: one opener rebuilds, the others wait for it"
+        );
+    }
+}
