@@ -10,7 +10,7 @@ use cairn_catalog::{Catalog, RunEdit, RunFilter, RunRow};
 use cairn_metrics::{MetricStore, Point, SeriesInfo};
 use cairn_model::{
     ArtifactKind, ArtifactRef, Enforcement, Experiment, ExperimentId, Lineage, MetricSummary,
-    ParentKind, Run, RunId, RunSchema, RunStatus, validate_key,
+    ParentKind, Run, RunId, RunSchema, RunStatus, validate_artifact_path, validate_key,
 };
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
@@ -155,6 +155,7 @@ impl Workspace {
         let catalog = Catalog::open(&dir.join("catalog.db"), user)?;
         let metrics = MetricStore::open(&dir.join("metrics.db"))?;
         let artifacts = ArtifactStore::open(&dir.join("artifacts"))?;
+        restrict_to_owner(dir)?;
         Ok(Workspace {
             dir: dir.to_owned(),
             info,
@@ -735,7 +736,7 @@ impl Workspace {
                     ))
                 })?,
         };
-        validate_key("artifact path", &logical)?;
+        validate_artifact_path(&logical)?;
         let (reference, skipped) = if meta.is_dir() {
             let put = self.artifacts.put_dir(src)?;
             let r = ArtifactRef {
@@ -768,7 +769,7 @@ impl Workspace {
     ) -> Result<ArtifactRef, Error> {
         self.run_record(id)?;
         let logical = logical.trim_matches('/');
-        validate_key("artifact path", logical)?;
+        validate_artifact_path(logical)?;
         let put = self.artifacts.put_reader(reader)?;
         let reference = ArtifactRef {
             hash: put.hash,
@@ -943,6 +944,39 @@ impl Workspace {
     }
 }
 
+/// Makes the workspace readable by its owner only: on a shared GPU box other local users must
+/// not read the catalog (nor find the loopback server's data through it). The directory is
+/// 0700 and the databases 0600; SQLite gives the `-wal`/`-shm` files the database's mode.
+/// Workspaces made by earlier versions (0755/0644) are tightened when opened.
+#[cfg(unix)]
+fn restrict_to_owner(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let restrict = |path: &Path, mode: u32| -> Result<(), Error> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(path)(e)),
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(Error::io(path))?;
+        }
+        Ok(())
+    };
+    restrict(dir, 0o700)?;
+    for db in ["catalog.db", "metrics.db", "sync.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            restrict(&dir.join(format!("{db}{suffix}")), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_dir: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
 fn write_marker(path: &Path, info: &WorkspaceInfo) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(info).unwrap_or_default();
     let tmp = path.with_extension("json.tmp");
@@ -981,4 +1015,30 @@ fn default_run_name(id: RunId) -> String {
         NOUN[((n >> 4) & 15) as usize],
         (n >> 8) % 1000
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_workspace_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ws");
+        drop(Workspace::create(&dir, "alice").unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("catalog.db")), 0o600);
+        assert_eq!(mode(&dir.join("metrics.db")), 0o600);
+
+        // A workspace made before (0755, 0644) is tightened when opened.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let db = dir.join("catalog.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Workspace::open(&dir, "alice").unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&db), 0o600);
+    }
 }

@@ -20,7 +20,7 @@ pub use lineage::{
 pub use registry::{ModelVersion, RegisteredModel};
 pub use run::{
     ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,
-    RunStatus, validate_key,
+    RunStatus, artifact_path_problem, validate_artifact_path, validate_key,
 };
 pub use schema::{Enforcement, FieldPath, FieldRequirement, FieldType, RunSchema, SchemaViolation};
 

@@ -317,6 +317,56 @@ pub fn validate_key(what: &'static str, key: &str) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Longest artifact path (a logical path or a path inside a directory artifact), in bytes.
+pub const MAX_ARTIFACT_PATH_LEN: usize = 4096;
+
+/// Why `path` may not name an artifact, if it may not. The rules do not depend on the platform:
+/// a path a peer or an upload gives on Linux is written to disk on Windows too. It is relative,
+/// `/`-separated, of plain names: no empty, `.` or `..` segment, no `\`, no drive prefix
+/// (`C:`), no control character.
+pub fn artifact_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("must not be empty");
+    }
+    if path.len() > MAX_ARTIFACT_PATH_LEN {
+        return Some("longer than 4096 bytes");
+    }
+    if path.chars().any(char::is_control) {
+        return Some("contains a control character");
+    }
+    if path.contains('\\') {
+        return Some("contains '\\' (the separator is '/')");
+    }
+    if path.starts_with('/') {
+        return Some("must be relative (starts with '/')");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Some("has an empty segment (a doubled or trailing '/')"),
+            "." => return Some("has a '.' segment"),
+            ".." => return Some("has a '..' segment (path traversal)"),
+            _ => {}
+        }
+        let b = segment.as_bytes();
+        if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+            return Some("has a drive prefix such as 'C:'");
+        }
+    }
+    None
+}
+
+/// Checks an artifact path by [`artifact_path_problem`]'s rules.
+pub fn validate_artifact_path(path: &str) -> Result<(), ModelError> {
+    match artifact_path_problem(path) {
+        None => Ok(()),
+        Some(reason) => Err(ModelError::InvalidKey {
+            what: "artifact path",
+            value: path.to_owned(),
+            reason,
+        }),
+    }
+}
+
 mod nonfinite {
     //! f64 as JSON that keeps NaN and ±inf: numbers when finite, "NaN"/"Infinity"/"-Infinity" otherwise.
     use serde::{Deserialize, Deserializer, Serializer};
@@ -374,6 +424,46 @@ mod nonfinite_opt {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn artifact_paths_are_plain_relative_names_on_every_platform() {
+        for ok in [
+            "a",
+            "model/weights.bin",
+            "..hidden",
+            "a/.b",
+            "x..y",
+            "logs/output.log",
+        ] {
+            assert_eq!(artifact_path_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("..\\..\\x", "'\\'"),
+            ("a\\b", "'\\'"),
+            ("a//b", "empty segment"),
+            ("a/", "empty segment"),
+            ("a/./b", "'.' segment"),
+            ("./a", "'.' segment"),
+            ("../a", "'..'"),
+            ("a/../../b", "'..'"),
+            ("/etc/passwd", "relative"),
+            ("C:x", "drive"),
+            ("a/d:/x", "drive"),
+            ("a\0b", "control"),
+            ("a\nb", "control"),
+        ] {
+            let reason = artifact_path_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(reason.contains(why), "{bad:?}: {reason}");
+        }
+        let long = "a/".repeat(3000) + "b";
+        assert!(artifact_path_problem(&long).is_some());
+        let e = validate_artifact_path("a//b").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid artifact path 'a//b': has an empty segment (a doubled or trailing '/')"
+        );
+    }
     use super::*;
 
     #[test]
