@@ -212,19 +212,30 @@ impl Catalog {
     }
 
     /// Runs `edit` on doc `name` in one IMMEDIATE transaction: catches up, edits, appends the
-    /// change, lets `project` update projections, commits. On any error the in-memory doc is
-    /// dropped (it may hold an edit the database does not), and nothing is stored.
+    /// change, lets `project` update projections, commits. On any error, and on a panic in the
+    /// middle (which a server thread survives), the in-memory doc is dropped — it may hold an
+    /// edit the database does not, which the next write would otherwise save — and nothing is
+    /// stored: the transaction rolls back when it is dropped.
     fn write<T>(
         &mut self,
         name: &str,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, Error>,
         project: impl FnOnce(&Transaction<'_>, &AutoCommit, &T) -> Result<(), Error>,
     ) -> Result<T, Error> {
-        let result = self.write_inner(name, edit, project);
-        if result.is_err() {
-            self.docs.remove(name);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.write_inner(name, edit, project)
+        }));
+        match result {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => {
+                self.docs.remove(name);
+                Err(e)
+            }
+            Err(panic) => {
+                self.docs.remove(name);
+                std::panic::resume_unwind(panic)
+            }
         }
-        result
     }
 
     fn write_inner<T>(
@@ -873,3 +884,34 @@ CREATE TABLE IF NOT EXISTS sync_state (
     PRIMARY KEY (peer, doc)
 ) WITHOUT ROWID;
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_middle_of_a_write_leaves_nothing_behind() {
+        let mut cat = Catalog::open_in_memory("alice").unwrap();
+        cat.put_team_entry("kept", Some("1")).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cat.write(
+                TEAM_DOC,
+                |doc| {
+                    doc.put(automerge::ROOT, "half-written", "x")
+                        .map_err(Error::automerge(TEAM_DOC))?;
+                    panic!("a bug in the middle of an edit");
+                },
+                |_, _, _: &()| Ok(()),
+            )
+        }));
+        assert!(panicked.is_err());
+        // Neither this handle's next read nor its next write carries the half-made edit.
+        assert_eq!(cat.team_entry("half-written").unwrap(), None);
+        cat.put_team_entry("after", Some("2")).unwrap();
+        // What the database holds, as another handle would load it.
+        cat.docs.clear();
+        assert_eq!(cat.team_entry("half-written").unwrap(), None);
+        assert_eq!(cat.team_entry("kept").unwrap().as_deref(), Some("1"));
+        assert_eq!(cat.team_entry("after").unwrap().as_deref(), Some("2"));
+    }
+}
