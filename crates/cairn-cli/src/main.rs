@@ -226,11 +226,15 @@ struct ServeArgs {
     /// Port (0 picks a free one)
     #[arg(long, short = 'p', default_value_t = 5000)]
     port: u16,
-    /// Address to listen on; anything but loopback requires --token
+    /// Address to listen on; anything but loopback requires a token (--token-file or CAIRN_TOKEN)
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
-    /// Bearer token clients must send (MLflow clients: MLFLOW_TRACKING_TOKEN)
-    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true)]
+    /// A file whose first line is the bearer token clients must send (MLflow clients:
+    /// MLFLOW_TRACKING_TOKEN); or set CAIRN_TOKEN
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Refused: a token on the command line is shown by `ps` to every local user
+    #[arg(long, hide = true, value_name = "TOKEN")]
     token: Option<String>,
     /// Another host name clients may use to reach this server (e.g. the machine's DNS name)
     #[arg(long = "allow-host")]
@@ -548,6 +552,7 @@ fn run(cli: Cli) -> Result<()> {
                     port: 5000,
                     host: [127, 0, 0, 1].into(),
                     token: None,
+                    token_file: None,
                     allow_hosts: Vec::new(),
                     ui_dir: None,
                     sync: team_cmd::SyncServeArgs::off(),
@@ -930,6 +935,29 @@ fn exec(cli: &Cli, a: &ExecArgs) -> Result<()> {
     Ok(())
 }
 
+/// The bearer token: from `--token-file`, else `CAIRN_TOKEN`. Never from the command line, where
+/// `ps` shows it to every user of the machine.
+fn serve_token(args: &ServeArgs) -> Result<Option<String>> {
+    if args.token.is_some() {
+        bail!(
+            "--token on the command line is visible to every local user (ps); put the token in \
+             a file and pass --token-file FILE, or set CAIRN_TOKEN"
+        );
+    }
+    if let Some(path) = &args.token_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the token file {}", path.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_owned();
+        if token.is_empty() {
+            bail!("the token file {} is empty", path.display());
+        }
+        return Ok(Some(token));
+    }
+    Ok(std::env::var("CAIRN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty()))
+}
+
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
     let dir = workspace_dir(cli)?;
     let (ws, created) = Workspace::open_or_create(&dir, &user(cli))?;
@@ -938,7 +966,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
     }
     let config = cairn_server::ServerConfig {
         bind: std::net::SocketAddr::new(args.host, args.port),
-        token: args.token.clone(),
+        token: serve_token(args)?,
         allowed_hosts: args.allow_hosts.clone(),
         ui_dir: args.ui_dir.clone().or_else(default_ui_dir),
     };

@@ -49,7 +49,7 @@ impl std::fmt::Debug for ServerConfig {
 #[non_exhaustive]
 pub enum Error {
     #[error(
-        "refusing to listen on {0} without a token: set one (--token or CAIRN_TOKEN) to serve beyond loopback"
+        "refusing to listen on {0} without a token: set one (--token-file or CAIRN_TOKEN) to serve beyond loopback"
     )]
     TokenRequired(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]

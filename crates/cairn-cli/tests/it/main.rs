@@ -9,6 +9,8 @@ mod bad_input;
 mod charts;
 mod demo;
 mod experiments;
+mod guards;
+mod index;
 mod netns;
 mod properties;
 mod runs;
