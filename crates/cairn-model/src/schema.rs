@@ -227,13 +227,20 @@ pub struct SchemaViolation {
     pub expected: Option<FieldType>,
     /// The offending value, when there was one.
     pub found: Option<String>,
+    /// For `dataset.*` fields, the dataset (role) that falls short: a run has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
 }
 
 impl fmt::Display for SchemaViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.expected, &self.found) {
-            (Some(ty), Some(v)) => write!(f, "{} must be {ty} (got '{v}')", self.field),
-            _ => write!(f, "{} is missing", self.field),
+            (Some(ty), Some(v)) => write!(f, "{} must be {ty} (got '{v}')", self.field)?,
+            _ => write!(f, "{} is missing", self.field)?,
+        }
+        match &self.dataset {
+            Some(name) => write!(f, " for dataset '{name}'"),
+            None => Ok(()),
         }
     }
 }
@@ -244,26 +251,22 @@ impl RunSchema {
         let mut out = Vec::new();
         for req in &self.required {
             let values = field_values(run, &req.field.0);
+            let violation = |expected, found, dataset: &Option<String>| SchemaViolation {
+                field: req.field.0.clone(),
+                expected,
+                found,
+                dataset: dataset.clone(),
+            };
             if values.is_empty() {
-                out.push(SchemaViolation {
-                    field: req.field.0.clone(),
-                    expected: None,
-                    found: None,
-                });
+                out.push(violation(None, None, &None));
                 continue;
             }
-            for v in values {
+            for (dataset, v) in values {
                 match v {
-                    None => out.push(SchemaViolation {
-                        field: req.field.0.clone(),
-                        expected: None,
-                        found: None,
-                    }),
-                    Some(text) if !req.ty.accepts(&text) => out.push(SchemaViolation {
-                        field: req.field.0.clone(),
-                        expected: Some(req.ty),
-                        found: Some(text),
-                    }),
+                    None => out.push(violation(None, None, &dataset)),
+                    Some(text) if !req.ty.accepts(&text) => {
+                        out.push(violation(Some(req.ty), Some(text), &dataset));
+                    }
                     Some(_) => {}
                 }
             }
@@ -278,9 +281,9 @@ impl RunSchema {
 }
 
 /// The values a field has in `run`: empty when absent, one entry per dataset for `dataset.*`
-/// (`None` for a dataset lacking the sub-field).
-fn field_values(run: &Run, field: &str) -> Vec<Option<String>> {
-    let one = |v: Option<String>| v.into_iter().map(Some).collect::<Vec<_>>();
+/// (named, with `None` for a dataset lacking the sub-field).
+fn field_values(run: &Run, field: &str) -> Vec<(Option<String>, Option<String>)> {
+    let one = |v: Option<String>| v.into_iter().map(|v| (None, Some(v))).collect::<Vec<_>>();
     let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.to_owned());
     let lin = &run.lineage;
     let code = lin.code.as_ref();
@@ -301,12 +304,15 @@ fn field_values(run: &Run, field: &str) -> Vec<Option<String>> {
         return lin
             .datasets
             .iter()
-            .map(|(name, d)| match sub {
-                "" => Some(name.clone()),
-                ".uri" => d.uri.clone(),
-                ".digest" => d.digest.clone(),
-                ".size" => d.size_bytes.map(|v| v.to_string()),
-                _ => d.rows.map(|v| v.to_string()),
+            .map(|(name, d)| {
+                let value = match sub {
+                    "" => Some(name.clone()),
+                    ".uri" => d.uri.clone(),
+                    ".digest" => d.digest.clone(),
+                    ".size" => d.size_bytes.map(|v| v.to_string()),
+                    _ => d.rows.map(|v| v.to_string()),
+                };
+                (Some(name.clone()), value)
             })
             .collect();
     }
@@ -424,7 +430,17 @@ mod tests {
         run.lineage
             .datasets
             .insert("eval".into(), DatasetSnapshot::default());
-        assert_eq!(s.check(&run).len(), 1);
+        run.lineage
+            .datasets
+            .insert("test".into(), DatasetSnapshot::default());
+        let text: Vec<String> = s.check(&run).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "dataset.digest is missing for dataset 'eval'",
+                "dataset.digest is missing for dataset 'test'",
+            ]
+        );
     }
 
     #[test]

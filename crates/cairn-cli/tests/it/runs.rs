@@ -136,7 +136,10 @@ fn a_remote_dataset_keeps_its_uri_and_the_digest_given() {
     // The default schema wants a digest for every dataset: eval has none.
     assert_eq!(
         ws.show(&id)["incomplete"],
-        json!(["code.commit is missing", "dataset.digest is missing"])
+        json!([
+            "code.commit is missing",
+            "dataset.digest is missing for dataset 'eval'"
+        ])
     );
 }
 
