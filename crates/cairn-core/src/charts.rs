@@ -7,6 +7,8 @@ use cairn_charts::{
     Rendered, Samples, Scale, Series, SystemPanel, Theme, XAxis, group_key, pair_by_step, render,
     render_svg, report, system_groups,
 };
+use std::collections::HashMap;
+
 use cairn_model::{Run, RunId};
 use serde::{Deserialize, Serialize};
 
@@ -122,8 +124,19 @@ impl Workspace {
             }
             chart.x_range = Some((lo, hi));
         }
-        for id in &spec.runs {
-            let run = self.run(*id)?.run;
+        let views = spec
+            .runs
+            .iter()
+            .map(|id| self.run(*id))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let labels = run_labels(
+            &views
+                .iter()
+                .map(|v| (&v.run, v.experiment_name.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        for (view, label) in views.into_iter().zip(labels) {
+            let run = view.run;
             let samples = self.samples(
                 &run,
                 &spec.metric,
@@ -131,7 +144,7 @@ impl Workspace {
                 spec.x_range,
                 spec.width as usize,
             )?;
-            let mut series = Series::new(run.id.to_string(), run.name.clone(), samples);
+            let mut series = Series::new(run.id.to_string(), label, samples);
             if let Some(g) = &spec.group_by {
                 series = series.in_group(group_key(&run, g));
             }
@@ -447,5 +460,71 @@ impl Workspace {
             svg: out.svg,
             map: out.map,
         })
+    }
+}
+
+/// What each run is called in a chart's legend: its name, then — only where two runs share it —
+/// its experiment, then the end of its id (the start is a timestamp, shared by runs created in
+/// the same minute), so runs named alike (every sweep's `trial-0333`) stay
+/// apart. (The UI's tables use the same rule, `runLabels` in `ui/src/diff.ts`.)
+pub(crate) fn run_labels(runs: &[(&Run, &str)]) -> Vec<String> {
+    fn disambiguate(labels: Vec<String>, extra: impl Fn(usize) -> String) -> Vec<String> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for l in &labels {
+            *seen.entry(l.as_str()).or_default() += 1;
+        }
+        let repeated: Vec<bool> = labels.iter().map(|l| seen[l.as_str()] > 1).collect();
+        labels
+            .iter()
+            .zip(repeated)
+            .enumerate()
+            .map(|(i, (l, rep))| {
+                if rep {
+                    format!("{l} · {}", extra(i))
+                } else {
+                    l.clone()
+                }
+            })
+            .collect()
+    }
+    let names = runs.iter().map(|(r, _)| r.name.clone()).collect();
+    let with_exp = disambiguate(names, |i| runs[i].1.to_owned());
+    disambiguate(with_exp, |i| {
+        let id = runs[i].0.id.to_string();
+        format!("…{}", &id[id.len() - 6..])
+    })
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+    use cairn_model::{ExperimentId, RunId};
+
+    #[test]
+    fn runs_named_alike_are_told_apart_by_experiment_then_id() {
+        let exp = ExperimentId::new();
+        let run = |name: &str| Run::new(RunId::new(), exp, name, 0);
+        let runs = [
+            run("trial-0333"),
+            run("trial-0333"),
+            run("trial-0333"),
+            run("base"),
+        ];
+        let labels = run_labels(&[
+            (&runs[0], "sweep-a"),
+            (&runs[1], "sweep-b"),
+            (&runs[2], "sweep-b"),
+            (&runs[3], "sweep-b"),
+        ]);
+        assert_eq!(labels[0], "trial-0333 · sweep-a");
+        assert_eq!(
+            labels[1],
+            format!("trial-0333 · sweep-b · …{}", &runs[1].id.to_string()[26..])
+        );
+        assert_eq!(
+            labels[2],
+            format!("trial-0333 · sweep-b · …{}", &runs[2].id.to_string()[26..])
+        );
+        assert_eq!(labels[3], "base");
     }
 }

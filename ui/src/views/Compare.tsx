@@ -13,7 +13,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { MetricChart, ParallelChart } from "../components/Chart";
 import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
-import { diffRows } from "../diff";
+import { diffRows, runLabels, shortValue } from "../diff";
 import { metric } from "../format";
 import { api, theme } from "../state";
 import type { RunView } from "../wire";
@@ -30,7 +30,7 @@ function lineageFields(r: RunView): Record<string, string> {
   return out;
 }
 
-function Diff({ title, runs, values }: { title: string; runs: RunView[]; values: Record<string, string>[] }) {
+function Diff({ title, labels, values }: { title: string; labels: string[]; values: Record<string, string>[] }) {
   const [all, setAll] = useState(false);
   const rows = diffRows(values);
   const shown = all ? rows : rows.filter((r) => r.differs);
@@ -41,10 +41,10 @@ function Diff({ title, runs, values }: { title: string; runs: RunView[]; values:
         <label class="smooth"><input type="checkbox" checked={all} onChange={() => setAll(!all)} /> show all</label>
       </h2>
       <table class="kv diff">
-        <thead><tr><th /> {runs.map((r, i) => <th key={r.id} style={{ color: color(i) }}>{r.name}</th>)}</tr></thead>
+        <thead><tr><th /> {labels.map((l, i) => <th key={i} style={{ color: color(i) }}>{l}</th>)}</tr></thead>
         <tbody>
           {shown.map((row) => (
-            <tr key={row.key} class={row.differs ? "differs" : ""}><th>{row.key}</th>{row.values.map((v, i) => <td key={i}>{v ?? "–"}</td>)}</tr>
+            <tr key={row.key} class={row.differs ? "differs" : ""}><th>{row.key}</th>{row.values.map((v, i) => <td key={i} title={v}>{v === undefined ? "–" : shortValue(v)}</td>)}</tr>
           ))}
         </tbody>
       </table>
@@ -65,6 +65,8 @@ export function Compare({ ids }: { ids: string[] }) {
   if (error) return <div class="page error">{error}</div>;
   if (!runs) return <div class="page loading">loading {ids.length} runs…</div>;
 
+  const labels = runLabels(runs);
+  const labelOf = new Map(runs.map((r, i) => [r.id, labels[i]]));
   const metricKeys = [...new Set(runs.flatMap((r) => Object.keys({ ...r.metrics, ...r.live_metrics })))].filter((k) => !k.startsWith("system/")).sort();
   const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
   const differing = diffRows(runs.map((r) => r.params)).filter((r) => r.differs).map((r) => `params.${r.key}`);
@@ -73,19 +75,19 @@ export function Compare({ ids }: { ids: string[] }) {
   // A chart asks only for the runs that logged its metric (and the metric on x, when x is one).
   const logged = (r: RunView, k: string) => k in r.metrics || k in r.live_metrics;
   const chartRuns = (k: string) =>
-    runs.filter((r) => logged(r, k) && (metricKeys.includes(settings.x) ? logged(r, settings.x) : true)).map((r) => ({ id: r.id, label: r.name }));
+    runs.filter((r) => logged(r, k) && (metricKeys.includes(settings.x) ? logged(r, settings.x) : true)).map((r) => ({ id: r.id, label: labelOf.get(r.id) ?? r.name }));
   return (
     <div class="page compare">
       <nav class="crumbs"><a href="#/">Catalog</a> / compare {runs.length} runs</nav>
-      <Diff title="Params" runs={runs} values={runs.map((r) => r.params)} />
-      <Diff title="Lineage" runs={runs} values={runs.map(lineageFields)} />
+      <Diff title="Params" labels={labels} values={runs.map((r) => r.params)} />
+      <Diff title="Lineage" labels={labels} values={runs.map(lineageFields)} />
       <section class="card">
         <h2>Summary</h2>
         <table class="kv">
           <thead><tr><th /> {metricKeys.map((k) => <th key={k}>{k}</th>)}</tr></thead>
           <tbody>
             {runs.map((r, i) => (
-              <tr key={r.id}><th style={{ color: color(i) }}><a href={`#/run/${r.id}`}>{r.name}</a></th>
+              <tr key={r.id}><th style={{ color: color(i) }}><a href={`#/run/${r.id}`}>{labels[i]}</a></th>
                 {metricKeys.map((k) => <td key={k}>{metric({ ...r.metrics, ...r.live_metrics }[k]?.last)}</td>)}</tr>
             ))}
           </tbody>
