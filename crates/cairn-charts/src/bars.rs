@@ -7,8 +7,8 @@ use plotters::prelude::DrawingBackend;
 use crate::axis::{AxisMap, Unit, format_number, linear_ticks};
 use crate::canvas::{Align, Canvas, LABEL_PX, TICK_PX, TITLE_PX, fit_text, text_width};
 use crate::error::ChartError;
+use crate::frame::Frame;
 use crate::map::{BarMap, BarPanelMap, BarsMap, PixelRect};
-use crate::render::Frame;
 use crate::series::Scale;
 
 const TITLE_H: i32 = 30;

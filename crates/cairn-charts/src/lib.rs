@@ -34,6 +34,7 @@ mod canvas;
 mod downsample;
 mod error;
 mod fields;
+mod frame;
 mod line;
 mod map;
 mod parallel;
@@ -50,15 +51,14 @@ pub use bars::{BarChart, BarRow};
 pub use downsample::{downsample, pair_by_step, rebucket};
 pub use error::ChartError;
 pub use fields::{Cell, field_cell, field_text, group_key, natural_cmp};
+pub use frame::Frame;
 pub use map::{
     BarMap, BarPanelMap, BarsMap, ChartMap, ColumnMap, GroupColumnMap, GroupMap, LineMap,
     ParallelAxisMap, ParallelMap, PixelRect, RowMap, ScatterMap, ScatterPointMap, SeriesMap,
     SystemMap,
 };
 pub use parallel::{ParallelChart, ParallelRow};
-pub use render::{
-    Chart, Format, Frame, PngChart, Rendered, SvgChart, render, render_png, render_svg,
-};
+pub use render::{Chart, Format, PngChart, Rendered, SvgChart, render, render_png, render_svg};
 pub use scatter::{ScatterChart, ScatterPoint};
 pub use series::{Band, Bucket, LineChart, Point, Samples, Scale, Series, XAxis};
 pub use system::{SystemGroup, SystemPanel, system_groups};

@@ -9,8 +9,8 @@ use crate::axis::{AxisMap, Unit, format_number, linear_ticks};
 use crate::canvas::{Align, Canvas, LABEL_PX, TICK_PX, TITLE_PX, fit_text, text_width};
 use crate::error::ChartError;
 use crate::fields::{Cell, field_cell, natural_cmp};
+use crate::frame::Frame;
 use crate::map::{ParallelAxisMap, ParallelMap, PixelRect, RowMap};
-use crate::render::Frame;
 use crate::series::Scale;
 use crate::theme::{Rgb, viridis};
 

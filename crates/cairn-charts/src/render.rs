@@ -8,73 +8,17 @@ use serde::{Deserialize, Serialize};
 use crate::bars::BarChart;
 use crate::canvas::{BITMAP_FONT_SCALE, Canvas, SVG_FONT_SCALE};
 use crate::error::ChartError;
+use crate::frame::Frame;
 use crate::map::{ChartMap, PixelRect};
 use crate::parallel::ParallelChart;
 use crate::scatter::ScatterChart;
 use crate::series::LineChart;
 use crate::system::SystemPanel;
-use crate::theme::Theme;
 use crate::{bars, line, parallel, scatter, system};
 
 /// DejaVu Sans, cut down to Latin-1 and a few symbols (see `assets/DejaVuSans-LICENSE.txt`),
 /// used to rasterise PNG text. SVG output never needs it.
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
-
-const MIN_WIDTH: u32 = 240;
-const MIN_HEIGHT: u32 = 160;
-const MAX_SIDE: u32 = 8192;
-
-/// The canvas: its size in pixels, its theme, and the UTC offset wall-clock axes are labelled
-/// in (the caller knows the user's time zone; this crate reads no environment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Frame {
-    pub width: u32,
-    pub height: u32,
-    #[serde(default)]
-    pub theme: Theme,
-    #[serde(default)]
-    pub utc_offset_minutes: i32,
-}
-
-impl Default for Frame {
-    fn default() -> Frame {
-        Frame::new(960, 540)
-    }
-}
-
-impl Frame {
-    /// A light frame of `width`×`height` pixels, times in UTC.
-    pub fn new(width: u32, height: u32) -> Frame {
-        Frame {
-            width,
-            height,
-            theme: Theme::Light,
-            utc_offset_minutes: 0,
-        }
-    }
-
-    /// The same frame in `theme`.
-    pub fn with_theme(mut self, theme: Theme) -> Frame {
-        self.theme = theme;
-        self
-    }
-
-    fn check(&self) -> Result<(), ChartError> {
-        let ok = (MIN_WIDTH..=MAX_SIDE).contains(&self.width)
-            && (MIN_HEIGHT..=MAX_SIDE).contains(&self.height);
-        if ok {
-            Ok(())
-        } else {
-            Err(ChartError::Size {
-                width: self.width,
-                height: self.height,
-                min_width: MIN_WIDTH,
-                min_height: MIN_HEIGHT,
-                max_side: MAX_SIDE,
-            })
-        }
-    }
-}
 
 /// Every kind of chart.
 #[derive(Debug, Clone, PartialEq)]

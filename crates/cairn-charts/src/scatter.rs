@@ -8,9 +8,8 @@ use crate::axis::{AxisMap, Unit, padded};
 use crate::canvas::{Align, Canvas, LABEL_PX, TICK_PX, TITLE_PX, fit_text};
 use crate::error::ChartError;
 use crate::fields::{Cell, field_cell, field_text, natural_cmp};
-use crate::line::{Entry, draw_axes, draw_legend, layout_legend, place_plot};
+use crate::frame::{Entry, Frame, draw_axes, draw_legend, layout_legend, place_plot};
 use crate::map::{PixelRect, ScatterMap, ScatterPointMap};
-use crate::render::Frame;
 use crate::series::Scale;
 
 /// A scatter chart.

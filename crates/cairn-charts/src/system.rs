@@ -6,8 +6,8 @@ use plotters::prelude::DrawingBackend;
 
 use crate::canvas::{Align, Canvas, TITLE_PX, fit_text};
 use crate::error::ChartError;
+use crate::frame::Frame;
 use crate::map::{PixelRect, SystemMap};
-use crate::render::Frame;
 use crate::series::LineChart;
 
 /// A grid of line charts sharing a theme and x axis kind.
