@@ -1,8 +1,19 @@
 //! The window's commands: one-line adapters over `cairn_core::Workspace`.
+//!
+//! Every command is `async` and does its workspace work on the blocking pool of Tauri's runtime:
+//! a synchronous command runs on the window's main thread, and the workspace can be busy for as
+//! long as the in-process server holds it (a large artifact upload, a catalog rebuild, a write
+//! waiting for another process's transaction), which froze the whole window. Now only the command
+//! waits; the window keeps painting and answering input.
+
+// `#[tauri::command]` on an async fn that borrows (`State<'_, _>`) emits a compile-time check that
+// it returns a `Result` (`let _: &dyn AsyncCommandMustReturnResult = &_check;` in a `const` that
+// never runs), which trips this lint on every command. Nothing written here discards a result.
+#![allow(clippy::let_underscore_must_use)]
 
 use cairn_core::{
-    BucketView, ChartRequest, ChartView, ExperimentSummary, Info, RunView, SavedView, SearchPage,
-    SearchRequest, Workspace,
+    BucketView, ChartRequest, ChartView, Code, ExperimentSummary, Info, RunView, SavedView,
+    SearchPage, SearchRequest, Workspace,
 };
 use serde::Serialize;
 use tauri::State;
@@ -12,7 +23,7 @@ use crate::Desktop;
 /// The one error shape across IPC: a stable code and a message for people.
 #[derive(Debug, Serialize)]
 pub struct IpcError {
-    code: cairn_core::Code,
+    code: Code,
     message: String,
 }
 
@@ -28,9 +39,29 @@ impl From<cairn_core::Error> for IpcError {
 type Reply<T> = Result<T, IpcError>;
 
 impl Desktop {
-    fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Result<T, cairn_core::Error>) -> Reply<T> {
-        let mut ws = self.ws.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(f(&mut ws)?)
+    /// Runs `f` on the workspace on the blocking pool and waits for it without holding a thread.
+    async fn with<T, F>(&self, f: F) -> Reply<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Workspace) -> Result<T, cairn_core::Error> + Send + 'static,
+    {
+        let ws = self.ws.clone();
+        let done = tauri::async_runtime::spawn_blocking(move || {
+            // A panic in an earlier call must not lock the window out of its workspace.
+            let mut ws = ws.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut ws)
+        })
+        .await;
+        match done {
+            Ok(reply) => Ok(reply?),
+            Err(e) => {
+                tracing::error!(error = %e, "a window command failed to finish");
+                Err(IpcError {
+                    code: Code::Internal,
+                    message: format!("the command did not finish: {e}"),
+                })
+            }
+        }
     }
 }
 
@@ -43,67 +74,71 @@ pub struct DesktopInfo {
 }
 
 #[tauri::command]
-pub fn info(d: State<'_, Desktop>) -> Reply<DesktopInfo> {
-    d.with(|ws| {
+pub async fn info(d: State<'_, Desktop>) -> Reply<DesktopInfo> {
+    let tracking_uri = d.tracking_uri.clone();
+    d.with(move |ws| {
         Ok(DesktopInfo {
             info: ws.info(),
-            tracking_uri: d.tracking_uri.clone(),
+            tracking_uri,
         })
     })
+    .await
 }
 
 #[tauri::command]
-pub fn experiments(d: State<'_, Desktop>) -> Reply<Vec<ExperimentSummary>> {
-    d.with(|ws| ws.experiments())
+pub async fn experiments(d: State<'_, Desktop>) -> Reply<Vec<ExperimentSummary>> {
+    d.with(|ws| ws.experiments()).await
 }
 
 #[tauri::command]
-pub fn search(d: State<'_, Desktop>, req: SearchRequest) -> Reply<SearchPage> {
-    d.with(|ws| ws.search_page(&req))
+pub async fn search(d: State<'_, Desktop>, req: SearchRequest) -> Reply<SearchPage> {
+    d.with(move |ws| ws.search_page(&req)).await
 }
 
 #[tauri::command]
-pub fn run(d: State<'_, Desktop>, id: String) -> Reply<RunView> {
-    d.with(|ws| ws.run(ws.resolve_run(&id)?))
+pub async fn run(d: State<'_, Desktop>, id: String) -> Reply<RunView> {
+    d.with(move |ws| ws.run(ws.resolve_run(&id)?)).await
 }
 
 #[tauri::command]
-pub fn buckets(
+pub async fn buckets(
     d: State<'_, Desktop>,
     id: String,
     key: String,
     buckets: usize,
     range: Option<(i64, i64)>,
 ) -> Reply<Vec<BucketView>> {
-    d.with(|ws| ws.metric_buckets(&id, &key, range, buckets))
+    d.with(move |ws| ws.metric_buckets(&id, &key, range, buckets))
+        .await
 }
 
 #[tauri::command]
-pub fn artifact_text(d: State<'_, Desktop>, id: String, path: String) -> Reply<String> {
-    d.with(|ws| {
+pub async fn artifact_text(d: State<'_, Desktop>, id: String, path: String) -> Reply<String> {
+    d.with(move |ws| {
         Ok(
             String::from_utf8_lossy(&ws.read_artifact_path(ws.resolve_run(&id)?, &path)?)
                 .into_owned(),
         )
     })
+    .await
 }
 
 #[tauri::command]
-pub fn chart(d: State<'_, Desktop>, req: ChartRequest) -> Reply<ChartView> {
-    d.with(|ws| ws.chart(&req))
+pub async fn chart(d: State<'_, Desktop>, req: ChartRequest) -> Reply<ChartView> {
+    d.with(move |ws| ws.chart(&req)).await
 }
 
 #[tauri::command]
-pub fn views(d: State<'_, Desktop>) -> Reply<Vec<SavedView>> {
-    d.with(|ws| ws.views())
+pub async fn views(d: State<'_, Desktop>) -> Reply<Vec<SavedView>> {
+    d.with(|ws| ws.views()).await
 }
 
 #[tauri::command]
-pub fn save_view(d: State<'_, Desktop>, view: SavedView) -> Reply<SavedView> {
-    d.with(|ws| ws.save_view(&view).map(|()| view))
+pub async fn save_view(d: State<'_, Desktop>, view: SavedView) -> Reply<SavedView> {
+    d.with(move |ws| ws.save_view(&view).map(|()| view)).await
 }
 
 #[tauri::command]
-pub fn delete_view(d: State<'_, Desktop>, name: String) -> Reply<()> {
-    d.with(|ws| ws.delete_view(&name))
+pub async fn delete_view(d: State<'_, Desktop>, name: String) -> Reply<()> {
+    d.with(move |ws| ws.delete_view(&name)).await
 }

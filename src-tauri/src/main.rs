@@ -2,8 +2,8 @@
 //! demo data on first start), and the tracking server in-process so training jobs on this machine
 //! log straight into the open catalog.
 //!
-//! Every command is a one-line adapter over `cairn_core::Workspace`; errors cross to the UI as
-//! `{code, message}`. No rule about runs lives here.
+//! Every command is a one-line adapter over `cairn_core::Workspace`, run off the main thread;
+//! errors cross to the UI as `{code, message}`. No rule about runs lives here.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 // The one line it prints says where the tracking server is, for people starting it from a shell.
 #![allow(clippy::print_stderr)]
@@ -46,7 +46,10 @@ fn user() -> String {
 /// changes as they happen and pulls from every teammate now and then (`cairn serve --sync` in
 /// the app). `CAIRN_SYNC_BIND` (default `0.0.0.0:0`) and `CAIRN_SYNC_ADVERTISE` (addresses,
 /// comma-separated) say where teammates reach it. Sync failing to start leaves the app working.
-fn start_sync(rt: &tokio::runtime::Runtime, ws: &Mutex<Workspace>) -> Option<Node> {
+///
+/// The node runs on a runtime of its own: its sessions do SQLite, automerge and blob I/O on their
+/// tasks, which on the tracking server's runtime would keep its workers from training jobs' requests.
+fn start_sync(ws: &Mutex<Workspace>) -> Option<(tokio::runtime::Runtime, Node)> {
     let mut ws = ws.lock().unwrap_or_else(|p| p.into_inner());
     match ws.team() {
         Ok(Some(_)) => {}
@@ -80,6 +83,18 @@ fn start_sync(rt: &tokio::runtime::Runtime, ws: &Mutex<Workspace>) -> Option<Nod
         watch: true,
         ..NodeConfig::default()
     };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cairn-sync")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a runtime for sync; sync is off");
+            return None;
+        }
+    };
     match rt.block_on(ws.start_sync_node(config)) {
         Ok(node) => {
             eprintln!(
@@ -87,7 +102,7 @@ fn start_sync(rt: &tokio::runtime::Runtime, ws: &Mutex<Workspace>) -> Option<Nod
                 node.id(),
                 node.bound()
             );
-            Some(node)
+            Some((rt, node))
         }
         Err(e) => {
             tracing::warn!(error = %e, "sync did not start");
@@ -113,9 +128,11 @@ fn main() -> Result<()> {
     }
     let ws = Arc::new(Mutex::new(ws));
 
-    // The tracking server runs for the app's lifetime on its own runtime.
+    // The tracking server runs for the app's lifetime on its own runtime; the window's commands
+    // run on Tauri's, so neither waits for the other's workers.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("cairn-server")
         .enable_all()
         .build()?;
     let port: u16 = std::env::var("CAIRN_PORT")
@@ -135,7 +152,7 @@ fn main() -> Result<()> {
         "Cairn desktop: workspace {}, tracking server at http://{addr}",
         dir.display()
     );
-    let sync = start_sync(&rt, &ws);
+    let sync = start_sync(&ws);
 
     tauri::Builder::default()
         .manage(Desktop {
@@ -156,8 +173,8 @@ fn main() -> Result<()> {
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .context("running the desktop window")?;
-    if let Some(node) = sync {
-        rt.block_on(node.shutdown());
+    if let Some((sync_rt, node)) = sync {
+        sync_rt.block_on(node.shutdown());
     }
     drop(rt);
     Ok(())

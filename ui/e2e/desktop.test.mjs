@@ -1,6 +1,7 @@
 // The real desktop window (Tauri + WebKitGTK) under Xvfb, driven over WebDriver through
-// tauri-driver and Debian's WebKitWebDriver: the app opens on a workspace, shows the catalog, and
-// a search narrows it. Run under `xvfb-run`; screenshots go to e2e/screenshots/.
+// tauri-driver and Debian's WebKitWebDriver: the app opens on a workspace, shows the catalog, a
+// search narrows it, the window stays responsive while its workspace is busy, and a teammate joins
+// its team. Run under `xvfb-run`; screenshots go to e2e/screenshots/.
 
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -42,8 +43,8 @@ async function waitFor(what, fn, timeoutMs = 30000) {
   throw new Error(`timed out waiting for ${what}: ${last}`);
 }
 
-async function find(css) {
-  const el = await call("POST", `/session/${session}/element`, { using: "css selector", value: css });
+async function find(css, using = "css selector") {
+  const el = await call("POST", `/session/${session}/element`, { using, value: css });
   return Object.values(el)[0];
 }
 
@@ -126,6 +127,77 @@ test("the desktop window opens on the catalog and a search narrows it", async ()
   assert.ok(rows.length > 0 && rows.length <= narrowed + 20, `${rows.length} rows shown for ${narrowed} runs`);
   const shot2 = await call("GET", `/session/${session}/screenshot`);
   writeFileSync(join(shots, "desktop-2-search.png"), Buffer.from(shot2, "base64"));
+});
+
+/** Holds the write lock of a workspace database from another process (as a training job's long
+ *  transaction would) until `release()`: every write to it waits, up to SQLite's busy timeout. */
+async function holdWriteLock(db) {
+  const holder = spawn("python3", ["-c", [
+    "import sqlite3, sys",
+    "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)",
+    "db.execute('BEGIN IMMEDIATE')",
+    "print('locked', flush=True)",
+    "sys.stdin.readline()",
+    "db.execute('ROLLBACK')",
+  ].join("\n"), db], { stdio: ["pipe", "pipe", "inherit"] });
+  await new Promise((ok, fail) => {
+    holder.stdout.on("data", (d) => /locked/.test(String(d)) && ok());
+    holder.on("exit", (code) => fail(new Error(`the lock holder exited with ${code}`)));
+  });
+  const exited = new Promise((ok) => holder.on("exit", ok));
+  return async () => {
+    holder.stdin.end();
+    await exited;
+  };
+}
+
+test("the window stays responsive while the in-process server holds its workspace", async () => {
+  const tracking = /MLFLOW_TRACKING_URI=(http:\/\/127\.0\.0\.1:\d+)/.exec(await text("[data-testid=tracking]"))[1];
+  const release = await holdWriteLock(join(workspace, "catalog.db"));
+  let released = false;
+  try {
+    // A tracking client's write: the server takes the workspace and waits, holding it, for the
+    // catalog's write lock.
+    let serverDone = false;
+    const serverWrite = fetch(`${tracking}/api/2.0/mlflow/experiments/create`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "logged while the window waits" }),
+    }).finally(() => (serverDone = true));
+    // Then, in the window: its own write, a command that has to wait for the workspace too, and
+    // meanwhile what needs no workspace: the column chooser opens, the query bar takes text. A
+    // window whose main thread waits for the workspace answers none of it until the lock goes, so
+    // the bound is generous and the lock is held well past it (SQLite waits 30 s for it).
+    const interaction = (async () => {
+      await call("POST", `/session/${session}/element/${await find("button[title^='save this query']")}/click`, {});
+      await call("POST", `/session/${session}/element/${await find("input[aria-label='view name']")}/value`, { text: "saved while busy\uE007" });
+      await call("POST", `/session/${session}/element/${await find("//button[text()='Columns']", "xpath")}/click`, {});
+      await find(".chooser");
+      const input = await find("input[aria-label=query]");
+      await call("POST", `/session/${session}/element/${input}/clear`, {});
+      await call("POST", `/session/${session}/element/${input}/value`, { text: "still here" });
+      return call("GET", `/session/${session}/element/${input}/property/value`);
+    })();
+    const answered = await Promise.race([interaction, new Promise((ok) => setTimeout(() => ok(null), 15000))]);
+    const stillBusy = !serverDone;
+    released = true;
+    await release();
+    await interaction;
+    assert.equal(answered, "still here", "the window answered while its workspace was busy");
+    assert.ok(stillBusy, "the server's write was still waiting when the window answered (the workspace was busy)");
+
+    // Once the lock goes, the server's write and the window's command both complete.
+    const res = await serverWrite;
+    assert.equal(res.status, 200, `the server's write: ${res.status} ${await res.text()}`);
+    await waitFor("the view saved while busy", async () => (await call("POST", `/session/${session}/elements`, { using: "css selector", value: "select[aria-label='saved views'] option[value='saved while busy']" })).length === 1);
+    // The screenshot is of the last painted frame: let the saved view reach the screen first.
+    await call("POST", `/session/${session}/execute/async`, { script: "requestAnimationFrame(() => requestAnimationFrame(arguments[0]))", args: [] });
+    const shot = await call("GET", `/session/${session}/screenshot`);
+    writeFileSync(join(shots, "desktop-3-busy.png"), Buffer.from(shot, "base64"));
+    await call("POST", `/session/${session}/element/${await find("//button[text()='Columns']", "xpath")}/click`, {});
+  } finally {
+    if (!released) await release();
+  }
 });
 
 test("a teammate joins the open window's team and receives its catalog", async () => {
