@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_model::BlobHash;
 
@@ -43,6 +43,19 @@ pub struct DirPut {
     pub skipped: Vec<PathBuf>,
 }
 
+/// What [`ArtifactStore::collect`] did with one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collected {
+    /// Removed; it held this many bytes.
+    Removed(u64),
+    /// Kept: stored (or stored again) within the grace period.
+    Recent,
+    /// Not stored.
+    Absent,
+}
+
+static NEXT_ASIDE: AtomicU64 = AtomicU64::new(0);
+
 impl ArtifactStore {
     /// Opens the store at `root`, creating `root/blobs` and `root/tmp` when missing.
     pub fn open(root: &Path) -> Result<Self, Error> {
@@ -63,7 +76,7 @@ impl ArtifactStore {
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Put, Error> {
         let hash = BlobHash(*blake3::hash(bytes).as_bytes());
         let size = bytes.len() as u64;
-        if self.stored_len(&hash)? == Some(size) {
+        if self.stored_len(&hash)? == Some(size) && self.refresh(&hash)? {
             return Ok(Put {
                 hash,
                 size,
@@ -312,6 +325,155 @@ impl ArtifactStore {
         check(hash, actual)
     }
 
+    /// Deletes a blob at once, whoever references it (a purge: the content must go). Returns
+    /// its size when it was stored.
+    pub fn remove(&self, hash: &BlobHash) -> Result<Option<u64>, Error> {
+        let path = self.blob_path(hash);
+        let Some(len) = self.stored_len(hash)? else {
+            return Ok(None);
+        };
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("remove", &path)(e)),
+        }
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        tracing::debug!(blob = %hash, "removed blob");
+        Ok(Some(len))
+    }
+
+    /// Removes a blob that nothing references any more, unless it was stored (or stored again:
+    /// every `put` of content already here refreshes its modification time) within `grace`.
+    ///
+    /// The grace period is what makes collecting safe next to a writer: a writer stores a blob,
+    /// then binds it to a run in the catalog, and a collector that listed the bindings in
+    /// between must not take the blob. The blob is first moved aside and its time checked
+    /// there: a writer that refreshed it before the move is seen (the blob goes back), and one
+    /// that comes after finds it gone and stores it anew.
+    pub fn collect(&self, hash: &BlobHash, grace: Duration) -> Result<Collected, Error> {
+        let path = self.blob_path(hash);
+        let recent = |meta: &fs::Metadata| {
+            meta.modified()
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .is_none_or(|age| age < grace)
+        };
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if recent(&meta) => return Ok(Collected::Recent),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Collected::Absent),
+            Err(e) => return Err(Error::io("inspect", &path)(e)),
+        }
+        let aside = self.tmp_dir().join(format!(
+            "gc-{}-{:x}-{:x}",
+            hash.to_hex(),
+            std::process::id(),
+            NEXT_ASIDE.fetch_add(1, Ordering::Relaxed)
+        ));
+        match fs::rename(&path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Collected::Absent),
+            Err(e) => return Err(Error::io("move aside", &path)(e)),
+        }
+        let meta = fs::symlink_metadata(&aside).map_err(Error::io("inspect", &aside))?;
+        if recent(&meta) {
+            // Refreshed by a writer just before the move: put it back (unless it was stored
+            // again meanwhile, which is the same content).
+            match fs::hard_link(&aside, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("put back", &path)(e)),
+            }
+            fs::remove_file(&aside).map_err(Error::io("remove", &aside))?;
+            return Ok(Collected::Recent);
+        }
+        fs::remove_file(&aside).map_err(Error::io("remove", &aside))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        tracing::debug!(blob = %hash, size = meta.len(), "collected blob");
+        Ok(Collected::Removed(meta.len()))
+    }
+
+    /// Cleans `tmp/`: files older than `grace` are what crashed writers left (removed, with
+    /// their bytes counted), and a blob a crashed collector had moved aside goes back in place.
+    /// Returns (files removed, bytes).
+    pub fn sweep_tmp(&self, grace: Duration) -> Result<(usize, u64), Error> {
+        let tmp = self.tmp_dir();
+        let entries = match fs::read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(e) => return Err(Error::io("list", &tmp)(e)),
+        };
+        let (mut files, mut bytes) = (0, 0);
+        for entry in entries {
+            let entry = entry.map_err(Error::io("list", &tmp))?;
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(hash) = name
+                .strip_prefix("gc-")
+                .and_then(|rest| rest.get(..64))
+                .and_then(|hex| hex.parse::<BlobHash>().ok())
+            {
+                // Only the collector that moved it aside decides; a crashed one decided nothing.
+                let age = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| SystemTime::now().duration_since(m).ok());
+                if age.is_some_and(|a| a >= grace.max(Duration::from_secs(60))) {
+                    let dest = self.blob_path(&hash);
+                    match fs::hard_link(&path, &dest) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(Error::io("put back", &dest)(e)),
+                    }
+                    fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+                }
+                continue;
+            }
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .is_some_and(|age| age >= grace);
+            if old {
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        files += 1;
+                        bytes += meta.len();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &path)(e)),
+                }
+            }
+        }
+        Ok((files, bytes))
+    }
+
+    /// Marks a stored blob as just stored (its modification time), so a collector spares it
+    /// for its grace period. False when it is not there (any more).
+    fn refresh(&self, hash: &BlobHash) -> Result<bool, Error> {
+        let path = self.blob_path(hash);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("open", &path)(e)),
+        };
+        if let Err(e) = file.set_modified(SystemTime::now()) {
+            // Not the owner (a store shared between users): the blob's age stays as it was.
+            tracing::debug!(blob = %hash, "cannot refresh the blob's time: {e}");
+        }
+        // Still in place after the touch? A collector that moved it aside before the touch
+        // removed it or put it back; after the touch, it sees the fresh time and puts it back.
+        Ok(path.is_file())
+    }
+
     fn blob_path(&self, hash: &BlobHash) -> PathBuf {
         let hex = hash.to_hex();
         self.root.join("blobs").join(&hex[..2]).join(hex)
@@ -358,13 +520,17 @@ impl ArtifactStore {
                 },
             })?;
         let dest = self.blob_path(&hash);
-        let existing = self.stored_len(&hash)?;
+        let mut existing = self.stored_len(&hash)?;
         if existing == Some(size) {
-            return Ok(Put {
-                hash,
-                size,
-                new: false,
-            });
+            if self.refresh(&hash)? {
+                return Ok(Put {
+                    hash,
+                    size,
+                    new: false,
+                });
+            }
+            // Collected between the look and the touch: store it again.
+            existing = None;
         }
         tmp.file.sync_all().map_err(Error::io("sync", &tmp.path))?;
         set_read_only(&tmp.file).map_err(Error::io("make read-only", &tmp.path))?;
@@ -386,6 +552,15 @@ impl ArtifactStore {
             match fs::hard_link(&tmp.path, &dest) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    // Stored meanwhile by another writer; keep it fresh for the collector. Gone
+                    // again already (collected): link ours, once more.
+                    if !self.refresh(&hash)? {
+                        match fs::hard_link(&tmp.path, &dest) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                            Err(e) => return Err(Error::io("link into place", &dest)(e)),
+                        }
+                    }
                     return Ok(Put {
                         hash,
                         size,

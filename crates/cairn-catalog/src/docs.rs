@@ -35,7 +35,8 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
-const SCHEMA_REVISION: i64 = 6;
+/// (7 added `artifact_refs`, see `blob_refs.rs`.)
+const SCHEMA_REVISION: i64 = 7;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -146,6 +147,11 @@ impl Catalog {
         )?;
         tx.commit()?;
         Ok(cat)
+    }
+
+    /// The connection, for the projections' own read queries (`blob_refs.rs`).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// This handle's automerge actor id (hex).

@@ -14,11 +14,13 @@
 //! (schemas, MLflow's param immutability) live in `cairn-core`. Metric points are not here
 //! (`cairn-metrics`), nor artifact bytes (`cairn-artifacts`).
 
+mod blob_refs;
 mod docs;
 mod error;
 mod project;
 mod run_doc;
 
+pub use blob_refs::BlobBinding;
 pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt};
 pub use error::Error;
 pub use project::{RunFilter, RunOrder, RunRow};

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS run_metrics (
 CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
 ",
     )?;
+    crate::blob_refs::create_table(tx)?;
     Ok(())
 }
 
@@ -127,6 +128,7 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
         serde_json::to_string(run).unwrap_or_default(),
         bump_changed(tx)?,
     ])?;
+    crate::blob_refs::upsert(tx, run)?;
     for table in ["params", "tags", "run_metrics"] {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
             .execute([&id])?;

@@ -55,10 +55,14 @@ where
             )));
         }
     };
+    // Only live blobs are served: not a deleted artifact's, not a deleted run's, not a purged one.
+    let live = stores.lock()?.liveness()?;
     for hash in want {
-        let file = {
+        let file = if live.is_live(&BlobHash(hash)) {
             let s = stores.lock()?;
             s.artifacts.open_unverified(&BlobHash(hash)).ok()
+        } else {
+            None
         };
         let Some(mut file) = file else {
             write_frame(&mut writer, &Msg::BlobMissing(hash).encode()).await?;

@@ -249,10 +249,12 @@ impl Node {
         hashes: &[cairn_model::BlobHash],
     ) -> Result<crate::FetchReport, Error> {
         let mut left: Vec<cairn_model::BlobHash> = {
-            let s = self.inner.stores.lock()?;
+            let mut s = self.inner.stores.lock()?;
+            // A purged blob is never asked for (nor stored) again.
+            let purged = s.apply_purges()?.purged;
             hashes
                 .iter()
-                .filter(|h| !s.artifacts.contains(h))
+                .filter(|h| !s.artifacts.contains(h) && !purged.contains(h))
                 .copied()
                 .collect()
         };

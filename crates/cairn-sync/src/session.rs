@@ -9,8 +9,11 @@
 //!    round where neither side had anything to say. Both sides see both messages, so both agree.
 //! 3. Metrics: `Marks` (every series and its count); each side sends the points the other lacks
 //!    as `Points` continuing at the other's count, then `RoundEnd`.
-//! 4. Blobs: `BlobList`, `BlobWant` (the blobs up to the eager limit this side lacks), then the
-//!    wanted `Blob`s, each verified against its BLAKE3 before it is stored.
+//! 4. Blobs: first each side acts on purge tombstones the catalog brought (see [`crate::purge`]);
+//!    then `BlobList` (the *live* blobs this side holds, see [`crate::live`]: a deleted
+//!    artifact's, a deleted run's or a purged blob is never offered), `BlobWant` (the blobs up
+//!    to the eager limit this side lacks, never a purged one), then the wanted `Blob`s, each
+//!    verified against its BLAKE3 before it is stored.
 //! 5. `Done`.
 //!
 //! Outgoing frames go through a writer task so a side never blocks on writing while the other
@@ -54,6 +57,8 @@ pub struct SessionReport {
     pub rounds: usize,
     pub points_received: u64,
     pub blobs_received: usize,
+    /// Purged blobs (valid tombstones) erased here during the session.
+    pub purges_applied: usize,
     /// This side's digests at the end (what "in sync with this peer" meant).
     #[serde(skip)]
     pub digest: Vec<u8>,
@@ -62,7 +67,10 @@ pub struct SessionReport {
 impl SessionReport {
     /// Whether this side's stores changed.
     pub fn changed(&self) -> bool {
-        self.docs_changed > 0 || self.points_received > 0 || self.blobs_received > 0
+        self.docs_changed > 0
+            || self.points_received > 0
+            || self.blobs_received > 0
+            || self.purges_applied > 0
     }
 }
 
@@ -157,12 +165,12 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     mut link: Link<R>,
 ) -> Result<SessionReport, Error> {
     let mut report = SessionReport::default();
-    let (docs, cat_digest, marks, met_digest, blobs, blob_digest) = {
+    let (docs, cat_digest, marks, met_digest, blob_digest) = {
         let mut s = stores.lock()?;
         let (docs, cd) = s.catalog_manifest()?;
         let (marks, md) = s.metrics_manifest()?;
-        let (blobs, bd) = s.blobs_manifest()?;
-        (docs, cd, marks, md, blobs, bd)
+        let (_, bd) = s.blobs_manifest()?;
+        (docs, cd, marks, md, bd)
     };
     link.send(&Msg::Hello {
         version: VERSION,
@@ -189,11 +197,20 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     if their_cat != cat_digest {
         sync_catalog(stores, peer, &mut link, docs, &mut report).await?;
     }
+    // What the catalog phase brought may purge blobs (a tombstone) or unbind them: act on
+    // tombstones before any blob moves, and list the blobs to offer afresh.
+    let purged = {
+        let mut s = stores.lock()?;
+        let applied = s.apply_purges()?;
+        report.purges_applied = applied.erased;
+        applied.purged
+    };
     if their_met != met_digest {
         sync_metrics(stores, &mut link, marks, &mut report).await?;
     }
     if their_blobs != blob_digest {
-        sync_blobs(stores, &mut link, blobs, &mut report).await?;
+        let (blobs, _) = stores.lock()?.blobs_manifest()?;
+        sync_blobs(stores, &mut link, blobs, &purged, &mut report).await?;
     }
     link.send(&Msg::Done)?;
     match link.recv().await? {
@@ -443,6 +460,7 @@ async fn sync_blobs<R: AsyncRead + Unpin + Send>(
     stores: &SharedStores,
     link: &mut Link<R>,
     mine: Vec<([u8; 32], u64)>,
+    purged: &BTreeSet<BlobHash>,
     report: &mut SessionReport,
 ) -> Result<(), Error> {
     link.send(&Msg::BlobList(mine.clone()))?;
@@ -451,11 +469,20 @@ async fn sync_blobs<R: AsyncRead + Unpin + Send>(
         other => return Err(unexpected("BlobList", &other)),
     };
     let mine_set: BTreeSet<[u8; 32]> = mine.iter().map(|(h, _)| *h).collect();
-    let want: BTreeSet<[u8; 32]> = theirs
-        .iter()
-        .filter(|(h, size)| *size <= EAGER_BLOB_LIMIT && !mine_set.contains(h))
-        .map(|(h, _)| *h)
-        .collect();
+    // Never a purged blob; never one held here already (stored but not live: not offered).
+    let want: BTreeSet<[u8; 32]> = {
+        let s = stores.lock()?;
+        theirs
+            .iter()
+            .filter(|(h, size)| {
+                *size <= EAGER_BLOB_LIMIT
+                    && !mine_set.contains(h)
+                    && !purged.contains(&BlobHash(*h))
+                    && !s.artifacts.contains(&BlobHash(*h))
+            })
+            .map(|(h, _)| *h)
+            .collect()
+    };
     link.send(&Msg::BlobWant(want.iter().copied().collect()))?;
     let asked = match link.recv().await? {
         Msg::BlobWant(h) => h,

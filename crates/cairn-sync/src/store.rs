@@ -11,6 +11,8 @@ use cairn_metrics::MetricStore;
 
 use crate::Error;
 use crate::ledger::Ledger;
+use crate::live::{self, Liveness, ManifestCache};
+use crate::purge;
 
 /// Blobs up to this size are sent eagerly; larger ones stay where they are until asked for.
 pub const EAGER_BLOB_LIMIT: u64 = 8 << 20;
@@ -53,6 +55,8 @@ pub struct Stores {
     pub metrics: MetricStore,
     pub artifacts: ArtifactStore,
     pub ledger: Ledger,
+    /// The files of the directory manifests read so far (what makes a blob live).
+    pub manifests: ManifestCache,
 }
 
 /// The stores shared by every session of a node.
@@ -67,7 +71,29 @@ impl Stores {
             metrics: MetricStore::open(&paths.metrics)?,
             artifacts: ArtifactStore::open(&paths.artifacts)?,
             ledger: Ledger::open(&paths.ledger)?,
+            manifests: ManifestCache::default(),
         })
+    }
+
+    /// Which blobs are live (bound by a run that is not deleted, or by a model version) and
+    /// which are purged: only live ones are offered, served and sent.
+    pub fn liveness(&mut self) -> Result<Liveness, Error> {
+        live::liveness(
+            &mut self.catalog,
+            &self.artifacts,
+            &mut self.manifests,
+            None,
+        )
+    }
+
+    /// Acts on the valid purge tombstones: every purged blob still held or bound here is
+    /// erased. Invalid tombstones are reported (a warning each) and ignored.
+    pub fn apply_purges(&mut self) -> Result<purge::Applied, Error> {
+        let applied = purge::apply(&mut self.catalog, &self.artifacts, None)?;
+        for blob in &applied.purged {
+            self.manifests.forget(blob);
+        }
+        Ok(applied)
     }
 
     /// Per-doc short digests of the heads (docs with no content left out) and one digest of all.
@@ -108,11 +134,19 @@ impl Stores {
         Ok((marks, *h.finalize().as_bytes()))
     }
 
-    /// Every blob sent eagerly (up to [`EAGER_BLOB_LIMIT`]), and their digest.
-    pub fn blobs_manifest(&self) -> Result<Manifest<BlobSizes>, Error> {
+    /// Every live blob held here that is sent eagerly (up to [`EAGER_BLOB_LIMIT`]), and their
+    /// digest. A blob no live run binds (a deleted artifact, a deleted run's, a purged one) is
+    /// not offered, even when it is still stored.
+    pub fn blobs_manifest(&mut self) -> Result<Manifest<BlobSizes>, Error> {
+        let live = self.liveness()?;
         let mut h = blake3::Hasher::new();
         let mut blobs = Vec::new();
-        for (hash, size) in self.artifacts.list()? {
+        for hash in live.live {
+            let size = match self.artifacts.size(&hash) {
+                Ok(size) => size,
+                Err(cairn_artifacts::Error::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
             if size > EAGER_BLOB_LIMIT {
                 continue;
             }

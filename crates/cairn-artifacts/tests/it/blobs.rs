@@ -54,8 +54,10 @@ fn a_stored_blob_is_read_only_and_never_overwritten() {
 
     let again = store.put_reader(&mut &b"immutable"[..]).unwrap();
     assert!(!again.new);
+    // Same file, same bytes: only its modification time is refreshed (what the collector's
+    // grace period reads; see collect.rs).
     let after = fs::metadata(&path).unwrap();
-    assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+    assert_eq!(after.len(), before.len());
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,7 @@
 //! Integration tests of the artifact store against real files in temporary directories.
 
 mod blobs;
+mod collect;
 mod trees;
 
 use std::fs;

@@ -413,3 +413,105 @@ fn a_catalog_from_an_older_revision_gets_the_new_indexes_at_open() {
     let cat = Catalog::open(&path, "t").unwrap();
     assert_eq!(cat.run_counts().unwrap().get(&exp.id), Some(&2));
 }
+
+fn blob(n: u8) -> cairn_model::ArtifactRef {
+    cairn_model::ArtifactRef {
+        hash: cairn_model::BlobHash([n; 32]),
+        size: u64::from(n),
+        kind: if n.is_multiple_of(2) {
+            cairn_model::ArtifactKind::Dir
+        } else {
+            cairn_model::ArtifactKind::File
+        },
+    }
+}
+
+#[test]
+fn blob_bindings_follow_the_runs_artifacts_and_their_deletion() {
+    let mut cat = Catalog::open_in_memory("test").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let (a, b) = (run_in(&exp, 1), run_in(&exp, 2));
+    cat.create_runs(&[a.clone(), b.clone()]).unwrap();
+    cat.update_run(
+        a.id,
+        &[
+            RunEdit::Artifact("model".into(), blob(2)),
+            RunEdit::Artifact(".env".into(), blob(3)),
+        ],
+    )
+    .unwrap();
+    cat.update_run(b.id, &[RunEdit::Artifact("copy".into(), blob(3))])
+        .unwrap();
+    let of = |cat: &Catalog, n: u8| -> Vec<(RunId, String, bool)> {
+        cat.bindings_of_blob(&cairn_model::BlobHash([n; 32]))
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.run, b.path, b.run_deleted))
+            .collect()
+    };
+    let mut both = vec![
+        (a.id, ".env".to_owned(), false),
+        (b.id, "copy".to_owned(), false),
+    ];
+    both.sort();
+    assert_eq!(of(&cat, 3), both);
+    assert_eq!(cat.blob_bindings().unwrap().len(), 3);
+    // Unbinding removes the row; deleting the run flags it; restoring unflags it.
+    cat.update_run(a.id, &[RunEdit::DeleteArtifact(".env".into())])
+        .unwrap();
+    assert_eq!(of(&cat, 3), vec![(b.id, "copy".to_owned(), false)]);
+    cat.update_run(b.id, &[RunEdit::Deleted(true)]).unwrap();
+    assert_eq!(of(&cat, 3), vec![(b.id, "copy".to_owned(), true)]);
+    cat.update_run(b.id, &[RunEdit::Deleted(false)]).unwrap();
+    assert_eq!(of(&cat, 3), vec![(b.id, "copy".to_owned(), false)]);
+    let kinds: Vec<_> = cat
+        .blob_bindings()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            cairn_model::ArtifactKind::Dir,
+            cairn_model::ArtifactKind::File
+        ]
+    );
+    // A rebuild derives the same rows from the docs.
+    let before = cat.blob_bindings().unwrap();
+    cat.rebuild_projections().unwrap();
+    assert_eq!(cat.blob_bindings().unwrap(), before);
+}
+
+#[test]
+fn a_catalog_from_before_blob_bindings_gets_them_filled_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let exp = experiment("e");
+    let run = run_in(&exp, 1);
+    let before = {
+        let mut cat = Catalog::open(&path, "t").unwrap();
+        cat.create_experiment(&exp).unwrap();
+        cat.create_runs(std::slice::from_ref(&run)).unwrap();
+        cat.update_run(
+            run.id,
+            &[
+                RunEdit::Artifact("model".into(), blob(2)),
+                RunEdit::Artifact("data/x.csv".into(), blob(5)),
+            ],
+        )
+        .unwrap();
+        cat.blob_bindings().unwrap()
+    };
+    assert_eq!(before.len(), 2);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE artifact_refs; UPDATE meta SET value = '6' WHERE key = 'schema';",
+        )
+        .unwrap();
+    }
+    let cat = Catalog::open(&path, "t").unwrap();
+    assert_eq!(cat.blob_bindings().unwrap(), before);
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use cairn_catalog::Catalog;
 use cairn_metrics::Point;
-use cairn_model::{ArtifactKind, ArtifactRef, Experiment, ExperimentId, Run, RunId};
+use cairn_model::{ArtifactKind, ArtifactRef, BlobHash, Experiment, ExperimentId, Run, RunId};
 use cairn_sync::{Error, Link, SessionReport, SharedStores, StorePaths, Stores, run_session};
 use tempfile::TempDir;
 
@@ -90,6 +90,44 @@ impl Peer {
         );
     }
 
+    /// Stores `files` as a directory artifact (a manifest blob listing their blobs) at `path`.
+    #[allow(dead_code)]
+    pub fn add_dir_artifact(&self, run: RunId, path: &str, files: &[(&str, &[u8])]) -> BlobHash {
+        let entries = files
+            .iter()
+            .map(|(name, bytes)| {
+                let put = self.with(|s| s.artifacts.put_bytes(bytes)).unwrap();
+                cairn_artifacts::ManifestEntry {
+                    path: (*name).to_owned(),
+                    hash: put.hash,
+                    size: put.size,
+                }
+            })
+            .collect();
+        let manifest = cairn_artifacts::Manifest::from_entries(entries);
+        let put = self
+            .with(|s| s.artifacts.put_bytes(&manifest.to_bytes()))
+            .unwrap();
+        self.edit(
+            run,
+            cairn_catalog::RunEdit::Artifact(
+                path.to_owned(),
+                ArtifactRef {
+                    hash: put.hash,
+                    size: manifest.total_size(),
+                    kind: ArtifactKind::Dir,
+                },
+            ),
+        );
+        put.hash
+    }
+
+    /// Whether the blob of `bytes` is stored here.
+    #[allow(dead_code)]
+    pub fn holds(&self, bytes: &[u8]) -> bool {
+        self.with(|s| s.artifacts.contains(&hash_of(bytes)))
+    }
+
     /// Everything a peer holds, in a comparable form.
     pub fn snapshot(&self) -> Snapshot {
         self.with(|s| {
@@ -161,4 +199,10 @@ pub async fn try_sync(
 #[allow(dead_code)]
 pub fn team_doc() -> &'static str {
     Catalog::team_doc_name()
+}
+
+/// The blob name of `bytes`.
+#[allow(dead_code)]
+pub fn hash_of(bytes: &[u8]) -> BlobHash {
+    BlobHash(*blake3::hash(bytes).as_bytes())
 }

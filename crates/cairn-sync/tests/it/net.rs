@@ -176,3 +176,69 @@ async fn large_artifacts_are_fetched_on_demand_not_eagerly() {
 fn bo_hash(bytes: &[u8]) -> cairn_model::BlobHash {
     cairn_model::BlobHash(*blake3::hash(bytes).as_bytes())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_secret_never_reaches_a_later_joiner_and_a_purged_one_leaves_a_teammate() {
+    use cairn_catalog::RunEdit;
+    use cairn_sync::purge::{self, Tombstone};
+    const DELETED: &[u8] = b"OPENAI_API_KEY=sk-deleted-but-still-stored\n";
+    const PURGED: &[u8] = b"AWS_SECRET_ACCESS_KEY=purged-after-it-travelled\n";
+    let (ada, bo) = (Peer::new("ada"), Peer::new("bo"));
+    let (ada_key, bo_key) = (SecretKey::generate(), SecretKey::generate());
+    let exp = ada.create_experiment("e");
+    let run = ada.create_run(exp, "train");
+    ada.add_artifact(run, ".env", DELETED);
+    ada.edit(run, RunEdit::DeleteArtifact(".env".into()));
+    ada.add_artifact(run, "model.bin", b"weights");
+    let (ada_node, ticket) = team_of_ada(&ada, &ada_key).await;
+
+    // Bo joins after the deletion: the run and its live artifact arrive, the deleted one not,
+    // neither in the session nor on demand.
+    let bo_node = node(&bo, &bo_key).await;
+    bo_node.join(&ticket, "Bo", "").await.unwrap();
+    assert_eq!(bo.run(run).name, "train");
+    assert!(bo.holds(b"weights"));
+    assert!(
+        !bo.holds(DELETED),
+        "a deleted secret reached a later joiner"
+    );
+    let r = bo_node.fetch_blobs(&[bo_hash(DELETED)]).await.unwrap();
+    assert_eq!(r.missing, vec![bo_hash(DELETED).to_hex()]);
+    assert!(!bo.holds(DELETED));
+
+    // A secret that did travel, then purged on ada's device.
+    ada.add_artifact(run, "creds.env", PURGED);
+    let ada_id = ada_key.public().to_string();
+    bo_node.sync_with(&ada_id, &ada_node.bound()).await.unwrap();
+    assert!(bo.holds(PURGED));
+    ada.with(|s| {
+        purge::purge(
+            &mut s.catalog,
+            &s.artifacts,
+            &ada_key,
+            Tombstone::new(
+                bo_hash(PURGED),
+                "ada",
+                1_700_000_000_000,
+                &run.to_string(),
+                "creds.env",
+                "leaked AWS key",
+            ),
+        )
+    })
+    .unwrap();
+    assert!(!ada.holds(PURGED));
+    // Bo's next sync (either side may dial; here ada's node rings bo's) erases it there.
+    ada_node
+        .sync_with(&bo_key.public().to_string(), &bo_node.bound())
+        .await
+        .unwrap();
+    assert!(
+        !bo.holds(PURGED),
+        "a purged secret is still on a teammate's device"
+    );
+    assert!(!bo.run(run).artifacts.contains_key("creds.env"));
+    assert!(bo.holds(b"weights"));
+    ada_node.shutdown().await;
+    bo_node.shutdown().await;
+}

@@ -1,0 +1,137 @@
+//! Which blobs are *live*: bound to a path of a run that is not deleted (directly, or as a file
+//! of a directory whose manifest is bound), or named as the content of a registered model
+//! version — and not purged by a valid tombstone.
+//!
+//! Only live blobs are offered to peers in a session and served by `cairn/blob/1`: a deleted
+//! artifact (unbound), a deleted run's artifacts and a purged secret travel nowhere. The same
+//! set is what `cairn gc` keeps. What lives in the artifact store is artifact content and
+//! directory manifests only (sealed metric chunks are in `metrics.db`), so this is the whole
+//! story of what a blob is kept for.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use cairn_artifacts::ArtifactStore;
+use cairn_catalog::Catalog;
+use cairn_model::{ArtifactKind, BlobHash, RegisteredModel};
+
+use crate::Error;
+use crate::purge;
+
+/// The registry's team-doc keys (`cairn-core`'s registry keeps each model under `model/NAME`).
+const MODEL_PREFIX: &str = "model/";
+
+/// The files a directory manifest lists, remembered per manifest: manifests are immutable, so
+/// an entry never goes stale, and a device reads each one once instead of once per session.
+#[derive(Debug, Default)]
+pub struct ManifestCache(HashMap<BlobHash, Arc<[BlobHash]>>);
+
+impl ManifestCache {
+    fn entries(
+        &mut self,
+        artifacts: &ArtifactStore,
+        manifest: &BlobHash,
+    ) -> Result<Option<Arc<[BlobHash]>>, cairn_artifacts::Error> {
+        if let Some(e) = self.0.get(manifest) {
+            return Ok(Some(e.clone()));
+        }
+        if !artifacts.contains(manifest) {
+            return Ok(None);
+        }
+        let m = artifacts.manifest(manifest)?;
+        let e: Arc<[BlobHash]> = m.entries.iter().map(|e| e.hash).collect();
+        self.0.insert(*manifest, e.clone());
+        Ok(Some(e))
+    }
+
+    /// Forgets a manifest (it was erased).
+    pub fn forget(&mut self, manifest: &BlobHash) {
+        self.0.remove(manifest);
+    }
+}
+
+/// What the catalog keeps blobs for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Liveness {
+    /// Live blobs (see the module doc), purged ones taken out.
+    pub live: BTreeSet<BlobHash>,
+    /// Blobs only deleted runs bind (restoring a run makes them live again).
+    pub deleted_runs_only: BTreeSet<BlobHash>,
+    /// Blobs purged by valid tombstones: refused, never live.
+    pub purged: BTreeSet<BlobHash>,
+    /// Bound directory manifests that are not here (their files cannot be here either, unless
+    /// bound on their own).
+    pub missing_manifests: BTreeSet<BlobHash>,
+    /// Bound manifests or registry entries that could not be read, with why: what they name is
+    /// unknown, so a collector must not guess.
+    pub unreadable: Vec<String>,
+}
+
+impl Liveness {
+    /// Whether `blob` may be offered, served or kept.
+    pub fn is_live(&self, blob: &BlobHash) -> bool {
+        self.live.contains(blob)
+    }
+}
+
+/// Computes what is live from the catalog's bindings and registry and the manifests held in
+/// `artifacts`. `me` is this device's id, whose own tombstones count without a roster.
+pub fn liveness(
+    catalog: &mut Catalog,
+    artifacts: &ArtifactStore,
+    manifests: &mut ManifestCache,
+    me: Option<&str>,
+) -> Result<Liveness, Error> {
+    let mut out = Liveness {
+        purged: purge::tombstones(catalog, me)?.blobs(),
+        ..Default::default()
+    };
+    // Per blob: bound by a live run? And its kind (a directory's manifest lists more blobs);
+    // unknown for a model version's content that no run binds any more.
+    let mut bound: BTreeMap<BlobHash, (bool, Option<ArtifactKind>)> = BTreeMap::new();
+    for b in catalog.blob_bindings()? {
+        let e = bound.entry(b.hash).or_insert((false, Some(b.kind)));
+        e.0 |= !b.run_deleted;
+        if b.kind == ArtifactKind::Dir {
+            e.1 = Some(ArtifactKind::Dir);
+        }
+    }
+    for (key, text) in catalog.team_entries(MODEL_PREFIX)? {
+        match serde_json::from_str::<RegisteredModel>(&text) {
+            Ok(model) => {
+                for hash in model.versions.iter().filter_map(|v| v.content) {
+                    bound.entry(hash).or_insert((true, None)).0 = true;
+                }
+            }
+            Err(e) => out.unreadable.push(format!("{key}: {e}")),
+        }
+    }
+    let mut live = BTreeSet::new();
+    let mut dead = BTreeSet::new();
+    for (hash, (is_live, kind)) in &bound {
+        let set = if *is_live { &mut live } else { &mut dead };
+        set.insert(*hash);
+        match kind {
+            Some(ArtifactKind::File) => {}
+            Some(ArtifactKind::Dir) => match manifests.entries(artifacts, hash) {
+                Ok(Some(entries)) => set.extend(entries.iter().copied()),
+                Ok(None) => {
+                    out.missing_manifests.insert(*hash);
+                }
+                Err(e) => out.unreadable.push(format!("manifest {hash}: {e}")),
+            },
+            // A model's content of unknown kind: a directory if it reads as a manifest.
+            None => {
+                if let Ok(Some(entries)) = manifests.entries(artifacts, hash) {
+                    set.extend(entries.iter().copied());
+                }
+            }
+        }
+    }
+    out.deleted_runs_only = dead.difference(&live).copied().collect();
+    out.live = live.difference(&out.purged).copied().collect();
+    for why in &out.unreadable {
+        tracing::warn!("what a blob is kept for is unknown: {why}");
+    }
+    Ok(out)
+}
