@@ -397,10 +397,21 @@ impl ArtifactStore {
         Ok(Collected::Removed(meta.len()))
     }
 
+    /// When the blob was last stored (its modification time: stored, or stored again), if it
+    /// is here.
+    pub fn stored_at(&self, hash: &BlobHash) -> Result<Option<SystemTime>, Error> {
+        let path = self.blob_path(hash);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) => Ok(meta.modified().ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("inspect", &path)(e)),
+        }
+    }
+
     /// Cleans `tmp/`: files older than `grace` are what crashed writers left (removed, with
     /// their bytes counted), and a blob a crashed collector had moved aside goes back in place.
-    /// Returns (files removed, bytes).
-    pub fn sweep_tmp(&self, grace: Duration) -> Result<(usize, u64), Error> {
+    /// With `dry_run`, only counts. Returns (files removed, bytes).
+    pub fn sweep_tmp(&self, grace: Duration, dry_run: bool) -> Result<(usize, u64), Error> {
         let tmp = self.tmp_dir();
         let entries = match fs::read_dir(&tmp) {
             Ok(e) => e,
@@ -426,7 +437,7 @@ impl ArtifactStore {
                     .modified()
                     .ok()
                     .and_then(|m| SystemTime::now().duration_since(m).ok());
-                if age.is_some_and(|a| a >= grace.max(Duration::from_secs(60))) {
+                if !dry_run && age.is_some_and(|a| a >= grace.max(Duration::from_secs(60))) {
                     let dest = self.blob_path(&hash);
                     match fs::hard_link(&path, &dest) {
                         Ok(()) => {}
@@ -442,7 +453,10 @@ impl ArtifactStore {
                 .ok()
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .is_some_and(|age| age >= grace);
-            if old {
+            if old && dry_run {
+                files += 1;
+                bytes += meta.len();
+            } else if old {
                 match fs::remove_file(&path) {
                     Ok(()) => {
                         files += 1;

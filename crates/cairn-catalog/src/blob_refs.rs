@@ -33,9 +33,11 @@ pub(crate) fn create_table(tx: &Transaction<'_>) -> Result<(), Error> {
         "
 CREATE TABLE IF NOT EXISTS artifact_refs (
     run TEXT NOT NULL, path TEXT NOT NULL, hash TEXT NOT NULL, kind TEXT NOT NULL,
+    live INTEGER NOT NULL,
     PRIMARY KEY (run, path)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS artifact_refs_hash ON artifact_refs(hash);
+-- Covers `bound_blobs`: one pass over the index, no table row read.
+CREATE INDEX IF NOT EXISTS artifact_refs_hash ON artifact_refs(hash, kind, live);
 ",
     )?;
     if !existed {
@@ -43,8 +45,9 @@ CREATE INDEX IF NOT EXISTS artifact_refs_hash ON artifact_refs(hash);
         // content `upsert` writes, read from the run JSON the projection already holds).
         tx.execute_batch(
             "
-INSERT OR REPLACE INTO artifact_refs(run, path, hash, kind)
-SELECT r.id, a.key, json_extract(a.value, '$.hash'), json_extract(a.value, '$.kind')
+INSERT OR REPLACE INTO artifact_refs(run, path, hash, kind, live)
+SELECT r.id, a.key, json_extract(a.value, '$.hash'), json_extract(a.value, '$.kind'),
+       r.deleted = 0
 FROM runs r, json_each(r.json, '$.artifacts') a
 WHERE json_extract(a.value, '$.hash') IS NOT NULL;
 ",
@@ -59,10 +62,16 @@ pub(crate) fn upsert(tx: &Transaction<'_>, run: &Run) -> Result<(), Error> {
     tx.prepare_cached("DELETE FROM artifact_refs WHERE run = ?1")?
         .execute([&id])?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO artifact_refs(run, path, hash, kind) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO artifact_refs(run, path, hash, kind, live) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (path, r) in &run.artifacts {
-        insert.execute(params![id, path, r.hash.to_hex(), kind_name(r.kind)])?;
+        insert.execute(params![
+            id,
+            path,
+            r.hash.to_hex(),
+            kind_name(r.kind),
+            !run.deleted
+        ])?;
     }
     Ok(())
 }
@@ -110,15 +119,24 @@ fn bindings(conn: &Connection, sql: &str, arg: Option<&str>) -> Result<Vec<BlobB
         .collect()
 }
 
-const SELECT: &str = "SELECT a.run, a.path, a.hash, a.kind, coalesce(r.deleted, 0)
-     FROM artifact_refs a LEFT JOIN runs r ON r.id = a.run";
+const SELECT: &str = "SELECT run, path, hash, kind, live = 0 FROM artifact_refs";
+
+/// One bound blob, over all its bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundBlob {
+    pub hash: BlobHash,
+    /// Bound as a directory (its manifest) somewhere.
+    pub dir: bool,
+    /// Bound by a run that is not deleted.
+    pub live: bool,
+}
 
 impl Catalog {
     /// Every artifact binding of every run (deleted runs included, flagged), sorted by hash.
     pub fn blob_bindings(&self) -> Result<Vec<BlobBinding>, Error> {
         bindings(
             self.conn(),
-            &format!("{SELECT} ORDER BY a.hash, a.run, a.path"),
+            &format!("{SELECT} ORDER BY hash, run, path"),
             None,
         )
     }
@@ -127,8 +145,35 @@ impl Catalog {
     pub fn bindings_of_blob(&self, hash: &BlobHash) -> Result<Vec<BlobBinding>, Error> {
         bindings(
             self.conn(),
-            &format!("{SELECT} WHERE a.hash = ?1 ORDER BY a.run, a.path"),
+            &format!("{SELECT} WHERE hash = ?1 ORDER BY run, path"),
             Some(&hash.to_hex()),
         )
+    }
+
+    /// Every bound blob once, sorted by hash: whether a live run binds it and whether it is
+    /// bound as a directory. (What sync offers and `gc` keeps is computed from this.)
+    pub fn bound_blobs(&self) -> Result<Vec<BoundBlob>, Error> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT hash, max(kind = 'dir'), max(live) FROM artifact_refs GROUP BY hash ORDER BY hash",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (hash, dir, live) = row?;
+            Ok(BoundBlob {
+                hash: BlobHash::from_str(&hash).map_err(|_| Error::Corrupt {
+                    doc: "artifact_refs".into(),
+                    reason: format!("blob hash '{hash}' is malformed"),
+                })?,
+                dir,
+                live,
+            })
+        })
+        .collect()
     }
 }

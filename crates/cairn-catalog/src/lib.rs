@@ -20,7 +20,7 @@ mod error;
 mod project;
 mod run_doc;
 
-pub use blob_refs::BlobBinding;
+pub use blob_refs::{BlobBinding, BoundBlob};
 pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt};
 pub use error::Error;
 pub use project::{RunFilter, RunOrder, RunRow};

@@ -6,6 +6,7 @@
 #[macro_use]
 mod output;
 mod csv_import;
+mod gc_cmd;
 mod team_cmd;
 
 use std::collections::BTreeMap;
@@ -88,6 +89,9 @@ enum Command {
     /// Peer sync with teammates: status, sync now
     #[command(subcommand)]
     Sync(team_cmd::SyncCmd),
+    /// Free the artifact store: remove the blobs no run keeps (deleted artifacts, deleted
+    /// runs' artifacts) that were stored longer than the grace period ago
+    Gc(gc_cmd::GcArgs),
     /// Search runs with the query language: MLflow filters plus OR, NOT, (), free text and
     /// "phrases", owner:/tag:/exp:/is: shorthands, lineage fields, ranges, `created > -7d`
     Search {
@@ -407,6 +411,15 @@ enum ArtifactCmd {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Delete an artifact's content for good (a leaked secret): here at once, and on every
+    /// teammate's device at its next sync, through a tombstone signed by this device
+    Purge {
+        run: String,
+        path: String,
+        /// Why, recorded in the tombstone teammates see
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -603,6 +616,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(&cli, args),
+        Command::Gc(args) => gc_cmd::gc(&cli, args),
         Command::Team(cmd) => team_cmd::team(&cli, cmd),
         Command::Sync(cmd) => team_cmd::sync(&cli, cmd),
         Command::Exec(args) => exec(&cli, args),
@@ -1667,6 +1681,9 @@ fn line(o: &mut String, text: String) {
 }
 
 fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
+    if let ArtifactCmd::Purge { run, path, reason } = cmd {
+        return gc_cmd::purge(cli, run, path, reason);
+    }
     let mut ws = open(cli)?;
     match cmd {
         ArtifactCmd::Add { run, path, logical } => {
@@ -1697,6 +1714,7 @@ fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
                 outln!("wrote {} ({}), verified", dest.display(), bytes(n));
             }
         }
+        ArtifactCmd::Purge { .. } => {}
     }
     Ok(())
 }

@@ -89,12 +89,13 @@ pub fn liveness(
     // Per blob: bound by a live run? And its kind (a directory's manifest lists more blobs);
     // unknown for a model version's content that no run binds any more.
     let mut bound: BTreeMap<BlobHash, (bool, Option<ArtifactKind>)> = BTreeMap::new();
-    for b in catalog.blob_bindings()? {
-        let e = bound.entry(b.hash).or_insert((false, Some(b.kind)));
-        e.0 |= !b.run_deleted;
-        if b.kind == ArtifactKind::Dir {
-            e.1 = Some(ArtifactKind::Dir);
-        }
+    for b in catalog.bound_blobs()? {
+        let kind = if b.dir {
+            ArtifactKind::Dir
+        } else {
+            ArtifactKind::File
+        };
+        bound.insert(b.hash, (b.live, Some(kind)));
     }
     for (key, text) in catalog.team_entries(MODEL_PREFIX)? {
         match serde_json::from_str::<RegisteredModel>(&text) {

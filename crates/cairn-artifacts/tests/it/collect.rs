@@ -105,7 +105,9 @@ fn the_tmp_sweep_removes_what_crashed_writers_left_and_puts_back_what_a_collecto
     let aside = tmp.join(format!("gc-{}-1-0", put.hash.to_hex()));
     fs::rename(blob_file(&store, &put.hash), &aside).unwrap();
     age(&aside, 2 * HOUR);
-    assert_eq!(store.sweep_tmp(HOUR).unwrap(), (1, 1000));
+    assert_eq!(store.sweep_tmp(HOUR, true).unwrap(), (1, 1000));
+    assert!(stale.exists(), "a dry run removed something");
+    assert_eq!(store.sweep_tmp(HOUR, false).unwrap(), (1, 1000));
     assert!(!stale.exists());
     assert!(busy.exists(), "a file being written was removed");
     assert_eq!(store.read(&put.hash).unwrap(), b"moved aside");

@@ -515,3 +515,39 @@ fn a_catalog_from_before_blob_bindings_gets_them_filled_at_open() {
     let cat = Catalog::open(&path, "t").unwrap();
     assert_eq!(cat.blob_bindings().unwrap(), before);
 }
+
+#[test]
+fn bound_blobs_lists_each_blob_once_with_whether_a_live_run_binds_it() {
+    let mut cat = Catalog::open_in_memory("test").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let (a, b) = (run_in(&exp, 1), run_in(&exp, 2));
+    cat.create_runs(&[a.clone(), b.clone()]).unwrap();
+    cat.update_run(
+        a.id,
+        &[
+            RunEdit::Artifact("x".into(), blob(3)),
+            RunEdit::Artifact("d".into(), blob(4)),
+        ],
+    )
+    .unwrap();
+    cat.update_run(
+        b.id,
+        &[
+            RunEdit::Artifact("y".into(), blob(3)),
+            RunEdit::Artifact("z".into(), blob(5)),
+        ],
+    )
+    .unwrap();
+    cat.update_run(b.id, &[RunEdit::Deleted(true)]).unwrap();
+    let got: Vec<(u8, bool, bool)> = cat
+        .bound_blobs()
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.hash.0[0], b.dir, b.live))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(3, false, true), (4, true, true), (5, false, false)]
+    );
+}

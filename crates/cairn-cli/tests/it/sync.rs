@@ -13,6 +13,8 @@ use super::{Ws, array, str_of};
 struct Served {
     child: Child,
     device: String,
+    /// The HTTP server's port.
+    port: u16,
 }
 
 impl Drop for Served {
@@ -34,12 +36,14 @@ fn serve_sync(ws: &Ws) -> Served {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut device = None;
+    let mut port = None;
     for line in lines.by_ref() {
         let line = line.expect("read serve output");
         if let Some(rest) = line.strip_prefix("Cairn sync: device ") {
             device = rest.split_whitespace().next().map(str::to_owned);
         }
         if line.contains("MLFLOW_TRACKING_URI") {
+            port = line.rsplit(':').next().and_then(|p| p.trim().parse().ok());
             break;
         }
     }
@@ -48,6 +52,7 @@ fn serve_sync(ws: &Ws) -> Served {
     Served {
         child,
         device: device.expect("serve --sync printed its device id"),
+        port: port.expect("serve printed its address"),
     }
 }
 
@@ -221,4 +226,125 @@ fn three_devices_in_separate_processes_converge() {
     let text = bo.ok(&["runs", "show", &ada_run]);
     assert!(text.contains("conflicts"), "{text}");
     drop(ada_node);
+}
+
+/// Sends `DELETE path` to the server on `port`; returns the status code.
+fn http_delete(port: u16, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("read reply");
+    reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP reply: {reply}"))
+}
+
+/// Where a workspace stores the blob of `content` (the artifact store's documented layout).
+fn blob_file(ws: &Ws, content: &[u8]) -> std::path::PathBuf {
+    let hex = blake3::hash(content).to_hex().to_string();
+    ws.dir
+        .join("artifacts")
+        .join("blobs")
+        .join(&hex[..2])
+        .join(&hex)
+}
+
+#[test]
+fn a_deleted_secret_never_reaches_a_later_joiner_and_a_purged_one_leaves_a_teammate() {
+    const DELETED: &[u8] = b"OPENAI_API_KEY=sk-uploaded-then-deleted\n";
+    const PURGED: &[u8] = b"AWS_SECRET_ACCESS_KEY=uploaded-then-purged\n";
+    let mut ada = Ws::new();
+    ada.user = "ada".into();
+    let mut bo = Ws::new();
+    bo.user = "bo".into();
+    ada.ok(&["team", "create", "lab"]);
+    let run = ada.start_run(&["--name", "train"]);
+    let env = ada.file(".env", DELETED);
+    ada.ok(&["artifact", "add", &run, env.to_str().unwrap()]);
+    let model = ada.file("model.bin", b"weights");
+    ada.ok(&["artifact", "add", &run, model.to_str().unwrap()]);
+    let ada_node = serve_sync(&ada);
+    // Deleted through the MLflow artifact API, as the MLflow client deletes it.
+    let code = http_delete(
+        ada_node.port,
+        &format!("/api/2.0/mlflow-artifacts/artifacts/0/{run}/artifacts/.env"),
+    );
+    assert_eq!(code, 200);
+    assert!(blob_file(&ada, DELETED).exists(), "deleting only unbinds");
+
+    // Bo joins afterwards: the run and its model arrive, the deleted .env does not.
+    let ticket = ada.ok(&["team", "invite"]).trim().to_owned();
+    bo.ok(&["team", "join", &ticket]);
+    assert_eq!(str_of(&bo.show(&run), "/name"), "train");
+    let got = bo.tmp().join("model.got");
+    bo.ok(&[
+        "artifact",
+        "get",
+        &run,
+        "model.bin",
+        "-o",
+        got.to_str().unwrap(),
+    ]);
+    assert!(
+        !blob_file(&bo, DELETED).exists(),
+        "a deleted secret reached a later joiner"
+    );
+    let fetched = bo.json(&["sync", "fetch", &run]);
+    assert!(array(fetched["fetched"].clone()).is_empty(), "{fetched}");
+    assert!(!blob_file(&bo, DELETED).exists());
+
+    // A secret that did reach bo, then purged on ada's device.
+    let creds = ada.file("creds.env", PURGED);
+    ada.ok(&["artifact", "add", &run, creds.to_str().unwrap()]);
+    bo.ok(&["sync", "now"]);
+    assert!(blob_file(&bo, PURGED).exists());
+    let purged = ada.json(&[
+        "artifact",
+        "purge",
+        &run,
+        "creds.env",
+        "--reason",
+        "leaked AWS key",
+    ]);
+    assert_eq!(array(purged["blobs"].clone()).len(), 1, "{purged}");
+    assert!(!blob_file(&ada, PURGED).exists());
+    // Bo's next sync erases it there, binding and all.
+    bo.ok(&["sync", "now"]);
+    assert!(
+        !blob_file(&bo, PURGED).exists(),
+        "a purged secret is still on a teammate's device after its next sync"
+    );
+    let shown = bo.show(&run);
+    assert!(shown.pointer("/artifacts/creds.env").is_none(), "{shown}");
+    assert!(shown.pointer("/artifacts/model.bin").is_some(), "{shown}");
+    let err = bo.fail(&["artifact", "get", &run, "creds.env", "-o", "x"]);
+    assert!(err.contains("creds.env"), "{err}");
+    drop(ada_node);
+
+    // What ada still stores of the deleted .env goes with gc, once past the grace period.
+    let dry = ada.json(&["gc", "--dry-run"]);
+    assert_eq!(
+        (dry["removed"].as_u64(), dry["recent"].as_u64()),
+        (Some(0), Some(1)),
+        "{dry}"
+    );
+    let done = ada.json(&["gc", "--grace", "0s"]);
+    assert_eq!(done["removed"].as_u64(), Some(1), "{done}");
+    assert_eq!(done["removed_bytes"].as_u64(), Some(DELETED.len() as u64));
+    assert!(!blob_file(&ada, DELETED).exists());
+    ada.ok(&[
+        "artifact",
+        "get",
+        &run,
+        "model.bin",
+        "-o",
+        got.to_str().unwrap(),
+    ]);
 }
