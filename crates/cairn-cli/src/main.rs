@@ -1301,7 +1301,7 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
     }
     let mut code = match &a.git {
         Some(dir) => Some(
-            cairn_core::probe::code_version(dir)
+            cairn_probe::code_version(dir)
                 .ok_or_else(|| anyhow!("{} is not inside a git work tree", dir.display()))?,
         ),
         None => None,
@@ -1315,7 +1315,7 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
     }
     new.lineage.code = code;
     if !a.no_infra {
-        let mut infra = cairn_core::probe::infra_profile();
+        let mut infra = cairn_probe::infra_profile();
         infra.instance_type = a.instance_type.clone();
         check_price(a.hourly_price)?;
         infra.hourly_price_usd = a.hourly_price;

@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_core::sampler::SystemSampler;
 use cairn_core::{NewRun, Point, Workspace};
 use cairn_model::{Run, RunId, RunStatus};
+use cairn_probe::SystemSampler;
 
 /// What to run and what to record about it.
 #[derive(Debug, Clone)]
@@ -117,9 +117,9 @@ fn create_run(ws: &mut Workspace, opts: &ExecOptions) -> Result<Run, Error> {
     new.tags
         .insert("cairn.command".into(), opts.command.join(" "));
     if opts.git {
-        new.lineage.code = cairn_core::probe::code_version(&opts.cwd);
+        new.lineage.code = cairn_probe::code_version(&opts.cwd);
     }
-    let mut infra = cairn_core::probe::infra_profile();
+    let mut infra = cairn_probe::infra_profile();
     infra.instance_type = opts.instance_type.clone();
     infra.hourly_price_usd = opts.hourly_price_usd;
     new.lineage.infra = Some(infra);
@@ -242,7 +242,7 @@ pub fn exec(
     let sampler = {
         let (ws, done, interval, id) = (ws.clone(), done.clone(), opts.interval, run.id);
         std::thread::spawn(move || {
-            let has_gpu = !cairn_core::probe::gpu_snapshots().is_empty();
+            let has_gpu = !cairn_probe::gpu_snapshots().is_empty();
             let mut sampler = SystemSampler::new(has_gpu);
             let mut warnings = Vec::new();
             let mut step = 0i64;
