@@ -5,7 +5,6 @@
 
 #[macro_use]
 mod output;
-mod csv_import;
 mod gc_cmd;
 mod team_cmd;
 
@@ -1184,7 +1183,7 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
             if let Some(path) = &a.csv {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                let imported = csv_import::parse(&text, now)
+                let imported = cairn_core::csv_import::parse(&text, now)
                     .with_context(|| format!("importing {}", path.display()))?;
                 metrics.extend(imported);
             }

@@ -10,6 +10,7 @@
 //! workspace lives are arguments, decided by the binaries.
 
 mod charts;
+pub mod csv_import;
 mod datasets;
 mod demo;
 mod error;

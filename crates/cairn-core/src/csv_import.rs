@@ -1,36 +1,58 @@
 //! Metric curves from CSV, as training loops write them: a step column, an optional time column,
 //! and one column per metric (e.g. `step,unix_ms,loss,acc,lr`).
 
-use anyhow::{Result, anyhow, bail};
-use cairn_core::Point;
+use cairn_metrics::Point;
 
 const STEP_COLUMNS: &[&str] = &["step", "global_step", "iteration", "iter", "epoch"];
 const TIME_COLUMNS: &[&str] = &["unix_ms", "timestamp_ms", "ts_ms", "time_ms"];
 
+/// What is wrong with a metrics CSV. Lines are numbered from 1.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CsvError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("no step column: expected one of {}", STEP_COLUMNS.join(", "))]
+    NoStepColumn,
+    #[error("no metric columns besides '{0}'")]
+    NoMetricColumns(String),
+    #[error("line {line}: {found} fields, the header has {expected}")]
+    FieldCount {
+        line: usize,
+        found: usize,
+        expected: usize,
+    },
+    #[error("line {line}: step '{value}' is not a whole number")]
+    BadStep { line: usize, value: String },
+    #[error("line {line}: time '{value}' is not unix milliseconds")]
+    BadTime { line: usize, value: String },
+    #[error("line {line}: {column} '{value}' is not a number")]
+    BadValue {
+        line: usize,
+        column: String,
+        value: String,
+    },
+}
+
 /// Parses `text` into one series per metric column. Rows without a time column get `now`.
-pub fn parse(text: &str, now_ms: i64) -> Result<Vec<(String, Vec<Point>)>> {
+pub fn parse(text: &str, now_ms: i64) -> Result<Vec<(String, Vec<Point>)>, CsvError> {
     let mut lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| anyhow!("the file is empty"))?;
+    let (_, header) = lines.next().ok_or(CsvError::Empty)?;
     let cols: Vec<String> = header.split(',').map(|c| c.trim().to_owned()).collect();
     let find = |names: &[&str]| {
         cols.iter()
             .position(|c| names.contains(&c.to_ascii_lowercase().as_str()))
     };
-    let step_col = find(STEP_COLUMNS).ok_or_else(|| {
-        anyhow!(
-            "no step column: expected one of {}",
-            STEP_COLUMNS.join(", ")
-        )
-    })?;
+    let step_col = find(STEP_COLUMNS).ok_or(CsvError::NoStepColumn)?;
     let time_col = find(TIME_COLUMNS);
     let metric_cols: Vec<usize> = (0..cols.len())
         .filter(|&i| i != step_col && Some(i) != time_col)
         .collect();
     if metric_cols.is_empty() {
-        bail!("no metric columns besides '{}'", cols[step_col]);
+        return Err(CsvError::NoMetricColumns(cols[step_col].clone()));
     }
     let mut series: Vec<(String, Vec<Point>)> = metric_cols
         .iter()
@@ -39,27 +61,20 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Vec<(String, Vec<Point>)>> {
     for (n, line) in lines {
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != cols.len() {
-            bail!(
-                "line {}: {} fields, the header has {}",
-                n + 1,
-                cells.len(),
-                cols.len()
-            );
+            return Err(CsvError::FieldCount {
+                line: n + 1,
+                found: cells.len(),
+                expected: cols.len(),
+            });
         }
-        let step: i64 = cells[step_col].parse().map_err(|_| {
-            anyhow!(
-                "line {}: step '{}' is not a whole number",
-                n + 1,
-                cells[step_col]
-            )
+        let step: i64 = cells[step_col].parse().map_err(|_| CsvError::BadStep {
+            line: n + 1,
+            value: cells[step_col].to_owned(),
         })?;
         let ts = match time_col {
-            Some(c) => cells[c].parse().map_err(|_| {
-                anyhow!(
-                    "line {}: time '{}' is not unix milliseconds",
-                    n + 1,
-                    cells[c]
-                )
+            Some(c) => cells[c].parse().map_err(|_| CsvError::BadTime {
+                line: n + 1,
+                value: cells[c].to_owned(),
             })?,
             None => now_ms,
         };
@@ -71,9 +86,11 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Vec<(String, Vec<Point>)>> {
                 "nan" | "NaN" => f64::NAN,
                 "inf" | "Infinity" => f64::INFINITY,
                 "-inf" | "-Infinity" => f64::NEG_INFINITY,
-                t => t
-                    .parse()
-                    .map_err(|_| anyhow!("line {}: {} '{}' is not a number", n + 1, cols[c], t))?,
+                t => t.parse().map_err(|_| CsvError::BadValue {
+                    line: n + 1,
+                    column: cols[c].clone(),
+                    value: t.to_owned(),
+                })?,
             };
             s.1.push(Point {
                 step,
