@@ -535,7 +535,9 @@ fn parse_timestamp(text: &str) -> Option<i64> {
     let year: i64 = date_parts.next()?.parse().ok()?;
     let month: u32 = date_parts.next()?.parse().ok()?;
     let day: u32 = date_parts.next()?.parse().ok()?;
-    if date_parts.next().is_some() || !(1..=12).contains(&month) {
+    // Four-digit years only: the clock of a machine running nvidia-smi, and a bound that keeps
+    // the milliseconds below from overflowing (a fuzzed 14-digit year did).
+    if date_parts.next().is_some() || !(1..=9999).contains(&year) || !(1..=12).contains(&month) {
         return None;
     }
     if day == 0 || day > days_in_month(year, month) {
@@ -950,9 +952,24 @@ mod tests {
             "2026/11/27 24:00:00",
             "2026/11/27 04:06:11.x",
             "x",
+            "20202620262026/11/27 04:06:11.781",
+            "0/01/01 00:00:00",
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
+        assert_eq!(
+            parse_timestamp("9999/12/31 23:59:59.999"),
+            Some(253_402_300_799_999)
+        );
+    }
+
+    #[test]
+    fn a_trace_with_a_year_out_of_range_is_an_error_not_an_overflow() {
+        // Found by fuzzing (fuzz/crashers/gpu_util_trace/year-overflow): the millisecond sum
+        // overflowed i64 and panicked.
+        let err =
+            parse_util_trace("20202620262026/11/27 04:06:11.781, 0, 5, 1, 10, 20\n").unwrap_err();
+        assert!(matches!(err, ProbeError::MissingColumn { .. }), "{err}");
     }
 
     // -- the machine ---------------------------------------------------------------------------
