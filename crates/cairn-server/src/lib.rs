@@ -22,6 +22,10 @@ use cairn_core::Workspace;
 
 pub use security::Access;
 
+/// Request decoding without a server, for `cairn-fuzz`.
+#[doc(hidden)]
+pub use mlflow::fuzz as mlflow_fuzz;
+
 /// How the server is reached and guarded.
 #[derive(Clone)]
 pub struct ServerConfig {

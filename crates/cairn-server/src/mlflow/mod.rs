@@ -6,6 +6,7 @@
 
 mod artifacts;
 mod dto;
+pub mod fuzz;
 mod registry;
 mod tracking;
 

@@ -1,0 +1,528 @@
+//! The bodies of Cairn's fuzz targets: one function per parser of outside input, taking the
+//! fuzzer's bytes and panicking only when the parser breaks a promise (a panic of its own, a
+//! round trip that does not hold, an error pointing outside the input).
+//!
+//! The `cargo fuzz` crate in `fuzz/` (nightly, libFuzzer) calls these one line per target; this
+//! crate's own test replays every file of `fuzz/corpus/<target>/` and `fuzz/crashers/<target>/`
+//! through them on the stable toolchain, so a crasher once found stays fixed.
+//!
+//! What it is not: a test of behaviour (each parser's own tests say what it should answer) and
+//! not part of any shipped binary.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use automerge::sync::SyncDoc;
+use cairn_artifacts::{ArtifactStore, Manifest};
+use cairn_catalog::{Catalog, RunFilter};
+use cairn_metrics::MetricStore;
+use cairn_model::{BlobHash, ExperimentId, Run, RunId};
+use cairn_search::{IndexedRun, SearchIndex, SearchRequest};
+use cairn_sync::ledger::Ledger;
+use cairn_sync::wire::{Msg, read_frame};
+use cairn_sync::{Link, SessionReport, SharedStores, Stores, Ticket, run_session};
+
+/// A target's body: it takes the fuzzer's bytes and panics when a parser breaks a promise.
+pub type Body = fn(&[u8]);
+
+/// Every target: its name (the folder of its corpus and crashers) and its body.
+pub const TARGETS: &[(&str, Body)] = &[
+    ("query", query),
+    ("search", search),
+    ("mlflow_request", mlflow_request),
+    ("sync_frame", sync_frame),
+    ("sync_session", sync_session),
+    ("catalog_sync", catalog_sync),
+    ("peer_doc", peer_doc),
+    ("ticket", ticket),
+    ("metrics_csv", metrics_csv),
+    ("gpu_query_csv", gpu_query_csv),
+    ("gpu_util_trace", gpu_util_trace),
+    ("manifest", manifest),
+    ("metric_chunk", metric_chunk),
+];
+
+/// The body of target `name`.
+pub fn target(name: &str) -> Option<Body> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// The docs [`catalog_sync`] records address, by selector byte modulo 4: the team doc, then
+/// three shards (any UUIDv7 in its canonical hex form names a shard doc).
+pub const SYNC_DOCS: [&str; 4] = [
+    "team",
+    "0190f5d2a8f47c3a9e1b2c3d4e5f6a7b",
+    "0190f5d2a8f47c3a9e1b2c3d4e5f6a7c",
+    "0190f5d2a8f47c3a9e1b2c3d4e5f6a7d",
+];
+
+/// The peer every sync target plays.
+const PEER: &str = "fuzz-peer";
+
+/// The query language (`?q=` of `/api/v1/search`, MLflow's `filter`, saved views, the desktop's
+/// query bar) and sort keys (`order_by`). What parses prints back to text that parses to the
+/// same query and prints the same; an error points inside the text.
+pub fn query(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let columns = text.chars().count() + 1;
+    match cairn_search::parse(&text) {
+        Ok(q) => {
+            let printed = q.to_string();
+            let again = cairn_search::parse(&printed).unwrap_or_else(|e| {
+                panic!("{text:?} printed as {printed:?}, which does not parse: {e}")
+            });
+            assert_eq!(again, q, "{text:?} printed as {printed:?}");
+            assert_eq!(again.to_string(), printed, "{text:?}");
+        }
+        Err(e) => assert!(
+            (1..=columns).contains(&e.column) && !e.to_string().is_empty(),
+            "{text:?}: {e} (column {})",
+            e.column
+        ),
+    }
+    match cairn_search::parse_sort(&text) {
+        Ok(keys) => {
+            let printed = keys
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let again = cairn_search::parse_sort(&printed).unwrap_or_else(|e| {
+                panic!("sort {text:?} printed as {printed:?}, which does not parse: {e}")
+            });
+            assert_eq!(again, keys, "sort {text:?} printed as {printed:?}");
+        }
+        Err(e) => assert!(
+            (1..=columns).contains(&e.column),
+            "sort {text:?}: {e} (column {})",
+            e.column
+        ),
+    }
+}
+
+/// A query and sort keys (the text before and after the first newline) run on a small index:
+/// whatever parses compiles to a tantivy query and answers within the page it asked for.
+pub fn search(data: &[u8]) {
+    thread_local! {
+        static INDEX: SearchIndex = small_index();
+    }
+    let text = String::from_utf8_lossy(data);
+    let (q, sort) = text.split_once('\n').unwrap_or((&text, ""));
+    let (Ok(q), Ok(sort)) = (cairn_search::parse(q), cairn_search::parse_sort(sort)) else {
+        return;
+    };
+    let limit = 1 + data.len() % 7;
+    let req = SearchRequest::new(q)
+        .sorted_by(sort)
+        .page(limit, data.len() % 5);
+    INDEX.with(|index| {
+        if let Ok(page) = index.search(&req) {
+            assert!(
+                page.runs.len() <= limit,
+                "{text:?}: {} runs",
+                page.runs.len()
+            );
+            assert!(page.total <= 12, "{text:?}: total {}", page.total);
+        }
+    });
+}
+
+/// Twelve runs with params, tags, metrics and lineage of every kind the query language reads.
+fn small_index() -> SearchIndex {
+    let exp = ExperimentId::from_parts(1_700_000_000_000, 1);
+    let runs: Vec<Run> = (0..12u64)
+        .map(|i| {
+            let mut run = Run::new(
+                RunId::from_parts(1_700_000_000_000 + i, u128::from(i)),
+                exp,
+                format!("trial-{i} label smoothing"),
+                1_700_000_000_000 + i as i64 * 60_000,
+            );
+            run.owner = Some(["alice", "bob", "Ünïcode"][i as usize % 3].into());
+            run.params
+                .insert("lr".into(), format!("{}", 0.001 * (i + 1) as f64));
+            run.params
+                .insert("optimizer".into(), ["adam", "sgd"][i as usize % 2].into());
+            run.tags.insert("stage".into(), "candidate".into());
+            run.tags.insert("weird key.with/dots".into(), "%_".into());
+            run.metrics.insert(
+                "acc".into(),
+                cairn_model::MetricSummary {
+                    last: 0.5 + i as f64 / 100.0,
+                    step: i as i64,
+                    ts_ms: 0,
+                    min: Some(0.1),
+                    max: None,
+                    count: 3,
+                },
+            );
+            run.lineage.code = Some(cairn_model::CodeVersion {
+                commit: Some(format!("{i:040x}")),
+                branch: Some("main".into()),
+                ..Default::default()
+            });
+            run.lineage.datasets.insert(
+                "train".into(),
+                cairn_model::DatasetSnapshot {
+                    digest: Some(format!("blake3:{i:064x}")),
+                    rows: Some(1000),
+                    ..Default::default()
+                },
+            );
+            run
+        })
+        .collect();
+    let mut index = SearchIndex::in_memory().expect("an index in memory");
+    let items: Vec<IndexedRun<'_>> = runs
+        .iter()
+        .map(|run| IndexedRun {
+            run,
+            experiment_name: "sweep",
+        })
+        .collect();
+    index.upsert(&items).expect("indexing the fuzz runs");
+    index.commit().expect("committing the fuzz runs");
+    index
+}
+
+/// An MLflow REST request: the first byte picks the endpoint, the rest is its JSON body or
+/// query string, decoded as the handler decodes it.
+pub fn mlflow_request(data: &[u8]) {
+    let Some((&endpoint, input)) = data.split_first() else {
+        return;
+    };
+    if let Err(message) = cairn_server::mlflow_fuzz::decode_request(usize::from(endpoint), input) {
+        assert!(!message.is_empty());
+    }
+}
+
+/// A sync frame's payload (`Msg::decode`), and the same bytes read as a stream of
+/// length-prefixed frames. What decodes encodes back to the same message.
+pub fn sync_frame(data: &[u8]) {
+    check_msg(data);
+    let mut stream = data;
+    while let Ok(Some(frame)) = ready(read_frame(&mut stream)) {
+        check_msg(&frame);
+    }
+}
+
+fn check_msg(payload: &[u8]) {
+    match Msg::decode(payload) {
+        Ok(msg) => {
+            let again = Msg::decode(&msg.encode())
+                .unwrap_or_else(|e| panic!("{} does not decode once encoded: {e}", msg.kind()));
+            assert_eq!(again, msg);
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// Polls a future that cannot wait (it reads from memory) to its end.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("a read from memory waited"),
+    }
+}
+
+/// A whole sync session of a fresh device (a joiner) against a hostile peer: the input is the
+/// byte stream the peer sends (frames as on the wire), whatever this side says. The session
+/// ends in success or an error; the stores it leaves behind still read, and hold no more points
+/// than their marks say and no blob that does not verify.
+pub fn sync_session(data: &[u8]) {
+    let (result, stores) = session_of_a_joiner(data);
+    if let Err(e) = result {
+        assert!(!e.to_string().is_empty());
+    }
+    let mut stores = stores.lock().expect("the stores' lock");
+    read_back(&mut stores.catalog);
+    if let Ok((marks, _)) = stores.metrics_manifest() {
+        for (run, key, count) in marks {
+            if let Ok(points) = stores.metrics.history_page(&run, &key, 0, 100_000) {
+                assert!(points.len() as u64 <= count, "{run}/{key}");
+            }
+        }
+    }
+    if let Ok(blobs) = stores.artifacts.list() {
+        for (hash, _) in blobs {
+            assert!(stores.artifacts.read(&hash).is_ok(), "stored blob {hash}");
+        }
+    }
+    // What the peer's catalog says is live or purged (bindings, manifests, signed tombstones).
+    if let Err(e) = stores.liveness() {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+/// Runs a fresh device's side of a session whose peer sends `data`; returns how it ended and
+/// the device's stores (in memory, blobs in a temporary directory removed on return).
+pub fn session_of_a_joiner(
+    data: &[u8],
+) -> (Result<SessionReport, cairn_sync::Error>, SharedStores) {
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a tokio runtime");
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let stores = SharedStores::new(Stores {
+        catalog: Catalog::open_in_memory("fuzz").expect("an in-memory catalog"),
+        metrics: MetricStore::open_in_memory().expect("an in-memory metric store"),
+        artifacts: ArtifactStore::open(&dir.path().join("artifacts")).expect("an artifact store"),
+        ledger: Ledger::open(&dir.path().join("sync.db")).expect("a ledger"),
+        manifests: Default::default(),
+    });
+    let result = RUNTIME.with(|rt| {
+        // The link spawns its writer task: made inside the runtime.
+        rt.block_on(async { run_session(&stores, PEER, Link::new(data, tokio::io::sink())).await })
+    });
+    (result, stores)
+}
+
+/// Automerge sync messages from a peer applied to a fresh catalog through `sync_receive` (what a
+/// session does with each `Doc`), each answered with `sync_generate`. The input is records of a
+/// selector byte (which of [`SYNC_DOCS`]), a 2-byte big-endian length and the message.
+pub fn catalog_sync(data: &[u8]) {
+    let (mut catalog, _) = apply_sync_messages(data);
+    read_back(&mut catalog);
+}
+
+/// Applies the records of `data` (see [`catalog_sync`]) to a fresh in-memory catalog; returns it
+/// and how many messages changed it.
+pub fn apply_sync_messages(data: &[u8]) -> (Catalog, usize) {
+    let mut catalog = Catalog::open_in_memory("fuzz").expect("an in-memory catalog");
+    let mut states = std::collections::BTreeMap::new();
+    let mut changed = 0;
+    let mut rest = data;
+    while let [selector, hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
+        let (message, next) = tail.split_at(len);
+        rest = next;
+        let doc = SYNC_DOCS[usize::from(selector % 4)];
+        let state = match states.entry(doc) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(catalog.sync_state(PEER, doc).expect("a sync state"))
+            }
+        };
+        match catalog.sync_receive(PEER, doc, state, message) {
+            Ok(receipt) => changed += usize::from(receipt.changed),
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+        if let Err(e) = catalog.sync_generate(doc, state) {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+    (catalog, changed)
+}
+
+/// A doc whose content a hostile peer chose (any valid automerge, any shape): the first byte
+/// picks the doc (as in [`SYNC_DOCS`]), the rest is JSON the peer's doc holds at its root. It
+/// reaches a fresh catalog through the sync protocol, as a session's rounds would bring it, and
+/// is stored and projected or refused as corrupt.
+pub fn peer_doc(data: &[u8]) {
+    let (mut catalog, _) = peer_doc_in_a_fresh_catalog(data);
+    read_back(&mut catalog);
+}
+
+/// Syncs the doc [`peer_doc`] describes into a fresh in-memory catalog; returns the catalog and
+/// whether the doc was stored (not refused).
+pub fn peer_doc_in_a_fresh_catalog(data: &[u8]) -> (Catalog, bool) {
+    let mut catalog = Catalog::open_in_memory("fuzz").expect("an in-memory catalog");
+    let Some((&selector, json)) = data.split_first() else {
+        return (catalog, false);
+    };
+    let Ok(serde_json::Value::Object(root)) = serde_json::from_slice(json) else {
+        return (catalog, false);
+    };
+    let mut theirs = automerge::AutoCommit::new();
+    if put_map(&mut theirs, &automerge::ROOT, &root).is_err() {
+        return (catalog, false);
+    }
+    let doc = SYNC_DOCS[usize::from(selector % 4)];
+    let mut ours = catalog.sync_state(PEER, doc).expect("a sync state");
+    let mut their_state = automerge::sync::State::new();
+    let mut changed = false;
+    // A session's rounds: each side says what it has until neither has anything to say.
+    for _ in 0..8 {
+        let mut said = false;
+        if let Some(msg) = theirs.sync().generate_sync_message(&mut their_state) {
+            said = true;
+            match catalog.sync_receive(PEER, doc, &mut ours, &msg.encode()) {
+                Ok(receipt) => changed |= receipt.changed,
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    break;
+                }
+            }
+        }
+        match catalog.sync_generate(doc, &mut ours) {
+            Ok(Some(reply)) => {
+                said = true;
+                let reply = automerge::sync::Message::decode(&reply).expect("our own message");
+                theirs
+                    .sync()
+                    .receive_sync_message(&mut their_state, reply)
+                    .expect("the peer's doc takes our message");
+            }
+            Ok(None) => {}
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+        if !said {
+            break;
+        }
+    }
+    (catalog, changed)
+}
+
+fn put_map(
+    doc: &mut automerge::AutoCommit,
+    obj: &automerge::ObjId,
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), automerge::AutomergeError> {
+    use automerge::transaction::Transactable;
+    for (key, value) in map {
+        match value {
+            serde_json::Value::Object(inner) => {
+                let child = doc.put_object(obj, key.as_str(), automerge::ObjType::Map)?;
+                put_map(doc, &child, inner)?;
+            }
+            serde_json::Value::Array(items) => {
+                let child = doc.put_object(obj, key.as_str(), automerge::ObjType::List)?;
+                for (i, item) in items.iter().enumerate() {
+                    doc.insert(&child, i, scalar(item))?;
+                }
+            }
+            other => doc.put(obj, key.as_str(), scalar(other))?,
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value as an automerge scalar: integers as `Int` (or `Uint` above `i64::MAX`), other
+/// numbers as `F64`; objects and arrays nested in a list become their JSON text.
+fn scalar(value: &serde_json::Value) -> automerge::ScalarValue {
+    use automerge::ScalarValue;
+    match value {
+        serde_json::Value::Null => ScalarValue::Null,
+        serde_json::Value::Bool(b) => ScalarValue::Boolean(*b),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => ScalarValue::Int(i),
+            (None, Some(u), _) => ScalarValue::Uint(u),
+            (None, None, f) => ScalarValue::F64(f.unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => ScalarValue::Str(s.as_str().into()),
+        other => ScalarValue::Str(other.to_string().into()),
+    }
+}
+
+/// Reads what a peer left in the catalog: every doc's heads, experiments, runs (from the
+/// projection and from the doc) and the projections rebuilt.
+fn read_back(catalog: &mut Catalog) {
+    if let Err(e) = catalog.doc_heads() {
+        assert!(!e.to_string().is_empty());
+    }
+    if let Err(e) = catalog.experiments() {
+        assert!(!e.to_string().is_empty());
+    }
+    if let Ok(rows) = catalog.list_runs(&RunFilter::default()) {
+        for row in rows {
+            if let Err(e) = catalog.run_from_doc(row.id) {
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+    if let Err(e) = catalog.rebuild_projections() {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+/// An invitation ticket as pasted into `cairn team join`: what decodes encodes back to a ticket
+/// that decodes the same.
+pub fn ticket(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match Ticket::decode(&text) {
+        Ok(t) => {
+            let again = Ticket::decode(&t.encode())
+                .unwrap_or_else(|e| panic!("{text:?} re-encoded does not decode: {e}"));
+            assert_eq!(again, t);
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A metrics CSV for `cairn run log --csv`.
+pub fn metrics_csv(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match cairn_core::csv_import::parse(&text, 0) {
+        Ok(series) => {
+            let rows = text.lines().filter(|l| !l.trim().is_empty()).count();
+            for (key, points) in series {
+                assert!(points.len() < rows, "{key}: {} points", points.len());
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// `nvidia-smi --query-gpu=… --format=csv` output, grouped and turned into system metrics as
+/// `cairn exec` does.
+pub fn gpu_query_csv(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match cairn_probe::parse_query_gpu_csv(&text) {
+        Ok(gpus) => {
+            let groups = cairn_probe::gpu_groups(&gpus);
+            assert_eq!(
+                groups.iter().map(|g| g.count as usize).sum::<usize>(),
+                gpus.len()
+            );
+            for (name, value) in cairn_probe::gpu_metrics(&gpus) {
+                assert!(value.is_finite(), "{name} = {value}");
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A sampled `nvidia-smi` utilisation trace.
+pub fn gpu_util_trace(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match cairn_probe::parse_util_trace(&text) {
+        Ok(samples) => {
+            for s in samples {
+                assert!(s.util_gpu_pct.is_finite() && s.memory_used_mib.is_finite());
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A directory manifest blob (from a peer or a damaged store): what parses is valid, and its
+/// stored form parses back to the same manifest.
+pub fn manifest(data: &[u8]) {
+    let hash = BlobHash(*blake3::hash(data).as_bytes());
+    match Manifest::from_bytes(&hash, data) {
+        Ok(m) => {
+            assert!(m.validate(&hash).is_ok());
+            let again = Manifest::from_bytes(&m.hash(), &m.to_bytes())
+                .unwrap_or_else(|e| panic!("a manifest re-encoded does not parse: {e}"));
+            assert_eq!(again, m);
+            let total = m.total_size();
+            assert!(m.entries.iter().all(|e| e.size <= total));
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A sealed metric chunk as a peer sends it (`Chunk`), with the right BLAKE3: a hostile peer
+/// can hash what it sends.
+pub fn metric_chunk(data: &[u8]) {
+    let hash = blake3::hash(data);
+    let points = cairn_metrics::decode_peer_chunk("fuzz/chunk", 0, 0, hash.as_bytes(), data);
+    if let Err(e) = points {
+        assert!(!e.to_string().is_empty());
+    }
+}
