@@ -20,7 +20,7 @@ use tantivy::{DocId, DocSet, Searcher, SegmentReader, TERMINATED, Term};
 
 use crate::query::{Attribute, Field, LineageField, Op, Query, SortKey, Value, parse_date};
 use crate::schema::{ACTIVE, DELETED, Fields, ID_HI, ID_LO, json_column, json_str_term};
-use crate::{Lifecycle, Page, SearchError, SearchRequest};
+use crate::{Lifecycle, LikePattern, Page, SearchError, SearchRequest};
 
 /// A compiled query.
 enum Plan {
@@ -117,8 +117,8 @@ enum TextPred {
     Any,
     Ne(String),
     NotIn(Vec<String>),
-    Like(Vec<char>),
-    ILike(Vec<char>),
+    /// `LIKE` or `ILIKE`: the pattern knows which.
+    Like(LikePattern),
     /// Lexicographic range.
     Lex(StdBound<String>, StdBound<String>),
     /// The text read as a number.
@@ -131,8 +131,7 @@ impl TextPred {
             TextPred::Any => true,
             TextPred::Ne(v) => s != v,
             TextPred::NotIn(vs) => !vs.iter().any(|v| v == s),
-            TextPred::Like(p) => like(p, &s.chars().collect::<Vec<_>>()),
-            TextPred::ILike(p) => like(p, &s.to_lowercase().chars().collect::<Vec<_>>()),
+            TextPred::Like(p) => p.matches(s),
             TextPred::Lex(lo, hi) => {
                 let above = match lo {
                     StdBound::Included(l) => s >= l.as_str(),
@@ -149,29 +148,6 @@ impl TextPred {
             TextPred::Num(p) => ParamValue::infer(s).as_f64().is_some_and(|v| p.holds(v)),
         }
     }
-}
-
-/// SQL `LIKE`: `%` any run of characters, `_` one character, everything else itself.
-fn like(pattern: &[char], text: &[char]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '_' || (pattern[p] != '%' && pattern[p] == text[t]))
-        {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '%' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '%')
 }
 
 /// Where a field's values live in the index.
@@ -407,9 +383,9 @@ impl Compiler<'_> {
                 match op {
                     Op::Eq => self.term(f, k, &t),
                     Op::Ne => self.terms(f, k, TextPred::Ne(t)),
-                    Op::Like => self.terms(f, k, TextPred::Like(t.chars().collect())),
+                    Op::Like => self.terms(f, k, TextPred::Like(LikePattern::case_sensitive(&t)?)),
                     Op::ILike => {
-                        self.terms(f, k, TextPred::ILike(t.to_lowercase().chars().collect()))
+                        self.terms(f, k, TextPred::Like(LikePattern::case_insensitive(&t)?))
                     }
                     Op::Gt => self.terms(
                         f,
@@ -965,25 +941,6 @@ pub(crate) fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_matches_sql_patterns() {
-        let m = |p: &str, t: &str| {
-            like(
-                &p.chars().collect::<Vec<_>>(),
-                &t.chars().collect::<Vec<_>>(),
-            )
-        };
-        assert!(m("ali%", "alice"));
-        assert!(m("%ice", "alice"));
-        assert!(m("a_i%e", "alice"));
-        assert!(m("%", ""));
-        assert!(m("%l%c%", "alice"));
-        assert!(!m("ali", "alice"));
-        assert!(!m("ALI%", "alice"));
-        assert!(!m("_", ""));
-        assert!(m("a%%b", "axxb"));
-    }
 
     #[test]
     fn numeric_bounds_step_past_excluded_values() {

@@ -13,6 +13,7 @@
 
 mod exec;
 mod index;
+mod like;
 pub mod query;
 mod schema;
 
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use cairn_model::{ExperimentId, RunId};
 
 pub use index::{Health, SearchIndex};
+pub use like::{LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use query::{Query, QueryError, SortKey, parse, parse_sort};
 pub use schema::IndexedRun;
 
@@ -30,6 +32,8 @@ pub use schema::IndexedRun;
 pub enum SearchError {
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Like(#[from] LikeError),
     #[error("search index at {}: {source}", path.display())]
     Io {
         path: PathBuf,
