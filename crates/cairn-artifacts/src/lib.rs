@@ -16,9 +16,11 @@ mod error;
 mod manifest;
 mod store;
 mod tree;
+mod verified;
 
 pub use cairn_model::BlobHash;
 pub use error::Error;
 pub use manifest::{Manifest, ManifestEntry};
 pub use store::{ArtifactStore, Collected, DirPut, Put};
 pub use tree::{PathDigest, digest_path};
+pub use verified::VerifiedReader;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cairn_model::BlobHash;
 
 use crate::tree::{self, CopyError};
-use crate::{Error, Manifest};
+use crate::{Error, Manifest, VerifiedReader};
 
 /// A content-addressed, immutable blob store rooted at one directory.
 ///
@@ -133,6 +133,13 @@ impl ArtifactStore {
     /// what it receives against the hash it asked for.
     pub fn open_unverified(&self, hash: &BlobHash) -> Result<File, Error> {
         self.open_blob(hash)
+    }
+
+    /// The stored blob opened for streaming to a client, verified as it is read (see
+    /// [`VerifiedReader`]): memory use does not grow with the blob's size.
+    pub fn open_verified(&self, hash: &BlobHash) -> Result<VerifiedReader, Error> {
+        let file = self.open_blob(hash)?;
+        VerifiedReader::new(file, self.blob_path(hash), *hash)
     }
 
     /// The directory for files being written before they are stored (`root/tmp`).

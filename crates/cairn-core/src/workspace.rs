@@ -9,8 +9,9 @@ use cairn_artifacts::ArtifactStore;
 use cairn_catalog::{Catalog, RunEdit, RunFilter, RunRow};
 use cairn_metrics::{MetricStore, Point, SeriesInfo};
 use cairn_model::{
-    ArtifactKind, ArtifactRef, Enforcement, Experiment, ExperimentId, Lineage, MetricSummary,
-    ParentKind, Run, RunId, RunSchema, RunStatus, validate_artifact_path, validate_key,
+    ArtifactKind, ArtifactRef, BlobHash, Enforcement, Experiment, ExperimentId, Lineage,
+    MetricSummary, ParentKind, Run, RunId, RunSchema, RunStatus, validate_artifact_path,
+    validate_key,
 };
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
@@ -239,6 +240,21 @@ impl Workspace {
         Ok(e)
     }
 
+    /// The default experiment if it exists, without creating it (reads must not write): the one
+    /// recorded as default, else the live experiment named "Default" that `default_experiment`
+    /// would adopt. `None` until the first write that needs it creates it.
+    pub fn default_experiment_if_any(&mut self) -> Result<Option<Experiment>, Error> {
+        if let Some(id) = self
+            .catalog
+            .team_entry(DEFAULT_EXPERIMENT_KEY)?
+            .and_then(|t| t.parse::<ExperimentId>().ok())
+            && let Some(e) = self.catalog.experiment(id)?
+        {
+            return Ok(Some(e));
+        }
+        Ok(self.catalog.experiment_by_name("Default")?)
+    }
+
     /// Deletes an experiment and marks its runs deleted; `restore_experiment` brings both back.
     pub fn delete_experiment(&mut self, id: ExperimentId) -> Result<(), Error> {
         self.set_experiment_deleted(id, true)
@@ -464,7 +480,7 @@ impl Workspace {
         Ok(self.catalog.resolve_run(prefix)?)
     }
 
-    fn run_record(&self, id: RunId) -> Result<Run, Error> {
+    pub(crate) fn run_record(&self, id: RunId) -> Result<Run, Error> {
         self.catalog
             .run(id)?
             .ok_or(Error::Catalog(cairn_catalog::Error::UnknownRun(id)))
@@ -660,7 +676,7 @@ impl Workspace {
             .downsample(&id.to_string(), key, range, buckets)?)
     }
 
-    fn require_series(&self, id: RunId, key: &str) -> Result<(), Error> {
+    pub(crate) fn require_series(&self, id: RunId, key: &str) -> Result<(), Error> {
         self.run_record(id)?;
         match self.metrics.series_info(&id.to_string(), key)? {
             Some(_) => Ok(()),
@@ -705,6 +721,14 @@ impl Workspace {
 
     pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {
         &mut self.catalog
+    }
+
+    pub(crate) fn metrics(&self) -> &MetricStore {
+        &self.metrics
+    }
+
+    pub(crate) fn blob_store(&self) -> &ArtifactStore {
+        &self.artifacts
     }
 
     /// Metric store access for bulk writers inside this crate (demo data).
@@ -859,6 +883,12 @@ impl Workspace {
 
     /// Reads the file at `path`, looking inside directory artifacts too, verified.
     pub fn read_artifact_path(&self, id: RunId, path: &str) -> Result<Vec<u8>, Error> {
+        Ok(self.artifacts.read(&self.artifact_file(id, path)?)?)
+    }
+
+    /// The blob of the file at `path` among the run's artifacts, looking inside directory
+    /// artifacts too.
+    pub(crate) fn artifact_file(&self, id: RunId, path: &str) -> Result<BlobHash, Error> {
         let run = self.run_record(id)?;
         let path = path.trim_matches('/');
         if let Some(r) = run
@@ -866,7 +896,7 @@ impl Workspace {
             .get(path)
             .filter(|r| r.kind == ArtifactKind::File)
         {
-            return Ok(self.artifacts.read(&r.hash)?);
+            return Ok(r.hash);
         }
         for (root, r) in &run.artifacts {
             if r.kind != ArtifactKind::Dir {
@@ -880,7 +910,7 @@ impl Workspace {
                     .into_iter()
                     .find(|e| e.path == rest)
             {
-                return Ok(self.artifacts.read(&e.hash)?);
+                return Ok(e.hash);
             }
         }
         Err(Error::UnknownArtifact {

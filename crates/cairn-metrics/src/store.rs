@@ -607,6 +607,33 @@ impl MetricStore {
         self.read(run, key, |conn, s| history_in(conn, s, from, to))
     }
 
+    /// Points of `run`/`key` from `from` to the end of the sealed chunk that holds `from` (past
+    /// the chunks: at most [`CHUNK_POINTS`] tail points), and before `to`: a history read one
+    /// chunk at a time, so that a reader of any length (a streamed HTTP reply) decodes and holds
+    /// one chunk. Reading on from where the last piece ended walks the whole series, each chunk
+    /// decoded once; a series is append-only, so pieces read in separate calls fit together.
+    /// Empty at or past the end (or `to`).
+    pub fn history_chunk(
+        &self,
+        run: &str,
+        key: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Point>, Error> {
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        let to = i64::try_from(to).unwrap_or(i64::MAX);
+        self.read(run, key, |conn, s| {
+            let end = if from < s.tail_start {
+                chunk_end(conn, s.id, from)?
+            } else {
+                from.saturating_add(CHUNK_POINTS as i64)
+            };
+            history_in(conn, s, from, to.min(end))
+        })
+    }
+
     /// Downsamples the points of `run`/`key` whose step is in `lo..=hi` (`None`: the whole
     /// series) into at most `buckets` buckets of equal step width; returns the non-empty ones in
     /// step order. See [`Bucket`] for what each holds.
@@ -914,6 +941,19 @@ fn history_in(conn: &Connection, s: &SeriesRow, from: i64, to: i64) -> Result<Ve
     }
     out.extend(read_tail_range(conn, s, from, to)?);
     Ok(out)
+}
+
+/// Where the sealed chunk holding point `seq` ends (one past its last point); `seq + 1` when
+/// no chunk starts at or before it, which `history_in` then reports as a missing chunk.
+fn chunk_end(conn: &Connection, series: i64, seq: i64) -> Result<i64, Fail> {
+    let end: Option<i64> = conn
+        .prepare_cached(
+            "SELECT first_seq + count FROM chunks WHERE series = ?1 AND first_seq <= ?2 \
+             ORDER BY first_seq DESC LIMIT 1",
+        )?
+        .query_row(params![series, seq], |r| r.get(0))
+        .optional()?;
+    Ok(end.filter(|e| *e > seq).unwrap_or(seq.saturating_add(1)))
 }
 
 fn downsample_in(

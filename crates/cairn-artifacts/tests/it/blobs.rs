@@ -258,3 +258,45 @@ proptest! {
         prop_assert!(!store.put_bytes(&bytes).unwrap().new);
     }
 }
+
+#[test]
+fn a_verified_stream_ends_only_after_the_content_checked_out() {
+    let (_dir, store) = store();
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let put = store.put_bytes(&content).unwrap();
+
+    let mut reader = store.open_verified(&put.hash).unwrap();
+    assert_eq!(reader.len(), content.len() as u64);
+    let mut back = Vec::new();
+    reader
+        .read_to_end(&mut back)
+        .expect("an intact blob streams to its end");
+    assert_eq!(back, content);
+
+    // Same length, other content: every byte comes out, but the read that reaches the end
+    // fails, naming the blob, so a transfer that holds back its last piece never completes.
+    let path = blob_file(&store, &put.hash);
+    make_writable(&path);
+    let mut tampered = content.clone();
+    tampered[299_999] ^= 1;
+    fs::write(&path, &tampered).unwrap();
+    let mut reader = store.open_verified(&put.hash).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = 0usize;
+    let err = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => panic!("a tampered blob read to a clean end"),
+            Ok(n) => seen += n,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(seen, content.len());
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains(&put.hash.to_hex()), "{err}");
+
+    let missing = BlobHash([7; 32]);
+    assert!(matches!(
+        store.open_verified(&missing),
+        Err(Error::NotFound(h)) if h == missing
+    ));
+}

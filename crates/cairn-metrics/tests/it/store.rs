@@ -106,6 +106,57 @@ fn history_pages_cross_chunk_and_tail_boundaries() {
 }
 
 #[test]
+fn a_history_read_chunk_by_chunk_is_the_whole_history_one_chunk_at_a_time() {
+    let mut store = MetricStore::open_in_memory().unwrap();
+    let points = loss_curve(0, 3 * CHUNK_POINTS + 777, &mut Rng(5));
+    // Chunks of 8192, a short chunk of the 20,000-point append's remainder, then tail rows.
+    store.append(RUN, "loss", &points[..20_000]).unwrap();
+    store.append(RUN, "loss", &points[20_000..25_000]).unwrap();
+    store.append(RUN, "loss", &points[25_000..]).unwrap();
+    for start in [0u64, 1, 8_191, 8_192, 19_999, 20_000, 24_999, 25_000] {
+        let mut from = start;
+        let mut pieces = 0;
+        let mut all = Vec::new();
+        loop {
+            let piece = store.history_chunk(RUN, "loss", from, u64::MAX).unwrap();
+            if piece.is_empty() {
+                break;
+            }
+            assert!(
+                piece.len() <= CHUNK_POINTS,
+                "a piece spans one chunk at most"
+            );
+            from += piece.len() as u64;
+            all.extend(piece);
+            pieces += 1;
+        }
+        assert!(same_points(&all, &points[start as usize..]), "from {start}");
+        assert!(pieces <= 6, "from {start}: {pieces} pieces");
+    }
+    // `to` stops the read; past the end and out of range are empty.
+    let capped = store.history_chunk(RUN, "loss", 10, 20).unwrap();
+    assert!(same_points(&capped, &points[10..20]));
+    assert!(
+        store
+            .history_chunk(RUN, "loss", points.len() as u64, u64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .history_chunk(RUN, "loss", u64::MAX, u64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .history_chunk(RUN, "missing", 0, u64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn values_round_trip_bit_exactly_through_rows_and_chunks() {
     let odd = [
         f64::NAN,
