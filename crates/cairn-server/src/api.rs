@@ -9,13 +9,24 @@ use axum::{Json, Router};
 use cairn_core::{RunFilter, RunOrder};
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
+use crate::stream::{self, History, PointWriter};
+use crate::{AppState, CallError};
 
 /// The one error shape of the API: a stable code and a message for people.
 #[derive(Debug, Serialize)]
 pub(crate) struct ApiError {
     code: cairn_core::Code,
     message: String,
+    /// When the code's usual status does not say it (413 is an invalid argument too).
+    #[serde(skip)]
+    status: Option<StatusCode>,
+}
+
+impl ApiError {
+    fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = Some(status);
+        self
+    }
 }
 
 impl From<cairn_core::Error> for ApiError {
@@ -23,6 +34,20 @@ impl From<cairn_core::Error> for ApiError {
         ApiError {
             code: e.code(),
             message: e.to_string(),
+            status: None,
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> ApiError {
+        match e {
+            CallError::Core(e) => e.into(),
+            CallError::Aborted(message) => ApiError {
+                code: cairn_core::Code::Internal,
+                message,
+                status: None,
+            },
         }
     }
 }
@@ -30,12 +55,12 @@ impl From<cairn_core::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use cairn_core::Code;
-        let status = match self.code {
+        let status = self.status.unwrap_or(match self.code {
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::InvalidArgument | Code::SchemaViolation => StatusCode::BAD_REQUEST,
             Code::AlreadyExists => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        });
         (status, Json(self)).into_response()
     }
 }
@@ -46,6 +71,7 @@ fn invalid(message: String) -> ApiError {
     ApiError {
         code: cairn_core::Code::InvalidArgument,
         message,
+        status: None,
     }
 }
 
@@ -84,6 +110,7 @@ async fn unknown(uri: Uri) -> ApiError {
     ApiError {
         code: cairn_core::Code::NotFound,
         message: format!("{} is not an endpoint of Cairn's API", uri.path()),
+        status: None,
     }
 }
 
@@ -184,53 +211,70 @@ struct MetricQuery {
     hi: Option<i64>,
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum MetricData {
-    Points(Vec<[serde_json::Value; 3]>),
-    Buckets(Vec<cairn_core::BucketView>),
-}
-
 use cairn_core::json_number as num;
 
+/// A series: downsampled to `buckets` buckets, or every point as `[step, ts_ms, value]`,
+/// streamed a sealed chunk at a time (a history of any length is never whole in memory).
 async fn metric(
     State(st): State<AppState>,
     Path((id, key)): Path<(String, String)>,
     uri: Uri,
-) -> ApiResult<MetricData> {
+) -> Result<Response, ApiError> {
     let q: MetricQuery = query(&uri)?;
     let range = match (q.lo, q.hi) {
         (Some(lo), Some(hi)) => Some((lo, hi)),
         (None, None) => None,
         _ => return Err(invalid("give both lo and hi, or neither".into())),
     };
-    let data = st
+    if let Some(n) = q.buckets {
+        let buckets = st
+            .call(move |ws| ws.metric_buckets(&id, &key, range, n))
+            .await?;
+        return Ok(Json(buckets).into_response());
+    }
+    let k = key.clone();
+    let (run, len) = st
         .call(move |ws| {
-            let id = ws.resolve_run(&id)?;
-            Ok(match q.buckets {
-                Some(n) => {
-                    MetricData::Buckets(ws.metric_buckets(&id.to_string(), &key, range, n)?)
-                }
-                None => MetricData::Points(
-                    ws.metric_history(id, &key)?
-                        .into_iter()
-                        .map(|p| [p.step.into(), p.ts_ms.into(), num(p.value)])
-                        .collect(),
-                ),
-            })
+            let run = ws.resolve_run(&id)?;
+            Ok((run, ws.metric_len(run, &k)?))
         })
         .await?;
-    Ok(Json(data))
+    let write: PointWriter = std::sync::Arc::new(|out, p| {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        write!(out, "[{},{},{}]", p.step, p.ts_ms, num(p.value)).unwrap_or(());
+    });
+    let body = History {
+        st,
+        run,
+        key,
+        from: 0,
+        to: len,
+        open: "[",
+        close: "]".to_owned(),
+        write,
+    }
+    .into_body();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// A file among the run's artifacts, streamed and verified as it goes (see `stream::file`).
 async fn artifact(
     State(st): State<AppState>,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let bytes = st
-        .call(move |ws| ws.read_artifact_path(ws.resolve_run(&id)?, &path))
+    let file = st
+        .call(move |ws| ws.open_artifact_path(ws.resolve_run(&id)?, &path))
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let len = file.len();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        stream::file(file),
+    )
+        .into_response())
 }
 
 async fn chart(State(st): State<AppState>, uri: Uri) -> ApiResult<cairn_core::ChartView> {
@@ -258,7 +302,17 @@ async fn save_view(
     Path(name): Path<String>,
     body: Result<Json<ViewBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<cairn_core::SavedView> {
-    let Json(body) = body.map_err(|e| invalid(format!("malformed view: {}", e.body_text())))?;
+    let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError {
+                code: cairn_core::Code::InvalidArgument,
+                message: format!("the view is too large: {}", e.body_text()),
+                status: None,
+            }
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        invalid(format!("malformed view: {}", e.body_text()))
+    })?;
     let view = cairn_core::SavedView {
         name,
         query: body.query,

@@ -3,14 +3,19 @@
 //!
 //! Every handler is an adapter: it decodes the request, calls `cairn_core::Workspace`, and encodes
 //! the answer. The workspace sits behind a mutex and is called on the blocking pool (its stores
-//! are SQLite). The server listens on loopback unless told otherwise, and then requires a bearer
-//! token; the Host header is checked against DNS rebinding; no CORS headers are sent.
+//! are SQLite), one call at a time, each within a time budget. The server listens on loopback
+//! unless told otherwise, and then requires a bearer token; the Host header is checked against
+//! DNS rebinding; a request that changes data is refused from another origin and, on a JSON
+//! route, unless it is JSON; bodies are bounded; large replies and artifacts are streamed; no
+//! CORS headers are sent.
 //!
 //! Not here: any rule about runs (cairn-core), HTML rendering (the UI is a static bundle).
 
 mod api;
+mod limits;
 mod mlflow;
 mod security;
+mod stream;
 mod ui;
 
 use std::net::SocketAddr;
@@ -65,42 +70,133 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// Bounds on what one request may cost: how large a body, how long a call, how long a client
+/// may take to send its headers. The defaults suit a tracking server on a laptop; tests shorten
+/// the times.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest body of a JSON route (MLflow's REST API, `/api/v1`). Artifact uploads are not
+    /// limited in size: they are streamed to disk.
+    pub json_body: usize,
+    /// How long a request may wait for the workspace and work on it before it is answered 503.
+    pub request_budget: std::time::Duration,
+    /// A connection that has not sent a whole request head within this time is closed (also
+    /// an idle keep-alive connection: clients reconnect).
+    pub header_read_timeout: std::time::Duration,
+    /// How long an upload may go without sending a byte before it is abandoned.
+    pub upload_idle: std::time::Duration,
+    /// How long a graceful shutdown waits for open responses (a long download) to finish.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        use std::time::Duration;
+        Limits {
+            json_body: 16 << 20,
+            request_budget: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(5),
+            upload_idle: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
 /// The shared workspace every handler works on.
 #[derive(Clone)]
 pub(crate) struct AppState {
     ws: Arc<Mutex<Workspace>>,
+    /// One call at a time, queued without a thread: calls wait here (asynchronously, so a call
+    /// given up after its budget leaves the queue without ever running) rather than on the
+    /// workspace mutex inside the blocking pool, where a flood of requests would each hold a
+    /// thread.
+    turn: Arc<tokio::sync::Semaphore>,
+    pub(crate) limits: Arc<Limits>,
+}
+
+/// Why a call did not run to an answer.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The workspace said no.
+    Core(cairn_core::Error),
+    /// The call panicked; the workspace is handed to the next call as it was left.
+    Aborted(String),
+}
+
+impl From<cairn_core::Error> for CallError {
+    fn from(e: cairn_core::Error) -> CallError {
+        CallError::Core(e)
+    }
 }
 
 impl AppState {
-    /// Runs `f` on the workspace on the blocking pool.
-    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, cairn_core::Error>
+    pub(crate) fn new(ws: Arc<Mutex<Workspace>>, limits: Limits) -> AppState {
+        AppState {
+            ws,
+            turn: Arc::new(tokio::sync::Semaphore::new(1)),
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// Runs `f` on the workspace on the blocking pool, after the calls queued before it.
+    ///
+    /// Not bounded in time here: the request budget (see `limits.rs`) drops a request that runs
+    /// past it. A call dropped while it waits for its turn never runs; one that has started runs
+    /// to its end on its blocking thread (a thread cannot be stopped safely mid-write), keeping
+    /// its turn until then, and its answer is discarded.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, CallError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Workspace) -> Result<T, cairn_core::Error> + Send + 'static,
     {
+        let turn = self
+            .turn
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| CallError::Aborted(format!("the server is stopping: {e}")))?;
         let ws = self.ws.clone();
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             // A panic in another request must not take the server down with it.
             let mut guard = ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
+            f(&mut guard).map_err(CallError::Core)
         })
         .await
-        .unwrap_or_else(|e| Err(cairn_core::Error::Invalid(format!("request aborted: {e}"))))
+        .unwrap_or_else(|e| Err(CallError::Aborted(format!("request aborted: {e}"))))
+    }
+
+    /// Runs `f`, which needs no workspace (decoding a large body, storing an upload), on the
+    /// blocking pool.
+    pub(crate) async fn off_loop<T, F>(f: F) -> Result<T, CallError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, CallError> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .unwrap_or_else(|e| Err(CallError::Aborted(format!("request aborted: {e}"))))
     }
 }
 
-/// Largest request body: MLflow's artifact uploads go through the proxy in one PUT.
-const MAX_BODY: usize = 1 << 30;
-
-/// The whole application: MLflow API, Cairn API, guards.
+/// The whole application with the default [`Limits`]: MLflow API, Cairn API, guards.
 pub fn router(ws: Arc<Mutex<Workspace>>, config: &ServerConfig) -> Router {
+    router_with(ws, config, Limits::default())
+}
+
+/// The whole application under `limits`.
+pub fn router_with(ws: Arc<Mutex<Workspace>>, config: &ServerConfig, limits: Limits) -> Router {
     let access = Arc::new(Access::new(config));
-    let state = AppState { ws };
+    let state = AppState::new(ws, limits);
     Router::new()
         .merge(mlflow::routes())
         .nest("/api/v1", api::routes())
         .merge(ui::routes(config.ui_dir.clone()))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(state.limits.json_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             access,
             security::guard,
@@ -111,13 +207,16 @@ pub fn router(ws: Arc<Mutex<Workspace>>, config: &ServerConfig) -> Router {
 /// A server bound to its address, ready to run.
 pub struct Server {
     listener: tokio::net::TcpListener,
-    app: Router,
+    ws: Arc<Mutex<Workspace>>,
+    config: ServerConfig,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addr", &self.listener.local_addr().ok())
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -138,22 +237,74 @@ impl Server {
                 source,
             })?;
         config.bind = listener.local_addr()?;
-        let app = router(ws, &config);
-        Ok(Server { listener, app })
+        Ok(Server {
+            listener,
+            ws,
+            config,
+            limits: Limits::default(),
+        })
+    }
+
+    /// The same server under other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
+        self
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, then lets open responses finish (for at most
+    /// `Limits::shutdown_grace`).
+    ///
+    /// hyper's HTTP/1 connection builder rather than `axum::serve`, which cannot bound how long
+    /// a client takes to send its request head: a half-sent request would hold its connection
+    /// open for ever.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        let grace = self.limits.shutdown_grace;
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout);
+        let app = router_with(self.ws, &self.config, self.limits);
+        let service = hyper_util::service::TowerToHyperService::new(app);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait rather than spin.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+            let conn = http.serve_connection(TokioIo::new(stream), service.clone());
+            let watched = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?grace, "responses still open at shutdown were cut off");
+        }
         Ok(())
     }
 }

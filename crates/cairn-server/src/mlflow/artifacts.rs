@@ -1,10 +1,11 @@
 //! Artifacts through MLflow's `mlflow-artifacts` proxy (upload, download, list, delete) and the
 //! tracking API's `artifacts/list`. Content goes to Cairn's content-addressed store; a run's
-//! logical paths bind to hashes.
+//! logical paths bind to hashes. Uploads and downloads are streamed: no file is ever whole in
+//! memory.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{Uri, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use cairn_model::RunId;
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::tracking::{parse_run_id, run_not_found};
 use super::{MlflowError, Reply, json, query};
-use crate::AppState;
+use crate::{AppState, stream};
 
 /// `<experiment>/<run>/artifacts/<path>` → the run and the path inside its artifacts.
 fn split_proxy_path(path: &str) -> Result<(String, String), MlflowError> {
@@ -48,34 +49,65 @@ fn listing(entries: Vec<cairn_core::ArtifactEntry>, strip: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An upload, streamed: the run and path are checked first (an unknown run is refused before a
+/// byte of the body is read), the body goes to a temporary file while it is hashed (on the
+/// blocking pool, without the workspace, so a slow upload holds nobody up), and only a whole
+/// body is bound to the run. A body that breaks off, or sends nothing for
+/// `Limits::upload_idle`, stores nothing the run can see.
 pub(crate) async fn proxy_upload(
     State(st): State<AppState>,
     Path(path): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Reply {
     let (run, rel) = split_proxy_path(&path)?;
     if rel.is_empty() {
         return Err(MlflowError::invalid("an artifact upload needs a file path"));
     }
     let shown = run.clone();
-    st.call(move |ws| {
-        let id = parse_run_id(&run)?;
-        ws.add_artifact_reader(id, &rel, &mut body.as_ref())
-            .map(drop)
-    })
-    .await
-    .map_err(run_not_found(&shown))?;
+    let upload = st
+        .call(move |ws| ws.artifact_upload(parse_run_id(&run)?, &rel))
+        .await
+        .map_err(run_not_found(&shown))?;
+    let (tx, mut reader) = stream::upload_channel();
+    let store = AppState::off_loop(move || Ok(upload.store(&mut reader)?));
+    let (stored, ()) = tokio::join!(store, stream::feed(body, tx, st.limits.upload_idle));
+    let stored = stored?;
+    let budget = st.limits.request_budget;
+    tokio::time::timeout(budget, st.call(move |ws| ws.bind_artifact(stored)))
+        .await
+        .map_err(|_| {
+            MlflowError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TEMPORARILY_UNAVAILABLE",
+                format!(
+                    "the upload was stored but the workspace was busy for over {} s: try again",
+                    budget.as_secs()
+                ),
+            )
+        })?
+        .map_err(run_not_found(&shown))?;
     json(json!({}))
 }
 
+/// A download, streamed from the blob file and verified as it goes: a file whose bytes no
+/// longer match their hash is cut off before its last piece, so the client sees a failed
+/// transfer, never wrong bytes.
 pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<String>) -> Reply {
     let (run, rel) = split_proxy_path(&path)?;
     let shown = run.clone();
-    let bytes = st
-        .call(move |ws| ws.read_artifact_path(parse_run_id(&run)?, &rel))
+    let file = st
+        .call(move |ws| ws.open_artifact_path(parse_run_id(&run)?, &rel))
         .await
         .map_err(run_not_found(&shown))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let len = file.len();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        stream::file(file),
+    )
+        .into_response())
 }
 
 pub(crate) async fn proxy_delete(State(st): State<AppState>, Path(path): Path<String>) -> Reply {

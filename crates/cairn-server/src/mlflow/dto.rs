@@ -37,6 +37,57 @@ pub(crate) fn de_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>,
     })
 }
 
+/// A list of at most `max` items: decoding stops keeping items past the limit (the rest are
+/// only counted, so the error says how many came) and fails naming the limit.
+pub(crate) fn de_at_most<'de, D, T>(
+    d: D,
+    max: usize,
+    noun: &'static str,
+) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct AtMost<T> {
+        max: usize,
+        noun: &'static str,
+        item: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for AtMost<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of at most {} {}", self.max, self.noun)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
+            while out.len() < self.max {
+                match seq.next_element()? {
+                    Some(item) => out.push(item),
+                    None => return Ok(out),
+                }
+            }
+            let mut total = out.len();
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                total += 1;
+            }
+            if total > self.max {
+                return Err(serde::de::Error::custom(format!(
+                    "A batch logging request can contain at most {} {}; got {total}",
+                    self.max, self.noun
+                )));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(AtMost {
+        max,
+        noun,
+        item: std::marker::PhantomData,
+    })
+}
+
 pub(crate) fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     match NumOrText::deserialize(d)? {
         NumOrText::Int(i) => Ok(i as f64),

@@ -12,12 +12,13 @@ mod tracking;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::de::DeserializeOwned;
 
-use crate::AppState;
+use crate::{AppState, CallError};
 
 /// MLflow's error shape.
 #[derive(Debug)]
@@ -28,6 +29,14 @@ pub(crate) struct MlflowError {
 }
 
 impl MlflowError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        MlflowError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> MlflowError {
         MlflowError {
             status: StatusCode::BAD_REQUEST,
@@ -64,6 +73,19 @@ impl From<cairn_core::Error> for MlflowError {
     }
 }
 
+impl From<CallError> for MlflowError {
+    fn from(e: CallError) -> MlflowError {
+        match e {
+            CallError::Core(e) => e.into(),
+            CallError::Aborted(message) => MlflowError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "INTERNAL_ERROR",
+                message,
+            },
+        }
+    }
+}
+
 impl IntoResponse for MlflowError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
@@ -84,6 +106,48 @@ pub(crate) type Reply = Result<Response, MlflowError>;
 /// A JSON answer.
 pub(crate) fn json(v: serde_json::Value) -> Reply {
     Ok(([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response())
+}
+
+/// A request body, read whole up to the JSON body limit (a longer one is 413 once the limit is
+/// reached: a chunked body is never read past it).
+#[derive(Debug)]
+pub(crate) struct JsonBody(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = MlflowError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(JsonBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    MlflowError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "REQUEST_LIMIT_EXCEEDED",
+                        format!("the request body is too large: {}", e.body_text()),
+                    )
+                } else {
+                    MlflowError::invalid(format!("cannot read the request body: {}", e.body_text()))
+                }
+            })
+    }
+}
+
+/// Bodies up to this size are decoded where they arrive; larger ones on the blocking pool, so a
+/// 16 MiB body does not hold up the async workers.
+const DECODE_INLINE: usize = 64 * 1024;
+
+/// Decodes a JSON body as [`body`] does, on the blocking pool when it is large.
+pub(crate) async fn parse<T: DeserializeOwned + Send + 'static>(
+    bytes: Bytes,
+) -> Result<T, MlflowError> {
+    if bytes.len() <= DECODE_INLINE {
+        return body(&bytes);
+    }
+    AppState::off_loop(move || Ok(body::<T>(&bytes)))
+        .await
+        .map_err(MlflowError::from)?
 }
 
 /// Decodes a JSON body (an empty body is `{}`), naming what was wrong.

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
 use cairn_model::{ModelVersion, RegisteredModel};
@@ -11,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dto::{KeyValue, de_opt_i64, kv_list};
-use super::tracking::parse_run_id;
-use super::{MlflowError, Reply, body, json, query};
+use super::tracking::{max_results, parse_run_id};
+use super::{JsonBody, MlflowError, Reply, json, parse, query};
 use crate::AppState;
 
 fn version_json(name: &str, v: &ModelVersion, aliases: &BTreeMap<String, u32>) -> Value {
@@ -60,8 +59,11 @@ pub(crate) struct CreateModel {
     tags: Vec<KeyValue>,
 }
 
-pub(crate) async fn create_registered_model(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: CreateModel = body(&b)?;
+pub(crate) async fn create_registered_model(
+    State(st): State<AppState>,
+    JsonBody(b): JsonBody,
+) -> Reply {
+    let req: CreateModel = parse(b).await?;
     let name = req
         .name
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'name'"))?;
@@ -97,12 +99,12 @@ pub(crate) async fn get_registered_model(State(st): State<AppState>, uri: Uri) -
 pub(crate) async fn delete_registered_model(
     State(st): State<AppState>,
     uri: Uri,
-    b: Bytes,
+    JsonBody(b): JsonBody,
 ) -> Reply {
     let q: NameQuery = if b.is_empty() {
         query(&uri)?
     } else {
-        body(&b)?
+        parse(b).await?
     };
     let name = q.name()?;
     st.call(move |ws| ws.delete_registered_model(&name)).await?;
@@ -118,7 +120,8 @@ pub(crate) struct SearchModels {
 }
 
 async fn search_models(st: AppState, req: SearchModels) -> Reply {
-    let max = req.max_results.unwrap_or(100).clamp(1, 1000) as usize;
+    // MLflow's server refuses more than 1,000 (`SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD`).
+    let max = max_results(req.max_results, 100, 1000)?;
     let offset = super::dto::parse_page_token(req.page_token.as_deref())? as usize;
     // `name = 'x'` and `name LIKE 'x%'` (what clients send); anything else lists all.
     let wanted = req.filter.as_deref().and_then(|f| {
@@ -144,8 +147,11 @@ pub(crate) async fn search_registered_models(State(st): State<AppState>, uri: Ur
     search_models(st, query(&uri)?).await
 }
 
-pub(crate) async fn search_registered_models_post(State(st): State<AppState>, b: Bytes) -> Reply {
-    search_models(st, body(&b)?).await
+pub(crate) async fn search_registered_models_post(
+    State(st): State<AppState>,
+    JsonBody(b): JsonBody,
+) -> Reply {
+    search_models(st, parse(b).await?).await
 }
 
 #[derive(Deserialize)]
@@ -158,8 +164,11 @@ pub(crate) struct CreateVersion {
     tags: Vec<KeyValue>,
 }
 
-pub(crate) async fn create_model_version(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: CreateVersion = body(&b)?;
+pub(crate) async fn create_model_version(
+    State(st): State<AppState>,
+    JsonBody(b): JsonBody,
+) -> Reply {
+    let req: CreateVersion = parse(b).await?;
     let name = req
         .name
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'name'"))?;
@@ -208,8 +217,8 @@ pub(crate) struct AliasReq {
     version: Option<String>,
 }
 
-pub(crate) async fn set_alias(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: AliasReq = body(&b)?;
+pub(crate) async fn set_alias(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: AliasReq = parse(b).await?;
     let name = req
         .name
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'name'"))?;
@@ -222,11 +231,15 @@ pub(crate) async fn set_alias(State(st): State<AppState>, b: Bytes) -> Reply {
     json(json!({}))
 }
 
-pub(crate) async fn delete_alias(State(st): State<AppState>, uri: Uri, b: Bytes) -> Reply {
+pub(crate) async fn delete_alias(
+    State(st): State<AppState>,
+    uri: Uri,
+    JsonBody(b): JsonBody,
+) -> Reply {
     let q: NameQuery = if b.is_empty() {
         query(&uri)?
     } else {
-        body(&b)?
+        parse(b).await?
     };
     let name = q.name()?;
     let alias = q

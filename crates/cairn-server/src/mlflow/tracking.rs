@@ -2,17 +2,18 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::Uri;
-use cairn_core::{Lifecycle, NewRun, Point, RunEdit, Workspace};
+use axum::http::{Uri, header};
+use axum::response::IntoResponse;
+use cairn_core::{Lifecycle, LikePattern, NewRun, Point, RunEdit, Workspace};
 use cairn_model::{CodeVersion, DatasetSnapshot, Experiment, ExperimentId, ParentKind, Run, RunId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dto::{self, KeyValue, MetricIn, de_opt_i64};
-use super::{MlflowError, Reply, body, json, query};
-use crate::AppState;
+use super::{JsonBody, MlflowError, Reply, json, parse, query};
+use crate::stream;
+use crate::{AppState, CallError};
 
 /// MLflow's request limits.
 const MAX_METRICS_PER_BATCH: usize = 1000;
@@ -21,7 +22,12 @@ const MAX_TAGS_PER_BATCH: usize = 100;
 const MAX_ENTITIES_PER_BATCH: usize = 1000;
 const MAX_PARAM_VALUE: usize = 6000;
 const MAX_TAG_VALUE: usize = 8000;
+/// MLflow's server refuses more (`SEARCH_MAX_RESULTS_THRESHOLD`, runs and experiments).
 const MAX_SEARCH_RESULTS: u64 = 50_000;
+/// The most points one `metrics/get-history` page may ask for: the page size MLflow's client
+/// uses and the REST API documents as the maximum. Without `max_results` the whole history
+/// comes, streamed.
+const MAX_HISTORY_RESULTS: i64 = 25_000;
 
 type CoreResult<T> = Result<T, cairn_core::Error>;
 
@@ -42,6 +48,31 @@ pub(crate) fn resolve_experiment(ws: &mut Workspace, id: &str) -> CoreResult<Exp
     ws.experiment_by_id(parsed)
 }
 
+/// The experiment behind an MLflow experiment id, for a read: nothing is created, so the default
+/// experiment "0" is `None` until the first write that needs it.
+pub(crate) fn find_experiment(ws: &mut Workspace, id: &str) -> CoreResult<Option<Experiment>> {
+    if id == "0" {
+        return ws.default_experiment_if_any();
+    }
+    let parsed: ExperimentId = id
+        .parse()
+        .map_err(|_| cairn_core::Error::UnknownExperiment(id.to_owned()))?;
+    ws.experiment_by_id(parsed).map(Some)
+}
+
+/// The default experiment as reads show it before its first run creates it: "Default", empty.
+fn default_placeholder() -> Experiment {
+    Experiment {
+        id: ExperimentId::new(),
+        name: "Default".into(),
+        created_ms: 0,
+        description: None,
+        tags: BTreeMap::new(),
+        schema: None,
+        deleted: false,
+    }
+}
+
 /// A full run id (MLflow clients never send prefixes).
 pub(crate) fn parse_run_id(id: &str) -> CoreResult<RunId> {
     id.parse().map_err(cairn_core::Error::from)
@@ -49,11 +80,16 @@ pub(crate) fn parse_run_id(id: &str) -> CoreResult<RunId> {
 
 /// MLflow's id for an experiment: "0" for the default experiment, the Cairn id otherwise.
 pub(crate) fn mlflow_id(ws: &mut Workspace, e: &Experiment) -> CoreResult<String> {
-    Ok(if ws.default_experiment()?.id == e.id {
-        "0".into()
-    } else {
-        e.id.to_string()
-    })
+    Ok(
+        if ws
+            .default_experiment_if_any()?
+            .is_some_and(|d| d.id == e.id)
+        {
+            "0".into()
+        } else {
+            e.id.to_string()
+        },
+    )
 }
 
 fn run_json(ws: &mut Workspace, id: RunId) -> CoreResult<Value> {
@@ -73,8 +109,8 @@ pub(crate) struct CreateExperiment {
     tags: Vec<KeyValue>,
 }
 
-pub(crate) async fn create_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: CreateExperiment = body(&b)?;
+pub(crate) async fn create_experiment(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: CreateExperiment = parse(b).await?;
     let name = req
         .name
         .filter(|n| !n.trim().is_empty())
@@ -99,6 +135,16 @@ pub(crate) struct ExperimentIdQuery {
     experiment_name: Option<String>,
 }
 
+/// A call's "not found" as MLflow words it for this request.
+fn not_found_as(message: String) -> impl FnOnce(CallError) -> MlflowError {
+    move |e| match e {
+        CallError::Core(e) if e.code() == cairn_core::Code::NotFound => {
+            MlflowError::not_found(message)
+        }
+        other => other.into(),
+    }
+}
+
 pub(crate) async fn get_experiment(State(st): State<AppState>, uri: Uri) -> Reply {
     let q: ExperimentIdQuery = query(&uri)?;
     let id = q.experiment_id.ok_or_else(|| {
@@ -107,16 +153,15 @@ pub(crate) async fn get_experiment(State(st): State<AppState>, uri: Uri) -> Repl
     let shown = id.clone();
     let exp = st
         .call(move |ws| {
-            let e = resolve_experiment(ws, &id)?;
-            Ok(dto::experiment(&e, &mlflow_id(ws, &e)?))
+            Ok(match find_experiment(ws, &id)? {
+                Some(e) => dto::experiment(&e, &mlflow_id(ws, &e)?),
+                None => dto::experiment(&default_placeholder(), "0"),
+            })
         })
         .await
-        .map_err(|e| match e.code() {
-            cairn_core::Code::NotFound => {
-                MlflowError::not_found(format!("No Experiment with id={shown} exists"))
-            }
-            _ => e.into(),
-        })?;
+        .map_err(not_found_as(format!(
+            "No Experiment with id={shown} exists"
+        )))?;
     json(json!({ "experiment": exp }))
 }
 
@@ -128,27 +173,29 @@ pub(crate) async fn get_experiment_by_name(State(st): State<AppState>, uri: Uri)
     let shown = name.clone();
     let exp = st
         .call(move |ws| {
-            // The default experiment exists from the first question on; deleted ones are found
-            // too, marked deleted, as MLflow does.
-            let default = ws.default_experiment()?;
-            let e = match ws.experiments_all()?.into_iter().find(|e| e.name == name) {
-                Some(e) => e,
-                None => return Err(cairn_core::Error::UnknownExperiment(name)),
-            };
-            let id = if e.id == default.id {
-                "0".to_owned()
-            } else {
-                e.id.to_string()
-            };
-            Ok(dto::experiment(&e, &id))
+            // The default experiment exists from the first question on (until a run is logged
+            // into it, as a placeholder: a read creates nothing); deleted ones are found too,
+            // marked deleted, as MLflow does.
+            let default = ws.default_experiment_if_any()?;
+            match ws.experiments_all()?.into_iter().find(|e| e.name == name) {
+                Some(e) => {
+                    let id = if default.is_some_and(|d| d.id == e.id) {
+                        "0".to_owned()
+                    } else {
+                        e.id.to_string()
+                    };
+                    Ok(dto::experiment(&e, &id))
+                }
+                None if default.is_none() && name == "Default" => {
+                    Ok(dto::experiment(&default_placeholder(), "0"))
+                }
+                None => Err(cairn_core::Error::UnknownExperiment(name)),
+            }
         })
         .await
-        .map_err(|e| match e.code() {
-            cairn_core::Code::NotFound => {
-                MlflowError::not_found(format!("Could not find experiment with name '{shown}'"))
-            }
-            _ => e.into(),
-        })?;
+        .map_err(not_found_as(format!(
+            "Could not find experiment with name '{shown}'"
+        )))?;
     json(json!({ "experiment": exp }))
 }
 
@@ -161,18 +208,40 @@ pub(crate) struct SearchExperiments {
     view_type: Option<String>,
 }
 
-/// `name = 'x'`, `name LIKE 'x%'`, `name ILIKE …`, `tags.k = 'v'`, joined by AND.
-fn experiment_matches(e: &Experiment, filter: &str) -> Result<bool, MlflowError> {
+/// One clause of an experiment filter: a field, how it compares, with what.
+#[derive(Debug)]
+struct Clause {
+    field: ExpField,
+    test: Test,
+}
+
+#[derive(Debug)]
+enum ExpField {
+    Name,
+    Tag(String),
+}
+
+#[derive(Debug)]
+enum Test {
+    Eq(String),
+    Ne(String),
+    Like(LikePattern),
+}
+
+/// `name = 'x'`, `name LIKE 'x%'`, `name ILIKE …`, `tags.k = 'v'`, joined by AND. Patterns are
+/// compiled once here, refused when over `cairn_core::MAX_LIKE_PATTERN`.
+fn parse_experiment_filter(filter: &str) -> Result<Vec<Clause>, MlflowError> {
     if filter.trim().is_empty() {
-        return Ok(true);
+        return Ok(Vec::new());
     }
+    let mut out = Vec::new();
     for clause in split_and(filter) {
         let clause = clause.trim();
         let (field, op, value) = parse_simple_clause(clause).ok_or_else(|| MlflowError::invalid(format!("unsupported experiment filter '{clause}': expected name or tags.KEY compared with =, !=, LIKE or ILIKE")))?;
-        let actual = match field.as_str() {
-            "name" | "attribute.name" | "attributes.name" => Some(e.name.clone()),
+        let field = match field.as_str() {
+            "name" | "attribute.name" | "attributes.name" => ExpField::Name,
             f => match f.strip_prefix("tags.").or_else(|| f.strip_prefix("tag.")) {
-                Some(k) => e.tags.get(k.trim_matches('`')).cloned(),
+                Some(k) => ExpField::Tag(k.trim_matches('`').to_owned()),
                 None => {
                     return Err(MlflowError::invalid(format!(
                         "unknown experiment field '{f}'"
@@ -180,21 +249,37 @@ fn experiment_matches(e: &Experiment, filter: &str) -> Result<bool, MlflowError>
                 }
             },
         };
-        let Some(actual) = actual else {
-            return Ok(false);
+        let like_error = |e: cairn_core::LikeError| {
+            MlflowError::invalid(format!("experiment filter '{}…': {e}", truncated(clause)))
         };
-        let ok = match op.as_str() {
-            "=" => actual == value,
-            "!=" => actual != value,
-            "LIKE" => like(&actual, &value, false),
-            "ILIKE" => like(&actual, &value, true),
-            _ => false,
+        let test = match op.as_str() {
+            "=" => Test::Eq(value),
+            "!=" => Test::Ne(value),
+            "LIKE" => Test::Like(LikePattern::case_sensitive(&value).map_err(like_error)?),
+            _ => Test::Like(LikePattern::case_insensitive(&value).map_err(like_error)?),
         };
-        if !ok {
-            return Ok(false);
-        }
+        out.push(Clause { field, test });
     }
-    Ok(true)
+    Ok(out)
+}
+
+/// The start of a long text, for a message that names it.
+fn truncated(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn experiment_matches(e: &Experiment, clauses: &[Clause]) -> bool {
+    clauses.iter().all(|c| {
+        let actual = match &c.field {
+            ExpField::Name => Some(e.name.as_str()),
+            ExpField::Tag(k) => e.tags.get(k).map(String::as_str),
+        };
+        actual.is_some_and(|actual| match &c.test {
+            Test::Eq(v) => actual == v,
+            Test::Ne(v) => actual != v,
+            Test::Like(p) => p.matches(actual),
+        })
+    })
 }
 
 fn split_and(s: &str) -> Vec<String> {
@@ -239,70 +324,73 @@ fn parse_simple_clause(c: &str) -> Option<(String, String, String)> {
     None
 }
 
-/// SQL LIKE: `%` any run, `_` one character.
-fn like(text: &str, pattern: &str, ci: bool) -> bool {
-    let (t, p): (Vec<char>, Vec<char>) = if ci {
-        (
-            text.to_lowercase().chars().collect(),
-            pattern.to_lowercase().chars().collect(),
-        )
-    } else {
-        (text.chars().collect(), pattern.chars().collect())
-    };
-    fn go(t: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('%') => (0..=t.len()).any(|i| go(&t[i..], &p[1..])),
-            Some('_') => !t.is_empty() && go(&t[1..], &p[1..]),
-            Some(c) => t.first() == Some(c) && go(&t[1..], &p[1..]),
-        }
+/// A `max_results` within `1..=max` (`default` when absent), as MLflow's server checks it.
+pub(crate) fn max_results(
+    given: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<usize, MlflowError> {
+    let n = given.unwrap_or(default);
+    if n < 1 || n > max {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied: it must be between 1 and {max}"
+        )));
     }
-    go(&t, &p)
+    Ok(n as usize)
 }
 
 async fn search_experiments_with(st: AppState, req: SearchExperiments) -> Reply {
-    let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
+    let max = max_results(req.max_results, 1000, MAX_SEARCH_RESULTS as i64)?;
     let offset = dto::parse_page_token(req.page_token.as_deref())? as usize;
     let view = req.view_type.unwrap_or_else(|| "ACTIVE_ONLY".into());
-    let filter = req.filter.unwrap_or_default();
-    let (all, default) = st
-        .call(|ws| {
-            let d = ws.default_experiment()?;
-            Ok((ws.experiments_all()?, d.id))
-        })
-        .await?;
-    let mut hits = Vec::new();
-    for e in all {
-        let lifecycle_ok = match view.as_str() {
-            "DELETED_ONLY" => e.deleted,
-            "ALL" => true,
-            _ => !e.deleted,
-        };
-        if lifecycle_ok && experiment_matches(&e, &filter)? {
-            hits.push(e);
-        }
-    }
-    let next = (hits.len() > offset + max).then_some((offset + max) as u64);
-    let page: Vec<Value> = hits
-        .iter()
-        .skip(offset)
-        .take(max)
-        .map(|e| {
-            dto::experiment(
-                e,
-                &if e.id == default {
-                    "0".to_owned()
-                } else {
-                    e.id.to_string()
-                },
+    let clauses = parse_experiment_filter(req.filter.as_deref().unwrap_or(""))?;
+    let body = st
+        .call(move |ws| {
+            let default = ws.default_experiment_if_any()?;
+            let mut all = ws.experiments_all()?;
+            let default = match default {
+                Some(d) => d.id,
+                None => {
+                    let placeholder = default_placeholder();
+                    let id = placeholder.id;
+                    all.insert(0, placeholder);
+                    id
+                }
+            };
+            let hits: Vec<&Experiment> = all
+                .iter()
+                .filter(|e| match view.as_str() {
+                    "DELETED_ONLY" => e.deleted,
+                    "ALL" => true,
+                    _ => !e.deleted,
+                })
+                .filter(|e| experiment_matches(e, &clauses))
+                .collect();
+            let next = (hits.len() > offset + max).then_some((offset + max) as u64);
+            let page: Vec<Value> = hits
+                .iter()
+                .skip(offset)
+                .take(max)
+                .map(|e| {
+                    let id = if e.id == default {
+                        "0".to_owned()
+                    } else {
+                        e.id.to_string()
+                    };
+                    dto::experiment(e, &id)
+                })
+                .collect();
+            Ok(
+                json!({ "experiments": page, "next_page_token": dto::page_token(next) })
+                    .to_string(),
             )
         })
-        .collect();
-    json(json!({ "experiments": page, "next_page_token": dto::page_token(next) }))
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-pub(crate) async fn search_experiments(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: SearchExperiments = body(&b)?;
+pub(crate) async fn search_experiments(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: SearchExperiments = parse(b).await?;
     search_experiments_with(st, req).await
 }
 
@@ -321,10 +409,10 @@ pub(crate) struct ExperimentEdit {
 
 async fn edit_experiment(
     st: AppState,
-    b: Bytes,
+    b: axum::body::Bytes,
     edit: fn(&mut Experiment, &ExperimentEdit) -> Result<(), MlflowError>,
 ) -> Reply {
-    let req: ExperimentEdit = body(&b)?;
+    let req: ExperimentEdit = parse(b).await?;
     let id = req.experiment_id.clone().ok_or_else(|| {
         MlflowError::invalid("Missing value for required parameter 'experiment_id'")
     })?;
@@ -334,7 +422,7 @@ async fn edit_experiment(
     json(json!({}))
 }
 
-pub(crate) async fn update_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+pub(crate) async fn update_experiment(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     edit_experiment(st, b, |e, r| {
         e.name = r
             .new_name
@@ -349,8 +437,8 @@ pub(crate) async fn update_experiment(State(st): State<AppState>, b: Bytes) -> R
 }
 
 /// Deletes (or restores) an experiment together with its runs, as MLflow's SQL store does.
-async fn set_experiment_deleted(st: AppState, b: Bytes, deleted: bool) -> Reply {
-    let req: ExperimentEdit = body(&b)?;
+async fn set_experiment_deleted(st: AppState, b: axum::body::Bytes, deleted: bool) -> Reply {
+    let req: ExperimentEdit = parse(b).await?;
     let id = req.experiment_id.clone().ok_or_else(|| {
         MlflowError::invalid("Missing value for required parameter 'experiment_id'")
     })?;
@@ -371,15 +459,15 @@ async fn set_experiment_deleted(st: AppState, b: Bytes, deleted: bool) -> Reply 
     json(json!({}))
 }
 
-pub(crate) async fn delete_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+pub(crate) async fn delete_experiment(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     set_experiment_deleted(st, b, true).await
 }
 
-pub(crate) async fn restore_experiment(State(st): State<AppState>, b: Bytes) -> Reply {
+pub(crate) async fn restore_experiment(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     set_experiment_deleted(st, b, false).await
 }
 
-pub(crate) async fn set_experiment_tag(State(st): State<AppState>, b: Bytes) -> Reply {
+pub(crate) async fn set_experiment_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     edit_experiment(st, b, |e, r| {
         let key =
             r.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
@@ -474,8 +562,8 @@ pub(crate) struct CreateRun {
     tags: Vec<KeyValue>,
 }
 
-pub(crate) async fn create_run(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: CreateRun = body(&b)?;
+pub(crate) async fn create_run(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: CreateRun = parse(b).await?;
     for t in &req.tags {
         check_tag(t)?;
     }
@@ -543,13 +631,12 @@ where
     .map_err(run_not_found(&shown))
 }
 
-pub(crate) fn run_not_found(id: &str) -> impl FnOnce(cairn_core::Error) -> MlflowError + '_ {
-    move |e| {
-        if e.is_unknown_run() {
+pub(crate) fn run_not_found(id: &str) -> impl FnOnce(CallError) -> MlflowError + '_ {
+    move |e| match e {
+        CallError::Core(e) if e.is_unknown_run() => {
             MlflowError::not_found(format!("Run '{id}' not found"))
-        } else {
-            e.into()
         }
+        other => other.into(),
     }
 }
 
@@ -574,8 +661,8 @@ pub(crate) struct UpdateRun {
     run_name: Option<String>,
 }
 
-pub(crate) async fn update_run(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: UpdateRun = body(&b)?;
+pub(crate) async fn update_run(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: UpdateRun = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id,
         run_uuid: req.run_uuid,
@@ -621,8 +708,8 @@ pub(crate) struct RunOnly {
     run_uuid: Option<String>,
 }
 
-pub(crate) async fn delete_run(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: RunOnly = body(&b)?;
+pub(crate) async fn delete_run(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: RunOnly = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id,
         run_uuid: req.run_uuid,
@@ -632,8 +719,8 @@ pub(crate) async fn delete_run(State(st): State<AppState>, b: Bytes) -> Reply {
     json(json!({}))
 }
 
-pub(crate) async fn restore_run(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: RunOnly = body(&b)?;
+pub(crate) async fn restore_run(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: RunOnly = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id,
         run_uuid: req.run_uuid,
@@ -656,8 +743,8 @@ pub(crate) struct SearchRuns {
     page_token: Option<String>,
 }
 
-pub(crate) async fn search_runs(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: SearchRuns = body(&b)?;
+pub(crate) async fn search_runs(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: SearchRuns = parse(b).await?;
     let filter = req.filter.clone().unwrap_or_default();
     let order = req.order_by.clone();
     let limit = req.max_results.unwrap_or(1000);
@@ -676,7 +763,11 @@ pub(crate) async fn search_runs(State(st): State<AppState>, b: Bytes) -> Reply {
         .call(move |ws| {
             let mut exps = Vec::new();
             for id in &req.experiment_ids {
-                exps.push(resolve_experiment(ws, id)?);
+                // "0" before its first run is an empty experiment: nothing of it to find.
+                exps.extend(find_experiment(ws, id)?);
+            }
+            if exps.is_empty() && !req.experiment_ids.is_empty() {
+                return Ok((Vec::new(), None));
             }
             let experiments = exps.iter().map(|e| e.id).collect();
             let (runs, next) = ws.search_runs_by_query(
@@ -713,8 +804,8 @@ pub(crate) struct LogMetric {
     metric: MetricIn,
 }
 
-pub(crate) async fn log_metric(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: LogMetric = body(&b)?;
+pub(crate) async fn log_metric(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: LogMetric = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id,
         run_uuid: req.run_uuid,
@@ -762,8 +853,8 @@ impl LogParam {
     }
 }
 
-pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
-    let (id, kv) = body::<LogParam>(&b)?.split()?;
+pub(crate) async fn log_param(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let (id, kv) = parse::<LogParam>(b).await?.split()?;
     check_param(&kv)?;
     with_run(&st, id, move |ws, rid| {
         ws.log_params(rid, &[(kv.key, kv.value)])
@@ -772,8 +863,8 @@ pub(crate) async fn log_param(State(st): State<AppState>, b: Bytes) -> Reply {
     json(json!({}))
 }
 
-pub(crate) async fn set_tag(State(st): State<AppState>, b: Bytes) -> Reply {
-    let (id, kv) = body::<LogParam>(&b)?.split()?;
+pub(crate) async fn set_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let (id, kv) = parse::<LogParam>(b).await?.split()?;
     check_tag(&kv)?;
     with_run(&st, id, move |ws, rid| {
         apply_tags(ws, rid, vec![(kv.key, kv.value)])
@@ -789,8 +880,8 @@ pub(crate) struct DeleteTag {
     key: String,
 }
 
-pub(crate) async fn delete_tag(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: DeleteTag = body(&b)?;
+pub(crate) async fn delete_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: DeleteTag = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id,
         run_uuid: req.run_uuid,
@@ -804,39 +895,35 @@ pub(crate) async fn delete_tag(State(st): State<AppState>, b: Bytes) -> Reply {
 pub(crate) struct LogBatch {
     run_id: Option<String>,
     run_uuid: Option<String>,
-    #[serde(default)]
+    // MLflow's batch limits, checked while the body is decoded: a batch of a million metrics is
+    // refused at the 1,001st, before it is held in memory.
+    #[serde(default, deserialize_with = "batch_metrics")]
     metrics: Vec<MetricIn>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "batch_params")]
     params: Vec<KeyValue>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "batch_tags")]
     tags: Vec<KeyValue>,
 }
 
-pub(crate) async fn log_batch(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: LogBatch = body(&b)?;
+fn batch_metrics<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<MetricIn>, D::Error> {
+    dto::de_at_most(d, MAX_METRICS_PER_BATCH, "metrics")
+}
+
+fn batch_params<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<KeyValue>, D::Error> {
+    dto::de_at_most(d, MAX_PARAMS_PER_BATCH, "params")
+}
+
+fn batch_tags<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<KeyValue>, D::Error> {
+    dto::de_at_most(d, MAX_TAGS_PER_BATCH, "tags")
+}
+
+pub(crate) async fn log_batch(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: LogBatch = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id.clone(),
         run_uuid: req.run_uuid.clone(),
     }
     .id()?;
-    if req.metrics.len() > MAX_METRICS_PER_BATCH {
-        return Err(MlflowError::invalid(format!(
-            "A batch logging request can contain at most {MAX_METRICS_PER_BATCH} metrics; got {}",
-            req.metrics.len()
-        )));
-    }
-    if req.params.len() > MAX_PARAMS_PER_BATCH {
-        return Err(MlflowError::invalid(format!(
-            "A batch logging request can contain at most {MAX_PARAMS_PER_BATCH} params; got {}",
-            req.params.len()
-        )));
-    }
-    if req.tags.len() > MAX_TAGS_PER_BATCH {
-        return Err(MlflowError::invalid(format!(
-            "A batch logging request can contain at most {MAX_TAGS_PER_BATCH} tags; got {}",
-            req.tags.len()
-        )));
-    }
     let total = req.metrics.len() + req.params.len() + req.tags.len();
     if total > MAX_ENTITIES_PER_BATCH {
         return Err(MlflowError::invalid(format!(
@@ -936,8 +1023,8 @@ fn source_uri(source: &str) -> String {
         .unwrap_or_else(|| source.to_owned())
 }
 
-pub(crate) async fn log_inputs(State(st): State<AppState>, b: Bytes) -> Reply {
-    let req: LogInputs = body(&b)?;
+pub(crate) async fn log_inputs(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: LogInputs = parse(b).await?;
     let id = RunIdQuery {
         run_id: req.run_id,
         run_uuid: None,
@@ -1017,38 +1104,56 @@ pub(crate) async fn get_metric_history(State(st): State<AppState>, uri: Uri) -> 
         .metric_key
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'metric_key'"))?;
     let offset = dto::parse_page_token(q.page_token.as_deref())?;
-    let limit = q.max_results.map(|m| m.clamp(1, 1_000_000) as usize);
+    let limit = q
+        .max_results
+        .map(|m| max_results(Some(m), m, MAX_HISTORY_RESULTS))
+        .transpose()?;
     let shown = id.clone();
     let k = key.clone();
-    let (points, next) = st
+    let (run, len) = st
         .call(move |ws| {
             let rid = parse_run_id(&id)?;
             ws.run(rid)?;
-            let page = match ws.metric_history_page(
-                rid,
-                &k,
-                offset,
-                limit.map_or(usize::MAX, |l| l + 1),
-            ) {
-                Ok(p) => p,
-                Err(cairn_core::Error::UnknownMetric { .. }) => Vec::new(),
-                Err(e) => return Err(e),
-            };
-            let mut page = page;
-            let next = match limit {
-                Some(l) if page.len() > l => {
-                    page.truncate(l);
-                    Some(offset + l as u64)
-                }
-                _ => None,
-            };
-            Ok((page, next))
+            match ws.metric_len(rid, &k) {
+                Ok(n) => Ok((rid, n)),
+                Err(cairn_core::Error::UnknownMetric { .. }) => Ok((rid, 0)),
+                Err(e) => Err(e),
+            }
         })
         .await
         .map_err(run_not_found(&shown))?;
-    let metrics: Vec<Value> = points
-        .iter()
-        .map(|p| json!({ "key": key, "value": dto::f64_json(p.value), "timestamp": p.ts_ms, "step": p.step }))
-        .collect();
-    json(json!({ "metrics": metrics, "next_page_token": dto::page_token(next) }))
+    let key_json = Value::String(key.clone()).to_string();
+    let write: stream::PointWriter = std::sync::Arc::new(move |out, p| {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        write!(
+            out,
+            r#"{{"key":{key_json},"value":{},"timestamp":{},"step":{}}}"#,
+            dto::f64_json(p.value),
+            p.ts_ms,
+            p.step
+        )
+        .unwrap_or(());
+    });
+    let (to, close) = match limit {
+        // A page: what is left of it, and the token of the next one.
+        Some(l) if len.saturating_sub(offset) > l as u64 => {
+            let next = offset + l as u64;
+            let token = dto::page_token(Some(next));
+            (next, format!(r#"],"next_page_token":{token}}}"#))
+        }
+        _ => (len, r#"],"next_page_token":null}"#.to_owned()),
+    };
+    let body = stream::History {
+        st,
+        run,
+        key,
+        from: offset,
+        to,
+        open: r#"{"metrics":["#,
+        close,
+        write,
+    }
+    .into_body();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -8,7 +8,9 @@
 
 mod api_v1;
 mod artifacts;
+mod csrf;
 mod http;
+mod limits;
 mod mlflow_input;
 mod mlflow_rules;
 mod security;

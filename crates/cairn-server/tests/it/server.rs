@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use cairn_core::{Point, Workspace};
 use cairn_model::RunId;
-use cairn_server::{Server, ServerConfig};
+use cairn_server::{Limits, Server, ServerConfig};
 use serde_json::{Value, json};
 
 use crate::http::{Request, Response};
@@ -26,11 +26,12 @@ pub fn config(bind: &str, token: Option<String>, allowed_hosts: Vec<String>) -> 
     }
 }
 
-/// How the server is guarded.
+/// How the server is guarded, and what a request may cost.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
     pub token: Option<String>,
     pub allowed_hosts: Vec<String>,
+    pub limits: Limits,
 }
 
 /// A running server and the temporary directory of its workspace.
@@ -61,6 +62,7 @@ impl TestServer {
         seed(&mut ws);
         let ws = Arc::new(Mutex::new(ws));
         let config = config("127.0.0.1:0", guard.token, guard.allowed_hosts);
+        let limits = guard.limits;
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let shared = ws.clone();
@@ -70,7 +72,7 @@ impl TestServer {
                 .enable_all()
                 .build()?;
             rt.block_on(async move {
-                let server = Server::bind(shared, config).await?;
+                let server = Server::bind(shared, config).await?.with_limits(limits);
                 addr_tx
                     .send(server.local_addr()?)
                     .expect("the test waits for the address");
@@ -90,6 +92,46 @@ impl TestServer {
             dir,
             tmp: Some(tmp),
         }
+    }
+
+    /// A server on an empty workspace under `limits`.
+    pub fn limited(limits: Limits) -> TestServer {
+        TestServer::start_with(
+            Guard {
+                limits,
+                ..Guard::default()
+            },
+            |_| {},
+        )
+    }
+
+    /// The workspace the server works on (a test may hold it to keep the server waiting).
+    pub fn workspace(&self) -> Arc<Mutex<Workspace>> {
+        self.ws.clone().expect("server is running")
+    }
+
+    /// Whether the server is still serving (its thread has not ended, by a crash or an error).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Asserts that the server survived what was just sent: it is still running and answers
+    /// `/health` within 100 ms (the best of three tries: an availability check, not a speed
+    /// measurement).
+    #[track_caller]
+    pub fn assert_alive(&self, after: &str) {
+        assert!(self.is_running(), "the server stopped after {after}");
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let resp = self.get("/health");
+            assert_eq!(resp.status, 200, "/health after {after}: {}", resp.text());
+            best = best.min(started.elapsed());
+        }
+        assert!(
+            best < std::time::Duration::from_millis(100),
+            "/health took {best:?} after {after}"
+        );
     }
 
     /// The workspace directory.
