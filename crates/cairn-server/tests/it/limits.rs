@@ -284,70 +284,78 @@ fn whole_histories_are_streamed_in_order() {
 
 #[test]
 fn artifacts_stream_both_ways_and_a_corrupt_one_is_cut_off() {
-    let server = TestServer::start();
-    let id = server.create_run();
-    let target = format!("/api/2.0/mlflow-artifacts/artifacts/0/{id}/artifacts/data/big.bin");
-    let content: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    // As the MLflow client uploads: a guessed content type, the file as the body.
-    server
-        .send(
-            &Request::new("PUT", &target)
-                .header("Content-Type", "application/octet-stream")
-                .body(&content),
-        )
-        .ok();
-    let resp = server.get(&target);
-    assert_eq!(resp.header("content-length"), Some("3000000"));
-    assert!(resp.body == content, "the download differs from the upload");
-    let api = server.get(&format!("/api/v1/runs/{id}/artifacts/data/big.bin"));
-    assert!(
-        api.body == content,
-        "the API download differs from the upload"
-    );
-
-    // Damage the stored blob (same length): both downloads end before their announced length.
-    let blobs = server.dir().join("artifacts").join("blobs");
-    let blob = std::fs::read_dir(&blobs)
-        .expect("blobs")
-        .flat_map(|d| std::fs::read_dir(d.expect("fan-out").path()).expect("blob dir"))
-        .map(|e| e.expect("blob").path())
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == 3_000_000))
-        .expect("the stored blob");
-    let mut damaged = content.clone();
-    damaged[2_999_990] ^= 0x55;
-    // The blob is read-only; its directory is not.
-    std::fs::remove_file(&blob).expect("remove the blob");
-    std::fs::write(&blob, &damaged).expect("damage the blob");
-    for path in [
-        target.clone(),
-        format!("/api/v1/runs/{id}/artifacts/data/big.bin"),
-    ] {
-        let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            server.addr.port()
-        );
-        let raw = exchange(server.addr, head.as_bytes(), |_| {});
-        let (status, head, body) = status_and_body(&raw);
+    // 3 MiB is a whole number of the server's read pieces, 3,000,000 is not: the end of the
+    // file falls on a piece boundary or inside a piece.
+    for size in [3 << 20, 3_000_000usize] {
+        let server = TestServer::start();
+        let id = server.create_run();
+        let target = format!("/api/2.0/mlflow-artifacts/artifacts/0/{id}/artifacts/data/big.bin");
+        let content: Vec<u8> = (0..size as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        // As the MLflow client uploads: a guessed content type, the file as the body.
+        server
+            .send(
+                &Request::new("PUT", &target)
+                    .header("Content-Type", "application/octet-stream")
+                    .body(&content),
+            )
+            .ok();
+        let resp = server.get(&target);
         assert_eq!(
-            status, 200,
-            "{path}: the head went out before the damage was found"
+            resp.header("content-length"),
+            Some(size.to_string().as_str())
         );
+        assert!(resp.body == content, "the download differs from the upload");
+        let api = server.get(&format!("/api/v1/runs/{id}/artifacts/data/big.bin"));
         assert!(
-            head.to_ascii_lowercase()
-                .contains("content-length: 3000000"),
-            "{head}"
+            api.body == content,
+            "the API download differs from the upload"
         );
-        assert!(
-            body.len() < 3_000_000,
-            "{path}: a corrupt artifact was served whole"
-        );
-        assert!(
-            damaged[..body.len()] == body[..],
-            "{path}: what was sent is the file's start"
-        );
-        server.assert_alive("a download of a corrupt artifact");
+
+        // Damage the stored blob near its end (same length): both downloads stop short of
+        // their announced length.
+        let blobs = server.dir().join("artifacts").join("blobs");
+        let blob = std::fs::read_dir(&blobs)
+            .expect("blobs")
+            .flat_map(|d| std::fs::read_dir(d.expect("fan-out").path()).expect("blob dir"))
+            .map(|e| e.expect("blob").path())
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == size as u64))
+            .expect("the stored blob");
+        let mut damaged = content.clone();
+        damaged[size - 10] ^= 0x55;
+        // The blob is read-only; its directory is not.
+        std::fs::remove_file(&blob).expect("remove the blob");
+        std::fs::write(&blob, &damaged).expect("damage the blob");
+        for path in [
+            target.clone(),
+            format!("/api/v1/runs/{id}/artifacts/data/big.bin"),
+        ] {
+            let head = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                server.addr.port()
+            );
+            let raw = exchange(server.addr, head.as_bytes(), |_| {});
+            let (status, head, body) = status_and_body(&raw);
+            assert_eq!(
+                status, 200,
+                "{path}: the head went out before the damage was found"
+            );
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains(&format!("content-length: {size}")),
+                "{head}"
+            );
+            assert!(
+                body.len() < size,
+                "{path}: a corrupt artifact of {size} bytes was served whole"
+            );
+            assert!(
+                damaged[..body.len()] == body[..],
+                "{path}: what was sent is the file's start"
+            );
+            server.assert_alive("a download of a corrupt artifact");
+        }
     }
 }
 
@@ -483,18 +491,18 @@ fn a_request_past_its_budget_is_answered_503_and_one_still_queued_never_runs() {
     let resp = server.get("/api/v1/experiments");
     assert_api_error(&resp, 503, "INTERNAL");
     drop(held);
-    // The call that had started finishes; the ones that had not never run.
-    let names: Vec<String> = server
-        .get("/api/2.0/mlflow/experiments/search?view_type=ALL")
-        .ok()["experiments"]
-        .as_array()
+    server.assert_alive("the workspace freed");
+    // Stopping waits for calls that had started: then the workspace on disk tells which ran.
+    let stopped = server.stop();
+    let names: Vec<String> = stopped
+        .ws
+        .experiments_all()
         .expect("experiments")
-        .iter()
-        .map(|e| e["name"].as_str().expect("name").to_owned())
+        .into_iter()
+        .map(|e| e.name)
         .collect();
     assert!(names.contains(&"first".to_owned()), "{names:?}");
     assert!(!names.contains(&"second".to_owned()), "{names:?}");
-    server.assert_alive("the workspace freed");
 }
 
 #[test]
