@@ -15,6 +15,7 @@ mod netns;
 mod properties;
 mod runs;
 mod schema;
+mod serve_memory;
 mod sync;
 mod workspace;
 
