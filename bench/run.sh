@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cairn's benchmarks (see BENCHMARKS.md for what each measures and the figures of the last run).
 #
-#   bench/run.sh [build] [cargo] [demo] [ingest] [client] [search]    (no argument: all of them)
+#   bench/run.sh [build] [cargo] [demo] [ingest] [client] [search] [contention]   (no argument: all)
 #
 # build   cargo build --release -p cairn-cli
 # cargo   cargo bench -p cairn-metrics --bench ingest; cargo bench -p cairn-core --bench ingest
@@ -12,16 +12,26 @@
 # client  what the MLflow client itself costs per log_batch (no server)
 # search  $SEARCH_RUNS runs into both (MLflow in-process before its server starts, Cairn over
 #         HTTP), then search_runs p50/p99 through both servers
+# contention  cairn serve on a copy of a $DEMO_RUNS-run demo workspace ($DEMO_WS, made there when
+#         missing; default $BENCH_OUT/demo-ws); /api/v1/search and runs/get latency from one reader
+#         idle and while a writer streams log-batch, the writer's points/s alone and under reads,
+#         1 vs $READERS search readers (bench/contention.py; issue #12)
 #
 # Knobs (environment): BENCH_OUT (default /tmp/cairn-bench), RUNS (100), MLFLOW_RUNS (default RUNS;
 # e.g. 20 to run the MLflow side of `ingest` on a subset: it logs ~3.5k points/s), STEPS (1000), SEARCH_RUNS (10000),
 # QUERIES (50), DEMO_RUNS (100000), RAW_RUNS (10: runs of the raw-HTTP ingest), PYTHON / MLFLOW (default: the project's .venv).
+# contention: DEMO_WS (a demo workspace to copy; kept as it is), WINDOW_S (20: seconds counted per
+# window), WARMUP_S (3), READERS (8), CAIRN_BIN (measure this binary instead of the build's),
+# LABEL (stored in each contention record; default: this checkout's commit; name the build when
+# CAIRN_BIN is another one). The demo step (re)builds DEMO_WS.
 # Results: $BENCH_OUT/results.jsonl (one JSON record per figure) and $BENCH_OUT/*.txt logs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-/tmp/cairn-bench}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
+# contention needs no package: any python3 does when the venv is absent.
+[ -x "$PY" ] || PY=$(command -v python3)
 MLFLOW=${MLFLOW:-$ROOT/.venv/bin/mlflow}
 # The binary is copied out of target/ so that a concurrent rebuild cannot change it mid-run.
 CAIRN=$OUT/cairn
@@ -32,12 +42,18 @@ SEARCH_RUNS=${SEARCH_RUNS:-10000}
 QUERIES=${QUERIES:-50}
 DEMO_RUNS=${DEMO_RUNS:-100000}
 RAW_RUNS=${RAW_RUNS:-10}
+DEMO_WS=${DEMO_WS:-$OUT/demo-ws}
+WINDOW_S=${WINDOW_S:-20}
+WARMUP_S=${WARMUP_S:-3}
+READERS=${READERS:-8}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+LABEL=${LABEL:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')}
 DRIVER="$PY $ROOT/bench/mlflow_compare.py"
 RESULTS=$OUT/results.jsonl
 
 mkdir -p "$OUT"
 STEPS_WANTED=("$@")
-[ ${#STEPS_WANTED[@]} -eq 0 ] && STEPS_WANTED=(build cargo demo ingest client search)
+[ ${#STEPS_WANTED[@]} -eq 0 ] && STEPS_WANTED=(build cargo demo ingest client search contention)
 want() { local s; for s in "${STEPS_WANTED[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 log() { printf '\n== %s ==\n' "$*"; }
 
@@ -131,9 +147,14 @@ start_cairn() { # WORKSPACE -> sets CAIRN_PID, CAIRN_URI
 if want build; then
     log "build"
     (cd "$ROOT" && cargo build --release -p cairn-cli)
-    cp "$ROOT/target/release/cairn" "$CAIRN"
+    cp "$TARGET_DIR/release/cairn" "$CAIRN"
 fi
-[ -x "$CAIRN" ] || cp "$ROOT/target/release/cairn" "$CAIRN"
+if [ -n "${CAIRN_BIN:-}" ]; then
+    cp "$CAIRN_BIN" "$CAIRN"
+fi
+[ -x "$CAIRN" ] || cp "$TARGET_DIR/release/cairn" "$CAIRN"
+echo "cairn binary: sha1 $(sha1sum "$CAIRN" | cut -c1-12)${CAIRN_BIN:+ (copied from CAIRN_BIN)}" |
+    tee -a "$OUT/machine.txt"
 
 # ---- cargo benches ---------------------------------------------------------------------------
 
@@ -151,7 +172,7 @@ wall_of() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1"; }
 
 if want demo; then
     log "cairn demo --runs $DEMO_RUNS"
-    WS=$OUT/demo-ws
+    WS=$DEMO_WS
     rm -rf "$WS"
     /usr/bin/time -v "$CAIRN" --workspace "$WS" --user bench demo --runs "$DEMO_RUNS" \
         2>"$OUT/demo-time.txt" | tee "$OUT/demo.txt"
@@ -217,6 +238,29 @@ if want search; then
     $DRIVER --phase rss --pid "$MLFLOW_PID" --label "mlflow server after search" --out "$RESULTS"
     $DRIVER --phase rss --pid "$CAIRN_PID" --label "cairn serve after search" --out "$RESULTS"
     cleanup
+fi
+
+# ---- contention: reads under writes on 100k runs (issue #12) ---------------------------------
+
+if want contention; then
+    if [ ! -f "$DEMO_WS/catalog.db" ]; then
+        log "cairn demo --runs $DEMO_RUNS into $DEMO_WS (none there yet)"
+        "$CAIRN" --workspace "$DEMO_WS" --user bench demo --runs "$DEMO_RUNS"
+    fi
+    log "contention: a copy of $DEMO_WS, ${WARMUP_S}s warm-up + ${WINDOW_S}s per window"
+    # A copy, so that the writer's runs and whatever a newer binary migrates on open stay out
+    # of the workspace that later invocations (and the other binary) start from.
+    D=$OUT/contention
+    rm -rf "$D"
+    mkdir -p "$D"
+    cp -a --reflink=auto "$DEMO_WS" "$D/ws"
+    start_cairn "$D/ws"
+    $PY "$ROOT/bench/contention.py" --cairn-uri "$CAIRN_URI" --duration "$WINDOW_S" \
+        --warmup "$WARMUP_S" --readers "$READERS" \
+        --label "$LABEL" --out "$RESULTS"
+    $DRIVER --phase rss --pid "$CAIRN_PID" --label "cairn serve after contention" --out "$RESULTS"
+    cleanup
+    rm -rf "$D"
 fi
 
 log "done: $RESULTS"
