@@ -267,8 +267,11 @@ def main() -> None:
     c = Conn(args.cairn_uri)
     search = search_path(args)
     t = time.monotonic()
-    page = json.loads(c.ok("GET", search))
+    answer = c.ok("GET", search)
     first_ms = (time.monotonic() - t) * 1e3
+    page = json.loads(answer)
+    if not isinstance(page, dict) or "total" not in page or "runs" not in page:
+        sys.exit(f"GET {search}: expected {{total, runs: [{{id, ...}}]}}, got {answer[:300]!r}")
     ids = [r["id"] for r in page["runs"]]
     if not ids:
         sys.exit(f"the search {args.query!r} matches no run: is this a `cairn demo` workspace?")
