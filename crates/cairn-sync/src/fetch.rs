@@ -56,11 +56,12 @@ where
         }
     };
     // Only live blobs are served: not a deleted artifact's, not a deleted run's, not a purged one.
-    let live = stores.lock()?.liveness()?;
+    let live = stores.run(|s| s.liveness()).await?;
     for hash in want {
         let file = if live.is_live(&BlobHash(hash)) {
-            let s = stores.lock()?;
-            s.artifacts.open_unverified(&BlobHash(hash)).ok()
+            stores
+                .run(move |s| Ok(s.artifacts.open_unverified(&BlobHash(hash)).ok()))
+                .await?
         } else {
             None
         };
@@ -71,7 +72,15 @@ where
         let mut offset = 0u64;
         let mut buf = vec![0u8; PART];
         loop {
-            let n = read_full(&mut file, &mut buf)?;
+            // File reads on the blocking pool, one part at a time.
+            let (n, f, b) = tokio::task::spawn_blocking(move || {
+                let n = read_full(&mut file, &mut buf);
+                (n, file, buf)
+            })
+            .await
+            .map_err(|e| Error::Team(format!("a blob read failed: {e}")))?;
+            (file, buf) = (f, b);
+            let n = n?;
             let last = n < PART;
             let part = Msg::BlobPart {
                 hash,
@@ -129,7 +138,7 @@ where
     let want: Vec<[u8; 32]> = hashes.iter().map(|h| h.0).take(MAX_WANT).collect();
     write_frame(&mut writer, &Msg::BlobWant(want.clone()).encode()).await?;
     writer.flush().await?;
-    let tmp_dir = stores.lock()?.artifacts.tmp_dir();
+    let tmp_dir = stores.run(|s| Ok(s.artifacts.tmp_dir())).await?;
     let mut report = FetchReport::default();
     for expected in want {
         let mut partial: Option<Partial> = None;
@@ -154,9 +163,12 @@ where
                     last,
                     bytes,
                 } if hash == expected => {
-                    let p = match partial.as_mut() {
+                    let mut p = match partial.take() {
                         Some(p) => p,
-                        None => partial.insert(Partial::create(&tmp_dir)?),
+                        None => {
+                            let dir = tmp_dir.clone();
+                            blocking(move || Partial::create(&dir)).await?
+                        }
                     };
                     if offset != p.len {
                         return Err(Error::Protocol(format!(
@@ -165,11 +177,9 @@ where
                             p.len
                         )));
                     }
-                    p.write(&bytes)?;
+                    // Writing and hashing the part on the blocking pool.
+                    let p = blocking(move || p.write(&bytes).map(|()| p)).await?;
                     if last {
-                        let p = partial
-                            .take()
-                            .ok_or_else(|| Error::Team("no partial".into()))?;
                         let actual = BlobHash(*p.hasher.finalize().as_bytes());
                         if actual != BlobHash(expected) {
                             return Err(Error::Protocol(format!(
@@ -177,14 +187,15 @@ where
                                 BlobHash(expected)
                             )));
                         }
-                        let stored = {
-                            let s = stores.lock()?;
-                            s.artifacts.put_file(&p.path)?
-                        };
+                        // The partial file goes (on drop) once it is stored.
+                        let stored = stores
+                            .run(move |s| Ok(s.artifacts.put_file(&p.path)?))
+                            .await?;
                         report.bytes += stored.size;
                         report.fetched.push(stored.hash.to_hex());
                         break;
                     }
+                    partial = Some(p);
                 }
                 other => {
                     return Err(Error::Protocol(format!(
@@ -203,6 +214,17 @@ where
         Some(Ok(Msg::Done)) => Ok(report),
         _ => Err(Error::Protocol("expected Done after the blobs".into())),
     }
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Team(format!("a blob file task failed: {e}")))?
 }
 
 /// A blob being received: a temporary file (removed on drop) and the running hash.

@@ -130,12 +130,7 @@ impl Node {
             // Only an always-on node says where it listens: a one-shot `sync now` would put a
             // port that is gone a second later into tickets and the roster.
             let advertised = node.advertised(&config);
-            node.inner
-                .stores
-                .lock()?
-                .ledger
-                .set_advertised(&advertised)?;
-            node.publish_addrs(&advertised)?;
+            node.publish_addrs(&advertised).await?;
             let inner = node.inner.clone();
             let handle = tokio::spawn(watch(inner, config));
             return Ok(Node {
@@ -166,17 +161,24 @@ impl Node {
             .collect()
     }
 
-    /// Records this device's addresses in its roster entry (when it is on the roster).
-    fn publish_addrs(&self, addrs: &[SocketAddr]) -> Result<(), Error> {
-        let mut s = self.inner.stores.lock()?;
-        if let Some(mut m) = roster::member(&mut s.catalog, &self.inner.me)? {
-            let text: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-            if m.addrs != text {
-                m.addrs = text;
-                roster::put(&mut s.catalog, &m)?;
-            }
-        }
-        Ok(())
+    /// Records where this device listens in the ledger (for tickets) and in its roster entry
+    /// (when it is on the roster).
+    async fn publish_addrs(&self, addrs: &[SocketAddr]) -> Result<(), Error> {
+        let (addrs, me) = (addrs.to_vec(), self.inner.me.clone());
+        self.inner
+            .stores
+            .run(move |s| {
+                s.ledger.set_advertised(&addrs)?;
+                if let Some(mut m) = roster::member(&mut s.catalog, &me)? {
+                    let text: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                    if m.addrs != text {
+                        m.addrs = text;
+                        roster::put(&mut s.catalog, &m)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Syncs once with `peer` at `addrs` (it must be an active member).
@@ -213,9 +215,12 @@ impl Node {
             .map_err(|e| Error::Net(format!("opening a stream to {peer}: {e}")))?;
         // Remember the inviter first: a join cut short is finished by the next `sync now`.
         {
-            let s = self.inner.stores.lock()?;
             let addrs: Vec<String> = ticket.addrs.iter().map(|a| a.to_string()).collect();
-            s.ledger.note_addrs(&peer, &addrs)?;
+            let peer = peer.clone();
+            self.inner
+                .stores
+                .run(move |s| s.ledger.note_addrs(&peer, &addrs))
+                .await?;
         }
         let mut link = Link::new(recv, send);
         link.send(&Msg::Join {
@@ -236,9 +241,7 @@ impl Node {
         let report = run_session(&self.inner.stores, &peer, link).await;
         conn.close(0u32.into(), b"done");
         let report = report?;
-        let s = self.inner.stores.lock()?;
-        s.ledger
-            .note_synced(&peer, report.sent, report.received, &report.digest)?;
+        note_synced(&self.inner, &peer, &report).await?;
         Ok((team, report))
     }
 
@@ -249,18 +252,22 @@ impl Node {
         hashes: &[cairn_model::BlobHash],
     ) -> Result<crate::FetchReport, Error> {
         let mut left: Vec<cairn_model::BlobHash> = {
-            let mut s = self.inner.stores.lock()?;
-            // A purged blob is never asked for (nor stored) again.
-            let purged = s.apply_purges()?.purged;
-            hashes
-                .iter()
-                .filter(|h| !s.artifacts.contains(h) && !purged.contains(h))
-                .copied()
-                .collect()
+            let hashes = hashes.to_vec();
+            self.inner
+                .stores
+                .run(move |s| {
+                    // A purged blob is never asked for (nor stored) again.
+                    let purged = s.apply_purges()?.purged;
+                    Ok(hashes
+                        .into_iter()
+                        .filter(|h| !s.artifacts.contains(h) && !purged.contains(h))
+                        .collect())
+                })
+                .await?
         };
         let mut report = crate::FetchReport::default();
         let mut last_error = None;
-        for (peer, addrs) in targets(&self.inner)? {
+        for (peer, addrs) in targets(&self.inner).await? {
             if left.is_empty() {
                 break;
             }
@@ -295,7 +302,7 @@ impl Node {
 }
 
 async fn sync_all(inner: &Arc<Inner>) -> Vec<(String, Result<SessionReport, Error>)> {
-    let targets = match targets(inner) {
+    let targets = match targets(inner).await {
         Ok(t) => t,
         Err(e) => return vec![(String::new(), Err(e))],
     };
@@ -318,6 +325,29 @@ async fn sync_all(inner: &Arc<Inner>) -> Vec<(String, Result<SessionReport, Erro
     out
 }
 
+/// Records a finished session in the ledger.
+async fn note_synced(inner: &Inner, peer: &str, report: &SessionReport) -> Result<(), Error> {
+    let (peer, sent, received, digest) = (
+        peer.to_owned(),
+        report.sent,
+        report.received,
+        report.digest.clone(),
+    );
+    inner
+        .stores
+        .run(move |s| s.ledger.note_synced(&peer, sent, received, &digest))
+        .await
+}
+
+/// Records a failed session in the ledger.
+async fn note_failure(inner: &Inner, peer: &str, e: &Error) -> Result<(), Error> {
+    let (peer, why) = (peer.to_owned(), e.to_string());
+    inner
+        .stores
+        .run(move |s| s.ledger.note_failure(&peer, &why))
+        .await
+}
+
 /// Whether this device joined through `peer` and has not received the roster yet (a join cut
 /// short): its roster is empty and its ledger holds the inviter from the ticket.
 fn joined_through(s: &mut crate::Stores, peer: &str) -> Result<bool, Error> {
@@ -326,8 +356,12 @@ fn joined_through(s: &mut crate::Stores, peer: &str) -> Result<bool, Error> {
 
 /// Active members other than this device, with the addresses known for them (the ledger's
 /// first, then what they announced on the roster). With no roster yet, the inviter.
-fn targets(inner: &Inner) -> Result<Vec<(String, Vec<SocketAddr>)>, Error> {
-    let mut s = inner.stores.lock()?;
+async fn targets(inner: &Inner) -> Result<Vec<(String, Vec<SocketAddr>)>, Error> {
+    let me = inner.me.clone();
+    inner.stores.run(move |s| targets_in(s, &me)).await
+}
+
+fn targets_in(s: &mut crate::Stores, me: &str) -> Result<Vec<(String, Vec<SocketAddr>)>, Error> {
     let members = roster::members(&mut s.catalog)?;
     if members.is_empty() {
         let mut out = Vec::new();
@@ -341,7 +375,7 @@ fn targets(inner: &Inner) -> Result<Vec<(String, Vec<SocketAddr>)>, Error> {
     }
     let mut out = Vec::new();
     for m in members {
-        if m.removed || m.id == inner.me {
+        if m.removed || m.id == me {
             continue;
         }
         let mut addrs: Vec<SocketAddr> = Vec::new();
@@ -367,16 +401,14 @@ async fn sync_with(
     trusted: bool,
 ) -> Result<SessionReport, Error> {
     let result = dial_and_sync(inner, peer, addrs, trusted).await;
-    let s = inner.stores.lock()?;
     match &result {
         Ok(report) => {
-            s.ledger
-                .note_synced(peer, report.sent, report.received, &report.digest)?;
+            note_synced(inner, peer, report).await?;
             if report.changed() {
                 inner.bell.notify_one();
             }
         }
-        Err(e) => s.ledger.note_failure(peer, &e.to_string())?,
+        Err(e) => note_failure(inner, peer, e).await?,
     }
     result
 }
@@ -388,8 +420,14 @@ async fn dial_and_sync(
     trusted: bool,
 ) -> Result<SessionReport, Error> {
     if !trusted {
-        let mut s = inner.stores.lock()?;
-        if !roster::is_active_member(&mut s.catalog, peer)? && !joined_through(&mut s, peer)? {
+        let who = peer.to_owned();
+        let allowed = inner
+            .stores
+            .run(move |s| {
+                Ok(roster::is_active_member(&mut s.catalog, &who)? || joined_through(s, &who)?)
+            })
+            .await?;
+        if !allowed {
             return Err(Error::NotAMember(peer.to_owned()));
         }
     }
@@ -447,16 +485,19 @@ async fn fetch_from(
     r
 }
 
+/// SQLite's `data_version` of the catalog and the metric store: it changes when another
+/// process writes.
+async fn versions(inner: &Inner) -> Option<(i64, i64)> {
+    inner
+        .stores
+        .run(|s| Ok((s.catalog.data_version()?, s.metrics.data_version()?)))
+        .await
+        .ok()
+}
+
 /// The doorbell and the periodic pull.
 async fn watch(inner: Arc<Inner>, config: NodeConfig) {
-    let versions = |inner: &Inner| -> Option<(i64, i64)> {
-        let s = inner.stores.lock().ok()?;
-        Some((
-            s.catalog.data_version().ok()?,
-            s.metrics.data_version().ok()?,
-        ))
-    };
-    let mut seen = versions(&inner);
+    let mut seen = versions(&inner).await;
     let mut poll = tokio::time::interval(config.poll_every);
     let mut resync = tokio::time::interval(config.resync_every);
     // One worker per peer, so a teammate who is offline (a connect that times out) never
@@ -465,7 +506,7 @@ async fn watch(inner: Arc<Inner>, config: NodeConfig) {
     loop {
         tokio::select! {
             _ = poll.tick() => {
-                let now = versions(&inner);
+                let now = versions(&inner).await;
                 if now == seen {
                     continue;
                 }
@@ -474,7 +515,7 @@ async fn watch(inner: Arc<Inner>, config: NodeConfig) {
             _ = resync.tick() => {}
             _ = inner.bell.notified() => {}
         }
-        let peers = match targets(&inner) {
+        let peers = match targets(&inner).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!("listing peers to sync with: {e}");
@@ -497,7 +538,7 @@ async fn watch(inner: Arc<Inner>, config: NodeConfig) {
 async fn peer_worker(inner: Arc<Inner>, peer: String, ring: Arc<Notify>) {
     loop {
         ring.notified().await;
-        let addrs = match targets(&inner) {
+        let addrs = match targets(&inner).await {
             Ok(t) => t.into_iter().find(|(p, _)| *p == peer).map(|(_, a)| a),
             Err(_) => None,
         };
@@ -511,11 +552,15 @@ async fn peer_worker(inner: Arc<Inner>, peer: String, ring: Arc<Notify>) {
 
 /// Access control, before anything else on a connection: a device not (or no longer) on the
 /// roster gets no stream read, no byte written, just the close. `Some(peer)` when admitted.
-fn admit(inner: &Inner, conn: &Connection) -> Result<Option<String>, AcceptError> {
+async fn admit(inner: &Inner, conn: &Connection) -> Result<Option<String>, AcceptError> {
     let peer = conn.remote_id().to_string();
     let allowed = {
-        let mut s = inner.stores.lock().map_err(AcceptError::from_err)?;
-        roster::is_active_member(&mut s.catalog, &peer).map_err(AcceptError::from_err)?
+        let who = peer.clone();
+        inner
+            .stores
+            .run(move |s| roster::is_active_member(&mut s.catalog, &who))
+            .await
+            .map_err(AcceptError::from_err)?
     };
     if allowed {
         Ok(Some(peer))
@@ -531,19 +576,15 @@ struct SyncProtocol(Arc<Inner>);
 
 impl ProtocolHandler for SyncProtocol {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
-        let Some(peer) = admit(&self.0, &conn)? else {
+        let Some(peer) = admit(&self.0, &conn).await? else {
             return Ok(());
         };
         let (send, recv) = conn.accept_bi().await?;
         let result = run_session(&self.0.stores, &peer, Link::new(recv, send)).await;
         match result {
             Ok(report) => {
-                self.0
-                    .stores
-                    .lock()
-                    .map_err(AcceptError::from_err)?
-                    .ledger
-                    .note_synced(&peer, report.sent, report.received, &report.digest)
+                note_synced(&self.0, &peer, &report)
+                    .await
                     .map_err(AcceptError::from_err)?;
                 if report.changed() {
                     self.0.bell.notify_one();
@@ -554,12 +595,8 @@ impl ProtocolHandler for SyncProtocol {
             }
             Err(e) => {
                 tracing::warn!(peer, "sync session failed: {e}");
-                self.0
-                    .stores
-                    .lock()
-                    .map_err(AcceptError::from_err)?
-                    .ledger
-                    .note_failure(&peer, &e.to_string())
+                note_failure(&self.0, &peer, &e)
+                    .await
                     .map_err(AcceptError::from_err)?;
                 conn.close(400u32.into(), b"protocol error");
             }
@@ -573,7 +610,7 @@ struct BlobProtocol(Arc<Inner>);
 
 impl ProtocolHandler for BlobProtocol {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
-        let Some(peer) = admit(&self.0, &conn)? else {
+        let Some(peer) = admit(&self.0, &conn).await? else {
             return Ok(());
         };
         let (send, recv) = conn.accept_bi().await?;
@@ -612,22 +649,21 @@ impl ProtocolHandler for JoinProtocol {
             }
         };
         let welcome = {
-            let mut s = self.0.stores.lock().map_err(AcceptError::from_err)?;
-            let valid = s
-                .ledger
-                .take_invite(blake3::hash(&secret).as_bytes())
-                .map_err(AcceptError::from_err)?;
-            if valid {
-                let team = roster::team(&mut s.catalog)
-                    .map_err(AcceptError::from_err)?
-                    .map(|t| t.name)
-                    .unwrap_or_default();
-                roster::add(&mut s.catalog, &peer, &name, &email, &self.0.me)
-                    .map_err(AcceptError::from_err)?;
-                Some(team)
-            } else {
-                None
-            }
+            let (peer, me) = (peer.clone(), self.0.me.clone());
+            self.0
+                .stores
+                .run(move |s| {
+                    if !s.ledger.take_invite(blake3::hash(&secret).as_bytes())? {
+                        return Ok(None);
+                    }
+                    let team = roster::team(&mut s.catalog)?
+                        .map(|t| t.name)
+                        .unwrap_or_default();
+                    roster::add(&mut s.catalog, &peer, &name, &email, &me)?;
+                    Ok(Some(team))
+                })
+                .await
+                .map_err(AcceptError::from_err)?
         };
         let Some(team) = welcome else {
             tracing::info!(
@@ -652,12 +688,8 @@ impl ProtocolHandler for JoinProtocol {
         let result = run_session(&self.0.stores, &peer, link).await;
         match result {
             Ok(report) => {
-                self.0
-                    .stores
-                    .lock()
-                    .map_err(AcceptError::from_err)?
-                    .ledger
-                    .note_synced(&peer, report.sent, report.received, &report.digest)
+                note_synced(&self.0, &peer, &report)
+                    .await
                     .map_err(AcceptError::from_err)?;
                 tokio::time::timeout(Duration::from_secs(5), conn.closed())
                     .await

@@ -17,7 +17,9 @@
 //! 5. `Done`.
 //!
 //! Outgoing frames go through a writer task so a side never blocks on writing while the other
-//! is writing too. Anything malformed, unexpected or unverifiable ends the session with an
+//! is writing too; in the bulk phases (metrics, blobs) each side sends while it reads the
+//! other's frames, paced to at most [`SEND_BUDGET`] queued, so memory does not grow with what
+//! the peer lacks. Store access (SQLite, automerge, blob files) runs on tokio's blocking pool. Anything malformed, unexpected or unverifiable ends the session with an
 //! error; what was already stored was valid and stays (and the per-doc sync state persisted with
 //! it is what lets the next session resume rather than start over).
 
@@ -30,10 +32,11 @@ use cairn_catalog::{Catalog, DocSyncState};
 use cairn_metrics::Point;
 use cairn_model::{BlobHash, RunId};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::Error;
+use crate::idle::{IdleReader, is_idle_timeout};
 use crate::store::{EAGER_BLOB_LIMIT, SharedStores};
 use crate::wire::{MAX_FRAME, Msg, POINTS_PER_FRAME, VERSION, read_frame, write_frame};
 
@@ -42,8 +45,13 @@ const MAX_ROUNDS: usize = 64;
 /// Docs a peer may list: 100 million runs' worth of shards. More is an attack on our memory
 /// (each doc it names that we lack gets an empty doc to sync into).
 const MAX_DOCS: usize = 100_000;
-/// How long a peer may stay silent in the middle of a session.
+/// How long a peer may stay silent in the middle of a session (per read: a slow link that
+/// keeps sending is never cut off).
 const IDLE: Duration = Duration::from_secs(60);
+/// Bytes of bulk frames (metric chunks and points, blobs) a side queues for the connection
+/// before it waits for the connection to take them: what a phase holds in memory, however much
+/// the peer lacks.
+pub const SEND_BUDGET: usize = 32 << 20;
 
 /// What one session did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -74,39 +82,39 @@ impl SessionReport {
     }
 }
 
-/// A framed, counted connection: reads inline, writes through a task.
+/// A frame on its way to the writer task, holding its share of the send budget (if paced)
+/// until it is written.
 #[derive(Debug)]
-pub struct Link<R> {
-    reader: R,
-    out: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    writer: Option<JoinHandle<Result<(), Error>>>,
+struct Frame {
+    bytes: Vec<u8>,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The sending half of a [`Link`]: frames go to a writer task.
+#[derive(Debug)]
+pub struct LinkTx {
+    out: Option<mpsc::UnboundedSender<Frame>>,
+    budget: Arc<Semaphore>,
     sent: Arc<AtomicU64>,
+}
+
+/// The receiving half of a [`Link`].
+#[derive(Debug)]
+pub struct LinkRx<R> {
+    reader: IdleReader<R>,
     received: u64,
 }
 
-impl<R: AsyncRead + Unpin + Send> Link<R> {
-    pub fn new<W: AsyncWrite + Unpin + Send + 'static>(reader: R, mut writer: W) -> Link<R> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let sent = Arc::new(AtomicU64::new(0));
-        let counter = sent.clone();
-        let task = tokio::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                let n = write_frame(&mut writer, &frame).await?;
-                counter.fetch_add(n, Ordering::Relaxed);
-            }
-            writer.shutdown().await?;
-            Ok(())
-        });
-        Link {
-            reader,
-            out: Some(tx),
-            writer: Some(task),
-            sent,
-            received: 0,
-        }
-    }
+/// A framed, counted connection: reads inline, writes through a task.
+#[derive(Debug)]
+pub struct Link<R> {
+    tx: LinkTx,
+    rx: LinkRx<R>,
+    writer: Option<JoinHandle<Result<(), Error>>>,
+}
 
-    pub fn send(&self, msg: &Msg) -> Result<(), Error> {
+impl LinkTx {
+    fn encode(msg: &Msg) -> Result<Vec<u8>, Error> {
         let payload = msg.encode();
         if payload.len() > MAX_FRAME {
             return Err(Error::Protocol(format!(
@@ -115,36 +123,123 @@ impl<R: AsyncRead + Unpin + Send> Link<R> {
                 payload.len()
             )));
         }
+        Ok(payload)
+    }
+
+    fn push(&self, frame: Frame) -> Result<(), Error> {
         self.out
             .as_ref()
-            .and_then(|o| o.send(payload).ok())
+            .and_then(|o| o.send(frame).ok())
             .ok_or_else(|| Error::Protocol("the connection's writer has stopped".into()))
     }
 
-    pub async fn recv(&mut self) -> Result<Msg, Error> {
-        let frame = tokio::time::timeout(IDLE, read_frame(&mut self.reader))
-            .await
-            .map_err(|_| Error::Protocol(format!("the peer was silent for {IDLE:?}")))??
-            .ok_or_else(|| Error::Protocol("the peer closed the connection mid-session".into()))?;
-        self.received += 4 + frame.len() as u64;
-        Msg::decode(&frame)
+    /// Queues a small control message (never waits).
+    pub fn send(&self, msg: &Msg) -> Result<(), Error> {
+        self.push(Frame {
+            bytes: Self::encode(msg)?,
+            _budget: None,
+        })
     }
 
-    /// Flushes and closes the sending side; returns (bytes sent, bytes received).
-    pub async fn finish(mut self) -> Result<(u64, u64), Error> {
-        self.out.take();
-        if let Some(w) = self.writer.take() {
-            w.await
-                .map_err(|e| Error::Protocol(format!("writer task: {e}")))??;
-        }
-        Ok((self.sent.load(Ordering::Relaxed), self.received))
+    /// Queues a bulk message, first waiting until the frames queued before it are within
+    /// [`SEND_BUDGET`]: memory stays bounded however much there is to send. Only call it while
+    /// the other side's frames are being read too, or two senders can wait on each other.
+    pub async fn send_paced(&self, msg: &Msg) -> Result<(), Error> {
+        let bytes = Self::encode(msg)?;
+        let need = u32::try_from(bytes.len().min(SEND_BUDGET)).unwrap_or(u32::MAX);
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(need)
+            .await
+            .map_err(|_| Error::Protocol("the connection's writer has stopped".into()))?;
+        self.push(Frame {
+            bytes,
+            _budget: Some(permit),
+        })
     }
 
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
+}
+
+impl<R: AsyncRead + Unpin + Send> LinkRx<R> {
+    pub async fn recv(&mut self) -> Result<Msg, Error> {
+        let frame = read_frame(&mut self.reader)
+            .await
+            .map_err(|e| match e {
+                Error::Io(io) if is_idle_timeout(&io) => {
+                    Error::Protocol(format!("the peer was silent for {IDLE:?}"))
+                }
+                other => other,
+            })?
+            .ok_or_else(|| Error::Protocol("the peer closed the connection mid-session".into()))?;
+        self.received += 4 + frame.len() as u64;
+        Msg::decode(&frame)
+    }
+
     pub fn received(&self) -> u64 {
         self.received
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> Link<R> {
+    pub fn new<W: AsyncWrite + Unpin + Send + 'static>(reader: R, mut writer: W) -> Link<R> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let task = tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                let n = write_frame(&mut writer, &frame.bytes).await?;
+                counter.fetch_add(n, Ordering::Relaxed);
+                // The frame and its budget are released here, once written.
+            }
+            writer.shutdown().await?;
+            Ok(())
+        });
+        Link {
+            tx: LinkTx {
+                out: Some(tx),
+                budget: Arc::new(Semaphore::new(SEND_BUDGET)),
+                sent,
+            },
+            rx: LinkRx {
+                reader: IdleReader::new(reader, IDLE),
+                received: 0,
+            },
+            writer: Some(task),
+        }
+    }
+
+    /// Both halves, to send and receive at once.
+    pub fn parts(&mut self) -> (&LinkTx, &mut LinkRx<R>) {
+        (&self.tx, &mut self.rx)
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<(), Error> {
+        self.tx.send(msg)
+    }
+
+    pub async fn recv(&mut self) -> Result<Msg, Error> {
+        self.rx.recv().await
+    }
+
+    /// Flushes and closes the sending side; returns (bytes sent, bytes received).
+    pub async fn finish(mut self) -> Result<(u64, u64), Error> {
+        self.tx.out.take();
+        if let Some(w) = self.writer.take() {
+            w.await
+                .map_err(|e| Error::Protocol(format!("writer task: {e}")))??;
+        }
+        Ok((self.tx.sent(), self.rx.received))
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.tx.sent()
+    }
+    pub fn received(&self) -> u64 {
+        self.rx.received
     }
 }
 
@@ -158,20 +253,22 @@ impl<R> Drop for Link<R> {
 }
 
 /// Runs one whole session with `peer` (its endpoint id, the key of its sync state) over `link`,
-/// then closes the link.
+/// then closes the link. Every store access runs on tokio's blocking pool
+/// ([`SharedStores::run`]), never on the async workers.
 pub async fn run_session<R: AsyncRead + Unpin + Send>(
     stores: &SharedStores,
     peer: &str,
     mut link: Link<R>,
 ) -> Result<SessionReport, Error> {
     let mut report = SessionReport::default();
-    let (docs, cat_digest, marks, met_digest, blob_digest) = {
-        let mut s = stores.lock()?;
-        let (docs, cd) = s.catalog_manifest()?;
-        let (marks, md) = s.metrics_manifest()?;
-        let (_, bd) = s.blobs_manifest()?;
-        (docs, cd, marks, md, bd)
-    };
+    let (docs, cat_digest, marks, met_digest, blob_digest) = stores
+        .run(|s| {
+            let (docs, cd) = s.catalog_manifest()?;
+            let (marks, md) = s.metrics_manifest()?;
+            let (_, bd) = s.blobs_manifest()?;
+            Ok((docs, cd, marks, md, bd))
+        })
+        .await?;
     link.send(&Msg::Hello {
         version: VERSION,
         catalog: cat_digest,
@@ -199,31 +296,28 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     }
     // What the catalog phase brought may purge blobs (a tombstone) or unbind them: act on
     // tombstones before any blob moves, and list the blobs to offer afresh.
-    let purged = {
-        let mut s = stores.lock()?;
-        let applied = s.apply_purges()?;
-        report.purges_applied = applied.erased;
-        applied.purged
-    };
+    let applied = stores.run(|s| s.apply_purges()).await?;
+    report.purges_applied = applied.erased;
     if their_met != met_digest {
-        sync_metrics(stores, &mut link, marks, &mut report).await?;
+        report.points_received = sync_metrics(stores, &mut link, marks).await?;
     }
     if their_blobs != blob_digest {
-        let (blobs, _) = stores.lock()?.blobs_manifest()?;
-        sync_blobs(stores, &mut link, blobs, &purged, &mut report).await?;
+        let (blobs, _) = stores.run(|s| s.blobs_manifest()).await?;
+        report.blobs_received = sync_blobs(stores, &mut link, blobs, applied.purged).await?;
     }
     link.send(&Msg::Done)?;
     match link.recv().await? {
         Msg::Done => {}
         other => return Err(unexpected("Done", &other)),
     }
-    report.digest = {
-        let mut s = stores.lock()?;
-        let (_, cd) = s.catalog_manifest()?;
-        let (_, md) = s.metrics_manifest()?;
-        let (_, bd) = s.blobs_manifest()?;
-        [cd, md, bd].concat()
-    };
+    report.digest = stores
+        .run(|s| {
+            let (_, cd) = s.catalog_manifest()?;
+            let (_, md) = s.metrics_manifest()?;
+            let (_, bd) = s.blobs_manifest()?;
+            Ok([cd, md, bd].concat())
+        })
+        .await?;
     let (sent, received) = link.finish().await?;
     report.sent = sent;
     report.received = received;
@@ -268,15 +362,21 @@ async fn sync_catalog<R: AsyncRead + Unpin + Send>(
         .collect();
     differing.sort_by_key(|n| (n.as_str() != Catalog::team_doc_name(), n.clone()));
     report.docs_differing = differing.len();
-    let mut states: BTreeMap<String, DocSyncState> = BTreeMap::new();
-    {
-        let s = stores.lock()?;
-        for name in &differing {
-            states.insert(name.clone(), s.catalog.sync_state(peer, name)?);
-        }
-    }
+    let mut states: BTreeMap<String, DocSyncState> = {
+        let (peer, differing) = (peer.to_owned(), differing.clone());
+        stores
+            .run(move |s| {
+                let mut states = BTreeMap::new();
+                for name in differing {
+                    let state = s.catalog.sync_state(&peer, &name)?;
+                    states.insert(name, state);
+                }
+                Ok(states)
+            })
+            .await?
+    };
     let mut changed: BTreeSet<String> = BTreeSet::new();
-    let mut active: BTreeSet<String> = differing.iter().cloned().collect();
+    let mut active: Vec<String> = differing;
     let mut round = 0;
     while !active.is_empty() {
         round += 1;
@@ -286,47 +386,61 @@ async fn sync_catalog<R: AsyncRead + Unpin + Send>(
                 active.len()
             )));
         }
+        // This round's messages, generated in one trip to the blocking pool. (A round holds
+        // one automerge message per active doc in memory, as automerge itself does.)
+        let (msgs, back) = {
+            let names = active.clone();
+            stores
+                .run(move |s| {
+                    let mut msgs = Vec::with_capacity(names.len());
+                    for name in names {
+                        let state = states
+                            .get_mut(&name)
+                            .ok_or_else(|| Error::Team(format!("no sync state for {name}")))?;
+                        let msg = s.catalog.sync_generate(&name, state)?;
+                        msgs.push((name, msg));
+                    }
+                    Ok((msgs, states))
+                })
+                .await?
+        };
+        states = back;
         let mut said: BTreeSet<String> = BTreeSet::new();
-        for name in &active {
-            let msg = {
-                let mut s = stores.lock()?;
-                let state = states
-                    .get_mut(name)
-                    .ok_or_else(|| Error::Team(format!("no sync state for {name}")))?;
-                s.catalog.sync_generate(name, state)?
-            };
+        for (name, msg) in msgs {
             if msg.is_some() {
                 said.insert(name.clone());
             }
-            link.send(&Msg::Doc {
-                name: name.clone(),
-                msg,
-            })?;
+            link.send(&Msg::Doc { name, msg })?;
         }
         link.send(&Msg::RoundEnd)?;
         let mut heard: BTreeSet<String> = BTreeSet::new();
         loop {
             match link.recv().await? {
                 Msg::Doc { name, msg } => {
-                    if !active.contains(&name) {
+                    let Some(mut state) = states.remove(&name).filter(|_| active.contains(&name))
+                    else {
                         return Err(Error::Protocol(format!(
                             "a message about doc '{name}', which is not being synced"
                         )));
-                    }
+                    };
                     if let Some(m) = msg {
                         heard.insert(name.clone());
-                        let mut s = stores.lock()?;
-                        let state = states
-                            .get_mut(&name)
-                            .ok_or_else(|| Error::Team(format!("no sync state for {name}")))?;
-                        let receipt = s
-                            .catalog
-                            .sync_receive(peer, &name, state, &m)
-                            .map_err(|e| Error::Protocol(e.to_string()))?;
+                        let (peer, doc) = (peer.to_owned(), name.clone());
+                        let (receipt, state_back) = stores
+                            .run(move |s| {
+                                let receipt = s
+                                    .catalog
+                                    .sync_receive(&peer, &doc, &mut state, &m)
+                                    .map_err(|e| Error::Protocol(e.to_string()))?;
+                                Ok((receipt, state))
+                            })
+                            .await?;
+                        state = state_back;
                         if receipt.changed {
-                            changed.insert(name);
+                            changed.insert(name.clone());
                         }
                     }
+                    states.insert(name, state);
                 }
                 Msg::RoundEnd => break,
                 other => return Err(unexpected("Doc or RoundEnd", &other)),
@@ -339,12 +453,14 @@ async fn sync_catalog<R: AsyncRead + Unpin + Send>(
     Ok(())
 }
 
+/// Phase 3. Both sides send what the other lacks while reading what the other sends, so the
+/// sending is paced to the connection ([`LinkTx::send_paced`]) and never queues the whole
+/// phase. Returns the points stored here.
 async fn sync_metrics<R: AsyncRead + Unpin + Send>(
     stores: &SharedStores,
     link: &mut Link<R>,
     mine: Vec<(String, String, u64)>,
-    report: &mut SessionReport,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     link.send(&Msg::Marks(mine.clone()))?;
     let theirs = match link.recv().await? {
         Msg::Marks(m) => m,
@@ -352,117 +468,147 @@ async fn sync_metrics<R: AsyncRead + Unpin + Send>(
     };
     let their_counts: BTreeMap<(String, String), u64> =
         theirs.into_iter().map(|(r, k, c)| ((r, k), c)).collect();
-    for (run, key, count) in &mine {
-        let have = their_counts
-            .get(&(run.clone(), key.clone()))
-            .copied()
-            .unwrap_or(0);
-        if have >= *count {
-            continue;
-        }
-        // Sealed chunks travel as stored (4-8 bytes a point); what lies before the first of
-        // them and after the last goes as points (24 bytes).
-        let chunks = {
-            let s = stores.lock()?;
-            s.metrics.sealed_chunks(run, key, have)?
-        };
-        let mut from = have;
-        for chunk in chunks {
-            send_points(stores, link, run, key, from, chunk.first_seq)?;
-            let Ok(hash) = <[u8; 32]>::try_from(chunk.hash.as_slice()) else {
-                return Err(Error::Team(format!(
-                    "chunk of {run}/{key} has a malformed hash"
-                )));
-            };
-            link.send(&Msg::Chunk {
-                run: run.clone(),
-                key: key.clone(),
-                from: chunk.first_seq,
-                count: chunk.count,
-                hash,
-                data: chunk.data,
-            })?;
-            from = chunk.first_seq + chunk.count;
-        }
-        send_points(stores, link, run, key, from, *count)?;
-    }
-    link.send(&Msg::RoundEnd)?;
-    loop {
-        match link.recv().await? {
-            msg @ (Msg::Points { .. } | Msg::Chunk { .. }) => {
-                let (run, key, from, points) = match msg {
-                    Msg::Points {
-                        run,
-                        key,
-                        from,
-                        points,
-                    } => (run, key, from, points),
-                    Msg::Chunk {
-                        run,
-                        key,
-                        from,
-                        count,
-                        hash,
-                        data,
-                    } => {
-                        let pts = cairn_metrics::decode_peer_chunk(
-                            &format!("{run}/{key} from the peer"),
-                            from,
-                            count,
-                            &hash,
-                            &data,
-                        )
-                        .map_err(|e| Error::Protocol(e.to_string()))?;
-                        let wire = pts
-                            .iter()
-                            .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
-                            .collect();
-                        (run, key, from, wire)
-                    }
-                    _ => unreachable_msg()?,
-                };
-                if run.parse::<RunId>().is_err() {
-                    return Err(Error::Protocol(format!("points for '{run}', not a run id")));
-                }
-                cairn_model::validate_key("metric", &key)
-                    .map_err(|e| Error::Protocol(format!("points for a bad key: {e}")))?;
-                let pts: Vec<Point> = points
-                    .iter()
-                    .map(|&(step, ts_ms, bits)| Point {
-                        step,
-                        ts_ms,
-                        value: f64::from_bits(bits),
-                    })
-                    .collect();
-                let mut s = stores.lock()?;
-                let at = s.metrics.series_info(&run, &key)?.map_or(0, |i| i.count);
-                if from > at {
-                    return Err(Error::Protocol(format!(
-                        "points for {run}/{key} from {from}, but this side holds {at}"
-                    )));
-                }
-                // A series has one writer, so what overlaps what is here (another session
-                // brought it meanwhile) is the same: append only the rest.
-                let skip = usize::try_from(at - from).unwrap_or(usize::MAX);
-                if skip < pts.len() {
-                    s.metrics.append_at(&run, &key, at, &pts[skip..])?;
-                    report.points_received += (pts.len() - skip) as u64;
-                }
+    let (tx, rx) = link.parts();
+    let send = async {
+        for (run, key, count) in &mine {
+            let have = their_counts
+                .get(&(run.clone(), key.clone()))
+                .copied()
+                .unwrap_or(0);
+            if have >= *count {
+                continue;
             }
-            Msg::RoundEnd => break,
-            other => return Err(unexpected("Points, Chunk or RoundEnd", &other)),
+            send_series(stores, tx, run, key, have, *count).await?;
         }
-    }
-    Ok(())
+        tx.send(&Msg::RoundEnd)
+    };
+    let receive = async {
+        let mut stored = 0u64;
+        loop {
+            match rx.recv().await? {
+                msg @ (Msg::Points { .. } | Msg::Chunk { .. }) => {
+                    stored += stores.run(move |s| store_points(s, msg)).await?;
+                }
+                Msg::RoundEnd => break,
+                other => return Err(unexpected("Points, Chunk or RoundEnd", &other)),
+            }
+        }
+        Ok(stored)
+    };
+    let ((), stored) = tokio::try_join!(send, receive)?;
+    Ok(stored)
 }
 
+/// Sends points `from..count` of a series: sealed chunks as stored (4-8 bytes a point); what
+/// lies before the first of them and after the last as points (24 bytes).
+async fn send_series(
+    stores: &SharedStores,
+    tx: &LinkTx,
+    run: &str,
+    key: &str,
+    have: u64,
+    count: u64,
+) -> Result<(), Error> {
+    let chunks = {
+        let (run, key) = (run.to_owned(), key.to_owned());
+        stores
+            .run(move |s| Ok(s.metrics.sealed_chunks(&run, &key, have)?))
+            .await?
+    };
+    let mut from = have;
+    for chunk in chunks {
+        send_points(stores, tx, run, key, from, chunk.first_seq).await?;
+        let Ok(hash) = <[u8; 32]>::try_from(chunk.hash.as_slice()) else {
+            return Err(Error::Team(format!(
+                "chunk of {run}/{key} has a malformed hash"
+            )));
+        };
+        tx.send_paced(&Msg::Chunk {
+            run: run.to_owned(),
+            key: key.to_owned(),
+            from: chunk.first_seq,
+            count: chunk.count,
+            hash,
+            data: chunk.data,
+        })
+        .await?;
+        from = chunk.first_seq + chunk.count;
+    }
+    send_points(stores, tx, run, key, from, count).await
+}
+
+/// Validates and stores one `Points` or `Chunk` message from the peer (on the blocking pool:
+/// decoding a chunk is work too). Returns the points stored.
+fn store_points(s: &mut crate::Stores, msg: Msg) -> Result<u64, Error> {
+    let (run, key, from, points) = match msg {
+        Msg::Points {
+            run,
+            key,
+            from,
+            points,
+        } => (run, key, from, points),
+        Msg::Chunk {
+            run,
+            key,
+            from,
+            count,
+            hash,
+            data,
+        } => {
+            let pts = cairn_metrics::decode_peer_chunk(
+                &format!("{run}/{key} from the peer"),
+                from,
+                count,
+                &hash,
+                &data,
+            )
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+            let wire = pts
+                .iter()
+                .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
+                .collect();
+            (run, key, from, wire)
+        }
+        _ => return unreachable_msg(),
+    };
+    if run.parse::<RunId>().is_err() {
+        return Err(Error::Protocol(format!("points for '{run}', not a run id")));
+    }
+    cairn_model::validate_key("metric", &key)
+        .map_err(|e| Error::Protocol(format!("points for a bad key: {e}")))?;
+    let pts: Vec<Point> = points
+        .iter()
+        .map(|&(step, ts_ms, bits)| Point {
+            step,
+            ts_ms,
+            value: f64::from_bits(bits),
+        })
+        .collect();
+    let at = s.metrics.series_info(&run, &key)?.map_or(0, |i| i.count);
+    if from > at {
+        return Err(Error::Protocol(format!(
+            "points for {run}/{key} from {from}, but this side holds {at}"
+        )));
+    }
+    // A series has one writer, so what overlaps what is here (another session brought it
+    // meanwhile) is the same: append only the rest.
+    let skip = usize::try_from(at - from).unwrap_or(usize::MAX);
+    if skip < pts.len() {
+        s.metrics.append_at(&run, &key, at, &pts[skip..])?;
+        return Ok((pts.len() - skip) as u64);
+    }
+    Ok(0)
+}
+
+/// Phase 4. Returns the blobs stored here. The asked-for blobs are read from the store one at
+/// a time and sent paced, while the peer's are read and stored: a fresh peer that lacks
+/// every blob costs the sender [`SEND_BUDGET`] of memory, not the sum of the blobs.
 async fn sync_blobs<R: AsyncRead + Unpin + Send>(
     stores: &SharedStores,
     link: &mut Link<R>,
     mine: Vec<([u8; 32], u64)>,
-    purged: &BTreeSet<BlobHash>,
-    report: &mut SessionReport,
-) -> Result<(), Error> {
+    purged: BTreeSet<BlobHash>,
+) -> Result<usize, Error> {
     link.send(&Msg::BlobList(mine.clone()))?;
     let theirs = match link.recv().await? {
         Msg::BlobList(b) => b,
@@ -471,63 +617,77 @@ async fn sync_blobs<R: AsyncRead + Unpin + Send>(
     let mine_set: BTreeSet<[u8; 32]> = mine.iter().map(|(h, _)| *h).collect();
     // Never a purged blob; never one held here already (stored but not live: not offered).
     let want: BTreeSet<[u8; 32]> = {
-        let s = stores.lock()?;
-        theirs
+        let offered: Vec<[u8; 32]> = theirs
             .iter()
-            .filter(|(h, size)| {
-                *size <= EAGER_BLOB_LIMIT
-                    && !mine_set.contains(h)
-                    && !purged.contains(&BlobHash(*h))
-                    && !s.artifacts.contains(&BlobHash(*h))
-            })
+            .filter(|(h, size)| *size <= EAGER_BLOB_LIMIT && !mine_set.contains(h))
             .map(|(h, _)| *h)
-            .collect()
+            .collect();
+        stores
+            .run(move |s| {
+                Ok(offered
+                    .into_iter()
+                    .filter(|h| {
+                        !purged.contains(&BlobHash(*h)) && !s.artifacts.contains(&BlobHash(*h))
+                    })
+                    .collect())
+            })
+            .await?
     };
     link.send(&Msg::BlobWant(want.iter().copied().collect()))?;
     let asked = match link.recv().await? {
         Msg::BlobWant(h) => h,
         other => return Err(unexpected("BlobWant", &other)),
     };
-    for hash in asked {
-        if !mine_set.contains(&hash) {
-            continue;
-        }
-        let bytes = {
-            let s = stores.lock()?;
-            s.artifacts.read(&BlobHash(hash))?
-        };
-        if bytes.len() as u64 > EAGER_BLOB_LIMIT {
-            continue;
-        }
-        link.send(&Msg::Blob { hash, bytes })?;
-    }
-    link.send(&Msg::RoundEnd)?;
-    loop {
-        match link.recv().await? {
-            Msg::Blob { hash, bytes } => {
-                if !want.contains(&hash) {
-                    return Err(Error::Protocol(format!(
-                        "blob {} was not asked for",
-                        BlobHash(hash)
-                    )));
-                }
-                let s = stores.lock()?;
-                s.artifacts
-                    .put_verified(&BlobHash(hash), &bytes)
-                    .map_err(|e| Error::Protocol(format!("blob from peer: {e}")))?;
-                report.blobs_received += 1;
+    let (tx, rx) = link.parts();
+    let send = async {
+        for hash in asked {
+            if !mine_set.contains(&hash) {
+                continue;
             }
-            Msg::RoundEnd => break,
-            other => return Err(unexpected("Blob or RoundEnd", &other)),
+            let bytes = stores
+                .run(move |s| Ok(s.artifacts.read(&BlobHash(hash))?))
+                .await?;
+            if bytes.len() as u64 > EAGER_BLOB_LIMIT {
+                continue;
+            }
+            tx.send_paced(&Msg::Blob { hash, bytes }).await?;
         }
-    }
-    Ok(())
+        tx.send(&Msg::RoundEnd)
+    };
+    let receive = async {
+        let mut stored = 0;
+        loop {
+            match rx.recv().await? {
+                Msg::Blob { hash, bytes } => {
+                    if !want.contains(&hash) {
+                        return Err(Error::Protocol(format!(
+                            "blob {} was not asked for",
+                            BlobHash(hash)
+                        )));
+                    }
+                    stores
+                        .run(move |s| {
+                            s.artifacts
+                                .put_verified(&BlobHash(hash), &bytes)
+                                .map_err(|e| Error::Protocol(format!("blob from peer: {e}")))
+                        })
+                        .await?;
+                    stored += 1;
+                }
+                Msg::RoundEnd => break,
+                other => return Err(unexpected("Blob or RoundEnd", &other)),
+            }
+        }
+        Ok(stored)
+    };
+    let ((), stored) = tokio::try_join!(send, receive)?;
+    Ok(stored)
 }
 
-/// Sends points `from..to` of a series as `Points` frames.
-fn send_points<R: AsyncRead + Unpin + Send>(
+/// Sends points `from..to` of a series as `Points` frames, a page at a time.
+async fn send_points(
     stores: &SharedStores,
-    link: &Link<R>,
+    tx: &LinkTx,
     run: &str,
     key: &str,
     mut from: u64,
@@ -538,14 +698,16 @@ fn send_points<R: AsyncRead + Unpin + Send>(
             .unwrap_or(usize::MAX)
             .min(POINTS_PER_FRAME);
         let page = {
-            let s = stores.lock()?;
-            s.metrics.history_page(run, key, from, want)?
+            let (run, key) = (run.to_owned(), key.to_owned());
+            stores
+                .run(move |s| Ok(s.metrics.history_page(&run, &key, from, want)?))
+                .await?
         };
         if page.is_empty() {
             break;
         }
         let n = page.len() as u64;
-        link.send(&Msg::Points {
+        tx.send_paced(&Msg::Points {
             run: run.to_owned(),
             key: key.to_owned(),
             from,
@@ -553,7 +715,8 @@ fn send_points<R: AsyncRead + Unpin + Send>(
                 .iter()
                 .map(|p| (p.step, p.ts_ms, p.value.to_bits()))
                 .collect(),
-        })?;
+        })
+        .await?;
         from += n;
     }
     Ok(())

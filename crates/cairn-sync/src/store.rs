@@ -164,9 +164,24 @@ impl SharedStores {
     }
 
     /// The stores, locked. Held only for one store operation at a time, never across an await.
+    /// Blocking: async code calls [`SharedStores::run`] instead.
     pub fn lock(&self) -> Result<MutexGuard<'_, Stores>, Error> {
         self.0
             .lock()
             .map_err(|_| Error::Team("the stores' lock was poisoned by a panic".into()))
+    }
+
+    /// Runs `f` on the locked stores on tokio's blocking pool: SQLite, automerge and blob file
+    /// I/O (and waiting for the lock) never occupy the async workers, which the desktop shares
+    /// with its HTTP server.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Stores) -> Result<T, Error> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut *this.lock()?))
+            .await
+            .map_err(|e| Error::Team(format!("a store task failed: {e}")))?
     }
 }

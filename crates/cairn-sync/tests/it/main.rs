@@ -6,3 +6,4 @@ mod common;
 mod convergence;
 mod hostile;
 mod net;
+mod pacing;
