@@ -525,7 +525,13 @@ impl Parser {
                 ))
             }
             "tag" | "param" => {
-                let (key, _) = value(self)?;
+                let (key, c) = value(self)?;
+                if key.is_empty() {
+                    return Err(QueryError::invalid(
+                        c,
+                        format!("an empty key after {name}:"),
+                    ));
+                }
                 let field = if lower == "tag" {
                     Field::Tag(key)
                 } else {
@@ -838,6 +844,10 @@ mod tests {
                 "infra.gpus = 'x'",
                 "unknown field 'infra.gpus' at column 1: expected one of host, gpu, os, instance_type after 'infra.'",
             ),
+            // Found by fuzzing (fuzz/crashers/query/empty-tag-key): it parsed, and printed as
+            // tags.`` which does not.
+            ("tag:''p", "an empty key after tag: at column 5"),
+            ("param:\"\" = 1", "an empty key after param: at column 7"),
             (
                 "colour:red",
                 "unknown field 'colour:' at column 1: expected owner:, tag:, param:, exp:, is: or status:",
