@@ -16,6 +16,9 @@ pub struct IdleReader<R> {
     inner: R,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
+    /// Whether a read is under way (the timer runs from its start, not from the last byte: time
+    /// this side spent elsewhere between reads is not the peer's silence).
+    waiting: bool,
 }
 
 impl<R> IdleReader<R> {
@@ -24,6 +27,7 @@ impl<R> IdleReader<R> {
             inner,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
+            waiting: false,
         }
     }
 
@@ -45,11 +49,15 @@ impl<R: AsyncRead + Unpin> AsyncRead for IdleReader<R> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if !this.waiting {
+            let deadline = Instant::now() + this.idle;
+            this.timer.as_mut().reset(deadline);
+            this.waiting = true;
+        }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 // Data (or the end, or an error) arrived: the next read gets a full `idle`.
-                let next = Instant::now() + this.idle;
-                this.timer.as_mut().reset(next);
+                this.waiting = false;
                 Poll::Ready(r)
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
@@ -86,5 +94,23 @@ mod tests {
         let _tx = writer.await.unwrap();
         let e = r.read_u8().await.unwrap_err();
         assert!(is_idle_timeout(&e), "{e}");
+    }
+
+    #[tokio::test]
+    async fn time_spent_elsewhere_between_reads_is_not_the_peers_silence() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        let mut r = IdleReader::new(rx, Duration::from_millis(300));
+        tx.write_all(&[1]).await.unwrap();
+        assert_eq!(r.read_u8().await.unwrap(), 1);
+        // This side is busy (storing what it got) for longer than the idle time; the peer waits
+        // for its answer, then sends soon after the next read starts.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tx.write_all(&[2]).await.unwrap();
+            tx
+        });
+        assert_eq!(r.read_u8().await.unwrap(), 2);
+        drop(writer.await.unwrap());
     }
 }

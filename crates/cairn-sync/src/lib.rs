@@ -5,6 +5,8 @@
 //!   [`wire`]: the catalog's automerge docs (only those whose heads differ, with the per-peer
 //!   sync state persisted by the catalog), metric series by high-water mark, artifact blobs
 //!   verified against their BLAKE3 before they are stored;
+//! - which blobs are live and may travel ([`live`]), and signed purge tombstones that take a
+//!   blob off every device ([`purge`]);
 //! - the roster ([`roster`]) in the team doc, invitations ([`ticket`]) and the device key
 //!   ([`identity`]);
 //! - the iroh adapter ([`node`]): one offline-by-default endpoint per device, sync and join by
