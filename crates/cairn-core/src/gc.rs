@@ -82,11 +82,17 @@ impl Workspace {
     #[instrument(skip(self), err)]
     pub fn gc(&mut self, grace: Duration, dry_run: bool) -> Result<GcReport, Error> {
         let store = self.artifact_store()?;
+        // This device's own tombstones count without a team (a purge made before joining one).
+        let me = if self.dir().join("device.key").is_file() {
+            Some(self.device_id()?)
+        } else {
+            None
+        };
         let live = live::liveness(
             self.catalog_mut(),
             &store,
             &mut ManifestCache::default(),
-            None,
+            me.as_deref(),
         )?;
         if !live.unreadable.is_empty() {
             return Err(Error::Invalid(format!(
@@ -377,6 +383,32 @@ mod tests {
         // Nothing left to do the second time.
         let again = w.ws.gc(HOUR, false).unwrap();
         assert_eq!(again.removed, 0);
+    }
+
+    #[test]
+    fn a_model_versions_directory_keeps_its_files_when_no_run_binds_it_any_more() {
+        let mut w = ws();
+        let run = w.run();
+        w.add_dir(
+            run,
+            "model",
+            &[("weights.bin", b"w"), ("config.json", b"{}")],
+        );
+        w.ws.create_registered_model("m", None, BTreeMap::new())
+            .unwrap();
+        w.ws.create_model_version(
+            "m",
+            &format!("runs:/{run}/model"),
+            Some(run),
+            None,
+            BTreeMap::new(),
+        )
+        .unwrap();
+        w.ws.delete_artifact(run, "model").unwrap();
+        w.age_all();
+        let r = w.ws.gc(HOUR, false).unwrap();
+        assert_eq!((r.removed, r.kept), (0, 3), "{r:?}");
+        assert!(w.holds(b"w") && w.holds(b"{}"));
     }
 
     #[test]

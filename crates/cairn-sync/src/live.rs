@@ -8,7 +8,7 @@
 //! directory manifests only (sealed metric chunks are in `metrics.db`), so this is the whole
 //! story of what a blob is kept for.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use cairn_artifacts::ArtifactStore;
@@ -24,7 +24,15 @@ const MODEL_PREFIX: &str = "model/";
 /// The files a directory manifest lists, remembered per manifest: manifests are immutable, so
 /// an entry never goes stale, and a device reads each one once instead of once per session.
 #[derive(Debug, Default)]
-pub struct ManifestCache(HashMap<BlobHash, Arc<[BlobHash]>>);
+pub struct ManifestCache {
+    entries: HashMap<BlobHash, Arc<[BlobHash]>>,
+    /// Blobs of unknown kind found not to be manifests (they are not read again).
+    not_manifests: HashSet<BlobHash>,
+}
+
+/// A blob of unknown kind larger than this is taken for a file without reading it (a model's
+/// weights, say); a manifest this large would list some 100,000 files.
+const MAX_GUESSED_MANIFEST: u64 = 16 << 20;
 
 impl ManifestCache {
     fn entries(
@@ -32,7 +40,7 @@ impl ManifestCache {
         artifacts: &ArtifactStore,
         manifest: &BlobHash,
     ) -> Result<Option<Arc<[BlobHash]>>, cairn_artifacts::Error> {
-        if let Some(e) = self.0.get(manifest) {
+        if let Some(e) = self.entries.get(manifest) {
             return Ok(Some(e.clone()));
         }
         if !artifacts.contains(manifest) {
@@ -40,13 +48,34 @@ impl ManifestCache {
         }
         let m = artifacts.manifest(manifest)?;
         let e: Arc<[BlobHash]> = m.entries.iter().map(|e| e.hash).collect();
-        self.0.insert(*manifest, e.clone());
+        self.entries.insert(*manifest, e.clone());
         Ok(Some(e))
     }
 
-    /// Forgets a manifest (it was erased).
-    pub fn forget(&mut self, manifest: &BlobHash) {
-        self.0.remove(manifest);
+    /// The files `blob` lists when it is a (small enough) manifest; `None` for anything else.
+    fn entries_if_manifest(
+        &mut self,
+        artifacts: &ArtifactStore,
+        blob: &BlobHash,
+    ) -> Option<Arc<[BlobHash]>> {
+        if self.not_manifests.contains(blob) {
+            return None;
+        }
+        // Not here (yet): nothing to learn.
+        let size = artifacts.size(blob).ok()?;
+        let found = (size <= MAX_GUESSED_MANIFEST)
+            .then(|| self.entries(artifacts, blob).ok().flatten())
+            .flatten();
+        if found.is_none() {
+            self.not_manifests.insert(*blob);
+        }
+        found
+    }
+
+    /// Forgets a blob (it was erased).
+    pub fn forget(&mut self, blob: &BlobHash) {
+        self.entries.remove(blob);
+        self.not_manifests.remove(blob);
     }
 }
 
@@ -123,7 +152,7 @@ pub fn liveness(
             },
             // A model's content of unknown kind: a directory if it reads as a manifest.
             None => {
-                if let Ok(Some(entries)) = manifests.entries(artifacts, hash) {
+                if let Some(entries) = manifests.entries_if_manifest(artifacts, hash) {
                     set.extend(entries.iter().copied());
                 }
             }

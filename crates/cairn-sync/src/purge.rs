@@ -177,12 +177,25 @@ pub fn tombstones(catalog: &mut Catalog, me: Option<&str>) -> Result<Tombstones,
         match checked {
             Ok(t) => out.valid.push(t),
             Err(why) => {
-                tracing::warn!(key, "ignoring a purge tombstone: {why}");
+                if first_report(&key, &text) {
+                    tracing::warn!(key, "ignoring a purge tombstone: {why}");
+                } else {
+                    tracing::debug!(key, "ignoring a purge tombstone: {why}");
+                }
                 out.ignored.push(Ignored { key, why });
             }
         }
     }
     Ok(out)
+}
+
+/// Whether this process has not yet reported this record (tombstones are read at every
+/// session: a bad one is worth one warning, not one per session).
+fn first_report(key: &str, text: &str) -> bool {
+    static SEEN: std::sync::Mutex<BTreeSet<[u8; 32]>> = std::sync::Mutex::new(BTreeSet::new());
+    let id = *blake3::hash(format!("{key}\n{text}").as_bytes()).as_bytes();
+    // A poisoned set only means a panic elsewhere while inserting: report again.
+    SEEN.lock().map_or(true, |mut seen| seen.insert(id))
 }
 
 /// What erasing one blob did here.
