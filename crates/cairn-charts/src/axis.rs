@@ -9,7 +9,7 @@ use crate::series::Scale;
 /// What an axis measures, which decides how its ticks are placed and labelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum Unit {
     /// A plain number (metric values, params).
     Value,
@@ -25,7 +25,7 @@ pub enum Unit {
 /// linearly in the value (or in its log10 for [`Scale::Log`]) in between. For a y axis `px_lo`
 /// is the bottom of the plot, so `px_lo > px_hi`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct AxisMap {
     /// Linear or log.
     pub scale: Scale,

@@ -14,7 +14,7 @@ use crate::theme::Marker;
 
 /// A rectangle on the canvas, in pixels from its top left corner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct PixelRect {
     pub x: i32,
     pub y: i32,
@@ -41,7 +41,7 @@ impl PixelRect {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum ChartMap {
     Line(LineMap),
     Parallel(ParallelMap),
@@ -52,7 +52,7 @@ pub enum ChartMap {
 
 /// A line chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct LineMap {
     /// The plot area; column `i` of every series is the pixel column `plot.x + i`.
     pub plot: PixelRect,
@@ -70,7 +70,7 @@ pub struct LineMap {
 
 /// One series as drawn: its style and its per-pixel-column data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct SeriesMap {
     pub id: String,
     pub label: String,
@@ -88,7 +88,7 @@ pub struct SeriesMap {
 
 /// What one pixel column of a series holds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ColumnMap {
     /// Column index: pixel column `plot.x + i`.
     pub i: u32,
@@ -124,7 +124,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// One group of a grouped line chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct GroupMap {
     pub key: String,
     pub color: String,
@@ -135,7 +135,7 @@ pub struct GroupMap {
 
 /// One pixel column of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct GroupColumnMap {
     pub i: u32,
     /// Runs with a value in this column.
@@ -151,7 +151,7 @@ pub struct GroupColumnMap {
 
 /// A parallel-coordinates chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ParallelMap {
     pub plot: PixelRect,
     pub axes: Vec<ParallelAxisMap>,
@@ -160,7 +160,7 @@ pub struct ParallelMap {
 
 /// One vertical axis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ParallelAxisMap {
     pub name: String,
     /// The axis' pixel column.
@@ -178,7 +178,7 @@ pub struct ParallelAxisMap {
 
 /// One run's line across the axes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct RowMap {
     pub id: String,
     pub label: String,
@@ -189,7 +189,7 @@ pub struct RowMap {
 
 /// A scatter chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ScatterMap {
     pub plot: PixelRect,
     /// `None` for a categorical x axis (see `categories`).
@@ -202,7 +202,7 @@ pub struct ScatterMap {
 
 /// One run's point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ScatterPointMap {
     pub id: String,
     pub label: String,
@@ -215,7 +215,7 @@ pub struct ScatterPointMap {
 
 /// A bar chart as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct BarsMap {
     /// One panel per metric.
     pub panels: Vec<BarPanelMap>,
@@ -225,7 +225,7 @@ pub struct BarsMap {
 
 /// The bars of one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct BarPanelMap {
     pub metric: String,
     pub plot: PixelRect,
@@ -235,7 +235,7 @@ pub struct BarPanelMap {
 
 /// One bar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct BarMap {
     pub id: String,
     pub label: String,
@@ -246,7 +246,7 @@ pub struct BarMap {
 
 /// A system-metrics panel: a grid of line charts sharing the x axis kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct SystemMap {
     pub panels: Vec<LineMap>,
 }

@@ -42,7 +42,7 @@ impl Rgb {
 /// run `i` gets colour `i % colours` and shape `i / colours`, so 56 runs stay distinguishable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum Marker {
     Circle,
     Square,

@@ -44,6 +44,25 @@ macro_rules! time_ordered_id {
             }
         }
 
+        #[cfg(feature = "ts")]
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{32}$",
+                    "description": concat!("A ", $what, ": 32 hex digits (a UUIDv7)."),
+                })
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::new()
@@ -109,6 +128,25 @@ time_ordered_id!(
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct BlobHash(pub [u8; 32]);
+
+#[cfg(feature = "ts")]
+impl schemars::JsonSchema for BlobHash {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BlobHash".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "A BLAKE3 content hash: 64 hex digits.",
+        })
+    }
+}
 
 impl BlobHash {
     pub fn to_hex(&self) -> String {

@@ -7,6 +7,7 @@
 
 mod ids;
 mod lineage;
+pub mod num;
 mod registry;
 mod run;
 mod schema;
@@ -17,6 +18,7 @@ pub use ids::{BlobHash, ExperimentId, RunId, ShardId};
 pub use lineage::{
     CodeVersion, DatasetSnapshot, Evaluation, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
 };
+pub use num::Num;
 pub use registry::{ModelVersion, RegisteredModel};
 pub use run::{
     ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything needed to say what a run was made from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct Lineage {
     /// Dataset snapshots by the name the run gave them (`train`, `eval`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -35,7 +35,7 @@ impl Lineage {
 /// One dataset as the run saw it. The run names it by its role (`train`, `eval`); `name` is the
 /// dataset's own name when it has one (MLflow's `mlflow.data.Dataset.name`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct DatasetSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -70,7 +70,7 @@ pub struct DatasetSnapshot {
 
 /// A versioned feature definition set (a feature store view, a dbt model, …).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct FeatureSetVersion {
     pub name: String,
     pub version: String,
@@ -78,7 +78,7 @@ pub struct FeatureSetVersion {
 
 /// The code a run executed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct CodeVersion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -100,7 +100,7 @@ pub struct CodeVersion {
 
 /// The machine a run ran on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct InfraProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -133,7 +133,7 @@ pub struct InfraProfile {
 
 /// GPUs of one model on a machine.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct GpuGroup {
     pub model: String,
     pub count: u32,
@@ -147,7 +147,7 @@ pub struct GpuGroup {
 
 /// One evaluation's outputs: its summary metrics and the report artifact it wrote.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct Evaluation {
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,

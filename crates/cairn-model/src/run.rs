@@ -10,7 +10,7 @@ use crate::{BlobHash, ExperimentId, Lineage, ModelError, RunId, RunSchema};
 
 /// A family of runs: a sweep, a model line, a project's experiments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct Experiment {
     pub id: ExperimentId,
     pub name: String,
@@ -31,7 +31,7 @@ pub struct Experiment {
 /// Where a run is in its life. `Running` is the only state that is not final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum RunStatus {
     Running,
     Finished,
@@ -75,7 +75,7 @@ impl FromStr for RunStatus {
 /// Why a run has a parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum ParentKind {
     /// One trial of a sweep, under the sweep's run.
     Sweep,
@@ -163,27 +163,39 @@ impl ParamValue {
 
 /// The latest value of a metric and its range, as the catalog keeps it for listing and search.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct MetricSummary {
     /// The last value logged (in time order).
-    #[serde(with = "nonfinite")]
-    #[cfg_attr(feature = "ts", ts(as = "crate::ts::Num"))]
+    #[serde(with = "crate::num")]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "crate::ts::Num"),
+        schemars(with = "crate::Num")
+    )]
     pub last: f64,
     pub step: i64,
     pub ts_ms: i64,
     #[serde(
         default,
-        with = "nonfinite_opt",
+        with = "crate::num::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "ts", ts(as = "Option<crate::ts::Num>", optional))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "Option<crate::ts::Num>", optional),
+        schemars(with = "Option<crate::Num>")
+    )]
     pub min: Option<f64>,
     #[serde(
         default,
-        with = "nonfinite_opt",
+        with = "crate::num::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "ts", ts(as = "Option<crate::ts::Num>", optional))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "Option<crate::ts::Num>", optional),
+        schemars(with = "Option<crate::Num>")
+    )]
     pub max: Option<f64>,
     pub count: u64,
 }
@@ -191,7 +203,7 @@ pub struct MetricSummary {
 /// What a logical artifact path refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum ArtifactKind {
     File,
     /// A directory tree; the hash is that of its manifest.
@@ -200,7 +212,7 @@ pub enum ArtifactKind {
 
 /// A run's artifact: a logical path (`model/weights.safetensors`) bound to content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ArtifactRef {
     pub hash: BlobHash,
     pub size: u64,
@@ -210,18 +222,22 @@ pub struct ArtifactRef {
 /// Two or more values written concurrently to the same field by different writers.
 /// Kept, not silently resolved: the catalog shows the winner and every other value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct Conflict {
     /// Dotted field path, e.g. `params.lr` or `name`.
     pub field: String,
     /// Every concurrent value, the one shown first.
-    #[cfg_attr(feature = "ts", ts(type = "Array<unknown>"))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(type = "Array<unknown>"),
+        schemars(with = "Vec<serde_json::Value>")
+    )]
     pub values: Vec<serde_json::Value>,
 }
 
 /// One run, as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct Run {
     pub id: RunId,
     pub experiment: ExperimentId,
@@ -364,61 +380,6 @@ pub fn validate_artifact_path(path: &str) -> Result<(), ModelError> {
             value: path.to_owned(),
             reason,
         }),
-    }
-}
-
-mod nonfinite {
-    //! f64 as JSON that keeps NaN and ±inf: numbers when finite, "NaN"/"Infinity"/"-Infinity" otherwise.
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else if v.is_nan() {
-            s.serialize_str("NaN")
-        } else if *v > 0.0 {
-            s.serialize_str("Infinity")
-        } else {
-            s.serialize_str("-Infinity")
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Num(f64),
-        Text(String),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        match Repr::deserialize(d)? {
-            Repr::Num(x) => Ok(x),
-            Repr::Text(t) => match t.as_str() {
-                "NaN" => Ok(f64::NAN),
-                "Infinity" | "inf" => Ok(f64::INFINITY),
-                "-Infinity" | "-inf" => Ok(f64::NEG_INFINITY),
-                other => Err(serde::de::Error::custom(format!("not a number: '{other}'"))),
-            },
-        }
-    }
-}
-
-mod nonfinite_opt {
-    //! `Option<f64>` with the same non-finite encoding as `nonfinite`.
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(x) => super::nonfinite::serialize(x, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    #[derive(Deserialize)]
-    struct Wrap(#[serde(with = "super::nonfinite")] f64);
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::{ModelError, ParamValue, Run};
 
 /// What a project requires of every run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct RunSchema {
     pub required: Vec<FieldRequirement>,
     pub enforcement: Enforcement,
@@ -36,7 +36,7 @@ impl Default for RunSchema {
 /// What happens to a run that lacks required fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum Enforcement {
     /// The run is not created; the error lists every missing or mistyped field.
     Refuse,
@@ -60,7 +60,7 @@ impl FromStr for Enforcement {
 
 /// One required field and its type, written `params.learning_rate: float`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct FieldRequirement {
     pub field: FieldPath,
     pub ty: FieldType,
@@ -92,7 +92,7 @@ impl fmt::Display for FieldRequirement {
 /// The type a required field must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum FieldType {
     Any,
     String,
@@ -162,7 +162,7 @@ impl FromStr for FieldType {
 /// A run field a schema can require, written as a dotted path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct FieldPath(pub String);
 
 /// Fields that stand alone; `params.*`, `tags.*`, `metrics.*` and `eval.*` take a name after the dot.
