@@ -2,8 +2,9 @@
 //! demo data on first start), and the tracking server in-process so training jobs on this machine
 //! log straight into the open catalog.
 //!
-//! Every command is a one-line adapter over `cairn_core::Workspace`, run off the main thread;
-//! errors cross to the UI as `{code, message}`. No rule about runs lives here.
+//! The window calls the operations cairn-core declares through one command (`commands.rs`), run
+//! off the main thread; errors cross to the UI as `{code, message}`. No rule about runs lives
+//! here.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 // The one line it prints says where the tracking server is, for people starting it from a shell.
 #![allow(clippy::print_stderr)]
@@ -11,8 +12,6 @@
 mod commands;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use cairn_core::team::{Node, NodeConfig};
@@ -21,25 +20,9 @@ use cairn_core::{DemoOptions, Workspace};
 /// What the window's commands work on.
 #[derive(Debug)]
 pub struct Desktop {
-    pub ws: Arc<Mutex<Workspace>>,
+    pub ws: Workspace,
     /// Where the in-process tracking server listens (for MLflow clients).
     pub tracking_uri: String,
-}
-
-fn workspace_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CAIRN_WORKSPACE") {
-        return Ok(PathBuf::from(dir));
-    }
-    Ok(dirs::data_dir()
-        .context("cannot find the user's data directory; set CAIRN_WORKSPACE")?
-        .join("cairn")
-        .join("default"))
-}
-
-fn user() -> String {
-    std::env::var("CAIRN_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// When the workspace belongs to a team, the window is a live peer: it accepts teammates, pushes
@@ -49,8 +32,7 @@ fn user() -> String {
 ///
 /// The node runs on a runtime of its own: its sessions do SQLite, automerge and blob I/O on their
 /// tasks, which on the tracking server's runtime would keep its workers from training jobs' requests.
-fn start_sync(ws: &Mutex<Workspace>) -> Option<(tokio::runtime::Runtime, Node)> {
-    let mut ws = ws.lock().unwrap_or_else(|p| p.into_inner());
+fn start_sync(ws: &Workspace) -> Option<(tokio::runtime::Runtime, Node)> {
     match ws.team() {
         Ok(Some(_)) => {}
         Ok(None) => return None,
@@ -119,14 +101,14 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let dir = workspace_dir()?;
-    let (mut ws, created) = Workspace::open_or_create(&dir, &user())
+    let env = cairn_settings::ProcessEnv;
+    let dir = cairn_settings::workspace(None, &env)?;
+    let (ws, created) = Workspace::open_or_create(&dir, &cairn_settings::user(None, &env))
         .with_context(|| format!("opening the workspace {}", dir.display()))?;
     if created {
         ws.generate_demo(&DemoOptions::default(), &mut |_, _| {})
             .context("filling the new workspace with demo data")?;
     }
-    let ws = Arc::new(Mutex::new(ws));
 
     // The tracking server runs for the app's lifetime on its own runtime; the window's commands
     // run on Tauri's, so neither waits for the other's workers.
@@ -160,16 +142,8 @@ fn main() -> Result<()> {
             tracking_uri: format!("http://{addr}"),
         })
         .invoke_handler(tauri::generate_handler![
-            commands::info,
-            commands::experiments,
-            commands::search,
-            commands::run,
-            commands::buckets,
-            commands::chart,
-            commands::views,
-            commands::save_view,
-            commands::delete_view,
-            commands::artifact_text,
+            commands::api,
+            commands::tracking_uri
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .context("running the desktop window")?;

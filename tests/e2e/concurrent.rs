@@ -42,7 +42,7 @@ fn a_long_lived_handle_sees_writes_made_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let runs = workspace_with_runs(dir.path(), 1);
     // The "desktop app": opened before the job starts, kept open throughout.
-    let mut app = Workspace::open(dir.path(), "app").unwrap();
+    let app = Workspace::open(dir.path(), "app").unwrap();
     app.set_tags(runs[0], &[("opened".into(), "by-app".into())])
         .unwrap();
     let mut job = writer(dir.path(), runs[0], "tags", "job", 50);

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 
-use cairn_core::{RunFilter, Workspace};
+use cairn_core::{RunsQuery, Workspace};
 
 use crate::{workspace_with_runs, writer};
 
@@ -39,7 +39,7 @@ fn metrics_acknowledged_before_sigkill_survive() {
         assert_eq!((p.step, p.value), (i as i64, i as f64 / 2.0), "point {i}");
     }
     // The workspace opens cleanly and takes new writes after the crash.
-    assert_eq!(ws.count_runs(&RunFilter::default()).unwrap(), 1);
+    assert_eq!(ws.runs_page(&RunsQuery::default()).unwrap().total, 1);
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn catalog_edits_acknowledged_before_sigkill_survive() {
     // Past 256 changes, so a compaction happened in the middle of the stream too.
     let acked = kill_after_acks(&mut child, 600);
 
-    let mut ws = Workspace::open(dir.path(), "after").unwrap();
+    let ws = Workspace::open(dir.path(), "after").unwrap();
     let run = ws.run(runs[0]).unwrap().run;
     for i in 0..acked {
         assert_eq!(

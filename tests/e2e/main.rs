@@ -3,6 +3,7 @@
 
 mod concurrent;
 mod crash;
+mod tidy;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -27,7 +28,7 @@ pub fn writer(ws: &Path, run: RunId, mode: &str, name: &str, n: u64) -> Child {
 
 /// A workspace with one experiment and `runs` running runs.
 pub fn workspace_with_runs(dir: &Path, runs: usize) -> Vec<RunId> {
-    let mut ws = Workspace::create(dir, "test").unwrap();
+    let ws = Workspace::create(dir, "test").unwrap();
     let (exp, _) = ws.ensure_experiment("e2e").unwrap();
     (0..runs)
         .map(|i| {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use cairn_core::{Point, Workspace};
+use cairn_core::{MetricPoint, Workspace};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,19 +17,21 @@ fn main() -> Result<()> {
         bail!("usage: cairn-e2e-writer WORKSPACE RUN metrics|tags NAME N");
     };
     let n: u64 = n.parse().context("N")?;
-    let mut ws = Workspace::open(Path::new(ws), "writer")?;
+    let ws = Workspace::open(Path::new(ws), "writer")?;
     let run = ws.resolve_run(run)?;
     let mut out = std::io::stdout().lock();
     for i in 0..n {
         match mode.as_str() {
-            "metrics" => ws.log_metric(
+            "metrics" => ws.log_metrics(
                 run,
-                name,
-                &[Point {
-                    step: i as i64,
-                    ts_ms: i as i64,
-                    value: i as f64 / 2.0,
-                }],
+                &[(
+                    name.as_str(),
+                    &[MetricPoint {
+                        step: i as i64,
+                        ts_ms: i as i64,
+                        value: i as f64 / 2.0,
+                    }],
+                )],
             )?,
             "tags" => ws.set_tags(run, &[(format!("{name}-{i}"), i.to_string())])?,
             other => bail!("unknown mode {other}"),

@@ -1,46 +1,65 @@
-// The one client module: every call the UI makes to Cairn goes through here, over HTTP to
-// `cairn serve` (/api/v1) in a browser, or through Tauri commands in the desktop window.
+// The one client module: every call the UI makes to Cairn. The calls themselves are generated
+// from the operations cairn-core declares (api.gen.ts, `cargo wire`); this module keeps the two
+// transports that carry them — HTTP under /api/v1 to `cairn serve` in a browser, the desktop
+// app's one command in its window — and the errors they bring back.
 
-import type { Bucket, ChartRequest, ChartView, ExperimentSummary, Info, RunView, SavedView, SearchPage, SearchRequest } from "./wire";
-
-export type { ChartRequest, ChartView, SavedView, SearchRequest };
+import { client, type Client, type Method, type Transport } from "./api.gen";
+import type { ErrorBody } from "./wire";
 
 export class ApiError extends Error {
+  /** For query errors: the 1-based column, what was expected there and what was found. */
+  readonly column: number | null;
+  readonly expected: string | null;
+  readonly found: string | null;
+
   constructor(
     readonly code: string,
     message: string,
+    details: { column?: number | null; expected?: string | null; found?: string | null } = {},
   ) {
     super(message);
+    this.column = details.column ?? null;
+    this.expected = details.expected ?? null;
+    this.found = details.found ?? null;
   }
 
-  /** The 1-based column a query error points at, when it names one. */
-  get column(): number | null {
-    const m = /at column (\d+)/.exec(this.message);
-    return m ? Number(m[1]) : null;
+  static fromBody(body: Partial<ErrorBody> | null | undefined, fallback: string): ApiError {
+    if (body && typeof body.message === "string") return new ApiError(body.code ?? "UNKNOWN", body.message, body);
+    return new ApiError("UNKNOWN", fallback);
   }
 }
 
-export interface Api {
-  info(): Promise<Info>;
-  experiments(): Promise<ExperimentSummary[]>;
-  search(req: SearchRequest): Promise<SearchPage>;
-  run(id: string): Promise<RunView>;
-  buckets(id: string, key: string, buckets: number, range?: [number, number]): Promise<Bucket[]>;
+/** The API: the generated calls, plus what depends on where the UI runs: the address MLflow
+ *  clients log to, and where a browser downloads an artifact from. */
+export type Api = Client & {
+  trackingUri(): Promise<string>;
   artifactUrl(id: string, path: string): string;
-  artifactText(id: string, path: string): Promise<string>;
-  chart(req: ChartRequest): Promise<ChartView>;
-  views(): Promise<SavedView[]>;
-  saveView(view: SavedView): Promise<SavedView>;
-  deleteView(name: string): Promise<void>;
+};
+
+type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+type Fields = Record<string, unknown>;
+
+const encodePath = (p: string) => p.split("/").map(encodeURIComponent).join("/");
+
+/** Fills the path parameters of `template` (`{id}`, `{*key}`) from `request`; returns the path
+ *  and the fields left over. */
+export function fillPath(template: string, request: object): [string, Fields] {
+  const rest: Fields = { ...(request as Fields) };
+  const path = template.replace(/\{(\*?)(\w+)\}/g, (_, star: string, name: string) => {
+    const v = rest[name];
+    delete rest[name];
+    const text = v === undefined || v === null ? "" : String(v);
+    return star ? encodePath(text) : encodeURIComponent(text);
+  });
+  return [path, rest];
 }
 
-type Params = Record<string, string | number | null | undefined>;
-type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
-
-function queryString(params: Params): string {
+/** A query string of the fields that have a value: lists comma-joined, booleans as text. */
+export function queryString(fields: Fields): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) {
-    if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined || v === null || v === "" || v === false) continue;
+    q.set(k, Array.isArray(v) ? v.join(",") : String(v));
   }
   const s = q.toString();
   return s ? `?${s}` : "";
@@ -49,64 +68,40 @@ function queryString(params: Params): string {
 async function errorOf(res: Response): Promise<ApiError> {
   try {
     const body = await res.json();
-    if (body && typeof body.message === "string") return new ApiError(body.code ?? "UNKNOWN", body.message);
+    if (body && typeof body.message === "string") return ApiError.fromBody(body, "");
   } catch {
     // Not JSON: fall through to the status line.
   }
   return new ApiError("HTTP_" + res.status, `${res.status} ${res.statusText}`);
 }
 
-/** The API over HTTP, rooted at `base` (empty for the page's own origin). */
-export function httpApi(base = "", fetcher: Fetch = (i, init) => fetch(i, init)): Api {
-  const path = (p: string) => `${base}/api/v1${p}`;
-  async function send<T>(method: string, p: string, params: Params = {}, body?: unknown): Promise<T> {
-    let res: Response;
-    const init: RequestInit | undefined =
-      method === "GET" ? undefined : { method, headers: body === undefined ? {} : { "Content-Type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) };
-    try {
-      res = await fetcher(path(p) + queryString(params), init);
-    } catch (e) {
-      throw new ApiError("UNREACHABLE", `Cairn is not reachable: ${(e as Error).message}`);
-    }
-    if (!res.ok) throw await errorOf(res);
-    return (await res.json()) as T;
-  }
-  const get = <T>(p: string, params: Params = {}) => send<T>("GET", p, params);
-  const enc = encodeURIComponent;
+/** Calls over HTTP, rooted at `base` (empty for the page's own origin). */
+export function httpTransport(base = "", fetcher: Fetch = (i, init) => fetch(i, init)): Transport {
   return {
-    info: () => get<Info>("/info"),
-    experiments: () => get<ExperimentSummary[]>("/experiments"),
-    search: (r) => get<SearchPage>("/search", { q: r.q, order: r.order, experiment: r.experiment, limit: r.limit, offset: r.offset }),
-    run: (id) => get<RunView>(`/runs/${enc(id)}`),
-    buckets: (id, key, n, range) =>
-      get<Bucket[]>(`/runs/${enc(id)}/metrics/${key.split("/").map(enc).join("/")}`, { buckets: n, lo: range?.[0], hi: range?.[1] }),
-    artifactUrl: (id, p) => path(`/runs/${enc(id)}/artifacts/${p.split("/").map(enc).join("/")}`),
-    artifactText: async (id, p) => {
-      const res = await fetcher(path(`/runs/${enc(id)}/artifacts/${p.split("/").map(enc).join("/")}`));
+    async call<T>(_op: string, method: Method, template: string, request: object): Promise<T> {
+      const [path, rest] = fillPath(template, request);
+      const url = `${base}/api/v1${path}`;
+      const hasBody = method === "PUT" || method === "POST";
+      let res: Response;
+      try {
+        res = hasBody
+          ? await fetcher(url, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(rest) })
+          : await fetcher(url + queryString(rest), method === "GET" ? undefined : { method });
+      } catch (e) {
+        throw new ApiError("UNREACHABLE", `Cairn is not reachable: ${(e as Error).message}`);
+      }
       if (!res.ok) throw await errorOf(res);
-      return res.text();
+      return (await res.json()) as T;
     },
-    chart: (r) =>
-      get<ChartView>("/chart", {
-        kind: r.kind,
-        runs: r.runs.join(","),
-        metric: r.metric,
-        x: r.x,
-        smooth: r.smooth || undefined,
-        log: r.log ? "true" : undefined,
-        group_by: r.group_by,
-        lo: r.lo,
-        hi: r.hi,
-        fields: r.fields?.join(","),
-        width: r.width,
-        height: r.height,
-        dark: r.dark ? "true" : undefined,
-      }),
-    views: () => get<SavedView[]>("/views"),
-    saveView: (v) => send<SavedView>("PUT", `/views/${enc(v.name)}`, {}, { query: v.query, order: v.order, columns: v.columns }),
-    deleteView: async (name) => {
-      await send<unknown>("DELETE", `/views/${enc(name)}`);
-    },
+  };
+}
+
+/** The API over HTTP. */
+export function httpApi(base = "", fetcher?: Fetch): Api {
+  return {
+    ...client(httpTransport(base, fetcher)),
+    trackingUri: async () => base || (window.location.origin.startsWith("http") ? window.location.origin : ""),
+    artifactUrl: (id, p) => `${base}/api/v1/runs/${encodeURIComponent(id)}/artifacts/${encodePath(p)}`,
   };
 }
 
@@ -120,33 +115,29 @@ export function num(v: number | string | null | undefined): number {
 
 type Invoke = (cmd: string, args?: Record<string, unknown>) => Promise<unknown>;
 
-/** The API through the desktop app's commands (each a one-line adapter over cairn-core).
- *  Artifact downloads go to the in-process tracking server, whose address `info` returns. */
+/** Calls through the desktop app's one command, which hands them to the same operations. */
+export function tauriTransport(invoke: Invoke): Transport {
+  return {
+    async call<T>(op: string, _method: Method, _path: string, request: object): Promise<T> {
+      try {
+        return (await invoke("api", { op, request })) as T;
+      } catch (e) {
+        throw ApiError.fromBody(e as Partial<ErrorBody>, String(e));
+      }
+    },
+  };
+}
+
+/** The API in the desktop window. Artifact downloads go to the in-process tracking server, whose
+ *  address `trackingUri` gives (the window's own command). */
 export function tauriApi(invoke: Invoke): Api {
   let server = "";
-  const call = async <T>(cmd: string, args?: Record<string, unknown>): Promise<T> => {
-    try {
-      return (await invoke(cmd, args)) as T;
-    } catch (e) {
-      const body = e as { code?: string; message?: string };
-      throw new ApiError(body?.code ?? "UNKNOWN", body?.message ?? String(e));
-    }
-  };
   return {
-    info: async () => {
-      const i = await call<Info & { tracking_uri: string }>("info");
-      server = i.tracking_uri;
-      return i;
+    ...client(tauriTransport(invoke)),
+    trackingUri: async () => {
+      server = (await invoke("tracking_uri")) as string;
+      return server;
     },
-    experiments: () => call("experiments"),
-    search: (req) => call("search", { req }),
-    run: (id) => call("run", { id }),
-    buckets: (id, key, buckets, range) => call("buckets", { id, key, buckets, range: range ?? null }),
-    artifactUrl: (id, p) => `${server}/api/v1/runs/${encodeURIComponent(id)}/artifacts/${p.split("/").map(encodeURIComponent).join("/")}`,
-    artifactText: (id, path) => call("artifact_text", { id, path }),
-    chart: (req) => call("chart", { req }),
-    views: () => call("views"),
-    saveView: (view) => call("save_view", { view }),
-    deleteView: (name) => call("delete_view", { name }),
+    artifactUrl: (id, p) => `${server}/api/v1/runs/${encodeURIComponent(id)}/artifacts/${encodePath(p)}`,
   };
 }

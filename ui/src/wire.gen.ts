@@ -18,12 +18,43 @@ export type ArtifactEntry = {
 export type ArtifactKind = "file" | "dir";
 
 /**
+ * A file among a run's artifacts, read as text.
+ */
+export type ArtifactPath = {
+  id: string,
+  path: string,
+  /**
+   * The end of the file rather than its start (an output log's last lines).
+   */
+  tail?: boolean | null,
+};
+
+/**
  * A run's artifact: a logical path (`model/weights.safetensors`) bound to content.
  */
 export type ArtifactRef = {
   hash: BlobHash,
   size: number,
   kind: ArtifactKind,
+};
+
+/**
+ * A text artifact (an output log), or as much of it as a page shows.
+ */
+export type ArtifactText = {
+  /**
+   * At most [`MAX_ARTIFACT_TEXT`] bytes — the start, or the end when asked — as UTF-8
+   * (invalid sequences replaced).
+   */
+  text: string,
+  /**
+   * The file's whole size in bytes.
+   */
+  size: number,
+  /**
+   * True when `text` is only part of the file.
+   */
+  truncated: boolean,
 };
 
 /**
@@ -117,6 +148,18 @@ export type BucketView = {
 };
 
 /**
+ * A metric of a run, downsampled for a chart: at most `buckets` buckets over the steps
+ * `lo..=hi`, or all.
+ */
+export type BucketsRequest = {
+  id: string,
+  key: string,
+  buckets?: number | null,
+  lo?: number | null,
+  hi?: number | null,
+};
+
+/**
  * The kinds of chart the UI asks for.
  */
 export type ChartKind = "line" | "parallel";
@@ -184,16 +227,25 @@ export type ChartView = {
 };
 
 /**
- * What kind of failure, for front ends to act on without parsing messages.
+ * What kind of failure, for front ends to act on without parsing messages. The HTTP server
+ * maps each to a status (NOT_FOUND 404, INVALID_ARGUMENT and SCHEMA_VIOLATION 400,
+ * ALREADY_EXISTS and CONFLICT 409, UNAVAILABLE 503, the rest 500; the guards' own codes to
+ * 401, 403, 413 and 415).
  */
 export type Code =
   | "NOT_FOUND"
   | "INVALID_ARGUMENT"
   | "ALREADY_EXISTS"
+  | "CONFLICT"
   | "SCHEMA_VIOLATION"
   | "CORRUPT"
   | "IO"
-  | "INTERNAL";
+  | "UNAVAILABLE"
+  | "INTERNAL"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED"
+  | "PAYLOAD_TOO_LARGE"
+  | "UNSUPPORTED_MEDIA_TYPE";
 
 /**
  * The code a run executed.
@@ -289,9 +341,28 @@ export type DatasetSnapshot = {
 };
 
 /**
+ * A request with no fields.
+ */
+export type Empty = Record<symbol, never>;
+
+/**
  * What happens to a run that lacks required fields.
  */
 export type Enforcement = "refuse" | "mark_incomplete";
+
+/**
+ * The one `{code, message}` body every transport sends for an error (HTTP under `/api/v1`, the
+ * desktop's command). Query errors also say where and what: `column` (1-based, in
+ * characters), `expected` and `found`, so a front end points at the spot without reading the
+ * message.
+ */
+export type ErrorBody = {
+  code: Code,
+  message: string,
+  column?: number,
+  expected?: string,
+  found?: string,
+};
 
 /**
  * One evaluation's outputs: its summary metrics and the report artifact it wrote.
@@ -511,9 +582,7 @@ export type MetricSummary = {
 };
 
 /**
- * An `f64` as Cairn sends it: a JSON number when finite, else `"NaN"`, `"Infinity"` or
- * `"-Infinity"` (JSON has no non-finite numbers). See `MetricSummary` and
- * `cairn_core::json_number`.
+ * An `f64` that keeps NaN and the infinities through JSON.
  */
 export type Num = number | "NaN" | "Infinity" | "-Infinity";
 
@@ -555,6 +624,34 @@ export type ParallelMap = {
 export type ParentKind = "sweep" | "fork" | "resume" | "child";
 
 /**
+ * One peer as `cairn sync status` and the API show it.
+ */
+export type PeerStatus = {
+  /**
+   * The peer's endpoint id (hex).
+   */
+  id: string,
+  /**
+   * The person, from the roster (empty for a peer not on it).
+   */
+  name: string,
+  removed: boolean,
+  addrs: Array<string>,
+  last_seen_ms: number | null,
+  last_sync_ms: number | null,
+  last_error: string | null,
+  /**
+   * Bytes sent and received in the last sync.
+   */
+  last_sent: number,
+  last_received: number,
+  /**
+   * True when this device holds changes it had not when it last synced with the peer.
+   */
+  pending: boolean,
+};
+
+/**
  * A rectangle on the canvas, in pixels from its top left corner.
  */
 export type PixelRect = {
@@ -581,6 +678,32 @@ export type RowMap = {
  * A run: one execution of training or evaluation code.
  */
 export type RunId = string;
+
+/**
+ * One line of a run listing.
+ */
+export type RunListItem = {
+  id: RunId,
+  experiment: ExperimentId,
+  experiment_name: string,
+  name: string,
+  owner: string | null,
+  status: RunStatus,
+  start_ms: number,
+  end_ms: number | null,
+  incomplete: boolean,
+  /**
+   * The latest value of each summary metric.
+   */
+  metrics: { [key in string]: Num },
+};
+
+/**
+ * A run, by id or unique id prefix.
+ */
+export type RunRef = {
+  id: string,
+};
 
 /**
  * What a project requires of every run.
@@ -611,7 +734,7 @@ export type RunSummary = {
   params: { [key in string]: string },
   tags: { [key in string]: string },
   /**
-   * Latest value of each metric; non-finite values as "NaN", "Infinity", "-Infinity".
+   * Latest value of each metric.
    */
   metrics: { [key in string]: Num },
 };
@@ -650,6 +773,36 @@ export type RunView = {
   incomplete?: Array<string>,
   deleted: boolean,
   conflicts?: Array<Conflict>,
+};
+
+export type RunsPage = {
+  /**
+   * How many runs match in all.
+   */
+  total: number,
+  runs: Array<RunListItem>,
+};
+
+/**
+ * A run's listing, one page: the catalog's projection, fast at any size.
+ */
+export type RunsQuery = {
+  /**
+   * An experiment name or id.
+   */
+  experiment?: string | null,
+  /**
+   * running, finished, failed or killed.
+   */
+  status?: string | null,
+  owner?: string | null,
+  /**
+   * `created` (newest first unless `ASC`) or `metrics.KEY [ASC|DESC]` (runs without it last);
+   * newest first when absent. Other orders are the search's.
+   */
+  order?: string | null,
+  limit?: number | null,
+  offset?: number | null,
 };
 
 /**
@@ -703,10 +856,19 @@ export type SearchPage = {
 };
 
 /**
- * A search: a filter in the query language, an order, an experiment, a page.
+ * A search: a filter in the query language, narrowed by a saved view and to the user's own runs
+ * when asked, an order, an experiment, a page.
  */
 export type SearchRequest = {
   q?: string | null,
+  /**
+   * A saved view whose query this search narrows (and whose order it takes when it has none).
+   */
+  view?: string | null,
+  /**
+   * Only the workspace user's own runs.
+   */
+  mine?: boolean | null,
   /**
    * `metrics.acc DESC`, `params.lr`, `attributes.start_time DESC`…; newest first when absent.
    */
@@ -746,6 +908,22 @@ export type SeriesMap = {
 };
 
 /**
+ * The sync status of a device: who it is, its team, its peers.
+ */
+export type SyncStatus = {
+  /**
+   * This device's endpoint id (hex).
+   */
+  device: string,
+  team: string | null,
+  /**
+   * Where this device's always-on node last listened.
+   */
+  advertised: Array<string>,
+  peers: Array<PeerStatus>,
+};
+
+/**
  * A system-metrics panel: a grid of line charts sharing the x axis kind.
  */
 export type SystemMap = {
@@ -756,3 +934,10 @@ export type SystemMap = {
  * What an axis measures, which decides how its ticks are placed and labelled.
  */
 export type Unit = "value" | "step" | "epoch_ms" | "seconds";
+
+/**
+ * A saved view by name.
+ */
+export type ViewName = {
+  name: string,
+};

@@ -22,7 +22,7 @@ pub struct GcArgs {
 }
 
 pub fn gc(cli: &Cli, args: &GcArgs) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     let r = ws.gc(args.grace, args.dry_run)?;
     if cli.json {
         return print_json(&r);
@@ -53,7 +53,7 @@ pub fn gc(cli: &Cli, args: &GcArgs) -> Result<()> {
 
 /// `cairn artifact purge RUN PATH [--reason TEXT]`.
 pub fn purge(cli: &Cli, run: &str, path: &str, reason: &str) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     let id = ws.resolve_run(run)?;
     let r = ws.purge_artifact(id, path, reason)?;
     if cli.json {

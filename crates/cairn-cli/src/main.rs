@@ -10,13 +10,15 @@ mod team_cmd;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
-use cairn_core::{DemoOptions, NewRun, Point, RunEdit, RunFilter, RunOrder, Workspace};
+use cairn_core::{
+    DemoOptions, LineageRequest, MetricPoint as Point, NewRun, RunLog, RunsPage, RunsQuery,
+    Workspace,
+};
 use cairn_model::{
-    CodeVersion, DatasetSnapshot, Enforcement, FeatureSetVersion, FieldRequirement, ParentKind,
-    RunSchema, RunStatus,
+    Enforcement, FeatureSetVersion, FieldRequirement, ParentKind, RunSchema, RunStatus,
 };
 use clap::{Args, Parser, Subcommand};
 
@@ -25,11 +27,13 @@ use output::{Table, bytes, duration, metric, short_id, thousands, time};
 #[derive(Parser)]
 #[command(name = "cairn", version, about = "Local-first ML experiment tracking", long_about = None)]
 struct Cli {
-    /// Workspace directory [default: the user's data dir, e.g. ~/.local/share/cairn/default]
-    #[arg(long, short = 'w', global = true, env = "CAIRN_WORKSPACE")]
+    /// Workspace directory [default: CAIRN_WORKSPACE, else the user's data dir, e.g.
+    /// ~/.local/share/cairn/default]
+    #[arg(long, short = 'w', global = true)]
     workspace: Option<PathBuf>,
-    /// Who you are, recorded as the owner of runs you start [default: $USER]
-    #[arg(long, global = true, env = "CAIRN_USER")]
+    /// Who you are, recorded as the owner of runs you start [default: CAIRN_USER, else your
+    /// account's name]
+    #[arg(long, global = true)]
     user: Option<String>,
     /// Print JSON for scripts instead of tables
     #[arg(long, global = true)]
@@ -379,7 +383,7 @@ enum RunsCmd {
         status: Option<String>,
         #[arg(long)]
         owner: Option<String>,
-        /// Sort by a metric: KEY (descending) or KEY:asc
+        /// Order, as search orders: `metrics.acc DESC`, `metrics.loss`, `created ASC`
         #[arg(long)]
         sort: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -505,26 +509,15 @@ fn main() {
     }
 }
 
-fn default_workspace() -> Result<PathBuf> {
-    let base = dirs::data_dir()
-        .ok_or_else(|| anyhow!("cannot find the user's data directory; pass --workspace DIR"))?;
-    Ok(base.join("cairn").join("default"))
-}
-
 fn user(cli: &Cli) -> String {
-    cli.user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    cairn_settings::user(cli.user.as_deref(), &cairn_settings::ProcessEnv)
 }
 
 fn workspace_dir(cli: &Cli) -> Result<PathBuf> {
-    match &cli.workspace {
-        Some(d) => Ok(d.clone()),
-        None => default_workspace(),
-    }
+    Ok(cairn_settings::workspace(
+        cli.workspace.as_deref(),
+        &cairn_settings::ProcessEnv,
+    )?)
 }
 
 fn open(cli: &Cli) -> Result<Workspace> {
@@ -580,7 +573,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let ws = Workspace::create(&dir, &user(&cli))?;
             if cli.json {
-                return print_json(ws.workspace_info());
+                return print_json(&ws.workspace_info());
             }
             outln!("created workspace {}", dir.display());
             Ok(())
@@ -592,9 +585,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Schema(cmd) => schema(&cli, cmd),
         Command::Demo { runs, steps, seed } => {
             let dir = workspace_dir(&cli)?;
-            let (mut ws, _) = Workspace::open_or_create(&dir, &user(&cli))?;
+            let (ws, _) = Workspace::open_or_create(&dir, &user(&cli))?;
             let report = demo(
-                &mut ws,
+                &ws,
                 &DemoOptions {
                     runs: *runs,
                     steps: *steps,
@@ -621,20 +614,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Exec(args) => exec(&cli, args),
         Command::Plot(args) => plot(&cli, args),
         Command::Tag(TagCmd::Add { query, tag }) => {
-            let mut ws = open(&cli)?;
+            let ws = open(&cli)?;
             let (k, v) = tag.split_once('=').unwrap_or((tag.as_str(), "true"));
             let n = ws.tag_matching(query, k, v)?;
             outln!("tagged {} runs with {k}={v}", thousands(n as u64));
             Ok(())
         }
         Command::Owner(OwnerCmd::Set { query, user }) => {
-            let mut ws = open(&cli)?;
+            let ws = open(&cli)?;
             let n = ws.set_owner_matching(query, user)?;
             outln!("{} runs now owned by {user}", thousands(n as u64));
             Ok(())
         }
         Command::View(cmd) => {
-            let mut ws = open(&cli)?;
+            let ws = open(&cli)?;
             match cmd {
                 ViewCmd::Save {
                     name,
@@ -674,7 +667,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Index(IndexCmd::Rebuild) => {
-            let mut ws = open(&cli)?;
+            let ws = open(&cli)?;
             let n = ws.rebuild_index()?;
             outln!("indexed {} runs", thousands(n));
             Ok(())
@@ -689,28 +682,23 @@ fn run(cli: Cli) -> Result<()> {
             csv,
             view,
         } => {
-            let mut ws = open(&cli)?;
-            let (mut q, mut order, mut cols) = (query.clone(), sort.clone(), columns.clone());
-            if let Some(name) = view {
-                let v = ws.view(name)?;
-                q = if query.trim().is_empty() {
-                    v.query
-                } else {
-                    format!("({}) and ({query})", v.query)
-                };
-                order = order.or(v.order);
-                if cols.is_empty() {
-                    cols = v.columns;
-                }
-            }
+            let ws = open(&cli)?;
+            // A saved view's columns, when none are given; its query and order are combined
+            // with these by the workspace.
+            let cols = match view {
+                Some(name) if columns.is_empty() => ws.view(name)?.columns,
+                _ => columns.clone(),
+            };
             let req = cairn_core::SearchRequest {
-                q: Some(q),
-                order,
+                q: Some(query.clone()),
+                view: view.clone(),
+                mine: None,
+                order: sort.clone(),
                 experiment: exp.clone(),
                 limit: Some(*limit),
                 offset: Some(*offset),
             };
-            let page = ws.search_page(&req)?;
+            let page = ws.search(&req)?;
             if cli.json {
                 return print_json(&page);
             }
@@ -731,13 +719,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Catalog(CatalogCmd::Rebuild) => {
-            let mut ws = open(&cli)?;
+            let ws = open(&cli)?;
             let n = ws.rebuild_projections()?;
             outln!("rebuilt projections of {} runs", thousands(n));
             Ok(())
         }
         Command::Catalog(CatalogCmd::Compact) => {
-            let mut ws = open(&cli)?;
+            let ws = open(&cli)?;
             let n = ws.compact()?;
             outln!("compacted {n} documents");
             Ok(())
@@ -753,13 +741,13 @@ fn plot(cli: &Cli, a: &PlotArgs) -> Result<()> {
         .map(|r| ws.resolve_run(r))
         .collect::<Result<_, _>>()?;
     if let Some(e) = &a.exp {
-        let filter = RunFilter {
-            experiment: Some(ws.experiment(e)?.id),
+        let page = ws.runs_page(&RunsQuery {
+            experiment: Some(e.clone()),
             limit: Some(a.limit),
             ..Default::default()
-        };
+        })?;
         ids.extend(
-            ws.list_runs(&filter)?
+            page.runs
                 .into_iter()
                 .filter(|r| r.metrics.contains_key(&a.metric))
                 .map(|r| r.id),
@@ -772,7 +760,7 @@ fn plot(cli: &Cli, a: &PlotArgs) -> Result<()> {
         );
     }
     let format =
-        cairn_charts::Format::from_file_name(&a.output.to_string_lossy()).ok_or_else(|| {
+        cairn_core::ChartFormat::from_file_name(&a.output.to_string_lossy()).ok_or_else(|| {
             anyhow!(
                 "cannot tell the format of {}: use .svg or .png",
                 a.output.display()
@@ -816,10 +804,7 @@ fn print_search(
             Some(("metrics", k)) => r
                 .metrics
                 .get(k)
-                .map(|v| {
-                    v.as_f64()
-                        .map_or_else(|| v.as_str().unwrap_or("").to_owned(), metric)
-                })
+                .map(|v| metric(v.0))
                 .unwrap_or_else(|| "-".into()),
             Some(("params", k)) => r.params.get(k).cloned().unwrap_or_else(|| "-".into()),
             Some(("tags", k)) => r.tags.get(k).cloned().unwrap_or_else(|| "-".into()),
@@ -989,9 +974,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         let sync_node = team_cmd::start_for_serve(&ws, &args.sync).await?;
-        let server =
-            cairn_server::Server::bind(std::sync::Arc::new(std::sync::Mutex::new(ws)), config)
-                .await?;
+        let server = cairn_server::Server::bind(ws, config).await?;
         let addr = server.local_addr()?;
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -1031,7 +1014,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
     })
 }
 
-fn demo(ws: &mut Workspace, opts: &DemoOptions) -> Result<cairn_core::DemoReport> {
+fn demo(ws: &Workspace, opts: &DemoOptions) -> Result<cairn_core::DemoReport> {
     let tty = std::io::stderr().is_terminal();
     let mut last_pct = u64::MAX;
     let mut progress = |done: u64, total: u64| {
@@ -1063,13 +1046,13 @@ fn demo(ws: &mut Workspace, opts: &DemoOptions) -> Result<cairn_core::DemoReport
 /// The README's first command: open the default workspace, with demo data on first start.
 fn start(cli: &Cli) -> Result<()> {
     let dir = workspace_dir(cli)?;
-    let (mut ws, created) = Workspace::open_or_create(&dir, &user(cli))?;
+    let (ws, created) = Workspace::open_or_create(&dir, &user(cli))?;
     if created {
         eprintln!(
             "first start: creating a demo workspace in {}",
             dir.display()
         );
-        demo(&mut ws, &DemoOptions::default())?;
+        demo(&ws, &DemoOptions::default())?;
     }
     let exps = ws.experiments()?;
     if cli.json {
@@ -1091,13 +1074,10 @@ fn start(cli: &Cli) -> Result<()> {
         out!("{}", t.render());
     }
     outln!("\nlatest runs:");
-    print_runs(
-        &ws,
-        &RunFilter {
-            limit: Some(10),
-            ..Default::default()
-        },
-    )?;
+    print_runs(&ws.runs_page(&RunsQuery {
+        limit: Some(10),
+        ..Default::default()
+    })?)?;
     outln!(
         "\nnext: `cairn runs show RUN` for a run's lineage, `cairn runs list --exp NAME` to browse"
     );
@@ -1105,7 +1085,7 @@ fn start(cli: &Cli) -> Result<()> {
 }
 
 fn exp(cli: &Cli, cmd: &ExpCmd) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     match cmd {
         ExpCmd::List => {
             let exps = ws.experiments()?;
@@ -1124,7 +1104,7 @@ fn exp(cli: &Cli, cmd: &ExpCmd) -> Result<()> {
             out!("{}", t.render());
         }
         ExpCmd::Create { name, description } => {
-            let e = ws.create_experiment(name, description.as_deref())?;
+            let e = ws.create_experiment(name, description.as_deref(), &[])?;
             if cli.json {
                 return print_json(&e);
             }
@@ -1139,10 +1119,10 @@ fn parse_status(s: &str) -> Result<RunStatus> {
 }
 
 fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     match cmd {
         RunCmd::Start(a) => {
-            let new = new_run(&mut ws, a)?;
+            let new = new_run(&ws, a)?;
             let run = ws.start_run(new)?;
             if cli.json {
                 return print_json(&run);
@@ -1187,32 +1167,16 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
                     .with_context(|| format!("importing {}", path.display()))?;
                 metrics.extend(imported);
             }
-            // Check everything before writing anything: a refused call stores nothing.
-            for (k, _) in &metrics {
-                cairn_model::validate_key("metric key", k)?;
-            }
-            for (k, _) in &params {
-                cairn_model::validate_key("param key", k)?;
-            }
-            for (k, _) in &tags {
-                cairn_model::validate_key("tag key", k)?;
-            }
-            if !params.is_empty() {
-                ws.log_params(id, &params)?;
-            }
-            if !tags.is_empty() {
-                ws.set_tags(id, &tags)?;
-            }
-            if let Some(n) = &a.notes {
-                ws.update_run(id, &[RunEdit::Notes(n.clone())])?;
-            }
-            let batches: Vec<(&str, &[Point])> = metrics
-                .iter()
-                .map(|(k, p)| (k.as_str(), p.as_slice()))
-                .collect();
-            if !batches.is_empty() {
-                ws.log_metrics(id, &batches)?;
-            }
+            // The workspace checks everything before it writes anything: a refused call stores
+            // nothing.
+            let log = RunLog {
+                params: params.clone(),
+                tags: tags.clone(),
+                notes: a.notes.clone(),
+                series: metrics,
+            };
+            ws.log_run(id, &log)?;
+            let metrics = log.series;
             let points: usize = metrics.iter().map(|(_, p)| p.len()).sum();
             if !cli.json {
                 outln!(
@@ -1226,7 +1190,11 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
         }
         RunCmd::End { run, status } => {
             let id = ws.resolve_run(run)?;
-            let run = ws.end_run(id, parse_status(status)?, None)?;
+            let status = parse_status(status)?;
+            if !status.is_final() {
+                bail!("a run ends as finished, failed or killed, not {status}");
+            }
+            let run = ws.set_status(id, status, None)?;
             if cli.json {
                 return print_json(&run);
             }
@@ -1239,7 +1207,7 @@ fn run_cmd(cli: &Cli, cmd: &RunCmd) -> Result<()> {
     Ok(())
 }
 
-fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
+fn new_run(ws: &Workspace, a: &StartArgs) -> Result<NewRun> {
     let mut new = NewRun {
         name: a.name.clone(),
         owner: a.owner.clone(),
@@ -1255,74 +1223,43 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
         let (k, v) = kv(t, "tag")?;
         new.tags.insert(k, v);
     }
-    let mut datasets: BTreeMap<String, DatasetSnapshot> = BTreeMap::new();
+    let mut req = LineageRequest {
+        cwd: std::env::current_dir().context("the current directory")?,
+        git: a.git.clone(),
+        git_required: true,
+        code_repo: a.code_repo.clone(),
+        code_commit: a.code_commit.clone(),
+        code_branch: a.code_branch.clone(),
+        code_dirty: a.code_dirty,
+        infra: !a.no_infra,
+        instance_type: a.instance_type.clone(),
+        hourly_price_usd: a.hourly_price,
+        container_image: a.container_image.clone(),
+        ..Default::default()
+    };
     for d in &a.datasets {
-        let (name, target) = kv(d, "dataset")?;
-        let path = Path::new(&target);
-        let mut snap = DatasetSnapshot {
-            uri: Some(target.clone()),
-            ..Default::default()
-        };
-        if path.exists() {
-            let digest = cairn_artifacts::digest_path(path)
-                .with_context(|| format!("hashing dataset '{name}' at {target}"))?;
-            snap.uri = Some(
-                std::fs::canonicalize(path)
-                    .unwrap_or_else(|_| path.to_owned())
-                    .display()
-                    .to_string(),
-            );
-            snap.digest = Some(format!("blake3:{}", digest.hash));
-            snap.size_bytes = Some(digest.size);
-        }
-        datasets.insert(name, snap);
+        req.datasets.push(kv(d, "dataset")?);
     }
     for d in &a.dataset_digests {
-        let (name, digest) = kv(d, "dataset digest")?;
-        datasets.entry(name).or_default().digest = Some(digest);
+        req.dataset_digests.push(kv(d, "dataset digest")?);
     }
     for d in &a.dataset_rows {
         let (name, rows) = kv(d, "dataset rows")?;
         let rows = rows
             .parse()
             .map_err(|_| anyhow!("dataset '{name}': rows '{rows}' is not a whole number"))?;
-        datasets.entry(name).or_default().rows = Some(rows);
+        req.dataset_rows.push((name, rows));
     }
-    new.lineage.datasets = datasets;
     if let Some(fs) = &a.feature_set {
         let (name, version) = fs
             .split_once('@')
             .ok_or_else(|| anyhow!("malformed feature set '{fs}': expected NAME@VERSION"))?;
-        new.lineage.feature_set = Some(FeatureSetVersion {
+        req.feature_set = Some(FeatureSetVersion {
             name: name.into(),
             version: version.into(),
         });
     }
-    let mut code = match &a.git {
-        Some(dir) => Some(
-            cairn_probe::code_version(dir)
-                .ok_or_else(|| anyhow!("{} is not inside a git work tree", dir.display()))?,
-        ),
-        None => None,
-    };
-    if a.code_repo.is_some() || a.code_commit.is_some() || a.code_branch.is_some() || a.code_dirty {
-        let c = code.get_or_insert_with(CodeVersion::default);
-        c.repo = a.code_repo.clone().or(c.repo.take());
-        c.commit = a.code_commit.clone().or(c.commit.take());
-        c.branch = a.code_branch.clone().or(c.branch.take());
-        c.dirty |= a.code_dirty;
-    }
-    new.lineage.code = code;
-    if !a.no_infra {
-        let mut infra = cairn_probe::infra_profile();
-        infra.instance_type = a.instance_type.clone();
-        check_price(a.hourly_price)?;
-        infra.hourly_price_usd = a.hourly_price;
-        if a.container_image.is_some() {
-            infra.container_image = a.container_image.clone();
-        }
-        new.lineage.infra = Some(infra);
-    }
+    new.lineage = ws.lineage_here(&req)?;
     if let Some(p) = &a.parent {
         let kind: ParentKind = a.parent_kind.parse()?;
         new.parent = Some((ws.resolve_run(p)?, kind));
@@ -1331,11 +1268,11 @@ fn new_run(ws: &mut Workspace, a: &StartArgs) -> Result<NewRun> {
 }
 
 /// Prints a page of runs; returns how many it printed.
-fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<u64> {
-    let rows = ws.list_runs(filter)?;
+fn print_runs(page: &RunsPage) -> Result<u64> {
+    let rows = &page.runs;
     // The metric columns: those most runs of the page have, up to four.
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         for k in r.metrics.keys() {
             *counts.entry(k.as_str()).or_default() += 1;
         }
@@ -1358,7 +1295,7 @@ fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<u64> {
     ];
     headers.extend(keys.iter().map(String::as_str));
     let mut t = Table::new(&headers).right_align(&(6..headers.len()).collect::<Vec<_>>());
-    for r in &rows {
+    for r in rows {
         let mut status = r.status.to_string();
         if r.incomplete {
             status.push('*');
@@ -1377,7 +1314,7 @@ fn print_runs(ws: &Workspace, filter: &RunFilter) -> Result<u64> {
         cells.extend(keys.iter().map(|k| {
             r.metrics
                 .get(k)
-                .map(|v| metric(*v))
+                .map(|v| metric(v.0))
                 .unwrap_or_else(|| "-".into())
         }));
         t.row(cells);
@@ -1404,44 +1341,24 @@ fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             limit,
             offset,
         } => {
-            let mut filter = RunFilter {
-                limit: Some(*limit),
-                offset: *offset,
+            let page = ws.runs_page(&RunsQuery {
+                experiment: exp.clone(),
+                status: status.clone(),
                 owner: owner.clone(),
-                ..Default::default()
-            };
-            if let Some(e) = exp {
-                filter.experiment = Some(ws.experiment(e)?.id);
-            }
-            if let Some(s) = status {
-                filter.status = Some(parse_status(s)?);
-            }
-            if let Some(s) = sort {
-                let (key, descending) = match s.rsplit_once(':') {
-                    Some((k, "asc")) => (k, false),
-                    Some((k, "desc")) => (k, true),
-                    _ => (s.as_str(), true),
-                };
-                filter.order = RunOrder::Metric {
-                    key: key.to_owned(),
-                    descending,
-                };
-            }
-            if cli.json {
-                return print_json(&ws.list_runs(&filter)?);
-            }
-            let total = ws.count_runs(&RunFilter {
-                limit: None,
-                offset: 0,
-                ..filter.clone()
+                order: sort.clone(),
+                limit: Some(*limit),
+                offset: Some(*offset),
             })?;
-            let shown = print_runs(&ws, &filter)?;
-            if total > shown {
+            if cli.json {
+                return print_json(&page.runs);
+            }
+            let shown = print_runs(&page)?;
+            if page.total > shown {
                 outln!(
                     "showing {}–{} of {} runs (--limit, --offset for more)",
                     offset + 1,
                     offset + shown,
-                    thousands(total)
+                    thousands(page.total)
                 );
             }
         }
@@ -1683,7 +1600,7 @@ fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
     if let ArtifactCmd::Purge { run, path, reason } = cmd {
         return gc_cmd::purge(cli, run, path, reason);
     }
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     match cmd {
         ArtifactCmd::Add { run, path, logical } => {
             let id = ws.resolve_run(run)?;
@@ -1719,7 +1636,7 @@ fn artifact(cli: &Cli, cmd: &ArtifactCmd) -> Result<()> {
 }
 
 fn schema(cli: &Cli, cmd: &SchemaCmd) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     match cmd {
         SchemaCmd::Show { exp } => {
             let id = exp

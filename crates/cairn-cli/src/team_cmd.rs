@@ -103,7 +103,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 pub fn team(cli: &Cli, cmd: &TeamCmd) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     match cmd {
         TeamCmd::Create { name, email } => {
             let info = ws.team_create(name, email)?;
@@ -177,7 +177,7 @@ pub fn team(cli: &Cli, cmd: &TeamCmd) -> Result<()> {
 }
 
 pub fn sync(cli: &Cli, cmd: &SyncCmd) -> Result<()> {
-    let mut ws = open(cli)?;
+    let ws = open(cli)?;
     match cmd {
         SyncCmd::Status => {
             let status = ws.sync_status()?;

@@ -12,7 +12,7 @@
 //! 3. Bytes per point on disk: `Workspace::metric_storage()` (sealed chunk data + block summaries)
 //!    and the files `metrics.db` + `metrics.db-wal`, as left and after a WAL checkpoint.
 //! 4. A 1M-point series read back downsampled to 2,000 buckets with
-//!    `Workspace::metric_downsampled` (whole range and zoomed in), on a reopened workspace.
+//!    `Workspace::metric_buckets` (whole range and zoomed in), on a reopened workspace.
 //!
 //! `CAIRN_BENCH_REPS` (default 3) sets the number of repetitions of 1 and 2.
 #![allow(clippy::print_stdout)]
@@ -20,7 +20,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cairn_core::{NewRun, Point, Workspace};
+use cairn_core::{MetricPoint as Point, NewRun, Workspace};
 use cairn_model::{RunId, RunStatus};
 
 const RUNS: usize = 20;
@@ -95,7 +95,7 @@ fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn start_runs(ws: &mut Workspace, n: usize) -> Result<Vec<RunId>, Box<dyn std::error::Error>> {
+fn start_runs(ws: &Workspace, n: usize) -> Result<Vec<RunId>, Box<dyn std::error::Error>> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let run = ws.start_run(NewRun {
@@ -141,8 +141,8 @@ fn disk(ws: Workspace) -> Result<Disk, Box<dyn std::error::Error>> {
 /// One repetition of the 10k-point-batch ingest. Returns (points/s in log_metrics, end_run time,
 /// storage figures).
 fn big_batches(dir: &Path) -> Result<(f64, Duration, Disk), Box<dyn std::error::Error>> {
-    let mut ws = Workspace::create(dir, "bench")?;
-    let runs = start_runs(&mut ws, RUNS)?;
+    let ws = Workspace::create(dir, "bench")?;
+    let runs = start_runs(&ws, RUNS)?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut in_call = Duration::ZERO;
     for batch in 0..POINTS_PER_SERIES / BATCH {
@@ -157,7 +157,7 @@ fn big_batches(dir: &Path) -> Result<(f64, Duration, Disk), Box<dyn std::error::
     }
     let t = Instant::now();
     for id in &runs {
-        ws.end_run(*id, RunStatus::Finished, None)?;
+        ws.set_status(*id, RunStatus::Finished, None)?;
     }
     let end = t.elapsed();
     let total = (RUNS * KEYS.len() * POINTS_PER_SERIES) as f64;
@@ -166,8 +166,8 @@ fn big_batches(dir: &Path) -> Result<(f64, Duration, Disk), Box<dyn std::error::
 
 /// One repetition of MLflow-sized calls: 10 keys × 100 steps per call.
 fn small_batches(dir: &Path) -> Result<f64, Box<dyn std::error::Error>> {
-    let mut ws = Workspace::create(dir, "bench")?;
-    let runs = start_runs(&mut ws, SMALL_RUNS)?;
+    let ws = Workspace::create(dir, "bench")?;
+    let runs = start_runs(&ws, SMALL_RUNS)?;
     let keys: Vec<String> = (0..SMALL_KEYS).map(|k| format!("m{k}")).collect();
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let mut in_call = Duration::ZERO;
@@ -185,7 +185,7 @@ fn small_batches(dir: &Path) -> Result<f64, Box<dyn std::error::Error>> {
             ws.log_metrics(*id, &batches)?;
             in_call += t.elapsed();
         }
-        ws.end_run(*id, RunStatus::Finished, None)?;
+        ws.set_status(*id, RunStatus::Finished, None)?;
     }
     Ok((SMALL_RUNS * SMALL_KEYS * SMALL_STEPS) as f64 / in_call.as_secs_f64())
 }
@@ -266,14 +266,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 4: a 1M-point series, downsampled.
     let dir = root.path().join("long");
     let long = {
-        let mut ws = Workspace::create(&dir, "bench")?;
-        let id = start_runs(&mut ws, 1)?[0];
+        let ws = Workspace::create(&dir, "bench")?;
+        let id = start_runs(&ws, 1)?[0];
         let mut rng = Rng(0xdead_beef_cafe_f00d);
         let t = Instant::now();
         for from in (0..LONG_POINTS).step_by(BATCH) {
-            ws.log_metric(id, "train/loss", &curve(0, 3, from, BATCH, &mut rng))?;
+            ws.log_metrics(id, &[("train/loss", &curve(0, 3, from, BATCH, &mut rng))])?;
         }
-        ws.end_run(id, RunStatus::Finished, None)?;
+        ws.set_status(id, RunStatus::Finished, None)?;
         println!(
             "1M-point series written (incl. generation) in {:.2} s",
             t.elapsed().as_secs_f64()
@@ -286,7 +286,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..50 {
         let t = Instant::now();
         n = ws
-            .metric_downsampled(long, "train/loss", None, BUCKETS)?
+            .metric_buckets(&long.to_string(), "train/loss", None, BUCKETS)?
             .len();
         times.push(t.elapsed().as_secs_f64());
     }
@@ -304,7 +304,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..50 {
         let t = Instant::now();
         n = ws
-            .metric_downsampled(long, "train/loss", Some((500_000, 509_999)), BUCKETS)?
+            .metric_buckets(
+                &long.to_string(),
+                "train/loss",
+                Some((500_000, 509_999)),
+                BUCKETS,
+            )?
             .len();
         times.push(t.elapsed().as_secs_f64());
     }

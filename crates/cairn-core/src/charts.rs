@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use cairn_model::{Run, RunId};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Workspace};
+use crate::{Error, Stores};
 
 /// What `cairn plot` draws.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ fn chart_error(e: cairn_charts::ChartError) -> Error {
     Error::Invalid(format!("chart: {e}"))
 }
 
-impl Workspace {
+impl Stores {
     /// The samples of one run's metric with x in the unit `x` asks for.
     fn samples(
         &self,
@@ -279,7 +279,7 @@ impl Workspace {
 /// The kinds of chart the UI asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub enum ChartKind {
     /// One metric over the runs (step, time or another metric on x).
     #[default]
@@ -293,7 +293,7 @@ pub enum ChartKind {
 #[serde(default, deny_unknown_fields)]
 // In TypeScript every field but `runs` may be left out, as `#[serde(default)]` allows (on a field
 // that is no `Option`, `optional = nullable` only adds the `?`).
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
 pub struct ChartRequest {
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub kind: ChartKind,
@@ -371,13 +371,13 @@ fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// A rendered chart and the map that makes it interactive (hover, zoom, toggling runs).
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct ChartView {
     pub svg: String,
     pub map: ChartMap,
 }
 
-impl Workspace {
+impl Stores {
     /// Renders the chart `req` asks for as SVG with its map.
     pub fn chart(&self, req: &ChartRequest) -> Result<ChartView, Error> {
         if req.runs.is_empty() {

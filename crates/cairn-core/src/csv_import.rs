@@ -1,7 +1,7 @@
 //! Metric curves from CSV, as training loops write them: a step column, an optional time column,
 //! and one column per metric (e.g. `step,unix_ms,loss,acc,lr`).
 
-use cairn_metrics::Point;
+use crate::views::MetricPoint as Point;
 
 const STEP_COLUMNS: &[&str] = &["step", "global_step", "iteration", "iter", "epoch"];
 const TIME_COLUMNS: &[&str] = &["unix_ms", "timestamp_ms", "ts_ms", "time_ms"];

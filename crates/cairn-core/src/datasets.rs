@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cairn_model::DatasetSnapshot;
 
-use crate::{Error, Workspace};
+use crate::{Error, Stores};
 
 const CACHE_FILE: &str = "dataset-digests.json";
 
@@ -52,7 +52,7 @@ fn fingerprint(path: &Path) -> Result<String, Error> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-impl Workspace {
+impl Stores {
     /// A snapshot of the dataset at `path`: its digest (`blake3:…`), total size, and canonical
     /// path as its uri. Reuses the cached digest while no file's size or mtime changed.
     pub fn dataset_snapshot(&self, path: &Path) -> Result<DatasetSnapshot, Error> {
@@ -92,7 +92,10 @@ impl Workspace {
 fn write_cache(path: &Path, cache: &Cache) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(path);
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and per write: the threads of one workspace handle may write at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec(cache).unwrap_or_default()).map_err(Error::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
@@ -104,7 +107,7 @@ mod tests {
     #[test]
     fn digests_are_cached_until_a_file_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::create(&dir.path().join("ws"), "t").unwrap();
+        let ws = Stores::create(&dir.path().join("ws"), "t").unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join("part")).unwrap();
         std::fs::write(data.join("a.csv"), "x,y\n1,2\n").unwrap();

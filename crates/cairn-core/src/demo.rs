@@ -11,7 +11,7 @@ use cairn_model::{
     InfraProfile, MetricSummary, ParentKind, Run, RunId, RunStatus,
 };
 
-use crate::{Error, Workspace};
+use crate::{Error, Stores};
 
 /// What `cairn demo` generates.
 #[derive(Debug, Clone)]
@@ -183,7 +183,7 @@ const RUNS_PER_EXPERIMENT: u64 = 2000;
 /// Runs recorded per catalog write when generating.
 const BATCH: usize = 500;
 
-impl Workspace {
+impl Stores {
     /// Fills the workspace with demo data and marks it as a demo workspace.
     pub fn generate_demo(
         &mut self,
@@ -200,7 +200,7 @@ impl Workspace {
         let per_family = opts.runs.div_ceil(FAMILIES.len() as u64).max(1);
         let sweeps_per_family = per_family.div_ceil(RUNS_PER_EXPERIMENT).max(1);
         // Runs start over the last 90 days, spread evenly, newest last.
-        let now = crate::workspace::now_ms();
+        let now = crate::stores::now_ms();
         let span_ms: i64 = 90 * 24 * 3600 * 1000;
         let mut done = 0u64;
         let mut points = 0u64;
@@ -250,9 +250,6 @@ impl Workspace {
             }
         }
         self.mark_demo()?;
-        // Indexed now, so the first search of a fresh demo (the app's first screen) does not
-        // wait for it.
-        self.rebuild_index()?;
         Ok(DemoReport {
             experiments,
             runs: done,

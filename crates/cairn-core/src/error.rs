@@ -5,21 +5,99 @@ use std::path::PathBuf;
 
 use cairn_model::SchemaViolation;
 
-/// What kind of failure, for front ends to act on without parsing messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What kind of failure, for front ends to act on without parsing messages. The HTTP server
+/// maps each to a status (NOT_FOUND 404, INVALID_ARGUMENT and SCHEMA_VIOLATION 400,
+/// ALREADY_EXISTS and CONFLICT 409, UNAVAILABLE 503, the rest 500; the guards' own codes to
+/// 401, 403, 413 and 415).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 #[non_exhaustive]
 pub enum Code {
     NotFound,
     InvalidArgument,
     AlreadyExists,
+    /// The request contradicts what is stored (a param logged with another value, a run that
+    /// cannot take this status).
+    Conflict,
     /// A run lacks what its project's schema requires.
     SchemaViolation,
     /// Stored data failed verification (a corrupt chunk, blob or doc).
     Corrupt,
     Io,
+    /// Busy or out of time: the same request may succeed later.
+    Unavailable,
     Internal,
+    /// The transports' guards: no or a wrong token, a page of another origin, a body too large
+    /// or of the wrong type.
+    Unauthenticated,
+    PermissionDenied,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+}
+
+/// The one `{code, message}` body every transport sends for an error (HTTP under `/api/v1`, the
+/// desktop's command). Query errors also say where and what: `column` (1-based, in
+/// characters), `expected` and `found`, so a front end points at the spot without reading the
+/// message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct ErrorBody {
+    pub code: Code,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub column: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub found: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: Code, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            code,
+            message: message.into(),
+            column: None,
+            expected: None,
+            found: None,
+        }
+    }
+}
+
+impl From<&Error> for ErrorBody {
+    fn from(e: &Error) -> ErrorBody {
+        let mut body = ErrorBody::new(e.code(), e.to_string());
+        if let Some(q) = e.query_error() {
+            use cairn_search::query::QueryErrorKind as K;
+            body.column = Some(q.column);
+            match &q.kind {
+                K::Unexpected {
+                    found, expected, ..
+                } => {
+                    body.found = Some(found.clone());
+                    body.expected = Some(expected.clone());
+                }
+                K::UnknownField {
+                    field, expected, ..
+                } => {
+                    body.found = Some(field.clone());
+                    body.expected = Some(expected.clone());
+                }
+                _ => {}
+            }
+        }
+        body
+    }
+}
+
+impl From<Error> for ErrorBody {
+    fn from(e: Error) -> ErrorBody {
+        ErrorBody::from(&e)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +138,30 @@ pub enum Error {
     ModelExists(String),
     #[error("registered model '{name}' has no version {version}")]
     UnknownModelVersion { name: String, version: String },
+    #[error("no saved view '{0}'")]
+    UnknownView(String),
+    #[error("run {run} has no tag '{key}'")]
+    UnknownTag { run: String, key: String },
+    #[error("'{0}' is not an operation of Cairn's API")]
+    UnknownOperation(String),
+    /// A request a transport handed over did not decode into the operation's request type.
+    #[error("malformed request for {op}: {reason}")]
+    BadRequest { op: &'static str, reason: String },
+    /// A query (or an order, a filter) that does not parse; `what` names which.
+    #[error("invalid {what}: {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: cairn_search::QueryError,
+    },
+    #[error(transparent)]
+    Search(cairn_search::SearchError),
+    /// The request contradicts what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// An operation panicked; the workspace handle recovered (see `Workspace`).
+    #[error("internal error in {op}: {message}")]
+    Panicked { op: &'static str, message: String },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -89,6 +191,28 @@ fn sync_code(e: &cairn_sync::Error) -> Code {
     }
 }
 
+fn search_code(e: &cairn_search::SearchError) -> Code {
+    use cairn_search::SearchError as S;
+    match e {
+        S::Query(_) | S::Like(_) => Code::InvalidArgument,
+        S::Busy { .. } => Code::Unavailable,
+        S::Io { .. } | S::NotAnIndex { .. } => Code::Io,
+        _ => Code::Internal,
+    }
+}
+
+impl From<cairn_search::SearchError> for Error {
+    fn from(e: cairn_search::SearchError) -> Error {
+        match e {
+            cairn_search::SearchError::Query(source) => Error::Query {
+                what: "query",
+                source,
+            },
+            other => Error::Search(other),
+        }
+    }
+}
+
 fn list(v: &[SchemaViolation]) -> String {
     v.iter()
         .map(ToString::to_string)
@@ -105,13 +229,20 @@ impl Error {
             | Error::UnknownArtifact { .. }
             | Error::UnknownMetric { .. }
             | Error::UnknownModel(_)
-            | Error::UnknownModelVersion { .. } => Code::NotFound,
+            | Error::UnknownModelVersion { .. }
+            | Error::UnknownView(_)
+            | Error::UnknownTag { .. }
+            | Error::UnknownOperation(_) => Code::NotFound,
             Error::AlreadyAWorkspace(_) | Error::ModelExists(_) => Code::AlreadyExists,
             Error::BadWorkspaceFile { .. } => Code::Corrupt,
             Error::Schema { .. } => Code::SchemaViolation,
-            Error::ParamChanged { .. } | Error::Invalid(_) | Error::Model(_) => {
-                Code::InvalidArgument
-            }
+            Error::Invalid(_)
+            | Error::Model(_)
+            | Error::BadRequest { .. }
+            | Error::Query { .. } => Code::InvalidArgument,
+            Error::ParamChanged { .. } | Error::Conflict(_) => Code::Conflict,
+            Error::Panicked { .. } => Code::Internal,
+            Error::Search(e) => search_code(e),
             Error::Catalog(C::UnknownRun(_) | C::NoRunMatches(_) | C::UnknownExperiment(_)) => {
                 Code::NotFound
             }
@@ -119,15 +250,30 @@ impl Error {
             Error::Catalog(C::DuplicateExperiment(_) | C::DeletedExperimentName(_)) => {
                 Code::AlreadyExists
             }
-            Error::Catalog(C::Corrupt { .. }) => Code::Corrupt,
+            Error::Catalog(C::Corrupt { .. } | C::Automerge { .. }) => Code::Corrupt,
+            Error::Catalog(C::Sqlite(_)) => Code::Io,
             Error::Catalog(_) => Code::Internal,
-            Error::Metrics(e) if e.to_string().contains("corrupt") => Code::Corrupt,
-            Error::Metrics(_) => Code::Internal,
+            Error::Metrics(
+                cairn_metrics::Error::CorruptChunk { .. } | cairn_metrics::Error::CorruptRow { .. },
+            ) => Code::Corrupt,
+            Error::Metrics(
+                cairn_metrics::Error::EmptyKey { .. } | cairn_metrics::Error::EmptyRun { .. },
+            ) => Code::InvalidArgument,
+            Error::Metrics(_) => Code::Io,
             Error::Artifacts(cairn_artifacts::Error::NotFound(_)) => Code::NotFound,
             Error::Artifacts(cairn_artifacts::Error::Corrupt { .. }) => Code::Corrupt,
             Error::Artifacts(_) => Code::Io,
             Error::Io { .. } => Code::Io,
             Error::Sync(e) => sync_code(e),
+        }
+    }
+
+    /// The query error inside, when this is one.
+    pub fn query_error(&self) -> Option<&cairn_search::QueryError> {
+        match self {
+            Error::Query { source, .. } => Some(source),
+            Error::Search(cairn_search::SearchError::Query(q)) => Some(q),
+            _ => None,
         }
     }
 

@@ -23,8 +23,8 @@ use cairn_sync::purge::{self, Tombstone};
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::workspace::now_ms;
-use crate::{Error, Workspace};
+use crate::stores::now_ms;
+use crate::{Error, Stores};
 
 /// How long a blob nothing references is kept after it was stored, by default: a writer binds
 /// what it stored within seconds, so an hour is generous.
@@ -71,7 +71,7 @@ pub struct PurgedBlob {
     pub removed_bytes: Option<u64>,
 }
 
-impl Workspace {
+impl Stores {
     fn artifact_store(&self) -> Result<ArtifactStore, Error> {
         Ok(ArtifactStore::open(&self.dir().join("artifacts"))?)
     }
@@ -80,7 +80,7 @@ impl Workspace {
     /// ago, and what crashed writers left in the store's `tmp/`. With `dry_run`, removes
     /// nothing and reports what it would remove.
     #[instrument(skip(self), err)]
-    pub fn gc(&mut self, grace: Duration, dry_run: bool) -> Result<GcReport, Error> {
+    pub(crate) fn gc(&mut self, grace: Duration, dry_run: bool) -> Result<GcReport, Error> {
         let store = self.artifact_store()?;
         // This device's own tombstones count without a team (a purge made before joining one).
         let me = if self.dir().join("device.key").is_file() {
@@ -155,7 +155,7 @@ impl Workspace {
     /// are purged) or a file inside a directory artifact (that file is purged and the
     /// directory is bound to a manifest without it).
     #[instrument(skip(self), err)]
-    pub fn purge_artifact(
+    pub(crate) fn purge_artifact(
         &mut self,
         run: RunId,
         path: &str,
@@ -261,12 +261,12 @@ mod tests {
 
     struct Ws {
         _tmp: tempfile::TempDir,
-        ws: Workspace,
+        ws: Stores,
     }
 
     fn ws() -> Ws {
         let tmp = tempfile::tempdir().unwrap();
-        let ws = Workspace::create(&tmp.path().join("ws"), "ada").unwrap();
+        let ws = Stores::create(&tmp.path().join("ws"), "ada").unwrap();
         Ws { _tmp: tmp, ws }
     }
 
@@ -377,7 +377,7 @@ mod tests {
             assert!(w.holds(kept), "{}", String::from_utf8_lossy(kept));
         }
         assert_eq!(
-            w.ws.read_artifact(run, "plots/a.svg").unwrap(),
+            w.ws.read_artifact_path(run, "plots/a.svg").unwrap(),
             b"<svg>a</svg>"
         );
         // Nothing left to do the second time.
@@ -426,7 +426,7 @@ mod tests {
         let r = w.ws.gc(HOUR, false).unwrap();
         assert_eq!((r.removed, r.recent), (0, 1));
         w.add(run, "a.bin", b"content");
-        assert_eq!(w.ws.read_artifact(run, "a.bin").unwrap(), b"content");
+        assert_eq!(w.ws.read_artifact_path(run, "a.bin").unwrap(), b"content");
     }
 
     #[test]
@@ -450,7 +450,7 @@ mod tests {
         });
         assert!(!w.holds(b"AWS_SECRET_ACCESS_KEY=x"));
         assert!(w.holds(b"weights"));
-        assert!(w.ws.read_artifact(run, ".env").is_err());
+        assert!(w.ws.read_artifact_path(run, ".env").is_err());
         let me = w.ws.device_id().unwrap();
         let t = purge::tombstones(w.ws.catalog_mut(), Some(&me)).unwrap();
         assert!(t.ignored.is_empty());
@@ -490,7 +490,7 @@ mod tests {
                 .collect();
         assert_eq!(listed, vec!["config/app.toml".to_owned()]);
         assert_eq!(
-            w.ws.read_artifact(run, "config/app.toml").unwrap(),
+            w.ws.read_artifact_path(run, "config/app.toml").unwrap(),
             b"debug = true"
         );
         // Purging a whole directory takes every file and the manifest.

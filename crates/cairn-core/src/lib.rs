@@ -9,27 +9,44 @@
 //! This crate reads no environment variables and no config files: who the user is and where the
 //! workspace lives are arguments, decided by the binaries.
 
+pub mod api;
 mod charts;
 pub mod csv_import;
 mod datasets;
 mod demo;
 mod error;
+mod experiments;
 mod gc;
+mod lineage;
 mod registry;
+mod runs;
 mod search;
+mod stores;
 pub mod team;
 mod transfer;
 mod views;
 mod workspace;
 
-pub use cairn_catalog::{RunEdit, RunFilter, RunOrder, RunRow};
-pub use cairn_metrics::{Bucket, Point, SeriesInfo};
+pub use cairn_charts::{Format as ChartFormat, Rendered as RenderedChart};
+pub use cairn_metrics::StorageStats;
 pub use cairn_search::{Lifecycle, LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use charts::{ChartKind, ChartRequest, ChartView, MAX_CHART_RUNS, PlotSpec};
 pub use demo::{DemoOptions, DemoReport};
-pub use error::{Code, Error};
+pub use error::{Code, Error, ErrorBody};
+pub use experiments::ExperimentSearch;
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
+pub use lineage::LineageRequest;
+pub use runs::{
+    LogBatch, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
+    MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricValue, RUN_NAME_TAG, RunListItem, RunLog, RunsPage,
+    RunsQuery,
+};
 pub use search::SavedView;
+pub use stores::{ArtifactEntry, ExperimentSummary, NewRun, RunView, WorkspaceInfo};
 pub use transfer::{ArtifactDownload, ArtifactUpload, StoredArtifact};
-pub use views::{BucketView, Info, RunSummary, SearchPage, SearchRequest, json_number};
-pub use workspace::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Workspace, WorkspaceInfo};
+pub use views::{
+    BucketView, Info, MetricPoint, RunSummary, SearchPage, SearchRequest, json_number,
+};
+pub use workspace::Workspace;
+
+pub(crate) use stores::Stores;

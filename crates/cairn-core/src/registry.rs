@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use cairn_model::{ArtifactKind, ModelVersion, RegisteredModel, RunId};
 
-use crate::workspace::now_ms;
-use crate::{Error, Workspace};
+use crate::stores::now_ms;
+use crate::{Error, Stores};
 
 fn key(name: &str) -> String {
     format!("model/{name}")
@@ -21,7 +21,7 @@ fn validate_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-impl Workspace {
+impl Stores {
     fn store_model(&mut self, model: &RegisteredModel) -> Result<(), Error> {
         let text = serde_json::to_string(model).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(self

@@ -4,29 +4,39 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use cairn_model::{ExperimentId, Run};
-use cairn_search::{IndexedRun, SearchIndex, SearchRequest as IndexRequest};
+use cairn_search::query::{Attribute, Comparison, Field, Op, Value};
+use cairn_search::{IndexedRun, Query, SearchIndex, SearchRequest as IndexRequest, Snapshot};
 
 use crate::views::{RunSummary, SearchPage, SearchRequest, summary};
-use crate::{Error, Workspace};
+use crate::{Error, Stores};
 
 /// The index and the catalog change it has caught up to.
 #[derive(Debug)]
-pub(crate) struct Index {
+struct Index {
     index: SearchIndex,
     seen: i64,
 }
+
+/// The search index one workspace handle shares between its threads: opened on the first
+/// search, caught up under the lock, searched from a [`Snapshot`] outside it, so searches run
+/// side by side and wait for a catch-up only while it commits.
+#[derive(Debug, Default)]
+pub(crate) struct SharedIndex(Mutex<Option<Index>>);
 
 fn watermark_path(dir: &Path) -> PathBuf {
     dir.join("index.seen")
 }
 
-fn index_error(e: cairn_search::SearchError) -> Error {
-    Error::Invalid(format!("search index: {e}"))
+fn record_watermark(dir: &Path, seq: i64) {
+    if let Err(e) = std::fs::write(watermark_path(dir), seq.to_string()) {
+        tracing::warn!(error = %e, "could not record the search index's position");
+    }
 }
 
-fn names(ws: &Workspace) -> Result<BTreeMap<ExperimentId, String>, Error> {
+fn names(ws: &Stores) -> Result<BTreeMap<ExperimentId, String>, Error> {
     Ok(ws
         .experiments_all()?
         .into_iter()
@@ -36,7 +46,7 @@ fn names(ws: &Workspace) -> Result<BTreeMap<ExperimentId, String>, Error> {
 
 /// Runs as the index should see them: with the metric store's live summaries (the docs' copies
 /// trail by up to a couple of seconds while a run logs).
-fn with_live_metrics(ws: &Workspace, mut runs: Vec<Run>) -> Result<Vec<Run>, Error> {
+fn with_live_metrics(ws: &Stores, mut runs: Vec<Run>) -> Result<Vec<Run>, Error> {
     for run in &mut runs {
         run.metrics.extend(ws.live_metrics(run.id)?);
     }
@@ -52,12 +62,34 @@ fn indexed<'a>(runs: &'a [Run], names: &'a BTreeMap<ExperimentId, String>) -> Ve
         .collect()
 }
 
-impl Workspace {
-    /// The index, caught up with every write so far.
-    fn caught_up_index(&mut self) -> Result<&mut Index, Error> {
+/// Parses a query, naming which one (`query`, `view query`, `filter`) when it does not parse.
+fn parse(what: &'static str, text: &str) -> Result<Query, Error> {
+    cairn_search::parse(text).map_err(|source| Error::Query { what, source })
+}
+
+fn parse_sort(what: &'static str, text: &str) -> Result<Vec<cairn_search::SortKey>, Error> {
+    cairn_search::parse_sort(text).map_err(|source| Error::Query { what, source })
+}
+
+impl Stores {
+    /// The index as of every write so far (by any process): opened, and rebuilt from the
+    /// catalog when missing, outdated or corrupt, on first use; caught up with the runs whose
+    /// projection changed since, then snapshotted.
+    fn index_snapshot(&mut self, shared: &SharedIndex) -> Result<Snapshot, Error> {
+        let mut guard = match shared.0.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                // A panic in the middle of a catch-up: the index on disk is whole (tantivy
+                // commits atomically); drop the handle and open it again.
+                let mut g = poisoned.into_inner();
+                *g = None;
+                shared.0.clear_poison();
+                g
+            }
+        };
         let dir = self.dir().join("index");
-        if self.index.is_none() {
-            let (mut index, health) = SearchIndex::open(&dir).map_err(index_error)?;
+        if guard.is_none() {
+            let (mut index, health) = SearchIndex::open(&dir)?;
             let seen = match health {
                 cairn_search::Health::Ready => std::fs::read_to_string(watermark_path(self.dir()))
                     .ok()
@@ -68,24 +100,20 @@ impl Workspace {
                     let names = names(self)?;
                     let (seq, all) = self.catalog().changes_since(-1)?;
                     let all = with_live_metrics(self, all)?;
-                    index.rebuild(indexed(&all, &names)).map_err(index_error)?;
-                    if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {
-                        tracing::warn!(error = %e, "could not record the search index's position");
-                    }
+                    index.rebuild(indexed(&all, &names))?;
+                    record_watermark(self.dir(), seq);
                     seq
                 }
             };
-            self.index = Some(Index { index, seen });
+            *guard = Some(Index { index, seen });
         }
-        let seen = self.index.as_ref().map_or(-1, |i| i.seen);
-        let (seq, changed) = self.catalog().changes_since(seen)?;
+        let Some(idx) = guard.as_mut() else {
+            return Err(Error::Invalid("search index not open".into()));
+        };
+        let (seq, changed) = self.catalog().changes_since(idx.seen)?;
         if !changed.is_empty() {
             let changed = with_live_metrics(self, changed)?;
             let names = names(self)?;
-            let idx = self
-                .index
-                .as_mut()
-                .ok_or_else(|| Error::Invalid("search index not open".into()))?;
             // Another process may hold the index writer for a moment: then search what is
             // committed and catch up next time.
             match idx
@@ -95,29 +123,49 @@ impl Workspace {
             {
                 Ok(()) => {
                     idx.seen = seq;
-                    if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {
-                        tracing::warn!(error = %e, "could not record the search index's position");
-                    }
+                    record_watermark(self.dir(), seq);
                 }
                 Err(e) => tracing::warn!(error = %e, "search index not caught up this time"),
             }
-        } else if let Some(idx) = self.index.as_mut() {
+        } else {
             idx.seen = seq;
         }
-        self.index
-            .as_mut()
-            .ok_or_else(|| Error::Invalid("search index not open".into()))
+        Ok(idx.index.snapshot())
     }
 
     /// One page of runs matching a query in Cairn's query language (MLflow filters, OR, NOT,
-    /// parentheses, free text, shorthands, lineage fields, ranges, relative times).
-    pub fn search_page(&mut self, req: &SearchRequest) -> Result<SearchPage, Error> {
-        let query = cairn_search::parse(req.q.as_deref().unwrap_or(""))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        let sort = match req.order.as_deref().filter(|o| !o.trim().is_empty()) {
-            Some(o) => {
-                cairn_search::parse_sort(o).map_err(|e| Error::Invalid(format!("order: {e}")))?
-            }
+    /// parentheses, free text, shorthands, lineage fields, ranges, relative times), narrowed by
+    /// a saved view and to the user's own runs when asked. The parts are combined as syntax
+    /// trees, never as text, so `a or b` narrowed to mine is `(a or b) and mine`.
+    pub(crate) fn search_page(
+        &mut self,
+        shared: &SharedIndex,
+        req: &SearchRequest,
+    ) -> Result<SearchPage, Error> {
+        let view = match req.view.as_deref().filter(|v| !v.is_empty()) {
+            Some(name) => Some(self.view(name)?),
+            None => None,
+        };
+        let mut parts = Vec::new();
+        if let Some(v) = &view {
+            parts.push(parse("view query", &v.query)?);
+        }
+        parts.push(parse("query", req.q.as_deref().unwrap_or(""))?);
+        if req.mine.unwrap_or(false) {
+            parts.push(Query::Compare(Comparison {
+                field: Field::Attribute(Attribute::Owner),
+                op: Op::Eq,
+                value: Value::Text(self.user().to_owned()),
+            }));
+        }
+        let query = Query::and(parts);
+        let order = req
+            .order
+            .clone()
+            .filter(|o| !o.trim().is_empty())
+            .or_else(|| view.and_then(|v| v.order));
+        let sort = match order {
+            Some(o) => parse_sort("order", &o)?,
             None => Vec::new(),
         };
         let experiments = match req.experiment.as_deref().filter(|e| !e.is_empty()) {
@@ -134,11 +182,7 @@ impl Workspace {
             experiments,
             ..Default::default()
         };
-        let page = self
-            .caught_up_index()?
-            .index
-            .search(&request)
-            .map_err(index_error)?;
+        let page = self.index_snapshot(shared)?.search(&request)?;
         let names = names(self)?;
         let mut runs: Vec<RunSummary> = Vec::with_capacity(page.runs.len());
         for id in page.runs {
@@ -159,8 +203,10 @@ impl Workspace {
 
     /// Runs matching a query with an order, in experiments (empty: all), by lifecycle: the
     /// engine behind MLflow's `runs/search`. Each run carries its live metric summaries.
-    pub fn search_runs_by_query(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search_runs_by_query(
         &mut self,
+        shared: &SharedIndex,
         query: &str,
         order: &[String],
         experiments: Vec<ExperimentId>,
@@ -168,13 +214,14 @@ impl Workspace {
         limit: usize,
         offset: usize,
     ) -> Result<(Vec<Run>, Option<u64>), Error> {
-        let query = cairn_search::parse(query)
-            .map_err(|e| Error::Invalid(format!("invalid filter: {e}")))?;
+        let query = parse("filter", query)?;
         let mut sort = Vec::new();
         for o in order {
             sort.push(
-                cairn_search::SortKey::parse(o)
-                    .map_err(|e| Error::Invalid(format!("invalid order_by clause '{o}': {e}")))?,
+                cairn_search::SortKey::parse(o).map_err(|source| Error::Query {
+                    what: "order_by clause",
+                    source,
+                })?,
             );
         }
         let request = IndexRequest {
@@ -186,11 +233,7 @@ impl Workspace {
             lifecycle,
             now_ms: None,
         };
-        let page = self
-            .caught_up_index()?
-            .index
-            .search(&request)
-            .map_err(index_error)?;
+        let page = self.index_snapshot(shared)?.search(&request)?;
         let mut runs = Vec::with_capacity(page.runs.len());
         for id in page.runs {
             if let Some(mut run) = self.catalog().run(id)? {
@@ -202,25 +245,24 @@ impl Workspace {
     }
 
     /// Rebuilds the search index from the catalog; returns how many runs it holds.
-    pub fn rebuild_index(&mut self) -> Result<u64, Error> {
-        self.index = None;
+    pub(crate) fn rebuild_index(&mut self, shared: &SharedIndex) -> Result<u64, Error> {
+        let mut guard = shared.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *guard = None;
         let dir = self.dir().join("index");
         let names = names(self)?;
         let (seq, all) = self.catalog().changes_since(-1)?;
         let all = with_live_metrics(self, all)?;
-        let (mut index, _) = SearchIndex::open(&dir).map_err(index_error)?;
-        let n = index.rebuild(indexed(&all, &names)).map_err(index_error)?;
-        if let Err(e) = std::fs::write(watermark_path(self.dir()), seq.to_string()) {
-            tracing::warn!(error = %e, "could not record the search index's position");
-        }
-        self.index = Some(Index { index, seen: seq });
+        let (mut index, _) = SearchIndex::open(&dir)?;
+        let n = index.rebuild(indexed(&all, &names))?;
+        record_watermark(self.dir(), seq);
+        *guard = Some(Index { index, seen: seq });
         Ok(n)
     }
 }
 
 /// A named search: query, order and columns, kept in the team doc so it syncs with the catalog.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct SavedView {
     pub name: String,
     pub query: String,
@@ -235,10 +277,14 @@ fn view_key(name: &str) -> String {
     format!("view/{name}")
 }
 
-impl Workspace {
+impl Stores {
     /// Every run id a query matches (all pages).
-    fn all_matching(&mut self, query: &str) -> Result<Vec<cairn_model::RunId>, Error> {
-        let parsed = cairn_search::parse(query).map_err(|e| Error::Invalid(e.to_string()))?;
+    fn all_matching(
+        &mut self,
+        shared: &SharedIndex,
+        query: &str,
+    ) -> Result<Vec<cairn_model::RunId>, Error> {
+        let parsed = parse("query", query)?;
         let mut ids = Vec::new();
         let mut offset = 0;
         loop {
@@ -248,11 +294,7 @@ impl Workspace {
                 offset,
                 ..Default::default()
             };
-            let page = self
-                .caught_up_index()?
-                .index
-                .search(&request)
-                .map_err(index_error)?;
+            let page = self.index_snapshot(shared)?.search(&request)?;
             ids.extend(page.runs);
             match page.next_offset {
                 Some(next) => offset = next,
@@ -262,15 +304,24 @@ impl Workspace {
     }
 
     /// Sets a tag on every run a query matches, in one change per shard; returns how many.
-    pub fn tag_matching(&mut self, query: &str, key: &str, value: &str) -> Result<usize, Error> {
+    pub(crate) fn tag_matching(
+        &mut self,
+        shared: &SharedIndex,
+        query: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<usize, Error> {
         cairn_model::validate_key("tag key", key)?;
-        let ids = self.all_matching(query)?;
-        let edits: Vec<(cairn_model::RunId, Vec<crate::RunEdit>)> = ids
+        let ids = self.all_matching(shared, query)?;
+        let edits: Vec<(cairn_model::RunId, Vec<cairn_catalog::RunEdit>)> = ids
             .iter()
             .map(|id| {
                 (
                     *id,
-                    vec![crate::RunEdit::Tag(key.to_owned(), value.to_owned())],
+                    vec![cairn_catalog::RunEdit::Tag(
+                        key.to_owned(),
+                        value.to_owned(),
+                    )],
                 )
             })
             .collect();
@@ -279,27 +330,37 @@ impl Workspace {
     }
 
     /// Makes `owner` the owner of every run a query matches; returns how many.
-    pub fn set_owner_matching(&mut self, query: &str, owner: &str) -> Result<usize, Error> {
+    pub(crate) fn set_owner_matching(
+        &mut self,
+        shared: &SharedIndex,
+        query: &str,
+        owner: &str,
+    ) -> Result<usize, Error> {
         if owner.trim().is_empty() || owner.chars().any(char::is_control) {
             return Err(Error::Invalid(format!("invalid owner '{owner}'")));
         }
-        let ids = self.all_matching(query)?;
-        let edits: Vec<(cairn_model::RunId, Vec<crate::RunEdit>)> = ids
+        let ids = self.all_matching(shared, query)?;
+        let edits: Vec<(cairn_model::RunId, Vec<cairn_catalog::RunEdit>)> = ids
             .iter()
-            .map(|id| (*id, vec![crate::RunEdit::Owner(Some(owner.to_owned()))]))
+            .map(|id| {
+                (
+                    *id,
+                    vec![cairn_catalog::RunEdit::Owner(Some(owner.to_owned()))],
+                )
+            })
             .collect();
         self.catalog_mut().update_runs(&edits)?;
         Ok(ids.len())
     }
 
     /// Saves (or replaces) a named view; its query and order must parse.
-    pub fn save_view(&mut self, view: &SavedView) -> Result<(), Error> {
+    pub(crate) fn save_view(&mut self, view: &SavedView) -> Result<(), Error> {
         if view.name.trim().is_empty() || view.name.chars().any(char::is_control) {
             return Err(Error::Invalid(format!("invalid view name '{}'", view.name)));
         }
-        cairn_search::parse(&view.query).map_err(|e| Error::Invalid(e.to_string()))?;
+        parse("query", &view.query)?;
         if let Some(o) = &view.order {
-            cairn_search::parse_sort(o).map_err(|e| Error::Invalid(format!("order: {e}")))?;
+            parse_sort("order", o)?;
         }
         let text = serde_json::to_string(view).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(self
@@ -307,27 +368,35 @@ impl Workspace {
             .put_team_entry(&view_key(&view.name), Some(&text))?)
     }
 
-    pub fn views(&mut self) -> Result<Vec<SavedView>, Error> {
+    pub(crate) fn views(&mut self) -> Result<Vec<SavedView>, Error> {
         self.catalog_mut()
             .team_entries("view/")?
             .into_iter()
             .map(|(k, v)| {
-                serde_json::from_str(&v)
-                    .map_err(|e| Error::Invalid(format!("{k} is unreadable: {e}")))
+                serde_json::from_str(&v).map_err(|e| {
+                    Error::Catalog(cairn_catalog::Error::Corrupt {
+                        doc: "team".into(),
+                        reason: format!("{k} is unreadable: {e}"),
+                    })
+                })
             })
             .collect()
     }
 
-    pub fn view(&mut self, name: &str) -> Result<SavedView, Error> {
+    pub(crate) fn view(&mut self, name: &str) -> Result<SavedView, Error> {
         let text = self
             .catalog_mut()
             .team_entry(&view_key(name))?
-            .ok_or_else(|| Error::Invalid(format!("no saved view '{name}'")))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("view '{name}' is unreadable: {e}")))
+            .ok_or_else(|| Error::UnknownView(name.to_owned()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Catalog(cairn_catalog::Error::Corrupt {
+                doc: "team".into(),
+                reason: format!("saved view '{name}' is unreadable: {e}"),
+            })
+        })
     }
 
-    pub fn delete_view(&mut self, name: &str) -> Result<(), Error> {
+    pub(crate) fn delete_view(&mut self, name: &str) -> Result<(), Error> {
         self.view(name)?;
         Ok(self.catalog_mut().put_team_entry(&view_key(name), None)?)
     }

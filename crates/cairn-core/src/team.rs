@@ -9,26 +9,83 @@ use std::time::Duration;
 
 use cairn_artifacts::ArtifactStore;
 use cairn_model::{ArtifactKind, BlobHash, RunId};
-use cairn_sync::{StorePaths, Stores, identity, roster};
+use cairn_sync::{StorePaths, identity, roster};
 
 pub use cairn_sync::roster::{Member, TeamInfo};
 pub use cairn_sync::{
-    FetchReport, INVITE_TTL, Node, NodeConfig, PeerStatus, SecretKey, SessionReport, SharedStores,
-    SyncStatus, Ticket,
+    FetchReport, INVITE_TTL, Node, NodeConfig, SecretKey, SessionReport, SharedStores, Ticket,
 };
 
-use crate::{Error, Workspace};
+/// One peer as `cairn sync status` and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct PeerStatus {
+    /// The peer's endpoint id (hex).
+    pub id: String,
+    /// The person, from the roster (empty for a peer not on it).
+    pub name: String,
+    pub removed: bool,
+    pub addrs: Vec<String>,
+    pub last_seen_ms: Option<i64>,
+    pub last_sync_ms: Option<i64>,
+    pub last_error: Option<String>,
+    /// Bytes sent and received in the last sync.
+    pub last_sent: u64,
+    pub last_received: u64,
+    /// True when this device holds changes it had not when it last synced with the peer.
+    pub pending: bool,
+}
+
+/// The sync status of a device: who it is, its team, its peers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct SyncStatus {
+    /// This device's endpoint id (hex).
+    pub device: String,
+    pub team: Option<String>,
+    /// Where this device's always-on node last listened.
+    pub advertised: Vec<String>,
+    pub peers: Vec<PeerStatus>,
+}
+
+impl From<cairn_sync::SyncStatus> for SyncStatus {
+    fn from(s: cairn_sync::SyncStatus) -> SyncStatus {
+        SyncStatus {
+            device: s.device,
+            team: s.team,
+            advertised: s.advertised,
+            peers: s
+                .peers
+                .into_iter()
+                .map(|p| PeerStatus {
+                    id: p.id,
+                    name: p.name,
+                    removed: p.removed,
+                    addrs: p.addrs,
+                    last_seen_ms: p.last_seen_ms,
+                    last_sync_ms: p.last_sync_ms,
+                    last_error: p.last_error,
+                    last_sent: p.last_sent,
+                    last_received: p.last_received,
+                    pending: p.pending,
+                })
+                .collect(),
+        }
+    }
+}
+
+use crate::{Error, Stores};
 
 /// The device key's file in the workspace (mode 0600).
 const DEVICE_KEY: &str = "device.key";
 
-impl Workspace {
+impl Stores {
     fn sync_paths(&self) -> StorePaths {
         StorePaths::in_workspace(self.dir())
     }
 
-    fn sync_stores(&self) -> Result<Stores, Error> {
-        Ok(Stores::open(&self.sync_paths(), self.user())?)
+    fn sync_stores(&self) -> Result<cairn_sync::Stores, Error> {
+        Ok(cairn_sync::Stores::open(&self.sync_paths(), self.user())?)
     }
 
     fn device_key_path(&self) -> PathBuf {
@@ -91,7 +148,7 @@ impl Workspace {
     pub fn sync_status(&mut self) -> Result<SyncStatus, Error> {
         let me = self.device_id()?;
         let mut s = self.sync_stores()?;
-        Ok(cairn_sync::status(&mut s, &me)?)
+        Ok(cairn_sync::status(&mut s, &me)?.into())
     }
 
     /// The blobs `run`'s artifacts need that this device does not hold: sync sends blobs up to
@@ -117,12 +174,9 @@ impl Workspace {
         Ok(out)
     }
 
-    /// Starts this device's sync node (needs a tokio runtime). With `config.watch` it pushes
-    /// local changes to peers as they happen and pulls from them periodically.
-    pub async fn start_sync_node(&self, config: NodeConfig) -> Result<Node, Error> {
-        let key = self.device_key()?;
-        let stores = SharedStores::new(self.sync_stores()?);
-        Ok(Node::spawn(stores, key, config).await?)
+    /// What this device's sync node runs on: its key and its own handles on the stores.
+    pub(crate) fn sync_node_parts(&self) -> Result<(SecretKey, SharedStores), Error> {
+        Ok((self.device_key()?, SharedStores::new(self.sync_stores()?)))
     }
 }
 

@@ -2,9 +2,8 @@
 //! artifact read out verified as it goes, an upload stored without holding the workspace, and a
 //! metric history read one sealed chunk at a time.
 //!
-//! Each is split so that the long part needs no `&mut Workspace`: a front end that keeps the
-//! workspace behind a lock takes it only to open the transfer and to finish it, never while
-//! bytes travel at the speed of a client.
+//! Each is split so that the long part holds no store connection: the handle is asked only to
+//! open the transfer and to finish it, never while bytes travel at the speed of a client.
 
 use std::io::{self, Read};
 
@@ -13,7 +12,7 @@ use cairn_catalog::RunEdit;
 use cairn_metrics::Point;
 use cairn_model::{ArtifactKind, ArtifactRef, RunId, validate_artifact_path};
 
-use crate::{Error, Workspace};
+use crate::{Error, Stores};
 
 /// A stored file being read for a client. Every byte is hashed; the read that reaches the end
 /// fails (kind [`io::ErrorKind::InvalidData`]) when the content does not match its hash, so a
@@ -42,7 +41,7 @@ impl Read for ArtifactDownload {
 }
 
 /// An upload accepted for one path of one run, to be stored without the workspace
-/// ([`ArtifactUpload::store`]) and then bound to the run ([`Workspace::bind_artifact`]).
+/// ([`ArtifactUpload::store`]) and then bound to the run ([`crate::Workspace::bind_artifact`]).
 #[derive(Debug)]
 pub struct ArtifactUpload {
     store: ArtifactStore,
@@ -53,7 +52,7 @@ pub struct ArtifactUpload {
 impl ArtifactUpload {
     /// Stores what `reader` yields until its end: written to a temporary file while hashed, then
     /// moved into the content-addressed store, so memory use does not grow with its size. The
-    /// run does not see it until [`Workspace::bind_artifact`]; content stored but never bound
+    /// run does not see it until [`crate::Workspace::bind_artifact`]; content stored but never bound
     /// (the client went away, the run was deleted meanwhile) is referenced by no run.
     pub fn store(self, reader: &mut dyn Read) -> Result<StoredArtifact, Error> {
         let put = self.store.put_reader(reader)?;
@@ -77,10 +76,14 @@ pub struct StoredArtifact {
     reference: ArtifactRef,
 }
 
-impl Workspace {
+impl Stores {
     /// Opens the file at `path` among the run's artifacts (inside directory artifacts too) for
     /// streaming, verified as it is read.
-    pub fn open_artifact_path(&self, id: RunId, path: &str) -> Result<ArtifactDownload, Error> {
+    pub(crate) fn open_artifact_path(
+        &self,
+        id: RunId,
+        path: &str,
+    ) -> Result<ArtifactDownload, Error> {
         let hash = self.artifact_file(id, path)?;
         Ok(ArtifactDownload {
             reader: self.blob_store().open_verified(&hash)?,
@@ -89,7 +92,11 @@ impl Workspace {
 
     /// Accepts an upload to the run's artifact `logical`: the run must exist and the path be
     /// valid, checked before a byte of the content is read.
-    pub fn artifact_upload(&self, id: RunId, logical: &str) -> Result<ArtifactUpload, Error> {
+    pub(crate) fn artifact_upload(
+        &self,
+        id: RunId,
+        logical: &str,
+    ) -> Result<ArtifactUpload, Error> {
         self.run_record(id)?;
         let logical = logical.trim_matches('/');
         validate_artifact_path(logical)?;
@@ -101,7 +108,7 @@ impl Workspace {
     }
 
     /// Binds stored upload content to its run's path, as `add_artifact_reader` does in one step.
-    pub fn bind_artifact(&mut self, stored: StoredArtifact) -> Result<ArtifactRef, Error> {
+    pub(crate) fn bind_artifact(&mut self, stored: StoredArtifact) -> Result<ArtifactRef, Error> {
         self.run_record(stored.run)?;
         self.catalog_mut().update_run(
             stored.run,
@@ -112,7 +119,7 @@ impl Workspace {
 
     /// How many points the run's series `key` holds now: where a streamed history stops, so a
     /// reply is the history as it was when asked for even while the run keeps logging.
-    pub fn metric_len(&self, id: RunId, key: &str) -> Result<u64, Error> {
+    pub(crate) fn metric_len(&self, id: RunId, key: &str) -> Result<u64, Error> {
         self.require_series(id, key)?;
         Ok(self
             .metrics()
@@ -123,8 +130,8 @@ impl Workspace {
     /// Points `from..to` of the run's series `key`, up to the end of the sealed chunk that holds
     /// `from`: reading on from where the last piece ended walks the history holding one decoded
     /// chunk at a time. Empty at the end. The run is not looked up again (see
-    /// [`Workspace::metric_len`], which a reader asks first).
-    pub fn metric_history_chunk(
+    /// `metric_len`, which a reader asks first).
+    pub(crate) fn metric_history_chunk(
         &self,
         id: RunId,
         key: &str,

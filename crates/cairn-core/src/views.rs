@@ -6,13 +6,19 @@ use std::collections::BTreeMap;
 use cairn_model::{ExperimentId, Run, RunId, RunStatus};
 use serde::Serialize;
 
-use crate::{Error, Workspace};
+use crate::{Error, Stores};
 
-/// A search: a filter in the query language, an order, an experiment, a page.
+/// A search: a filter in the query language, narrowed by a saved view and to the user's own runs
+/// when asked, an order, an experiment, a page.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     pub q: Option<String>,
+    /// A saved view whose query this search narrows (and whose order it takes when it has none).
+    pub view: Option<String>,
+    /// Only the workspace user's own runs.
+    pub mine: Option<bool>,
     /// `metrics.acc DESC`, `params.lr`, `attributes.start_time DESC`…; newest first when absent.
     pub order: Option<String>,
     /// An experiment name or id.
@@ -23,7 +29,7 @@ pub struct SearchRequest {
 
 /// One run as a result row: what a table shows and filters on.
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct RunSummary {
     pub id: RunId,
     pub experiment: ExperimentId,
@@ -36,13 +42,12 @@ pub struct RunSummary {
     pub incomplete: bool,
     pub params: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
-    /// Latest value of each metric; non-finite values as "NaN", "Infinity", "-Infinity".
-    #[cfg_attr(feature = "ts", ts(as = "BTreeMap<String, cairn_model::ts::Num>"))]
-    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Latest value of each metric.
+    pub metrics: BTreeMap<String, cairn_model::Num>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct SearchPage {
     pub total: u64,
     pub next_offset: Option<u64>,
@@ -51,7 +56,7 @@ pub struct SearchPage {
 
 /// Who and where: what a UI shows in its header.
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct Info {
     pub version: &'static str,
     pub workspace: String,
@@ -59,32 +64,46 @@ pub struct Info {
     pub demo: bool,
 }
 
-/// A number as JSON, keeping NaN and the infinities as strings.
+/// A number as a JSON value, keeping NaN and the infinities as strings ([`cairn_model::num`]).
 pub fn json_number(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v).map_or_else(
-        || {
-            serde_json::Value::String(
-                if v.is_nan() {
-                    "NaN"
-                } else if v > 0.0 {
-                    "Infinity"
-                } else {
-                    "-Infinity"
-                }
-                .into(),
-            )
-        },
-        Into::into,
-    )
+    match cairn_model::num::text_of(v) {
+        Some(text) => serde_json::Value::String(text.into()),
+        None => serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into),
+    }
 }
 
-impl Workspace {
-    pub fn info(&self) -> Info {
-        Info {
-            version: env!("CARGO_PKG_VERSION"),
-            workspace: self.dir().display().to_string(),
-            user: self.user().to_owned(),
-            demo: self.workspace_info().demo,
+/// One point of a metric series as the API sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct MetricPoint {
+    pub step: i64,
+    /// When it was measured, in Unix milliseconds.
+    pub ts_ms: i64,
+    #[serde(with = "cairn_model::num")]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "cairn_model::Num"),
+        schemars(with = "cairn_model::Num")
+    )]
+    pub value: f64,
+}
+
+impl From<cairn_metrics::Point> for MetricPoint {
+    fn from(p: cairn_metrics::Point) -> MetricPoint {
+        MetricPoint {
+            step: p.step,
+            ts_ms: p.ts_ms,
+            value: p.value,
+        }
+    }
+}
+
+impl MetricPoint {
+    pub(crate) fn to_point(self) -> cairn_metrics::Point {
+        cairn_metrics::Point {
+            step: self.step,
+            ts_ms: self.ts_ms,
+            value: self.value,
         }
     }
 }
@@ -105,26 +124,22 @@ pub(crate) fn summary(r: Run, experiment_name: String) -> RunSummary {
         metrics: r
             .metrics
             .into_iter()
-            .map(|(k, m)| (k, json_number(m.last)))
+            .map(|(k, m)| (k, cairn_model::Num(m.last)))
             .collect(),
     }
 }
 
 /// A downsampled bucket of a metric as clients read it (non-finite values as strings).
 #[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 pub struct BucketView {
     pub step_lo: i64,
     pub step_hi: i64,
     pub count: u64,
-    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
-    pub min: serde_json::Value,
-    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
-    pub max: serde_json::Value,
-    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
-    pub first: serde_json::Value,
-    #[cfg_attr(feature = "ts", ts(as = "cairn_model::ts::Num"))]
-    pub last: serde_json::Value,
+    pub min: cairn_model::Num,
+    pub max: cairn_model::Num,
+    pub first: cairn_model::Num,
+    pub last: cairn_model::Num,
     pub nonfinite: u64,
 }
 
@@ -134,19 +149,19 @@ impl From<cairn_metrics::Bucket> for BucketView {
             step_lo: b.step_lo,
             step_hi: b.step_hi,
             count: b.count,
-            min: json_number(b.min),
-            max: json_number(b.max),
-            first: json_number(b.first),
-            last: json_number(b.last),
+            min: b.min.into(),
+            max: b.max.into(),
+            first: b.first.into(),
+            last: b.last.into(),
             nonfinite: b.nonfinite,
         }
     }
 }
 
-impl Workspace {
+impl Stores {
     /// A metric of the run whose id starts with `run`, downsampled to at most `buckets` buckets
     /// (over the steps in `range`, or all).
-    pub fn metric_buckets(
+    pub(crate) fn metric_buckets(
         &self,
         run: &str,
         key: &str,

@@ -1,1074 +1,878 @@
-//! The [`Workspace`] façade: open a workspace directory and work with its experiments, runs,
-//! metrics, artifacts and schema.
+//! **The API boundary.** [`Workspace`] is a cheap-clone handle on an open workspace, like iroh's
+//! `Endpoint`: every front end holds one (clones of it, across threads) and never a lock.
+//!
+//! Inside, one set of store connections takes the writes, one at a time, and a pool of others
+//! answers reads — SQLite in WAL mode lets a read run while a write commits, so a search from
+//! the UI does not wait for a training job's batch. The search index is shared: caught up under
+//! its own lock, searched from a snapshot outside it. A panic inside an operation is caught at
+//! this boundary: the connections it used are dropped and reopened (an in-memory doc may hold
+//! half an edit), and the caller gets [`Error::Panicked`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
-use cairn_artifacts::ArtifactStore;
-use cairn_catalog::{Catalog, RunEdit, RunFilter, RunRow};
-use cairn_metrics::{MetricStore, Point, SeriesInfo};
 use cairn_model::{
-    ArtifactKind, ArtifactRef, BlobHash, Enforcement, Experiment, ExperimentId, Lineage,
-    MetricSummary, ParentKind, Run, RunId, RunSchema, RunStatus, validate_artifact_path,
-    validate_key,
+    BlobHash, DatasetSnapshot, Experiment, ExperimentId, MetricSummary, ModelVersion,
+    RegisteredModel, Run, RunId, RunSchema, RunStatus,
 };
-use serde::{Deserialize, Serialize};
-use tracing::instrument;
 
-use crate::Error;
+use crate::charts::{ChartRequest, ChartView, PlotSpec};
+use crate::demo::{DemoOptions, DemoReport};
+use crate::lineage::LineageRequest;
+use crate::runs::{LogBatch, RunsPage, RunsQuery};
+use crate::search::{SavedView, SharedIndex};
+use crate::stores::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Stores, WorkspaceInfo};
+use crate::team::{Member, Node, NodeConfig, SyncStatus, TeamInfo};
+use crate::views::{BucketView, Info, MetricPoint, SearchPage, SearchRequest};
+use crate::{Error, Lifecycle};
 
-const MARKER: &str = "workspace.json";
-/// Team-doc key holding the id of the default experiment.
-const DEFAULT_EXPERIMENT_KEY: &str = "default_experiment";
-const FORMAT: u32 = 1;
+/// How many read connections a handle opens at most; more readers wait for one to come back.
+const MAX_READERS: usize = 8;
 
-/// How often a running run's summary metrics are copied into the catalog while it logs.
-/// (They always are when it ends; the metric store itself is current at every append.)
-const SUMMARY_FLUSH_EVERY: Duration = Duration::from_secs(2);
-
-/// What `workspace.json` records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkspaceInfo {
-    pub format: u32,
-    pub id: String,
-    pub created_ms: i64,
-    /// True when the workspace was filled by `cairn demo` (shown, and removable, as demo data).
-    #[serde(default)]
-    pub demo: bool,
-}
-
-/// An experiment and how many runs it holds.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ExperimentSummary {
-    #[serde(flatten)]
-    pub experiment: Experiment,
-    pub runs: u64,
-}
-
-/// What a caller gives to start a run.
-#[derive(Debug, Clone, Default)]
-pub struct NewRun {
-    pub experiment: Option<ExperimentId>,
-    /// An experiment by name, created (only if the run is accepted) when missing. Used when
-    /// `experiment` is `None`; neither means the Default experiment.
-    pub experiment_name: Option<String>,
-    pub name: Option<String>,
-    /// Defaults to the workspace user.
-    pub owner: Option<String>,
-    pub params: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-    pub lineage: Lineage,
-    pub parent: Option<(RunId, ParentKind)>,
-    /// Defaults to now.
-    pub start_ms: Option<i64>,
-    pub notes: String,
-}
-
-/// A run with its live metric summaries (current even while the run is still logging, when the
-/// catalog's copy may trail by a couple of seconds).
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct RunView {
-    #[serde(flatten)]
-    pub run: Run,
-    pub experiment_name: String,
-    pub live_metrics: BTreeMap<String, MetricSummary>,
-}
-
-/// One entry of an artifact listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ArtifactEntry {
-    pub path: String,
-    pub is_dir: bool,
-    pub size: Option<u64>,
-}
-
-/// One open workspace.
-#[derive(Debug)]
+/// An open workspace. Clone it freely: clones share the connections, the index and the pool.
+#[derive(Clone)]
 pub struct Workspace {
-    dir: PathBuf,
-    info: WorkspaceInfo,
-    user: String,
-    catalog: Catalog,
-    metrics: MetricStore,
-    artifacts: ArtifactStore,
-    last_summary_flush: HashMap<RunId, Instant>,
-    /// The search index, opened (and caught up with the catalog) on the first search.
-    pub(crate) index: Option<crate::search::Index>,
+    shared: Arc<Shared>,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace")
+            .field("dir", &self.shared.dir)
+            .field("user", &self.shared.user)
+            .finish()
+    }
+}
+
+struct Shared {
+    dir: PathBuf,
+    user: String,
+    info: RwLock<WorkspaceInfo>,
+    writer: Mutex<Stores>,
+    readers: Pool,
+    index: SharedIndex,
+}
+
+/// Read connections, opened on demand up to [`MAX_READERS`].
+struct Pool {
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Stores>,
+    open: usize,
+}
+
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 impl Workspace {
     /// Creates a new workspace in `dir` (created if missing). `user` is who writes through it.
     pub fn create(dir: &Path, user: &str) -> Result<Workspace, Error> {
-        let marker = dir.join(MARKER);
-        if marker.exists() {
-            return Err(Error::AlreadyAWorkspace(dir.to_owned()));
-        }
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let info = WorkspaceInfo {
-            format: FORMAT,
-            id: RunId::new().to_string(),
-            created_ms: now_ms(),
-            demo: false,
-        };
-        write_marker(&marker, &info)?;
-        Self::open(dir, user)
+        Self::with_writer(Stores::create(dir, user)?)
     }
 
     /// Opens an existing workspace.
     pub fn open(dir: &Path, user: &str) -> Result<Workspace, Error> {
-        let marker = dir.join(MARKER);
-        let text = match std::fs::read_to_string(&marker) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotAWorkspace(dir.to_owned()));
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    path: marker,
-                    source: e,
-                });
-            }
-        };
-        let info: WorkspaceInfo =
-            serde_json::from_str(&text).map_err(|e| Error::BadWorkspaceFile {
-                path: marker.clone(),
-                reason: e.to_string(),
-            })?;
-        if info.format > FORMAT {
-            return Err(Error::BadWorkspaceFile {
-                path: marker,
-                reason: format!(
-                    "format {} is newer than this build of Cairn reads ({FORMAT})",
-                    info.format
-                ),
-            });
-        }
-        let catalog = Catalog::open(&dir.join("catalog.db"), user)?;
-        let metrics = MetricStore::open(&dir.join("metrics.db"))?;
-        let artifacts = ArtifactStore::open(&dir.join("artifacts"))?;
-        restrict_to_owner(dir)?;
-        Ok(Workspace {
-            dir: dir.to_owned(),
-            info,
-            user: user.to_owned(),
-            catalog,
-            metrics,
-            artifacts,
-            last_summary_flush: HashMap::new(),
-            index: None,
-        })
+        Self::with_writer(Stores::open(dir, user)?)
     }
 
     /// Opens the workspace in `dir`, creating it first when `dir` holds none. Returns whether it
     /// was created.
     pub fn open_or_create(dir: &Path, user: &str) -> Result<(Workspace, bool), Error> {
-        match Self::open(dir, user) {
-            Ok(ws) => Ok((ws, false)),
-            Err(Error::NotAWorkspace(_)) => Ok((Self::create(dir, user)?, true)),
-            Err(e) => Err(e),
+        let (stores, created) = Stores::open_or_create(dir, user)?;
+        Ok((Self::with_writer(stores)?, created))
+    }
+
+    fn with_writer(mut writer: Stores) -> Result<Workspace, Error> {
+        // MLflow's experiment "0" exists from the start, so no read ever has to create it.
+        writer.default_experiment()?;
+        Ok(Workspace {
+            shared: Arc::new(Shared {
+                dir: writer.dir().to_owned(),
+                user: writer.user().to_owned(),
+                info: RwLock::new(writer.workspace_info().clone()),
+                writer: Mutex::new(writer),
+                readers: Pool {
+                    state: Mutex::new(PoolState {
+                        idle: Vec::new(),
+                        open: 0,
+                    }),
+                    returned: Condvar::new(),
+                },
+                index: SharedIndex::default(),
+            }),
+        })
+    }
+
+    /// Runs `f` on the write connections, one writer at a time.
+    fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Stores) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut guard = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut guard))) {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(op, %message, "an operation panicked; reopening its connections");
+                match Stores::open(&self.shared.dir, &self.shared.user) {
+                    Ok(fresh) => *guard = fresh,
+                    Err(e) => tracing::error!(error = %e, "could not reopen the workspace"),
+                }
+                Err(Error::Panicked { op, message })
+            }
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Runs `f` on a read connection of the pool; it never waits for a writer.
+    fn read<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Stores) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut stores = self.checkout()?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut stores))) {
+            Ok(result) => {
+                self.give_back(Some(stores));
+                result
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(op, %message, "an operation panicked; dropping its connections");
+                self.give_back(None);
+                Err(Error::Panicked { op, message })
+            }
+        }
     }
 
-    pub fn workspace_info(&self) -> &WorkspaceInfo {
-        &self.info
+    fn checkout(&self) -> Result<Stores, Error> {
+        let pool = &self.shared.readers;
+        let mut state = pool.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(s) = state.idle.pop() {
+                return Ok(s);
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                drop(state);
+                return Stores::open(&self.shared.dir, &self.shared.user).inspect_err(|_| {
+                    let mut state = pool.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.open -= 1;
+                    pool.returned.notify_one();
+                });
+            }
+            state = pool
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Returns a read connection to the pool, or (`None`) drops one that saw a panic.
+    fn give_back(&self, stores: Option<Stores>) {
+        let pool = &self.shared.readers;
+        let mut state = pool.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match stores {
+            Some(s) => state.idle.push(s),
+            None => state.open -= 1,
+        }
+        pool.returned.notify_one();
+    }
+
+    // ---- the workspace --------------------------------------------------------------------
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
     }
 
     pub fn user(&self) -> &str {
-        &self.user
+        &self.shared.user
     }
 
-    pub(crate) fn mark_demo(&mut self) -> Result<(), Error> {
-        self.info.demo = true;
-        write_marker(&self.dir.join(MARKER), &self.info)
+    pub fn workspace_info(&self) -> WorkspaceInfo {
+        self.shared
+            .info
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    // ---- experiments --------------------------------------------------------------------
-
-    #[instrument(skip(self), err)]
-    pub fn create_experiment(
-        &mut self,
-        name: &str,
-        description: Option<&str>,
-    ) -> Result<Experiment, Error> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 500 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid(format!(
-                "invalid experiment name '{name}': must be 1-500 printable characters"
-            )));
-        }
-        let exp = Experiment {
-            id: ExperimentId::new(),
-            name: name.to_owned(),
-            created_ms: now_ms(),
-            description: description.map(str::to_owned),
-            tags: BTreeMap::new(),
-            schema: None,
-            deleted: false,
-        };
-        self.catalog.create_experiment(&exp)?;
-        Ok(exp)
-    }
-
-    /// The workspace's default experiment (MLflow's experiment "0"), created on first use. It is
-    /// known by id, so renaming it keeps it the default.
-    pub fn default_experiment(&mut self) -> Result<Experiment, Error> {
-        if let Some(id) = self
-            .catalog
-            .team_entry(DEFAULT_EXPERIMENT_KEY)?
-            .and_then(|t| t.parse::<ExperimentId>().ok())
-            && let Some(e) = self.catalog.experiment(id)?
-        {
-            return Ok(e);
-        }
-        let (e, _) = self.ensure_experiment("Default")?;
-        self.catalog
-            .put_team_entry(DEFAULT_EXPERIMENT_KEY, Some(&e.id.to_string()))?;
-        Ok(e)
-    }
-
-    /// The default experiment if it exists, without creating it (reads must not write): the one
-    /// recorded as default, else the live experiment named "Default" that `default_experiment`
-    /// would adopt. `None` until the first write that needs it creates it.
-    pub fn default_experiment_if_any(&mut self) -> Result<Option<Experiment>, Error> {
-        if let Some(id) = self
-            .catalog
-            .team_entry(DEFAULT_EXPERIMENT_KEY)?
-            .and_then(|t| t.parse::<ExperimentId>().ok())
-            && let Some(e) = self.catalog.experiment(id)?
-        {
-            return Ok(Some(e));
-        }
-        Ok(self.catalog.experiment_by_name("Default")?)
-    }
-
-    /// Deletes an experiment and marks its runs deleted; `restore_experiment` brings both back.
-    pub fn delete_experiment(&mut self, id: ExperimentId) -> Result<(), Error> {
-        self.set_experiment_deleted(id, true)
-    }
-
-    pub fn restore_experiment(&mut self, id: ExperimentId) -> Result<(), Error> {
-        self.set_experiment_deleted(id, false)
-    }
-
-    fn set_experiment_deleted(&mut self, id: ExperimentId, deleted: bool) -> Result<(), Error> {
-        let mut exp = self.experiment_by_id(id)?;
-        if !deleted
-            && let Some(other) = self.catalog.experiment_by_name(&exp.name)?
-            && other.id != id
-        {
-            return Err(Error::Invalid(format!(
-                "cannot restore experiment '{}': a live experiment has its name",
-                exp.name
-            )));
-        }
-        let filter = RunFilter {
-            experiment: Some(id),
-            include_deleted: true,
-            ..Default::default()
-        };
-        let edits: Vec<(RunId, Vec<RunEdit>)> = self
-            .catalog
-            .list_runs(&filter)?
-            .into_iter()
-            .map(|r| (r.id, vec![RunEdit::Deleted(deleted)]))
-            .collect();
-        self.catalog.update_runs(&edits)?;
-        exp.deleted = deleted;
-        Ok(self.catalog.update_experiment(&exp)?)
-    }
-
-    /// The experiment named `name`, created when there is none. Returns whether it was created.
-    pub fn ensure_experiment(&mut self, name: &str) -> Result<(Experiment, bool), Error> {
-        let name = name.trim();
-        match self.catalog.experiment_by_name(name)? {
-            Some(e) => Ok((e, false)),
-            None => Ok((self.create_experiment(name, None)?, true)),
+    /// Who and where, for a UI's header.
+    pub fn info(&self) -> Info {
+        Info {
+            version: env!("CARGO_PKG_VERSION"),
+            workspace: self.dir().display().to_string(),
+            user: self.user().to_owned(),
+            demo: self.workspace_info().demo,
         }
     }
 
-    /// An experiment by name or id.
-    pub fn experiment(&self, name_or_id: &str) -> Result<Experiment, Error> {
-        if let Some(e) = self.catalog.experiment_by_name(name_or_id)? {
-            return Ok(e);
-        }
-        if let Ok(id) = name_or_id.parse::<ExperimentId>()
-            && let Some(e) = self.catalog.experiment(id)?
-        {
-            return Ok(e);
-        }
-        Err(Error::UnknownExperiment(name_or_id.to_owned()))
-    }
-
-    pub fn experiment_by_id(&self, id: ExperimentId) -> Result<Experiment, Error> {
-        self.catalog
-            .experiment(id)?
-            .ok_or_else(|| Error::UnknownExperiment(id.to_string()))
-    }
+    // ---- experiments ----------------------------------------------------------------------
 
     pub fn experiments(&self) -> Result<Vec<ExperimentSummary>, Error> {
-        let counts = self.catalog.run_counts()?;
-        Ok(self
-            .catalog
-            .experiments()?
-            .into_iter()
-            .filter(|e| !e.deleted)
-            .map(|e| ExperimentSummary {
-                runs: counts.get(&e.id).copied().unwrap_or(0),
-                experiment: e,
-            })
-            .collect())
+        self.read("experiments", |s| s.experiments())
     }
 
     /// Every experiment, deleted ones included.
     pub fn experiments_all(&self) -> Result<Vec<Experiment>, Error> {
-        Ok(self.catalog.experiments()?)
+        self.read("experiments_all", |s| s.experiments_all())
     }
 
-    pub fn update_experiment(&mut self, exp: &Experiment) -> Result<(), Error> {
-        Ok(self.catalog.update_experiment(exp)?)
+    /// An experiment by name or id.
+    pub fn experiment(&self, name_or_id: &str) -> Result<Experiment, Error> {
+        self.read("experiment", |s| s.experiment(name_or_id))
     }
 
-    // ---- schema ---------------------------------------------------------------------------
+    pub fn experiment_by_id(&self, id: ExperimentId) -> Result<Experiment, Error> {
+        self.read("experiment_by_id", |s| s.experiment_by_id(id))
+    }
+
+    /// The workspace's default experiment: MLflow's experiment "0", known by id (renaming it
+    /// keeps it the default).
+    pub fn default_experiment(&self) -> Result<Experiment, Error> {
+        self.read("default_experiment", |s| s.default_experiment())
+    }
+
+    /// The experiment an MLflow client means by `id`: "0" is the default experiment.
+    pub fn experiment_by_mlflow_id(&self, id: &str) -> Result<Experiment, Error> {
+        self.read("experiment_by_mlflow_id", |s| {
+            if id == "0" {
+                return s.default_experiment();
+            }
+            let parsed: ExperimentId = id
+                .parse()
+                .map_err(|_| Error::UnknownExperiment(id.to_owned()))?;
+            s.experiment_by_id(parsed)
+        })
+    }
+
+    /// The id an MLflow client knows `e` by: "0" for the default experiment.
+    pub fn mlflow_experiment_id(&self, e: &Experiment) -> Result<String, Error> {
+        let default = self.default_experiment()?;
+        Ok(if default.id == e.id {
+            "0".into()
+        } else {
+            e.id.to_string()
+        })
+    }
+
+    /// The experiments an MLflow experiment filter matches (`name LIKE 'resnet%'`,
+    /// `tags.team = 'vision'`), one page, and the offset of the next.
+    pub fn search_experiments(
+        &self,
+        search: &crate::ExperimentSearch,
+    ) -> Result<(Vec<Experiment>, Option<usize>), Error> {
+        self.read("search_experiments", |s| s.search_experiments(search))
+    }
+
+    pub fn create_experiment(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<Experiment, Error> {
+        self.write("create_experiment", |s| {
+            s.create_experiment_with_tags(name, description, tags)
+        })
+    }
+
+    /// The experiment named `name`, created when there is none. Returns whether it was created.
+    pub fn ensure_experiment(&self, name: &str) -> Result<(Experiment, bool), Error> {
+        self.write("ensure_experiment", |s| s.ensure_experiment(name))
+    }
+
+    pub fn rename_experiment(&self, id: ExperimentId, name: &str) -> Result<Experiment, Error> {
+        self.write("rename_experiment", |s| s.rename_experiment(id, name))
+    }
+
+    pub fn set_experiment_tag(
+        &self,
+        id: ExperimentId,
+        key: &str,
+        value: &str,
+    ) -> Result<Experiment, Error> {
+        self.write("set_experiment_tag", |s| {
+            s.set_experiment_tag(id, key, value)
+        })
+    }
+
+    /// Deletes an experiment and marks its runs deleted; `restore_experiment` brings both back.
+    pub fn delete_experiment(&self, id: ExperimentId) -> Result<(), Error> {
+        self.write("delete_experiment", |s| s.delete_experiment(id))
+    }
+
+    pub fn restore_experiment(&self, id: ExperimentId) -> Result<(), Error> {
+        self.write("restore_experiment", |s| s.restore_experiment(id))
+    }
+
+    // ---- the schema -----------------------------------------------------------------------
 
     /// The schema runs of `experiment` must satisfy: the experiment's own, else the project's.
-    pub fn schema(&mut self, experiment: Option<ExperimentId>) -> Result<RunSchema, Error> {
-        if let Some(id) = experiment
-            && let Some(s) = self.experiment_by_id(id)?.schema
-        {
-            return Ok(s);
-        }
-        Ok(self.catalog.project_schema()?)
+    pub fn schema(&self, experiment: Option<ExperimentId>) -> Result<RunSchema, Error> {
+        self.read("schema", |s| s.schema(experiment))
     }
 
     /// Sets the project's schema, or one experiment's override.
     pub fn set_schema(
-        &mut self,
+        &self,
         experiment: Option<ExperimentId>,
         schema: RunSchema,
     ) -> Result<(), Error> {
-        match experiment {
-            None => Ok(self.catalog.set_project_schema(&schema)?),
-            Some(id) => {
-                let mut exp = self.experiment_by_id(id)?;
-                exp.schema = Some(schema);
-                self.update_experiment(&exp)
-            }
-        }
+        self.write("set_schema", |s| s.set_schema(experiment, schema))
     }
 
     // ---- runs -----------------------------------------------------------------------------
 
-    fn build_run(&self, new: NewRun, experiment: &Experiment) -> Result<Run, Error> {
-        for k in new.params.keys() {
-            validate_key("param key", k)?;
-        }
-        for k in new.tags.keys() {
-            validate_key("tag key", k)?;
-        }
-        let start = new.start_ms.unwrap_or_else(now_ms);
-        let id = RunId::new();
-        let name = new
-            .name
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| default_run_name(id));
-        let mut run = Run::new(id, experiment.id, name, start);
-        run.owner = new
-            .owner
-            .or_else(|| Some(self.user.clone()))
-            .filter(|o| !o.trim().is_empty());
-        run.params = new.params;
-        run.tags = new.tags;
-        run.lineage = new.lineage;
-        run.notes = new.notes;
-        if let Some((parent, kind)) = new.parent {
-            run.parent = Some(parent);
-            run.parent_kind = Some(kind);
-        }
-        Ok(run)
-    }
-
-    /// Applies the schema: refuses the run, or records what it lacks.
-    fn check_schema(&mut self, run: &mut Run, experiment: &Experiment) -> Result<(), Error> {
-        let schema = match &experiment.schema {
-            Some(s) => s.clone(),
-            None => self.catalog.project_schema()?,
-        };
-        let violations = schema.check(run);
-        if violations.is_empty() {
-            run.incomplete.clear();
-            return Ok(());
-        }
-        match schema.enforcement {
-            Enforcement::Refuse => Err(Error::Schema {
-                experiment: experiment.name.clone(),
-                violations,
-            }),
-            Enforcement::MarkIncomplete => {
-                run.incomplete = violations.iter().map(ToString::to_string).collect();
-                Ok(())
-            }
-        }
+    /// The lineage of a run started here and now: the git working copy, this machine, dataset
+    /// digests (cached by file sizes and times), a feature-set version.
+    pub fn lineage_here(&self, req: &LineageRequest) -> Result<cairn_model::Lineage, Error> {
+        self.read("lineage_here", |s| s.lineage_here(req))
     }
 
     /// Starts a run: checks its schema, records it, and returns it.
-    #[instrument(skip(self, new), err)]
-    pub fn start_run(&mut self, new: NewRun) -> Result<Run, Error> {
-        let (exp, exists) = match (new.experiment, new.experiment_name.as_deref()) {
-            (Some(id), _) => (self.experiment_by_id(id)?, true),
-            (None, None) => (self.default_experiment()?, true),
-            (None, Some(name)) => match self.catalog.experiment_by_name(name.trim())? {
-                Some(e) => (e, true),
-                // Checked against the project schema before anything is stored.
-                None => (
-                    Experiment {
-                        id: ExperimentId::new(),
-                        name: name.trim().to_owned(),
-                        created_ms: now_ms(),
-                        description: None,
-                        tags: BTreeMap::new(),
-                        schema: None,
-                        deleted: false,
-                    },
-                    false,
-                ),
-            },
-        };
-        if let Some((parent, _)) = new.parent {
-            self.run_record(parent)?;
-        }
-        let mut run = self.build_run(new, &exp)?;
-        self.check_schema(&mut run, &exp)?;
-        let exp = if exists {
-            exp
-        } else {
-            self.create_experiment(&exp.name, None)?
-        };
-        run.experiment = exp.id;
-        self.catalog.create_runs(std::slice::from_ref(&run))?;
-        Ok(run)
+    pub fn start_run(&self, new: NewRun) -> Result<Run, Error> {
+        self.write("start_run", |s| s.start_run(new))
     }
 
-    /// Records complete runs in bulk (imports and demo data): schema applied to each.
-    pub fn import_runs(&mut self, mut runs: Vec<Run>) -> Result<(), Error> {
-        let mut exps: HashMap<ExperimentId, Experiment> = HashMap::new();
-        for run in &mut runs {
-            if let std::collections::hash_map::Entry::Vacant(e) = exps.entry(run.experiment) {
-                e.insert(self.experiment_by_id(run.experiment)?);
-            }
-            let exp = exps[&run.experiment].clone();
-            self.check_schema(run, &exp)?;
-        }
-        Ok(self.catalog.create_runs(&runs)?)
+    /// Records complete runs in bulk (imports): the schema applied to each.
+    pub fn import_runs(&self, runs: Vec<Run>) -> Result<(), Error> {
+        self.write("import_runs", |s| s.import_runs(runs))
     }
 
     /// The unique run whose id starts with `prefix`.
     pub fn resolve_run(&self, prefix: &str) -> Result<RunId, Error> {
-        Ok(self.catalog.resolve_run(prefix)?)
+        self.read("resolve_run", |s| s.resolve_run(prefix))
     }
 
-    pub(crate) fn run_record(&self, id: RunId) -> Result<Run, Error> {
-        self.catalog
-            .run(id)?
-            .ok_or(Error::Catalog(cairn_catalog::Error::UnknownRun(id)))
-    }
-
-    /// A run with its live metric series.
+    /// A run with its live metric summaries.
     pub fn run(&self, id: RunId) -> Result<RunView, Error> {
-        let run = self.run_record(id)?;
-        let experiment_name = self
-            .catalog
-            .experiment(run.experiment)?
-            .map(|e| e.name)
-            .unwrap_or_default();
-        let live_metrics = self.live_metrics(id)?;
-        Ok(RunView {
-            run,
-            experiment_name,
-            live_metrics,
+        self.read("run", |s| s.run(id))
+    }
+
+    /// A run by id prefix.
+    pub fn run_by_prefix(&self, prefix: &str) -> Result<RunView, Error> {
+        self.read("run", |s| {
+            let id = s.resolve_run(prefix)?;
+            s.run(id)
         })
     }
 
-    pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, Error> {
-        Ok(self.catalog.list_runs(filter)?)
+    /// A page of the run listing (experiment, status, owner; newest first or by a metric).
+    pub fn runs_page(&self, query: &RunsQuery) -> Result<RunsPage, Error> {
+        self.read("runs_page", |s| s.runs_page(query))
     }
 
-    pub fn count_runs(&self, filter: &RunFilter) -> Result<u64, Error> {
-        Ok(self.catalog.count_runs(filter)?)
+    /// Logs params, metrics and tags, validated as a whole before anything is stored.
+    pub fn log_batch(&self, id: RunId, batch: &LogBatch) -> Result<(), Error> {
+        self.write("log_batch", |s| s.log_batch(id, batch))
     }
 
-    /// Applies edits to a run as one change. Param edits go through [`Self::log_params`].
-    pub fn update_run(&mut self, id: RunId, edits: &[RunEdit]) -> Result<Run, Error> {
-        for e in edits {
-            match e {
-                RunEdit::Param(k, _) => validate_key("param key", k)?,
-                RunEdit::Tag(k, _) | RunEdit::DeleteTag(k) => validate_key("tag key", k)?,
-                RunEdit::Name(n) if n.trim().is_empty() => {
-                    return Err(Error::Invalid("a run name must not be empty".into()));
-                }
-                _ => {}
-            }
-        }
-        Ok(self.catalog.update_run(id, edits)?)
+    /// Logs params, tags, notes and whole metric curves at once (`cairn run log`), validated as a
+    /// whole before anything is stored.
+    pub fn log_run(&self, id: RunId, log: &crate::RunLog) -> Result<(), Error> {
+        self.write("log_run", |s| s.log_run(id, log))
     }
 
     /// Logs params. A param already logged with another value is refused (as MLflow does), and
     /// then nothing of the call is stored.
-    pub fn log_params(&mut self, id: RunId, params: &[(String, String)]) -> Result<(), Error> {
-        let run = self.run_record(id)?;
-        let mut edits = Vec::new();
-        for (k, v) in params {
-            validate_key("param key", k)?;
-            match run.params.get(k) {
-                Some(old) if old == v => {}
-                Some(old) => {
-                    return Err(Error::ParamChanged {
-                        run: id.to_string(),
-                        key: k.clone(),
-                        old: old.clone(),
-                        new: v.clone(),
-                    });
-                }
-                None => edits.push(RunEdit::Param(k.clone(), v.clone())),
-            }
-        }
-        if !edits.is_empty() {
-            self.catalog.update_run(id, &edits)?;
-        }
-        Ok(())
+    pub fn log_params(&self, id: RunId, params: &[(String, String)]) -> Result<(), Error> {
+        let batch = LogBatch {
+            params: params.to_vec(),
+            ..Default::default()
+        };
+        self.write("log_params", |s| s.log_batch(id, &batch))
     }
 
-    pub fn set_tags(&mut self, id: RunId, tags: &[(String, String)]) -> Result<(), Error> {
-        let edits: Vec<RunEdit> = tags
-            .iter()
-            .map(|(k, v)| RunEdit::Tag(k.clone(), v.clone()))
-            .collect();
-        self.update_run(id, &edits).map(drop)
-    }
-
-    /// Appends points to one metric series of a run.
-    pub fn log_metric(&mut self, id: RunId, key: &str, points: &[Point]) -> Result<(), Error> {
+    /// Appends points to one series of a run (bulk: no per-batch limit).
+    pub fn log_metric(&self, id: RunId, key: &str, points: &[MetricPoint]) -> Result<(), Error> {
         self.log_metrics(id, &[(key, points)])
     }
 
-    /// Appends points to several series of a run in one durable write.
-    pub fn log_metrics(&mut self, id: RunId, batches: &[(&str, &[Point])]) -> Result<(), Error> {
-        for (k, _) in batches {
-            validate_key("metric key", k)?;
-        }
-        // A run that has ended still takes metrics, as in MLflow (evaluations logged afterwards).
-        self.run_record(id)?;
-        let run_key = id.to_string();
-        self.metrics.append_batch(&run_key, batches)?;
-        let mut live = Vec::with_capacity(batches.len());
-        for (k, _) in batches {
-            if let Some(s) = self
-                .metrics
-                .series_info(&run_key, k)?
-                .as_ref()
-                .and_then(summary_of)
-            {
-                live.push(((*k).to_owned(), s));
-            }
-        }
-        self.catalog.project_metric_summaries(id, &live)?;
-        let due = self
-            .last_summary_flush
-            .get(&id)
-            .is_none_or(|t| t.elapsed() >= SUMMARY_FLUSH_EVERY);
-        if due {
-            self.flush_summaries(id)?;
-        }
-        Ok(())
-    }
-
-    /// Copies the run's current series summaries into the catalog.
-    fn flush_summaries(&mut self, id: RunId) -> Result<(), Error> {
-        let edits: Vec<RunEdit> = self
-            .metrics
-            .series(&id.to_string())?
-            .into_iter()
-            .filter_map(|s| summary_of(&s).map(|m| RunEdit::Metric(s.key, m)))
+    /// Appends points to series of a run in one durable write (bulk: no per-batch limit).
+    pub fn log_metrics(&self, id: RunId, series: &[(&str, &[MetricPoint])]) -> Result<(), Error> {
+        let converted: Vec<(&str, Vec<cairn_metrics::Point>)> = series
+            .iter()
+            .map(|(k, pts)| (*k, pts.iter().map(|p| p.to_point()).collect()))
             .collect();
-        if !edits.is_empty() {
-            self.catalog.update_run(id, &edits)?;
-        }
-        self.last_summary_flush.insert(id, Instant::now());
-        Ok(())
+        let batches: Vec<(&str, &[cairn_metrics::Point])> =
+            converted.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        self.write("log_metrics", |s| s.log_metrics(id, &batches))
     }
 
-    /// Ends a run: seals its metric series, records final summaries and status, and re-checks
-    /// the schema (what was logged after the start counts).
-    #[instrument(skip(self), err)]
-    pub fn end_run(
-        &mut self,
+    /// Sets tags, with what their system tags (`mlflow.*`) say about the run.
+    pub fn set_tags(&self, id: RunId, tags: &[(String, String)]) -> Result<(), Error> {
+        self.write("set_tags", |s| s.set_tags(id, tags))
+    }
+
+    /// Removes a tag; a tag the run does not have is an error naming it.
+    pub fn delete_tag(&self, id: RunId, key: &str) -> Result<(), Error> {
+        self.write("delete_tag", |s| s.delete_tag(id, key))
+    }
+
+    pub fn rename_run(&self, id: RunId, name: &str) -> Result<Run, Error> {
+        self.write("rename_run", |s| s.rename_run(id, name))
+    }
+
+    pub fn set_notes(&self, id: RunId, notes: &str) -> Result<Run, Error> {
+        self.write("set_notes", |s| s.set_notes(id, notes))
+    }
+
+    /// Moves a run through its lifecycle (see `Stores::set_status`): ending seals its series
+    /// and checks its schema again; an ended run may resume.
+    pub fn set_status(
+        &self,
         id: RunId,
         status: RunStatus,
         end_ms: Option<i64>,
     ) -> Result<Run, Error> {
-        if status == RunStatus::Running {
-            return Err(Error::Invalid(
-                "a run ends as finished, failed or killed".into(),
-            ));
-        }
-        self.metrics.seal_run(&id.to_string())?;
-        self.flush_summaries(id)?;
-        self.last_summary_flush.remove(&id);
-        let mut run = self.run_record(id)?;
-        run.status = status;
-        let exp = self.experiment_by_id(run.experiment)?;
-        // A refusing schema has already had its say at creation; at the end it can only mark.
-        if self.check_schema(&mut run, &exp).is_err() {
-            let schema = self.schema(Some(exp.id))?;
-            run.incomplete = schema.check(&run).iter().map(ToString::to_string).collect();
-        }
-        let edits = [
-            RunEdit::Status {
-                status,
-                end_ms: Some(end_ms.unwrap_or_else(now_ms)),
-            },
-            RunEdit::Incomplete(run.incomplete.clone()),
-        ];
-        Ok(self.catalog.update_run(id, &edits)?)
+        self.write("set_status", |s| s.set_status(id, status, end_ms))
     }
 
-    pub fn metric_history(&self, id: RunId, key: &str) -> Result<Vec<Point>, Error> {
-        self.require_series(id, key)?;
-        Ok(self.metrics.history(&id.to_string(), key)?)
+    /// Records datasets a run read, each under its role.
+    pub fn add_dataset_inputs(&self, id: RunId, inputs: Vec<DatasetSnapshot>) -> Result<(), Error> {
+        self.write("add_dataset_inputs", |s| s.add_dataset_inputs(id, inputs))
     }
 
+    pub fn delete_run(&self, id: RunId) -> Result<Run, Error> {
+        self.write("delete_run", |s| s.delete_run(id))
+    }
+
+    pub fn restore_run(&self, id: RunId) -> Result<Run, Error> {
+        self.write("restore_run", |s| s.restore_run(id))
+    }
+
+    // ---- metrics --------------------------------------------------------------------------
+
+    /// Every point of a series, in the order logged.
+    pub fn metric_history(&self, id: RunId, key: &str) -> Result<Vec<MetricPoint>, Error> {
+        self.read("metric_history", |s| {
+            Ok(s.metric_history(id, key)?
+                .into_iter()
+                .map(MetricPoint::from)
+                .collect())
+        })
+    }
+
+    /// Points `offset..offset+limit` of a series.
     pub fn metric_history_page(
         &self,
         id: RunId,
         key: &str,
         offset: u64,
         limit: usize,
-    ) -> Result<Vec<Point>, Error> {
-        self.require_series(id, key)?;
-        Ok(self
-            .metrics
-            .history_page(&id.to_string(), key, offset, limit)?)
+    ) -> Result<Vec<MetricPoint>, Error> {
+        self.read("metric_history_page", |s| {
+            Ok(s.metric_history_page(id, key, offset, limit)?
+                .into_iter()
+                .map(MetricPoint::from)
+                .collect())
+        })
     }
 
-    pub fn metric_downsampled(
+    /// How many points the run's series `key` holds now: where a streamed history stops.
+    pub fn metric_len(&self, id: RunId, key: &str) -> Result<u64, Error> {
+        self.read("metric_len", |s| s.metric_len(id, key))
+    }
+
+    /// Points `from..to` of a series, up to the end of the sealed chunk holding `from`: reading
+    /// on from where the last piece ended walks the history one decoded chunk at a time. Empty
+    /// at the end.
+    pub fn metric_history_chunk(
         &self,
         id: RunId,
         key: &str,
-        range: Option<(i64, i64)>,
-        buckets: usize,
-    ) -> Result<Vec<cairn_metrics::Bucket>, Error> {
-        self.require_series(id, key)?;
-        Ok(self
-            .metrics
-            .downsample(&id.to_string(), key, range, buckets)?)
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<MetricPoint>, Error> {
+        self.read("metric_history_chunk", |s| {
+            Ok(s.metric_history_chunk(id, key, from, to)?
+                .into_iter()
+                .map(MetricPoint::from)
+                .collect())
+        })
     }
 
-    pub(crate) fn require_series(&self, id: RunId, key: &str) -> Result<(), Error> {
-        self.run_record(id)?;
-        match self.metrics.series_info(&id.to_string(), key)? {
-            Some(_) => Ok(()),
-            None => Err(Error::UnknownMetric {
-                run: id.to_string(),
-                key: key.to_owned(),
-            }),
-        }
+    /// A metric of the run whose id starts with `run`, downsampled to at most `buckets`
+    /// buckets (over the steps in `range`, or all).
+    pub fn metric_buckets(
+        &self,
+        run: &str,
+        key: &str,
+        range: Option<(i64, i64)>,
+        buckets: usize,
+    ) -> Result<Vec<BucketView>, Error> {
+        self.read("metric_buckets", |s| {
+            s.metric_buckets(run, key, range, buckets)
+        })
     }
 
     /// The metric store's current summary of each of the run's series.
     pub fn live_metrics(&self, id: RunId) -> Result<BTreeMap<String, MetricSummary>, Error> {
-        Ok(self
-            .metrics
-            .series(&id.to_string())?
-            .iter()
-            .filter_map(|s| summary_of(s).map(|m| (s.key.clone(), m)))
-            .collect())
+        self.read("live_metrics", |s| s.live_metrics(id))
     }
 
-    pub fn delete_run(&mut self, id: RunId) -> Result<Run, Error> {
-        self.update_run(id, &[RunEdit::Deleted(true)])
+    pub fn metric_storage(&self) -> Result<cairn_metrics::StorageStats, Error> {
+        self.read("metric_storage", |s| s.metric_storage())
     }
 
-    pub fn restore_run(&mut self, id: RunId) -> Result<Run, Error> {
-        self.update_run(id, &[RunEdit::Deleted(false)])
+    // ---- search ---------------------------------------------------------------------------
+
+    /// One page of runs matching a query, narrowed by a saved view and to the user's own runs
+    /// when asked.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchPage, Error> {
+        let index = &self.shared.index;
+        self.read("search", |s| s.search_page(index, req))
     }
 
-    /// Removes a tag; a tag the run does not have is an error naming it.
-    pub fn delete_tag(&mut self, id: RunId, key: &str) -> Result<(), Error> {
-        let run = self.run_record(id)?;
-        if !run.tags.contains_key(key) {
-            return Err(Error::Invalid(format!("run {id} has no tag '{key}'")));
-        }
-        self.update_run(id, &[RunEdit::DeleteTag(key.to_owned())])
-            .map(drop)
+    /// Runs matching an MLflow filter with an order, in experiments (empty: all), by
+    /// lifecycle: MLflow's `runs/search`. Each run carries its live metric summaries.
+    pub fn search_runs(
+        &self,
+        filter: &str,
+        order: &[String],
+        experiments: Vec<ExperimentId>,
+        lifecycle: Lifecycle,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<Run>, Option<u64>), Error> {
+        let index = &self.shared.index;
+        self.read("search_runs", |s| {
+            s.search_runs_by_query(index, filter, order, experiments, lifecycle, limit, offset)
+        })
     }
 
-    pub(crate) fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// Sets a tag on every run a query matches; returns how many.
+    pub fn tag_matching(&self, query: &str, key: &str, value: &str) -> Result<usize, Error> {
+        let index = &self.shared.index;
+        self.write("tag_matching", |s| s.tag_matching(index, query, key, value))
     }
 
-    pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {
-        &mut self.catalog
+    /// Makes `owner` the owner of every run a query matches; returns how many.
+    pub fn set_owner_matching(&self, query: &str, owner: &str) -> Result<usize, Error> {
+        let index = &self.shared.index;
+        self.write("set_owner_matching", |s| {
+            s.set_owner_matching(index, query, owner)
+        })
     }
 
-    pub(crate) fn metrics(&self) -> &MetricStore {
-        &self.metrics
+    /// Rebuilds the search index from the catalog; returns how many runs it holds.
+    pub fn rebuild_index(&self) -> Result<u64, Error> {
+        let index = &self.shared.index;
+        self.read("rebuild_index", |s| s.rebuild_index(index))
     }
 
-    pub(crate) fn blob_store(&self) -> &ArtifactStore {
-        &self.artifacts
+    pub fn views(&self) -> Result<Vec<SavedView>, Error> {
+        self.read("views", |s| s.views())
     }
 
-    /// Metric store access for bulk writers inside this crate (demo data).
-    pub(crate) fn metric_store(&mut self) -> &mut MetricStore {
-        &mut self.metrics
+    pub fn view(&self, name: &str) -> Result<SavedView, Error> {
+        self.read("view", |s| s.view(name))
+    }
+
+    /// Saves (or replaces) a named view; its query and order must parse.
+    pub fn save_view(&self, view: &SavedView) -> Result<(), Error> {
+        self.write("save_view", |s| s.save_view(view))
+    }
+
+    pub fn delete_view(&self, name: &str) -> Result<(), Error> {
+        self.write("delete_view", |s| s.delete_view(name))
     }
 
     // ---- artifacts ------------------------------------------------------------------------
 
-    /// Stores a file or a directory and binds it to `logical` (default: its file name) in the run.
-    #[instrument(skip(self), err)]
+    /// Stores a file or a directory and binds it to `logical` (default: its file name) in the
+    /// run. Returns the logical path, the reference and what a directory skipped.
     pub fn add_artifact(
-        &mut self,
+        &self,
         id: RunId,
         src: &Path,
         logical: Option<&str>,
-    ) -> Result<(String, ArtifactRef, Vec<PathBuf>), Error> {
-        self.run_record(id)?;
-        let meta = std::fs::metadata(src).map_err(Error::io(src))?;
-        let logical = match logical {
-            Some(l) => l.trim_matches('/').to_owned(),
-            None => src
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "{} has no file name; give a logical path",
-                        src.display()
-                    ))
-                })?,
-        };
-        validate_artifact_path(&logical)?;
-        let (reference, skipped) = if meta.is_dir() {
-            let put = self.artifacts.put_dir(src)?;
-            let r = ArtifactRef {
-                hash: put.hash,
-                size: put.total_size,
-                kind: ArtifactKind::Dir,
-            };
-            (r, put.skipped)
-        } else {
-            let put = self.artifacts.put_file(src)?;
-            let r = ArtifactRef {
-                hash: put.hash,
-                size: put.size,
-                kind: ArtifactKind::File,
-            };
-            (r, Vec::new())
-        };
-        self.catalog
-            .update_run(id, &[RunEdit::Artifact(logical.clone(), reference.clone())])?;
-        // Symlinks and special files in a directory are not stored: the caller says so.
-        Ok((logical, reference, skipped))
+    ) -> Result<(String, cairn_model::ArtifactRef, Vec<PathBuf>), Error> {
+        self.write("add_artifact", |s| s.add_artifact(id, src, logical))
     }
 
     /// Stores what `reader` yields (an upload) as the run's artifact `logical`.
     pub fn add_artifact_reader(
-        &mut self,
+        &self,
         id: RunId,
         logical: &str,
         reader: &mut dyn std::io::Read,
-    ) -> Result<ArtifactRef, Error> {
-        self.run_record(id)?;
-        let logical = logical.trim_matches('/');
-        validate_artifact_path(logical)?;
-        let put = self.artifacts.put_reader(reader)?;
-        let reference = ArtifactRef {
-            hash: put.hash,
-            size: put.size,
-            kind: ArtifactKind::File,
-        };
-        self.catalog.update_run(
-            id,
-            &[RunEdit::Artifact(logical.to_owned(), reference.clone())],
-        )?;
-        Ok(reference)
+    ) -> Result<cairn_model::ArtifactRef, Error> {
+        self.write("add_artifact_reader", |s| {
+            s.add_artifact_reader(id, logical, reader)
+        })
     }
 
     /// The files and directories directly under `dir` ("" for the top) among the run's
-    /// artifacts. Directory artifacts are listed through their manifests.
+    /// artifacts.
     pub fn list_artifacts(&self, id: RunId, dir: &str) -> Result<Vec<ArtifactEntry>, Error> {
-        let run = self.run_record(id)?;
-        let dir = dir.trim_matches('/');
-        let mut files: Vec<(String, u64)> = Vec::new();
-        for (path, r) in &run.artifacts {
-            match r.kind {
-                ArtifactKind::File => files.push((path.clone(), r.size)),
-                ArtifactKind::Dir => {
-                    for e in self.artifacts.manifest(&r.hash)?.entries {
-                        files.push((format!("{path}/{}", e.path), e.size));
-                    }
-                }
-            }
-        }
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        let mut out: BTreeMap<String, ArtifactEntry> = BTreeMap::new();
-        for (path, size) in files {
-            let Some(rest) = path.strip_prefix(&prefix) else {
-                continue;
-            };
-            match rest.split_once('/') {
-                Some((sub, _)) => {
-                    let p = format!("{prefix}{sub}");
-                    out.entry(p.clone()).or_insert(ArtifactEntry {
-                        path: p,
-                        is_dir: true,
-                        size: None,
-                    });
-                }
-                None => {
-                    out.insert(
-                        path.clone(),
-                        ArtifactEntry {
-                            path,
-                            is_dir: false,
-                            size: Some(size),
-                        },
-                    );
-                }
-            }
-        }
-        Ok(out.into_values().collect())
+        self.read("list_artifacts", |s| s.list_artifacts(id, dir))
     }
 
-    /// Unbinds an artifact path from the run. The content stays in the store (blobs are
-    /// immutable and may be shared); only this run's reference goes.
-    pub fn delete_artifact(&mut self, id: RunId, logical: &str) -> Result<(), Error> {
-        let run = self.run_record(id)?;
-        let logical = logical.trim_matches('/');
-        let prefix = format!("{logical}/");
-        let doomed: Vec<RunEdit> = run
-            .artifacts
-            .keys()
-            .filter(|k| k.as_str() == logical || k.starts_with(&prefix) || logical.is_empty())
-            .map(|k| RunEdit::DeleteArtifact(k.clone()))
-            .collect();
-        if doomed.is_empty() {
-            return Err(Error::UnknownArtifact {
-                run: id.to_string(),
-                path: logical.to_owned(),
-            });
-        }
-        self.catalog
-            .update_run(id, &doomed)
-            .map(drop)
-            .map_err(Into::into)
+    /// Unbinds an artifact path from the run.
+    pub fn delete_artifact(&self, id: RunId, logical: &str) -> Result<(), Error> {
+        self.write("delete_artifact", |s| s.delete_artifact(id, logical))
     }
 
     /// Reads the file at `path`, looking inside directory artifacts too, verified.
-    pub fn read_artifact_path(&self, id: RunId, path: &str) -> Result<Vec<u8>, Error> {
-        Ok(self.artifacts.read(&self.artifact_file(id, path)?)?)
+    pub fn read_artifact(&self, id: RunId, path: &str) -> Result<Vec<u8>, Error> {
+        self.read("read_artifact", |s| s.read_artifact_path(id, path))
     }
 
-    /// The blob of the file at `path` among the run's artifacts, looking inside directory
-    /// artifacts too.
-    pub(crate) fn artifact_file(&self, id: RunId, path: &str) -> Result<BlobHash, Error> {
-        let run = self.run_record(id)?;
-        let path = path.trim_matches('/');
-        if let Some(r) = run
-            .artifacts
-            .get(path)
-            .filter(|r| r.kind == ArtifactKind::File)
-        {
-            return Ok(r.hash);
-        }
-        for (root, r) in &run.artifacts {
-            if r.kind != ArtifactKind::Dir {
-                continue;
-            }
-            if let Some(rest) = path.strip_prefix(&format!("{root}/"))
-                && let Some(e) = self
-                    .artifacts
-                    .manifest(&r.hash)?
-                    .entries
-                    .into_iter()
-                    .find(|e| e.path == rest)
-            {
-                return Ok(e.hash);
-            }
-        }
-        Err(Error::UnknownArtifact {
-            run: id.to_string(),
-            path: path.to_owned(),
-        })
+    /// Removes the blobs no run keeps any more that were stored longer than `grace` ago (with
+    /// `dry_run`, only says what it would remove).
+    pub fn gc(&self, grace: Duration, dry_run: bool) -> Result<crate::GcReport, Error> {
+        self.write("gc", |s| s.gc(grace, dry_run))
+    }
+
+    /// Purges a run's artifact (a leaked secret) here at once, and through a signed tombstone
+    /// from every teammate's device that syncs afterwards.
+    pub fn purge_artifact(
+        &self,
+        run: RunId,
+        path: &str,
+        reason: &str,
+    ) -> Result<crate::PurgeReport, Error> {
+        self.write("purge_artifact", |s| s.purge_artifact(run, path, reason))
     }
 
     /// Writes the run's artifact `logical` to `dest`, verified against its hash.
     pub fn get_artifact(&self, id: RunId, logical: &str, dest: &Path) -> Result<u64, Error> {
-        let reference = self.artifact_ref(id, logical)?;
-        Ok(match reference.kind {
-            ArtifactKind::File => self.artifacts.copy_to(&reference.hash, dest)?,
-            ArtifactKind::Dir => self.artifacts.restore_dir(&reference.hash, dest)?,
+        self.read("get_artifact", |s| s.get_artifact(id, logical, dest))
+    }
+
+    /// Opens the file at `path` among the run's artifacts (inside directory artifacts too) for
+    /// streaming, verified as it is read; reading it needs no connection of the handle.
+    pub fn open_artifact(&self, id: RunId, path: &str) -> Result<crate::ArtifactDownload, Error> {
+        self.read("open_artifact", |s| s.open_artifact_path(id, path))
+    }
+
+    /// Accepts an upload to the run's artifact `logical` (the run must exist and the path be
+    /// valid, checked before a byte is read); store it, then [`Workspace::bind_artifact`].
+    pub fn artifact_upload(
+        &self,
+        id: RunId,
+        logical: &str,
+    ) -> Result<crate::ArtifactUpload, Error> {
+        self.read("artifact_upload", |s| s.artifact_upload(id, logical))
+    }
+
+    /// Binds stored upload content to its run's path.
+    pub fn bind_artifact(
+        &self,
+        stored: crate::StoredArtifact,
+    ) -> Result<cairn_model::ArtifactRef, Error> {
+        self.write("bind_artifact", |s| s.bind_artifact(stored))
+    }
+
+    // ---- charts ---------------------------------------------------------------------------
+
+    /// A chart as SVG with the map of what it drew (the UI's charts).
+    pub fn chart(&self, req: &ChartRequest) -> Result<ChartView, Error> {
+        self.read("chart", |s| s.chart(req))
+    }
+
+    /// A line chart of one metric over runs, as SVG or PNG.
+    pub fn plot(
+        &self,
+        spec: &PlotSpec,
+        format: cairn_charts::Format,
+    ) -> Result<cairn_charts::Rendered, Error> {
+        self.read("plot", |s| s.plot(spec, format))
+    }
+
+    /// A self-contained HTML report comparing runs.
+    pub fn compare_report(&self, ids: &[RunId]) -> Result<String, Error> {
+        self.read("compare_report", |s| s.compare_report(ids))
+    }
+
+    // ---- the registry ---------------------------------------------------------------------
+
+    pub fn registered_model(&self, name: &str) -> Result<RegisteredModel, Error> {
+        self.read("registered_model", |s| s.registered_model(name))
+    }
+
+    pub fn registered_models(&self) -> Result<Vec<RegisteredModel>, Error> {
+        self.read("registered_models", |s| s.registered_models())
+    }
+
+    pub fn create_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<RegisteredModel, Error> {
+        self.write("create_registered_model", |s| {
+            s.create_registered_model(name, description, tags)
         })
     }
 
-    /// The reference the run binds to the logical path `logical`.
-    fn artifact_ref(&self, id: RunId, logical: &str) -> Result<ArtifactRef, Error> {
-        let run = self.run_record(id)?;
-        run.artifacts
-            .get(logical.trim_matches('/'))
-            .cloned()
-            .ok_or_else(|| Error::UnknownArtifact {
-                run: id.to_string(),
-                path: logical.to_owned(),
-            })
+    pub fn delete_registered_model(&self, name: &str) -> Result<(), Error> {
+        self.write("delete_registered_model", |s| {
+            s.delete_registered_model(name)
+        })
     }
 
-    /// Reads a file artifact (or a file inside a directory artifact) into memory, verified.
-    pub fn read_artifact(&self, id: RunId, logical: &str) -> Result<Vec<u8>, Error> {
-        self.read_artifact_path(id, logical)
+    /// Registers a new version of `name` from `source`, bound to the run and, when the source
+    /// is one of the run's artifacts, to its content hash.
+    pub fn create_model_version(
+        &self,
+        name: &str,
+        source: &str,
+        run: Option<RunId>,
+        description: Option<&str>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<ModelVersion, Error> {
+        self.write("create_model_version", |s| {
+            s.create_model_version(name, source, run, description, tags)
+        })
     }
 
-    // ---- maintenance -----------------------------------------------------------------------
+    pub fn model_version(&self, name: &str, version: u32) -> Result<ModelVersion, Error> {
+        self.read("model_version", |s| s.model_version(name, version))
+    }
+
+    pub fn set_model_alias(&self, name: &str, alias: &str, version: u32) -> Result<(), Error> {
+        self.write("set_model_alias", |s| {
+            s.set_model_alias(name, alias, version)
+        })
+    }
+
+    pub fn delete_model_alias(&self, name: &str, alias: &str) -> Result<(), Error> {
+        self.write("delete_model_alias", |s| s.delete_model_alias(name, alias))
+    }
+
+    pub fn model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion, Error> {
+        self.read("model_version_by_alias", |s| {
+            s.model_version_by_alias(name, alias)
+        })
+    }
+
+    // ---- teams and sync -------------------------------------------------------------------
+
+    /// This device's endpoint id (hex): its identity on the roster.
+    pub fn device_id(&self) -> Result<String, Error> {
+        self.read("device_id", |s| s.device_id())
+    }
+
+    /// Creates a team with this device (owned by the workspace user) as its first member.
+    pub fn team_create(&self, name: &str, email: &str) -> Result<TeamInfo, Error> {
+        self.write("team_create", |s| s.team_create(name, email))
+    }
+
+    /// The team this workspace belongs to, if any.
+    pub fn team(&self) -> Result<Option<TeamInfo>, Error> {
+        self.read("team", |s| s.team())
+    }
+
+    /// Every device on the roster, removed ones included.
+    pub fn team_members(&self) -> Result<Vec<Member>, Error> {
+        self.read("team_members", |s| s.team_members())
+    }
+
+    /// Removes a member (by id prefix, name or email).
+    pub fn team_remove(&self, who: &str) -> Result<Member, Error> {
+        self.write("team_remove", |s| s.team_remove(who))
+    }
+
+    /// Issues a one-time invitation ticket carrying `addrs`.
+    pub fn team_invite(&self, addrs: &[SocketAddr], ttl: Duration) -> Result<String, Error> {
+        self.write("team_invite", |s| s.team_invite(addrs, ttl))
+    }
+
+    /// This device, its team, each peer (last seen, last sync, what is pending).
+    pub fn sync_status(&self) -> Result<SyncStatus, Error> {
+        self.read("sync_status", |s| s.sync_status())
+    }
+
+    /// The blobs `run`'s artifacts need that this device does not hold.
+    pub fn missing_artifact_blobs(&self, run: RunId) -> Result<Vec<BlobHash>, Error> {
+        self.read("missing_artifact_blobs", |s| s.missing_artifact_blobs(run))
+    }
+
+    /// Fetches the artifact blobs `run` lacks from whichever teammate holds them, through a
+    /// running `node` (sessions send blobs up to 8 MiB eagerly; larger ones come on demand): a
+    /// directory's manifest first, then the files it lists.
+    pub async fn fetch_run_artifacts(
+        &self,
+        node: &Node,
+        run: RunId,
+    ) -> Result<crate::team::FetchReport, Error> {
+        let mut total = crate::team::FetchReport::default();
+        for _ in 0..2 {
+            let missing = self.missing_artifact_blobs(run)?;
+            if missing.is_empty() {
+                break;
+            }
+            let r = node.fetch_blobs(&missing).await?;
+            total.bytes += r.bytes;
+            total.fetched.extend(r.fetched);
+            total.missing = r.missing;
+        }
+        Ok(total)
+    }
+
+    /// Starts this device's sync node (needs a tokio runtime).
+    pub async fn start_sync_node(&self, config: NodeConfig) -> Result<Node, Error> {
+        let (key, stores) = self.read("start_sync_node", |s| s.sync_node_parts())?;
+        Ok(Node::spawn(stores, key, config).await?)
+    }
+
+    // ---- maintenance ----------------------------------------------------------------------
+
+    /// Fills the workspace with a demo catalog, calling `progress(done, total)` as it goes.
+    pub fn generate_demo(
+        &self,
+        opts: &DemoOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<DemoReport, Error> {
+        let started = std::time::Instant::now();
+        let mut report = self.write("generate_demo", |s| s.generate_demo(opts, progress))?;
+        self.shared
+            .info
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .demo = true;
+        // Indexed now, so the first search of a fresh demo (the app's first screen) does not
+        // wait for it.
+        self.rebuild_index()?;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
 
     /// Recomputes the catalog's projection tables from its automerge docs.
-    pub fn rebuild_projections(&mut self) -> Result<u64, Error> {
-        let n = self.catalog.rebuild_projections()?;
-        // The docs' summaries may trail the metric store by a couple of seconds: re-apply it.
-        let runs: Vec<RunRow> = self.catalog.list_runs(&RunFilter {
-            include_deleted: true,
-            ..Default::default()
-        })?;
-        for r in runs {
-            let live: Vec<(String, MetricSummary)> = self.live_metrics(r.id)?.into_iter().collect();
-            if !live.is_empty() {
-                self.catalog.project_metric_summaries(r.id, &live)?;
-            }
-        }
-        Ok(n)
+    pub fn rebuild_projections(&self) -> Result<u64, Error> {
+        self.write("rebuild_projections", |s| s.rebuild_projections())
     }
 
     /// Compacts every catalog doc into a fresh snapshot.
-    pub fn compact(&mut self) -> Result<usize, Error> {
-        Ok(self.catalog.compact_all()?)
+    pub fn compact(&self) -> Result<usize, Error> {
+        self.write("compact", |s| s.compact())
     }
-
-    pub fn metric_storage(&self) -> Result<cairn_metrics::StorageStats, Error> {
-        Ok(self.metrics.storage_stats()?)
-    }
-}
-
-/// Makes the workspace readable by its owner only: on a shared GPU box other local users must
-/// not read the catalog (nor find the loopback server's data through it). The directory is
-/// 0700 and the databases 0600; SQLite gives the `-wal`/`-shm` files the database's mode.
-/// Workspaces made by earlier versions (0755/0644) are tightened when opened.
-#[cfg(unix)]
-fn restrict_to_owner(dir: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let restrict = |path: &Path, mode: u32| -> Result<(), Error> {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(path)(e)),
-        };
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                .map_err(Error::io(path))?;
-        }
-        Ok(())
-    };
-    restrict(dir, 0o700)?;
-    for db in ["catalog.db", "metrics.db", "sync.db"] {
-        for suffix in ["", "-wal", "-shm"] {
-            restrict(&dir.join(format!("{db}{suffix}")), 0o600)?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_dir: &Path) -> Result<(), Error> {
-    Ok(())
-}
-
-fn write_marker(path: &Path, info: &WorkspaceInfo) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(info).unwrap_or_default();
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
-}
-
-/// The summary the catalog keeps of a series.
-pub(crate) fn summary_of(s: &SeriesInfo) -> Option<MetricSummary> {
-    let last = s.last?;
-    Some(MetricSummary {
-        last: last.value,
-        step: last.step,
-        ts_ms: last.ts_ms,
-        min: s.min,
-        max: s.max,
-        count: s.count,
-    })
-}
-
-/// A readable default name, unique enough to tell runs apart in a list: two words from the id.
-fn default_run_name(id: RunId) -> String {
-    const ADJ: [&str; 16] = [
-        "amber", "brisk", "calm", "dusty", "eager", "fuzzy", "gentle", "hazy", "icy", "jolly",
-        "keen", "lucky", "misty", "noble", "quiet", "rapid",
-    ];
-    const NOUN: [&str; 16] = [
-        "otter", "falcon", "cedar", "comet", "delta", "ember", "fjord", "glade", "heron", "island",
-        "lynx", "maple", "nebula", "orchid", "pine", "quartz",
-    ];
-    let b = id.to_string();
-    let n = u64::from_str_radix(&b[b.len() - 6..], 16).unwrap_or(0);
-    format!(
-        "{}-{}-{}",
-        ADJ[(n & 15) as usize],
-        NOUN[((n >> 4) & 15) as usize],
-        (n >> 8) % 1000
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
-    fn a_workspace_is_readable_by_its_owner_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("ws");
-        drop(Workspace::create(&dir, "alice").unwrap());
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join("catalog.db")), 0o600);
-        assert_eq!(mode(&dir.join("metrics.db")), 0o600);
-
-        // A workspace made before (0755, 0644) is tightened when opened.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let db = dir.join("catalog.db");
-        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-        drop(Workspace::open(&dir, "alice").unwrap());
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&db), 0o600);
+    fn the_handle_is_shared_across_threads() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Workspace>();
     }
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_core::{NewRun, Point, Workspace};
+use cairn_core::{LineageRequest, MetricPoint as Point, NewRun, Workspace};
 use cairn_model::{Run, RunId, RunStatus};
 use cairn_probe::SystemSampler;
 
@@ -106,7 +106,7 @@ fn now_ms() -> i64 {
 }
 
 /// Creates the run with its lineage (the schema decides whether it may start).
-fn create_run(ws: &mut Workspace, opts: &ExecOptions) -> Result<Run, Error> {
+fn create_run(ws: &Workspace, opts: &ExecOptions) -> Result<Run, Error> {
     let mut new = NewRun {
         experiment_name: opts.experiment.clone(),
         name: opts.name.clone(),
@@ -116,23 +116,19 @@ fn create_run(ws: &mut Workspace, opts: &ExecOptions) -> Result<Run, Error> {
     };
     new.tags
         .insert("cairn.command".into(), opts.command.join(" "));
-    if opts.git {
-        new.lineage.code = cairn_probe::code_version(&opts.cwd);
-    }
-    let mut infra = cairn_probe::infra_profile();
-    infra.instance_type = opts.instance_type.clone();
-    infra.hourly_price_usd = opts.hourly_price_usd;
-    new.lineage.infra = Some(infra);
-    for (role, path) in &opts.datasets {
-        let path = if path.is_absolute() {
-            path.clone()
-        } else {
-            opts.cwd.join(path)
-        };
-        new.lineage
+    new.lineage = ws.lineage_here(&LineageRequest {
+        cwd: opts.cwd.clone(),
+        git: opts.git.then(|| PathBuf::from(".")),
+        datasets: opts
             .datasets
-            .insert(role.clone(), ws.dataset_snapshot(&path)?);
-    }
+            .iter()
+            .map(|(role, path)| (role.clone(), path.display().to_string()))
+            .collect(),
+        infra: true,
+        instance_type: opts.instance_type.clone(),
+        hourly_price_usd: opts.hourly_price_usd,
+        ..Default::default()
+    })?;
     Ok(ws.start_run(new)?)
 }
 
@@ -164,24 +160,18 @@ fn pump(
 /// Runs the command as a tracked run. `started` is told the run and the embedded server's
 /// address once the command is about to start.
 pub fn exec(
-    mut ws: Workspace,
+    ws: Workspace,
     opts: &ExecOptions,
     started: impl FnOnce(&Run, SocketAddr),
 ) -> Result<ExecOutcome, Error> {
     let program = opts.command.first().ok_or(Error::NoCommand)?.clone();
-    let run = create_run(&mut ws, opts)?;
-    let experiment = ws.experiment_by_id(run.experiment)?;
-    let mlflow_experiment = if experiment.name == "Default" {
-        "0".to_owned()
-    } else {
-        experiment.id.to_string()
-    };
+    let run = create_run(&ws, opts)?;
+    // The id MLflow clients know the experiment by, as the embedded server answers it.
+    let mlflow_experiment = ws.mlflow_experiment_id(&ws.experiment_by_id(run.experiment)?)?;
     let log_path = ws.dir().join("cache").join(format!("exec-{}.log", run.id));
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let ws = Arc::new(Mutex::new(ws));
-
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -215,9 +205,7 @@ pub fn exec(
         Ok(c) => c,
         Err(source) => {
             // The run exists; record that its command never started.
-            let mut guard = ws.lock().unwrap_or_else(|p| p.into_inner());
-            guard.end_run(run.id, RunStatus::Failed, None)?;
-            drop(guard);
+            ws.set_status(run.id, RunStatus::Failed, None)?;
             if stop_server.send(()).is_err() {
                 tracing::debug!("the tracking server had already stopped");
             }
@@ -273,8 +261,7 @@ pub fn exec(
                     .collect();
                 let batches: Vec<(&str, &[Point])> =
                     points.iter().map(|(k, p)| (k.as_str(), &p[..])).collect();
-                let mut guard = ws.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = guard.log_metrics(id, &batches) {
+                if let Err(e) = ws.log_metrics(id, &batches) {
                     warnings.push(format!("system metrics at step {step}: {e}"));
                 }
                 step += 1;
@@ -295,16 +282,13 @@ pub fn exec(
         .unwrap_or_else(|_| (0, vec!["the system sampler stopped early".into()]));
 
     let outcome_status = status_of(status);
-    {
-        let mut guard = ws.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = guard.add_artifact(run.id, &log_path, Some("logs/output.log")) {
-            warnings.push(format!("keeping the output log: {e}"));
-        } else if let Err(e) = std::fs::remove_file(&log_path) {
-            tracing::debug!(error = %e, "could not remove the stored log's copy");
-        }
-        if let Err(e) = guard.end_run(run.id, outcome_status, None) {
-            warnings.push(format!("recording the end of the run: {e}"));
-        }
+    if let Err(e) = ws.add_artifact(run.id, &log_path, Some("logs/output.log")) {
+        warnings.push(format!("keeping the output log: {e}"));
+    } else if let Err(e) = std::fs::remove_file(&log_path) {
+        tracing::debug!(error = %e, "could not remove the stored log's copy");
+    }
+    if let Err(e) = ws.set_status(run.id, outcome_status, None) {
+        warnings.push(format!("recording the end of the run: {e}"));
     }
     if stop_server.send(()).is_err() {
         tracing::debug!("the tracking server had already stopped");

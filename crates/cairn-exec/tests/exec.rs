@@ -166,7 +166,7 @@ fn a_command_that_cannot_start_is_an_error_and_a_failed_run() {
         "{err}"
     );
     let ws = Workspace::open(wsdir.path(), "check").unwrap();
-    let runs = ws.list_runs(&Default::default()).unwrap();
+    let runs = ws.runs_page(&Default::default()).unwrap().runs;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Failed);
 }
@@ -175,7 +175,7 @@ fn a_command_that_cannot_start_is_an_error_and_a_failed_run() {
 fn a_refusing_schema_stops_the_command_before_it_starts() {
     let code = repo();
     let wsdir = tempfile::tempdir().unwrap();
-    let mut ws = Workspace::create(wsdir.path(), "tester").unwrap();
+    let ws = Workspace::create(wsdir.path(), "tester").unwrap();
     let schema = cairn_model::RunSchema {
         required: vec!["params.epochs: int".parse().unwrap()],
         enforcement: cairn_model::Enforcement::Refuse,

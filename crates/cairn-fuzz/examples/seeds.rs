@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use cairn_artifacts::{ArtifactStore, Manifest};
 use cairn_catalog::Catalog;
-use cairn_core::{DemoOptions, NewRun, Point, Workspace};
+use cairn_core::{DemoOptions, MetricPoint as Point, NewRun, Workspace};
 use cairn_metrics::MetricStore;
 use cairn_sync::ledger::Ledger;
 use cairn_sync::wire::{Msg, read_frame};
@@ -33,7 +33,7 @@ async fn main() -> Result<()> {
     // A workspace with some of everything a peer sends: demo runs (params, tags, lineage,
     // metrics sealed when the runs ended), a file and a directory artifact.
     let ws_dir = work.path().join("ws");
-    let mut ws = Workspace::create(&ws_dir, "alice")?;
+    let ws = Workspace::create(&ws_dir, "alice")?;
     ws.generate_demo(
         &DemoOptions {
             runs: 2,
@@ -132,7 +132,7 @@ async fn main() -> Result<()> {
     // Sealed chunks as peers send them: float32-exact values (the 32-bit mode) with NaN and
     // infinities, and float64 values, each long enough to be sealed on append.
     let long_dir = work.path().join("long");
-    let mut ws = Workspace::create(&long_dir, "bob")?;
+    let ws = Workspace::create(&long_dir, "bob")?;
     let run = ws.start_run(NewRun {
         name: Some("long".into()),
         ..Default::default()
@@ -156,7 +156,7 @@ async fn main() -> Result<()> {
         })
         .collect();
     ws.log_metrics(run.id, &[("f32", &f32_points), ("f64", &f64_points)])?;
-    ws.end_run(run.id, cairn_model::RunStatus::Finished, None)?;
+    ws.set_status(run.id, cairn_model::RunStatus::Finished, None)?;
     drop(ws);
     let stream = record(&long_dir, &work.path().join("fresh-2")).await?;
     for (i, frame) in split_frames(&stream).await?.iter().enumerate() {

@@ -344,7 +344,37 @@ impl SearchIndex {
 
     /// Runs a search over what was last committed.
     pub fn search(&self, req: &SearchRequest) -> Result<Page, SearchError> {
-        crate::exec::search(&self.fields, &self.reader.searcher(), req)
+        self.snapshot().search(req)
+    }
+
+    /// What was last committed, to search without holding the index: writers (catching up,
+    /// rebuilding) and any number of searches of snapshots go on at once.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            fields: self.fields.clone(),
+            searcher: self.reader.searcher(),
+        }
+    }
+}
+
+/// The index as of one commit, cheap to take and to clone, searchable from any thread.
+#[derive(Clone)]
+pub struct Snapshot {
+    fields: Fields,
+    searcher: tantivy::Searcher,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("runs", &self.searcher.num_docs())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    pub fn search(&self, req: &SearchRequest) -> Result<Page, SearchError> {
+        crate::exec::search(&self.fields, &self.searcher, req)
     }
 }
 

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use cairn_model::{ExperimentId, RunId};
 
-pub use index::{Health, SearchIndex};
+pub use index::{Health, SearchIndex, Snapshot};
 pub use like::{LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use query::{Query, QueryError, SortKey, parse, parse_sort};
 pub use schema::IndexedRun;

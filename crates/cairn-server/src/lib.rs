@@ -2,8 +2,10 @@
 //! Cairn workspace) and Cairn's own versioned JSON API under `/api/v1/`.
 //!
 //! Every handler is an adapter: it decodes the request, calls `cairn_core::Workspace`, and encodes
-//! the answer. The workspace sits behind a mutex and is called on the blocking pool (its stores
-//! are SQLite), one call at a time, each within a time budget. The server listens on loopback
+//! the answer. The workspace handle is shared by every request, no lock around it: calls run on
+//! the blocking pool (its stores are SQLite), reads side by side and never waiting for a write,
+//! each within a time budget. Cairn's own API (`/api/v1`) is the operations `cairn-core`
+//! declares, mounted from that one list. The server listens on loopback
 //! unless told otherwise, and then requires a bearer token; the Host header is checked against
 //! DNS rebinding; a request that changes data is refused from another origin and, on a JSON
 //! route, unless it is JSON; bodies are bounded; large replies and artifacts are streamed; no
@@ -19,7 +21,7 @@ mod stream;
 mod ui;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -102,15 +104,20 @@ impl Default for Limits {
     }
 }
 
+/// Reads running at once at most: each holds a thread of the blocking pool while it works, so a
+/// flood of requests waits here (asynchronously) rather than taking every thread.
+const CONCURRENT_READS: usize = 32;
+
 /// The shared workspace every handler works on.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    ws: Arc<Mutex<Workspace>>,
-    /// One call at a time, queued without a thread: calls wait here (asynchronously, so a call
-    /// given up after its budget leaves the queue without ever running) rather than on the
-    /// workspace mutex inside the blocking pool, where a flood of requests would each hold a
-    /// thread.
-    turn: Arc<tokio::sync::Semaphore>,
+    ws: Workspace,
+    reads: Arc<tokio::sync::Semaphore>,
+    /// Writes take turns here, one at a time, queued without a thread: a write given up after
+    /// its budget while it waits for its turn leaves the queue without ever running, so a 503
+    /// for a write that never started means it was not done. (The workspace serialises writes
+    /// too; this keeps the waiting out of the blocking pool.)
+    writes: Arc<tokio::sync::Semaphore>,
     pub(crate) limits: Arc<Limits>,
 }
 
@@ -119,7 +126,7 @@ pub(crate) struct AppState {
 pub(crate) enum CallError {
     /// The workspace said no.
     Core(cairn_core::Error),
-    /// The call panicked; the workspace is handed to the next call as it was left.
+    /// The call could not run (the server is stopping, the thread was lost).
     Aborted(String),
 }
 
@@ -130,27 +137,45 @@ impl From<cairn_core::Error> for CallError {
 }
 
 impl AppState {
-    pub(crate) fn new(ws: Arc<Mutex<Workspace>>, limits: Limits) -> AppState {
+    pub(crate) fn new(ws: Workspace, limits: Limits) -> AppState {
         AppState {
             ws,
-            turn: Arc::new(tokio::sync::Semaphore::new(1)),
+            reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)),
+            writes: Arc::new(tokio::sync::Semaphore::new(1)),
             limits: Arc::new(limits),
         }
     }
 
-    /// Runs `f` on the workspace on the blocking pool, after the calls queued before it.
+    /// Runs `f`, which only reads, on the blocking pool: reads run side by side and never wait
+    /// for a write.
     ///
     /// Not bounded in time here: the request budget (see `limits.rs`) drops a request that runs
     /// past it. A call dropped while it waits for its turn never runs; one that has started runs
-    /// to its end on its blocking thread (a thread cannot be stopped safely mid-write), keeping
-    /// its turn until then, and its answer is discarded.
+    /// to its end on its blocking thread (a thread cannot be stopped safely mid-write), and its
+    /// answer is discarded.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, CallError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Workspace) -> Result<T, cairn_core::Error> + Send + 'static,
+        F: FnOnce(&Workspace) -> Result<T, cairn_core::Error> + Send + 'static,
     {
-        let turn = self
-            .turn
+        self.run(&self.reads, f).await
+    }
+
+    /// Runs `f`, which changes data, after the writes queued before it (see [`AppState::call`]).
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, CallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Workspace) -> Result<T, cairn_core::Error> + Send + 'static,
+    {
+        self.run(&self.writes, f).await
+    }
+
+    async fn run<T, F>(&self, turns: &Arc<tokio::sync::Semaphore>, f: F) -> Result<T, CallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Workspace) -> Result<T, cairn_core::Error> + Send + 'static,
+    {
+        let turn = turns
             .clone()
             .acquire_owned()
             .await
@@ -158,9 +183,7 @@ impl AppState {
         let ws = self.ws.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            // A panic in another request must not take the server down with it.
-            let mut guard = ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard).map_err(CallError::Core)
+            f(&ws).map_err(CallError::Core)
         })
         .await
         .unwrap_or_else(|e| Err(CallError::Aborted(format!("request aborted: {e}"))))
@@ -180,12 +203,12 @@ impl AppState {
 }
 
 /// The whole application with the default [`Limits`]: MLflow API, Cairn API, guards.
-pub fn router(ws: Arc<Mutex<Workspace>>, config: &ServerConfig) -> Router {
+pub fn router(ws: Workspace, config: &ServerConfig) -> Router {
     router_with(ws, config, Limits::default())
 }
 
 /// The whole application under `limits`.
-pub fn router_with(ws: Arc<Mutex<Workspace>>, config: &ServerConfig, limits: Limits) -> Router {
+pub fn router_with(ws: Workspace, config: &ServerConfig, limits: Limits) -> Router {
     let access = Arc::new(Access::new(config));
     let state = AppState::new(ws, limits);
     Router::new()
@@ -207,7 +230,7 @@ pub fn router_with(ws: Arc<Mutex<Workspace>>, config: &ServerConfig, limits: Lim
 /// A server bound to its address, ready to run.
 pub struct Server {
     listener: tokio::net::TcpListener,
-    ws: Arc<Mutex<Workspace>>,
+    ws: Workspace,
     config: ServerConfig,
     limits: Limits,
 }
@@ -223,7 +246,7 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Binds the listener (port 0 picks a free one) and checks the security settings.
-    pub async fn bind(ws: Arc<Mutex<Workspace>>, config: ServerConfig) -> Result<Server, Error> {
+    pub async fn bind(ws: Workspace, config: ServerConfig) -> Result<Server, Error> {
         // An empty token is no token.
         let mut config = config;
         config.token = config.token.filter(|t| !t.is_empty());

@@ -179,7 +179,8 @@ pub(crate) async fn feed(body: Body, tx: mpsc::Sender<Chunk>, idle: Duration) {
 }
 
 /// Writes one point into a streamed reply (the separator between points is written for it).
-pub(crate) type PointWriter = std::sync::Arc<dyn Fn(&mut String, &cairn_core::Point) + Send + Sync>;
+pub(crate) type PointWriter =
+    std::sync::Arc<dyn Fn(&mut String, &cairn_core::MetricPoint) + Send + Sync>;
 
 /// A metric history reply as `open` + points + `close`, read from the metric store one sealed
 /// chunk at a time (each read a call of its own: the workspace is free between chunks, and a

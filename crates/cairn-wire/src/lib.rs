@@ -1,9 +1,15 @@
-//! The UI's TypeScript wire types, generated from the Rust types that cross the API boundary:
-//! the DTOs of `cairn-core` (what `/api/v1` and the desktop commands send), the domain types of
-//! `cairn-model` they carry, and `cairn-charts`' chart map. [`bindings`] renders them, with
-//! ts-rs, into one file, `ui/src/wire.gen.ts`, which is committed; `cargo wire` rewrites it and
-//! the tests fail when it differs from what the Rust types give (and type-check real JSON of
-//! every DTO against it).
+//! The UI's side of the API boundary, generated from the Rust that declares it:
+//! - [`bindings`]: the TypeScript wire types (`ui/src/wire.gen.ts`), with ts-rs, from the request
+//!   and response types of every operation `cairn-core` declares (`cairn_core::api`), the domain
+//!   types of `cairn-model` they carry and `cairn-charts`' chart map;
+//! - [`client`]: the typed client (`ui/src/api.gen.ts`), one function per declared operation,
+//!   over a transport the UI picks (HTTP under `/api/v1` in a browser, the desktop's command in
+//!   the window);
+//! - [`openapi`]: the OpenAPI 3.1 document of `/api/v1` (`crates/cairn-server/openapi.json`,
+//!   which the server also serves), with JSON Schemas of the same types (schemars).
+//!
+//! All three files are committed; `cargo wire` rewrites them and the tests fail when they differ from
+//! what the Rust gives (and type-check real JSON of every DTO against the types).
 //!
 //! What it is not: a runtime dependency of anything. It turns on the `ts` features of the crates
 //! it reads, so only builds that include it pay for ts-rs.
@@ -18,6 +24,12 @@ use ts_rs::{Config, TS, TypeVisitor};
 
 /// Where the bindings live, relative to the repository root.
 pub const BINDINGS_PATH: &str = "ui/src/wire.gen.ts";
+
+/// Where the typed client lives, relative to the repository root.
+pub const CLIENT_PATH: &str = "ui/src/api.gen.ts";
+
+/// Where the OpenAPI document lives, relative to the repository root.
+pub const OPENAPI_PATH: &str = "crates/cairn-server/openapi.json";
 
 /// The command that regenerates them, for messages.
 pub const REGENERATE: &str = "cargo wire";
@@ -34,22 +46,22 @@ pub fn bindings_path() -> PathBuf {
 
 /// Every type the UI receives or sends, with the types they refer to found by following them.
 fn roots(c: &mut Collect<'_>) {
-    use cairn_core as core;
-    // What /api/v1 and the desktop commands answer.
-    c.visit::<core::Info>();
-    c.visit::<core::ExperimentSummary>();
+    // The requests and responses of every declared operation.
+    cairn_core::api::types::visit(c);
+    // Errors: `{code, message, …}`, from every transport.
+    c.visit::<cairn_core::ErrorBody>();
+    // Read by the UI out of other answers (an experiment summary flattens its experiment).
+    c.visit::<cairn_core::ArtifactEntry>();
     c.visit::<cairn_model::Experiment>();
-    c.visit::<core::SearchRequest>();
-    c.visit::<core::SearchPage>();
-    c.visit::<core::RunView>();
-    c.visit::<core::BucketView>();
-    c.visit::<core::ArtifactEntry>();
-    c.visit::<core::SavedView>();
-    // Errors: `{code, message}`.
-    c.visit::<core::Code>();
-    // Charts: what the UI asks for and what it gets (the SVG and its map).
-    c.visit::<core::ChartRequest>();
-    c.visit::<core::ChartView>();
+}
+
+/// The generated files: (path relative to the repository root, contents).
+pub fn generated() -> Vec<(&'static str, String)> {
+    vec![
+        (BINDINGS_PATH, bindings()),
+        (CLIENT_PATH, client()),
+        (OPENAPI_PATH, openapi()),
+    ]
 }
 
 /// The contents of `ui/src/wire.gen.ts`: a header, then every declaration sorted by name.
@@ -84,8 +96,14 @@ struct Collect<'a> {
 
 impl TypeVisitor for Collect<'_> {
     fn visit<T: TS + 'static + ?Sized>(&mut self) {
-        // Types without an output path are TypeScript's own (string, number, arrays, maps).
-        if T::output_path().is_none() || !self.seen.insert(TypeId::of::<T>()) {
+        if !self.seen.insert(TypeId::of::<T>()) {
+            return;
+        }
+        // Types without an output path are TypeScript's own (string, number, arrays, maps):
+        // nothing to declare, but what they hold may need it (`Array<ExperimentSummary>`).
+        if T::output_path().is_none() {
+            T::visit_generics(self);
+            T::visit_dependencies(self);
             return;
         }
         let name = T::ident(self.cfg);
@@ -98,4 +116,241 @@ impl TypeVisitor for Collect<'_> {
         }
         T::visit_dependencies(self);
     }
+}
+
+/// The contents of `ui/src/api.gen.ts`: one typed function per operation `cairn-core` declares,
+/// over a `Transport` (see `ui/src/api.ts`).
+pub fn client() -> String {
+    let cfg = Config::new().with_large_int("number");
+    let signatures = cairn_core::api::types::signatures(&cfg);
+    let declared: HashSet<String> = {
+        let mut c = Collect {
+            cfg: &cfg,
+            seen: HashSet::new(),
+            decls: BTreeMap::new(),
+        };
+        roots(&mut c);
+        c.decls.into_keys().collect()
+    };
+    // The wire types the signatures name, imported from wire.gen.ts.
+    let mut used: Vec<String> = signatures
+        .iter()
+        .flat_map(|s| identifiers(&s.request).chain(identifiers(&s.response)))
+        .filter(|id| declared.contains(id))
+        .collect();
+    used.sort();
+    used.dedup();
+    let mut out = String::from(
+        "// Generated by `cargo wire` (crates/cairn-wire) from the operations cairn-core declares\n\
+         // (crates/cairn-core/src/api.rs); do not edit. One function per operation, over a\n\
+         // transport: HTTP under /api/v1 in a browser, the desktop's command in the window\n\
+         // (ui/src/api.ts).\n\n",
+    );
+    out.push_str(&format!(
+        "import type {{ {} }} from \"./wire.gen\";\n\n",
+        used.join(", ")
+    ));
+    out.push_str(
+        "export type Method = \"GET\" | \"PUT\" | \"POST\" | \"DELETE\";\n\n\
+         /** Carries one call: path parameters (`{id}`, `{*key}` for the rest of the path) are\n \
+         *  fields of `request`, the others go in the query string (GET, DELETE) or the body. */\n\
+         export interface Transport {\n  \
+         call<T>(op: string, method: Method, path: string, request: object): Promise<T>;\n}\n\n",
+    );
+    out.push_str("/** Every operation: name, method and path under /api/v1. */\nexport const OPERATIONS = [\n");
+    for op in cairn_core::api::OPERATIONS {
+        out.push_str(&format!(
+            "  {{ name: \"{}\", method: \"{}\", path: \"{}\" }},\n",
+            op.name,
+            op.method.as_str(),
+            op.path
+        ));
+    }
+    out.push_str("] as const;\n\n");
+    out.push_str("/** The API over `transport`. */\nexport function client(transport: Transport) {\n  return {\n");
+    for (op, sig) in cairn_core::api::OPERATIONS.iter().zip(&signatures) {
+        assert_eq!(
+            op.name, sig.name,
+            "operations and signatures are listed alike"
+        );
+        let doc: Vec<&str> = op.doc.lines().map(str::trim).collect();
+        out.push_str(&format!("    /** {} */\n", doc.join("\n     *  ")));
+        let optional = if sig.request == "Empty" { " = {}" } else { "" };
+        out.push_str(&format!(
+            "    {}: (request: {}{optional}) =>\n      transport.call<{}>(\"{}\", \"{}\", \"{}\", request),\n",
+            camel(op.name),
+            sig.request,
+            sig.response,
+            op.name,
+            op.method.as_str(),
+            op.path,
+        ));
+    }
+    out.push_str("  };\n}\n\nexport type Client = ReturnType<typeof client>;\n");
+    out
+}
+
+/// The identifiers in a TypeScript type expression (`Array<ExperimentSummary>` → `Array`,
+/// `ExperimentSummary`).
+fn identifiers(ty: &str) -> impl Iterator<Item = String> + '_ {
+    ty.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .map(str::to_owned)
+}
+
+/// `artifact_text` → `artifactText`.
+fn camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The HTTP status each code answers with (as `cairn-server` maps them).
+fn status_of(code: cairn_core::Code) -> &'static str {
+    use cairn_core::Code;
+    match code {
+        Code::NotFound => "404",
+        Code::InvalidArgument | Code::SchemaViolation => "400",
+        Code::AlreadyExists | Code::Conflict => "409",
+        Code::Unavailable => "503",
+        Code::Unauthenticated => "401",
+        Code::PermissionDenied => "403",
+        Code::PayloadTooLarge => "413",
+        Code::UnsupportedMediaType => "415",
+        _ => "500",
+    }
+}
+
+/// The contents of `crates/cairn-server/openapi.json`: every declared operation as a path of
+/// `/api/v1`, its request as path and query parameters (GET, DELETE) or a JSON body (PUT, POST),
+/// its answer and its error codes, with the schemas of every type in `components`.
+pub fn openapi() -> String {
+    use serde_json::{Map, Value, json};
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.definitions_path = "#/components/schemas/".into();
+    settings.meta_schema = None;
+    let mut generator = schemars::SchemaGenerator::new(settings);
+    let schemas = cairn_core::api::types::schemas(&mut generator);
+    let error_ref = generator
+        .subschema_for::<cairn_core::ErrorBody>()
+        .to_value();
+    let mut paths: Map<String, Value> = Map::new();
+    for (op, (name, request, response)) in cairn_core::api::OPERATIONS.iter().zip(schemas) {
+        assert_eq!(op.name, name, "operations and schemas are listed alike");
+        let path = op.path.replace("{*", "{");
+        let path_params: Vec<String> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_owned()))
+            .collect();
+        let request = request.to_value();
+        let properties = request
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let required: Vec<&str> = request
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut parameters = Vec::new();
+        let mut body = Map::new();
+        for (field, schema) in &properties {
+            if path_params.contains(field) {
+                parameters.push(json!({
+                    "name": field, "in": "path", "required": true, "schema": schema,
+                }));
+            } else if op.method.has_body() {
+                body.insert(field.clone(), schema.clone());
+            } else {
+                parameters.push(json!({
+                    "name": field, "in": "query",
+                    "required": required.contains(&field.as_str()),
+                    "schema": schema,
+                }));
+            }
+        }
+        let mut responses = Map::new();
+        responses.insert(
+            "200".into(),
+            json!({
+                "description": "OK",
+                "content": { "application/json": { "schema": response.to_value() } },
+            }),
+        );
+        let mut codes: Vec<cairn_core::Code> = op.errors.to_vec();
+        codes.extend([cairn_core::Code::Internal]);
+        for code in codes {
+            let status = status_of(code);
+            let text = serde_json::to_value(code).unwrap_or(Value::Null);
+            let entry = responses.entry(status.to_owned()).or_insert_with(|| {
+                json!({
+                    "description": "",
+                    "content": { "application/json": { "schema": error_ref.clone() } },
+                })
+            });
+            let described = entry["description"].as_str().unwrap_or("").to_owned();
+            let code = text.as_str().unwrap_or("");
+            entry["description"] = Value::String(if described.is_empty() {
+                code.to_owned()
+            } else {
+                format!("{described}, {code}")
+            });
+        }
+        let mut operation = json!({
+            "operationId": op.name,
+            "summary": op.doc.lines().next().unwrap_or("").trim(),
+            "description": op.doc.lines().map(str::trim).collect::<Vec<_>>().join(" ").trim(),
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if op.method.has_body() {
+            let body_required: Vec<&&str> = required
+                .iter()
+                .filter(|r| !path_params.iter().any(|p| p == **r))
+                .collect();
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "properties": body,
+                    "required": body_required,
+                } } },
+            });
+        }
+        paths
+            .entry(path)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.insert(op.method.as_str().to_ascii_lowercase(), operation));
+    }
+    let components = generator.take_definitions(true);
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cairn",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Cairn's own JSON API: the operations cairn-core declares \
+                (crates/cairn-core/src/api.rs), generated by `cargo wire`. Errors are \
+                {code, message}, with column, expected and found for query errors. Writes \
+                take application/json only, and no request of another origin.",
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "paths": paths,
+        "components": { "schemas": components },
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
 }

@@ -1,5 +1,5 @@
-//! `cargo wire`: rewrites `ui/src/wire.gen.ts` from the Rust types; `cargo wire --check` only
-//! says whether it is current.
+//! `cargo wire`: rewrites the generated UI files (`ui/src/wire.gen.ts`, `ui/src/api.gen.ts`) from
+//! the Rust; `cargo wire --check` only says whether they are current.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,33 +12,32 @@ fn main() -> anyhow::Result<ExitCode> {
         Some("--check") => true,
         Some(other) => bail!("unknown argument '{other}': expected nothing or --check"),
     };
-    let path = cairn_wire::bindings_path();
-    let fresh = cairn_wire::bindings();
-    let committed = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let current = committed.as_deref() == Some(fresh.as_str());
     let mut err = std::io::stderr();
-    if check {
-        if current {
-            writeln!(err, "{} is current", cairn_wire::BINDINGS_PATH)?;
-            return Ok(ExitCode::SUCCESS);
+    let mut stale = false;
+    for (rel, fresh) in cairn_wire::generated() {
+        let path = cairn_wire::repo_root().join(rel);
+        let committed = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        if committed.as_deref() == Some(fresh.as_str()) {
+            writeln!(err, "{rel} is current")?;
+        } else if check {
+            writeln!(
+                err,
+                "{rel} differs from the Rust: run `{}` and commit it",
+                cairn_wire::REGENERATE
+            )?;
+            stale = true;
+        } else {
+            std::fs::write(&path, fresh).with_context(|| format!("writing {}", path.display()))?;
+            writeln!(err, "wrote {rel}")?;
         }
-        writeln!(
-            err,
-            "{} differs from the Rust types: run `{}` and commit it",
-            cairn_wire::BINDINGS_PATH,
-            cairn_wire::REGENERATE
-        )?;
-        return Ok(ExitCode::FAILURE);
     }
-    if current {
-        writeln!(err, "{} is current", cairn_wire::BINDINGS_PATH)?;
+    Ok(if stale {
+        ExitCode::FAILURE
     } else {
-        std::fs::write(&path, fresh).with_context(|| format!("writing {}", path.display()))?;
-        writeln!(err, "wrote {}", cairn_wire::BINDINGS_PATH)?;
-    }
-    Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
+    })
 }

@@ -5,11 +5,10 @@
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 
-import type { ChartRequest, ChartView } from "../api";
 import { fromPx, hoverAt, toPx, type HoverRow } from "../chartmap";
 import { metric } from "../format";
 import { api, theme } from "../state";
-import type { LineMap, ParallelMap } from "../wire";
+import type { ChartRequest, ChartView, LineMap, ParallelMap } from "../wire";
 
 const xText = (v: number) => (Number.isInteger(v) ? String(v) : metric(v));
 

@@ -3,7 +3,8 @@
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
-import { ApiError, type SavedView } from "../api";
+import { ApiError } from "../api";
+import type { SavedView } from "../wire";
 import { duration, metric, thousands, time } from "../format";
 import { apply, complete, vocabularyOf, type Completion } from "../query";
 import { api, go, info } from "../state";
@@ -92,7 +93,7 @@ export function Catalog() {
   };
   const deleteView = async () => {
     try {
-      await api.deleteView(view);
+      await api.deleteView({ name: view });
       setViews((vs) => vs.filter((v) => v.name !== view));
       setView("");
     } catch (e) {
@@ -100,18 +101,13 @@ export function Catalog() {
     }
   };
 
-  const effectiveQuery = useMemo(() => {
-    const parts = [applied.trim()].filter(Boolean);
-    if (mine && info.value) parts.push(`attributes.user_id = '${info.value.user.replace(/'/g, "")}'`);
-    return parts.join(" and ");
-  }, [applied, mine, info.value]);
   const orderText = order ? `${order.field} ${order.desc ? "DESC" : "ASC"}` : undefined;
 
   const loadPage = useCallback(
     (page: number, gen: number) => {
       const t0 = performance.now();
       return api
-        .search({ q: effectiveQuery, order: orderText, experiment: experiment || undefined, limit: PAGE, offset: page * PAGE })
+        .search({ q: applied.trim(), mine, order: orderText, experiment: experiment || undefined, limit: PAGE, offset: page * PAGE })
         .then((res) => {
           if (gen !== generation.current) return;
           setTotal(res.total);
@@ -121,7 +117,7 @@ export function Catalog() {
         })
         .catch((e) => gen === generation.current && setError(e));
     },
-    [effectiveQuery, orderText, experiment],
+    [applied, mine, orderText, experiment],
   );
 
   // A new query, order or experiment starts over from the first page.

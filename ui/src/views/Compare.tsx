@@ -60,7 +60,7 @@ export function Compare({ ids }: { ids: string[] }) {
   const [target, setTarget] = useState("");
 
   useEffect(() => {
-    Promise.all(ids.map((id) => api.run(id))).then(setRuns).catch((e) => setError(e.message));
+    Promise.all(ids.map((id) => api.run({ id }))).then(setRuns).catch((e) => setError(e.message));
   }, [ids.join(",")]);
   if (error) return <div class="page error">{error}</div>;
   if (!runs) return <div class="page loading">loading {ids.length} runs…</div>;

@@ -25,10 +25,10 @@ export function RunPage({ id }: { id: string }) {
 
   useEffect(() => {
     setRun(null);
-    api.run(id).then(setRun).catch((e) => setError(e.message));
+    api.run({ id }).then(setRun).catch((e) => setError(e.message));
   }, [id]);
   useEffect(() => {
-    if (run?.artifacts["logs/output.log"]) api.artifactText(run.id, "logs/output.log").then((t) => setLog(t.slice(-20000))).catch(() => setLog(null));
+    if (run?.artifacts["logs/output.log"]) api.artifactText({ id: run.id, path: "logs/output.log", tail: true }).then((t) => setLog(t.text.slice(-20000))).catch(() => setLog(null));
   }, [run?.id]);
 
   if (error) return <div class="page error">{error} <a href="#/">back to the catalog</a></div>;

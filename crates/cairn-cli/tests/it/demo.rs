@@ -84,7 +84,7 @@ fn demo_runs_show_their_lineage_and_parents() {
 #[test]
 fn runs_sorted_by_acc_come_best_first() {
     let ws = demo();
-    let top = array(ws.json(&["runs", "list", "--sort", "acc", "--limit", "5"]));
+    let top = array(ws.json(&["runs", "list", "--sort", "metrics.acc DESC", "--limit", "5"]));
     assert_eq!(top.len(), 5);
     let values: Vec<f64> = top
         .iter()
@@ -100,7 +100,7 @@ fn runs_sorted_by_acc_come_best_first() {
         .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(values[0], best);
 
-    let bottom = array(ws.json(&["runs", "list", "--sort", "acc:asc", "--limit", "5"]));
+    let bottom = array(ws.json(&["runs", "list", "--sort", "metrics.acc ASC", "--limit", "5"]));
     let values: Vec<f64> = bottom.iter().map(|r| acc(r).unwrap()).collect();
     assert!(
         values.windows(2).all(|w| w[0] <= w[1]),

@@ -11,8 +11,8 @@ use cairn_model::RunId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::tracking::{parse_run_id, run_not_found};
 use super::{MlflowError, Reply, json, query};
+use super::{parse_run_id, run_not_found};
 use crate::{AppState, stream};
 
 /// `<experiment>/<run>/artifacts/<path>` → the run and the path inside its artifacts.
@@ -65,7 +65,7 @@ pub(crate) async fn proxy_upload(
     }
     let shown = run.clone();
     let upload = st
-        .call(move |ws| ws.artifact_upload(parse_run_id(&run)?, &rel))
+        .write(move |ws| ws.artifact_upload(parse_run_id(&run)?, &rel))
         .await
         .map_err(run_not_found(&shown))?;
     let (tx, mut reader) = stream::upload_channel();
@@ -73,7 +73,7 @@ pub(crate) async fn proxy_upload(
     let (stored, ()) = tokio::join!(store, stream::feed(body, tx, st.limits.upload_idle));
     let stored = stored?;
     let budget = st.limits.request_budget;
-    tokio::time::timeout(budget, st.call(move |ws| ws.bind_artifact(stored)))
+    tokio::time::timeout(budget, st.write(move |ws| ws.bind_artifact(stored)))
         .await
         .map_err(|_| {
             MlflowError::new(
@@ -96,7 +96,7 @@ pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<
     let (run, rel) = split_proxy_path(&path)?;
     let shown = run.clone();
     let file = st
-        .call(move |ws| ws.open_artifact_path(parse_run_id(&run)?, &rel))
+        .call(move |ws| ws.open_artifact(parse_run_id(&run)?, &rel))
         .await
         .map_err(run_not_found(&shown))?;
     let len = file.len();
@@ -113,7 +113,7 @@ pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<
 pub(crate) async fn proxy_delete(State(st): State<AppState>, Path(path): Path<String>) -> Reply {
     let (run, rel) = split_proxy_path(&path)?;
     let shown = run.clone();
-    st.call(move |ws| ws.delete_artifact(parse_run_id(&run)?, &rel))
+    st.write(move |ws| ws.delete_artifact(parse_run_id(&run)?, &rel))
         .await
         .map_err(run_not_found(&shown))?;
     json(json!({}))
@@ -168,7 +168,7 @@ pub(crate) async fn list_run_artifacts(State(st): State<AppState>, uri: Uri) -> 
             let id: RunId = parse_run_id(&run)?;
             let view = ws.run(id)?;
             let exp = ws.experiment_by_id(view.run.experiment)?;
-            let root = super::dto::artifact_uri(&super::tracking::mlflow_id(ws, &exp)?, &view.run);
+            let root = super::dto::artifact_uri(&ws.mlflow_experiment_id(&exp)?, &view.run);
             Ok((listing(ws.list_artifacts(id, &dir)?, ""), root))
         })
         .await

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::http::Uri;
 use serde::de::DeserializeOwned;
 
-use super::{registry, tracking};
+use super::{experiments, inputs, metrics, registry, runs};
 
 /// Each endpoint the decoder knows: its path under `/api/2.0/mlflow/` and whether it reads a
 /// JSON body (POST) or a query string (GET). Fuzz inputs pick one by index.
@@ -78,20 +78,20 @@ fn query<T: DeserializeOwned>(uri: &Uri) -> Result<(), String> {
 
 fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
     match path {
-        "experiments/create" => body::<tracking::CreateExperiment>(b),
-        "experiments/search" => body::<tracking::SearchExperiments>(b),
+        "experiments/create" => body::<experiments::CreateExperiment>(b),
+        "experiments/search" => body::<experiments::SearchExperiments>(b),
         "experiments/update" | "experiments/delete" | "experiments/set-experiment-tag" => {
-            body::<tracking::ExperimentEdit>(b)
+            body::<experiments::ExperimentEdit>(b)
         }
-        "runs/create" => body::<tracking::CreateRun>(b),
-        "runs/update" => body::<tracking::UpdateRun>(b),
-        "runs/delete" => body::<tracking::RunOnly>(b),
-        "runs/search" => body::<tracking::SearchRuns>(b),
-        "runs/log-metric" => body::<tracking::LogMetric>(b),
-        "runs/log-parameter" | "runs/set-tag" => body::<tracking::LogParam>(b),
-        "runs/delete-tag" => body::<tracking::DeleteTag>(b),
-        "runs/log-batch" => body::<tracking::LogBatch>(b),
-        "runs/log-inputs" => body::<tracking::LogInputs>(b),
+        "runs/create" => body::<runs::CreateRun>(b),
+        "runs/update" => body::<runs::UpdateRun>(b),
+        "runs/delete" => body::<super::RunRef>(b),
+        "runs/search" => body::<runs::SearchRuns>(b),
+        "runs/log-metric" => body::<metrics::LogMetric>(b),
+        "runs/log-parameter" | "runs/set-tag" => body::<runs::LogParam>(b),
+        "runs/delete-tag" => body::<runs::DeleteTag>(b),
+        "runs/log-batch" => body::<metrics::LogBatchRequest>(b),
+        "runs/log-inputs" => body::<inputs::LogInputs>(b),
         "registered-models/create" => body::<registry::CreateModel>(b),
         "registered-models/delete" => body::<registry::NameQuery>(b),
         "registered-models/search" => body::<registry::SearchModels>(b),
@@ -103,10 +103,12 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
 
 fn decode_query(path: &str, uri: &Uri) -> Result<(), String> {
     match path {
-        "experiments/get" | "experiments/get-by-name" => query::<tracking::ExperimentIdQuery>(uri),
-        "experiments/search" => query::<tracking::SearchExperiments>(uri),
-        "runs/get" => query::<tracking::RunIdQuery>(uri),
-        "metrics/get-history" => query::<tracking::HistoryQuery>(uri),
+        "experiments/get" | "experiments/get-by-name" => {
+            query::<experiments::ExperimentIdQuery>(uri)
+        }
+        "experiments/search" => query::<experiments::SearchExperiments>(uri),
+        "runs/get" => query::<super::RunRef>(uri),
+        "metrics/get-history" => query::<metrics::HistoryQuery>(uri),
         "artifacts/list" => query::<super::artifacts::ListQuery>(uri),
         "registered-models/get" | "model-versions/get" => query::<registry::NameQuery>(uri),
         "mlflow-artifacts/artifacts" => query::<super::artifacts::PathQuery>(uri),

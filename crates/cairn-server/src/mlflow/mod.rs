@@ -3,12 +3,19 @@
 //!
 //! Wire types live in [`dto`]; they follow MLflow's protobuf JSON (snake_case, int64 as numbers
 //! or strings, doubles as numbers or "NaN"/"Infinity"). Errors are `{"error_code","message"}`.
+//! The handlers are grouped by resource (`experiments`, `runs`, `metrics`, `inputs`,
+//! `artifacts`, `registry`); each translates MLflow's request into one `cairn_core::Workspace`
+//! operation and its answer back — the rules (schema, param immutability, the status lifecycle,
+//! system tags, dataset roles, what experiment "0" is) are the workspace's.
 
 mod artifacts;
 mod dto;
+mod experiments;
 pub mod fuzz;
+mod inputs;
+mod metrics;
 mod registry;
-mod tracking;
+mod runs;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -57,12 +64,15 @@ impl MlflowError {
 impl From<cairn_core::Error> for MlflowError {
     fn from(e: cairn_core::Error) -> MlflowError {
         use cairn_core::Code;
+        // As MLflow's own server answers: a refused value, a param that would change, a write to
+        // a deleted run are all INVALID_PARAMETER_VALUE.
         let (status, code) = match e.code() {
             Code::NotFound => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
-            Code::InvalidArgument | Code::SchemaViolation => {
+            Code::InvalidArgument | Code::SchemaViolation | Code::Conflict => {
                 (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
             }
             Code::AlreadyExists => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
+            Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         };
         MlflowError {
@@ -168,6 +178,88 @@ pub(crate) fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
         .map_err(|e| MlflowError::invalid(format!("malformed query: {}", e.body_text())))
 }
 
+/// The run an MLflow request names: `run_id`, or `run_uuid` as older clients send it. Every
+/// handler that works on a run reads it through here.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct RunRef {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+impl RunRef {
+    /// The id as given; a request without one is refused naming the parameter.
+    pub(crate) fn id(&self) -> Result<String, MlflowError> {
+        self.run_id
+            .clone()
+            .or_else(|| self.run_uuid.clone())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'"))
+    }
+}
+
+/// A full run id (MLflow clients never send prefixes).
+pub(crate) fn parse_run_id(id: &str) -> Result<cairn_model::RunId, cairn_core::Error> {
+    id.parse().map_err(cairn_core::Error::from)
+}
+
+/// An unknown (or malformed) run as MLflow answers it: 404, naming the id.
+pub(crate) fn run_not_found(id: &str) -> impl FnOnce(CallError) -> MlflowError + '_ {
+    move |e| match e {
+        CallError::Core(e) if e.is_unknown_run() => {
+            MlflowError::not_found(format!("Run '{id}' not found"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Reads through `f` the run `run` names: a missing id is 400, an unknown run 404.
+pub(crate) async fn with_run<T, F>(st: &AppState, run: &RunRef, f: F) -> Result<T, MlflowError>
+where
+    T: Send + 'static,
+    F: FnOnce(&cairn_core::Workspace, cairn_model::RunId) -> Result<T, cairn_core::Error>
+        + Send
+        + 'static,
+{
+    let id = run.id()?;
+    let shown = id.clone();
+    st.call(move |ws| f(ws, parse_run_id(&id)?))
+        .await
+        .map_err(run_not_found(&shown))
+}
+
+/// Changes through `f` the run `run` names (see [`with_run`]).
+pub(crate) async fn write_run<T, F>(st: &AppState, run: &RunRef, f: F) -> Result<T, MlflowError>
+where
+    T: Send + 'static,
+    F: FnOnce(&cairn_core::Workspace, cairn_model::RunId) -> Result<T, cairn_core::Error>
+        + Send
+        + 'static,
+{
+    let id = run.id()?;
+    let shown = id.clone();
+    st.write(move |ws| f(ws, parse_run_id(&id)?))
+        .await
+        .map_err(run_not_found(&shown))
+}
+
+/// A `max_results` within `1..=max` (`default` when absent), as MLflow's server checks it.
+pub(crate) fn max_results(
+    given: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<usize, MlflowError> {
+    let n = given.unwrap_or(default);
+    if n < 1 || n > max {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied: it must be between 1 and {max}"
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// MLflow's server refuses more (`SEARCH_MAX_RESULTS_THRESHOLD`, runs and experiments).
+pub(crate) const MAX_SEARCH_RESULTS: i64 = 50_000;
+
 const API: &str = "/api/2.0/mlflow";
 
 async fn unknown_endpoint(method: axum::http::Method, uri: Uri) -> MlflowError {
@@ -183,39 +275,33 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/version", get(|| async { "3.17.2" }))
         .route("/health", get(|| async { "OK" }))
-        .route(&r("experiments/create"), post(tracking::create_experiment))
-        .route(&r("experiments/get"), get(tracking::get_experiment))
-        .route(
-            &r("experiments/get-by-name"),
-            get(tracking::get_experiment_by_name),
-        )
+        .route(&r("experiments/create"), post(experiments::create))
+        .route(&r("experiments/get"), get(experiments::get))
+        .route(&r("experiments/get-by-name"), get(experiments::get_by_name))
         .route(
             &r("experiments/search"),
-            post(tracking::search_experiments).get(tracking::search_experiments_get),
+            post(experiments::search).get(experiments::search_get),
         )
-        .route(&r("experiments/update"), post(tracking::update_experiment))
-        .route(&r("experiments/delete"), post(tracking::delete_experiment))
-        .route(
-            &r("experiments/restore"),
-            post(tracking::restore_experiment),
-        )
+        .route(&r("experiments/update"), post(experiments::update))
+        .route(&r("experiments/delete"), post(experiments::delete))
+        .route(&r("experiments/restore"), post(experiments::restore))
         .route(
             &r("experiments/set-experiment-tag"),
-            post(tracking::set_experiment_tag),
+            post(experiments::set_tag),
         )
-        .route(&r("runs/create"), post(tracking::create_run))
-        .route(&r("runs/get"), get(tracking::get_run))
-        .route(&r("runs/update"), post(tracking::update_run))
-        .route(&r("runs/delete"), post(tracking::delete_run))
-        .route(&r("runs/restore"), post(tracking::restore_run))
-        .route(&r("runs/search"), post(tracking::search_runs))
-        .route(&r("runs/log-metric"), post(tracking::log_metric))
-        .route(&r("runs/log-parameter"), post(tracking::log_param))
-        .route(&r("runs/set-tag"), post(tracking::set_tag))
-        .route(&r("runs/delete-tag"), post(tracking::delete_tag))
-        .route(&r("runs/log-batch"), post(tracking::log_batch))
-        .route(&r("runs/log-inputs"), post(tracking::log_inputs))
-        .route(&r("metrics/get-history"), get(tracking::get_metric_history))
+        .route(&r("runs/create"), post(runs::create))
+        .route(&r("runs/get"), get(runs::get))
+        .route(&r("runs/update"), post(runs::update))
+        .route(&r("runs/delete"), post(runs::delete))
+        .route(&r("runs/restore"), post(runs::restore))
+        .route(&r("runs/search"), post(runs::search))
+        .route(&r("runs/log-metric"), post(metrics::log_metric))
+        .route(&r("runs/log-parameter"), post(runs::log_param))
+        .route(&r("runs/set-tag"), post(runs::set_tag))
+        .route(&r("runs/delete-tag"), post(runs::delete_tag))
+        .route(&r("runs/log-batch"), post(metrics::log_batch))
+        .route(&r("runs/log-inputs"), post(inputs::log_inputs))
+        .route(&r("metrics/get-history"), get(metrics::get_history))
         .route(&r("artifacts/list"), get(artifacts::list_run_artifacts))
         // MLflow 3's LoggedModel entities are not kept: the search truthfully finds none, and
         // clients fall back to run artifacts (`runs:/<id>/model` with an MLmodel file).

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dto::{KeyValue, de_opt_i64, kv_list};
-use super::tracking::{max_results, parse_run_id};
 use super::{JsonBody, MlflowError, Reply, json, parse, query};
+use super::{max_results, parse_run_id};
 use crate::AppState;
 
 fn version_json(name: &str, v: &ModelVersion, aliases: &BTreeMap<String, u32>) -> Value {
@@ -69,7 +69,7 @@ pub(crate) async fn create_registered_model(
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'name'"))?;
     let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
     let m = st
-        .call(move |ws| ws.create_registered_model(&name, req.description.as_deref(), tags))
+        .write(move |ws| ws.create_registered_model(&name, req.description.as_deref(), tags))
         .await?;
     json(json!({ "registered_model": model_json(&m) }))
 }
@@ -107,7 +107,8 @@ pub(crate) async fn delete_registered_model(
         parse(b).await?
     };
     let name = q.name()?;
-    st.call(move |ws| ws.delete_registered_model(&name)).await?;
+    st.write(move |ws| ws.delete_registered_model(&name))
+        .await?;
     json(json!({}))
 }
 
@@ -177,7 +178,7 @@ pub(crate) async fn create_model_version(
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'source'"))?;
     let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
     let (v, aliases) = st
-        .call(move |ws| {
+        .write(move |ws| {
             let run = req
                 .run_id
                 .as_deref()
@@ -226,7 +227,7 @@ pub(crate) async fn set_alias(State(st): State<AppState>, JsonBody(b): JsonBody)
         .alias
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'alias'"))?;
     let version = parse_version(req.version.as_deref().unwrap_or(""))?;
-    st.call(move |ws| ws.set_model_alias(&name, &alias, version))
+    st.write(move |ws| ws.set_model_alias(&name, &alias, version))
         .await?;
     json(json!({}))
 }
@@ -245,7 +246,7 @@ pub(crate) async fn delete_alias(
     let alias = q
         .alias
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'alias'"))?;
-    st.call(move |ws| ws.delete_model_alias(&name, &alias))
+    st.write(move |ws| ws.delete_model_alias(&name, &alias))
         .await?;
     json(json!({}))
 }

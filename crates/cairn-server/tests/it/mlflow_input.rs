@@ -399,8 +399,9 @@ fn unknown_and_malformed_run_ids_are_resource_does_not_exist() {
     seeded.assert_stored(&stopped);
     let runs = stopped
         .ws
-        .count_runs(&cairn_core::RunFilter::default())
-        .expect("count");
+        .runs_page(&cairn_core::RunsQuery::default())
+        .expect("count")
+        .total;
     assert_eq!(runs, 1, "a request for an unknown run created one");
 }
 

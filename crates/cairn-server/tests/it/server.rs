@@ -3,10 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use cairn_core::{Point, Workspace};
+use cairn_core::{MetricPoint as Point, Workspace};
 use cairn_model::RunId;
 use cairn_server::{Limits, Server, ServerConfig};
 use serde_json::{Value, json};
@@ -38,7 +37,7 @@ pub struct Guard {
 #[derive(Debug)]
 pub struct TestServer {
     pub addr: SocketAddr,
-    ws: Option<Arc<Mutex<Workspace>>>,
+    ws: Option<Workspace>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), cairn_server::Error>>>,
     dir: PathBuf,
@@ -52,15 +51,14 @@ impl TestServer {
     }
 
     /// A server guarded by `guard`, over a workspace that `seed` has filled first.
-    pub fn start_with(guard: Guard, seed: impl FnOnce(&mut Workspace)) -> TestServer {
+    pub fn start_with(guard: Guard, seed: impl FnOnce(&Workspace)) -> TestServer {
         let tmp = tempfile::Builder::new()
             .prefix("cairn-server-it-")
             .tempdir()
             .expect("temporary directory");
         let dir = tmp.path().join("ws");
-        let mut ws = Workspace::create(&dir, USER).expect("create the workspace");
-        seed(&mut ws);
-        let ws = Arc::new(Mutex::new(ws));
+        let ws = Workspace::create(&dir, USER).expect("create the workspace");
+        seed(&ws);
         let config = config("127.0.0.1:0", guard.token, guard.allowed_hosts);
         let limits = guard.limits;
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -105,8 +103,9 @@ impl TestServer {
         )
     }
 
-    /// The workspace the server works on (a test may hold it to keep the server waiting).
-    pub fn workspace(&self) -> Arc<Mutex<Workspace>> {
+    /// The workspace the server works on (the same handle: a test may write through it, or keep
+    /// its writer busy).
+    pub fn workspace(&self) -> Workspace {
         self.ws.clone().expect("server is running")
     }
 

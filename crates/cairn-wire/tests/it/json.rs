@@ -14,7 +14,8 @@ use cairn_charts::{
     Series, SystemPanel, render_svg,
 };
 use cairn_core::{
-    ChartKind, ChartRequest, DemoOptions, NewRun, Point, SavedView, SearchRequest, Workspace,
+    ChartKind, ChartRequest, DemoOptions, MetricPoint as Point, NewRun, SavedView, SearchRequest,
+    Workspace,
 };
 use cairn_model::{
     CodeVersion, Conflict, DatasetSnapshot, Enforcement, Evaluation, FeatureSetVersion, GpuGroup,
@@ -42,7 +43,7 @@ impl TsFile {
 #[test]
 fn real_json_type_checks_against_the_bindings() {
     let tmp = tempfile::tempdir().expect("a temp dir");
-    let mut ws = Workspace::create(&tmp.path().join("ws"), "ada").expect("create a workspace");
+    let ws = Workspace::create(&tmp.path().join("ws"), "ada").expect("create a workspace");
     ws.generate_demo(
         &DemoOptions {
             runs: 12,
@@ -56,7 +57,7 @@ fn real_json_type_checks_against_the_bindings() {
 
     s.add("info", "W.Info", &ws.info());
     let page = ws
-        .search_page(&SearchRequest {
+        .search(&SearchRequest {
             limit: Some(100),
             ..SearchRequest::default()
         })
@@ -93,10 +94,10 @@ fn real_json_type_checks_against_the_bindings() {
             value,
         })
         .collect();
-    ws.log_metric(full.id, "loss", &points).expect("log");
+    ws.log_metrics(full.id, &[("loss", &points)]).expect("log");
     ws.add_artifact_reader(full.id, "model/weights.bin", &mut &b"weights"[..])
         .expect("artifact");
-    ws.end_run(full.id, RunStatus::Finished, None)
+    ws.set_status(full.id, RunStatus::Finished, None)
         .expect("end the run");
     let mut view = ws.run(full.id).expect("the run");
     view.run.conflicts.push(Conflict {
@@ -123,7 +124,7 @@ fn real_json_type_checks_against_the_bindings() {
     assert!(
         buckets
             .iter()
-            .any(|b| b.min.is_string() || b.last.is_string())
+            .any(|b| !b.min.0.is_finite() || !b.last.0.is_finite())
     );
     s.add("buckets", "W.BucketView[]", &buckets);
     s.add(
@@ -157,12 +158,31 @@ fn real_json_type_checks_against_the_bindings() {
         &ws.experiment_by_id(exp).expect("get"),
     );
 
-    // Errors as the server and the desktop shell send them.
+    // Errors as every transport sends them: a plain one, and a query error with its column.
     let err = ws.run(RunId::new()).expect_err("no such run");
+    s.add("error", "W.ErrorBody", &cairn_core::ErrorBody::from(&err));
+    let err = ws
+        .search(&SearchRequest {
+            q: Some("metrics.acc >".into()),
+            ..SearchRequest::default()
+        })
+        .expect_err("a bad query");
+    let body = cairn_core::ErrorBody::from(&err);
+    assert!(body.column.is_some());
+    s.add("queryError", "W.ErrorBody", &body);
     s.add(
-        "error",
-        "{ code: W.Code, message: string }",
-        &serde_json::json!({ "code": err.code(), "message": err.to_string() }),
+        "runsPage",
+        "W.RunsPage",
+        &ws.runs_page(&cairn_core::RunsQuery {
+            order: Some("metrics.loss ASC".into()),
+            ..Default::default()
+        })
+        .expect("a page"),
+    );
+    s.add(
+        "syncStatus",
+        "W.SyncStatus",
+        &ws.sync_status().expect("status"),
     );
 
     // Every kind of chart map.

@@ -1,0 +1,334 @@
+//! Cairn's own API, each operation declared once: its name, method and path under `/api/v1`,
+//! request and response types, the error codes it answers, and the one line that calls the
+//! [`Workspace`]. From this list come the HTTP routes (`cairn-server` mounts [`OPERATIONS`] and
+//! answers them with [`call`]), the desktop's command (`src-tauri` passes its calls to [`call`]),
+//! and, in `cairn-wire`, the UI's typed client (`ui/src/api.gen.ts`) and the OpenAPI document
+//! (`ui/src/openapi.gen.json`), both checked for drift by tests.
+//!
+//! A request is one object: path parameters (`{id}`, and `{*key}` for the rest of the path) are
+//! fields of it, beside the query string's (GET, DELETE) or the JSON body's (PUT, POST) fields.
+//! Transports hand [`call`] whatever `serde` deserializer fits what they received.
+//!
+//! What is not here: transfers of unbounded size (a metric's every point, an artifact's bytes),
+//! which HTTP streams on routes of its own, and MLflow's REST API, which has its own shapes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::charts::{ChartRequest, ChartView};
+use crate::runs::{RunsPage, RunsQuery};
+use crate::search::SavedView;
+use crate::stores::{ExperimentSummary, RunView};
+use crate::team::SyncStatus;
+use crate::views::{BucketView, Info, SearchPage, SearchRequest};
+use crate::{Code, Error, Workspace};
+
+/// An HTTP method, as the routes use it. GET reads; PUT, POST and DELETE change data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Put,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Put => "PUT",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// Whether the request carries its fields in a JSON body (else in the query string).
+    pub fn has_body(self) -> bool {
+        matches!(self, Method::Put | Method::Post)
+    }
+}
+
+/// One operation of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// The name the desktop command and the TypeScript client call it by.
+    pub name: &'static str,
+    pub method: Method,
+    /// Under `/api/v1`, in axum's syntax: `{id}` is one segment, `{*key}` the rest of the path.
+    pub path: &'static str,
+    pub doc: &'static str,
+    /// The codes it may answer besides `INTERNAL`, `IO` and `CORRUPT`.
+    pub errors: &'static [Code],
+}
+
+/// A request with no fields.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// A run, by id or unique id prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RunRef {
+    pub id: String,
+}
+
+/// A metric of a run, downsampled for a chart: at most `buckets` buckets over the steps
+/// `lo..=hi`, or all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct BucketsRequest {
+    pub id: String,
+    pub key: String,
+    pub buckets: Option<usize>,
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+}
+
+/// The most buckets one request may ask for.
+pub const MAX_BUCKETS: usize = 100_000;
+
+impl BucketsRequest {
+    fn range(&self) -> Result<Option<(i64, i64)>, Error> {
+        match (self.lo, self.hi) {
+            (Some(lo), Some(hi)) if lo <= hi => Ok(Some((lo, hi))),
+            (Some(lo), Some(hi)) => Err(Error::Invalid(format!(
+                "the step range {lo}..{hi} is empty: lo must not exceed hi"
+            ))),
+            (None, None) => Ok(None),
+            _ => Err(Error::Invalid("give both lo and hi, or neither".into())),
+        }
+    }
+}
+
+/// A file among a run's artifacts, read as text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactPath {
+    pub id: String,
+    pub path: String,
+    /// The end of the file rather than its start (an output log's last lines).
+    pub tail: Option<bool>,
+}
+
+/// A text artifact (an output log), or as much of it as a page shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct ArtifactText {
+    /// At most [`MAX_ARTIFACT_TEXT`] bytes — the start, or the end when asked — as UTF-8
+    /// (invalid sequences replaced).
+    pub text: String,
+    /// The file's whole size in bytes.
+    pub size: u64,
+    /// True when `text` is only part of the file.
+    pub truncated: bool,
+}
+
+/// The most of an artifact [`ArtifactText`] carries.
+pub const MAX_ARTIFACT_TEXT: usize = 4 << 20;
+
+/// A saved view by name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ViewName {
+    pub name: String,
+}
+
+fn artifact_text(ws: &Workspace, r: &ArtifactPath) -> Result<ArtifactText, Error> {
+    let id = ws.resolve_run(&r.id)?;
+    let bytes = ws.read_artifact(id, &r.path)?;
+    let size = bytes.len() as u64;
+    let truncated = bytes.len() > MAX_ARTIFACT_TEXT;
+    let shown = if r.tail.unwrap_or(false) {
+        &bytes[bytes.len().saturating_sub(MAX_ARTIFACT_TEXT)..]
+    } else {
+        &bytes[..bytes.len().min(MAX_ARTIFACT_TEXT)]
+    };
+    Ok(ArtifactText {
+        text: String::from_utf8_lossy(shown).into_owned(),
+        size,
+        truncated,
+    })
+}
+
+/// Declares the operations: each entry is
+/// `/// doc` `name: METHOD "path", Request => Response, [codes], |ws, request| body;`.
+macro_rules! operations {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $method:ident $path:literal, $req:ty => $resp:ty, [$($code:ident),*],
+        |$ws:ident, $r:pat_param| $body:expr;
+    )*) => {
+        /// Every operation, in the order declared.
+        pub const OPERATIONS: &[Operation] = &[$(
+            Operation {
+                name: stringify!($name),
+                method: Method::$method,
+                path: $path,
+                doc: concat!($($doc, "\n"),+),
+                errors: &[$(Code::$code),*],
+            },
+        )*];
+
+        /// Runs the operation `name` with the request `request` decodes to; answers its
+        /// response as JSON. An unknown name is `NOT_FOUND`, a request that does not decode is
+        /// `INVALID_ARGUMENT` naming the operation and what was wrong.
+        pub fn call<'de, D>(ws: &Workspace, name: &str, request: D) -> Result<serde_json::Value, Error>
+        where
+            D: serde::Deserializer<'de>,
+        {
+            match name {
+                $(stringify!($name) => {
+                    let $r: $req = Deserialize::deserialize(request).map_err(|e| {
+                        Error::BadRequest {
+                            op: stringify!($name),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    let $ws = ws;
+                    let out: $resp = $body?;
+                    serde_json::to_value(&out).map_err(|e| Error::Invalid(format!(
+                        "{} could not encode its answer: {e}",
+                        stringify!($name)
+                    )))
+                })*
+                other => Err(Error::UnknownOperation(other.to_owned())),
+            }
+        }
+
+        /// The request and response types of each operation, for `cairn-wire`.
+        #[cfg(feature = "ts")]
+        pub mod types {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// An operation's TypeScript signature.
+            #[derive(Debug, Clone)]
+            pub struct Signature {
+                pub name: &'static str,
+                pub request: String,
+                pub response: String,
+            }
+
+            /// Visits every request and response type (and what they refer to).
+            pub fn visit(v: &mut impl ts_rs::TypeVisitor) {
+                $(
+                    v.visit::<$req>();
+                    v.visit::<$resp>();
+                )*
+            }
+
+            /// Each operation's request (as the object schema whose properties are its fields)
+            /// and response (a reference where the type is named) as JSON Schemas, for the
+            /// OpenAPI document; named types land in `generator`'s definitions.
+            pub fn schemas(
+                generator: &mut schemars::SchemaGenerator,
+            ) -> Vec<(&'static str, schemars::Schema, schemars::Schema)> {
+                vec![$(
+                    (
+                        stringify!($name),
+                        <$req as schemars::JsonSchema>::json_schema(generator),
+                        generator.subschema_for::<$resp>(),
+                    ),
+                )*]
+            }
+
+            /// Each operation's request and response as TypeScript type expressions.
+            pub fn signatures(cfg: &ts_rs::Config) -> Vec<Signature> {
+                vec![$(
+                    Signature {
+                        name: stringify!($name),
+                        request: <$req as ts_rs::TS>::name(cfg),
+                        response: <$resp as ts_rs::TS>::name(cfg),
+                    },
+                )*]
+            }
+        }
+    };
+}
+
+operations! {
+    /// Who and where: the workspace, its user, Cairn's version.
+    info: Get "/info", Empty => crate::views::Info, [],
+        |ws, _| Ok::<Info, Error>(ws.info());
+    /// Every live experiment with its run count.
+    experiments: Get "/experiments", Empty => Vec<ExperimentSummary>, [],
+        |ws, _| ws.experiments();
+    /// A page of the run listing: by experiment, status and owner, newest first or by a
+    /// metric.
+    runs: Get "/runs", RunsQuery => RunsPage, [InvalidArgument, NotFound],
+        |ws, q| ws.runs_page(&q);
+    /// A page of runs matching a query, narrowed by a saved view and to the user's own runs.
+    search: Get "/search", SearchRequest => SearchPage, [InvalidArgument, NotFound],
+        |ws, q| ws.search(&q);
+    /// A run with its lineage, params, tags, metrics (live) and artifacts.
+    run: Get "/runs/{id}", RunRef => RunView, [NotFound, InvalidArgument],
+        |ws, r| ws.run_by_prefix(&r.id);
+    /// A metric of a run, downsampled into buckets (min, max, first, last per bucket).
+    buckets: Get "/runs/{id}/buckets/{*key}", BucketsRequest => Vec<BucketView>,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.metric_buckets(
+            &r.id,
+            &r.key,
+            r.range()?,
+            r.buckets.unwrap_or(1000).clamp(1, MAX_BUCKETS),
+        );
+    /// A text artifact, its start or its end (up to 4 MiB), for a page to show.
+    artifact_text: Get "/runs/{id}/text/{*path}", ArtifactPath => ArtifactText,
+        [NotFound, InvalidArgument],
+        |ws, r| artifact_text(ws, &r);
+    /// A chart drawn by cairn-charts: the SVG and the map of what it drew.
+    chart: Get "/chart", ChartRequest => ChartView, [InvalidArgument, NotFound],
+        |ws, r| ws.chart(&r);
+    /// This device, its team and its peers: last seen, last sync, what is pending.
+    sync: Get "/sync", Empty => SyncStatus, [],
+        |ws, _| ws.sync_status();
+    /// The saved views (named queries), shared with the team.
+    views: Get "/views", Empty => Vec<SavedView>, [],
+        |ws, _| ws.views();
+    /// Saves (or replaces) a view; its query and order must parse.
+    save_view: Put "/views/{name}", SavedView => SavedView, [InvalidArgument],
+        |ws, v| ws.save_view(&v).map(|()| v);
+    /// Deletes a saved view.
+    delete_view: Delete "/views/{name}", ViewName => Empty, [NotFound],
+        |ws, v| ws.delete_view(&v.name).map(|()| Empty {});
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_paths_well_formed() {
+        let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), OPERATIONS.len());
+        let mut routes: Vec<(&str, &str)> = OPERATIONS
+            .iter()
+            .map(|o| (o.method.as_str(), o.path))
+            .collect();
+        routes.sort_unstable();
+        routes.dedup();
+        assert_eq!(
+            routes.len(),
+            OPERATIONS.len(),
+            "two operations share a route"
+        );
+        for op in OPERATIONS {
+            assert!(op.path.starts_with('/'), "{}", op.name);
+            assert!(!op.doc.trim().is_empty(), "{} has no doc", op.name);
+            if let Some(i) = op.path.find("{*") {
+                assert!(
+                    op.path[i..].ends_with('}') && !op.path[i..].contains('/'),
+                    "{}: a rest-of-path parameter must come last",
+                    op.name
+                );
+            }
+        }
+    }
+}

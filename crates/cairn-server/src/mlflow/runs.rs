@@ -1,0 +1,214 @@
+//! Runs: create, get, update (name, status), delete and restore, search; params and tags one at a
+//! time. The workspace holds the rules — the schema at creation, param immutability, the status
+//! lifecycle, the system tags (`mlflow.runName`, `mlflow.source.git.*`, …) that become lineage.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::Uri;
+use cairn_core::{Lifecycle, LogBatch, NewRun, Workspace};
+use cairn_model::{ExperimentId, Run};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::dto::{self, KeyValue, de_opt_i64};
+use super::{
+    JsonBody, MAX_SEARCH_RESULTS, Reply, RunRef, json, max_results, parse, query, with_run,
+    write_run,
+};
+use crate::AppState;
+
+/// MLflow's ids of experiments, looked up once per request.
+#[derive(Default)]
+struct MlflowIds(BTreeMap<ExperimentId, String>);
+
+impl MlflowIds {
+    fn of(&mut self, ws: &Workspace, id: ExperimentId) -> Result<String, cairn_core::Error> {
+        if let Some(known) = self.0.get(&id) {
+            return Ok(known.clone());
+        }
+        let mlflow = ws.mlflow_experiment_id(&ws.experiment_by_id(id)?)?;
+        self.0.insert(id, mlflow.clone());
+        Ok(mlflow)
+    }
+}
+
+/// A run as MLflow's JSON shows it, with its live metric summaries.
+fn run_json(ws: &Workspace, id: cairn_model::RunId) -> Result<Value, cairn_core::Error> {
+    let view = ws.run(id)?;
+    let mut run: Run = view.run;
+    run.metrics.extend(view.live_metrics);
+    Ok(dto::run(
+        &run,
+        &MlflowIds::default().of(ws, run.experiment)?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CreateRun {
+    experiment_id: Option<String>,
+    user_id: Option<String>,
+    run_name: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    start_time: Option<i64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub(crate) async fn create(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: CreateRun = parse(b).await?;
+    let v = st
+        .write(move |ws| {
+            let exp = ws.experiment_by_mlflow_id(req.experiment_id.as_deref().unwrap_or("0"))?;
+            let run = ws.start_run(NewRun {
+                experiment: Some(exp.id),
+                name: req.run_name.filter(|n| !n.is_empty()),
+                owner: req.user_id.filter(|u| !u.is_empty()),
+                start_ms: req.start_time,
+                tags: req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+                ..Default::default()
+            })?;
+            Ok(dto::run(&run, &ws.mlflow_experiment_id(&exp)?))
+        })
+        .await?;
+    json(json!({ "run": v }))
+}
+
+pub(crate) async fn get(State(st): State<AppState>, uri: Uri) -> Reply {
+    let run: RunRef = query(&uri)?;
+    let v = with_run(&st, &run, run_json).await?;
+    json(json!({ "run": v }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UpdateRun {
+    #[serde(flatten)]
+    run: RunRef,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    end_time: Option<i64>,
+    run_name: Option<String>,
+}
+
+pub(crate) async fn update(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: UpdateRun = parse(b).await?;
+    let status = req.status.as_deref().map(dto::status_in).transpose()?;
+    let name = req.run_name.filter(|n| !n.is_empty());
+    let end = req.end_time;
+    let v = write_run(&st, &req.run, move |ws, id| {
+        if let Some(name) = name {
+            ws.rename_run(id, &name)?;
+        }
+        if let Some(status) = status {
+            ws.set_status(id, status, end)?;
+        }
+        let run = ws.run(id)?.run;
+        Ok(dto::run_info(
+            &run,
+            &MlflowIds::default().of(ws, run.experiment)?,
+        ))
+    })
+    .await?;
+    json(json!({ "run_info": v }))
+}
+
+pub(crate) async fn delete(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let run: RunRef = parse(b).await?;
+    write_run(&st, &run, |ws, id| ws.delete_run(id)).await?;
+    json(json!({}))
+}
+
+pub(crate) async fn restore(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let run: RunRef = parse(b).await?;
+    write_run(&st, &run, |ws, id| ws.restore_run(id)).await?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchRuns {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    run_view_type: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    page_token: Option<String>,
+}
+
+pub(crate) async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: SearchRuns = parse(b).await?;
+    let limit = max_results(req.max_results, 1000, MAX_SEARCH_RESULTS)?;
+    let offset = dto::parse_page_token(req.page_token.as_deref())? as usize;
+    let lifecycle = match req.run_view_type.as_deref() {
+        Some("DELETED_ONLY") => Lifecycle::Deleted,
+        Some("ALL") => Lifecycle::All,
+        _ => Lifecycle::Active,
+    };
+    let (runs, next) = st
+        .call(move |ws| {
+            let mut ids = MlflowIds::default();
+            let mut experiments = Vec::new();
+            for id in &req.experiment_ids {
+                let e = ws.experiment_by_mlflow_id(id)?;
+                ids.0.insert(e.id, id.clone());
+                experiments.push(e.id);
+            }
+            let (runs, next) = ws.search_runs(
+                req.filter.as_deref().unwrap_or(""),
+                &req.order_by,
+                experiments,
+                lifecycle,
+                limit,
+                offset,
+            )?;
+            let out = runs
+                .iter()
+                .map(|r| Ok(dto::run(r, &ids.of(ws, r.experiment)?)))
+                .collect::<Result<Vec<Value>, cairn_core::Error>>()?;
+            Ok((out, next))
+        })
+        .await?;
+    json(json!({ "runs": runs, "next_page_token": dto::page_token(next) }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogParam {
+    #[serde(flatten)]
+    run: RunRef,
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+pub(crate) async fn log_param(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: LogParam = parse(b).await?;
+    let batch = LogBatch {
+        params: vec![(req.key, req.value)],
+        ..Default::default()
+    };
+    write_run(&st, &req.run, move |ws, id| ws.log_batch(id, &batch)).await?;
+    json(json!({}))
+}
+
+pub(crate) async fn set_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: LogParam = parse(b).await?;
+    let tags = vec![(req.key, req.value)];
+    write_run(&st, &req.run, move |ws, id| ws.set_tags(id, &tags)).await?;
+    json(json!({}))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeleteTag {
+    #[serde(flatten)]
+    run: RunRef,
+    key: String,
+}
+
+pub(crate) async fn delete_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: DeleteTag = parse(b).await?;
+    let key = req.key;
+    write_run(&st, &req.run, move |ws, id| ws.delete_tag(id, &key)).await?;
+    json(json!({}))
+}
