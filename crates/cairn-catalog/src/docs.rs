@@ -745,6 +745,12 @@ impl Catalog {
         Ok((seq, project::runs_changed_since(&self.conn, since)?))
     }
 
+    /// The change counters, (any run row, runs' docs): when only the first moved, only live
+    /// metric summaries changed.
+    pub fn change_counters(&self) -> Result<(i64, i64), Error> {
+        project::change_counters(&self.conn)
+    }
+
     pub fn count_runs(&self, filter: &crate::RunFilter) -> Result<u64, Error> {
         project::count_runs(&self.conn, filter)
     }

@@ -128,6 +128,7 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
         serde_json::to_string(run).unwrap_or_default(),
         bump_changed(tx)?,
     ])?;
+    bump_docs(tx)?;
     crate::blob_refs::upsert(tx, run)?;
     for table in ["params", "tags", "run_metrics"] {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
@@ -445,6 +446,33 @@ fn bump_changed(tx: &Transaction<'_>) -> Result<i64, Error> {
             "UPDATE counters SET value = value + 1 WHERE name = 'changed' RETURNING value",
         )?
         .query_row([], |r| r.get(0))?)
+}
+
+/// Raises the counter of changes to runs' docs (not their live metric summaries), which tells a
+/// derived index whether more than metrics changed.
+fn bump_docs(tx: &Transaction<'_>) -> Result<(), Error> {
+    tx.prepare_cached(
+        "INSERT INTO counters(name, value) VALUES ('docs', 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1",
+    )?
+    .execute([])?;
+    Ok(())
+}
+
+/// The change counters: every change of a run's row by any process raises the first, changes of
+/// its doc (everything but live metric summaries) the second.
+pub(crate) fn change_counters(conn: &Connection) -> Result<(i64, i64), Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT name, value FROM counters WHERE name IN ('changed', 'docs')")?;
+    let mut out = (0, 0);
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        match row? {
+            (n, v) if n == "changed" => out.0 = v,
+            (_, v) => out.1 = v,
+        }
+    }
+    Ok(out)
 }
 
 /// The projection change counter: every change of a run's row, by any process, raises it.

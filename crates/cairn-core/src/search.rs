@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use cairn_model::{ExperimentId, Run};
 use cairn_search::query::{Attribute, Comparison, Field, Op, Value};
@@ -17,8 +18,17 @@ use crate::{Error, Stores};
 #[derive(Debug)]
 struct Index {
     index: SearchIndex,
+    /// The catalog's change counter (any run row) and doc counter as of the last catch-up.
     seen: i64,
+    seen_docs: i64,
+    caught_up_at: Instant,
 }
+
+/// How stale live metric summaries may be in search results while a run streams them: runs'
+/// metrics change at every logged batch, and catching the index up commits it (fsyncs), so
+/// searches under a training job would each pay a commit. Other changes (a new run, a tag, a
+/// status, the summaries a run's doc takes every 2 s or at its end) are caught up at once.
+const METRICS_LAG: Duration = Duration::from_secs(1);
 
 /// The search index one workspace handle shares between its threads: opened on the first
 /// search, caught up under the lock, searched from a [`Snapshot`] outside it, so searches run
@@ -105,13 +115,23 @@ impl Stores {
                     seq
                 }
             };
-            *guard = Some(Index { index, seen });
+            // Which doc changes the position covers is not recorded: the first search catches
+            // up whatever changed since it.
+            *guard = Some(Index {
+                index,
+                seen,
+                seen_docs: -1,
+                caught_up_at: Instant::now(),
+            });
         }
         let Some(idx) = guard.as_mut() else {
             return Err(Error::Invalid("search index not open".into()));
         };
-        let (seq, changed) = self.catalog().changes_since(idx.seen)?;
-        if !changed.is_empty() {
+        let (changed, docs) = self.catalog().change_counters()?;
+        let due = changed != idx.seen
+            && (docs != idx.seen_docs || idx.caught_up_at.elapsed() >= METRICS_LAG);
+        if due {
+            let (seq, changed) = self.catalog().changes_since(idx.seen)?;
             let changed = with_live_metrics(self, changed)?;
             let names = names(self)?;
             // Another process may hold the index writer for a moment: then search what is
@@ -123,12 +143,12 @@ impl Stores {
             {
                 Ok(()) => {
                     idx.seen = seq;
+                    idx.seen_docs = docs;
+                    idx.caught_up_at = Instant::now();
                     record_watermark(self.dir(), seq);
                 }
                 Err(e) => tracing::warn!(error = %e, "search index not caught up this time"),
             }
-        } else {
-            idx.seen = seq;
         }
         Ok(idx.index.snapshot())
     }
@@ -255,7 +275,12 @@ impl Stores {
         let (mut index, _) = SearchIndex::open(&dir)?;
         let n = index.rebuild(indexed(&all, &names))?;
         record_watermark(self.dir(), seq);
-        *guard = Some(Index { index, seen: seq });
+        *guard = Some(Index {
+            index,
+            seen: seq,
+            seen_docs: -1,
+            caught_up_at: Instant::now(),
+        });
         Ok(n)
     }
 }

@@ -105,3 +105,40 @@ fn missing_things_are_not_found_not_invalid() {
         assert_eq!(e.code(), Code::NotFound, "{e}");
     }
 }
+
+#[test]
+fn edits_reach_search_at_once_and_streamed_metrics_soon_after() {
+    let (_d, ws) = workspace();
+    let id = start(&ws, "e", &[]);
+    let point = |step: i64, value: f64| cairn_core::MetricPoint {
+        step,
+        ts_ms: step,
+        value,
+    };
+    let hits = |q: &str| {
+        ws.search(&SearchRequest {
+            q: Some(q.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .total
+    };
+    assert_eq!(hits("tag:stage=a"), 0);
+    ws.set_tags(id, &[("stage".into(), "a".into())]).unwrap();
+    // A tag is an edit of the run: the next search sees it.
+    assert_eq!(hits("tag:stage=a"), 1);
+    // A metric logged while the run streams may show a moment later (see METRICS_LAG).
+    ws.log_metric(id, "loss", &[point(0, 9.0)]).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while hits("metrics.loss > 5") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a logged metric never reached search"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // And an edit after it carries it at once.
+    ws.log_metric(id, "loss", &[point(1, 1.0)]).unwrap();
+    ws.set_tags(id, &[("stage".into(), "b".into())]).unwrap();
+    assert_eq!(hits("tag:stage=b and metrics.loss < 5"), 1);
+}
