@@ -136,7 +136,7 @@ async fn dispatch(
     params: Result<Path<BTreeMap<String, String>>, PathRejection>,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body.map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Code::PayloadTooLarge
@@ -183,7 +183,9 @@ async fn dispatch(
                 )));
             }
         }
-        st.write(move |ws| cairn_core::api::call(ws, op.name, request))
+        // Answers are encoded where they are made, on the blocking pool: a page of thousands
+        // of runs is milliseconds of CPU that must not hold up an async worker.
+        st.write(move |ws| Ok(cairn_core::api::call(ws, op.name, request)?.to_string()))
             .await?
     } else {
         let mut text = query.unwrap_or_default();
@@ -196,14 +198,14 @@ async fn dispatch(
         let run = move |ws: &cairn_core::Workspace| {
             let pairs =
                 serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
-            cairn_core::api::call(ws, op.name, pairs)
+            Ok(cairn_core::api::call(ws, op.name, pairs)?.to_string())
         };
         match op.method {
             Method::Get => st.call(run).await?,
             _ => st.write(run).await?,
         }
     };
-    Ok(Json(answer))
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
 }
 
 #[derive(Deserialize)]
