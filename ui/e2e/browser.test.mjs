@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -158,6 +158,8 @@ test("a saved view brings back its query for everyone who opens the catalog", as
   await page.getByRole("button", { name: "Save view" }).click();
   await page.getByLabel("view name").fill("sgd runs");
   await page.getByRole("button", { name: "Save", exact: true }).click();
+  // Saved once the catalog offers it.
+  await page.waitForFunction(() => document.querySelector('select[aria-label="saved views"] option[value="sgd runs"]'));
   assert.deepEqual((await apiGet("/api/v1/views")).map((v) => [v.name, v.query]), [["sgd runs", q]]);
   // A fresh page starts unfiltered; choosing the view filters it again.
   await page.reload();
@@ -193,4 +195,42 @@ test("three selected runs compare side by side", async () => {
   await parallel.locator("img").waitFor();
   assert.match(await parallel.getByTestId("parallel-hover").innerText(), /^3 runs across .*metrics\./);
   await page.screenshot({ path: join(shots, "5-compare.png"), fullPage: true });
+});
+
+test("an installed cairn serves its own UI, and the run link the MLflow client prints opens the run", async () => {
+  // The binary alone, away from the source tree it was built in: the UI travels inside it.
+  const bin = mkdtempSync(join(tmpdir(), "cairn-installed-"));
+  const installed = join(bin, "cairn");
+  copyFileSync(cairn, installed);
+  chmodSync(installed, 0o755);
+  const child = spawn(installed, ["--workspace", workspace, "--user", "alice", "serve", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const url = await new Promise((ok, fail) => {
+      let out = "";
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) ok(m[1]);
+      });
+      child.on("exit", (code) => fail(new Error(`cairn serve exited with ${code}: ${out}`)));
+    });
+    // A run logged as the MLflow client logs one, into experiment "0".
+    const res = await fetch(url + "/api/2.0/mlflow/runs/create", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ experiment_id: "0", run_name: "from-mlflow", start_time: Date.now() }),
+    });
+    assert.equal(res.status, 200);
+    const id = (await res.json()).run.info.run_id;
+    // What `mlflow` prints: "View run from-mlflow at: http://…/#/experiments/0/runs/<id>".
+    await page.goto(`${url}/#/experiments/0/runs/${id}`);
+    await page.locator("h1", { hasText: "from-mlflow" }).waitFor();
+    // And "View experiment at: http://…/#/experiments/0": the catalog of that experiment.
+    await page.goto(`${url}/#/experiments/0`);
+    await page.waitForFunction(() => /^1 runs?/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+    await page.getByText("from-mlflow").first().waitFor();
+  } finally {
+    child.kill("SIGTERM");
+    rmSync(bin, { recursive: true, force: true });
+  }
 });

@@ -29,7 +29,7 @@ function App() {
         <button class="theme" onClick={toggleTheme} aria-label="toggle theme">{theme.value === "dark" ? "☀" : "☾"}</button>
       </header>
       <main>
-        {r.page === "catalog" && <Catalog />}
+        {r.page === "catalog" && <Catalog key={r.experiment ?? ""} initialExperiment={r.experiment} />}
         {r.page === "run" && <RunPage id={r.id} />}
         {r.page === "compare" && <Compare ids={r.ids} />}
       </main>

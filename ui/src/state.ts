@@ -5,6 +5,7 @@ import { signal } from "@preact/signals";
 import { invoke } from "@tauri-apps/api/core";
 
 import { httpApi, tauriApi, type Api } from "./api";
+import { parseRoute, type Route } from "./route";
 import type { Info } from "./wire";
 
 /** The API: through the desktop app's commands in its window, else over HTTP to the page's own
@@ -26,14 +27,8 @@ export function toggleTheme() {
   document.documentElement.dataset.theme = theme.value;
 }
 
-export type Route = { page: "catalog" } | { page: "run"; id: string } | { page: "compare"; ids: string[] };
 
-export function parseRoute(hash: string): Route {
-  const h = hash.replace(/^#\/?/, "");
-  if (h.startsWith("run/")) return { page: "run", id: decodeURIComponent(h.slice(4)) };
-  if (h.startsWith("compare/")) return { page: "compare", ids: h.slice(8).split(",").filter(Boolean) };
-  return { page: "catalog" };
-}
+export type { Route };
 
 export const route = signal<Route>(parseRoute(window.location.hash));
 window.addEventListener("hashchange", () => {

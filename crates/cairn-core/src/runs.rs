@@ -471,7 +471,7 @@ impl Stores {
 
     /// A page of the run listing: by experiment, status and owner, newest first or by a
     /// metric, from the catalog's projection (a count index keeps `total` cheap at any size).
-    pub(crate) fn runs_page(&self, q: &RunsQuery) -> Result<RunsPage, Error> {
+    pub(crate) fn runs_page(&mut self, q: &RunsQuery) -> Result<RunsPage, Error> {
         let experiment = match q.experiment.as_deref().filter(|e| !e.is_empty()) {
             Some(e) => Some(self.experiment(e)?.id),
             None => None,

@@ -339,8 +339,8 @@ impl Stores {
         }
     }
 
-    /// An experiment by name or id.
-    pub fn experiment(&self, name_or_id: &str) -> Result<Experiment, Error> {
+    /// An experiment by name or id; "0" (MLflow's id of it) is the default experiment.
+    pub fn experiment(&mut self, name_or_id: &str) -> Result<Experiment, Error> {
         if let Some(e) = self.catalog.experiment_by_name(name_or_id)? {
             return Ok(e);
         }
@@ -348,6 +348,9 @@ impl Stores {
             && let Some(e) = self.catalog.experiment(id)?
         {
             return Ok(e);
+        }
+        if name_or_id == "0" {
+            return self.default_experiment();
         }
         Err(Error::UnknownExperiment(name_or_id.to_owned()))
     }

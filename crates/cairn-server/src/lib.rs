@@ -41,7 +41,8 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Extra host names the Host header may carry (loopback names and the bind address always may).
     pub allowed_hosts: Vec<String>,
-    /// The built web UI (`ui/dist`), served at `/`; without it `/` says how to build it.
+    /// A built web UI to serve at `/` instead of the one embedded in the binary (for working on
+    /// the UI); `None` serves the embedded one.
     pub ui_dir: Option<std::path::PathBuf>,
 }
 

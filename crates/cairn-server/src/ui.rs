@@ -1,6 +1,8 @@
-//! The web UI's static files (`ui/dist`), served at `/` for browsers. Paths are resolved inside
-//! the UI directory only; anything that is not a file there gets `index.html` (the UI routes by
-//! URL fragment).
+//! The web UI's static files, served at `/` for browsers: the UI built into the binary
+//! (`build.rs` embeds `ui/dist`), or a directory given instead (`--ui-dir`, for working on the
+//! UI). Paths are resolved inside the UI only; anything that is not a file there gets
+//! `index.html` (the UI routes by URL fragment, so MLflow's `#/experiments/…/runs/…` links open
+//! in it).
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -13,10 +15,14 @@ use axum::routing::get;
 
 use crate::AppState;
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
+}
+
 const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>Cairn</title>\
-<h1>Cairn is running</h1><p>The web UI is not built. Build it with \
-<code>npm --prefix ui ci &amp;&amp; npm --prefix ui run build</code> and restart \
-<code>cairn serve</code>. The MLflow tracking API and <code>/api/v1/</code> work without it.</p>";
+<h1>Cairn is running</h1><p>This build has no web UI: it was compiled before the UI was. Build \
+it with <code>npm --prefix ui ci &amp;&amp; npm --prefix ui run build</code>, then build \
+<code>cairn</code> again. The MLflow tracking API and <code>/api/v1/</code> work without it.</p>";
 
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()) {
@@ -45,9 +51,22 @@ fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+/// The embedded file at `rel`, else `index.html`, else nothing.
+fn embedded(rel: &str) -> Option<(&'static str, &'static [u8])> {
+    let find = |p: &str| embedded::FILES.iter().find(|(path, _)| *path == p).copied();
+    find(rel.trim_start_matches('/')).or_else(|| find("index.html"))
+}
+
 async fn file(root: Arc<Option<PathBuf>>, rel: String) -> Response {
     let Some(root) = root.as_ref() else {
-        return Html(NOT_BUILT).into_response();
+        return match embedded(&rel) {
+            Some((path, bytes)) => (
+                [(header::CONTENT_TYPE, content_type(Path::new(path)))],
+                bytes,
+            )
+                .into_response(),
+            None => Html(NOT_BUILT).into_response(),
+        };
     };
     let index = root.join("index.html");
     let path = resolve(root, &rel).filter(|p| p.is_file()).unwrap_or(index);
@@ -62,6 +81,7 @@ async fn file(root: Arc<Option<PathBuf>>, rel: String) -> Response {
     }
 }
 
+/// `ui_dir` replaces the embedded UI (for working on the UI); `None` serves the embedded one.
 pub(crate) fn routes(ui_dir: Option<PathBuf>) -> Router<AppState> {
     let root = Arc::new(ui_dir);
     let at_root = root.clone();

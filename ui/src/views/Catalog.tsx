@@ -39,9 +39,10 @@ function columnFor(id: string): Column {
   return { id, label: key, order: `tags.${quoted}`, value: (r) => r.tags[key] ?? "–" };
 }
 
-export function Catalog() {
+/** `initialExperiment`: an experiment's name or id to open on (MLflow's "0" too). */
+export function Catalog({ initialExperiment }: { initialExperiment?: string } = {}) {
   const [experiments, setExperiments] = useState<ExperimentSummary[] | null>(null);
-  const [experiment, setExperiment] = useState<string>("");
+  const [experiment, setExperiment] = useState<string>(initialExperiment ?? "");
   const [query, setQuery] = useState("");
   const [applied, setApplied] = useState("");
   const [mine, setMine] = useState(false);
@@ -253,7 +254,7 @@ export function Catalog() {
           All runs
         </button>
         {experiments?.map((e) => (
-          <button key={e.id} class={"exp" + (experiment === e.name ? " on" : "")} onClick={() => setExperiment(e.name)}>
+          <button key={e.id} class={"exp" + (experiment === e.name || experiment === e.id ? " on" : "")} onClick={() => setExperiment(e.name)}>
             <span>{e.name}</span>
             <span class="count">{thousands(e.runs)}</span>
           </button>
