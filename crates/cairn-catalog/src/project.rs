@@ -260,8 +260,8 @@ pub struct RunFilter {
     pub offset: u64,
 }
 
-/// One line of a run listing.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// One line of a run listing (`cairn-core` turns it into its DTO).
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunRow {
     pub id: RunId,
     pub experiment: ExperimentId,
@@ -273,7 +273,6 @@ pub struct RunRow {
     pub end_ms: Option<i64>,
     pub incomplete: bool,
     /// Latest value of each summary metric (NaN when the last value logged was NaN).
-    #[serde(serialize_with = "non_finite_map")]
     pub metrics: BTreeMap<String, f64>,
 }
 
@@ -411,32 +410,6 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
         });
     }
     Ok(out)
-}
-
-/// Metric values as JSON numbers, with NaN and the infinities as "NaN", "Infinity", "-Infinity".
-fn non_finite_map<S: serde::Serializer>(
-    m: &BTreeMap<String, f64>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(m.len()))?;
-    for (k, v) in m {
-        if v.is_finite() {
-            map.serialize_entry(k, v)?;
-        } else {
-            map.serialize_entry(
-                k,
-                if v.is_nan() {
-                    "NaN"
-                } else if *v > 0.0 {
-                    "Infinity"
-                } else {
-                    "-Infinity"
-                },
-            )?;
-        }
-    }
-    map.end()
 }
 
 /// Raises the projection change counter and returns its new value (stamped on the rows changed).

@@ -82,16 +82,13 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Vec<(String, Vec<Point>)>, CsvEr
             if cells[c].is_empty() {
                 continue;
             }
-            let value = match cells[c] {
-                "nan" | "NaN" => f64::NAN,
-                "inf" | "Infinity" => f64::INFINITY,
-                "-inf" | "-Infinity" => f64::NEG_INFINITY,
-                t => t.parse().map_err(|_| CsvError::BadValue {
+            // Numbers, and the non-finite spellings every decoder of Cairn reads.
+            let value =
+                cairn_model::num::parse_text(cells[c]).ok_or_else(|| CsvError::BadValue {
                     line: n + 1,
                     column: cols[c].clone(),
-                    value: t.to_owned(),
-                })?,
-            };
+                    value: cells[c].to_owned(),
+                })?;
             s.1.push(Point {
                 step,
                 ts_ms: ts,

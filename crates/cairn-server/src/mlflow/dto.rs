@@ -92,28 +92,15 @@ pub(crate) fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     match NumOrText::deserialize(d)? {
         NumOrText::Int(i) => Ok(i as f64),
         NumOrText::Float(f) => Ok(f),
-        NumOrText::Text(t) => match t.as_str() {
-            "NaN" | "nan" => Ok(f64::NAN),
-            "Infinity" | "inf" | "+Infinity" => Ok(f64::INFINITY),
-            "-Infinity" | "-inf" => Ok(f64::NEG_INFINITY),
-            other => other
-                .parse()
-                .map_err(|_| serde::de::Error::custom(format!("'{other}' is not a number"))),
-        },
+        // The spellings every decoder of Cairn reads (`cairn_model::num`).
+        NumOrText::Text(t) => cairn_model::num::parse_text(&t)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{t}' is not a number"))),
     }
 }
 
-/// A double as MLflow's JSON writes it.
+/// A double as MLflow's JSON writes it (`cairn_model::num`'s encoding).
 pub(crate) fn f64_json(v: f64) -> Value {
-    if v.is_nan() {
-        json!("NaN")
-    } else if v == f64::INFINITY {
-        json!("Infinity")
-    } else if v == f64::NEG_INFINITY {
-        json!("-Infinity")
-    } else {
-        json!(v)
-    }
+    cairn_core::json_number(v)
 }
 
 #[derive(Deserialize, Debug, Clone)]
