@@ -114,8 +114,9 @@ impl Workspace {
         })
     }
 
-    /// Runs `f` on the write connections, one writer at a time.
-    fn write<T>(
+    /// Runs `f` on the write connections, one writer at a time. Each area's operations (in its
+    /// own module: `impl Workspace` there) are one line over this or [`Workspace::read`].
+    pub(crate) fn write<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&mut Stores) -> Result<T, Error>,
@@ -140,7 +141,7 @@ impl Workspace {
     }
 
     /// Runs `f` on a read connection of the pool; it never waits for a writer.
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&mut Stores) -> Result<T, Error>,
