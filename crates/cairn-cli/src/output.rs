@@ -1,5 +1,6 @@
-//! Terminal output: aligned tables, human units, times, and stdout writes that report a closed
-//! pipe as an error instead of panicking.
+//! Terminal output, the one place the CLI prints from: aligned tables, human units, times,
+//! `--json`, stdout writes that report a closed pipe as an error instead of panicking, and the
+//! notes, warnings and progress written to stderr.
 
 /// `println!` that returns the write error (a closed pipe) to the caller with `?`.
 macro_rules! outln {
@@ -17,7 +18,43 @@ macro_rules! out {
     }};
 }
 
+/// `eprintln!`: notes, warnings and progress for the person at the terminal (never on stdout,
+/// which scripts read).
+macro_rules! errln {
+    () => {
+        $crate::output::stderr_line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::output::stderr_line(format_args!($($t)*))
+    };
+}
+
+/// `eprint!`: a progress line redrawn in place with `\r`.
+macro_rules! err {
+    ($($t:tt)*) => {
+        $crate::output::stderr_text(format_args!($($t)*))
+    };
+}
+
 use std::time::{Duration, UNIX_EPOCH};
+
+/// Prints `v` as pretty JSON (`--json`).
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// One line to stderr (`errln!`).
+#[allow(clippy::print_stderr)]
+pub fn stderr_line(text: std::fmt::Arguments<'_>) {
+    eprintln!("{text}");
+}
+
+/// Text to stderr without a newline (`err!`).
+#[allow(clippy::print_stderr)]
+pub fn stderr_text(text: std::fmt::Arguments<'_>) {
+    eprint!("{text}");
+}
 
 /// A table printed with aligned columns; long cells are cut with an ellipsis.
 pub struct Table {

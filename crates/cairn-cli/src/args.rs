@@ -1,0 +1,569 @@
+//! The command line, declared: `Cli`, its `Command`s and every subcommand's arguments (clap).
+//! The doc comments here are the `--help` texts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Local-first ML experiment tracking", long_about = None)]
+pub struct Cli {
+    /// Workspace directory [default: CAIRN_WORKSPACE, else the user's data dir, e.g.
+    /// ~/.local/share/cairn/default]
+    #[arg(long, short = 'w', global = true)]
+    pub workspace: Option<PathBuf>,
+    /// Who you are, recorded as the owner of runs you start [default: CAIRN_USER, else your
+    /// account's name]
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Print JSON for scripts instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Open the default workspace (demo data on first start) and show what is in it
+    Start {
+        /// Then serve it (the web UI and the tracking API) on 127.0.0.1:5000
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Create a workspace
+    Init {
+        /// Directory [default: --workspace or the default workspace]
+        dir: Option<PathBuf>,
+    },
+    /// Experiments
+    #[command(subcommand)]
+    Exp(ExpCmd),
+    /// Start, log to and end a run
+    #[command(subcommand)]
+    Run(Box<RunCmd>),
+    /// List and inspect runs
+    #[command(subcommand)]
+    Runs(RunsCmd),
+    /// Store and fetch a run's artifacts (content-addressed, verified)
+    #[command(subcommand)]
+    Artifact(ArtifactCmd),
+    /// The mandatory metadata schema runs must satisfy
+    #[command(subcommand)]
+    Schema(SchemaCmd),
+    /// Fill the workspace with a realistic demo catalog
+    Demo(DemoArgs),
+    /// Catalog maintenance
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+    /// Serve the workspace over HTTP: the MLflow tracking API and Cairn's JSON API
+    Serve(ServeArgs),
+    /// Your team: create, invite, join, members, remove
+    #[command(subcommand)]
+    Team(TeamCmd),
+    /// Peer sync with teammates: status, sync now
+    #[command(subcommand)]
+    Sync(SyncCmd),
+    /// Free the artifact store: remove the blobs no run keeps (deleted artifacts, deleted
+    /// runs' artifacts) that were stored longer than the grace period ago
+    Gc(GcArgs),
+    /// Search runs with the query language: MLflow filters plus OR, NOT, (), free text and
+    /// "phrases", owner:/tag:/exp:/is: shorthands, lineage fields, ranges, `created > -7d`
+    Search(SearchArgs),
+    /// The search index
+    #[command(subcommand)]
+    Index(IndexCmd),
+    /// Tag every run a query matches
+    #[command(subcommand)]
+    Tag(TagCmd),
+    /// Set the owner of every run a query matches
+    #[command(subcommand)]
+    Owner(OwnerCmd),
+    /// Saved views: a named query, order and columns, shared with the team
+    #[command(subcommand)]
+    View(ViewCmd),
+    /// Plot a metric of runs to SVG or PNG (every spike kept, however long the series)
+    Plot(Box<PlotArgs>),
+    /// Write an HTML report comparing runs: params and lineage diffs, summary, charts
+    Compare(CompareArgs),
+    /// Run a training command as a Cairn run: lineage before, system metrics and output while,
+    /// exit status after; MLflow calls inside land in the run
+    Exec(Box<ExecArgs>),
+}
+
+/// `cairn demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Number of runs
+    #[arg(long, default_value_t = 240)]
+    pub runs: u64,
+    /// Points per metric curve [default: by size]
+    #[arg(long)]
+    pub steps: Option<u32>,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// `cairn search`.
+#[derive(Args)]
+pub struct SearchArgs {
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Order: `metrics.acc DESC`, `params.lr`, `created`…
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Only this experiment
+    #[arg(long, short = 'e')]
+    pub exp: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Extra columns: metrics.acc,params.optimizer,tags.team
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Print CSV instead of a table
+    #[arg(long)]
+    pub csv: bool,
+    /// Start from a saved view (its query, order and columns; the query argument narrows it)
+    #[arg(long)]
+    pub view: Option<String>,
+}
+
+/// `cairn compare`.
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Runs (ids or unique prefixes), at least two
+    #[arg(required = true, num_args = 2..)]
+    pub runs: Vec<String>,
+    #[arg(long, short = 'o', default_value = "report.html")]
+    pub output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// Runs (ids or unique prefixes)
+    pub runs: Vec<String>,
+    /// Or every run of an experiment (the newest --limit)
+    #[arg(long, short = 'e')]
+    pub exp: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    #[arg(long, short = 'm')]
+    pub metric: String,
+    /// x axis: step, time, relative, or another metric's key
+    #[arg(long, default_value = "step")]
+    pub x: String,
+    /// EMA smoothing, 0 to 0.99 (the raw curve stays faint behind)
+    #[arg(long, default_value_t = 0.0)]
+    pub smooth: f64,
+    /// Logarithmic y axis
+    #[arg(long)]
+    pub log: bool,
+    /// Group runs by a field, e.g. params.optimizer (mean with a min-max band)
+    #[arg(long)]
+    pub group_by: Option<String>,
+    /// Zoom into an x range, LO..HI, drawn at full resolution for that range
+    #[arg(long, value_name = "LO..HI", value_parser = parse_x_range)]
+    pub x_range: Option<(f64, f64)>,
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    #[arg(long, default_value_t = 675)]
+    pub height: u32,
+    #[arg(long)]
+    pub dark: bool,
+    /// Output file: .svg or .png
+    #[arg(long, short = 'o', default_value = "chart.svg")]
+    pub output: PathBuf,
+}
+
+pub fn parse_x_range(s: &str) -> Result<(f64, f64), String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range: expected LO..HI, e.g. 1000..2000"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("'{v}' in '{s}' is not a number"))
+    };
+    Ok((num(lo)?, num(hi)?))
+}
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Experiment name (created when missing) [default: Default]
+    #[arg(long, short = 'e')]
+    pub exp: Option<String>,
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+    /// A param, KEY=VALUE (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// A tag, KEY=VALUE (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// A dataset to hash into the lineage, NAME=PATH (repeatable; cached by size and mtime)
+    #[arg(long = "dataset", short = 'd', value_name = "NAME=PATH")]
+    pub datasets: Vec<String>,
+    /// Do not record the git state of the working directory
+    #[arg(long)]
+    pub no_git: bool,
+    #[arg(long)]
+    pub instance_type: Option<String>,
+    /// What the machine costs per hour, in USD
+    #[arg(long)]
+    pub hourly_price: Option<f64>,
+    /// Seconds between system-metric samples
+    #[arg(long, default_value_t = 5.0)]
+    pub interval: f64,
+    /// The command to run
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Port (0 picks a free one)
+    #[arg(long, short = 'p', default_value_t = 5000)]
+    pub port: u16,
+    /// Address to listen on; anything but loopback requires a token (--token-file or CAIRN_TOKEN)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// A file whose first line is the bearer token clients must send (MLflow clients:
+    /// MLFLOW_TRACKING_TOKEN); or set CAIRN_TOKEN
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Refused: a token on the command line is shown by `ps` to every local user
+    #[arg(long, hide = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Another host name clients may use to reach this server (e.g. the machine's DNS name)
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// The built web UI to serve at / [default: ui/dist of the source tree this binary was built in]
+    #[arg(long, env = "CAIRN_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub sync: SyncServeArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ExpCmd {
+    /// List experiments with their run counts
+    List,
+    /// Create an experiment
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RunCmd {
+    /// Start a run and print its id
+    Start(Box<StartArgs>),
+    /// Log metrics, params and tags to a run
+    Log(LogArgs),
+    /// End a run
+    End {
+        run: String,
+        /// finished, failed or killed
+        #[arg(long, default_value = "finished")]
+        status: String,
+    },
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Experiment name (created when missing) [default: Default]
+    #[arg(long, short = 'e')]
+    pub exp: Option<String>,
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+    /// Owner [default: --user]
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// A param, KEY=VALUE (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// A tag, KEY=VALUE (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// A dataset, NAME=PATH (hashed with BLAKE3 when PATH exists locally) or NAME=URI
+    #[arg(long = "dataset", short = 'd', value_name = "NAME=PATH|URI")]
+    pub datasets: Vec<String>,
+    /// A dataset's digest when Cairn cannot hash it, NAME=DIGEST
+    #[arg(long = "dataset-digest", value_name = "NAME=DIGEST")]
+    pub dataset_digests: Vec<String>,
+    /// A dataset's row count, NAME=ROWS
+    #[arg(long = "dataset-rows", value_name = "NAME=ROWS")]
+    pub dataset_rows: Vec<String>,
+    /// Feature-set version, NAME@VERSION
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub feature_set: Option<String>,
+    /// Record the git state (repo, commit, branch, dirty flag, diff digest) of this directory
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub git: Option<PathBuf>,
+    #[arg(long)]
+    pub code_repo: Option<String>,
+    #[arg(long)]
+    pub code_commit: Option<String>,
+    #[arg(long)]
+    pub code_branch: Option<String>,
+    #[arg(long)]
+    pub code_dirty: bool,
+    /// Do not record this machine's infrastructure profile
+    #[arg(long)]
+    pub no_infra: bool,
+    #[arg(long)]
+    pub instance_type: Option<String>,
+    /// What the machine costs per hour, in USD
+    #[arg(long)]
+    pub hourly_price: Option<f64>,
+    #[arg(long)]
+    pub container_image: Option<String>,
+    /// Parent run (id or unique prefix)
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// sweep, fork, resume or child
+    #[arg(long, default_value = "child")]
+    pub parent_kind: String,
+    #[arg(long, default_value = "")]
+    pub notes: String,
+}
+
+#[derive(Args)]
+pub struct LogArgs {
+    pub run: String,
+    /// A metric value, KEY=VALUE (repeatable; NaN and inf accepted)
+    #[arg(long = "metric", short = 'm', value_name = "KEY=VALUE")]
+    pub metrics: Vec<String>,
+    /// Step of the metrics given with --metric
+    #[arg(long, default_value_t = 0)]
+    pub step: i64,
+    /// A param, KEY=VALUE (params cannot change once logged)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// A tag, KEY=VALUE
+    #[arg(long = "tag", short = 't', value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Import metric curves from a CSV file: a step column, an optional time column
+    /// (unix_ms / timestamp), and one column per metric
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Notes (replaces the run's notes)
+    #[arg(long)]
+    pub notes: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum RunsCmd {
+    /// List runs, newest first
+    List {
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+        /// running, finished, failed or killed
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// Order, as search orders: `metrics.acc DESC`, `metrics.loss`, `created ASC`
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Show one run: lineage, params, metrics, artifacts, conflicts
+    Show { run: String },
+    /// Print a metric's full history (step, time, value)
+    Metric { run: String, key: String },
+}
+
+#[derive(Subcommand)]
+pub enum ArtifactCmd {
+    /// Store a file or directory as an artifact of a run
+    Add {
+        run: String,
+        path: PathBuf,
+        /// Logical path in the run [default: the file name]
+        #[arg(long = "as")]
+        logical: Option<String>,
+    },
+    /// Write a run's artifact to disk, verified against its hash
+    Get {
+        run: String,
+        logical: String,
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Delete an artifact's content for good (a leaked secret): here at once, and on every
+    /// teammate's device at its next sync, through a tombstone signed by this device
+    Purge {
+        run: String,
+        path: String,
+        /// Why, recorded in the tombstone teammates see
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SchemaCmd {
+    /// Show the schema in force (the project's, or an experiment's)
+    Show {
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+    },
+    /// Set the required fields, e.g. `owner dataset.digest code.commit "params.lr: float"`
+    Set {
+        fields: Vec<String>,
+        /// Refuse runs that lack a field (default: keep them, marked incomplete)
+        #[arg(long)]
+        refuse: bool,
+        /// Set it for one experiment instead of the whole project
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TagCmd {
+    /// `cairn tag add 'exp:resnet and metrics.acc > 0.9' candidate` (or KEY=VALUE)
+    Add { query: String, tag: String },
+}
+
+#[derive(Subcommand)]
+pub enum OwnerCmd {
+    /// `cairn owner set 'attributes.user_id IS NULL' alice`
+    Set { query: String, user: String },
+}
+
+#[derive(Subcommand)]
+pub enum ViewCmd {
+    /// Save a view (replacing one of the same name)
+    Save {
+        name: String,
+        query: String,
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+    },
+    /// List the saved views
+    List,
+    /// Delete a saved view
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum IndexCmd {
+    /// Rebuild the search index from the catalog
+    Rebuild,
+}
+
+#[derive(Subcommand)]
+pub enum CatalogCmd {
+    /// Recompute the projection tables from the automerge docs
+    Rebuild,
+    /// Compact every doc into a fresh snapshot
+    Compact,
+}
+
+#[derive(Subcommand)]
+pub enum TeamCmd {
+    /// Start a team with this device as its first member
+    Create {
+        name: String,
+        /// Your email, shown to teammates
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Print a one-time invitation ticket for a teammate's device
+    Invite {
+        /// Address to put in the ticket [default: where `cairn serve --sync` last listened]
+        #[arg(long = "addr")]
+        addrs: Vec<SocketAddr>,
+        /// How long the ticket stays valid
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Join a team with a ticket, then sync with the inviter
+    Join {
+        ticket: String,
+        /// Your email, shown to teammates
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Local address to use (any interface: it only dials out, briefly)
+        #[arg(long, default_value = "0.0.0.0:0")]
+        bind: SocketAddr,
+    },
+    /// The devices on the team's roster
+    Members,
+    /// Remove a member (id prefix, name or email): refused from now on, sent nothing new
+    Remove { member: String },
+}
+
+#[derive(Subcommand)]
+pub enum SyncCmd {
+    /// This device, its team, and each peer: last seen, last sync, whether changes are pending
+    Status,
+    /// Sync once with every teammate this device knows an address for
+    Now {
+        /// Local address to use (any interface: it only dials out, briefly)
+        #[arg(long, default_value = "0.0.0.0:0")]
+        bind: SocketAddr,
+    },
+    /// Fetch a run's artifacts that are not here yet (sync sends blobs up to 8 MiB; larger
+    /// ones are fetched on demand)
+    Fetch {
+        run: String,
+        /// Local address to use (any interface: it only dials out, briefly)
+        #[arg(long, default_value = "0.0.0.0:0")]
+        bind: SocketAddr,
+    },
+}
+
+/// `cairn serve --sync`: a headless always-on peer next to the HTTP server.
+#[derive(Args, Debug, Clone)]
+pub struct SyncServeArgs {
+    /// Also run this device's sync node: accept teammates, push changes as they happen
+    #[arg(long)]
+    pub sync: bool,
+    /// Where the sync node listens (0.0.0.0:PORT on a LAN)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sync_bind: SocketAddr,
+    /// Address teammates dial [default: the bound address]
+    #[arg(long)]
+    pub advertise: Vec<SocketAddr>,
+    /// Pull from every teammate this often even when nothing changed
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+}
+
+impl SyncServeArgs {
+    /// No sync node (`cairn start --serve`).
+    pub fn off() -> SyncServeArgs {
+        SyncServeArgs {
+            sync: false,
+            sync_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: Vec::new(),
+            resync: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `cairn gc`.
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// Say what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep blobs stored within this long even when nothing references them (a writer binds
+    /// what it stored right after storing it)
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+}

@@ -1,0 +1,18 @@
+//! One module per command group: each parses nothing (clap did, in `args`), calls
+//! `cairn_core::Workspace`, and prints through `output`.
+
+pub mod artifact;
+pub mod catalog;
+pub mod demo;
+pub mod exec;
+pub mod exp;
+pub mod gc;
+pub mod plot;
+pub mod run;
+pub mod runs;
+pub mod schema;
+pub mod search;
+pub mod serve;
+pub mod start;
+pub mod sync;
+pub mod team;
