@@ -241,7 +241,7 @@ pub struct ServeArgs {
     /// Another host name clients may use to reach this server (e.g. the machine's DNS name)
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
-    /// The built web UI to serve at / [default: ui/dist of the source tree this binary was built in]
+    /// A built web UI to serve at / instead of the one inside the binary (for working on the UI)
     #[arg(long, env = "CAIRN_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
     #[command(flatten)]

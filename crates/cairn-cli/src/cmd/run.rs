@@ -160,14 +160,9 @@ fn new_run(ws: &Workspace, a: &StartArgs) -> Result<NewRun> {
     Ok(new)
 }
 
-/// A metric value as typed; NaN and the infinities in their usual spellings.
+/// A metric value as typed: a number, or NaN and the infinities in the spellings every Cairn
+/// input accepts (`cairn_model::num`).
 fn parse_value(text: &str, key: &str) -> Result<f64> {
-    match text.trim() {
-        "nan" | "NaN" => Ok(f64::NAN),
-        "inf" | "+inf" | "Infinity" | "infinity" => Ok(f64::INFINITY),
-        "-inf" | "-Infinity" | "-infinity" => Ok(f64::NEG_INFINITY),
-        t => t
-            .parse::<f64>()
-            .map_err(|_| anyhow!("metric '{key}': '{text}' is not a number")),
-    }
+    cairn_model::num::parse_text(text)
+        .ok_or_else(|| anyhow!("metric '{key}': '{text}' is not a number"))
 }

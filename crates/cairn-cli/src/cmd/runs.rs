@@ -117,11 +117,7 @@ pub fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             let id = ws.resolve_run(run)?;
             let points = ws.metric_history(id, key)?;
             if cli.json {
-                let rows: Vec<serde_json::Value> = points
-                    .iter()
-                    .map(|p| serde_json::json!({"step": p.step, "ts_ms": p.ts_ms, "value": if p.value.is_finite() { serde_json::json!(p.value) } else if p.value.is_nan() { serde_json::json!("NaN") } else if p.value > 0.0 { serde_json::json!("Infinity") } else { serde_json::json!("-Infinity") }}))
-                    .collect();
-                return print_json(&rows);
+                return print_json(&points);
             }
             let mut t = Table::new(&["step", "time", "value"]).right_align(&[0, 2]);
             for p in points {

@@ -1,22 +1,11 @@
 //! `cairn serve`: the workspace over HTTP (`cairn_server`), with the sync node beside it when
 //! asked (`--sync`).
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 
 use crate::args::{Cli, ServeArgs};
 use crate::cmd::sync;
 use crate::common::{open_or_create, runtime};
-
-/// `ui/dist` of the checkout the binary was built from (`target/<profile>/cairn` → `ui/dist`).
-fn default_ui_dir() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .map(|d| d.join("ui").join("dist"))
-        .find(|d| d.join("index.html").is_file())
-}
 
 /// The bearer token: from `--token-file`, else `CAIRN_TOKEN`. Never from the command line, where
 /// `ps` shows it to every user of the machine.
@@ -51,7 +40,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         bind: std::net::SocketAddr::new(args.host, args.port),
         token: serve_token(args)?,
         allowed_hosts: args.allow_hosts.clone(),
-        ui_dir: args.ui_dir.clone().or_else(default_ui_dir),
+        ui_dir: args.ui_dir.clone(),
     };
     runtime()?.block_on(async move {
         let sync_node = sync::start_for_serve(&ws, &args.sync).await?;
