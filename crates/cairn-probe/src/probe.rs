@@ -547,13 +547,15 @@ fn parse_timestamp(text: &str) -> Option<i64> {
         Some((hms, f)) => (hms, Some(f)),
         None => (time.trim(), None),
     };
+    // Unsigned: a negative field passed the upper bounds below and overflowed (found by fuzzing).
     let mut hms = hms.split(':');
-    let hour: i64 = hms.next()?.parse().ok()?;
-    let minute: i64 = hms.next()?.parse().ok()?;
-    let second: i64 = hms.next()?.parse().ok()?;
+    let hour: u32 = hms.next()?.parse().ok()?;
+    let minute: u32 = hms.next()?.parse().ok()?;
+    let second: u32 = hms.next()?.parse().ok()?;
     if hms.next().is_some() || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
+    let (hour, minute, second) = (i64::from(hour), i64::from(minute), i64::from(second));
     let millis = match fraction {
         None => 0,
         Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
@@ -954,6 +956,8 @@ mod tests {
             "x",
             "20202620262026/11/27 04:06:11.781",
             "0/01/01 00:00:00",
+            "2026/11/27 04:06:-8000000000000000012.5",
+            "2026/11/27 -1:06:11",
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
@@ -964,12 +968,29 @@ mod tests {
     }
 
     #[test]
-    fn a_trace_with_a_year_out_of_range_is_an_error_not_an_overflow() {
+    fn a_timestamp_out_of_range_is_an_error_not_an_overflow() {
         // Found by fuzzing (fuzz/crashers/gpu_util_trace/year-overflow): the millisecond sum
         // overflowed i64 and panicked.
         let err =
             parse_util_trace("20202620262026/11/27 04:06:11.781, 0, 5, 1, 10, 20\n").unwrap_err();
         assert!(matches!(err, ProbeError::MissingColumn { .. }), "{err}");
+        // fuzz/crashers/gpu_util_trace/negative-seconds: a negative field passed the range checks.
+        let err = parse_util_trace(
+            "timestamp, index, utilization.gpu, utilization.memory, memory.used\n\
+             2026/11/27 04:06:-8000000000000000012.5, 0, 5, 1, 10\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProbeError::BadValue {
+                    column: "timestamp",
+                    line: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     // -- the machine ---------------------------------------------------------------------------
