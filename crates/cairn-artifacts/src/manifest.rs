@@ -147,9 +147,9 @@ impl Manifest {
         Ok(())
     }
 
-    /// Sum of the entries' sizes.
+    /// Sum of the entries' sizes (saturating: a peer's manifest may claim any sizes).
     pub fn total_size(&self) -> u64 {
-        self.entries.iter().map(|e| e.size).sum()
+        self.entries.iter().fold(0, |t, e| t.saturating_add(e.size))
     }
 }
 
@@ -208,6 +208,11 @@ mod tests {
         );
         assert_eq!(Manifest::from_bytes(&a.hash(), &a.to_bytes()).unwrap(), a);
         assert_eq!(a.total_size(), 6);
+        // Sizes are what the manifest claims; their sum saturates rather than overflowing (a
+        // fuzzed manifest panicked here: fuzz/crashers/manifest/sizes-overflow).
+        let mut huge = Manifest::from_entries(vec![entry("x"), entry("y")]);
+        huge.entries[0].size = u64::MAX - 1;
+        assert_eq!(huge.total_size(), u64::MAX);
     }
 
     #[test]
