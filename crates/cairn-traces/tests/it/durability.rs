@@ -1,0 +1,132 @@
+//! Real files: reopening, `kill -9` of a writer, corrupt chunks, a newer schema.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use cairn_traces::{Error, TraceStore};
+use rusqlite::Connection;
+
+use crate::{trace_entries, trace_id};
+
+#[test]
+fn reopening_keeps_the_log_the_index_and_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let source = {
+        let mut store = TraceStore::open(&path).unwrap();
+        for t in 1..=30u8 {
+            store
+                .append(&trace_entries(t, 50, u64::from(t) * 10))
+                .unwrap();
+        }
+        store.local_source().to_owned()
+    };
+    let store = TraceStore::open(&path).unwrap();
+    assert_eq!(store.local_source(), source);
+    assert_eq!(store.marks().unwrap()[0].count, 1500);
+    for t in 1..=30u8 {
+        assert_eq!(store.spans(&trace_id(t)).unwrap().len(), 50, "trace {t}");
+    }
+}
+
+#[test]
+fn a_corrupt_chunk_is_an_error_naming_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    {
+        let mut store = TraceStore::open(&path).unwrap();
+        store.append(&trace_entries(1, 200, 10)).unwrap();
+        store.seal().unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    let data: Vec<u8> = conn
+        .query_row("SELECT data FROM chunks LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let mut bad = data.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    conn.execute("UPDATE chunks SET data = ?1", [&bad]).unwrap();
+    let store = TraceStore::open(&path).unwrap();
+    let err = store.spans(&trace_id(1)).unwrap_err();
+    assert!(matches!(err, Error::CorruptChunk { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(trace_id(1).as_str()) && text.contains("hash mismatch"),
+        "{text}"
+    );
+    // The index still answers what it holds.
+    assert_eq!(store.info(&trace_id(1)).unwrap().unwrap().span_count, 200);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    drop(TraceStore::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = 99 WHERE name = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    let err = TraceStore::open(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+/// In child mode (env var set) this test appends traces forever and reports each returned
+/// append on stdout; in parent mode it runs itself as that child, kills it with SIGKILL
+/// mid-stream, and checks that every reported trace survived whole.
+#[test]
+fn acknowledged_spans_survive_kill_9() {
+    if let Some(db) = std::env::var_os("CAIRN_TRACES_KILL9_DB") {
+        let mut store = TraceStore::open(Path::new(&db)).unwrap();
+        let mut out = std::io::stdout().lock();
+        for t in 1..=250u8 {
+            store.append(&trace_entries(t, 40, u64::from(t))).unwrap();
+            writeln!(out, "appended {t}").unwrap();
+            out.flush().unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("traces.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "durability::acknowledged_spans_survive_kill_9",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CAIRN_TRACES_KILL9_DB", &db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reported = 0u8;
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if let Some(n) = line.unwrap().strip_prefix("appended ") {
+            reported = n.parse().unwrap();
+            if reported >= 60 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reported >= 60, "child reported only {reported} appends");
+    let store = TraceStore::open(&db).unwrap();
+    for t in 1..=reported {
+        let spans = store.spans(&trace_id(t)).unwrap();
+        assert_eq!(spans.len(), 40, "trace {t} was acknowledged");
+        let info = store.info(&trace_id(t)).unwrap().unwrap();
+        assert_eq!(info.span_count, 40);
+    }
+    // Whatever came after is whole or absent, never half there.
+    let count = store.marks().unwrap()[0].count;
+    assert_eq!(count % 40, 0, "a half-applied append: {count} entries");
+}
