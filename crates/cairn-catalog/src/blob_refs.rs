@@ -153,9 +153,14 @@ impl Catalog {
     /// Every bound blob once, sorted by hash: whether a live run binds it and whether it is
     /// bound as a directory. (What sync offers and `gc` keeps is computed from this.)
     pub fn bound_blobs(&self) -> Result<Vec<BoundBlob>, Error> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT hash, max(kind = 'dir'), max(live) FROM artifact_refs GROUP BY hash ORDER BY hash",
-        )?;
+        // Logged models' files count as the runs' do.
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT hash, max(dir), max(live) FROM (
+                SELECT hash, kind = 'dir' AS dir, live FROM artifact_refs
+                UNION ALL {}
+             ) GROUP BY hash ORDER BY hash",
+            crate::logged_model_project::BOUND_BLOBS_SQL
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,

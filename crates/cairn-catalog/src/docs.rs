@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::Error;
 use crate::project;
 
+mod logged_models;
 mod sync;
 use crate::run_doc::{RunEdit, RunReader, apply_edit, run_key, run_value};
 pub use sync::{DocHeads, DocSyncState, SyncReceipt};
@@ -35,8 +36,8 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
-/// (7 added `artifact_refs`, see `blob_refs.rs`.)
-const SCHEMA_REVISION: i64 = 7;
+/// (7 added `artifact_refs`, see `blob_refs.rs`; 8 the logged models' tables.)
+const SCHEMA_REVISION: i64 = 8;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -369,7 +370,7 @@ impl Catalog {
                             project::upsert_run(tx, &run, name)?;
                         }
                     }
-                    Ok(())
+                    logged_models::project_shard(tx, doc, name).map(drop)
                 }
             },
         )
@@ -801,6 +802,7 @@ impl Catalog {
                         runs += 1;
                     }
                 }
+                logged_models::project_shard(&tx, doc, &name)?;
             }
             tx.commit()?;
             self.docs.remove(&name);

@@ -1,6 +1,6 @@
 //! The catalog's error type.
 
-use cairn_model::{ExperimentId, RunId};
+use cairn_model::{ExperimentId, LoggedModelId, RunId};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,6 +23,11 @@ pub enum Error {
         prefix: String,
         matches: Vec<String>,
     },
+    #[error("Logged model with ID '{0}' not found.")]
+    UnknownLoggedModel(LoggedModelId),
+    /// The caller's rule refused an edit inside a write (its own error is what it returns).
+    #[error("the edit was refused")]
+    EditRefused,
     #[error("no experiment {0}")]
     UnknownExperiment(ExperimentId),
     #[error("an experiment named '{0}' already exists")]

@@ -17,11 +17,18 @@
 mod blob_refs;
 mod docs;
 mod error;
+mod logged_model_doc;
+mod logged_model_project;
 mod project;
 mod run_doc;
 
 pub use blob_refs::{BlobBinding, BoundBlob};
 pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt};
 pub use error::Error;
+pub use logged_model_doc::LoggedModelEdit;
+pub use logged_model_project::{
+    CmpOp, CmpValue, DatasetFilter, LoggedModelQuery, ModelAttribute, ModelCondition, ModelField,
+    ModelOrder, ModelRole, RunModelLink,
+};
 pub use project::{RunFilter, RunOrder, RunRow};
 pub use run_doc::RunEdit;

@@ -70,6 +70,7 @@ CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
 ",
     )?;
     crate::blob_refs::create_table(tx)?;
+    crate::logged_model_project::create_tables(tx)?;
     Ok(())
 }
 

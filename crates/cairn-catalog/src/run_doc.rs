@@ -65,12 +65,12 @@ const MAPS: [&str; 6] = [
     "artifacts",
 ];
 
-fn json<T: Serialize>(v: &T) -> String {
+pub(crate) fn json<T: Serialize>(v: &T) -> String {
     // Serialising plain data structs to a String cannot fail.
     serde_json::to_string(v).unwrap_or_default()
 }
 
-fn scalar(v: impl Into<ScalarValue>) -> hydrate::Value {
+pub(crate) fn scalar(v: impl Into<ScalarValue>) -> hydrate::Value {
     hydrate::Value::Scalar(v.into())
 }
 
@@ -314,14 +314,14 @@ impl<'a> RunReader<'a> {
         }
     }
 
-    fn corrupt(&self, reason: String) -> Error {
+    pub(crate) fn corrupt(&self, reason: String) -> Error {
         Error::Corrupt {
             doc: self.doc_name.to_owned(),
             reason,
         }
     }
 
-    fn values(
+    pub(crate) fn values(
         &mut self,
         obj: &automerge::ObjId,
         key: &str,
@@ -337,7 +337,7 @@ impl<'a> RunReader<'a> {
         Ok(vals.into_iter().next())
     }
 
-    fn string(
+    pub(crate) fn string(
         &mut self,
         obj: &automerge::ObjId,
         key: &str,
@@ -350,7 +350,7 @@ impl<'a> RunReader<'a> {
         })
     }
 
-    fn int(
+    pub(crate) fn int(
         &mut self,
         obj: &automerge::ObjId,
         key: &str,
@@ -366,7 +366,7 @@ impl<'a> RunReader<'a> {
         })
     }
 
-    fn parsed<T: DeserializeOwned>(
+    pub(crate) fn parsed<T: DeserializeOwned>(
         &mut self,
         obj: &automerge::ObjId,
         key: &str,
@@ -380,7 +380,7 @@ impl<'a> RunReader<'a> {
         }
     }
 
-    fn map_entries(
+    pub(crate) fn map_entries(
         &mut self,
         obj: &automerge::ObjId,
         map: &str,
@@ -402,7 +402,7 @@ impl<'a> RunReader<'a> {
         Ok(out)
     }
 
-    fn parsed_map<T: DeserializeOwned>(
+    pub(crate) fn parsed_map<T: DeserializeOwned>(
         &mut self,
         obj: &automerge::ObjId,
         map: &str,
@@ -415,6 +415,11 @@ impl<'a> RunReader<'a> {
                     .map_err(|e| self.corrupt(format!("{map}.{k}: {e}")))
             })
             .collect()
+    }
+
+    /// The conflicts met since the last call (other readers of the doc use the same helpers).
+    pub(crate) fn take_conflicts(&mut self) -> Vec<Conflict> {
+        std::mem::take(&mut self.conflicts)
     }
 
     /// The run stored under `run/<id>`, or None when the doc has no such run.

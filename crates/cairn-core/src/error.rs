@@ -142,6 +142,11 @@ pub enum Error {
     UnknownView(String),
     #[error("run {run} has no tag '{key}'")]
     UnknownTag { run: String, key: String },
+    /// A logged model lacks a tag (MLflow's wording).
+    #[error("No tag with key {} found for model with ID {}.", cairn_model::py_repr(.key), cairn_model::py_repr(.model))]
+    UnknownModelTag { model: String, key: String },
+    #[error("logged model {model} has no artifact '{path}'")]
+    UnknownModelArtifact { model: String, path: String },
     #[error("'{0}' is not an operation of Cairn's API")]
     UnknownOperation(String),
     /// A request a transport handed over did not decode into the operation's request type.
@@ -232,6 +237,8 @@ impl Error {
             | Error::UnknownModelVersion { .. }
             | Error::UnknownView(_)
             | Error::UnknownTag { .. }
+            | Error::UnknownModelTag { .. }
+            | Error::UnknownModelArtifact { .. }
             | Error::UnknownOperation(_) => Code::NotFound,
             Error::AlreadyAWorkspace(_) | Error::ModelExists(_) => Code::AlreadyExists,
             Error::BadWorkspaceFile { .. } => Code::Corrupt,
@@ -243,9 +250,12 @@ impl Error {
             Error::ParamChanged { .. } | Error::Conflict(_) => Code::Conflict,
             Error::Panicked { .. } => Code::Internal,
             Error::Search(e) => search_code(e),
-            Error::Catalog(C::UnknownRun(_) | C::NoRunMatches(_) | C::UnknownExperiment(_)) => {
-                Code::NotFound
-            }
+            Error::Catalog(
+                C::UnknownRun(_)
+                | C::NoRunMatches(_)
+                | C::UnknownExperiment(_)
+                | C::UnknownLoggedModel(_),
+            ) => Code::NotFound,
             Error::Catalog(C::AmbiguousRun { .. }) => Code::InvalidArgument,
             Error::Catalog(C::DuplicateExperiment(_) | C::DeletedExperimentName(_)) => {
                 Code::AlreadyExists

@@ -18,6 +18,7 @@ mod error;
 mod experiments;
 mod gc;
 mod lineage;
+mod logged_models;
 mod registry;
 mod runs;
 mod search;
@@ -36,6 +37,11 @@ pub use error::{Code, Error, ErrorBody};
 pub use experiments::ExperimentSearch;
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
 pub use lineage::LineageRequest;
+pub use logged_models::{
+    LoggedModelSearch, LoggedModelView, MAX_MODEL_ENTRIES, MAX_MODEL_PAGE, ModelArtifactUpload,
+    ModelMetricValue, ModelOrderKey, ModelSource, NewLoggedModel, RunModel, RunModelLink,
+    StoredModelArtifact,
+};
 pub use runs::{
     LogBatch, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
     MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricValue, RUN_NAME_TAG, RunListItem, RunLog, RunsPage,

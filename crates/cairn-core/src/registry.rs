@@ -90,7 +90,11 @@ impl Stores {
         tags: BTreeMap<String, String>,
     ) -> Result<ModelVersion, Error> {
         let mut model = self.registered_model(name)?;
+        // A logged model's source (`models:/<model_id>`) gives the run and the content.
+        let logged = self.model_source_content(source)?;
+        let run = run.or(logged.as_ref().and_then(|l| l.run));
         let content = match run {
+            _ if logged.is_some() => logged.as_ref().and_then(|l| l.content),
             Some(id) => {
                 let run = self.run(id)?.run;
                 // `runs:/<id>/model` or `…/artifacts/model`: the path after the run's artifact root.
@@ -119,6 +123,9 @@ impl Stores {
         model.versions.push(version.clone());
         model.updated_ms = version.created_ms;
         self.store_model(&model)?;
+        if let Some(l) = &logged {
+            self.note_model_version(&l.model, name, version.version)?;
+        }
         Ok(version)
     }
 

@@ -95,7 +95,7 @@ impl LogBatch {
     }
 }
 
-fn check_param(key: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn check_param(key: &str, value: &str) -> Result<(), Error> {
     validate_key("param key", key)?;
     let n = value.chars().count();
     if n > MAX_PARAM_VALUE {
@@ -106,7 +106,7 @@ fn check_param(key: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_tag(key: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn check_tag(key: &str, value: &str) -> Result<(), Error> {
     validate_key("tag key", key)?;
     let n = value.chars().count();
     if n > MAX_TAG_VALUE {

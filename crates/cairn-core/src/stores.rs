@@ -814,50 +814,7 @@ impl Stores {
     /// artifacts. Directory artifacts are listed through their manifests.
     pub fn list_artifacts(&self, id: RunId, dir: &str) -> Result<Vec<ArtifactEntry>, Error> {
         let run = self.run_record(id)?;
-        let dir = dir.trim_matches('/');
-        let mut files: Vec<(String, u64)> = Vec::new();
-        for (path, r) in &run.artifacts {
-            match r.kind {
-                ArtifactKind::File => files.push((path.clone(), r.size)),
-                ArtifactKind::Dir => {
-                    for e in self.artifacts.manifest(&r.hash)?.entries {
-                        files.push((format!("{path}/{}", e.path), e.size));
-                    }
-                }
-            }
-        }
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        let mut out: BTreeMap<String, ArtifactEntry> = BTreeMap::new();
-        for (path, size) in files {
-            let Some(rest) = path.strip_prefix(&prefix) else {
-                continue;
-            };
-            match rest.split_once('/') {
-                Some((sub, _)) => {
-                    let p = format!("{prefix}{sub}");
-                    out.entry(p.clone()).or_insert(ArtifactEntry {
-                        path: p,
-                        is_dir: true,
-                        size: None,
-                    });
-                }
-                None => {
-                    out.insert(
-                        path.clone(),
-                        ArtifactEntry {
-                            path,
-                            is_dir: false,
-                            size: Some(size),
-                        },
-                    );
-                }
-            }
-        }
-        Ok(out.into_values().collect())
+        list_bound(&self.artifacts, &run.artifacts, dir)
     }
 
     /// Unbinds an artifact path from the run. The content stays in the store (blobs are
@@ -893,32 +850,9 @@ impl Stores {
     /// artifacts too.
     pub(crate) fn artifact_file(&self, id: RunId, path: &str) -> Result<BlobHash, Error> {
         let run = self.run_record(id)?;
-        let path = path.trim_matches('/');
-        if let Some(r) = run
-            .artifacts
-            .get(path)
-            .filter(|r| r.kind == ArtifactKind::File)
-        {
-            return Ok(r.hash);
-        }
-        for (root, r) in &run.artifacts {
-            if r.kind != ArtifactKind::Dir {
-                continue;
-            }
-            if let Some(rest) = path.strip_prefix(&format!("{root}/"))
-                && let Some(e) = self
-                    .artifacts
-                    .manifest(&r.hash)?
-                    .entries
-                    .into_iter()
-                    .find(|e| e.path == rest)
-            {
-                return Ok(e.hash);
-            }
-        }
-        Err(Error::UnknownArtifact {
+        file_in(&self.artifacts, &run.artifacts, path)?.ok_or_else(|| Error::UnknownArtifact {
             run: id.to_string(),
-            path: path.to_owned(),
+            path: path.trim_matches('/').to_owned(),
         })
     }
 
@@ -1023,6 +957,86 @@ pub(crate) fn summary_of(s: &SeriesInfo) -> Option<MetricSummary> {
         max: s.max,
         count: s.count,
     })
+}
+
+/// The files and directories directly under `dir` ("" for the top) among `artifacts` (a run's
+/// or a logged model's bindings). Directory artifacts are listed through their manifests.
+pub(crate) fn list_bound(
+    store: &ArtifactStore,
+    artifacts: &BTreeMap<String, ArtifactRef>,
+    dir: &str,
+) -> Result<Vec<ArtifactEntry>, Error> {
+    let dir = dir.trim_matches('/');
+    let mut files: Vec<(String, u64)> = Vec::new();
+    for (path, r) in artifacts {
+        match r.kind {
+            ArtifactKind::File => files.push((path.clone(), r.size)),
+            ArtifactKind::Dir => {
+                for e in store.manifest(&r.hash)?.entries {
+                    files.push((format!("{path}/{}", e.path), e.size));
+                }
+            }
+        }
+    }
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let mut out: BTreeMap<String, ArtifactEntry> = BTreeMap::new();
+    for (path, size) in files {
+        let Some(rest) = path.strip_prefix(&prefix) else {
+            continue;
+        };
+        match rest.split_once('/') {
+            Some((sub, _)) => {
+                let p = format!("{prefix}{sub}");
+                out.entry(p.clone()).or_insert(ArtifactEntry {
+                    path: p,
+                    is_dir: true,
+                    size: None,
+                });
+            }
+            None => {
+                out.insert(
+                    path.clone(),
+                    ArtifactEntry {
+                        path,
+                        is_dir: false,
+                        size: Some(size),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// The blob of the file at `path` among `artifacts`, looking inside directory artifacts too.
+pub(crate) fn file_in(
+    store: &ArtifactStore,
+    artifacts: &BTreeMap<String, ArtifactRef>,
+    path: &str,
+) -> Result<Option<BlobHash>, Error> {
+    let path = path.trim_matches('/');
+    if let Some(r) = artifacts.get(path).filter(|r| r.kind == ArtifactKind::File) {
+        return Ok(Some(r.hash));
+    }
+    for (root, r) in artifacts {
+        if r.kind != ArtifactKind::Dir {
+            continue;
+        }
+        if let Some(rest) = path.strip_prefix(&format!("{root}/"))
+            && let Some(e) = store
+                .manifest(&r.hash)?
+                .entries
+                .into_iter()
+                .find(|e| e.path == rest)
+        {
+            return Ok(Some(e.hash));
+        }
+    }
+    Ok(None)
 }
 
 /// A readable default name, unique enough to tell runs apart in a list: two words from the id.

@@ -34,6 +34,15 @@ impl ArtifactDownload {
     }
 }
 
+impl ArtifactDownload {
+    /// Opens a stored blob for a verified read.
+    pub(crate) fn open(store: &ArtifactStore, hash: &cairn_model::BlobHash) -> Result<Self, Error> {
+        Ok(ArtifactDownload {
+            reader: store.open_verified(hash)?,
+        })
+    }
+}
+
 impl Read for ArtifactDownload {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reader.read(buf)

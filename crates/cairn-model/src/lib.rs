@@ -7,6 +7,7 @@
 
 mod ids;
 mod lineage;
+mod logged_model;
 pub mod num;
 mod registry;
 mod run;
@@ -17,6 +18,10 @@ pub mod ts;
 pub use ids::{BlobHash, ExperimentId, RunId, ShardId};
 pub use lineage::{
     CodeVersion, DatasetSnapshot, Evaluation, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
+};
+pub use logged_model::{
+    BAD_MODEL_NAME_CHARS, Deletion, LoggedModel, LoggedModelId, LoggedModelMetric,
+    LoggedModelStatus, MAX_MODEL_NAME_LEN, py_repr, validate_logged_model_name,
 };
 pub use num::Num;
 pub use registry::{ModelVersion, RegisteredModel};
@@ -42,6 +47,28 @@ pub enum ModelError {
     UnknownStatus(String),
     #[error("invalid schema field '{value}': {reason}")]
     InvalidField { value: String, reason: String },
+    #[error("invalid logged model id '{0}': expected 'm-' and 32 lowercase hex digits")]
+    InvalidModelId(String),
+    #[error("unknown logged model status '{0}': expected pending, ready or failed")]
+    UnknownModelStatus(String),
+    /// A logged model name MLflow would refuse, worded as MLflow's server words it.
+    #[error("{}", model_name_message(.name, .reason))]
+    InvalidModelName {
+        name: String,
+        /// Why, when it is not MLflow's own rule (empty, or a refused character).
+        reason: Option<&'static str>,
+    },
     #[error("run is missing required metadata: {}", violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
     SchemaViolations { violations: Vec<SchemaViolation> },
+}
+
+fn model_name_message(name: &str, reason: &Option<&'static str>) -> String {
+    match reason {
+        None => format!(
+            "Invalid model name ({}) provided. Model name must be a non-empty string and cannot \
+             contain the following characters: ('/', ':', '.', '%', '\"', \"'\")",
+            py_repr(name)
+        ),
+        Some(why) => format!("Invalid model name ({}) provided: {why}", py_repr(name)),
+    }
 }

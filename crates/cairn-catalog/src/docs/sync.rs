@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc};
-use cairn_model::{RunId, ShardId};
+use cairn_model::{LoggedModelId, RunId, ShardId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Catalog, TEAM_DOC, encode_heads, project_team};
+use super::{Catalog, TEAM_DOC, encode_heads, logged_models, project_team};
 use crate::Error;
 use crate::project;
 use crate::run_doc::RunReader;
@@ -161,16 +161,19 @@ impl Catalog {
                     })?;
                 let after = d.get_heads();
                 let changed = before != after;
-                let runs = if !changed || is_team {
-                    None
+                let (runs, models) = if !changed || is_team {
+                    (None, Vec::new())
                 } else if before.is_empty() {
-                    Some(RunReader::new(d, doc).run_ids()?.into_iter().collect())
+                    // A doc that arrived whole: every model is projected below.
+                    (Some(RunReader::new(d, doc).run_ids()?.into_iter().collect()), Vec::new())
                 } else {
-                    Some(changed_runs(d, &before, &after))
+                    let (runs, models) = changed_keys(d, &before, &after);
+                    (Some(runs), models)
                 };
-                Ok((changed, runs, next))
+                let whole = changed && !is_team && before.is_empty();
+                Ok((changed, runs, next, models, whole))
             },
-            |tx, d, (changed, runs, next)| {
+            |tx, d, (changed, runs, next, models, whole)| {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO sync_state(peer, doc, state) VALUES (?1, ?2, ?3)",
                 )?
@@ -189,6 +192,11 @@ impl Catalog {
                         project::upsert_run(tx, &run, doc)?;
                     }
                 }
+                if *whole {
+                    logged_models::project_shard(tx, d, doc)?;
+                } else {
+                    logged_models::project_models(tx, d, doc, models)?;
+                }
                 let count = d
                     .keys(automerge::ROOT)
                     .filter(|k| k.starts_with("run/"))
@@ -200,7 +208,7 @@ impl Catalog {
                 Ok(())
             },
         )
-        .map(|(changed, runs, next)| {
+        .map(|(changed, runs, next, _, _)| {
             (
                 SyncReceipt {
                     changed,
@@ -233,13 +241,15 @@ impl Catalog {
     }
 }
 
-/// The runs (root keys `run/<id>`) that changes between `before` and `after` touched.
-fn changed_runs(
+/// The runs (root keys `run/<id>`) and logged models (`lmodel/<id>`) that changes between
+/// `before` and `after` touched.
+fn changed_keys(
     doc: &mut AutoCommit,
     before: &[ChangeHash],
     after: &[ChangeHash],
-) -> BTreeSet<RunId> {
+) -> (BTreeSet<RunId>, Vec<LoggedModelId>) {
     let mut out = BTreeSet::new();
+    let mut models = BTreeSet::new();
     for patch in doc.diff(before, after) {
         let key = match (patch.path.first(), &patch.action) {
             (Some((_, Prop::Map(k))), _) => k.clone(),
@@ -249,9 +259,11 @@ fn changed_runs(
         };
         if let Some(id) = key.strip_prefix("run/").and_then(|i| i.parse().ok()) {
             out.insert(id);
+        } else if let Some(id) = key.strip_prefix("lmodel/").and_then(|i| i.parse().ok()) {
+            models.insert(id);
         }
     }
-    out
+    (out, models.into_iter().collect())
 }
 
 fn decode_heads(doc: &str, bytes: &[u8]) -> Result<Vec<[u8; 32]>, Error> {

@@ -1,5 +1,7 @@
 //! Integration tests of the catalog: docs in SQLite, projections, several writers, conflicts.
 
+mod logged_models;
+
 use cairn_catalog::{Catalog, Error, RunEdit, RunFilter, RunOrder, SHARD_CAPACITY};
 use cairn_model::{
     CodeVersion, DatasetSnapshot, Experiment, ExperimentId, MetricSummary, Run, RunId, RunStatus,

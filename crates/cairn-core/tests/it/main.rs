@@ -3,6 +3,7 @@
 
 mod api;
 mod concurrency;
+mod logged_models;
 mod runs;
 mod search;
 
