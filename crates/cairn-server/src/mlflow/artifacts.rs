@@ -157,10 +157,7 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn list_run_artifacts(State(st): State<AppState>, uri: Uri) -> Reply {
     let q: ListQuery = query(&uri)?;
-    let run = q
-        .run_id
-        .or(q.run_uuid)
-        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'"))?;
+    let run = super::RunRef::new(q.run_id, q.run_uuid).id()?;
     let dir = q.path.unwrap_or_default();
     let shown = run.clone();
     let (files, root) = st

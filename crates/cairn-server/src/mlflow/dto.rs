@@ -73,9 +73,8 @@ where
                 total += 1;
             }
             if total > self.max {
-                return Err(serde::de::Error::custom(format!(
-                    "A batch logging request can contain at most {} {}; got {total}",
-                    self.max, self.noun
+                return Err(serde::de::Error::custom(super::decode::verbatim(
+                    batch_limit(self.noun, self.max, total),
                 )));
             }
             Ok(out)
@@ -86,6 +85,14 @@ where
         noun,
         item: std::marker::PhantomData,
     })
+}
+
+/// MLflow's refusal of a batch over one of its limits.
+pub(crate) fn batch_limit(noun: &str, max: usize, got: usize) -> String {
+    format!(
+        "A batch logging request can contain at most {max} {noun}. Got {got} {noun}. Please \
+         split up {noun} across multiple requests and try again."
+    )
 }
 
 pub(crate) fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dto::{self, KeyValue, de_opt_i64};
-use super::{JsonBody, MAX_SEARCH_RESULTS, MlflowError, Reply, json, max_results, parse, query};
+use super::{
+    JsonBody, MAX_SEARCH_RESULTS, MlflowError, Reply, json, max_results, parse, query, required,
+};
 use crate::{AppState, CallError};
 
 /// An experiment as MLflow's JSON shows it, under its MLflow id.
@@ -25,12 +27,6 @@ fn not_found_as(message: String) -> impl FnOnce(CallError) -> MlflowError {
         }
         other => other.into(),
     }
-}
-
-fn required(value: Option<String>, name: &str) -> Result<String, MlflowError> {
-    value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-        MlflowError::invalid(format!("Missing value for required parameter '{name}'"))
-    })
 }
 
 #[derive(Deserialize)]

@@ -29,8 +29,8 @@ pub(crate) struct DatasetInput {
 
 #[derive(Deserialize)]
 pub(crate) struct LogInputs {
-    #[serde(flatten)]
-    run: RunRef,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
     #[serde(default)]
     datasets: Vec<DatasetInput>,
 }
@@ -84,9 +84,7 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, JsonBody(b): JsonBody
         .into_iter()
         .map(snapshot)
         .collect::<Result<Vec<_>, _>>()?;
-    write_run(&st, &req.run, move |ws, id| {
-        ws.add_dataset_inputs(id, inputs)
-    })
-    .await?;
+    let run = RunRef::new(req.run_id, req.run_uuid);
+    write_run(&st, &run, move |ws, id| ws.add_dataset_inputs(id, inputs)).await?;
     json(json!({}))
 }

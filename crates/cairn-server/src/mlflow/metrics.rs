@@ -11,16 +11,11 @@ use serde_json::{Value, json};
 
 use super::dto::{self, KeyValue, MetricIn, de_opt_i64};
 use super::{
-    JsonBody, MlflowError, Reply, RunRef, json, max_results, parse, parse_run_id, query,
-    run_not_found, write_run,
+    JsonBody, MlflowError, Reply, RunRef, json, parse, parse_run_id, query, run_not_found,
+    write_run,
 };
 use crate::AppState;
 use crate::stream;
-
-/// The most points one `metrics/get-history` page may ask for: the page size MLflow's client
-/// uses and the REST API documents as the maximum. Without `max_results` the whole history
-/// comes, streamed.
-const MAX_HISTORY_RESULTS: i64 = 25_000;
 
 fn metric_value(m: MetricIn) -> MetricValue {
     MetricValue {
@@ -33,26 +28,37 @@ fn metric_value(m: MetricIn) -> MetricValue {
 
 #[derive(Deserialize)]
 pub(crate) struct LogMetric {
-    #[serde(flatten)]
-    run: RunRef,
-    #[serde(flatten)]
-    metric: MetricIn,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: String,
+    #[serde(deserialize_with = "dto::de_f64")]
+    value: f64,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    step: Option<i64>,
 }
 
 pub(crate) async fn log_metric(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: LogMetric = parse(b).await?;
+    let run = RunRef::new(req.run_id, req.run_uuid);
     let batch = LogBatch {
-        metrics: vec![metric_value(req.metric)],
+        metrics: vec![metric_value(MetricIn {
+            key: req.key,
+            value: req.value,
+            timestamp: req.timestamp,
+            step: req.step,
+        })],
         ..Default::default()
     };
-    write_run(&st, &req.run, move |ws, id| ws.log_batch(id, &batch)).await?;
+    write_run(&st, &run, move |ws, id| ws.log_batch(id, &batch)).await?;
     json(json!({}))
 }
 
 #[derive(Deserialize)]
 pub(crate) struct LogBatchRequest {
-    #[serde(flatten)]
-    run: RunRef,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
     // MLflow's batch limits, checked while the body is decoded: a batch of a million metrics is
     // refused at the 1,001st, before it is held in memory (the workspace checks them again, with
     // everything else, before it stores anything).
@@ -78,19 +84,28 @@ fn batch_tags<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<KeyValue>, D
 
 pub(crate) async fn log_batch(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: LogBatchRequest = parse(b).await?;
+    let run = RunRef::new(req.run_id, req.run_uuid);
+    let total = req.metrics.len() + req.params.len() + req.tags.len();
+    if total > cairn_core::MAX_BATCH_ENTITIES {
+        return Err(MlflowError::invalid(dto::batch_limit(
+            "metrics, params, and tags",
+            cairn_core::MAX_BATCH_ENTITIES,
+            total,
+        )));
+    }
     let batch = LogBatch {
         params: req.params.into_iter().map(|p| (p.key, p.value)).collect(),
         metrics: req.metrics.into_iter().map(metric_value).collect(),
         tags: req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
     };
-    write_run(&st, &req.run, move |ws, id| ws.log_batch(id, &batch)).await?;
+    write_run(&st, &run, move |ws, id| ws.log_batch(id, &batch)).await?;
     json(json!({}))
 }
 
 #[derive(Deserialize)]
 pub(crate) struct HistoryQuery {
-    #[serde(flatten)]
-    run: RunRef,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
     metric_key: Option<String>,
     #[serde(default, deserialize_with = "de_opt_i64")]
     max_results: Option<i64>,
@@ -99,15 +114,20 @@ pub(crate) struct HistoryQuery {
 
 pub(crate) async fn get_history(State(st): State<AppState>, uri: Uri) -> Reply {
     let q: HistoryQuery = query(&uri)?;
-    let id = q.run.id()?;
-    let key = q
-        .metric_key
-        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'metric_key'"))?;
+    let id = RunRef::new(q.run_id, q.run_uuid).id()?;
+    let key = super::required(q.metric_key, "metric_key")?;
     let offset = dto::parse_page_token(q.page_token.as_deref())?;
-    let limit = q
-        .max_results
-        .map(|m| max_results(Some(m), m, MAX_HISTORY_RESULTS))
-        .transpose()?;
+    // Any positive page size, as MLflow takes it (the page streams); without one the whole
+    // history comes.
+    let limit = match q.max_results {
+        Some(n) if n < 1 => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid value {n} for parameter 'max_results' supplied. It must be a positive \
+                 integer."
+            )));
+        }
+        n => n.map(|n| n as usize),
+    };
     let shown = id.clone();
     let k = key.clone();
     let (run, len) = st

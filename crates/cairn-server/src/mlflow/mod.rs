@@ -9,6 +9,7 @@
 //! system tags, dataset roles, what experiment "0" is) are the workspace's.
 
 mod artifacts;
+mod decode;
 mod dto;
 mod experiments;
 pub mod fuzz;
@@ -16,6 +17,7 @@ mod inputs;
 mod metrics;
 mod registry;
 mod runs;
+mod sources;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -26,6 +28,8 @@ use axum::routing::{delete, get, post};
 use serde::de::DeserializeOwned;
 
 use crate::{AppState, CallError};
+
+pub(crate) use decode::{missing, required, wrong_type};
 
 /// MLflow's error shape.
 #[derive(Debug)]
@@ -160,26 +164,20 @@ pub(crate) async fn parse<T: DeserializeOwned + Send + 'static>(
         .map_err(MlflowError::from)?
 }
 
-/// Decodes a JSON body (an empty body is `{}`), naming what was wrong.
+/// Decodes a JSON body (an empty body is `{}`), refusing as MLflow words it (see [`decode`]).
 pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, MlflowError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
-    serde_json::from_slice(bytes)
-        .map_err(|e| MlflowError::invalid(format!("malformed request body: {e}")))
+    decode::body(bytes)
 }
 
-/// Decodes the query string of a GET.
+/// Decodes the query string of a GET (each parameter's first value, see [`decode`]).
 pub(crate) fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
-    axum::extract::Query::<T>::try_from_uri(uri)
-        .map(|q| q.0)
-        .map_err(|e| MlflowError::invalid(format!("malformed query: {}", e.body_text())))
+    decode::query_lists(uri, &[])
 }
 
 /// The run an MLflow request names: `run_id`, or `run_uuid` as older clients send it. Every
-/// handler that works on a run reads it through here.
+/// handler that works on a run reads it through here. Request types carry the two fields
+/// themselves (not `#[serde(flatten)]`, which would hide the path of a field refused while
+/// decoding) and hand them over with [`RunRef::new`].
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct RunRef {
     run_id: Option<String>,
@@ -187,13 +185,18 @@ pub(crate) struct RunRef {
 }
 
 impl RunRef {
+    pub(crate) fn new(run_id: Option<String>, run_uuid: Option<String>) -> RunRef {
+        RunRef { run_id, run_uuid }
+    }
+
     /// The id as given; a request without one is refused naming the parameter.
     pub(crate) fn id(&self) -> Result<String, MlflowError> {
         self.run_id
             .clone()
+            .filter(|s| !s.is_empty())
             .or_else(|| self.run_uuid.clone())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'"))
+            .ok_or_else(|| missing("run_id"))
     }
 }
 
@@ -206,7 +209,7 @@ pub(crate) fn parse_run_id(id: &str) -> Result<cairn_model::RunId, cairn_core::E
 pub(crate) fn run_not_found(id: &str) -> impl FnOnce(CallError) -> MlflowError + '_ {
     move |e| match e {
         CallError::Core(e) if e.is_unknown_run() => {
-            MlflowError::not_found(format!("Run '{id}' not found"))
+            MlflowError::not_found(format!("Run with id={id} not found"))
         }
         other => other.into(),
     }
@@ -242,16 +245,22 @@ where
         .map_err(run_not_found(&shown))
 }
 
-/// A `max_results` within `1..=max` (`default` when absent), as MLflow's server checks it.
+/// A `max_results` within `1..=max` (`default` when absent), worded as MLflow's tracking store
+/// refuses it.
 pub(crate) fn max_results(
     given: Option<i64>,
     default: i64,
     max: i64,
 ) -> Result<usize, MlflowError> {
     let n = given.unwrap_or(default);
-    if n < 1 || n > max {
+    if n < 1 {
         return Err(MlflowError::invalid(format!(
-            "Invalid value {n} for parameter 'max_results' supplied: it must be between 1 and {max}"
+            "Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer"
+        )));
+    }
+    if n > max {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied. It must be at most {max}"
         )));
     }
     Ok(n as usize)

@@ -176,6 +176,9 @@ pub(crate) async fn create_model_version(
     let source = req
         .source
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'source'"))?;
+    if let Some(refused) = super::sources::local_source_refusal(&source, req.run_id.as_deref()) {
+        return Err(refused);
+    }
     let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
     let (v, aliases) = st
         .write(move |ws| {

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::dto::{self, KeyValue, de_opt_i64};
 use super::{
-    JsonBody, MAX_SEARCH_RESULTS, Reply, RunRef, json, max_results, parse, query, with_run,
-    write_run,
+    JsonBody, MAX_SEARCH_RESULTS, MlflowError, Reply, RunRef, json, max_results, parse, query,
+    with_run, write_run,
 };
 use crate::AppState;
 
@@ -83,8 +83,8 @@ pub(crate) async fn get(State(st): State<AppState>, uri: Uri) -> Reply {
 
 #[derive(Deserialize)]
 pub(crate) struct UpdateRun {
-    #[serde(flatten)]
-    run: RunRef,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
     status: Option<String>,
     #[serde(default, deserialize_with = "de_opt_i64")]
     end_time: Option<i64>,
@@ -96,7 +96,8 @@ pub(crate) async fn update(State(st): State<AppState>, JsonBody(b): JsonBody) ->
     let status = req.status.as_deref().map(dto::status_in).transpose()?;
     let name = req.run_name.filter(|n| !n.is_empty());
     let end = req.end_time;
-    let v = write_run(&st, &req.run, move |ws, id| {
+    let run = RunRef::new(req.run_id, req.run_uuid);
+    let v = write_run(&st, &run, move |ws, id| {
         if let Some(name) = name {
             ws.rename_run(id, &name)?;
         }
@@ -140,6 +141,11 @@ pub(crate) struct SearchRuns {
 
 pub(crate) async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: SearchRuns = parse(b).await?;
+    // MLflow's request check refuses more than its threshold in its own words (with a type
+    // hint, though the type is right); its store refuses zero or less.
+    if let Some(n) = req.max_results.filter(|n| *n > MAX_SEARCH_RESULTS) {
+        return Err(super::wrong_type("max_results", &json!(n)));
+    }
     let limit = max_results(req.max_results, 1000, MAX_SEARCH_RESULTS)?;
     let offset = dto::parse_page_token(req.page_token.as_deref())? as usize;
     let lifecycle = match req.run_view_type.as_deref() {
@@ -177,8 +183,8 @@ pub(crate) async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) ->
 
 #[derive(Deserialize)]
 pub(crate) struct LogParam {
-    #[serde(flatten)]
-    run: RunRef,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
     key: String,
     #[serde(default)]
     value: String,
@@ -186,31 +192,44 @@ pub(crate) struct LogParam {
 
 pub(crate) async fn log_param(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: LogParam = parse(b).await?;
+    let run = RunRef::new(req.run_id, req.run_uuid);
     let batch = LogBatch {
         params: vec![(req.key, req.value)],
         ..Default::default()
     };
-    write_run(&st, &req.run, move |ws, id| ws.log_batch(id, &batch)).await?;
+    write_run(&st, &run, move |ws, id| ws.log_batch(id, &batch)).await?;
     json(json!({}))
 }
 
 pub(crate) async fn set_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: LogParam = parse(b).await?;
+    let run = RunRef::new(req.run_id, req.run_uuid);
     let tags = vec![(req.key, req.value)];
-    write_run(&st, &req.run, move |ws, id| ws.set_tags(id, &tags)).await?;
+    write_run(&st, &run, move |ws, id| ws.set_tags(id, &tags)).await?;
     json(json!({}))
 }
 
 #[derive(Deserialize)]
 pub(crate) struct DeleteTag {
-    #[serde(flatten)]
-    run: RunRef,
+    run_id: Option<String>,
+    run_uuid: Option<String>,
     key: String,
 }
 
 pub(crate) async fn delete_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: DeleteTag = parse(b).await?;
+    let run = RunRef::new(req.run_id, req.run_uuid);
     let key = req.key;
-    write_run(&st, &req.run, move |ws, id| ws.delete_tag(id, &key)).await?;
+    let absent = write_run(&st, &run, move |ws, id| match ws.delete_tag(id, &key) {
+        Err(cairn_core::Error::UnknownTag { run, key }) => Ok(Some((run, key))),
+        done => done.map(|()| None),
+    })
+    .await?;
+    if let Some((run, key)) = absent {
+        // MLflow's words for a tag the run does not have.
+        return Err(MlflowError::not_found(format!(
+            "No tag with name: {key} in run with id {run}"
+        )));
+    }
     json(json!({}))
 }

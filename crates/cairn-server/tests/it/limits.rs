@@ -150,9 +150,13 @@ fn batch_limits_are_checked_while_decoding() {
         let body = json!({ "run_id": seed.id, field: vec![item.clone(); n] });
         let resp = server.mlflow("runs/log-batch", &body);
         let msg = assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE");
-        assert!(
-            msg.contains(&format!("at most {limit} {field}; got {n}")),
-            "{field} x{n}: {msg}"
+        assert_eq!(
+            msg,
+            format!(
+                "A batch logging request can contain at most {limit} {field}. Got {n} {field}. \
+                 Please split up {field} across multiple requests and try again."
+            ),
+            "{field} x{n}"
         );
         server.assert_alive(&format!("a batch of {n} {field}"));
     }
@@ -164,45 +168,56 @@ fn max_results_is_capped_as_mlflows_server_caps_it() {
     let server = TestServer::start();
     let seed = Seeded::new(&server);
     let id = &seed.id;
-    for (target, max) in [
-        (
-            format!(
-                "/api/2.0/mlflow/metrics/get-history?run_id={id}&metric_key=loss&max_results=25001"
-            ),
-            "25000",
-        ),
-        (
-            format!(
-                "/api/2.0/mlflow/metrics/get-history?run_id={id}&metric_key=loss&max_results=1000000"
-            ),
-            "25000",
-        ),
+    // MLflow's words, from its request check or its store; a history page of any positive
+    // size is taken (it streams).
+    let zero =
+        "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer";
+    for (target, says) in [
         (
             format!(
                 "/api/2.0/mlflow/metrics/get-history?run_id={id}&metric_key=loss&max_results=0"
             ),
-            "25000",
+            format!("{zero}."),
         ),
         (
             "/api/2.0/mlflow/experiments/search?max_results=50001".to_owned(),
-            "50000",
+            "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"
+                .to_owned(),
         ),
         (
-            "/api/2.0/mlflow/registered-models/search?max_results=1001".to_owned(),
-            "1000",
+            "/api/2.0/mlflow/experiments/search?max_results=0".to_owned(),
+            zero.to_owned(),
+        ),
+        (
+            "/api/2.0/mlflow/experiments/search?max_results=ten".to_owned(),
+            "Invalid value \"ten\" for parameter 'max_results' supplied:  Hint: Value was of type \
+             'str'. See the API docs for more information about request parameters."
+                .to_owned(),
         ),
     ] {
         let resp = server.get(&target);
         let msg = assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE");
-        assert!(msg.contains(max), "{target}: {msg}");
+        assert_eq!(msg, says, "{target}");
     }
+    let resp = server.get(&format!(
+        "/api/2.0/mlflow/metrics/get-history?run_id={id}&metric_key=loss&max_results=1000000"
+    ));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let resp = server.get("/api/2.0/mlflow/registered-models/search?max_results=1001");
+    let msg = assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE");
+    assert!(msg.contains("1000"), "{msg}");
+    let resp = server.mlflow("runs/search", &json!({ "max_results": 50_001 }));
+    assert_eq!(
+        assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE"),
+        "Invalid value 50001 for parameter 'max_results' supplied:  Hint: Value was of type 'int'. \
+         See the API docs for more information about request parameters."
+    );
     for (path, body, max) in [
         (
             "experiments/search",
             json!({ "max_results": 50_001 }),
             "50000",
         ),
-        ("runs/search", json!({ "max_results": 50_001 }), "50000"),
         (
             "registered-models/search",
             json!({ "max_results": 1001 }),

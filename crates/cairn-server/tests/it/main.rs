@@ -13,5 +13,6 @@ mod http;
 mod limits;
 mod mlflow_input;
 mod mlflow_rules;
+mod mlflow_words;
 mod security;
 mod server;

@@ -56,13 +56,31 @@ fn malformed_json_is_refused_and_harms_nothing() {
         b"null".to_vec(),
         format!(r#"{{"run_id": "{id}", "key": "k", "value": NaN}}"#).into_bytes(),
     ];
-    // Well-formed JSON with fields of the wrong type.
-    let types: Vec<Vec<u8>> = vec![
-        format!(r#"{{"run_id": "{id}", "key": 7, "value": "1"}}"#).into_bytes(),
-        format!(r#"{{"run_id": ["{id}"], "key": "new_param", "value": "1"}}"#).into_bytes(),
-        format!(r#"{{"run_id": "{id}", "key": {{"k": 1}}, "value": "1"}}"#).into_bytes(),
-        // Out of the range of a double (an ignored field may hold it; these fields are read).
-        format!(r#"{{"run_id": "{id}", "key": "k", "value": 1.5e999}}"#).into_bytes(),
+    // Well-formed JSON with fields of the wrong type, and how MLflow words each refusal.
+    let types: Vec<(Vec<u8>, String)> = vec![
+        (
+            format!(r#"{{"run_id": "{id}", "key": 7, "value": "1"}}"#).into_bytes(),
+            "Invalid value 7 for parameter 'key' supplied:  Hint: Value was of type 'int'. See \
+             the API docs for more information about request parameters."
+                .to_owned(),
+        ),
+        (
+            format!(r#"{{"run_id": ["{id}"], "key": "new_param", "value": "1"}}"#).into_bytes(),
+            format!(
+                r#"Invalid value ["{id}"] for parameter 'run_id' supplied:  Hint: Value was of type 'list'."#
+            ),
+        ),
+        (
+            format!(r#"{{"run_id": "{id}", "key": {{"k": 1}}, "value": "1"}}"#).into_bytes(),
+            r#"Invalid value {"k":1} for parameter 'key' supplied:  Hint: Value was of type 'dict'."#
+                .to_owned(),
+        ),
+        // Out of the range of a double (an ignored field may hold it; these fields are read):
+        // not JSON a client could have meant.
+        (
+            format!(r#"{{"run_id": "{id}", "key": "k", "value": 1.5e999}}"#).into_bytes(),
+            String::new(),
+        ),
     ];
     let endpoints = [
         "runs/log-parameter",
@@ -77,27 +95,34 @@ fn malformed_json_is_refused_and_harms_nothing() {
         "registered-models/create",
     ];
     let keyed = ["runs/log-parameter", "runs/set-tag", "runs/log-metric"];
-    let cases = endpoints
+    for (path, body) in endpoints
         .iter()
         .flat_map(|p| syntax.iter().map(move |b| (*p, b)))
-        .chain(
-            keyed
-                .iter()
-                .flat_map(|p| types.iter().map(move |b| (*p, b))),
-        );
-    for (path, body) in cases {
+    {
         let resp =
             server.send(&Request::new("POST", format!("/api/2.0/mlflow/{path}")).json_bytes(body));
-        assert_eq!(
-            resp.status,
-            400,
-            "{path} accepted {:?}: {}",
-            String::from_utf8_lossy(body),
-            resp.text()
-        );
         let msg = assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE");
         assert!(
             msg.contains("malformed"),
+            "{path} {}: {msg}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // A field of the wrong type is refused in MLflow's words, naming the field and its value.
+    for (path, body) in keyed
+        .iter()
+        .flat_map(|p| types.iter().map(move |(b, says)| (*p, (b, says))))
+    {
+        let (body, says) = body;
+        let resp =
+            server.send(&Request::new("POST", format!("/api/2.0/mlflow/{path}")).json_bytes(body));
+        let msg = assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE");
+        assert!(
+            if says.is_empty() {
+                msg.contains("malformed")
+            } else {
+                msg.starts_with(says.as_str())
+            },
             "{path} {}: {msg}",
             String::from_utf8_lossy(body)
         );
@@ -108,7 +133,10 @@ fn malformed_json_is_refused_and_harms_nothing() {
         &json!({ "run_id": id, "key": "loss", "value": "fast", "timestamp": 1, "step": 1 }),
     );
     let msg = assert_mlflow_error(&resp, 400, "INVALID_PARAMETER_VALUE");
-    assert!(msg.contains("fast"), "{msg}");
+    assert!(
+        msg.starts_with(r#"Invalid value "fast" for parameter 'value' supplied:  Hint: Value was of type 'str'."#),
+        "{msg}"
+    );
     let resp = server.mlflow(
         "runs/log-metric",
         &json!({ "run_id": id, "key": "loss", "value": 1.0, "timestamp": 1, "step": 1.5 }),
@@ -270,11 +298,11 @@ fn oversized_batches_are_refused_whole() {
         // Each within its own limit, over the limit of 1000 entities in all.
         (
             json!({ "run_id": id, "metrics": metrics(1000), "params": kvs("p", 1) }),
-            "1000 metrics, params and tags",
+            "1000 metrics, params, and tags",
         ),
         (
             json!({ "run_id": id, "metrics": metrics(900), "params": kvs("p", 100), "tags": kvs("t", 100) }),
-            "1000 metrics, params and tags",
+            "1000 metrics, params, and tags",
         ),
         // A value over MLflow's length limits.
         (
