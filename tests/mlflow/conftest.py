@@ -191,3 +191,7 @@ def experiment(cairn, request):
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
     exp = mlflow.set_experiment(name)
     return exp.experiment_id
+
+
+# MLflow's own server, for the suites that compare Cairn's answers with it (reference.py).
+from reference import mlflow_server  # noqa: E402,F401
