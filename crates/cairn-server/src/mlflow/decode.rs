@@ -7,8 +7,8 @@
 //! type checks on the raw JSON, naming the parameter and showing its value as Python's
 //! `json.dumps(value, sort_keys=True, separators=(",", ":"))` writes it. Here a body decodes
 //! straight into the handler's request type (the fast path, no extra cost for a 16 MiB
-//! `log-batch`); only a body that fails is decoded again with the path of the failing field
-//! tracked, to word the refusal. A GET's query string becomes the same JSON object Flask's
+//! `log-batch`); only a body that fails is decoded again, as a stream, with the path of the
+//! failing field tracked, and only the value at that path is built to word the refusal. A GET's query string becomes the same JSON object Flask's
 //! `request.args` gives MLflow (each parameter's first value; every value of a list field) and
 //! goes through the same decoding.
 
@@ -181,12 +181,61 @@ pub(crate) fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MlflowError> 
     match serde_json::from_slice::<T>(bytes) {
         Ok(v) => Ok(v),
         Err(e) if !e.is_data() => Err(MlflowError::invalid(format!("malformed request body: {e}"))),
-        // The slow path, only for a body that was refused: read it as JSON and decode it again
-        // tracking where it failed.
-        Err(e) => match serde_json::from_slice::<Value>(bytes) {
-            Ok(value) => refusal::<T>(value, &e),
-            Err(_) => Err(MlflowError::invalid(format!("malformed request body: {e}"))),
-        },
+        Err(e) => body_refusal::<T>(bytes, &e),
+    }
+}
+
+/// The slow path, only for a body that was refused: the body is decoded again as a stream,
+/// tracking the path of the failing field, and only the value at that path is kept to show
+/// it. Neither pass builds a tree of the whole body (a refused 16 MiB `log-batch` would take
+/// ten times its size as a `serde_json::Value`), and the request type's own bounds (at most
+/// 1,000 metrics, say) stop both passes early.
+fn body_refusal<T: DeserializeOwned>(
+    bytes: &[u8],
+    first: &serde_json::Error,
+) -> Result<T, MlflowError> {
+    let kind = leading_type(bytes);
+    if kind != "dict" {
+        return Err(MlflowError::invalid(format!(
+            "malformed request body: expected a JSON object, got {kind}"
+        )));
+    }
+    let mut stream = serde_json::Deserializer::from_slice(bytes);
+    let e = match serde_path_to_error::deserialize::<_, T>(&mut stream) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let message = e.inner().to_string();
+    let message = without_position(&message);
+    word(message, &e.path().to_string(), first, |path| {
+        value_in(bytes, path)
+    })
+}
+
+/// The Python type of the JSON value a body starts with (it is well formed: the fast path
+/// refused it for its data, not its syntax).
+fn leading_type(bytes: &[u8]) -> &'static str {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => "dict",
+        Some(b'[') => "list",
+        Some(b'"') => "str",
+        Some(b't' | b'f') => "bool",
+        Some(b'n') => "NoneType",
+        _ => "number",
+    }
+}
+
+/// A streaming decoder's message without the " at line L column C" it appends.
+fn without_position(message: &str) -> &str {
+    match message.rsplit_once(" at line ") {
+        Some((text, at))
+            if at
+                .split_once(" column ")
+                .is_some_and(|(l, c)| l.parse::<u64>().is_ok() && c.parse::<u64>().is_ok()) =>
+        {
+            text
+        }
+        _ => message,
     }
 }
 
@@ -196,10 +245,20 @@ pub(crate) fn query_lists<T: DeserializeOwned>(
     uri: &Uri,
     lists: &[&str],
 ) -> Result<T, MlflowError> {
+    // A query string is bounded by the URL's length, so it is decoded as a value.
     let value = query_value(uri.query().unwrap_or(""), lists);
     match serde_json::from_value::<T>(value.clone()) {
         Ok(v) => Ok(v),
-        Err(e) => refusal::<T>(value, &e),
+        Err(first) => {
+            let e = match serde_path_to_error::deserialize::<_, T>(&value) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let message = e.inner().to_string();
+            word(&message, &e.path().to_string(), &first, |path| {
+                lookup(&value, path).cloned()
+            })
+        }
     }
 }
 
@@ -223,25 +282,19 @@ fn query_value(query: &str, lists: &[&str]) -> Value {
     Value::Object(map)
 }
 
-/// Why `value` does not decode into `T`, worded as MLflow words it. `first` is the error of the
-/// fast path, used when the tracked decoding somehow succeeds.
-fn refusal<T: DeserializeOwned>(value: Value, first: &serde_json::Error) -> Result<T, MlflowError> {
-    if !value.is_object() {
-        return Err(MlflowError::invalid(format!(
-            "malformed request body: expected a JSON object, got {}",
-            py_type(&value)
-        )));
-    }
-    let e = match serde_path_to_error::deserialize::<_, T>(&value) {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
-    };
-    let message = e.inner().to_string();
-    let path = e.path().to_string();
+/// Words a refusal as MLflow does, from the decoder's `message` and the serde `path` of the
+/// failing field; `value_at` finds the value at a path to show it. `first` is the error of
+/// the fast path, used when neither a path nor a field can be named.
+fn word<T>(
+    message: &str,
+    path: &str,
+    first: &serde_json::Error,
+    value_at: impl FnOnce(&str) -> Option<Value>,
+) -> Result<T, MlflowError> {
     if let Some(text) = message.strip_prefix(VERBATIM) {
         return Err(MlflowError::invalid(text.to_owned()));
     }
-    let here = if path == "." { String::new() } else { path };
+    let here = if path == "." { "" } else { path };
     if let Some(field) = message
         .strip_prefix("missing field `")
         .and_then(|m| m.split_once('`'))
@@ -254,30 +307,143 @@ fn refusal<T: DeserializeOwned>(value: Value, first: &serde_json::Error) -> Resu
         };
         return Err(missing(&param));
     }
-    match lookup(&value, &here) {
-        Some(v) if !here.is_empty() => Err(wrong_type(&here, v)),
+    match value_at(here) {
+        Some(v) if !here.is_empty() => Err(wrong_type(here, &v)),
         _ => Err(MlflowError::invalid(format!(
             "malformed request body: {first}"
         ))),
     }
 }
 
-/// The value at a serde path (`metrics[0].value`) of `root`.
-fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut at = root;
+/// One step of a serde path: a field's name or an element's index.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+/// The steps of a serde path (`metrics[0].value`), or `None` when it cannot be read.
+fn steps(path: &str) -> Option<Vec<Step<'_>>> {
+    let mut out = Vec::new();
     for segment in path.split('.').filter(|s| !s.is_empty()) {
         let (name, indices) = match segment.find('[') {
             Some(i) => (&segment[..i], &segment[i..]),
             None => (segment, ""),
         };
         if !name.is_empty() {
-            at = at.get(name)?;
+            out.push(Step::Field(name));
         }
         for index in indices.split('[').filter(|s| !s.is_empty()) {
-            at = at.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+            out.push(Step::Index(index.trim_end_matches(']').parse().ok()?));
         }
     }
+    Some(out)
+}
+
+/// The value at a serde path of `root`.
+fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut at = root;
+    for step in steps(path)? {
+        at = match step {
+            Step::Field(name) => at.get(name)?,
+            Step::Index(i) => at.get(i)?,
+        };
+    }
     Some(at)
+}
+
+/// The value at a serde path of a JSON body, read as a stream that skips everything off the
+/// path: only that value is built.
+fn value_in(bytes: &[u8], path: &str) -> Option<Value> {
+    use serde::de::DeserializeSeed;
+    let steps = steps(path)?;
+    let mut stream = serde_json::Deserializer::from_slice(bytes);
+    At(&steps).deserialize(&mut stream).ok().flatten()
+}
+
+/// Follows the steps left of a path through a stream of JSON (see [`value_in`]).
+struct At<'p, 'a>(&'p [Step<'a>]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for At<'_, '_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        if self.0.is_empty() {
+            return <Value as serde::Deserialize>::deserialize(d).map(Some);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for At<'_, '_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object or array on the path")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (Step::Field(name), rest) = (self.0[0], &self.0[1..]) else {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            return Ok(None);
+        };
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if found.is_none() && key == name {
+                found = map.next_value_seed(At(rest))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (Step::Index(index), rest) = (self.0[0], &self.0[1..]) else {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            return Ok(None);
+        };
+        let mut found = None;
+        for i in 0.. {
+            let more = if i == index {
+                match seq.next_element_seed(At(rest))? {
+                    Some(v) => {
+                        found = v;
+                        true
+                    }
+                    None => false,
+                }
+            } else {
+                seq.next_element::<serde::de::IgnoredAny>()?.is_some()
+            };
+            if !more {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +528,30 @@ mod tests {
             );
         }
         assert!(body::<Req>(b"  ").is_ok());
+    }
+
+    #[test]
+    fn the_value_shown_is_found_past_everything_before_it() {
+        let items: Vec<String> = (0..10_000)
+            .map(|i| format!(r#"{{"key":"k{i}","x":[1,{{}}]}}"#))
+            .collect();
+        let bad = format!(
+            r#"{{"other":{{"items":[1]}},"items":[{},{{"key":[true,{{"a":null}}]}}],"run_id":"r"}}"#,
+            items.join(",")
+        );
+        let e = body::<Req>(bad.as_bytes()).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                r#"Invalid value [true,{"a":null}] for parameter 'items[10000].key' supplied:  Hint: Value was of type 'list'."#
+            ),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            without_position("expected `,` at line 1 column 7"),
+            "expected `,`"
+        );
+        assert_eq!(without_position("a line at line x"), "a line at line x");
     }
 
     #[test]
