@@ -109,6 +109,24 @@ pub(crate) fn experiment_where(
 }
 
 pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result<(), Error> {
+    upsert_run_as(tx, run, shard, Change::Doc)
+}
+
+/// What changed in a run's doc, for the counters a derived index reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    Doc,
+    /// Only the metric summaries a logging run's doc takes every few seconds: the metric store
+    /// holds them live, so an index may catch up with them lazily.
+    Summaries,
+}
+
+pub(crate) fn upsert_run_as(
+    tx: &Transaction<'_>,
+    run: &Run,
+    shard: &str,
+    change: Change,
+) -> Result<(), Error> {
     let id = run.id.to_string();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq)
@@ -129,7 +147,9 @@ pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result
         serde_json::to_string(run).unwrap_or_default(),
         bump_changed(tx)?,
     ])?;
-    bump_docs(tx)?;
+    if change == Change::Doc {
+        bump_docs(tx)?;
+    }
     crate::blob_refs::upsert(tx, run)?;
     for table in ["params", "tags", "run_metrics"] {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?

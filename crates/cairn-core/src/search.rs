@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -21,20 +22,65 @@ struct Index {
     /// The catalog's change counter (any run row) and doc counter as of the last catch-up.
     seen: i64,
     seen_docs: i64,
-    caught_up_at: Instant,
+}
+
+/// The last committed snapshot and the catalog change it covers: what a search reads when no
+/// run's doc changed since, without waiting for a catch-up in progress.
+#[derive(Debug, Clone)]
+struct Latest {
+    snapshot: Snapshot,
+    seen: i64,
+    seen_docs: i64,
+    at: Instant,
 }
 
 /// How stale live metric summaries may be in search results while a run streams them: runs'
 /// metrics change at every logged batch, and catching the index up commits it (fsyncs), so
 /// searches under a training job would each pay a commit. Other changes (a new run, a tag, a
-/// status, the summaries a run's doc takes every 2 s or at its end) are caught up at once.
+/// status, a run's end) are caught up before the next search.
 const METRICS_LAG: Duration = Duration::from_secs(1);
+
+/// Searches that come at least this often are in a busy stretch: metric summaries that fell
+/// behind are then caught up on a thread of their own (the search answers from the last commit,
+/// at most about [`METRICS_LAG`] old) instead of inside a search. A search after a quiet spell
+/// catches up first, so a script that logs and later searches sees what it logged.
+const BUSY: Duration = Duration::from_secs(3);
 
 /// The search index one workspace handle shares between its threads: opened on the first
 /// search, caught up under the lock, searched from a [`Snapshot`] outside it, so searches run
-/// side by side and wait for a catch-up only while it commits.
+/// side by side and wait for a catch-up only when a run's doc changed since the last one.
 #[derive(Debug, Default)]
-pub(crate) struct SharedIndex(Mutex<Option<Index>>);
+pub(crate) struct SharedIndex {
+    index: Mutex<Option<Index>>,
+    latest: Mutex<Option<Latest>>,
+    /// A search found metric summaries behind in a busy stretch (see [`BUSY`]).
+    behind: AtomicBool,
+    /// A catch-up runs on its own thread.
+    catching_up: AtomicBool,
+}
+
+impl SharedIndex {
+    fn latest(&self) -> Option<Latest> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_latest(&self, latest: Option<Latest>) {
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = latest;
+    }
+
+    /// Whether a search asked for a catch-up beside it; asking clears it, and a catch-up that
+    /// is already running takes the place of a new one. Call [`SharedIndex::caught_up`] after.
+    pub(crate) fn take_behind(&self) -> bool {
+        self.behind.swap(false, Ordering::AcqRel) && !self.catching_up.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn caught_up(&self) {
+        self.catching_up.store(false, Ordering::Release);
+    }
+}
 
 fn watermark_path(dir: &Path) -> PathBuf {
     dir.join("index.seen")
@@ -82,18 +128,35 @@ fn parse_sort(what: &'static str, text: &str) -> Result<Vec<cairn_search::SortKe
 }
 
 impl Stores {
-    /// The index as of every write so far (by any process): opened, and rebuilt from the
-    /// catalog when missing, outdated or corrupt, on first use; caught up with the runs whose
-    /// projection changed since, then snapshotted.
+    /// The index for a search: as of every change to runs' docs so far (by any process), and of
+    /// their streamed metric summaries as of at most about [`METRICS_LAG`] ago. Opened, and
+    /// rebuilt from the catalog when missing, outdated or corrupt, on first use.
     fn index_snapshot(&mut self, shared: &SharedIndex) -> Result<Snapshot, Error> {
-        let mut guard = match shared.0.lock() {
+        let (changed, docs) = self.catalog().change_counters()?;
+        if let Some(latest) = shared.latest().filter(|l| l.seen_docs == docs) {
+            let since = latest.at.elapsed();
+            if latest.seen == changed || since < METRICS_LAG {
+                return Ok(latest.snapshot);
+            }
+            if since < BUSY {
+                shared.behind.store(true, Ordering::Release);
+                return Ok(latest.snapshot);
+            }
+        }
+        self.catch_up_index(shared)
+    }
+
+    /// Catches the index up with every run whose projection changed since it last did (a doc
+    /// or only live metrics), commits, and returns the new snapshot.
+    pub(crate) fn catch_up_index(&mut self, shared: &SharedIndex) -> Result<Snapshot, Error> {
+        let mut guard = match shared.index.lock() {
             Ok(g) => g,
             Err(poisoned) => {
                 // A panic in the middle of a catch-up: the index on disk is whole (tantivy
                 // commits atomically); drop the handle and open it again.
                 let mut g = poisoned.into_inner();
                 *g = None;
-                shared.0.clear_poison();
+                shared.index.clear_poison();
                 g
             }
         };
@@ -121,16 +184,14 @@ impl Stores {
                 index,
                 seen,
                 seen_docs: -1,
-                caught_up_at: Instant::now(),
             });
         }
         let Some(idx) = guard.as_mut() else {
             return Err(Error::Invalid("search index not open".into()));
         };
         let (changed, docs) = self.catalog().change_counters()?;
-        let due = changed != idx.seen
-            && (docs != idx.seen_docs || idx.caught_up_at.elapsed() >= METRICS_LAG);
-        if due {
+        // Another thread may have caught up while this one waited for the lock.
+        if changed != idx.seen {
             let (seq, changed) = self.catalog().changes_since(idx.seen)?;
             let changed = with_live_metrics(self, changed)?;
             let names = names(self)?;
@@ -144,13 +205,21 @@ impl Stores {
                 Ok(()) => {
                     idx.seen = seq;
                     idx.seen_docs = docs;
-                    idx.caught_up_at = Instant::now();
                     record_watermark(self.dir(), seq);
                 }
                 Err(e) => tracing::warn!(error = %e, "search index not caught up this time"),
             }
+        } else {
+            idx.seen_docs = docs;
         }
-        Ok(idx.index.snapshot())
+        let snapshot = idx.index.snapshot();
+        shared.set_latest(Some(Latest {
+            snapshot: snapshot.clone(),
+            seen: idx.seen,
+            seen_docs: idx.seen_docs,
+            at: Instant::now(),
+        }));
+        Ok(snapshot)
     }
 
     /// One page of runs matching a query in Cairn's query language (MLflow filters, OR, NOT,
@@ -266,8 +335,9 @@ impl Stores {
 
     /// Rebuilds the search index from the catalog; returns how many runs it holds.
     pub(crate) fn rebuild_index(&mut self, shared: &SharedIndex) -> Result<u64, Error> {
-        let mut guard = shared.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = shared.index.lock().unwrap_or_else(PoisonError::into_inner);
         *guard = None;
+        shared.set_latest(None);
         let dir = self.dir().join("index");
         let names = names(self)?;
         let (seq, all) = self.catalog().changes_since(-1)?;
@@ -279,7 +349,6 @@ impl Stores {
             index,
             seen: seq,
             seen_docs: -1,
-            caught_up_at: Instant::now(),
         });
         Ok(n)
     }

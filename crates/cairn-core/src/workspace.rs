@@ -537,7 +537,9 @@ impl Workspace {
     /// when asked.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchPage, Error> {
         let index = &self.shared.index;
-        self.read("search", |s| s.search_page(index, req))
+        let page = self.read("search", |s| s.search_page(index, req));
+        self.catch_up_index_beside();
+        page
     }
 
     /// Runs matching an MLflow filter with an order, in experiments (empty: all), by
@@ -552,9 +554,33 @@ impl Workspace {
         offset: usize,
     ) -> Result<(Vec<Run>, Option<u64>), Error> {
         let index = &self.shared.index;
-        self.read("search_runs", |s| {
+        let found = self.read("search_runs", |s| {
             s.search_runs_by_query(index, filter, order, experiments, lifecycle, limit, offset)
-        })
+        });
+        self.catch_up_index_beside();
+        found
+    }
+
+    /// Catches the search index up with streamed metric summaries on a thread of its own when a
+    /// search in a busy stretch found them behind, so no search waits for the commit.
+    fn catch_up_index_beside(&self) {
+        if !self.shared.index.take_behind() {
+            return;
+        }
+        let ws = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cairn-index".into())
+            .spawn(move || {
+                let index = &ws.shared.index;
+                if let Err(e) = ws.read("index catch-up", |s| s.catch_up_index(index)) {
+                    tracing::warn!(error = %e, "search index not caught up this time");
+                }
+                index.caught_up();
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread to catch the search index up on");
+            self.shared.index.caught_up();
+        }
     }
 
     /// Sets a tag on every run a query matches; returns how many.

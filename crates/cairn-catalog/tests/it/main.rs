@@ -553,3 +553,44 @@ fn bound_blobs_lists_each_blob_once_with_whether_a_live_run_binds_it() {
         vec![(3, false, true), (4, true, true), (5, false, false)]
     );
 }
+
+#[test]
+fn metric_summaries_alone_move_only_the_row_counter() {
+    let mut cat = Catalog::open_in_memory("t").unwrap();
+    let exp = experiment("e");
+    cat.create_experiment(&exp).unwrap();
+    let run = run_in(&exp, 1);
+    cat.create_runs(std::slice::from_ref(&run)).unwrap();
+    let summary = MetricSummary {
+        last: 0.5,
+        step: 1,
+        ts_ms: 1,
+        min: None,
+        max: None,
+        count: 1,
+    };
+    let (rows, docs) = cat.change_counters().unwrap();
+    cat.update_run(run.id, &[RunEdit::Metric("loss".into(), summary)])
+        .unwrap();
+    let (rows_after, docs_after) = cat.change_counters().unwrap();
+    assert!(rows_after > rows, "the row changed");
+    assert_eq!(docs_after, docs, "only summaries changed");
+    // A summary with any other edit is a doc change.
+    cat.update_run(
+        run.id,
+        &[
+            RunEdit::Metric("loss".into(), summary),
+            RunEdit::Tag("stage".into(), "a".into()),
+        ],
+    )
+    .unwrap();
+    assert!(cat.change_counters().unwrap().1 > docs_after);
+    // The same holds per run in a batch of edits to several runs.
+    let (_, docs) = cat.change_counters().unwrap();
+    cat.update_runs(&[(run.id, vec![RunEdit::Metric("acc".into(), summary)])])
+        .unwrap();
+    assert_eq!(cat.change_counters().unwrap().1, docs);
+    cat.update_runs(&[(run.id, vec![RunEdit::Name("renamed".into())])])
+        .unwrap();
+    assert!(cat.change_counters().unwrap().1 > docs);
+}
