@@ -22,6 +22,9 @@ mod sync;
 use crate::run_doc::{RunEdit, RunReader, apply_edit, run_key, run_value};
 pub use sync::{DocHeads, DocSyncState, SyncReceipt};
 
+/// The team-doc entries under one prefix: each key with every value concurrent writers left.
+pub type TeamRange = Vec<(String, Vec<String>)>;
+
 /// A run and the edits it takes.
 pub type RunEdits = (RunId, Vec<RunEdit>);
 
@@ -515,14 +518,70 @@ impl Catalog {
         })
     }
 
+    /// For each of `prefixes`, every team-doc entry whose key starts with it, sorted by key,
+    /// each with *all* the values concurrent writers left under it (automerge keeps them as a
+    /// conflict until a later write supersedes them). The last value is the one
+    /// [`Catalog::team_entry`] reads; entries that are not text are left out. Range reads of one
+    /// up-to-date doc: only the keys under each prefix are visited.
+    pub fn team_ranges(&mut self, prefixes: &[&str]) -> Result<Vec<TeamRange>, Error> {
+        self.read(TEAM_DOC, |doc| {
+            let mut all = Vec::with_capacity(prefixes.len());
+            for prefix in prefixes {
+                let mut out = Vec::new();
+                for item in doc.map_range(automerge::ROOT, (*prefix).to_owned()..) {
+                    if !item.key.starts_with(prefix) {
+                        break;
+                    }
+                    let key = item.key.to_string();
+                    let values: Vec<String> = if item.conflict {
+                        doc.get_all(automerge::ROOT, key.as_str())
+                            .map_err(Error::automerge(TEAM_DOC))?
+                            .into_iter()
+                            .filter_map(|(v, _)| v.as_str().map(str::to_owned))
+                            .collect()
+                    } else {
+                        item.value
+                            .into_value()
+                            .as_str()
+                            .map(str::to_owned)
+                            .into_iter()
+                            .collect()
+                    };
+                    if !values.is_empty() {
+                        out.push((key, values));
+                    }
+                }
+                all.push(out);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Writes (or, with `None`, removes) several team-doc entries in one change: a record and
+    /// its index entries arrive at every peer together or not at all.
+    pub fn put_team_entries(&mut self, entries: &[(String, Option<String>)]) -> Result<(), Error> {
+        for (key, _) in entries {
+            check_team_key(key)?;
+        }
+        self.write(
+            TEAM_DOC,
+            |doc| {
+                for (key, value) in entries {
+                    match value {
+                        Some(v) => doc.put(automerge::ROOT, key.as_str(), v.as_str()),
+                        None => doc.delete(automerge::ROOT, key.as_str()),
+                    }
+                    .map_err(Error::automerge(TEAM_DOC))?;
+                }
+                Ok(())
+            },
+            |_, _, _| Ok(()),
+        )
+    }
+
     /// Writes (or, with `None`, removes) a team-doc entry.
     pub fn put_team_entry(&mut self, key: &str, value: Option<&str>) -> Result<(), Error> {
-        if key.starts_with("exp/") || key.starts_with("shard/") || key == "schema" {
-            return Err(Error::Corrupt {
-                doc: TEAM_DOC.into(),
-                reason: format!("'{key}' is reserved"),
-            });
-        }
+        check_team_key(key)?;
         self.write(
             TEAM_DOC,
             |doc| match value {
@@ -854,6 +913,17 @@ fn project_team(tx: &Transaction<'_>, doc: &AutoCommit) -> Result<(), Error> {
                 params![shard, text],
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Keys of the team doc that only the catalog itself writes (experiments, shards, the schema).
+fn check_team_key(key: &str) -> Result<(), Error> {
+    if key.starts_with("exp/") || key.starts_with("shard/") || key == "schema" {
+        return Err(Error::Corrupt {
+            doc: TEAM_DOC.into(),
+            reason: format!("'{key}' is reserved"),
+        });
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ mod project;
 mod run_doc;
 
 pub use blob_refs::{BlobBinding, BoundBlob};
-pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt};
+pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt, TeamRange};
 pub use error::Error;
 pub use logged_model_doc::LoggedModelEdit;
 pub use logged_model_project::{

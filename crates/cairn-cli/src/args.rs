@@ -50,6 +50,9 @@ pub enum Command {
     /// Store and fetch a run's artifacts (content-addressed, verified)
     #[command(subcommand)]
     Artifact(ArtifactCmd),
+    /// The model registry: register a run's model, list, show, download, alias, delete
+    #[command(subcommand)]
+    Model(ModelCmd),
     /// The mandatory metadata schema runs must satisfy
     #[command(subcommand)]
     Schema(SchemaCmd),
@@ -566,4 +569,64 @@ pub struct GcArgs {
     /// what it stored right after storing it)
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub grace: Duration,
+}
+
+#[derive(Subcommand)]
+pub enum ModelCmd {
+    /// Register a run's artifact path as a new version of a model (created when new): the
+    /// version is pinned to the files' content hash and the path is locked in the run
+    Register {
+        name: String,
+        /// The run (id or unique prefix)
+        run: String,
+        /// The artifact path inside the run
+        #[arg(default_value = "model")]
+        path: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// A version tag, KEY=VALUE (repeatable)
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+    },
+    /// Every registered model: versions, latest, aliases
+    List,
+    /// One model: its aliases (conflicts shown), versions and where each came from
+    Show { name: String },
+    /// A model's versions: number, content hash, run, who and when
+    Versions {
+        name: String,
+        /// Deleted versions too, with their tombstones
+        #[arg(long)]
+        all: bool,
+    },
+    /// Write a version's files to disk, read by its content hash and verified
+    Download {
+        name: String,
+        /// A number, or @ALIAS
+        version: String,
+        /// Where [default: NAME-vVERSION]
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Show an alias, point it at a version (through the model's gate, when it has one), or
+    /// remove it
+    Alias {
+        name: String,
+        alias: String,
+        /// The version to point it at
+        version: Option<String>,
+        /// Remove the alias
+        #[arg(long, conflicts_with = "version")]
+        delete: bool,
+        /// Why, recorded with the move (and the gate evaluation)
+        #[arg(long)]
+        rationale: Option<String>,
+    },
+    /// Delete a model, or one version: a tombstone recording who and why
+    Delete {
+        name: String,
+        version: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
 }

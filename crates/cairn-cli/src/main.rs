@@ -52,6 +52,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Run(c) => run::run(cli, c)?,
         Command::Runs(c) => runs::runs(cli, c)?,
         Command::Artifact(c) => artifact::artifact(cli, c)?,
+        Command::Model(c) => model::model(cli, c)?,
         Command::Schema(c) => schema::schema(cli, c)?,
         Command::Demo(a) => demo::demo(cli, a)?,
         Command::Catalog(c) => catalog::catalog(cli, c)?,

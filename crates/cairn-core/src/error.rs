@@ -138,6 +138,18 @@ pub enum Error {
     ModelExists(String),
     #[error("registered model '{name}' has no version {version}")]
     UnknownModelVersion { name: String, version: String },
+    #[error(
+        "artifact path '{path}' of run {run} cannot be written or deleted: '{locked}' backs \
+         registered model '{model}' version {version}, which is pinned to its content (log the \
+         files under another path, or delete that version first)"
+    )]
+    RegisteredArtifact {
+        run: String,
+        path: String,
+        model: String,
+        version: u32,
+        locked: String,
+    },
     #[error("no saved view '{0}'")]
     UnknownView(String),
     #[error("run {run} has no tag '{key}'")]
@@ -247,7 +259,9 @@ impl Error {
             | Error::Model(_)
             | Error::BadRequest { .. }
             | Error::Query { .. } => Code::InvalidArgument,
-            Error::ParamChanged { .. } | Error::Conflict(_) => Code::Conflict,
+            Error::ParamChanged { .. } | Error::Conflict(_) | Error::RegisteredArtifact { .. } => {
+                Code::Conflict
+            }
             Error::Panicked { .. } => Code::Internal,
             Error::Search(e) => search_code(e),
             Error::Catalog(

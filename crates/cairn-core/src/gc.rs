@@ -340,6 +340,9 @@ mod tests {
             BTreeMap::new(),
         )
         .unwrap();
+        // The path is locked while the version lives; a deleted version keeps its content.
+        assert!(w.ws.delete_artifact(champ, "champion.bin").is_err());
+        w.ws.delete_model_version("m", 1, "superseded").unwrap();
         w.ws.delete_artifact(champ, "champion.bin").unwrap();
         w.age_all();
         // Just stored, not bound yet: a writer between its put and its binding.
@@ -404,6 +407,7 @@ mod tests {
             BTreeMap::new(),
         )
         .unwrap();
+        w.ws.delete_model_version("m", 1, "superseded").unwrap();
         w.ws.delete_artifact(run, "model").unwrap();
         w.age_all();
         let r = w.ws.gc(HOUR, false).unwrap();

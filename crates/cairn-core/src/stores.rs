@@ -764,6 +764,7 @@ impl Stores {
                 })?,
         };
         validate_artifact_path(&logical)?;
+        self.guard_registered_path(id, &logical, false)?;
         let (reference, skipped) = if meta.is_dir() {
             let put = self.artifacts.put_dir(src)?;
             let r = ArtifactRef {
@@ -797,6 +798,7 @@ impl Stores {
         self.run_record(id)?;
         let logical = logical.trim_matches('/');
         validate_artifact_path(logical)?;
+        self.guard_registered_path(id, logical, false)?;
         let put = self.artifacts.put_reader(reader)?;
         let reference = ArtifactRef {
             hash: put.hash,
@@ -822,6 +824,7 @@ impl Stores {
     pub fn delete_artifact(&mut self, id: RunId, logical: &str) -> Result<(), Error> {
         let run = self.run_record(id)?;
         let logical = logical.trim_matches('/');
+        self.guard_registered_path(id, logical, true)?;
         let prefix = format!("{logical}/");
         let doomed: Vec<RunEdit> = run
             .artifacts

@@ -102,13 +102,15 @@ impl Stores {
     /// Accepts an upload to the run's artifact `logical`: the run must exist and the path be
     /// valid, checked before a byte of the content is read.
     pub(crate) fn artifact_upload(
-        &self,
+        &mut self,
         id: RunId,
         logical: &str,
     ) -> Result<ArtifactUpload, Error> {
         self.run_record(id)?;
         let logical = logical.trim_matches('/');
         validate_artifact_path(logical)?;
+        // Refused before a byte of the content is read.
+        self.guard_registered_path(id, logical, false)?;
         Ok(ArtifactUpload {
             store: self.blob_store().clone(),
             run: id,
@@ -119,6 +121,8 @@ impl Stores {
     /// Binds stored upload content to its run's path, as `add_artifact_reader` does in one step.
     pub(crate) fn bind_artifact(&mut self, stored: StoredArtifact) -> Result<ArtifactRef, Error> {
         self.run_record(stored.run)?;
+        // Checked again: a version may have been registered while the bytes travelled.
+        self.guard_registered_path(stored.run, &stored.path, false)?;
         self.catalog_mut().update_run(
             stored.run,
             &[RunEdit::Artifact(stored.path, stored.reference.clone())],

@@ -15,8 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use cairn_model::{
-    BlobHash, DatasetSnapshot, Experiment, ExperimentId, MetricSummary, ModelVersion,
-    RegisteredModel, Run, RunId, RunSchema, RunStatus,
+    BlobHash, DatasetSnapshot, Experiment, ExperimentId, MetricSummary, Run, RunId, RunSchema,
+    RunStatus,
 };
 
 use crate::charts::{ChartRequest, ChartView, PlotSpec};
@@ -96,6 +96,8 @@ impl Workspace {
     fn with_writer(mut writer: Stores) -> Result<Workspace, Error> {
         // MLflow's experiment "0" exists from the start, so no read ever has to create it.
         writer.default_experiment()?;
+        // Registered models in the format before records become records (same numbers).
+        writer.migrate_legacy_registry()?;
         Ok(Workspace {
             shared: Arc::new(Shared {
                 dir: writer.dir().to_owned(),
@@ -726,68 +728,6 @@ impl Workspace {
     /// A self-contained HTML report comparing runs.
     pub fn compare_report(&self, ids: &[RunId]) -> Result<String, Error> {
         self.read("compare_report", |s| s.compare_report(ids))
-    }
-
-    // ---- the registry ---------------------------------------------------------------------
-
-    pub fn registered_model(&self, name: &str) -> Result<RegisteredModel, Error> {
-        self.read("registered_model", |s| s.registered_model(name))
-    }
-
-    pub fn registered_models(&self) -> Result<Vec<RegisteredModel>, Error> {
-        self.read("registered_models", |s| s.registered_models())
-    }
-
-    pub fn create_registered_model(
-        &self,
-        name: &str,
-        description: Option<&str>,
-        tags: BTreeMap<String, String>,
-    ) -> Result<RegisteredModel, Error> {
-        self.write("create_registered_model", |s| {
-            s.create_registered_model(name, description, tags)
-        })
-    }
-
-    pub fn delete_registered_model(&self, name: &str) -> Result<(), Error> {
-        self.write("delete_registered_model", |s| {
-            s.delete_registered_model(name)
-        })
-    }
-
-    /// Registers a new version of `name` from `source`, bound to the run and, when the source
-    /// is one of the run's artifacts, to its content hash.
-    pub fn create_model_version(
-        &self,
-        name: &str,
-        source: &str,
-        run: Option<RunId>,
-        description: Option<&str>,
-        tags: BTreeMap<String, String>,
-    ) -> Result<ModelVersion, Error> {
-        self.write("create_model_version", |s| {
-            s.create_model_version(name, source, run, description, tags)
-        })
-    }
-
-    pub fn model_version(&self, name: &str, version: u32) -> Result<ModelVersion, Error> {
-        self.read("model_version", |s| s.model_version(name, version))
-    }
-
-    pub fn set_model_alias(&self, name: &str, alias: &str, version: u32) -> Result<(), Error> {
-        self.write("set_model_alias", |s| {
-            s.set_model_alias(name, alias, version)
-        })
-    }
-
-    pub fn delete_model_alias(&self, name: &str, alias: &str) -> Result<(), Error> {
-        self.write("delete_model_alias", |s| s.delete_model_alias(name, alias))
-    }
-
-    pub fn model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion, Error> {
-        self.read("model_version_by_alias", |s| {
-            s.model_version_by_alias(name, alias)
-        })
     }
 
     // ---- teams and sync -------------------------------------------------------------------

@@ -124,6 +124,19 @@ time_ordered_id!(
     "shard id"
 );
 
+time_ordered_id!(
+    /// A registered model version: its identity, which never changes (its number is derived
+    /// from it and the other versions' claims, see `registry::number_versions`).
+    VersionId,
+    "model version id"
+);
+time_ordered_id!(
+    /// A governance record of the registry (a model's creation, a deletion, a gate evaluation,
+    /// an approval): its identity in the team doc.
+    RecordId,
+    "record id"
+);
+
 /// The BLAKE3 hash of a blob's content: the blob's name in the artifact store.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]

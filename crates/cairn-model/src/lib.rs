@@ -9,13 +9,13 @@ mod ids;
 mod lineage;
 mod logged_model;
 pub mod num;
-mod registry;
+pub mod registry;
 mod run;
 mod schema;
 #[cfg(feature = "ts")]
 pub mod ts;
 
-pub use ids::{BlobHash, ExperimentId, RunId, ShardId};
+pub use ids::{BlobHash, ExperimentId, RecordId, RunId, ShardId, VersionId};
 pub use lineage::{
     CodeVersion, DatasetSnapshot, Evaluation, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
 };
@@ -24,7 +24,10 @@ pub use logged_model::{
     LoggedModelStatus, MAX_MODEL_NAME_LEN, py_repr, validate_logged_model_name,
 };
 pub use num::Num;
-pub use registry::{ModelVersion, RegisteredModel};
+pub use registry::{
+    Alias, AliasTarget, ModelVersion, RegisteredModel, Tombstone, validate_alias,
+    validate_model_name,
+};
 pub use run::{
     ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,
     RunStatus, artifact_path_problem, validate_artifact_path, validate_key,

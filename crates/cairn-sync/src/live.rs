@@ -13,13 +13,11 @@ use std::sync::Arc;
 
 use cairn_artifacts::ArtifactStore;
 use cairn_catalog::Catalog;
-use cairn_model::{ArtifactKind, BlobHash, RegisteredModel};
+use cairn_model::registry::{LegacyModel, VersionRecord, keys};
+use cairn_model::{ArtifactKind, BlobHash};
 
 use crate::Error;
 use crate::purge;
-
-/// The registry's team-doc keys (`cairn-core`'s registry keeps each model under `model/NAME`).
-const MODEL_PREFIX: &str = "model/";
 
 /// The files a directory manifest lists, remembered per manifest: manifests are immutable, so
 /// an entry never goes stale, and a device reads each one once instead of once per session.
@@ -126,15 +124,33 @@ pub fn liveness(
         };
         bound.insert(b.hash, (b.live, Some(kind)));
     }
-    for (key, text) in catalog.team_entries(MODEL_PREFIX)? {
-        match serde_json::from_str::<RegisteredModel>(&text) {
-            Ok(model) => {
-                for hash in model.versions.iter().filter_map(|v| v.content) {
-                    bound.entry(hash).or_insert((true, None)).0 = true;
+    // Every registered version's content, deleted versions included: a version record is
+    // never rewritten, so what it pins stays (and the format before records, until migrated).
+    let ranges = catalog.team_ranges(&[keys::VERSION, keys::LEGACY])?;
+    let mut contents: Vec<BlobHash> = Vec::new();
+    for (i, range) in ranges.into_iter().enumerate() {
+        for (key, values) in range {
+            for text in values {
+                let found = if i == 0 {
+                    serde_json::from_str::<VersionRecord>(&text)
+                        .map(|v| v.content.into_iter().collect())
+                } else {
+                    serde_json::from_str::<LegacyModel>(&text).map(|m| {
+                        m.versions
+                            .iter()
+                            .filter_map(|v| v.content)
+                            .collect::<Vec<_>>()
+                    })
+                };
+                match found {
+                    Ok(hashes) => contents.extend(hashes),
+                    Err(e) => out.unreadable.push(format!("{key}: {e}")),
                 }
             }
-            Err(e) => out.unreadable.push(format!("{key}: {e}")),
         }
+    }
+    for hash in contents {
+        bound.entry(hash).or_insert((true, None)).0 = true;
     }
     let mut live = BTreeSet::new();
     let mut dead = BTreeSet::new();

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod exec;
 pub mod exp;
 pub mod gc;
+pub mod model;
 pub mod plot;
 pub mod run;
 pub mod runs;

@@ -11,6 +11,7 @@ mod demo;
 mod experiments;
 mod guards;
 mod index;
+mod models;
 mod netns;
 mod properties;
 mod runs;

@@ -4,6 +4,7 @@
 mod api;
 mod concurrency;
 mod logged_models;
+mod registry;
 mod runs;
 mod search;
 

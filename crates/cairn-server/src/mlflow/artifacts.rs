@@ -30,6 +30,32 @@ fn split_proxy_path(path: &str) -> Result<(String, String), MlflowError> {
     }
 }
 
+/// `_cairn_content/<hash>/<path>` → registered content by its hash and the path inside it;
+/// `None` for any other path.
+fn content_path(path: &str) -> Option<Result<(cairn_model::BlobHash, String), MlflowError>> {
+    let rest = path
+        .trim_start_matches('/')
+        .strip_prefix(super::registry::CONTENT_ROOT)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let rest = rest.trim_start_matches('/');
+    let (hash, rel) = rest.split_once('/').unwrap_or((rest, ""));
+    Some(
+        hash.parse()
+            .map(|h| (h, rel.trim_end_matches('/').to_owned()))
+            .map_err(|e| MlflowError::invalid(format!("registered content path '{path}': {e}"))),
+    )
+}
+
+/// Registered content is read-only: what a PUT or DELETE there is told.
+fn content_is_read_only(path: &str) -> MlflowError {
+    MlflowError::invalid(format!(
+        "'{path}' is a registered model version's content, pinned by its hash: it cannot be \
+         written or deleted"
+    ))
+}
+
 fn listing(entries: Vec<cairn_core::ArtifactEntry>, strip: &str) -> Vec<Value> {
     entries
         .into_iter()
@@ -59,6 +85,9 @@ pub(crate) async fn proxy_upload(
     Path(path): Path<String>,
     body: Body,
 ) -> Reply {
+    if content_path(&path).is_some() {
+        return Err(content_is_read_only(&path));
+    }
     let (run, rel) = split_proxy_path(&path)?;
     if rel.is_empty() {
         return Err(MlflowError::invalid("an artifact upload needs a file path"));
@@ -93,12 +122,20 @@ pub(crate) async fn proxy_upload(
 /// longer match their hash is cut off before its last piece, so the client sees a failed
 /// transfer, never wrong bytes.
 pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<String>) -> Reply {
-    let (run, rel) = split_proxy_path(&path)?;
-    let shown = run.clone();
-    let file = st
-        .call(move |ws| ws.open_artifact(parse_run_id(&run)?, &rel))
-        .await
-        .map_err(run_not_found(&shown))?;
+    let file = match content_path(&path) {
+        Some(found) => {
+            let (hash, rel) = found?;
+            st.call(move |ws| ws.open_registered_content(&hash, &rel))
+                .await?
+        }
+        None => {
+            let (run, rel) = split_proxy_path(&path)?;
+            let shown = run.clone();
+            st.call(move |ws| ws.open_artifact(parse_run_id(&run)?, &rel))
+                .await
+                .map_err(run_not_found(&shown))?
+        }
+    };
     let len = file.len();
     Ok((
         [
@@ -111,6 +148,9 @@ pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<
 }
 
 pub(crate) async fn proxy_delete(State(st): State<AppState>, Path(path): Path<String>) -> Reply {
+    if content_path(&path).is_some() {
+        return Err(content_is_read_only(&path));
+    }
     let (run, rel) = split_proxy_path(&path)?;
     let shown = run.clone();
     st.write(move |ws| ws.delete_artifact(parse_run_id(&run)?, &rel))
@@ -126,6 +166,25 @@ pub(crate) struct PathQuery {
 
 pub(crate) async fn proxy_list(State(st): State<AppState>, uri: Uri) -> Reply {
     let q: PathQuery = query(&uri)?;
+    if let Some(found) = content_path(q.path.as_deref().unwrap_or("")) {
+        let (hash, rel) = found?;
+        let files = st
+            .call(move |ws| {
+                let entries = ws.registered_content_entries(&hash, &rel)?;
+                if entries.is_empty() && !rel.is_empty() {
+                    // A file path lists as the file itself, as MLflow's proxy does.
+                    let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+                    let siblings = ws.registered_content_entries(&hash, parent)?;
+                    return Ok(listing(
+                        siblings.into_iter().filter(|e| e.path == rel).collect(),
+                        parent,
+                    ));
+                }
+                Ok(listing(entries, &rel))
+            })
+            .await?;
+        return json(json!({ "files": files }));
+    }
     let (run, rel) = split_proxy_path(q.path.as_deref().unwrap_or(""))?;
     let shown = run.clone();
     let files = st

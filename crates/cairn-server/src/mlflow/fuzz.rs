@@ -42,6 +42,10 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("model-versions/create", Input::Body),
     ("model-versions/get", Input::Query),
     ("mlflow-artifacts/artifacts", Input::Query),
+    // Added after the corpus was seeded: new entries go last, so its indexes keep their meaning.
+    ("model-versions/search", Input::Query),
+    ("registered-models/search", Input::Query),
+    ("model-versions/search", Input::Body),
 ];
 
 /// Where an endpoint reads its request from.
@@ -94,7 +98,7 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
         "runs/log-inputs" => body::<inputs::LogInputs>(b),
         "registered-models/create" => body::<registry::CreateModel>(b),
         "registered-models/delete" => body::<registry::NameQuery>(b),
-        "registered-models/search" => body::<registry::SearchModels>(b),
+        "registered-models/search" | "model-versions/search" => registry::fuzz_search_body(b),
         "registered-models/alias" => body::<registry::AliasReq>(b),
         "model-versions/create" => body::<registry::CreateVersion>(b),
         other => Err(format!("no body decoder for {other}")),
@@ -112,6 +116,7 @@ fn decode_query(path: &str, uri: &Uri) -> Result<(), String> {
         "artifacts/list" => query::<super::artifacts::ListQuery>(uri),
         "registered-models/get" | "model-versions/get" => query::<registry::NameQuery>(uri),
         "mlflow-artifacts/artifacts" => query::<super::artifacts::PathQuery>(uri),
+        "registered-models/search" | "model-versions/search" => registry::fuzz_search_query(uri),
         other => Err(format!("no query decoder for {other}")),
     }
 }

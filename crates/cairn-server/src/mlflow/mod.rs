@@ -24,7 +24,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 use crate::{AppState, CallError};
@@ -328,37 +328,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(artifacts::proxy_upload)
                 .delete(artifacts::proxy_delete),
         )
-        .route(
-            &r("registered-models/create"),
-            post(registry::create_registered_model),
-        )
-        .route(
-            &r("registered-models/get"),
-            get(registry::get_registered_model),
-        )
-        .route(
-            &r("registered-models/delete"),
-            delete(registry::delete_registered_model),
-        )
-        .route(
-            &r("registered-models/search"),
-            get(registry::search_registered_models).post(registry::search_registered_models_post),
-        )
-        .route(
-            &r("registered-models/alias"),
-            post(registry::set_alias)
-                .delete(registry::delete_alias)
-                .get(registry::get_by_alias),
-        )
-        .route(
-            &r("model-versions/create"),
-            post(registry::create_model_version),
-        )
-        .route(&r("model-versions/get"), get(registry::get_model_version))
-        .route(
-            &r("model-versions/get-download-uri"),
-            get(registry::get_download_uri),
-        )
+        .merge(registry::routes())
         // Anything else under MLflow's API is an unknown endpoint, in MLflow's error shape
         // (not the web UI's index page).
         .route("/api/2.0/{*rest}", axum::routing::any(unknown_endpoint))

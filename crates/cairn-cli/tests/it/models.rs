@@ -1,0 +1,105 @@
+//! `cairn model register|list|show|versions|download|alias|delete`: the registry from the
+//! command line, and `artifact add` refused over a registered path.
+
+use crate::{Ws, array, assert_mentions, str_of};
+
+/// A run whose `model` directory holds two files.
+fn trained(ws: &Ws, weights: &str) -> String {
+    let run = ws.start_run(&[]);
+    ws.file(&format!("{run}/model/weights.bin"), weights);
+    ws.file(&format!("{run}/model/MLmodel"), "flavors: {}\n");
+    let dir = ws.tmp().join(&run).join("model");
+    ws.ok(&[
+        "artifact",
+        "add",
+        &run,
+        dir.to_str().unwrap(),
+        "--as",
+        "model",
+    ]);
+    run
+}
+
+#[test]
+fn register_list_show_download_alias_and_delete() {
+    let ws = Ws::new();
+    let run = trained(&ws, "v1 weights");
+    let out = ws.ok(&["model", "register", "churn", &run[..8]]);
+    assert_mentions(&out, &["registered churn version 1", "blake3:", "locked"]);
+    let v2 = ws.json(&["model", "register", "churn", &run, "model", "--tag", "k=v"]);
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["tags"]["k"], "v");
+
+    let list = array(ws.json(&["model", "list"]));
+    assert_eq!(list.len(), 1);
+    assert_eq!(str_of(&list[0], "/name"), "churn");
+
+    // The path backs both versions: `artifact add` over it is refused, saying why.
+    let other = ws.file("other.bin", "other");
+    let err = ws.fail(&[
+        "artifact",
+        "add",
+        &run,
+        other.to_str().unwrap(),
+        "--as",
+        "model/weights.bin",
+    ]);
+    assert_mentions(
+        &err,
+        &[
+            "backs registered model 'churn' version",
+            "cannot be written or deleted",
+        ],
+    );
+
+    ws.ok(&[
+        "model",
+        "alias",
+        "churn",
+        "champion",
+        "1",
+        "--rationale",
+        "best auc",
+    ]);
+    let shown = ws.ok(&["model", "show", "churn"]);
+    assert_mentions(&shown, &["@champion:", "version 1", "best auc"]);
+    let alias = ws.json(&["model", "alias", "churn", "champion"]);
+    assert_eq!(alias["targets"][0]["number"], 1);
+
+    let out = ws.tmp().join("dl");
+    ws.ok(&[
+        "model",
+        "download",
+        "churn",
+        "@champion",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("weights.bin")).unwrap(),
+        "v1 weights"
+    );
+
+    let err = ws.fail(&["model", "delete", "churn", "2"]);
+    assert_mentions(&err, &["--reason"]);
+    ws.ok(&["model", "delete", "churn", "2", "--reason", "duplicate"]);
+    let versions = array(ws.json(&["model", "versions", "churn", "--all"]));
+    assert_eq!(versions.len(), 2);
+    assert_eq!(str_of(&versions[1], "/deleted/reason"), "duplicate");
+    assert_eq!(array(ws.json(&["model", "versions", "churn"])).len(), 1);
+
+    ws.ok(&["model", "alias", "churn", "champion", "--delete"]);
+    let err = ws.fail(&["model", "download", "churn", "@champion"]);
+    assert_mentions(&err, &["@champion"]);
+    ws.ok(&["model", "delete", "churn", "--reason", "retired"]);
+    assert!(array(ws.json(&["model", "list"])).is_empty());
+    // Nothing backs the path any more.
+    ws.ok(&[
+        "artifact",
+        "add",
+        &run,
+        other.to_str().unwrap(),
+        "--as",
+        "model/weights.bin",
+    ]);
+}
