@@ -154,6 +154,14 @@ pub enum Error {
     UnknownView(String),
     #[error("run {run} has no tag '{key}'")]
     UnknownTag { run: String, key: String },
+    #[error("experiment {experiment} has no tag '{key}'")]
+    UnknownExperimentTag {
+        experiment: cairn_model::ExperimentId,
+        key: String,
+    },
+    /// A change to a deleted experiment (restore it first).
+    #[error("experiment {0} is deleted: restore it first")]
+    ExperimentDeleted(cairn_model::ExperimentId),
     /// A logged model lacks a tag (MLflow's wording).
     #[error("No tag with key {} found for model with ID {}.", cairn_model::py_repr(.key), cairn_model::py_repr(.model))]
     UnknownModelTag { model: String, key: String },
@@ -249,6 +257,7 @@ impl Error {
             | Error::UnknownModelVersion { .. }
             | Error::UnknownView(_)
             | Error::UnknownTag { .. }
+            | Error::UnknownExperimentTag { .. }
             | Error::UnknownModelTag { .. }
             | Error::UnknownModelArtifact { .. }
             | Error::UnknownOperation(_) => Code::NotFound,
@@ -259,7 +268,10 @@ impl Error {
             | Error::Model(_)
             | Error::BadRequest { .. }
             | Error::Query { .. } => Code::InvalidArgument,
-            Error::ParamChanged { .. } | Error::Conflict(_) | Error::RegisteredArtifact { .. } => {
+            Error::ParamChanged { .. }
+            | Error::Conflict(_)
+            | Error::RegisteredArtifact { .. }
+            | Error::ExperimentDeleted(_) => {
                 Code::Conflict
             }
             Error::Panicked { .. } => Code::Internal,

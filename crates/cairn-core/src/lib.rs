@@ -34,7 +34,10 @@ pub use cairn_search::{Lifecycle, LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use charts::{ChartKind, ChartRequest, ChartView, MAX_CHART_RUNS, PlotSpec};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error, ErrorBody};
-pub use experiments::ExperimentSearch;
+pub use experiments::{
+    ExperimentOrder, ExperimentOrderKey, ExperimentSearch, MAX_ARTIFACT_LOCATION,
+    validate_artifact_location,
+};
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
 pub use lineage::LineageRequest;
 pub use logged_models::{

@@ -203,6 +203,34 @@ impl Stores {
         name: &str,
         description: Option<&str>,
     ) -> Result<Experiment, Error> {
+        self.create_experiment_as(ExperimentId::new(), name, description)
+    }
+
+    /// Creates an experiment with tags under an id chosen beforehand (for records keyed by it
+    /// that are written first).
+    pub(crate) fn create_experiment_with_id(
+        &mut self,
+        id: ExperimentId,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> Result<Experiment, Error> {
+        for (k, _) in tags {
+            validate_key("experiment tag key", k)?;
+        }
+        let mut exp = self.create_experiment_as(id, name, None)?;
+        if !tags.is_empty() {
+            exp.tags.extend(tags.iter().cloned());
+            self.catalog.update_experiment(&exp)?;
+        }
+        Ok(exp)
+    }
+
+    fn create_experiment_as(
+        &mut self,
+        id: ExperimentId,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Experiment, Error> {
         let name = name.trim();
         if name.is_empty() || name.len() > 500 || name.chars().any(char::is_control) {
             return Err(Error::Invalid(format!(
@@ -210,7 +238,7 @@ impl Stores {
             )));
         }
         let exp = Experiment {
-            id: ExperimentId::new(),
+            id,
             name: name.to_owned(),
             created_ms: now_ms(),
             description: description.map(str::to_owned),

@@ -224,7 +224,7 @@ pub(crate) async fn list_run_artifacts(State(st): State<AppState>, uri: Uri) -> 
             let id: RunId = parse_run_id(&run)?;
             let view = ws.run(id)?;
             let exp = ws.experiment_by_id(view.run.experiment)?;
-            let root = super::dto::artifact_uri(&ws.mlflow_experiment_id(&exp)?, &view.run);
+            let root = super::experiments::exp_ref(ws, &exp)?.run_artifacts(&view.run);
             Ok((listing(ws.list_artifacts(id, &dir)?, ""), root))
         })
         .await

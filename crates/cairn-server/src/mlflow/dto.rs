@@ -136,16 +136,51 @@ pub(crate) fn kv_list<'a>(m: impl IntoIterator<Item = (&'a String, &'a String)>)
     )
 }
 
-/// An experiment as MLflow's message; `id` is its MLflow id ("0" for the default experiment).
-pub(crate) fn experiment(e: &Experiment, id: &str) -> Value {
+/// An experiment as MLflow's clients know it: its MLflow id ("0" for the default experiment)
+/// and where its runs' artifacts go — the location it was created with, else the server's
+/// artifact proxy (`mlflow-artifacts:/<id>`, what `mlflow server` reports by default).
+#[derive(Debug, Clone)]
+pub(crate) struct ExpRef {
+    pub id: String,
+    pub artifact_location: String,
+}
+
+impl ExpRef {
+    pub(crate) fn new(id: String, artifact_location: Option<String>) -> ExpRef {
+        let artifact_location =
+            artifact_location.unwrap_or_else(|| format!("mlflow-artifacts:/{id}"));
+        ExpRef {
+            id,
+            artifact_location,
+        }
+    }
+
+    /// Where the artifacts of `run` go: MLflow's `append_to_uri_path(location, run, "artifacts")`.
+    pub(crate) fn run_artifacts(&self, run: &Run) -> String {
+        let (base, query) = match self.artifact_location.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (self.artifact_location.as_str(), None),
+        };
+        let mut uri = format!("{}/{}/artifacts", base.trim_end_matches('/'), run.id);
+        if let Some(q) = query {
+            uri.push('?');
+            uri.push_str(q);
+        }
+        uri
+    }
+}
+
+/// An experiment as MLflow's message.
+pub(crate) fn experiment(e: &Experiment, exp: &ExpRef) -> Value {
     json!({
-        "experiment_id": id,
+        "experiment_id": exp.id,
         "name": e.name,
-        "artifact_location": format!("mlflow-artifacts:/{id}"),
+        "artifact_location": exp.artifact_location,
         "lifecycle_stage": if e.deleted { "deleted" } else { "active" },
         "creation_time": e.created_ms,
         "last_update_time": e.created_ms,
         "tags": kv_list(&e.tags),
+        "workspace": "default",
     })
 }
 
@@ -170,21 +205,17 @@ pub(crate) fn status_in(s: &str) -> Result<RunStatus, MlflowError> {
     }
 }
 
-pub(crate) fn artifact_uri(experiment_id: &str, run: &Run) -> String {
-    format!("mlflow-artifacts:/{experiment_id}/{}/artifacts", run.id)
-}
-
-pub(crate) fn run_info(run: &Run, experiment_id: &str) -> Value {
+pub(crate) fn run_info(run: &Run, exp: &ExpRef) -> Value {
     json!({
         "run_id": run.id.to_string(),
         "run_uuid": run.id.to_string(),
         "run_name": run.name,
-        "experiment_id": experiment_id,
+        "experiment_id": exp.id,
         "user_id": run.owner.clone().unwrap_or_default(),
         "status": status_out(run.status),
         "start_time": run.start_ms,
         "end_time": run.end_ms,
-        "artifact_uri": artifact_uri(experiment_id, run),
+        "artifact_uri": exp.run_artifacts(run),
         "lifecycle_stage": if run.deleted { "deleted" } else { "active" },
     })
 }
@@ -199,7 +230,7 @@ fn metrics_json(metrics: &BTreeMap<String, MetricSummary>) -> Value {
 }
 
 /// A run as MLflow's `Run` message.
-pub(crate) fn run(run: &Run, experiment_id: &str) -> Value {
+pub(crate) fn run(run: &Run, exp: &ExpRef) -> Value {
     let mut tags = run.tags.clone();
     tags.entry("mlflow.runName".into())
         .or_insert_with(|| run.name.clone());
@@ -231,7 +262,7 @@ pub(crate) fn run(run: &Run, experiment_id: &str) -> Value {
         })
         .collect();
     json!({
-        "info": run_info(run, experiment_id),
+        "info": run_info(run, exp),
         "data": {
             "metrics": metrics_json(&run.metrics),
             "params": kv_list(&run.params),

@@ -1,22 +1,67 @@
-//! Experiments: create, get (by id or name), search, rename, delete and restore, tags. MLflow's
-//! experiment "0" is the workspace's default experiment (the workspace decides which that is).
+//! Experiments: create (with an artifact location), get (by id or name), search (MLflow's
+//! filter and order), rename, delete and restore, tags. MLflow's experiment "0" is the
+//! workspace's default experiment (the workspace decides which that is).
 
 use axum::extract::State;
 use axum::http::Uri;
-use cairn_core::{ExperimentSearch, Lifecycle, Workspace};
+use cairn_core::{ExperimentOrder, ExperimentSearch, Lifecycle, Workspace};
 use cairn_model::Experiment;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::dto::{self, KeyValue, de_opt_i64};
+use super::dto::{self, ExpRef, KeyValue, de_opt_i64};
 use super::{
-    JsonBody, MAX_SEARCH_RESULTS, MlflowError, Reply, json, max_results, parse, query, required,
+    JsonBody, MAX_SEARCH_RESULTS, MlflowError, Reply, json, max_results, parse, query, query_lists,
+    required,
 };
 use crate::{AppState, CallError};
 
+/// How MLflow's clients know `e`: its MLflow id and its runs' artifact location.
+pub(crate) fn exp_ref(ws: &Workspace, e: &Experiment) -> Result<ExpRef, cairn_core::Error> {
+    Ok(ExpRef::new(
+        ws.mlflow_experiment_id(e)?,
+        ws.experiment_artifact_location(e.id)?,
+    ))
+}
+
 /// An experiment as MLflow's JSON shows it, under its MLflow id.
 fn experiment_json(ws: &Workspace, e: &Experiment) -> Result<Value, cairn_core::Error> {
-    Ok(dto::experiment(e, &ws.mlflow_experiment_id(e)?))
+    Ok(dto::experiment(e, &exp_ref(ws, e)?))
+}
+
+/// MLflow's `resolve_uri_if_local`: a relative local path (`art`, `file:art`) is made absolute
+/// against the server's working directory, as MLflow's server resolves it against its own.
+fn resolve_if_local(location: &str) -> String {
+    let file = location.strip_prefix("file:");
+    let path = file.unwrap_or(location);
+    let local = file.is_some() || !super::sources::has_scheme(location);
+    if !local || path.starts_with('/') {
+        return location.to_owned();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let absolute = cwd.join(path).display().to_string();
+    match file {
+        Some(_) => format!("file://{absolute}"),
+        None => absolute,
+    }
+}
+
+/// MLflow's refusal of a change to a deleted experiment, and its words for a missing tag.
+fn experiment_refusal(id: &str) -> impl FnOnce(CallError) -> MlflowError + '_ {
+    move |e| match e {
+        CallError::Core(cairn_core::Error::ExperimentDeleted(_)) => MlflowError::invalid(format!(
+            "The experiment {id} must be in the 'active' state. Current state is deleted."
+        )),
+        CallError::Core(cairn_core::Error::UnknownExperimentTag { key, .. }) => {
+            MlflowError::not_found(format!(
+                "No tag with name: {key} in experiment with id {id}"
+            ))
+        }
+        CallError::Core(e) if e.code() == cairn_core::Code::NotFound => {
+            MlflowError::not_found(format!("No Experiment with id={id} exists"))
+        }
+        other => other.into(),
+    }
 }
 
 /// A call's "not found" as MLflow words it for this request.
@@ -32,6 +77,7 @@ fn not_found_as(message: String) -> impl FnOnce(CallError) -> MlflowError {
 #[derive(Deserialize)]
 pub(crate) struct CreateExperiment {
     name: Option<String>,
+    artifact_location: Option<String>,
     #[serde(default)]
     tags: Vec<KeyValue>,
 }
@@ -40,9 +86,15 @@ pub(crate) async fn create(State(st): State<AppState>, JsonBody(b): JsonBody) ->
     let req: CreateExperiment = parse(b).await?;
     let name = required(req.name, "name")?;
     let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    let location = req.artifact_location.filter(|l| !l.is_empty());
+    if let Some(l) = &location {
+        // MLflow checks the location as given, then resolves a relative one.
+        cairn_core::validate_artifact_location(l).map_err(MlflowError::from)?;
+    }
+    let location = location.map(|l| resolve_if_local(&l));
     let id = st
         .write(move |ws| {
-            let e = ws.create_experiment(&name, None, &tags)?;
+            let e = ws.create_experiment_at(&name, &tags, location.as_deref())?;
             ws.mlflow_experiment_id(&e)
         })
         .await?;
@@ -90,9 +142,21 @@ pub(crate) struct SearchExperiments {
     filter: Option<String>,
     page_token: Option<String>,
     view_type: Option<String>,
+    #[serde(default)]
+    order_by: Vec<String>,
 }
 
+/// The repeated parameters of `experiments/search` as a GET.
+pub(crate) const SEARCH_LISTS: &[&str] = &["order_by"];
+
 async fn search_with(st: AppState, req: SearchExperiments) -> Reply {
+    let limit = max_results(req.max_results, 1000, MAX_SEARCH_RESULTS)?;
+    let order = req
+        .order_by
+        .iter()
+        .map(|c| ExperimentOrder::parse_mlflow(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(MlflowError::from)?;
     let search = ExperimentSearch {
         filter: req.filter.unwrap_or_default(),
         lifecycle: match req.view_type.as_deref() {
@@ -100,7 +164,8 @@ async fn search_with(st: AppState, req: SearchExperiments) -> Reply {
             Some("ALL") => Lifecycle::All,
             _ => Lifecycle::Active,
         },
-        limit: max_results(req.max_results, 1000, MAX_SEARCH_RESULTS)?,
+        order,
+        limit,
         offset: dto::parse_page_token(req.page_token.as_deref())? as usize,
     };
     let (page, next) = st
@@ -124,7 +189,7 @@ pub(crate) async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) ->
 }
 
 pub(crate) async fn search_get(State(st): State<AppState>, uri: Uri) -> Reply {
-    search_with(st, query(&uri)?).await
+    search_with(st, query_lists(&uri, SEARCH_LISTS)?).await
 }
 
 #[derive(Deserialize)]
@@ -176,10 +241,26 @@ pub(crate) async fn set_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -
     let id = required(req.experiment_id, "experiment_id")?;
     let key = required(req.key, "key")?;
     let value = req.value.unwrap_or_default();
+    let shown = id.clone();
     st.write(move |ws| {
         let e = ws.experiment_by_mlflow_id(&id)?;
-        ws.set_experiment_tag(e.id, &key, &value).map(drop)
+        ws.set_live_experiment_tag(e.id, &key, &value).map(drop)
     })
-    .await?;
+    .await
+    .map_err(experiment_refusal(&shown))?;
+    json(json!({}))
+}
+
+pub(crate) async fn delete_tag(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+    let req: ExperimentEdit = parse(b).await?;
+    let id = required(req.experiment_id, "experiment_id")?;
+    let key = required(req.key, "key")?;
+    let shown = id.clone();
+    st.write(move |ws| {
+        let e = ws.experiment_by_mlflow_id(&id)?;
+        ws.delete_experiment_tag(e.id, &key).map(drop)
+    })
+    .await
+    .map_err(experiment_refusal(&shown))?;
     json(json!({}))
 }

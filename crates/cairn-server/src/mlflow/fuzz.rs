@@ -46,6 +46,7 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("model-versions/search", Input::Query),
     ("registered-models/search", Input::Query),
     ("model-versions/search", Input::Body),
+    ("experiments/delete-experiment-tag", Input::Body),
 ];
 
 /// Where an endpoint reads its request from.
@@ -84,9 +85,10 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
     match path {
         "experiments/create" => body::<experiments::CreateExperiment>(b),
         "experiments/search" => body::<experiments::SearchExperiments>(b),
-        "experiments/update" | "experiments/delete" | "experiments/set-experiment-tag" => {
-            body::<experiments::ExperimentEdit>(b)
-        }
+        "experiments/update"
+        | "experiments/delete"
+        | "experiments/set-experiment-tag"
+        | "experiments/delete-experiment-tag" => body::<experiments::ExperimentEdit>(b),
         "runs/create" => body::<runs::CreateRun>(b),
         "runs/update" => body::<runs::UpdateRun>(b),
         "runs/delete" => body::<super::RunRef>(b),
@@ -110,7 +112,11 @@ fn decode_query(path: &str, uri: &Uri) -> Result<(), String> {
         "experiments/get" | "experiments/get-by-name" => {
             query::<experiments::ExperimentIdQuery>(uri)
         }
-        "experiments/search" => query::<experiments::SearchExperiments>(uri),
+        "experiments/search" => {
+            super::query_lists::<experiments::SearchExperiments>(uri, experiments::SEARCH_LISTS)
+                .map(drop)
+                .map_err(|e| e.message)
+        }
         "runs/get" => query::<super::RunRef>(uri),
         "metrics/get-history" => query::<metrics::HistoryQuery>(uri),
         "artifacts/list" => query::<super::artifacts::ListQuery>(uri),

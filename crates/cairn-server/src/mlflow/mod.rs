@@ -174,6 +174,14 @@ pub(crate) fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
     decode::query_lists(uri, &[])
 }
 
+/// Decodes the query string of a GET whose parameters in `lists` may repeat (`order_by=a&order_by=b`).
+pub(crate) fn query_lists<T: DeserializeOwned>(
+    uri: &Uri,
+    lists: &[&str],
+) -> Result<T, MlflowError> {
+    decode::query_lists(uri, lists)
+}
+
 /// The run an MLflow request names: `run_id`, or `run_uuid` as older clients send it. Every
 /// handler that works on a run reads it through here. Request types carry the two fields
 /// themselves (not `#[serde(flatten)]`, which would hide the path of a field refused while
@@ -297,6 +305,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             &r("experiments/set-experiment-tag"),
             post(experiments::set_tag),
+        )
+        .route(
+            &r("experiments/delete-experiment-tag"),
+            post(experiments::delete_tag),
         )
         .route(&r("runs/create"), post(runs::create))
         .route(&r("runs/get"), get(runs::get))

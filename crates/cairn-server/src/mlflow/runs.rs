@@ -12,25 +12,25 @@ use cairn_model::{ExperimentId, Run};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::dto::{self, KeyValue, de_opt_i64};
+use super::dto::{self, ExpRef, KeyValue, de_opt_i64};
 use super::{
     JsonBody, MAX_SEARCH_RESULTS, MlflowError, Reply, RunRef, json, max_results, parse, query,
     with_run, write_run,
 };
 use crate::AppState;
 
-/// MLflow's ids of experiments, looked up once per request.
+/// How MLflow knows experiments (id, artifact location), looked up once per request.
 #[derive(Default)]
-struct MlflowIds(BTreeMap<ExperimentId, String>);
+struct MlflowIds(BTreeMap<ExperimentId, ExpRef>);
 
 impl MlflowIds {
-    fn of(&mut self, ws: &Workspace, id: ExperimentId) -> Result<String, cairn_core::Error> {
+    fn of(&mut self, ws: &Workspace, id: ExperimentId) -> Result<ExpRef, cairn_core::Error> {
         if let Some(known) = self.0.get(&id) {
             return Ok(known.clone());
         }
-        let mlflow = ws.mlflow_experiment_id(&ws.experiment_by_id(id)?)?;
-        self.0.insert(id, mlflow.clone());
-        Ok(mlflow)
+        let exp = super::experiments::exp_ref(ws, &ws.experiment_by_id(id)?)?;
+        self.0.insert(id, exp.clone());
+        Ok(exp)
     }
 }
 
@@ -69,7 +69,7 @@ pub(crate) async fn create(State(st): State<AppState>, JsonBody(b): JsonBody) ->
                 tags: req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
                 ..Default::default()
             })?;
-            Ok(dto::run(&run, &ws.mlflow_experiment_id(&exp)?))
+            Ok(dto::run(&run, &super::experiments::exp_ref(ws, &exp)?))
         })
         .await?;
     json(json!({ "run": v }))
@@ -159,7 +159,7 @@ pub(crate) async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) ->
             let mut experiments = Vec::new();
             for id in &req.experiment_ids {
                 let e = ws.experiment_by_mlflow_id(id)?;
-                ids.0.insert(e.id, id.clone());
+                ids.of(ws, e.id)?;
                 experiments.push(e.id);
             }
             let (runs, next) = ws.search_runs(

@@ -23,6 +23,11 @@ fn scheme(uri: &str) -> String {
     }
 }
 
+/// Whether `uri` starts with a scheme (`s3:`, `file:`), as Python's `urlparse` reads one.
+pub(crate) fn has_scheme(uri: &str) -> bool {
+    !scheme(uri).is_empty()
+}
+
 /// MLflow's `is_local_uri`: a bare path or a `file:` URI.
 pub(crate) fn is_local_uri(uri: &str) -> bool {
     matches!(scheme(uri).as_str(), "" | "file")
