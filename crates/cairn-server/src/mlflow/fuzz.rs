@@ -47,6 +47,9 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("registered-models/search", Input::Query),
     ("model-versions/search", Input::Body),
     ("experiments/delete-experiment-tag", Input::Body),
+    ("metrics/get-history-bulk", Input::Query),
+    ("metrics/get-history-bulk-interval", Input::Query),
+    ("upload-artifact", Input::Query),
 ];
 
 /// Where an endpoint reads its request from.
@@ -119,6 +122,17 @@ fn decode_query(path: &str, uri: &Uri) -> Result<(), String> {
         }
         "runs/get" => query::<super::RunRef>(uri),
         "metrics/get-history" => query::<metrics::HistoryQuery>(uri),
+        "metrics/get-history-bulk" => {
+            super::query_lists::<super::bulk::BulkQuery>(uri, super::bulk::BULK_LISTS)
+                .map(drop)
+                .map_err(|e| e.message)
+        }
+        "metrics/get-history-bulk-interval" => {
+            super::query_lists::<super::bulk::IntervalQuery>(uri, super::bulk::INTERVAL_LISTS)
+                .map(drop)
+                .map_err(|e| e.message)
+        }
+        "upload-artifact" => query::<super::webui::UploadQuery>(uri),
         "artifacts/list" => query::<super::artifacts::ListQuery>(uri),
         "registered-models/get" | "model-versions/get" => query::<registry::NameQuery>(uri),
         "mlflow-artifacts/artifacts" => query::<super::artifacts::PathQuery>(uri),

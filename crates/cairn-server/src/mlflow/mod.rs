@@ -9,6 +9,7 @@
 //! system tags, dataset roles, what experiment "0" is) are the workspace's.
 
 mod artifacts;
+mod bulk;
 mod decode;
 mod dto;
 mod experiments;
@@ -18,6 +19,7 @@ mod metrics;
 mod registry;
 mod runs;
 mod sources;
+mod webui;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -279,7 +281,11 @@ pub(crate) const MAX_SEARCH_RESULTS: i64 = 50_000;
 
 const API: &str = "/api/2.0/mlflow";
 
-async fn unknown_endpoint(method: axum::http::Method, uri: Uri) -> MlflowError {
+/// The path as the client sent it (an `/ajax-api/` alias reaches here as `/api/`).
+async fn unknown_endpoint(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> MlflowError {
     MlflowError {
         status: StatusCode::NOT_FOUND,
         code: "ENDPOINT_NOT_FOUND",
@@ -287,7 +293,13 @@ async fn unknown_endpoint(method: axum::http::Method, uri: Uri) -> MlflowError {
     }
 }
 
+/// MLflow's API under `/api/…`, and each of its endpoints again under `/ajax-api/…` as the web
+/// UI calls them.
 pub(crate) fn routes() -> Router<AppState> {
+    webui::with_ajax_aliases(api_routes())
+}
+
+fn api_routes() -> Router<AppState> {
     let r = |path: &str| format!("{API}/{path}");
     Router::new()
         .route("/version", get(|| async { "3.17.2" }))
@@ -323,6 +335,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(&r("runs/log-batch"), post(metrics::log_batch))
         .route(&r("runs/log-inputs"), post(inputs::log_inputs))
         .route(&r("metrics/get-history"), get(metrics::get_history))
+        .route(&r("metrics/get-history-bulk"), get(bulk::history_bulk))
+        .route(
+            &r("metrics/get-history-bulk-interval"),
+            get(bulk::history_bulk_interval),
+        )
         .route(&r("artifacts/list"), get(artifacts::list_run_artifacts))
         // MLflow 3's LoggedModel entities are not kept: the search truthfully finds none, and
         // clients fall back to run artifacts (`runs:/<id>/model` with an MLmodel file).
@@ -341,9 +358,10 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(artifacts::proxy_delete),
         )
         .merge(registry::routes())
+        .route(&r("upload-artifact"), post(webui::upload_artifact))
+        .merge(webui::not_served_routes())
         // Anything else under MLflow's API is an unknown endpoint, in MLflow's error shape
         // (not the web UI's index page).
         .route("/api/2.0/{*rest}", axum::routing::any(unknown_endpoint))
         .route("/api/3.0/{*rest}", axum::routing::any(unknown_endpoint))
-        .route("/ajax-api/{*rest}", axum::routing::any(unknown_endpoint))
 }
