@@ -271,9 +271,7 @@ impl Error {
             Error::ParamChanged { .. }
             | Error::Conflict(_)
             | Error::RegisteredArtifact { .. }
-            | Error::ExperimentDeleted(_) => {
-                Code::Conflict
-            }
+            | Error::ExperimentDeleted(_) => Code::Conflict,
             Error::Panicked { .. } => Code::Internal,
             Error::Search(e) => search_code(e),
             Error::Catalog(
