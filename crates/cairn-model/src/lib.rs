@@ -1,10 +1,12 @@
 //! Cairn's domain types: ids, experiments, runs with their lineage, params, tags, summary metrics
-//! and artifact references, and the mandatory run schema with its validation.
+//! and artifact references, the mandatory run schema with its validation, and the cost rules
+//! ([`cost`]: prices, run cost, idle GPU time, families, budgets).
 //!
 //! This crate is pure data: serde derives and validation, no IO, no storage, no clock reads beyond
 //! minting time-ordered ids. Storage lives in `cairn-catalog`, `cairn-metrics` and
 //! `cairn-artifacts`; the API that ties them together is `cairn-core`.
 
+pub mod cost;
 mod ids;
 mod lineage;
 mod logged_model;
