@@ -14,8 +14,10 @@
 //!   for [`Frame::width`] buckets over the range drawn) or raw points ([`downsample`] gives the
 //!   same guarantee).
 //! - Comparison views: [`ParallelChart`] (params → metric), [`ScatterChart`] (a param against a
-//!   metric), [`BarChart`] (summary metrics across runs), [`SystemPanel`] (CPU/GPU/memory, keys
-//!   sorted by [`system_groups`]), and the HTML run comparison [`report::compare_html`].
+//!   metric, with an optional frontier line), [`BarChart`] (summary metrics across runs),
+//!   [`SystemPanel`] (CPU/GPU/memory, keys sorted by [`system_groups`]), [`StackedChart`]
+//!   (stacked columns: spend per period by family), and the HTML run comparison
+//!   [`report::compare_html`]. A line chart can shade stretches of x (idle GPU spans).
 //! - Okabe–Ito colours (colour-blind safe; with more runs than colours a marker shape tells runs
 //!   apart), viridis for colour scales, light and dark [`Theme`]s.
 //!
@@ -43,6 +45,7 @@ mod render;
 pub mod report;
 mod scatter;
 mod series;
+mod stacked;
 mod system;
 mod theme;
 
@@ -55,11 +58,12 @@ pub use frame::Frame;
 pub use map::{
     BarMap, BarPanelMap, BarsMap, ChartMap, ColumnMap, GroupColumnMap, GroupMap, LineMap,
     ParallelAxisMap, ParallelMap, PixelRect, RowMap, ScatterMap, ScatterPointMap, SeriesMap,
-    SystemMap,
+    StackedColumnMap, StackedMap, StackedSeriesMap, SystemMap,
 };
 pub use parallel::{ParallelChart, ParallelRow};
 pub use render::{Chart, Format, PngChart, Rendered, SvgChart, render, render_png, render_svg};
 pub use scatter::{ScatterChart, ScatterPoint};
 pub use series::{Band, Bucket, LineChart, Point, Samples, Scale, Series, XAxis};
+pub use stacked::{StackedChart, StackedSeries};
 pub use system::{SystemGroup, SystemPanel, system_groups};
 pub use theme::{Marker, Rgb, Theme};

@@ -573,6 +573,22 @@ pub(crate) fn draw_in<DB: DrawingBackend>(
         true,
     )?;
     draw_axes(cv, plot, Some(&x_axis), &y_axis, frame, pal, &y_ticks)?;
+    for &(lo, hi) in &chart.shade {
+        if let (Some(a), Some(b)) = (x_axis.to_px(lo), x_axis.to_px(hi)) {
+            let (a, b) = (a.min(b), a.max(b));
+            let a = (a.round() as i32).clamp(plot.x, plot.right());
+            let b = (b.round() as i32).clamp(plot.x, plot.right());
+            if b > a {
+                cv.rect(
+                    (a, plot.y + 1),
+                    (b, plot.bottom() - 1),
+                    pal.alert,
+                    0.14,
+                    true,
+                )?;
+            }
+        }
+    }
 
     let thick = if grouped || chart.series.len() <= 10 {
         2

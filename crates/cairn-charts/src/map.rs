@@ -48,6 +48,37 @@ pub enum ChartMap {
     Scatter(ScatterMap),
     Bars(BarsMap),
     System(SystemMap),
+    Stacked(StackedMap),
+}
+
+/// A stacked bar chart as drawn: a column per category, a segment per series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct StackedMap {
+    pub plot: PixelRect,
+    pub y: AxisMap,
+    /// The series, bottom of each stack first.
+    pub series: Vec<StackedSeriesMap>,
+    pub columns: Vec<StackedColumnMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct StackedSeriesMap {
+    pub id: String,
+    pub label: String,
+    pub color: String,
+}
+
+/// One column: its category, where it is drawn, and each series' value (in series order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct StackedColumnMap {
+    pub label: String,
+    pub px_lo: i32,
+    pub px_hi: i32,
+    pub values: Vec<f64>,
+    pub total: f64,
 }
 
 /// A line chart as drawn.
@@ -198,6 +229,9 @@ pub struct ScatterMap {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<(String, i32)>,
     pub points: Vec<ScatterPointMap>,
+    /// Ids of the points the frontier line joins.
+    #[serde(default)]
+    pub frontier: Vec<String>,
 }
 
 /// One run's point.

@@ -13,8 +13,9 @@ use crate::map::{ChartMap, PixelRect};
 use crate::parallel::ParallelChart;
 use crate::scatter::ScatterChart;
 use crate::series::LineChart;
+use crate::stacked::StackedChart;
 use crate::system::SystemPanel;
-use crate::{bars, line, parallel, scatter, system};
+use crate::{bars, line, parallel, scatter, stacked, system};
 
 /// DejaVu Sans, cut down to Latin-1 and a few symbols (see `assets/DejaVuSans-LICENSE.txt`),
 /// used to rasterise PNG text. SVG output never needs it.
@@ -34,6 +35,9 @@ pub enum Chart {
     Bars(BarChart),
     /// A grid of line charts of system metrics (CPU, GPU, memory).
     System(SystemPanel),
+    /// Columns of stacked segments: a value per category and series (spend per period, by
+    /// family).
+    Stacked(StackedChart),
 }
 
 impl Chart {
@@ -44,6 +48,7 @@ impl Chart {
             Chart::Scatter(_) => "scatter",
             Chart::Bars(_) => "bar",
             Chart::System(_) => "system metrics",
+            Chart::Stacked(_) => "stacked bar",
         }
     }
 }
@@ -176,6 +181,7 @@ fn draw<DB: DrawingBackend>(
         Chart::Scatter(c) => ChartMap::Scatter(scatter::draw(cv, c, frame, region)?),
         Chart::Bars(c) => ChartMap::Bars(bars::draw(cv, c, frame, region)?),
         Chart::System(c) => ChartMap::System(system::draw(cv, c, frame, region)?),
+        Chart::Stacked(c) => ChartMap::Stacked(stacked::draw(cv, c, frame, region)?),
     })
 }
 

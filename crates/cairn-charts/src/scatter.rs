@@ -24,6 +24,8 @@ pub struct ScatterChart {
     /// The field the points were grouped (coloured) by, the legend title.
     pub group_by: Option<String>,
     pub points: Vec<ScatterPoint>,
+    /// Ids of points joined by a line in x order (a cost-vs-metric Pareto frontier).
+    pub frontier: Vec<String>,
 }
 
 /// One run's point.
@@ -68,6 +70,7 @@ impl ScatterChart {
                         .map(|g| field_text(r, g).unwrap_or_else(|| "(none)".to_owned())),
                 })
                 .collect(),
+            frontier: Vec::new(),
         }
     }
 }
@@ -276,6 +279,23 @@ pub(crate) fn draw<DB: DrawingBackend>(
             y: p.y,
         });
     }
+    if !chart.frontier.is_empty() {
+        let mut line: Vec<(i32, i32)> = chart
+            .frontier
+            .iter()
+            .filter_map(|id| points.iter().find(|p| p.id == *id).map(|p| p.px))
+            .collect();
+        line.sort_by_key(|p| p.0);
+        // A step line: each frontier run holds its value until a dearer one beats it.
+        let mut steps = Vec::with_capacity(line.len() * 2);
+        for (i, p) in line.iter().enumerate() {
+            if i > 0 {
+                steps.push((p.0, line[i - 1].1));
+            }
+            steps.push(*p);
+        }
+        cv.polyline(steps, pal.text, 0.55, 2)?;
+    }
     draw_legend(cv, &legend, plot.right() + 14, plot.y, pal)?;
     Ok(ScatterMap {
         plot,
@@ -283,5 +303,6 @@ pub(crate) fn draw<DB: DrawingBackend>(
         y,
         categories,
         points,
+        frontier: chart.frontier.clone(),
     })
 }

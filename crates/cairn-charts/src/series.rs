@@ -197,6 +197,9 @@ pub struct LineChart {
     pub y_range: Option<(f64, f64)>,
     /// The field the series were grouped by (`params.optimizer`), shown as the legend title.
     pub group_by: Option<String>,
+    /// Stretches of x shaded behind the curves (`[lo, hi)`, in the x unit): a GPU's idle
+    /// spans on its utilisation chart.
+    pub shade: Vec<(f64, f64)>,
     /// The curves.
     pub series: Vec<Series>,
 }
@@ -215,6 +218,7 @@ impl LineChart {
             x_range: None,
             y_range: None,
             group_by: None,
+            shade: Vec::new(),
             series: Vec::new(),
         }
     }
