@@ -179,6 +179,7 @@ fn small_index() -> SearchIndex {
         .map(|run| IndexedRun {
             run,
             experiment_name: "sweep",
+            cost: None,
         })
         .collect();
     index.upsert(&items).expect("indexing the fuzz runs");

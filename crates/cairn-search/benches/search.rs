@@ -327,6 +327,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         runs.iter().zip(exps).map(|(run, e)| IndexedRun {
             run,
             experiment_name: e,
+            cost: None,
         })
     };
     let t = Instant::now();
@@ -427,6 +428,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         idx.upsert(&[IndexedRun {
             run,
             experiment_name: e,
+            cost: None,
         }])?;
         idx.commit()?;
         let found = idx.search(&SearchRequest::new(parse(&format!("id = '{}'", run.id))?))?;

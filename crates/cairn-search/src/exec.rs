@@ -205,6 +205,7 @@ impl Compiler<'_> {
                 LineageField::InfraOs => f.infra_os,
                 LineageField::InfraInstanceType => f.infra_instance_type,
             }),
+            Field::Cost(c) => Loc::Num(c.column().into()),
         }
     }
 
@@ -716,6 +717,7 @@ impl KeyReader {
                 Attribute::ExperimentId => KeyReader::Str(sc("experiment_id")?),
             },
             Field::Lineage(_) => KeyReader::Missing,
+            Field::Cost(c) => KeyReader::Num(f64_column(seg, c.column())?),
         })
     }
 

@@ -15,7 +15,8 @@ use tantivy::{TantivyDocument, Term};
 
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// (2: the `cost_*` columns.)
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// Tokenizer of the free-text field, registered on every index by [`register_tokenizers`].
 pub(crate) const TEXT_TOKENIZER: &str = "cairn_text";
@@ -38,11 +39,22 @@ pub(crate) fn register_tokenizers(index: &tantivy::Index) {
 }
 
 /// One run to index, and the name of its experiment (denormalised so `exp:NAME` and free text
-/// find it without a join).
+/// find it without a join), and its cost figures when the cost projection has them.
 #[derive(Debug, Clone, Copy)]
 pub struct IndexedRun<'a> {
     pub run: &'a Run,
     pub experiment_name: &'a str,
+    pub cost: Option<IndexedCost>,
+}
+
+/// The cost figures search reads (`cost.usd`, `cost.idle_usd`, `cost.idle_share`,
+/// `cost.gpu_hours`); a missing one (an unpriced run's dollars) is left out of the document.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IndexedCost {
+    pub usd: Option<f64>,
+    pub idle_usd: Option<f64>,
+    pub idle_share: Option<f64>,
+    pub gpu_hours: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +88,7 @@ pub(crate) struct Fields {
     pub infra_gpu: Field,
     pub infra_os: Field,
     pub infra_instance_type: Field,
+    pub cost: [Field; 4],
     pub text: Field,
 }
 
@@ -114,7 +127,9 @@ impl Fields {
         let status = b.add_text_field("status", sortable.clone());
         let lifecycle = b.add_text_field("lifecycle", keyword.clone());
         let created = b.add_f64_field("created", fast_f64.clone());
-        let ended = b.add_f64_field("ended", fast_f64);
+        let ended = b.add_f64_field("ended", fast_f64.clone());
+        let cost =
+            crate::query::CostField::ALL.map(|c| b.add_f64_field(c.column(), fast_f64.clone()));
         let tags = b.add_json_field("tags", text_json.clone());
         let params = b.add_json_field("params", text_json);
         let params_num = b.add_json_field("params_num", num_json.clone());
@@ -164,6 +179,7 @@ impl Fields {
             infra_gpu,
             infra_os,
             infra_instance_type,
+            cost,
             text,
         }
     }
@@ -191,6 +207,17 @@ impl Fields {
         doc.add_f64(self.created, run.start_ms as f64);
         if let Some(e) = run.end_ms {
             doc.add_f64(self.ended, e as f64);
+        }
+        if let Some(c) = r.cost {
+            for (field, v) in self
+                .cost
+                .iter()
+                .zip([c.usd, c.idle_usd, c.idle_share, c.gpu_hours])
+            {
+                if let Some(v) = v.filter(|v| v.is_finite()) {
+                    doc.add_f64(*field, v);
+                }
+            }
         }
 
         let keyed = |key: &str| !key.is_empty() && !key.contains(['\0', '\u{1}']);

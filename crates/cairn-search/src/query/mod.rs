@@ -13,11 +13,13 @@
 //! Shorthands and value-first comparisons are sugar: the tree holds their canonical form, which
 //! is what the printer writes.
 
+mod cost;
 mod lexer;
 mod parser;
 
 use std::fmt;
 
+pub use cost::CostField;
 pub use parser::{parse, parse_sort};
 
 /// A parse error: the 1-based column (in characters) where it happened and what was wrong.
@@ -228,6 +230,8 @@ pub enum Field {
     Tag(String),
     Attribute(Attribute),
     Lineage(LineageField),
+    /// A cost figure (`cost.usd`, `cost.idle_share`, …).
+    Cost(CostField),
 }
 
 /// The run's own fields. Names as printed; MLflow's `attributes.*` names and aliases parse too.
@@ -401,7 +405,9 @@ impl Field {
     pub(crate) fn is_numeric(&self) -> bool {
         matches!(
             self,
-            Field::Metric(_) | Field::Attribute(Attribute::Created | Attribute::Ended)
+            Field::Metric(_)
+                | Field::Cost(_)
+                | Field::Attribute(Attribute::Created | Attribute::Ended)
         )
     }
 
@@ -556,6 +562,9 @@ pub(crate) const FIELD_HINT: &str = "metrics.KEY, params.KEY, tags.KEY, attribut
 /// `attributes.start_time`, `dataset.digest`, `created`. `Err` is the error's hint.
 pub(crate) fn field_of(name: &str) -> Result<Field, String> {
     let Some((prefix, key)) = name.split_once('.') else {
+        if let Some(c) = CostField::bare(name) {
+            return Ok(Field::Cost(c));
+        }
         return Attribute::from_name(name)
             .map(Field::Attribute)
             .ok_or_else(|| FIELD_HINT.to_owned());
@@ -589,6 +598,9 @@ pub(crate) fn field_of(name: &str) -> Result<Field, String> {
                         .join(", ")
                 )
             }),
+        "cost" => CostField::lookup(&key_lower)
+            .map(Field::Cost)
+            .ok_or_else(|| format!("one of {} after 'cost.'", CostField::names())),
         p => match LineageField::canonical_prefix(p) {
             Some(canon) => LineageField::lookup(canon, &key_lower)
                 .map(Field::Lineage)
@@ -613,6 +625,7 @@ pub(crate) fn looks_like_field(word: &str) -> bool {
                 || matches!(
                     p.as_str(),
                     "metric"
+                        | "cost"
                         | "metrics"
                         | "param"
                         | "params"
@@ -724,6 +737,7 @@ impl fmt::Display for Field {
                 let (p, n) = l.parts();
                 write!(f, "{p}.{n}")
             }
+            Field::Cost(c) => write!(f, "cost.{}", c.name()),
         }
     }
 }

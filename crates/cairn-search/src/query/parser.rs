@@ -602,7 +602,7 @@ fn typed_value(field: &Field, op: Op, value: Value, column: usize) -> Result<Val
         ));
     }
     match (field, value) {
-        (Field::Metric(_), Value::Text(t)) => match t.trim().parse::<f64>() {
+        (Field::Metric(_) | Field::Cost(_), Value::Text(t)) => match t.trim().parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(Value::Number(n)),
             _ => Err(QueryError::invalid(
                 column,

@@ -1,5 +1,6 @@
 //! Integration tests of cairn-search: the query language's properties and the index's answers.
 
+mod cost;
 mod index;
 mod properties;
 mod search;
@@ -61,6 +62,7 @@ pub(crate) fn index_of(runs: &[Run], exp_name: &str) -> SearchIndex {
         .map(|run| IndexedRun {
             run,
             experiment_name: exp_name,
+            cost: None,
         })
         .collect();
     idx.upsert(&items).unwrap();
@@ -147,6 +149,7 @@ fn half_open_metric_ranges_select_only_what_they_say() {
         .map(|run| cairn_search::IndexedRun {
             run,
             experiment_name: "e",
+            cost: None,
         })
         .collect();
     index.upsert(&items).unwrap();

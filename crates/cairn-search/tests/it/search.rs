@@ -210,6 +210,7 @@ fn shorthands_find_owners_tags_experiments_and_status() {
     idx.upsert(&[IndexedRun {
         run: &other,
         experiment_name: "bert base",
+        cost: None,
     }])
     .unwrap();
     idx.commit().unwrap();
@@ -391,6 +392,7 @@ fn pages_are_stable_across_segments_and_ties() {
             .map(|run| IndexedRun {
                 run,
                 experiment_name: "e",
+                cost: None,
             })
             .collect();
         idx.upsert(&items).unwrap();
@@ -435,6 +437,7 @@ fn upserts_replace_runs_and_deletes_remove_them() {
     idx.upsert(&[IndexedRun {
         run: &new,
         experiment_name: "e",
+        cost: None,
     }])
     .unwrap();
     assert_eq!(page(&idx, "name = 'trial-4'", "", 10, 0).total, 0);
@@ -448,6 +451,7 @@ fn upserts_replace_runs_and_deletes_remove_them() {
     idx.upsert(&[IndexedRun {
         run: &runs[1],
         experiment_name: "e",
+        cost: None,
     }])
     .unwrap();
     idx.commit().unwrap();
@@ -462,6 +466,7 @@ fn upserts_replace_runs_and_deletes_remove_them() {
     idx.upsert(&[IndexedRun {
         run: &runs[2],
         experiment_name: "e",
+        cost: None,
     }])
     .unwrap();
     idx.commit().unwrap();
