@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ArtifactPath, ArtifactText, BucketView, BucketsRequest, ChartRequest, ChartView, Empty, ExperimentSummary, Info, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SyncStatus, ViewName } from "./wire.gen";
+import type { ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, ExperimentSummary, Info, PriceEntry, PriceList, RunCostRequest, RunCostView, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetPrice, SyncStatus, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -27,6 +27,14 @@ export const OPERATIONS = [
   { name: "views", method: "GET", path: "/views" },
   { name: "save_view", method: "PUT", path: "/views/{name}" },
   { name: "delete_view", method: "DELETE", path: "/views/{name}" },
+  { name: "cost", method: "GET", path: "/cost" },
+  { name: "cost_dashboard", method: "GET", path: "/cost/dashboard" },
+  { name: "run_cost", method: "GET", path: "/runs/{id}/cost" },
+  { name: "prices", method: "GET", path: "/cost/prices" },
+  { name: "set_price", method: "POST", path: "/cost/prices" },
+  { name: "budgets", method: "GET", path: "/cost/budgets" },
+  { name: "set_budget", method: "POST", path: "/cost/budgets" },
+  { name: "set_cost_settings", method: "PUT", path: "/cost/settings" },
 ] as const;
 
 /** The API over `transport`. */
@@ -69,6 +77,32 @@ export function client(transport: Transport) {
     /** Deletes a saved view. */
     deleteView: (request: ViewName) =>
       transport.call<Empty>("delete_view", "DELETE", "/views/{name}", request),
+    /** What each family of runs spent (in all, per period, against its budget), how much of
+     *  it paid for idle GPUs, and how much improvement each dollar bought. */
+    cost: (request: CostRequest) =>
+      transport.call<CostReport>("cost", "GET", "/cost", request),
+    /** The cost dashboard: the report, spend over time stacked by family, and a family's
+     *  cost-vs-metric frontier, drawn by cairn-charts. */
+    costDashboard: (request: DashboardRequest) =>
+      transport.call<CostDashboard>("cost_dashboard", "GET", "/cost/dashboard", request),
+    /** One run's cost, idle share and GPU utilisation chart with the idle stretches shaded. */
+    runCost: (request: RunCostRequest) =>
+      transport.call<RunCostView>("run_cost", "GET", "/runs/{id}/cost", request),
+    /** The team's price table (GPU models, instance types, hosts) and idle threshold. */
+    prices: (request: Empty = {}) =>
+      transport.call<PriceList>("prices", "GET", "/cost/prices", request),
+    /** Adds a price from a date on (earlier runs keep the price they had). */
+    setPrice: (request: SetPrice) =>
+      transport.call<PriceEntry>("set_price", "POST", "/cost/prices", request),
+    /** The budget in effect for each family. */
+    budgets: (request: Empty = {}) =>
+      transport.call<BudgetList>("budgets", "GET", "/cost/budgets", request),
+    /** Sets (or, without an amount, lifts) a family's budget. */
+    setBudget: (request: SetBudget) =>
+      transport.call<BudgetEntry>("set_budget", "POST", "/cost/budgets", request),
+    /** Sets the idle threshold (percent GPU utilisation below which a GPU counts as idle). */
+    setCostSettings: (request: CostSettings) =>
+      transport.call<CostSettings>("set_cost_settings", "PUT", "/cost/settings", request),
   };
 }
 

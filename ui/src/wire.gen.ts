@@ -129,6 +129,27 @@ export type BarsMap = {
 };
 
 /**
+ * What the gain is measured from.
+ */
+export type Baseline =
+  | { "kind": "first_run" }
+  | {
+    "kind": "champion",
+    run: RunId,
+    start_ms: number,
+    value: number,
+  };
+
+/**
+ * The best value so far, after a run that improved it.
+ */
+export type BestPoint = {
+  start_ms: number,
+  value: number,
+  run: RunId,
+};
+
+/**
  * The BLAKE3 hash of a blob's content: the blob's name in the artifact store.
  */
 export type BlobHash = string;
@@ -160,6 +181,59 @@ export type BucketsRequest = {
 };
 
 /**
+ * A budget for one family, kept like a price: each setting is its own record, the latest set
+ * is in effect, and one with no amount lifts the budget.
+ */
+export type BudgetEntry = {
+  /**
+   * A UUIDv7, 32 hex digits: its team-doc key is `budget/<id>`.
+   */
+  id: string,
+  /**
+   * The family, as [`FamilyKey`] writes it (`exp:resnet50-imagenet`).
+   */
+  family: string,
+  /**
+   * US dollars per period; `None` lifts the budget.
+   */
+  usd?: number,
+  period: BudgetPeriod,
+  set_by: string,
+  set_ms: number,
+};
+
+/**
+ * The budgets as stored.
+ */
+export type BudgetList = {
+  /**
+   * The budget in effect for each family.
+   */
+  budgets: Array<BudgetEntry>,
+  problems: Array<string>,
+};
+
+/**
+ * The spend a budget limits: per calendar period (UTC) or over all time.
+ */
+export type BudgetPeriod = "day" | "week" | "month" | "total";
+
+/**
+ * A budget and how much of it is spent in its current period.
+ */
+export type BudgetStatus = {
+  family: string,
+  usd: number,
+  period: BudgetPeriod,
+  /**
+   * `2026-12`, `2026-W49`, `2026-12-04`, or `all time`.
+   */
+  period_label: string,
+  spent_usd: number,
+  over: boolean,
+};
+
+/**
  * The kinds of chart the UI asks for.
  */
 export type ChartKind = "line" | "parallel";
@@ -172,7 +246,8 @@ export type ChartMap =
   | { "kind": "parallel" } & ParallelMap
   | { "kind": "scatter" } & ScatterMap
   | { "kind": "bars" } & BarsMap
-  | { "kind": "system" } & SystemMap;
+  | { "kind": "system" } & SystemMap
+  | { "kind": "stacked" } & StackedMap;
 
 /**
  * A chart as the UI asks for it (`GET /api/v1/chart?…`, the desktop's `chart` command).
@@ -311,6 +386,138 @@ export type Conflict = {
 };
 
 /**
+ * The figures search reads: what `cost.*` fields hold.
+ */
+export type CostBrief = {
+  usd?: number,
+  idle_share?: number,
+};
+
+export type CostDashboard = {
+  report: CostReport,
+  /**
+   * Spend per period, stacked by family (the eight that spent most, then the rest).
+   */
+  spend_chart: ChartView,
+  /**
+   * The family whose frontier is drawn.
+   */
+  frontier_family?: string,
+  /**
+   * Its runs' cost against the metric, the frontier joined.
+   */
+  frontier_chart?: ChartView,
+};
+
+/**
+ * Spend, idle waste and what it bought, by family.
+ */
+export type CostReport = {
+  by: string,
+  as_of_ms: number,
+  idle_threshold_pct: number,
+  metric?: string,
+  direction?: Direction,
+  every: Period,
+  periods: Array<PeriodLabel>,
+  /**
+   * Most spend first.
+   */
+  families: Array<FamilyCost>,
+  /**
+   * Every run in scope as one family.
+   */
+  total: FamilyCost,
+  /**
+   * Every budget in effect (whatever the grouping), and its spend so far.
+   */
+  budgets: Array<BudgetStatus>,
+  /**
+   * How many budgets are crossed.
+   */
+  over_budget: number,
+  top_idle: Array<IdleWaster>,
+  /**
+   * Prices, budgets or settings in the team doc that were left out, and why.
+   */
+  problems: Array<string>,
+};
+
+/**
+ * What a cost report covers.
+ */
+export type CostRequest = {
+  /**
+   * How runs form families: `exp` (default), `owner`, `gpu`, `tag:KEY`, `view:NAME`.
+   */
+  by?: string | null,
+  /**
+   * Only the runs this query matches.
+   */
+  q?: string | null,
+  /**
+   * The metric improvement per dollar is measured on (its last value per run).
+   */
+  metric?: string | null,
+  /**
+   * `max` or `min`; default from the metric's name (loss, error … lower is better).
+   */
+  direction?: string | null,
+  /**
+   * Spend per `day`, `week` or `month` (UTC); default week.
+   */
+  every?: string | null,
+  /**
+   * How many periods, up to now (default 12, at most 366).
+   */
+  periods?: number | null,
+  /**
+   * The marginal improvement per dollar is over the family's last N runs (default 10).
+   */
+  last?: number | null,
+  /**
+   * A registered model whose `@champion` is the baseline (default: a champion whose run is
+   * in the family, else the family's first run).
+   */
+  champion?: string | null,
+  /**
+   * How many top idle wasters (default 10, at most 1000).
+   */
+  top?: number | null,
+};
+
+/**
+ * The team's cost settings.
+ */
+export type CostSettings = {
+  /**
+   * A GPU reading below this utilisation (percent) is idle.
+   */
+  idle_threshold_pct: number,
+};
+
+/**
+ * The dashboard: a report and its charts.
+ */
+export type DashboardRequest = {
+  by?: string | null,
+  q?: string | null,
+  metric?: string | null,
+  direction?: string | null,
+  every?: string | null,
+  periods?: number | null,
+  last?: number | null,
+  champion?: string | null,
+  top?: number | null,
+  /**
+   * The family whose frontier is drawn (`exp:NAME`); default the one that spent most.
+   */
+  family?: string | null,
+  width?: number | null,
+  dark?: boolean | null,
+};
+
+/**
  * One dataset as the run saw it. The run names it by its role (`train`, `eval`); `name` is the
  * dataset's own name when it has one (MLflow's `mlflow.data.Dataset.name`).
  */
@@ -339,6 +546,11 @@ export type DatasetSnapshot = {
    */
   schema?: string,
 };
+
+/**
+ * Which way a metric improves.
+ */
+export type Direction = "max" | "min";
 
 /**
  * A request with no fields.
@@ -414,6 +626,40 @@ export type ExperimentSummary = {
 };
 
 /**
+ * What one family spent and bought.
+ */
+export type FamilyCost = {
+  /**
+   * `exp:resnet50-imagenet`, `owner:alice`, …
+   */
+  key: string,
+  /**
+   * What it is called (`(no owner)`, `(untagged)`, `(no GPU)` for runs without one).
+   */
+  name: string,
+  runs: number,
+  unpriced_runs: number,
+  usd: number,
+  gpu_hours: number,
+  idle_usd: number,
+  /**
+   * Idle share of the observed GPU time, when there were readings.
+   */
+  idle_share?: number,
+  /**
+   * Spend in each of the report's periods (a run's cost spread over the time it ran).
+   */
+  spend: Array<number>,
+  improvement?: Improvement,
+  best: Array<BestPoint>,
+  /**
+   * The runs on the cost-vs-metric frontier, cheapest first.
+   */
+  frontier: Array<RunId>,
+  budget?: BudgetStatus,
+};
+
+/**
  * A versioned feature definition set (a feature store view, a dbt model, …).
  */
 export type FeatureSetVersion = {
@@ -478,6 +724,92 @@ export type GroupMap = {
    */
   runs: Array<string>,
   columns: Array<GroupColumnMap>,
+};
+
+/**
+ * Idle time of a run's GPUs, in GPU-seconds (one GPU idle for one second is one).
+ */
+export type IdleFigures = {
+  threshold_pct: number,
+  /**
+   * GPUs with readings.
+   */
+  gpus: number,
+  /**
+   * GPU-seconds covered by readings while the run held the GPUs.
+   */
+  observed_s: number,
+  idle_s: number,
+  start_s: number,
+  middle_s: number,
+  end_s: number,
+  unused_s: number,
+  /**
+   * Merged idle stretches per GPU (at most [`MAX_SPANS`], the longest kept).
+   */
+  spans: Array<IdleSpan>,
+};
+
+/**
+ * A stretch of time one GPU sat idle: `[start_ms, end_ms)`.
+ */
+export type IdleSpan = {
+  gpu: number,
+  start_ms: number,
+  end_ms: number,
+};
+
+/**
+ * A run whose idle GPUs cost most.
+ */
+export type IdleWaster = {
+  run: RunId,
+  name: string,
+  experiment: string,
+  owner?: string,
+  usd?: number,
+  idle_usd?: number,
+  idle_s: number,
+  idle_share: number,
+  start_s: number,
+  middle_s: number,
+  end_s: number,
+  unused_s: number,
+};
+
+/**
+ * A family's improvement per dollar.
+ */
+export type Improvement = {
+  baseline: Baseline,
+  baseline_value: number,
+  /**
+   * The run the baseline value is from.
+   */
+  baseline_run: RunId,
+  /**
+   * The best value after the baseline (the baseline's own when nothing beat it).
+   */
+  best_value: number,
+  best_run: RunId,
+  /**
+   * How much better the best is than the baseline, direction aware (0 when not better).
+   */
+  gain: number,
+  /**
+   * What the runs after the baseline cost, up to and including the best one (all of them
+   * when nothing beat the baseline): the spend that bought the gain.
+   */
+  spend_usd: number,
+  /**
+   * `gain / spend_usd`; `None` when nothing was spent.
+   */
+  per_usd?: number,
+  /**
+   * The last runs (up to N): how much they improved on the best before them, what they
+   * cost, and the ratio — is this line of work still paying?
+   */
+  marginal: Marginal,
 };
 
 /**
@@ -551,6 +883,13 @@ export type Lineage = {
    * Evaluation outputs by evaluation name (`val`, `test`, `fairness`, …).
    */
   evaluations?: { [key in string]: Evaluation },
+};
+
+export type Marginal = {
+  runs: number,
+  gain: number,
+  spend_usd: number,
+  per_usd?: number,
 };
 
 /**
@@ -652,6 +991,20 @@ export type PeerStatus = {
 };
 
 /**
+ * How spend is bucketed over time. Periods are UTC: a day starts at 00:00 UTC, a week on
+ * Monday (ISO), a month on its first day.
+ */
+export type Period = "day" | "week" | "month";
+
+/**
+ * One period of the report's spend columns.
+ */
+export type PeriodLabel = {
+  start_ms: number,
+  label: string,
+};
+
+/**
  * A rectangle on the canvas, in pixels from its top left corner.
  */
 export type PixelRect = {
@@ -660,6 +1013,51 @@ export type PixelRect = {
   width: number,
   height: number,
 };
+
+/**
+ * One entry of the price table.
+ */
+export type PriceEntry = {
+  /**
+   * The entry's identity (a UUIDv7, 32 hex digits): its team-doc key is `price/<id>`.
+   */
+  id: string,
+  /**
+   * A GPU model (`NVIDIA H200`) for [`PriceUnit::GpuHour`], an instance type or a host name
+   * for [`PriceUnit::Hour`]. Matched case-insensitively.
+   */
+  target: string,
+  unit: PriceUnit,
+  /**
+   * US dollars per unit; zero is a price (an owned machine), negative is refused.
+   */
+  usd: number,
+  /**
+   * Unix milliseconds from which it applies; `None`: from the beginning.
+   */
+  from_ms?: number,
+  set_by: string,
+  set_ms: number,
+};
+
+/**
+ * The price table as stored, and what in it was left out.
+ */
+export type PriceList = {
+  entries: Array<PriceEntry>,
+  idle_threshold_pct: number,
+  problems: Array<string>,
+};
+
+/**
+ * Where a run's price came from.
+ */
+export type PriceSource = "run" | "table" | "unpriced";
+
+/**
+ * What a price is per.
+ */
+export type PriceUnit = "gpu_hour" | "hour";
 
 /**
  * One run's line across the axes.
@@ -672,6 +1070,88 @@ export type RowMap = {
    * The vertex on each axis.
    */
   points: Array<[number, number]>,
+};
+
+/**
+ * A run's cost and idle waste, as of an instant (a running run's keep growing).
+ */
+export type RunCost = {
+  /**
+   * US dollars; `None` when no price applies (unpriced).
+   */
+  usd?: number,
+  /**
+   * The GPUs' part (table prices of GPU models).
+   */
+  gpu_usd: number,
+  /**
+   * The machine's part (an instance type's or host's price, or the run's own).
+   */
+  machine_usd: number,
+  source: PriceSource,
+  /**
+   * Hours the run held the machine (to its end, or to `as_of_ms` while it runs).
+   */
+  hours: number,
+  gpus: number,
+  /**
+   * The run's GPU model (the first, when it had several).
+   */
+  gpu_model?: string,
+  gpu_hours: number,
+  /**
+   * Hours with no price at all (before a price's date, say); more than 0 on a priced run
+   * means it is priced only in part.
+   */
+  unpriced_hours: number,
+  /**
+   * Why it is unpriced or priced only in part.
+   */
+  note?: string,
+  /**
+   * Dollars per hour at `as_of_ms`: how fast a running run's cost grows.
+   */
+  usd_per_hour: number,
+  /**
+   * When a price that applies to it changes next after `as_of_ms` (growth at `usd_per_hour`
+   * holds until then).
+   */
+  valid_until_ms?: number,
+  as_of_ms: number,
+  running: boolean,
+  /**
+   * Idle GPU time, when the run has utilisation readings.
+   */
+  idle?: IdleFigures,
+  /**
+   * What the idle GPU time cost (each GPU's price over its idle spans).
+   */
+  idle_usd?: number,
+};
+
+/**
+ * A run's cost panel, asked for by run id or prefix.
+ */
+export type RunCostRequest = {
+  id: string,
+  width?: number | null,
+  height?: number | null,
+  dark?: boolean | null,
+};
+
+/**
+ * One run's cost panel: its figures (grown to now while it runs) and its GPU utilisation
+ * chart with the idle stretches shaded.
+ */
+export type RunCostView = {
+  run: RunId,
+  cost?: RunCost,
+  idle_threshold_pct: number,
+  /**
+   * GPUs with readings that were never busy while the run held them.
+   */
+  unused_gpus: Array<number>,
+  chart?: ChartView,
 };
 
 /**
@@ -737,6 +1217,10 @@ export type RunSummary = {
    * Latest value of each metric.
    */
   metrics: { [key in string]: Num },
+  /**
+   * What it cost and how idle its GPUs were (absent until the cost projection has it).
+   */
+  cost?: CostBrief,
 };
 
 /**
@@ -832,6 +1316,10 @@ export type ScatterMap = {
   y: AxisMap,
   categories?: Array<[string, number]>,
   points: Array<ScatterPointMap>,
+  /**
+   * Ids of the points the frontier line joins.
+   */
+  frontier: Array<string>,
 };
 
 /**
@@ -905,6 +1393,77 @@ export type SeriesMap = {
    * Non-empty columns in x order.
    */
   columns: Array<ColumnMap>,
+};
+
+/**
+ * A budget as a front end sets it.
+ */
+export type SetBudget = {
+  /**
+   * `exp:NAME`, `owner:NAME`, `gpu:MODEL`, `tag:KEY=VALUE` or `view:NAME`.
+   */
+  family: string,
+  /**
+   * US dollars per period; absent lifts the budget.
+   */
+  usd?: number | null,
+  /**
+   * `day`, `week`, `month` (default) or `total`.
+   */
+  period?: string | null,
+};
+
+/**
+ * A price as a front end sets it.
+ */
+export type SetPrice = {
+  /**
+   * A GPU model (`NVIDIA H200`), an instance type or a host name.
+   */
+  target: string,
+  /**
+   * US dollars per `per`.
+   */
+  usd: number,
+  /**
+   * `gpu-hour` (default: the target is a GPU model) or `hour` (a machine).
+   */
+  per?: string | null,
+  /**
+   * From when: `2026-11-01` or `2026-11-01T09:00` (UTC), or `always`. Default: from the
+   * beginning for a target's first price, from now for a change (history keeps its price).
+   */
+  from?: string | null,
+};
+
+/**
+ * One column: its category, where it is drawn, and each series' value (in series order).
+ */
+export type StackedColumnMap = {
+  label: string,
+  px_lo: number,
+  px_hi: number,
+  values: Array<number>,
+  total: number,
+};
+
+/**
+ * A stacked bar chart as drawn: a column per category, a segment per series.
+ */
+export type StackedMap = {
+  plot: PixelRect,
+  y: AxisMap,
+  /**
+   * The series, bottom of each stack first.
+   */
+  series: Array<StackedSeriesMap>,
+  columns: Array<StackedColumnMap>,
+};
+
+export type StackedSeriesMap = {
+  id: string,
+  label: string,
+  color: string,
 };
 
 /**

@@ -48,8 +48,9 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
-/// (7 added `artifact_refs`, see `blob_refs.rs`; 8 the logged models' tables.)
-const SCHEMA_REVISION: i64 = 8;
+/// (7 added `artifact_refs`, see `blob_refs.rs`; 8 the logged models' tables; 9 `run_costs` and
+/// `cost_state`, see `cost.rs`.)
+const SCHEMA_REVISION: i64 = 9;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -165,6 +166,11 @@ impl Catalog {
     /// The connection, for the projections' own read queries (`blob_refs.rs`).
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The connection for a projection's own write transactions (`cost.rs`).
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// This handle's automerge actor id (hex).

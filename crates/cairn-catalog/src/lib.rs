@@ -15,6 +15,7 @@
 //! (`cairn-metrics`), nor artifact bytes (`cairn-artifacts`).
 
 mod blob_refs;
+mod cost;
 mod docs;
 mod error;
 mod logged_model_doc;
@@ -23,6 +24,7 @@ mod project;
 mod run_doc;
 
 pub use blob_refs::{BlobBinding, BoundBlob};
+pub use cost::{CostFields, CostGroup, CostPoint, CostRow, CostState, CostTotals};
 pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt, TeamRange};
 pub use error::Error;
 pub use logged_model_doc::LoggedModelEdit;

@@ -71,6 +71,7 @@ CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
     )?;
     crate::blob_refs::create_table(tx)?;
     crate::logged_model_project::create_tables(tx)?;
+    crate::cost::create_table(tx)?;
     Ok(())
 }
 
@@ -434,7 +435,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
 }
 
 /// Raises the projection change counter and returns its new value (stamped on the rows changed).
-fn bump_changed(tx: &Transaction<'_>) -> Result<i64, Error> {
+pub(crate) fn bump_changed(tx: &Transaction<'_>) -> Result<i64, Error> {
     Ok(tx
         .prepare_cached(
             "UPDATE counters SET value = value + 1 WHERE name = 'changed' RETURNING value",

@@ -15,6 +15,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::charts::{ChartRequest, ChartView};
+use crate::cost::{
+    BudgetList, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, PriceList,
+    RunCostRequest, RunCostView, SetBudget, SetPrice,
+};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
 use crate::stores::{ExperimentSummary, RunView};
@@ -296,6 +300,34 @@ operations! {
     /// Deletes a saved view.
     delete_view: Delete "/views/{name}", ViewName => Empty, [NotFound],
         |ws, v| ws.delete_view(&v.name).map(|()| Empty {});
+    /// What each family of runs spent (in all, per period, against its budget), how much of
+    /// it paid for idle GPUs, and how much improvement each dollar bought.
+    cost: Get "/cost", CostRequest => CostReport, [InvalidArgument, NotFound],
+        |ws, r| ws.cost_report(&r);
+    /// The cost dashboard: the report, spend over time stacked by family, and a family's
+    /// cost-vs-metric frontier, drawn by cairn-charts.
+    cost_dashboard: Get "/cost/dashboard", DashboardRequest => CostDashboard,
+        [InvalidArgument, NotFound],
+        |ws, r| ws.cost_dashboard(&r);
+    /// One run's cost, idle share and GPU utilisation chart with the idle stretches shaded.
+    run_cost: Get "/runs/{id}/cost", RunCostRequest => RunCostView, [NotFound, InvalidArgument],
+        |ws, r| ws.run_cost(&r);
+    /// The team's price table (GPU models, instance types, hosts) and idle threshold.
+    prices: Get "/cost/prices", Empty => PriceList, [],
+        |ws, _| ws.prices();
+    /// Adds a price from a date on (earlier runs keep the price they had).
+    set_price: Post "/cost/prices", SetPrice => cairn_model::cost::PriceEntry, [InvalidArgument],
+        |ws, r| ws.set_price(&r);
+    /// The budget in effect for each family.
+    budgets: Get "/cost/budgets", Empty => BudgetList, [],
+        |ws, _| ws.budgets();
+    /// Sets (or, without an amount, lifts) a family's budget.
+    set_budget: Post "/cost/budgets", SetBudget => cairn_model::cost::BudgetEntry,
+        [InvalidArgument, NotFound],
+        |ws, r| ws.set_budget(&r);
+    /// Sets the idle threshold (percent GPU utilisation below which a GPU counts as idle).
+    set_cost_settings: Put "/cost/settings", CostSettings => CostSettings, [InvalidArgument],
+        |ws, r| ws.set_cost_settings(&r);
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 pub mod api;
 mod charts;
+pub mod cost;
 pub mod csv_import;
 mod datasets;
 mod demo;

@@ -2,13 +2,13 @@
 //! the catalog when missing, outdated or corrupt, and caught up before every search with the runs
 //! whose projection changed since the catalog change it last saw — whichever process wrote them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cairn_model::{ExperimentId, Run};
+use cairn_model::{ExperimentId, Run, RunId};
 use cairn_search::query::{Attribute, Comparison, Field, Op, Value};
 use cairn_search::{IndexedRun, Query, SearchIndex, SearchRequest as IndexRequest, Snapshot};
 
@@ -109,11 +109,21 @@ fn with_live_metrics(ws: &Stores, mut runs: Vec<Run>) -> Result<Vec<Run>, Error>
     Ok(runs)
 }
 
-fn indexed<'a>(runs: &'a [Run], names: &'a BTreeMap<ExperimentId, String>) -> Vec<IndexedRun<'a>> {
+fn indexed<'a>(
+    runs: &'a [Run],
+    names: &'a BTreeMap<ExperimentId, String>,
+    costs: &HashMap<RunId, cairn_catalog::CostFields>,
+) -> Vec<IndexedRun<'a>> {
     runs.iter()
         .map(|run| IndexedRun {
             run,
             experiment_name: names.get(&run.experiment).map_or("", String::as_str),
+            cost: costs.get(&run.id).map(|c| cairn_search::IndexedCost {
+                usd: c.usd,
+                idle_usd: c.idle_usd,
+                idle_share: (c.observed_s > 0.0).then(|| c.idle_s / c.observed_s),
+                gpu_hours: Some(c.gpu_hours),
+            }),
         })
         .collect()
 }
@@ -173,7 +183,8 @@ impl Stores {
                     let names = names(self)?;
                     let (seq, all) = self.catalog().changes_since(-1)?;
                     let all = with_live_metrics(self, all)?;
-                    index.rebuild(indexed(&all, &names))?;
+                    let costs = self.catalog().cost_fields(None)?;
+                    index.rebuild(indexed(&all, &names, &costs))?;
                     record_watermark(self.dir(), seq);
                     seq
                 }
@@ -189,17 +200,24 @@ impl Stores {
         let Some(idx) = guard.as_mut() else {
             return Err(Error::Invalid("search index not open".into()));
         };
+        // Cost figures are search fields: the cost projection catches up first (restamping the
+        // runs whose figures changed). A failure there leaves search on the last figures.
+        if let Err(e) = self.cost_catch_up() {
+            tracing::warn!(error = %e, "cost figures not caught up this time");
+        }
         let (changed, docs) = self.catalog().change_counters()?;
         // Another thread may have caught up while this one waited for the lock.
         if changed != idx.seen {
             let (seq, changed) = self.catalog().changes_since(idx.seen)?;
             let changed = with_live_metrics(self, changed)?;
             let names = names(self)?;
+            let ids: Vec<RunId> = changed.iter().map(|r| r.id).collect();
+            let costs = self.catalog().cost_fields(Some(&ids))?;
             // Another process may hold the index writer for a moment: then search what is
             // committed and catch up next time.
             match idx
                 .index
-                .upsert(&indexed(&changed, &names))
+                .upsert(&indexed(&changed, &names, &costs))
                 .and_then(|()| idx.index.commit())
             {
                 Ok(()) => {
@@ -273,6 +291,7 @@ impl Stores {
         };
         let page = self.index_snapshot(shared)?.search(&request)?;
         let names = names(self)?;
+        let mut costs = self.cost_briefs(&page.runs)?;
         let mut runs: Vec<RunSummary> = Vec::with_capacity(page.runs.len());
         for id in page.runs {
             // A run indexed but gone from the catalog (a rebuild in another process) is skipped.
@@ -281,7 +300,9 @@ impl Stores {
             };
             run.metrics.extend(self.live_metrics(id)?);
             let name = names.get(&run.experiment).cloned().unwrap_or_default();
-            runs.push(summary(run, name));
+            let mut row = summary(run, name);
+            row.cost = costs.remove(&id);
+            runs.push(row);
         }
         Ok(SearchPage {
             total: page.total,
@@ -342,8 +363,9 @@ impl Stores {
         let names = names(self)?;
         let (seq, all) = self.catalog().changes_since(-1)?;
         let all = with_live_metrics(self, all)?;
+        let costs = self.catalog().cost_fields(None)?;
         let (mut index, _) = SearchIndex::open(&dir)?;
-        let n = index.rebuild(indexed(&all, &names))?;
+        let n = index.rebuild(indexed(&all, &names, &costs))?;
         record_watermark(self.dir(), seq);
         *guard = Some(Index {
             index,
@@ -373,12 +395,21 @@ fn view_key(name: &str) -> String {
 
 impl Stores {
     /// Every run id a query matches (all pages).
-    fn all_matching(
+    pub(crate) fn all_matching(
         &mut self,
         shared: &SharedIndex,
         query: &str,
     ) -> Result<Vec<cairn_model::RunId>, Error> {
         let parsed = parse("query", query)?;
+        self.all_matching_query(shared, parsed)
+    }
+
+    /// Every run id a parsed query matches (all pages).
+    pub(crate) fn all_matching_query(
+        &mut self,
+        shared: &SharedIndex,
+        parsed: Query,
+    ) -> Result<Vec<cairn_model::RunId>, Error> {
         let mut ids = Vec::new();
         let mut offset = 0;
         loop {

@@ -913,6 +913,8 @@ impl Stores {
     /// Recomputes the catalog's projection tables from its automerge docs.
     pub fn rebuild_projections(&mut self) -> Result<u64, Error> {
         let n = self.catalog.rebuild_projections()?;
+        // Run costs are derived from the runs too: the next cost query computes them afresh.
+        self.catalog.reset_run_costs()?;
         // The docs' summaries may trail the metric store by a couple of seconds: re-apply it.
         let runs: Vec<RunRow> = self.catalog.list_runs(&RunFilter {
             include_deleted: true,

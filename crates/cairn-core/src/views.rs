@@ -44,6 +44,10 @@ pub struct RunSummary {
     pub tags: BTreeMap<String, String>,
     /// Latest value of each metric.
     pub metrics: BTreeMap<String, cairn_model::Num>,
+    /// What it cost and how idle its GPUs were (absent until the cost projection has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub cost: Option<crate::cost::CostBrief>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +130,7 @@ pub(crate) fn summary(r: Run, experiment_name: String) -> RunSummary {
             .into_iter()
             .map(|(k, m)| (k, cairn_model::Num(m.last)))
             .collect(),
+        cost: None,
     }
 }
 

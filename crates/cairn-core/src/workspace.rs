@@ -197,6 +197,11 @@ impl Workspace {
         pool.returned.notify_one();
     }
 
+    /// The search index this handle shares (for areas that search, like cost rollups).
+    pub(crate) fn shared_index(&self) -> &SharedIndex {
+        &self.shared.index
+    }
+
     // ---- the workspace --------------------------------------------------------------------
 
     pub fn dir(&self) -> &Path {

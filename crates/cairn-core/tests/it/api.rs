@@ -45,6 +45,17 @@ fn every_declared_operation_answers_through_call() {
             json!({"name": "w", "query": "owner:alice", "columns": []}),
         ),
         ("delete_view", json!({"name": "v"})),
+        (
+            "cost",
+            json!({"by": "exp", "metric": "loss", "every": "day"}),
+        ),
+        ("cost_dashboard", json!({"metric": "loss"})),
+        ("run_cost", json!({"id": id})),
+        ("prices", json!({})),
+        ("set_price", json!({"target": "NVIDIA H200", "usd": 3.5})),
+        ("budgets", json!({})),
+        ("set_budget", json!({"family": "exp:e", "usd": 100.0})),
+        ("set_cost_settings", json!({"idle_threshold_pct": 10.0})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {

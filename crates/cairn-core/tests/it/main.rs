@@ -3,6 +3,7 @@
 
 mod api;
 mod concurrency;
+mod cost;
 mod logged_models;
 mod registry;
 mod runs;

@@ -1,0 +1,552 @@
+//! The cost projection: each run's cost and idle figures (`run_costs`), computed by
+//! `cairn-core` when a run, its utilisation samples or the team's prices change, and kept here
+//! so rollups over 100k runs are SQL aggregates, never a pass over raw samples.
+//!
+//! `cost_state` records how far the projection has caught up: the runs' change counter it has
+//! seen and a digest of the pricing it was computed with. Like every projection it is derived
+//! (from the docs, the metric store and the team doc's prices) and can be dropped and rebuilt.
+
+use std::collections::HashMap;
+
+use cairn_model::cost::RunCost;
+use cairn_model::{ExperimentId, RunId, RunStatus};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::{Catalog, Error};
+
+pub(crate) fn create_table(tx: &Transaction<'_>) -> Result<(), Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE IF NOT EXISTS run_costs (
+    run TEXT PRIMARY KEY, experiment TEXT NOT NULL, owner TEXT, status TEXT NOT NULL,
+    deleted INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+    -- The run's end, or the instant the figures were taken while it runs.
+    end_ms INTEGER NOT NULL,
+    gpu_model TEXT, gpus INTEGER NOT NULL, hours REAL NOT NULL, gpu_hours REAL NOT NULL,
+    -- NULL: unpriced.
+    usd REAL, usd_per_hour REAL NOT NULL,
+    observed_s REAL NOT NULL, idle_s REAL NOT NULL, idle_usd REAL,
+    json TEXT NOT NULL, spans TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_costs_running ON run_costs(status, run);
+CREATE INDEX IF NOT EXISTS run_costs_idle ON run_costs(deleted, idle_usd);
+CREATE TABLE IF NOT EXISTS cost_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+",
+    )?;
+    Ok(())
+}
+
+/// One run's row of the projection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostRow {
+    pub run: RunId,
+    pub experiment: ExperimentId,
+    pub owner: Option<String>,
+    pub status: RunStatus,
+    pub deleted: bool,
+    pub start_ms: i64,
+    pub cost: RunCost,
+}
+
+/// How far the projection has caught up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CostState {
+    /// The runs' change counter the projection has seen (-1: nothing yet).
+    pub seen: i64,
+    /// A digest of the prices and settings the figures were computed with.
+    pub pricing: String,
+    /// The team doc's heads when `pricing` was taken (unchanged heads: unchanged pricing).
+    pub team_heads: Vec<u8>,
+}
+
+/// How rows are grouped for a rollup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CostGroup {
+    Experiment,
+    Owner,
+    GpuModel,
+    /// A tag's value (runs without the tag form the group of `None`).
+    Tag(String),
+    /// One group of every row in scope.
+    All,
+}
+
+/// Sums over one group of live runs, as of when their figures were taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CostTotals {
+    /// The group's value (an experiment id, an owner, a GPU model, a tag value); `None` for
+    /// runs without it.
+    pub key: Option<String>,
+    pub runs: u64,
+    pub priced: u64,
+    pub usd: f64,
+    pub gpu_hours: f64,
+    pub observed_s: f64,
+    pub idle_s: f64,
+    pub idle_usd: f64,
+    /// Spend inside each window asked for (a run's spread evenly over its time).
+    pub in_window: Vec<f64>,
+}
+
+/// The figures of one run that search indexes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostFields {
+    pub usd: Option<f64>,
+    pub idle_usd: Option<f64>,
+    pub observed_s: f64,
+    pub idle_s: f64,
+    pub gpu_hours: f64,
+}
+
+/// One run as the family rollups read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostPoint {
+    pub run: RunId,
+    pub key: Option<String>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub running: bool,
+    pub usd: Option<f64>,
+    pub usd_per_hour: f64,
+    /// The run's last value of the metric asked for, when logged and not NaN.
+    pub value: Option<f64>,
+}
+
+fn corrupt(reason: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        doc: "run_costs projection".into(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, Error>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| corrupt(format!("id '{text}': {e}")))
+}
+
+/// The figures without their spans (kept in a column of their own, read by one run's page).
+fn split_spans(cost: &RunCost) -> (String, Option<String>) {
+    let mut slim = cost.clone();
+    let spans = slim.idle.as_mut().map(|i| std::mem::take(&mut i.spans));
+    let json = serde_json::to_string(&slim).unwrap_or_default();
+    let spans = spans
+        .filter(|s| !s.is_empty())
+        .map(|s| serde_json::to_string(&s).unwrap_or_default());
+    (json, spans)
+}
+
+fn group_sql(group: &CostGroup) -> (&'static str, &'static str) {
+    match group {
+        CostGroup::Experiment => ("c.experiment", ""),
+        CostGroup::Owner => ("c.owner", ""),
+        CostGroup::GpuModel => ("c.gpu_model", ""),
+        CostGroup::Tag(_) => (
+            "t.value",
+            "LEFT JOIN tags t ON t.run = c.run AND t.key = ?1",
+        ),
+        CostGroup::All => ("NULL", ""),
+    }
+}
+
+/// The runs a rollup is limited to, in a temporary table of this connection.
+fn scope_join(conn: &Connection, scope: Option<&[RunId]>) -> Result<&'static str, Error> {
+    let Some(ids) = scope else {
+        return Ok("");
+    };
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS cost_scope (run TEXT PRIMARY KEY) WITHOUT ROWID;
+         DELETE FROM temp.cost_scope;",
+    )?;
+    let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO temp.cost_scope(run) VALUES (?1)")?;
+    for id in ids {
+        ins.execute([id.to_string()])?;
+    }
+    Ok("JOIN temp.cost_scope s ON s.run = c.run")
+}
+
+impl Catalog {
+    /// How far the cost projection has caught up.
+    pub fn cost_state(&self) -> Result<CostState, Error> {
+        let mut state = CostState {
+            seen: -1,
+            ..Default::default()
+        };
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT key, value FROM cost_state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (k, v) = row?;
+            match k.as_str() {
+                "seen" => state.seen = v.parse().unwrap_or(-1),
+                "pricing" => state.pricing = v,
+                "team_heads" => state.team_heads = hex_decode(&v),
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// The team doc's heads as stored (what tells whether prices may have changed).
+    pub fn team_heads(&self) -> Result<Vec<u8>, Error> {
+        Ok(self
+            .conn()
+            .query_row("SELECT heads FROM docs WHERE id = 'team'", [], |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            })
+            .optional()?
+            .flatten()
+            .unwrap_or_default())
+    }
+
+    /// Writes computed rows, drops `removed` ones, and records `state`. Runs whose figures
+    /// changed get their projection change stamp raised (so the search index, which holds
+    /// `cost.*` fields, looks at them again). `read_at` is the change counter the rows were
+    /// computed from: when nothing else wrote since, the stamps raised here are counted as
+    /// seen too; otherwise only `state.seen` is.
+    pub fn put_run_costs(
+        &mut self,
+        rows: &[CostRow],
+        removed: &[RunId],
+        state: &CostState,
+        read_at: i64,
+    ) -> Result<(), Error> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let counter_before = crate::project::change_seq(&tx)?;
+        let mut changed = 0;
+        for row in rows {
+            let id = row.run.to_string();
+            let (json, spans) = split_spans(&row.cost);
+            let old: Option<(String, Option<String>, String, i64)> = tx
+                .prepare_cached(
+                    "SELECT json, spans, status, deleted FROM run_costs WHERE run = ?1",
+                )?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let same = old.as_ref().is_some_and(|(j, s, st, d)| {
+                *j == json && *s == spans && st == row.status.as_str() && (*d != 0) == row.deleted
+            });
+            if same {
+                continue;
+            }
+            let c = &row.cost;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO run_costs(run, experiment, owner, status, deleted, start_ms,
+                 end_ms, gpu_model, gpus, hours, gpu_hours, usd, usd_per_hour, observed_s, idle_s,
+                 idle_usd, json, spans)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )?
+            .execute(params![
+                id,
+                row.experiment.to_string(),
+                row.owner,
+                row.status.as_str(),
+                row.deleted,
+                row.start_ms,
+                c.as_of_ms,
+                c.gpu_model,
+                c.gpus,
+                c.hours,
+                c.gpu_hours,
+                c.usd,
+                c.usd_per_hour,
+                c.idle.as_ref().map_or(0.0, |i| i.observed_s),
+                c.idle.as_ref().map_or(0.0, |i| i.idle_s),
+                c.idle_usd,
+                json,
+                spans,
+            ])?;
+            // New or changed figures restamp the run: the search index holds `cost.*` fields.
+            let seq = crate::project::bump_changed(&tx)?;
+            tx.prepare_cached("UPDATE runs SET changed_seq = ?2 WHERE id = ?1")?
+                .execute(params![id, seq])?;
+            changed += 1;
+        }
+        for id in removed {
+            tx.prepare_cached("DELETE FROM run_costs WHERE run = ?1")?
+                .execute([id.to_string()])?;
+        }
+        let seen = if counter_before == read_at {
+            counter_before + changed
+        } else {
+            state.seen
+        };
+        let mut put =
+            tx.prepare_cached("INSERT OR REPLACE INTO cost_state(key, value) VALUES (?1, ?2)")?;
+        put.execute(params!["seen", seen.to_string()])?;
+        put.execute(params!["pricing", state.pricing])?;
+        put.execute(params!["team_heads", hex_encode(&state.team_heads)])?;
+        drop(put);
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Drops every row and the state: the next catch-up computes everything again.
+    pub fn reset_run_costs(&mut self) -> Result<(), Error> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch("DELETE FROM run_costs; DELETE FROM cost_state;")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A run's figures as last computed, with its idle spans.
+    pub fn run_cost(&self, id: RunId) -> Result<Option<RunCost>, Error> {
+        let row: Option<(String, Option<String>)> = self
+            .conn()
+            .prepare_cached("SELECT json, spans FROM run_costs WHERE run = ?1")?
+            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((json, spans)) = row else {
+            return Ok(None);
+        };
+        let mut cost: RunCost = serde_json::from_str(&json).map_err(corrupt)?;
+        if let (Some(idle), Some(s)) = (cost.idle.as_mut(), spans) {
+            idle.spans = serde_json::from_str(&s).map_err(corrupt)?;
+        }
+        Ok(Some(cost))
+    }
+
+    /// Several runs' figures as last computed (without idle spans), for a page of results.
+    pub fn run_costs(&self, ids: &[RunId]) -> Result<HashMap<RunId, RunCost>, Error> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT json FROM run_costs WHERE run = ?1")?;
+        let mut out = HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(json) = stmt
+                .query_row([id.to_string()], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                out.insert(*id, serde_json::from_str(&json).map_err(corrupt)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The searchable figures of `ids` (of every run with figures, when `None`).
+    pub fn cost_fields(&self, ids: Option<&[RunId]>) -> Result<HashMap<RunId, CostFields>, Error> {
+        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, CostFields)> {
+            Ok((
+                r.get(0)?,
+                CostFields {
+                    usd: r.get(1)?,
+                    idle_usd: r.get(2)?,
+                    observed_s: r.get(3)?,
+                    idle_s: r.get(4)?,
+                    gpu_hours: r.get(5)?,
+                },
+            ))
+        };
+        const COLS: &str = "run, usd, idle_usd, observed_s, idle_s, gpu_hours";
+        let mut out = HashMap::new();
+        match ids {
+            Some(ids) => {
+                let mut stmt = self
+                    .conn()
+                    .prepare_cached(&format!("SELECT {COLS} FROM run_costs WHERE run = ?1"))?;
+                for id in ids {
+                    if let Some((_, f)) = stmt.query_row([id.to_string()], read).optional()? {
+                        out.insert(*id, f);
+                    }
+                }
+            }
+            None => {
+                let mut stmt = self
+                    .conn()
+                    .prepare(&format!("SELECT {COLS} FROM run_costs"))?;
+                for row in stmt.query_map([], read)? {
+                    let (id, f) = row?;
+                    out.insert(parse_id(&id)?, f);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The keys of `run`'s summary metrics that start with `prefix`, from the projection the
+    /// metric store keeps current at every append (the doc's copy trails while a run logs).
+    pub fn metric_keys_with_prefix(&self, run: RunId, prefix: &str) -> Result<Vec<String>, Error> {
+        // Keys sort as text: the prefix is a range of the primary key.
+        let hi = format!("{prefix}\u{10ffff}");
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT key FROM run_metrics WHERE run = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![run.to_string(), prefix, hi], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The runs whose rows say they are running (their cost grows to now).
+    pub fn running_costs(&self) -> Result<Vec<(RunId, RunCost)>, Error> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT run, json FROM run_costs WHERE status = 'running' AND deleted = 0",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row?;
+            out.push((
+                parse_id(&id)?,
+                serde_json::from_str(&json).map_err(corrupt)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Sums per group over the live runs in `scope` (all when `None`): runs, priced runs,
+    /// dollars, GPU-hours, observed and idle GPU-seconds, idle dollars, and the spend inside
+    /// each of `windows` (`[from, to)` in Unix ms; a run's cost is spread evenly over its
+    /// time). Figures are as last computed: a running run's growth since is the caller's.
+    pub fn cost_totals(
+        &self,
+        group: &CostGroup,
+        scope: Option<&[RunId]>,
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<CostTotals>, Error> {
+        let (key, join) = group_sql(group);
+        let scope = scope_join(self.conn(), scope)?;
+        let mut cols = String::new();
+        for (i, _) in windows.iter().enumerate() {
+            let (a, b) = (2 + 2 * i, 3 + 2 * i);
+            cols.push_str(&format!(
+                ", total(CASE WHEN c.usd IS NULL OR c.end_ms <= ?{a} OR c.start_ms >= ?{b} THEN 0 \
+                 WHEN c.end_ms <= c.start_ms THEN c.usd \
+                 ELSE c.usd * (min(c.end_ms, ?{b}) - max(c.start_ms, ?{a})) * 1.0 / (c.end_ms - c.start_ms) END)"
+            ));
+        }
+        let sql = format!(
+            "SELECT {key}, count(*), count(c.usd), total(c.usd), total(c.gpu_hours), total(c.observed_s),
+                    total(c.idle_s), total(c.idle_usd){cols}
+             FROM run_costs c {join} {scope} WHERE c.deleted = 0 GROUP BY 1"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut args: Vec<rusqlite::types::Value> = vec![match group {
+            CostGroup::Tag(k) => k.clone().into(),
+            _ => rusqlite::types::Value::Null,
+        }];
+        for (a, b) in windows {
+            args.push((*a).into());
+            args.push((*b).into());
+        }
+        // `?1` is only named by a tag's join; bind it anyway so the numbering holds.
+        let sql_uses_1 = matches!(group, CostGroup::Tag(_));
+        let bound: Vec<rusqlite::types::Value> = if sql_uses_1 || !windows.is_empty() {
+            args
+        } else {
+            Vec::new()
+        };
+        let rows = stmt.query_map(rusqlite::params_from_iter(bound), |r| {
+            let mut t = CostTotals {
+                key: r.get(0)?,
+                runs: r.get::<_, i64>(1)? as u64,
+                priced: r.get::<_, i64>(2)? as u64,
+                usd: r.get(3)?,
+                gpu_hours: r.get(4)?,
+                observed_s: r.get(5)?,
+                idle_s: r.get(6)?,
+                idle_usd: r.get(7)?,
+                in_window: Vec::with_capacity(windows.len()),
+            };
+            for i in 0..windows.len() {
+                t.in_window.push(r.get(8 + i)?);
+            }
+            Ok(t)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Each live run in `scope` with its group value, times, cost and its last value of
+    /// `metric` (when given), oldest first: what per-period spend, improvement per dollar and
+    /// frontiers are computed from.
+    pub fn cost_points(
+        &self,
+        group: &CostGroup,
+        scope: Option<&[RunId]>,
+        metric: Option<&str>,
+    ) -> Result<Vec<CostPoint>, Error> {
+        let (key, join) = group_sql(group);
+        let scope = scope_join(self.conn(), scope)?;
+        let sql = format!(
+            "SELECT c.run, {key}, c.start_ms, c.end_ms, c.status = 'running', c.usd, c.usd_per_hour, m.last
+             FROM run_costs c {join} {scope}
+             LEFT JOIN run_metrics m ON m.run = c.run AND m.key = ?2
+             WHERE c.deleted = 0 ORDER BY c.start_ms, c.run"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let tag = match group {
+            CostGroup::Tag(k) => Some(k.as_str()),
+            _ => None,
+        };
+        let rows = stmt.query_map(params![tag, metric], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, Option<f64>>(5)?,
+                r.get::<_, f64>(6)?,
+                r.get::<_, Option<f64>>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, key, start_ms, end_ms, running, usd, usd_per_hour, value) = row?;
+            out.push(CostPoint {
+                run: parse_id(&id)?,
+                key,
+                start_ms,
+                end_ms,
+                running,
+                usd,
+                usd_per_hour,
+                value: value.filter(|v| v.is_finite()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The live runs in `scope` whose idle GPU time cost most, most first.
+    pub fn top_idle(
+        &self,
+        scope: Option<&[RunId]>,
+        limit: usize,
+    ) -> Result<Vec<(RunId, RunCost)>, Error> {
+        let scope = scope_join(self.conn(), scope)?;
+        let sql = format!(
+            "SELECT c.run, c.json FROM run_costs c {scope}
+             WHERE c.deleted = 0 AND c.idle_s > 0
+             ORDER BY coalesce(c.idle_usd, 0) DESC, c.idle_s DESC, c.run LIMIT ?1"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row?;
+            out.push((
+                parse_id(&id)?,
+                serde_json::from_str(&json).map_err(corrupt)?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .filter_map(|i| text.get(2 * i..2 * i + 2))
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect()
+}
