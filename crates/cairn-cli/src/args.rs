@@ -94,6 +94,10 @@ pub enum Command {
     /// Run a training command as a Cairn run: lineage before, system metrics and output while,
     /// exit status after; MLflow calls inside land in the run
     Exec(Box<ExecArgs>),
+    /// What runs cost: spend by family (experiment, owner, GPU, tag, saved view), idle GPU
+    /// waste, improvement per dollar, budgets; prices and budgets the team keeps. Exits with
+    /// status 3 when a budget is crossed
+    Cost(Box<CostArgs>),
 }
 
 /// `cairn demo`.
@@ -356,6 +360,11 @@ pub struct LogArgs {
     /// (unix_ms / timestamp), and one column per metric
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Import a GPU utilisation trace: `nvidia-smi --query-gpu=timestamp,index,
+    /// utilization.gpu,utilization.memory,memory.used,power.draw --format=csv -lms N` output
+    /// (idle GPU time and its cost are computed from it)
+    #[arg(long, value_name = "FILE")]
+    pub util_trace: Option<PathBuf>,
     /// Notes (replaces the run's notes)
     #[arg(long)]
     pub notes: Option<String>,
@@ -629,4 +638,105 @@ pub enum ModelCmd {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// `cairn cost`: the report, or one of its subcommands.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CostArgs {
+    #[command(subcommand)]
+    pub cmd: Option<CostCmd>,
+    #[command(flatten)]
+    pub report: CostReportArgs,
+}
+
+/// The report's options.
+#[derive(Args)]
+pub struct CostReportArgs {
+    /// Families: exp, owner, gpu, tag:KEY or view:NAME
+    #[arg(long, default_value = "exp")]
+    pub by: String,
+    /// Only the runs this query matches
+    #[arg(long, short = 'q')]
+    pub query: Option<String>,
+    /// The metric improvement per dollar is measured on (e.g. val_loss)
+    #[arg(long, short = 'm')]
+    pub metric: Option<String>,
+    /// max or min [default: from the metric's name: loss, error… are min]
+    #[arg(long)]
+    pub direction: Option<String>,
+    /// Spend per day, week or month (UTC)
+    #[arg(long, default_value = "week")]
+    pub every: String,
+    /// How many periods, up to now
+    #[arg(long, default_value_t = 12)]
+    pub periods: u32,
+    /// Marginal improvement per dollar over the last N runs of each family
+    #[arg(long, default_value_t = 10)]
+    pub last: u32,
+    /// A registered model whose @champion is the baseline
+    #[arg(long)]
+    pub champion: Option<String>,
+    /// How many top idle wasters to list
+    #[arg(long, default_value_t = 10)]
+    pub top: u32,
+    /// Print CSV (one row per family, a column per period) instead of tables
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Subcommand)]
+pub enum CostCmd {
+    /// One run's cost and idle GPU time
+    Run {
+        /// Run id or unique prefix
+        run: String,
+    },
+    /// The team's price table
+    #[command(subcommand)]
+    Price(PriceCmd),
+    /// Budgets per family
+    #[command(subcommand)]
+    Budget(BudgetCmd),
+    /// Set the idle threshold: a GPU below this utilisation (percent) is idle [default 5]
+    Threshold { pct: f64 },
+}
+
+#[derive(Subcommand)]
+pub enum PriceCmd {
+    /// Add a price: `cairn cost price set "NVIDIA H200" 3.50` (per GPU-hour), or
+    /// `--per hour` for an instance type or host. Earlier runs keep the price they had
+    Set {
+        /// A GPU model as nvidia-smi names it, an instance type, or a host name
+        target: String,
+        /// US dollars per unit
+        usd: f64,
+        /// gpu-hour (a GPU model) or hour (a machine)
+        #[arg(long, default_value = "gpu-hour")]
+        per: String,
+        /// From when: YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC), or always [default: always for
+        /// a target's first price, now for a change]
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// List the prices
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum BudgetCmd {
+    /// Set a family's budget: `cairn cost budget set exp:resnet 5000 --period month`
+    Set {
+        /// exp:NAME, owner:NAME, gpu:MODEL, tag:KEY=VALUE or view:NAME
+        family: String,
+        /// US dollars per period
+        usd: f64,
+        /// day, week, month or total
+        #[arg(long, default_value = "month")]
+        period: String,
+    },
+    /// Lift a family's budget
+    Rm { family: String },
+    /// The budgets in effect and what is spent of them
+    List,
 }

@@ -68,6 +68,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Plot(a) => plot::plot(cli, a)?,
         Command::Compare(a) => plot::compare(cli, a)?,
         Command::Exec(a) => return exec::exec(cli, a),
+        Command::Cost(a) => return cost::cost(cli, a),
     }
     Ok(0)
 }

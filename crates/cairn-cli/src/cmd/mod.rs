@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod cost;
 pub mod demo;
 pub mod exec;
 pub mod exp;

@@ -59,6 +59,23 @@ pub fn run(cli: &Cli, cmd: &RunCmd) -> Result<()> {
                     .with_context(|| format!("importing {}", path.display()))?;
                 metrics.extend(imported);
             }
+            if let Some(path) = &a.util_trace {
+                let size = std::fs::metadata(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .len();
+                if size > cairn_core::cost::MAX_TRACE_BYTES {
+                    bail!(
+                        "{} is {size} bytes: a trace is imported {} bytes at most (split it)",
+                        path.display(),
+                        cairn_core::cost::MAX_TRACE_BYTES
+                    );
+                }
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let series = cairn_core::cost::util_trace_series(&text)
+                    .with_context(|| format!("importing {}", path.display()))?;
+                metrics.extend(series);
+            }
             // The workspace checks everything before it writes anything: a refused call stores
             // nothing.
             let log = RunLog {

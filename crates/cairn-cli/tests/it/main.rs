@@ -7,6 +7,7 @@
 mod artifacts;
 mod bad_input;
 mod charts;
+mod cost;
 mod demo;
 mod experiments;
 mod guards;
