@@ -234,3 +234,23 @@ test("an installed cairn serves its own UI, and the run link the MLflow client p
     rmSync(bin, { recursive: true, force: true });
   }
 });
+
+test("the cost dashboard shows each experiment's spend, its charts, and a crossed budget as a banner", async () => {
+  const report = await apiGet("/api/v1/cost?" + new URLSearchParams({ by: "exp", metric: "val_loss" }));
+  assert.ok(report.families.length > 1, `the demo's experiments are priced: ${JSON.stringify(report.total)}`);
+  const top = report.families[0];
+  execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "cost", "budget", "set", top.key, "1", "--period", "total"], { stdio: "ignore" });
+  await page.goto(base + "/#/cost");
+  await page.getByTestId("spend-chart").waitFor();
+  await page.getByTestId("over-budget").waitFor();
+  assert.match(await page.getByTestId("over-budget").innerText(), new RegExp(`${top.key} spent`));
+  const rows = page.getByTestId("cost-table").locator("tbody tr");
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), report.families.length);
+  assert.match(await rows.first().innerText(), new RegExp(top.name));
+  await page.getByLabel("metric").fill("val_loss");
+  await page.getByLabel("metric").press("Tab");
+  await page.getByTestId("frontier-chart").waitFor();
+  await page.screenshot({ path: join(shots, "6-cost.png"), fullPage: true });
+  execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "cost", "budget", "rm", top.key], { stdio: "ignore" });
+});

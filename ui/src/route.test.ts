@@ -8,6 +8,7 @@ describe("routes", () => {
     expect(parseRoute("#/")).toEqual({ page: "catalog" });
     expect(parseRoute("#/run/01a2ff")).toEqual({ page: "run", id: "01a2ff" });
     expect(parseRoute("#/compare/a,b,,c")).toEqual({ page: "compare", ids: ["a", "b", "c"] });
+    expect(parseRoute("#/cost")).toEqual({ page: "cost" });
   });
 
   it("open the links the MLflow client prints", () => {

@@ -1,9 +1,10 @@
-// One run: overview, full lineage, params, metric charts, system metrics, artifacts, log output.
+// One run: overview, full lineage, cost, params, metric charts, system metrics, artifacts, log output.
 
 import { useEffect, useState } from "preact/hooks";
 
 import { MetricChart } from "../components/Chart";
 import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
+import { RunCost } from "../components/RunCost";
 import { bytes, duration, metric, thousands, time } from "../format";
 import { api, go } from "../state";
 import type { RunView } from "../wire";
@@ -100,6 +101,7 @@ export function RunPage({ id }: { id: string }) {
           </dl>
         </section>
       </div>
+      <RunCost id={run.id} />
       <section class="card">
         <h2>Params ({Object.keys(run.params).length})</h2>
         <table class="kv">
