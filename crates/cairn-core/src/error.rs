@@ -150,6 +150,17 @@ pub enum Error {
         version: u32,
         locked: String,
     },
+    /// A promotion its gate refused: every failed check, with its value and threshold.
+    #[error(
+        "promoting model '{model}' version {version} to @{alias} is refused by its gate: {}",
+        failed.join("; ")
+    )]
+    GateRefused {
+        model: String,
+        version: u32,
+        alias: String,
+        failed: Vec<String>,
+    },
     #[error("no saved view '{0}'")]
     UnknownView(String),
     #[error("run {run} has no tag '{key}'")]
@@ -271,7 +282,8 @@ impl Error {
             Error::ParamChanged { .. }
             | Error::Conflict(_)
             | Error::RegisteredArtifact { .. }
-            | Error::ExperimentDeleted(_) => Code::Conflict,
+            | Error::ExperimentDeleted(_)
+            | Error::GateRefused { .. } => Code::Conflict,
             Error::Panicked { .. } => Code::Internal,
             Error::Search(e) => search_code(e),
             Error::Catalog(

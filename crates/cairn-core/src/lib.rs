@@ -17,6 +17,7 @@ mod datasets;
 mod demo;
 mod error;
 mod experiments;
+mod gate;
 mod gc;
 mod lineage;
 mod logged_models;
@@ -39,6 +40,7 @@ pub use experiments::{
     ExperimentOrder, ExperimentOrderKey, ExperimentSearch, MAX_ARTIFACT_LOCATION,
     validate_artifact_location,
 };
+pub use gate::{ApprovalsView, GateScope, GateView, MAX_GATE_RECORDS, verify_approval};
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
 pub use lineage::LineageRequest;
 pub use logged_models::{

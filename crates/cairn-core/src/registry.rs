@@ -1017,7 +1017,8 @@ impl Workspace {
         })
     }
 
-    /// Points `alias` at version `version`, settling a conflict.
+    /// Points `alias` at version `version` through the alias's gate (see `gate.rs`): refused
+    /// with [`Error::GateRefused`] unless every check passes; settles a conflict.
     pub fn set_model_alias(
         &self,
         name: &str,
@@ -1026,8 +1027,8 @@ impl Workspace {
         rationale: Option<&str>,
     ) -> Result<(), Error> {
         self.write("set_model_alias", |s| {
-            let v = s.model_version(name, version)?;
-            s.put_alias(name, alias, Some(v.id), None, rationale)
+            s.gate_check(name, version, alias, rationale, true)
+                .map(drop)
         })
     }
 

@@ -7,6 +7,7 @@
 //! `cairn-artifacts`; the API that ties them together is `cairn-core`.
 
 pub mod cost;
+pub mod gate;
 mod ids;
 mod lineage;
 mod logged_model;
