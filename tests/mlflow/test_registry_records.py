@@ -134,3 +134,30 @@ def test_every_registry_call_of_the_client(cairn, client, experiment, tmp_path):
     client.create_registered_model("calls")
     again = client.create_model_version("calls", f"runs:/{first}/model", first)
     assert again.version == "1"
+
+
+def test_an_alias_move_goes_through_the_gate_and_is_refused_naming_each_failed_check(
+        cairn, client, experiment, tmp_path):
+    run_id = _train(tmp_path, "gated", b"gated weights")
+    mlflow.register_model(f"runs:/{run_id}/model", "gated-model")
+    client.set_registered_model_alias("gated-model", "staging", "1")  # no gate yet
+    out = cairn.cli("model", "gate", "set", "gated-model", "--alias", "champion",
+                    "--require", "holdout", "--metric", "holdout.auc>=0.9")
+    assert out.returncode == 0, out.stderr
+
+    with pytest.raises(MlflowException) as err:
+        client.set_registered_model_alias("gated-model", "champion", "1")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    message = err.value.message
+    assert "refused by its gate" in message
+    assert "no evaluation on benchmark 'holdout'" in message
+    assert "holdout auc: needs >= 0.9" in message
+    assert "champion" not in client.get_registered_model("gated-model").aliases
+
+    # Every check is kept, the refused one included; lifting the gate lets the move through.
+    history = cairn.cli_json("model", "gate", "history", "gated-model")
+    assert [(e["alias"], e["passed"], e["promoted"]) for e in history] == [
+        ("champion", False, False), ("staging", True, True)]
+    assert cairn.cli("model", "gate", "set", "gated-model", "--alias", "champion").returncode == 0
+    client.set_registered_model_alias("gated-model", "champion", "1")
+    assert client.get_model_version_by_alias("gated-model", "champion").version == "1"

@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, ExperimentSummary, Info, PriceEntry, PriceList, RunCostRequest, RunCostView, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetPrice, SyncStatus, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -35,6 +35,15 @@ export const OPERATIONS = [
   { name: "budgets", method: "GET", path: "/cost/budgets" },
   { name: "set_budget", method: "POST", path: "/cost/budgets" },
   { name: "set_cost_settings", method: "PUT", path: "/cost/settings" },
+  { name: "registered_models", method: "GET", path: "/models" },
+  { name: "registered_model", method: "GET", path: "/models/{name}" },
+  { name: "gate", method: "GET", path: "/models/{name}/gate" },
+  { name: "set_gate", method: "PUT", path: "/gates" },
+  { name: "gate_evaluations", method: "GET", path: "/models/{name}/gate-evaluations" },
+  { name: "check_gate", method: "POST", path: "/models/{name}/versions/{version}/check" },
+  { name: "promote", method: "POST", path: "/models/{name}/versions/{version}/promote" },
+  { name: "approve", method: "POST", path: "/models/{name}/versions/{version}/approve" },
+  { name: "approvals", method: "GET", path: "/models/{name}/versions/{version}/approvals" },
 ] as const;
 
 /** The API over `transport`. */
@@ -103,6 +112,37 @@ export function client(transport: Transport) {
     /** Sets the idle threshold (percent GPU utilisation below which a GPU counts as idle). */
     setCostSettings: (request: CostSettings) =>
       transport.call<CostSettings>("set_cost_settings", "PUT", "/cost/settings", request),
+    /** Every registered model: its versions (content hash, run, tombstones) and aliases (a
+     *  conflict shows every target). */
+    registeredModels: (request: Empty = {}) =>
+      transport.call<Array<RegisteredModel>>("registered_models", "GET", "/models", request),
+    /** One registered model by name. */
+    registeredModel: (request: ModelRef) =>
+      transport.call<RegisteredModel>("registered_model", "GET", "/models/{name}", request),
+    /** The gate that guards an alias of a model (default `champion`), and where it was set;
+     *  `null` when moves are not gated. */
+    gate: (request: GateQuery) =>
+      transport.call<GateView | null>("gate", "GET", "/models/{name}/gate", request),
+    /** Sets the gate of a model (or the project's default) for one alias or any; a policy
+     *  with no thresholds lifts it there. */
+    setGate: (request: SetGate) =>
+      transport.call<GateView>("set_gate", "PUT", "/gates", request),
+    /** Every kept check of a model's gates, newest first. */
+    gateEvaluations: (request: ModelRef) =>
+      transport.call<Array<GateEvaluation>>("gate_evaluations", "GET", "/models/{name}/gate-evaluations", request),
+    /** Checks a version against the gate of an alias without moving it (the check is kept). */
+    checkGate: (request: VersionAction) =>
+      transport.call<GateEvaluation>("check_gate", "POST", "/models/{name}/versions/{version}/check", request),
+    /** Moves an alias to a version through its gate; refused (`CONFLICT`, every failed check
+     *  named) unless all pass. */
+    promote: (request: VersionAction) =>
+      transport.call<GateEvaluation>("promote", "POST", "/models/{name}/versions/{version}/promote", request),
+    /** Signs this device's approval of a version for an alias. */
+    approve: (request: VersionAction) =>
+      transport.call<ApprovalView>("approve", "POST", "/models/{name}/versions/{version}/approve", request),
+    /** A version's approvals, each verified: whether it counts, and why not. */
+    approvals: (request: VersionAction) =>
+      transport.call<ApprovalsView>("approvals", "GET", "/models/{name}/versions/{version}/approvals", request),
   };
 }
 

@@ -4,6 +4,97 @@
 // these with the few hand-kept types that are not Rust DTOs.
 
 /**
+ * An alias and what it points at. Two peers moving it offline leave two targets: a conflict,
+ * shown as such, that the next promotion settles.
+ */
+export type Alias = {
+  name: string,
+  /**
+   * Distinct versions it points at, by number.
+   */
+  targets: Array<AliasTarget>,
+  /**
+   * A concurrent writer removed it while another moved it.
+   */
+  removed_concurrently: boolean,
+};
+
+/**
+ * One version an alias points at, and who pointed it there.
+ */
+export type AliasTarget = {
+  version: VersionId,
+  number: number,
+  set_by: string,
+  set_ms: number,
+  evaluation?: RecordId,
+  rationale?: string,
+};
+
+/**
+ * A signed approval of one version: the approving device attests the version's identity and
+ * content hash, the policy it was judged by, and the figures it saw ([`Facts::digest`]).
+ */
+export type Approval = {
+  id: RecordId,
+  model: string,
+  version: VersionId,
+  /**
+   * The version's content hash (`None` for a version with no content here).
+   */
+  content?: BlobHash,
+  /**
+   * The policy hash it was approved under (`None`: no policy).
+   */
+  policy_hash?: string,
+  inputs: string,
+  /**
+   * The approving device's endpoint id: the key that signed.
+   */
+  device: string,
+  /**
+   * The person, as the approving workspace's user.
+   */
+  user: string,
+  at_ms: number,
+  comment: string,
+  /**
+   * Ed25519 over [`Approval::signed_bytes`], hex.
+   */
+  signature: string,
+};
+
+/**
+ * Whether an approval counts, and if not, why.
+ */
+export type ApprovalView = {
+  approval: Approval,
+  /**
+   * The member's name on the roster, when the device is on it.
+   */
+  member?: string,
+  counts: boolean,
+  /**
+   * Why it does not count (empty when it does).
+   */
+  problem?: string,
+};
+
+/**
+ * A version's approvals, each verified.
+ */
+export type ApprovalsView = {
+  model: string,
+  version: number,
+  alias: string,
+  /**
+   * The policy they are judged against (its hash), if one guards the alias.
+   */
+  policy_hash?: string,
+  approvals: Array<ApprovalView>,
+};
+
+/**
  * One entry of an artifact listing.
  */
 export type ArtifactEntry = {
@@ -300,6 +391,43 @@ export type ChartView = {
   svg: string,
   map: ChartMap,
 };
+
+/**
+ * One threshold checked: what, the value seen, the threshold, and the verdict.
+ */
+export type Check = {
+  kind: CheckKind,
+  /**
+   * What was checked (`imagenet-val acc`, `imagenet-val acc over sex`).
+   */
+  subject: string,
+  /**
+   * The value seen, when there was one (a count for approvals).
+   */
+  value?: number,
+  /**
+   * The threshold as a condition (`>= 0.9`, `<= 0.03`).
+   */
+  threshold: string,
+  passed: boolean,
+  /**
+   * Why, in words (what was missing, what it was compared with).
+   */
+  detail: string,
+};
+
+/**
+ * What kind of threshold a check tested.
+ */
+export type CheckKind =
+  | "evaluation"
+  | "value"
+  | "absolute_change"
+  | "relative_change"
+  | "difference"
+  | "ratio"
+  | "compliance"
+  | "approvals";
 
 /**
  * What kind of failure, for front ends to act on without parsing messages. The HTTP server
@@ -626,6 +754,19 @@ export type ExperimentSummary = {
 };
 
 /**
+ * A threshold on a fairness figure: `metric`'s difference (max − min) over the slices of
+ * `attribute` at most `max_difference`, its ratio (min / max) at least `min_ratio`.
+ * `metric` may be a derived figure (`demographic_parity`, `equalized_odds`).
+ */
+export type FairnessThreshold = {
+  benchmark: string,
+  metric: string,
+  attribute: string,
+  max_difference?: number,
+  min_ratio?: number,
+};
+
+/**
  * What one family spent and bought.
  */
 export type FamilyCost = {
@@ -684,6 +825,105 @@ export type FieldRequirement = {
  * The type a required field must have.
  */
 export type FieldType = "any" | "string" | "float" | "int" | "bool" | "digest";
+
+/**
+ * One check of a gate, kept: who asked, when, for which version (its identity and content),
+ * under which policy, the figures it read, every check, the verdict, and whether the alias
+ * moved.
+ */
+export type GateEvaluation = {
+  id: RecordId,
+  model: string,
+  alias: string,
+  version: VersionId,
+  /**
+   * Its number when checked.
+   */
+  number: number,
+  content?: BlobHash,
+  /**
+   * The version the alias pointed at, if one.
+   */
+  holder?: number,
+  /**
+   * `None` when no policy guards the alias.
+   */
+  policy?: GatePolicy,
+  policy_hash?: string,
+  /**
+   * [`Facts::digest`] of the figures read.
+   */
+  inputs: string,
+  checks: Array<Check>,
+  passed: boolean,
+  /**
+   * Whether this evaluation moved the alias (a promotion), or only checked.
+   */
+  promoted: boolean,
+  user: string,
+  device?: string,
+  at_ms: number,
+  rationale?: string,
+};
+
+/**
+ * What a gate requires before an alias may point at a version.
+ */
+export type GatePolicy = {
+  /**
+   * Evaluations the version's run must have.
+   */
+  evaluations?: Array<RequiredEvaluation>,
+  /**
+   * Thresholds on evaluation metrics: a value, and a change against the current holder.
+   */
+  metrics?: Array<MetricThreshold>,
+  /**
+   * Thresholds on fairness figures (a metric's spread over one attribute's slices).
+   */
+  fairness?: Array<FairnessThreshold>,
+  /**
+   * The version's run must comply with the project's schema.
+   */
+  compliant: boolean,
+  /**
+   * Valid signed approvals needed, by members other than the version's author.
+   */
+  approvals: number,
+};
+
+/**
+ * The gate of one alias of a model (`/api/v1`); the alias defaults to `champion`.
+ */
+export type GateQuery = {
+  name: string,
+  alias?: string | null,
+};
+
+/**
+ * Where a policy applies: one model or the project, one alias or any.
+ */
+export type GateScope = {
+  /**
+   * `None`: the project's default.
+   */
+  model?: string,
+  /**
+   * `None`: any alias without a policy of its own.
+   */
+  alias?: string,
+};
+
+/**
+ * A policy, where it applies, who set it and its hash.
+ */
+export type GateView = {
+  scope: GateScope,
+  policy: GatePolicy,
+  hash: string,
+  set_by: string,
+  set_ms: number,
+};
 
 /**
  * GPUs of one model on a machine.
@@ -921,6 +1161,68 @@ export type MetricSummary = {
 };
 
 /**
+ * A threshold on one metric of one benchmark, as MLflow's `MetricThreshold`: the value must
+ * reach `threshold`, and improve on the current holder's by `min_absolute_change` and by
+ * `min_relative_change` (a fraction of the holder's value), in the direction
+ * `greater_is_better` says.
+ */
+export type MetricThreshold = {
+  benchmark: string,
+  metric: string,
+  threshold?: number,
+  min_absolute_change?: number,
+  min_relative_change?: number,
+  greater_is_better: boolean,
+};
+
+/**
+ * A registered model by name (`/api/v1`).
+ */
+export type ModelRef = {
+  name: string,
+};
+
+/**
+ * One version as front ends show it: its record, its number, its current description, tags
+ * and stage, the aliases that point at it, and its tombstone if deleted.
+ */
+export type ModelVersion = {
+  id: VersionId,
+  /**
+   * Its number ([`number_versions`]).
+   */
+  version: number,
+  /**
+   * The number it claimed when registered (equal to `version` unless another peer
+   * registered the same number offline first).
+   */
+  claim: number,
+  model: string,
+  source: string,
+  run?: RunId,
+  path?: string,
+  content?: BlobHash,
+  content_kind?: ArtifactKind,
+  size?: number,
+  created_ms: number,
+  updated_ms: number,
+  user: string,
+  device?: string,
+  description?: string,
+  tags: { [key in string]: string },
+  /**
+   * MLflow's (deprecated) stage, `None` until one is set.
+   */
+  stage?: string,
+  model_id?: string,
+  /**
+   * Aliases that point at it (in conflict or not).
+   */
+  aliases: Array<string>,
+  deleted?: Tombstone,
+};
+
+/**
  * An `f64` that keeps NaN and the infinities through JSON.
  */
 export type Num = number | "NaN" | "Infinity" | "-Infinity";
@@ -1058,6 +1360,44 @@ export type PriceSource = "run" | "table" | "unpriced";
  * What a price is per.
  */
 export type PriceUnit = "gpu_hour" | "hour";
+
+/**
+ * A governance record of the registry (a model's creation, a deletion, a gate evaluation,
+ * an approval): its identity in the team doc.
+ */
+export type RecordId = string;
+
+/**
+ * A registered model as front ends show it, assembled from its records.
+ */
+export type RegisteredModel = {
+  name: string,
+  created_ms: number,
+  /**
+   * The latest time any of its records was written.
+   */
+  updated_ms: number,
+  created_by: string,
+  description?: string,
+  tags: { [key in string]: string },
+  /**
+   * Every alias, sorted by name; one in conflict has several targets.
+   */
+  aliases: Array<Alias>,
+  /**
+   * Every version, deleted ones included (with their tombstone), by number.
+   */
+  versions: Array<ModelVersion>,
+};
+
+/**
+ * An evaluation the version's run must have: on `benchmark`, and on the dataset whose digest
+ * is `dataset` when given.
+ */
+export type RequiredEvaluation = {
+  benchmark: string,
+  dataset?: string,
+};
 
 /**
  * One run's line across the axes.
@@ -1414,6 +1754,16 @@ export type SetBudget = {
 };
 
 /**
+ * Sets a gate policy (`/api/v1`): for one model or (`model` absent) the project, one alias or
+ * (`alias` absent) any.
+ */
+export type SetGate = {
+  model?: string | null,
+  alias?: string | null,
+  policy: GatePolicy,
+};
+
+/**
  * A price as a front end sets it.
  */
 export type SetPrice = {
@@ -1490,9 +1840,50 @@ export type SystemMap = {
 };
 
 /**
+ * A tombstone: who deleted what, when and why. A model's deletion lists the records it saw
+ * (`covers`: creations and versions); a version registered concurrently on another peer is not
+ * covered, so it survives, and the model with it.
+ */
+export type Tombstone = {
+  id: RecordId,
+  user: string,
+  device?: string,
+  at_ms: number,
+  reason: string,
+  covers?: Array<string>,
+};
+
+/**
  * What an axis measures, which decides how its ticks are placed and labelled.
  */
 export type Unit = "value" | "step" | "epoch_ms" | "seconds";
+
+/**
+ * A version of a model and what to do with it for an alias (`/api/v1`: check, promote,
+ * approve, approvals). `version` is a number (`3` or `v3`).
+ */
+export type VersionAction = {
+  name: string,
+  version: string,
+  /**
+   * Defaults to `champion`.
+   */
+  alias?: string | null,
+  /**
+   * Why (a promotion's).
+   */
+  rationale?: string | null,
+  /**
+   * An approval's comment.
+   */
+  comment?: string | null,
+};
+
+/**
+ * A registered model version: its identity, which never changes (its number is derived
+ * from it and the other versions' claims, see `registry::number_versions`).
+ */
+export type VersionId = string;
 
 /**
  * A saved view by name.

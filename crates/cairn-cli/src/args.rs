@@ -638,6 +638,88 @@ pub enum ModelCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Move an alias to a version through its gate: every check listed with value, threshold
+    /// and verdict; refused unless all pass (the check is kept either way)
+    Promote {
+        name: String,
+        /// A number, or @ALIAS
+        version: String,
+        /// The alias to move
+        #[arg(long = "to", default_value = "champion")]
+        alias: String,
+        /// Why, recorded with the move and the gate evaluation
+        #[arg(long)]
+        rationale: Option<String>,
+    },
+    /// Check a version against the gate of an alias without moving it (the check is kept)
+    Check {
+        name: String,
+        version: String,
+        #[arg(long = "to", default_value = "champion")]
+        alias: String,
+    },
+    /// Approve a version for an alias: signed with this device's key over the version's
+    /// content hash, the gate policy and the figures it was judged on
+    Approve {
+        name: String,
+        version: String,
+        #[arg(long = "to", default_value = "champion")]
+        alias: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// A version's approvals, each verified: who, whether it counts, and why not
+    Approvals {
+        name: String,
+        version: String,
+        #[arg(long = "to", default_value = "champion")]
+        alias: String,
+    },
+    /// Promotion gates: set, show, and the history of every check
+    #[command(subcommand)]
+    Gate(GateCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateCmd {
+    /// Set the gate of a model (or, without NAME, the project's default), for one alias or any;
+    /// no thresholds at all lifts the gate there
+    Set {
+        /// The model; omit for the project's default
+        name: Option<String>,
+        /// Only for this alias [default: any alias without its own]
+        #[arg(long)]
+        alias: Option<String>,
+        /// BENCH.METRIC>=VALUE (or <=: lower is better); VALUE as +N is a change against the
+        /// alias's current holder, +N% a relative one (repeatable)
+        #[arg(long = "metric", value_name = "SPEC")]
+        metrics: Vec<String>,
+        /// BENCH.METRIC.ATTRIBUTE.difference<=N or ….ratio>=N, e.g.
+        /// val.acc.sex.difference<=0.03, val.selection_rate.sex.ratio>=0.8 (repeatable)
+        #[arg(long = "fairness", value_name = "SPEC")]
+        fairness: Vec<String>,
+        /// An evaluation the run must have: BENCH, or BENCH=DATASET_DIGEST (repeatable)
+        #[arg(long = "require", value_name = "BENCH[=DIGEST]")]
+        require: Vec<String>,
+        /// The run must comply with the project's schema
+        #[arg(long)]
+        compliant: bool,
+        /// Signed approvals needed from members other than the author
+        #[arg(long, default_value_t = 0)]
+        approvals: u32,
+    },
+    /// The gate that guards an alias of a model, and where it was set
+    Show {
+        name: String,
+        #[arg(long, default_value = "champion")]
+        alias: String,
+    },
+    /// Every check of a model's gates, newest first: who, when, version, verdict, rationale
+    History {
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 /// `cairn cost`: the report, or one of its subcommands.

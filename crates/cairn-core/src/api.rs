@@ -19,12 +19,14 @@ use crate::cost::{
     BudgetList, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, PriceList,
     RunCostRequest, RunCostView, SetBudget, SetPrice,
 };
+use crate::gate::{ApprovalsView, GateQuery, GateView, ModelRef, SetGate, VersionAction};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
 use crate::stores::{ExperimentSummary, RunView};
 use crate::team::SyncStatus;
 use crate::views::{BucketView, Info, SearchPage, SearchRequest};
 use crate::{Code, Error, Workspace};
+use cairn_model::gate::{ApprovalView, GateEvaluation};
 
 /// An HTTP method, as the routes use it. GET reads; PUT, POST and DELETE change data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +330,43 @@ operations! {
     /// Sets the idle threshold (percent GPU utilisation below which a GPU counts as idle).
     set_cost_settings: Put "/cost/settings", CostSettings => CostSettings, [InvalidArgument],
         |ws, r| ws.set_cost_settings(&r);
+    /// Every registered model: its versions (content hash, run, tombstones) and aliases (a
+    /// conflict shows every target).
+    registered_models: Get "/models", Empty => Vec<cairn_model::RegisteredModel>, [],
+        |ws, _| ws.registered_models();
+    /// One registered model by name.
+    registered_model: Get "/models/{name}", ModelRef => cairn_model::RegisteredModel,
+        [NotFound],
+        |ws, r| ws.registered_model(&r.name);
+    /// The gate that guards an alias of a model (default `champion`), and where it was set;
+    /// `null` when moves are not gated.
+    gate: Get "/models/{name}/gate", GateQuery => Option<GateView>, [InvalidArgument],
+        |ws, r| ws.gate_for(&r.name, r.alias());
+    /// Sets the gate of a model (or the project's default) for one alias or any; a policy
+    /// with no thresholds lifts it there.
+    set_gate: Put "/gates", SetGate => GateView, [NotFound, InvalidArgument],
+        |ws, r| ws.set_gate(&r.scope(), r.policy);
+    /// Every kept check of a model's gates, newest first.
+    gate_evaluations: Get "/models/{name}/gate-evaluations", ModelRef => Vec<GateEvaluation>,
+        [],
+        |ws, r| ws.gate_evaluations(&r.name);
+    /// Checks a version against the gate of an alias without moving it (the check is kept).
+    check_gate: Post "/models/{name}/versions/{version}/check", VersionAction => GateEvaluation,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.check_gate(&r.name, r.number()?, r.alias());
+    /// Moves an alias to a version through its gate; refused (`CONFLICT`, every failed check
+    /// named) unless all pass.
+    promote: Post "/models/{name}/versions/{version}/promote", VersionAction => GateEvaluation,
+        [NotFound, InvalidArgument, Conflict],
+        |ws, r| ws.promote(&r.name, r.number()?, r.alias(), r.rationale.as_deref());
+    /// Signs this device's approval of a version for an alias.
+    approve: Post "/models/{name}/versions/{version}/approve", VersionAction => ApprovalView,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.approve(&r.name, r.number()?, r.alias(), r.comment.as_deref().unwrap_or(""));
+    /// A version's approvals, each verified: whether it counts, and why not.
+    approvals: Get "/models/{name}/versions/{version}/approvals", VersionAction => ApprovalsView,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.approvals(&r.name, r.number()?, r.alias());
 }
 
 #[cfg(test)]

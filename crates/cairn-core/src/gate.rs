@@ -527,7 +527,7 @@ impl Stores {
                 }
             }
         }
-        out.sort_by(|a, b| (b.at_ms, b.id).cmp(&(a.at_ms, a.id)));
+        out.sort_by_key(|e| std::cmp::Reverse((e.at_ms, e.id)));
         out.truncate(MAX_GATE_RECORDS);
         Ok(out)
     }
@@ -594,5 +594,86 @@ impl Workspace {
     /// Every kept gate evaluation of a model, newest first.
     pub fn gate_evaluations(&self, model: &str) -> Result<Vec<GateEvaluation>, Error> {
         self.read("gate_evaluations", |s| s.gate_evaluations(model))
+    }
+}
+
+/// A registered model by name (`/api/v1`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
+    pub name: String,
+}
+
+/// The gate of one alias of a model (`/api/v1`); the alias defaults to `champion`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct GateQuery {
+    pub name: String,
+    pub alias: Option<String>,
+}
+
+impl GateQuery {
+    pub fn alias(&self) -> &str {
+        self.alias.as_deref().unwrap_or(DEFAULT_ALIAS)
+    }
+}
+
+/// The alias a promotion, a check or an approval is for when none is named.
+pub const DEFAULT_ALIAS: &str = "champion";
+
+/// A version of a model and what to do with it for an alias (`/api/v1`: check, promote,
+/// approve, approvals). `version` is a number (`3` or `v3`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct VersionAction {
+    pub name: String,
+    pub version: String,
+    /// Defaults to `champion`.
+    pub alias: Option<String>,
+    /// Why (a promotion's).
+    pub rationale: Option<String>,
+    /// An approval's comment.
+    pub comment: Option<String>,
+}
+
+impl VersionAction {
+    pub fn alias(&self) -> &str {
+        self.alias.as_deref().unwrap_or(DEFAULT_ALIAS)
+    }
+
+    /// The version's number.
+    pub fn number(&self) -> Result<u32, Error> {
+        self.version
+            .trim_start_matches(['v', 'V'])
+            .parse()
+            .map_err(|_| {
+                Error::Invalid(format!(
+                    "'{}' is not a version number of model '{}'",
+                    self.version, self.name
+                ))
+            })
+    }
+}
+
+/// Sets a gate policy (`/api/v1`): for one model or (`model` absent) the project, one alias or
+/// (`alias` absent) any.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct SetGate {
+    pub model: Option<String>,
+    pub alias: Option<String>,
+    pub policy: GatePolicy,
+}
+
+impl SetGate {
+    pub fn scope(&self) -> GateScope {
+        GateScope {
+            model: self.model.clone(),
+            alias: self.alias.clone(),
+        }
     }
 }

@@ -40,7 +40,10 @@ pub use experiments::{
     ExperimentOrder, ExperimentOrderKey, ExperimentSearch, MAX_ARTIFACT_LOCATION,
     validate_artifact_location,
 };
-pub use gate::{ApprovalsView, GateScope, GateView, MAX_GATE_RECORDS, verify_approval};
+pub use gate::{
+    ApprovalsView, DEFAULT_ALIAS, GateQuery, GateScope, GateView, MAX_GATE_RECORDS, ModelRef,
+    SetGate, VersionAction, verify_approval,
+};
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
 pub use lineage::LineageRequest;
 pub use logged_models::{

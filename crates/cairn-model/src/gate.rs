@@ -305,14 +305,14 @@ pub struct Check {
 }
 
 impl std::fmt::Display for Check {
+    /// `val acc = 0.84, needs >= 0.85 (higher is better)`; the verdict is `passed`'s.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let verdict = if self.passed { "pass" } else { "FAIL" };
-        write!(f, "{verdict}  {} ", self.subject)?;
+        write!(f, "{}", self.subject)?;
         match self.value {
-            Some(v) => write!(f, "= {v}")?,
-            None => write!(f, "(no value)")?,
+            Some(v) => write!(f, " = {v}, needs")?,
+            None => write!(f, ": needs")?,
         }
-        write!(f, ", needs {}: {}", self.threshold, self.detail)
+        write!(f, " {} ({})", self.threshold, self.detail)
     }
 }
 
@@ -432,11 +432,11 @@ pub fn evaluate(
         ] {
             let Some(min) = min else { continue };
             let relative = kind == CheckKind::RelativeChange;
-            let threshold = format!(
-                "{} better than the current holder by >= {min}{}",
-                if g { "higher:" } else { "lower:" },
-                if relative { " of its value" } else { "" }
-            );
+            let threshold = if relative {
+                format!("an improvement >= {}% over the current holder", min * 100.0)
+            } else {
+                format!("an improvement >= {min} over the current holder")
+            };
             let (seen, passed, detail) = match (value, base) {
                 (None, _) => (None, false, missing()),
                 (Some(_), None) => (None, true, "no current holder to compare with".to_owned()),
@@ -465,7 +465,10 @@ pub fn evaluate(
                     (
                         Some(change),
                         change >= min,
-                        format!("{v} against {b} of the current holder, version {n}"),
+                        format!(
+                            "{} is better: {v} against {b} of the current holder, version {n}",
+                            if g { "higher" } else { "lower" }
+                        ),
                     )
                 }
             };

@@ -7,6 +7,7 @@ pub mod cost;
 pub mod demo;
 pub mod exec;
 pub mod exp;
+pub mod gate;
 pub mod gc;
 pub mod model;
 pub mod plot;

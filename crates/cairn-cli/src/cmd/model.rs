@@ -9,6 +9,7 @@ use cairn_core::{Code, Workspace};
 use cairn_model::{ModelVersion, RegisteredModel};
 
 use crate::args::{Cli, ModelCmd};
+use crate::cmd::gate;
 use crate::common::{kv, open};
 use crate::output::{Table, bytes, print_json, short_id, time};
 
@@ -51,6 +52,29 @@ pub fn model(cli: &Cli, cmd: &ModelCmd) -> Result<()> {
             version,
             reason,
         } => delete(cli, &ws, name, version.as_deref(), reason),
+        ModelCmd::Promote {
+            name,
+            version,
+            alias,
+            rationale,
+        } => gate::promote(cli, &ws, name, version, alias, rationale.as_deref()),
+        ModelCmd::Check {
+            name,
+            version,
+            alias,
+        } => gate::check(cli, &ws, name, version, alias),
+        ModelCmd::Approve {
+            name,
+            version,
+            alias,
+            comment,
+        } => gate::approve(cli, &ws, name, version, alias, comment),
+        ModelCmd::Approvals {
+            name,
+            version,
+            alias,
+        } => gate::approvals(cli, &ws, name, version, alias),
+        ModelCmd::Gate(cmd) => gate::gate(cli, &ws, cmd),
     }
 }
 

@@ -103,3 +103,107 @@ fn register_list_show_download_alias_and_delete() {
         "model/weights.bin",
     ]);
 }
+
+#[test]
+fn promotion_goes_through_the_gate_listing_every_check() {
+    let ws = Ws::new();
+    let run = trained(&ws, "v1 weights");
+    ws.ok(&["model", "register", "churn", &run]);
+    let set = ws.ok(&[
+        "model",
+        "gate",
+        "set",
+        "churn",
+        "--require",
+        "val",
+        "--metric",
+        "val.acc>=0.9",
+        "--fairness",
+        "val.acc.sex.difference<=0.03",
+        "--approvals",
+        "1",
+    ]);
+    assert_mentions(
+        &set,
+        &["gate of every alias of churn set", "val.acc >= 0.9"],
+    );
+    let shown = ws.ok(&["model", "gate", "show", "churn"]);
+    assert_mentions(
+        &shown,
+        &[
+            "guarded by the gate of the model",
+            "difference over sex <= 0.03",
+        ],
+    );
+
+    // Refused: every failed check named, with value and threshold; the alias does not move.
+    let err = ws.fail(&[
+        "model",
+        "promote",
+        "churn",
+        "1",
+        "--to",
+        "champion",
+        "--rationale",
+        "first",
+    ]);
+    assert_mentions(
+        &err,
+        &[
+            "refused by its gate (4 failed)",
+            "no evaluation on benchmark 'val'",
+            "needs >= 0.9",
+            "needs difference <= 0.03",
+            "0 valid signed approvals",
+        ],
+    );
+    let err = ws.fail(&["model", "alias", "churn", "champion", "1"]);
+    assert_mentions(&err, &["refused by its gate"]);
+    assert!(
+        ws.json(&["model", "show", "churn"])["aliases"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A check shows the verdict and is kept, like the refusals.
+    let checked = ws.ok(&["model", "check", "churn", "1"]);
+    assert_mentions(&checked, &["FAIL", "would not move"]);
+    let history = array(ws.json(&["model", "gate", "history", "churn"]));
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2]["rationale"], "first");
+    assert!(history.iter().all(|e| e["passed"] == false));
+
+    // Approving one's own version, with no team, is signed and kept but does not count.
+    let approved = ws.ok(&["model", "approve", "churn", "1", "--comment", "mine"]);
+    assert_mentions(&approved, &["signed by device", "does not count"]);
+    let listed = array(
+        ws.json(&["model", "approvals", "churn", "1"])
+            .pointer("/approvals")
+            .cloned()
+            .unwrap(),
+    );
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["counts"], false);
+
+    // Lifting the gate lets the move through (checked and kept all the same).
+    ws.ok(&["model", "gate", "set", "churn"]);
+    let moved = ws.ok(&[
+        "model",
+        "promote",
+        "churn",
+        "1",
+        "--rationale",
+        "no gate now",
+    ]);
+    assert_mentions(
+        &moved,
+        &["no gate guards @champion", "@champion of churn → version 1"],
+    );
+    let history = array(ws.json(&["model", "gate", "history", "churn"]));
+    assert_eq!(history[0]["promoted"], true);
+
+    // Malformed thresholds are refused, saying what was expected.
+    let err = ws.fail(&["model", "gate", "set", "churn", "--metric", "acc>=0.9"]);
+    assert_mentions(&err, &["BENCH.METRIC"]);
+}

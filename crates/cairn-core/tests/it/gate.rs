@@ -144,7 +144,7 @@ fn a_promotion_is_refused_naming_each_failed_check_and_moves_once_they_pass() {
     let failed = refused(ws.promote("churn", 5, "champion", None).unwrap_err());
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
-        failed[0].contains("better than the current holder by >= 0.01")
+        failed[0].contains("an improvement >= 0.01 over the current holder")
             && failed[0].contains("version 4"),
         "{failed:?}"
     );

@@ -9,6 +9,7 @@
 mod api_v1;
 mod artifacts;
 mod csrf;
+mod gates;
 mod http;
 mod limits;
 mod mlflow_input;
