@@ -29,6 +29,19 @@ fn every_declared_operation_answers_through_call() {
         columns: vec![],
     })
     .unwrap();
+    let run: cairn_model::RunId = id.parse().unwrap();
+    ws.add_artifact_reader(run, "model/w.bin", &mut &b"w"[..])
+        .unwrap();
+    ws.create_registered_model("m", None, Default::default())
+        .unwrap();
+    ws.create_model_version(
+        "m",
+        &format!("runs:/{id}/model"),
+        Some(run),
+        None,
+        Default::default(),
+    )
+    .unwrap();
     // One valid request per operation; the test fails when an operation is added without one.
     let requests = [
         ("info", json!({})),
@@ -56,6 +69,24 @@ fn every_declared_operation_answers_through_call() {
         ("budgets", json!({})),
         ("set_budget", json!({"family": "exp:e", "usd": 100.0})),
         ("set_cost_settings", json!({"idle_threshold_pct": 10.0})),
+        ("registered_models", json!({})),
+        ("registered_model", json!({"name": "m"})),
+        ("gate", json!({"name": "m", "alias": "champion"})),
+        (
+            "set_gate",
+            json!({"model": "m", "policy": {"approvals": 0, "compliant": false}}),
+        ),
+        ("gate_evaluations", json!({"name": "m"})),
+        ("check_gate", json!({"name": "m", "version": "1"})),
+        (
+            "promote",
+            json!({"name": "m", "version": "1", "alias": "staging", "rationale": "r"}),
+        ),
+        (
+            "approve",
+            json!({"name": "m", "version": "v1", "comment": "ok"}),
+        ),
+        ("approvals", json!({"name": "m", "version": "1"})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {
