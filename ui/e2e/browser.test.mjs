@@ -254,3 +254,33 @@ test("the cost dashboard shows each experiment's spend, its charts, and a crosse
   await page.screenshot({ path: join(shots, "6-cost.png"), fullPage: true });
   execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "cost", "budget", "rm", top.key], { stdio: "ignore" });
 });
+
+test("a promotion the gate refuses lists every failed check; once the gate is lifted it moves the alias", async () => {
+  const run = (await apiGet("/api/v1/runs?limit=1")).runs[0].id;
+  const file = join(workspace, "..", `weights-${Date.now()}.bin`);
+  execFileSync("sh", ["-c", `printf weights > '${file}'`]);
+  const cli = (...args) => execFileSync(cairn, ["--workspace", workspace, "--user", "alice", ...args], { encoding: "utf8" });
+  cli("artifact", "add", run, file, "--as", "model/weights.bin");
+  cli("model", "register", "churn", run);
+  cli("model", "gate", "set", "churn", "--require", "holdout", "--metric", "holdout.auc>=0.9");
+
+  await page.goto(base + "/#/models");
+  await page.getByRole("link", { name: "churn" }).click();
+  await page.getByTestId("versions").locator("tbody tr").first().locator("td").first().click();
+  await page.getByTestId("promote").click();
+  const refusal = await page.getByTestId("refusal").innerText();
+  assert.match(refusal, /refused by its gate/);
+  assert.match(refusal, /no evaluation on benchmark 'holdout'/);
+  await page.getByTestId("checks").waitFor();
+  assert.equal(await page.getByTestId("checks").locator("tbody tr.differs").count(), 2, "both checks failed");
+  assert.deepEqual((await apiGet("/api/v1/models/churn")).aliases, []);
+  await page.screenshot({ path: join(shots, "7-gate-refused.png"), fullPage: true });
+
+  cli("model", "gate", "set", "churn");
+  await page.getByTestId("promote").click();
+  await page.getByTestId("alias-champion").waitFor();
+  assert.match(await page.getByTestId("alias-champion").innerText(), /version 1/);
+  const history = await apiGet("/api/v1/models/churn/gate-evaluations");
+  assert.deepEqual(history.map((e) => [e.passed, e.promoted]), [[true, true], [false, false]]);
+  rmSync(file, { force: true });
+});

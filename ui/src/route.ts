@@ -1,12 +1,15 @@
-// The hash routes of the UI. Besides Cairn's own (`#/run/ID`, `#/compare/A,B`, `#/cost`), the links the
-// MLflow client prints open here too: `#/experiments/EXP/runs/RUN` is the run, `#/experiments/EXP`
+// The hash routes of the UI. Besides Cairn's own (`#/run/ID`, `#/compare/A,B`, `#/cost`,
+// `#/models`, `#/models/NAME`), the links the MLflow client prints open here too:
+// `#/experiments/EXP/runs/RUN` is the run, `#/experiments/EXP`
 // the catalog of that experiment (MLflow's "0" is the workspace's default experiment).
 
 export type Route =
   | { page: "catalog"; experiment?: string }
   | { page: "run"; id: string }
   | { page: "compare"; ids: string[] }
-  | { page: "cost" };
+  | { page: "cost" }
+  | { page: "models" }
+  | { page: "model"; name: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash
@@ -17,6 +20,7 @@ export function parseRoute(hash: string): Route {
   const [head, a, b, c] = parts;
   if (head === "run" && a) return { page: "run", id: a };
   if (head === "cost") return { page: "cost" };
+  if (head === "models") return a ? { page: "model", name: a } : { page: "models" };
   if (head === "compare" && a) return { page: "compare", ids: a.split(",").filter(Boolean) };
   if (head === "experiments" && a) {
     if (b === "runs" && c) return { page: "run", id: c };
