@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -44,6 +44,8 @@ export const OPERATIONS = [
   { name: "promote", method: "POST", path: "/models/{name}/versions/{version}/promote" },
   { name: "approve", method: "POST", path: "/models/{name}/versions/{version}/approve" },
   { name: "approvals", method: "GET", path: "/models/{name}/versions/{version}/approvals" },
+  { name: "evaluations", method: "GET", path: "/runs/{id}/evaluations" },
+  { name: "log_evaluation", method: "POST", path: "/runs/{id}/evaluations" },
 ] as const;
 
 /** The API over `transport`. */
@@ -143,6 +145,13 @@ export function client(transport: Transport) {
     /** A version's approvals, each verified: whether it counts, and why not. */
     approvals: (request: VersionAction) =>
       transport.call<ApprovalsView>("approvals", "GET", "/models/{name}/versions/{version}/approvals", request),
+    /** A run's evaluations (benchmark, dataset, overall and per-slice metrics, reports) with
+     *  their fairness figures (difference and ratio per metric and sensitive attribute). */
+    evaluations: (request: RunRef) =>
+      transport.call<Array<EvaluationView>>("evaluations", "GET", "/runs/{id}/evaluations", request),
+    /** Records an evaluation of a run on a benchmark, replacing any of that benchmark. */
+    logEvaluation: (request: EvaluationLog) =>
+      transport.call<EvaluationView>("log_evaluation", "POST", "/runs/{id}/evaluations", request),
   };
 }
 

@@ -499,6 +499,24 @@ export type ColumnMap = {
 };
 
 /**
+ * A run's compliance with its schema: the state and every field it lacks.
+ */
+export type Compliance = {
+  state: ComplianceState,
+  /**
+   * Each missing or mistyped field, as [`SchemaViolation`] says it (`dataset.digest is
+   * missing`).
+   */
+  missing?: Array<string>,
+};
+
+/**
+ * Where a run stands against its schema. A projection: recomputed from the run and the schema
+ * whenever either changes, never stored in the run's doc.
+ */
+export type ComplianceState = "compliant" | "incomplete" | "pending" | "refused";
+
+/**
  * Two or more values written concurrently to the same field by different writers.
  * Kept, not silently resolved: the catalog shows the winner and every other value.
  */
@@ -705,14 +723,90 @@ export type ErrorBody = {
 };
 
 /**
- * One evaluation's outputs: its summary metrics and the report artifact it wrote.
+ * One evaluation of a run on a benchmark. The benchmark's name is its key in
+ * [`crate::Lineage::evaluations`].
  */
 export type Evaluation = {
-  metrics: { [key in string]: number },
   /**
-   * Logical artifact path of the report (`eval/report.html`), resolved through the run's artifacts.
+   * Digest of the dataset snapshot it ran on (`blake3:…` when Cairn hashed it).
    */
-  report?: string,
+  dataset?: string,
+  /**
+   * Metrics over the whole dataset.
+   */
+  metrics: { [key in string]: Num },
+  /**
+   * Metrics per slice, keyed by the slice's canonical text ([`Slice`]'s `Display`).
+   */
+  slices?: { [key in string]: { [key in string]: Num } },
+  /**
+   * Logical artifact paths of its reports (`eval/report.html`), resolved through the run's
+   * artifacts.
+   */
+  reports?: Array<string>,
+  /**
+   * When it was logged (epoch ms) and by whom.
+   */
+  logged_ms?: number,
+  logged_by?: string,
+};
+
+/**
+ * What a caller logs: an evaluation of run `id` on `benchmark`. It replaces any evaluation of
+ * that benchmark the run had.
+ */
+export type EvaluationLog = {
+  /**
+   * The run, by id or unique id prefix.
+   */
+  id: string,
+  benchmark: string,
+  /**
+   * Digest of the dataset snapshot it ran on.
+   */
+  dataset?: string | null,
+  metrics: { [key in string]: Num },
+  /**
+   * Metrics per slice: `sex=female` (or `age=60+&sex=female`) → metrics.
+   */
+  slices: { [key in string]: { [key in string]: Num } },
+  /**
+   * Artifact paths of the run that report on it.
+   */
+  reports: Array<string>,
+};
+
+/**
+ * One evaluation of a run, with its fairness figures.
+ */
+export type EvaluationView = {
+  benchmark: string,
+  /**
+   * Per sensitive attribute and metric: difference and ratio over the slices.
+   */
+  fairness: Array<FairnessFigure>,
+  /**
+   * Digest of the dataset snapshot it ran on (`blake3:…` when Cairn hashed it).
+   */
+  dataset?: string,
+  /**
+   * Metrics over the whole dataset.
+   */
+  metrics: { [key in string]: Num },
+  /**
+   * Metrics per slice, keyed by the slice's canonical text ([`Slice`]'s `Display`).
+   */
+  slices?: { [key in string]: { [key in string]: Num } },
+  /**
+   * Logical artifact paths of its reports (`eval/report.html`), resolved through the run's
+   * artifacts.
+   */
+  reports?: Array<string>,
+  /**
+   * When it was logged (epoch ms) and by whom.
+   */
+  logged_ms?: number,
+  logged_by?: string,
 };
 
 /**
@@ -751,6 +845,39 @@ export type ExperimentSummary = {
    */
   schema?: RunSchema,
   deleted: boolean,
+};
+
+/**
+ * One fairness figure: how far apart one metric is over the slices of one sensitive attribute
+ * of one evaluation.
+ */
+export type FairnessFigure = {
+  benchmark: string,
+  /**
+   * The metric compared, or `demographic_parity` / `equalized_odds`.
+   */
+  metric: string,
+  /**
+   * The sensitive attribute (`sex`), or attributes joined by `&` for intersections.
+   */
+  attribute: string,
+  /**
+   * `max − min` over the groups (0 for one group).
+   */
+  difference: Num,
+  /**
+   * `min / max` over the groups (NaN when both are 0).
+   */
+  ratio: Num,
+  /**
+   * How many groups had a value.
+   */
+  groups: number,
+  /**
+   * The slice with the lowest value and the one with the highest.
+   */
+  lowest: string,
+  highest: string,
 };
 
 /**
@@ -1120,7 +1247,7 @@ export type Lineage = {
   code?: CodeVersion,
   infra?: InfraProfile,
   /**
-   * Evaluation outputs by evaluation name (`val`, `test`, `fairness`, …).
+   * Evaluation outputs by benchmark name (`imagenet-val`, `test`, …).
    */
   evaluations?: { [key in string]: Evaluation },
 };
@@ -1511,7 +1638,11 @@ export type RunListItem = {
   status: RunStatus,
   start_ms: number,
   end_ms: number | null,
+  /**
+   * Not compliant with its schema (see `compliance`).
+   */
   incomplete: boolean,
+  compliance: ComplianceState,
   /**
    * The latest value of each summary metric.
    */
@@ -1550,7 +1681,11 @@ export type RunSummary = {
   status: RunStatus,
   start_ms: number,
   end_ms: number | null,
+  /**
+   * Not compliant with its schema (see `compliance`).
+   */
   incomplete: boolean,
+  compliance: ComplianceState,
   params: { [key in string]: string },
   tags: { [key in string]: string },
   /**
@@ -1592,9 +1727,10 @@ export type RunView = {
   artifacts: { [key in string]: ArtifactRef },
   notes?: string,
   /**
-   * Required fields the run lacked when its schema marks rather than refuses.
+   * Where the run stands against its schema (a projection: the catalog recomputes it when
+   * the run or the schema changes, and from a peer's runs as they arrive).
    */
-  incomplete?: Array<string>,
+  compliance: Compliance,
   deleted: boolean,
   conflicts?: Array<Conflict>,
 };

@@ -49,8 +49,12 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 const FORMAT_VERSION: i64 = 1;
 /// Revision of the SQL tables and indexes; an older catalog gets the new ones at open.
 /// (7 added `artifact_refs`, see `blob_refs.rs`; 8 the logged models' tables; 9 `run_costs` and
-/// `cost_state`, see `cost.rs`.)
-const SCHEMA_REVISION: i64 = 9;
+/// `cost_state`, see `cost.rs`; 10 the runs' compliance, `project_schema`, `run_evals` and
+/// `run_fairness`, and evaluations stored as several keys, which an older catalog gets by
+/// rebuilding its projections once.)
+const SCHEMA_REVISION: i64 = 10;
+/// The revision from which the projections hold what this build derives from the docs.
+const PROJECTIONS_SINCE: i64 = 10;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -124,6 +128,12 @@ impl Catalog {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
+        let revision: Option<i64> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|v| v.parse().ok());
         // Revision 5 added `docs.heads` (what sync's manifest reads without loading docs).
         let has_heads: i64 = tx.query_row(
             "SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'heads'",
@@ -160,6 +170,13 @@ impl Catalog {
             [SCHEMA_REVISION.to_string()],
         )?;
         tx.commit()?;
+        if revision.is_some_and(|r| r < PROJECTIONS_SINCE) {
+            let runs = cat.rebuild_projections()?;
+            tracing::info!(
+                runs,
+                "projections rebuilt for this build's catalog revision"
+            );
+        }
         Ok(cat)
     }
 
@@ -480,6 +497,8 @@ impl Catalog {
         }
     }
 
+    /// Sets the project's schema; every run's compliance is checked again against it in the
+    /// same transaction (experiments with a schema of their own keep theirs).
     pub fn set_project_schema(&mut self, schema: &RunSchema) -> Result<(), Error> {
         let text = serde_json::to_string(schema).unwrap_or_default();
         self.write(
@@ -488,7 +507,7 @@ impl Catalog {
                 doc.put(automerge::ROOT, "schema", text.as_str())
                     .map_err(Error::automerge(TEAM_DOC))
             },
-            |_, _, _| Ok(()),
+            |tx, _, _| project::set_project_schema(tx, Some(schema)).map(drop),
         )
     }
 
@@ -823,6 +842,11 @@ impl Catalog {
         Ok((seq, project::runs_changed_since(&self.conn, since)?))
     }
 
+    /// The fairness figures of the run's evaluations, as projected when it last changed.
+    pub fn fairness(&self, run: RunId) -> Result<Vec<cairn_model::FairnessFigure>, Error> {
+        project::fairness(&self.conn, run)
+    }
+
     /// The change counters, (any run row, runs' docs): when only the first moved, only live
     /// metric summaries changed.
     pub fn change_counters(&self) -> Result<(i64, i64), Error> {
@@ -888,8 +912,22 @@ impl Catalog {
     }
 }
 
-/// Rewrites the experiments projection from the team doc.
+/// Rewrites the experiments projection and the project's schema from the team doc (runs whose
+/// schema changed are checked again).
 fn project_team(tx: &Transaction<'_>, doc: &AutoCommit) -> Result<(), Error> {
+    let schema: Option<RunSchema> = match doc
+        .get(automerge::ROOT, "schema")
+        .map_err(Error::automerge(TEAM_DOC))?
+    {
+        Some((Value::Scalar(s), _)) => match s.as_str() {
+            Some(t) => Some(serde_json::from_str(t).map_err(|e| Error::Corrupt {
+                doc: TEAM_DOC.into(),
+                reason: format!("schema: {e}"),
+            })?),
+            None => None,
+        },
+        _ => None,
+    };
     let keys: Vec<String> = doc
         .keys(automerge::ROOT)
         .filter(|k| k.starts_with("exp/") || k.starts_with("shard/"))
@@ -920,6 +958,7 @@ fn project_team(tx: &Transaction<'_>, doc: &AutoCommit) -> Result<(), Error> {
             )?;
         }
     }
+    project::set_project_schema(tx, schema.as_ref())?;
     Ok(())
 }
 

@@ -1,10 +1,20 @@
 //! Projection tables: runs, params, tags and summary metrics as SQL rows, derived from the docs
-//! for listing and filtering. Never the source of truth: `Catalog::rebuild_projections`
-//! recomputes them from the docs.
+//! for listing and filtering; each run's compliance with its schema; its evaluations' overall
+//! metrics and fairness figures (`run_evals`, `run_fairness`). Never the source of truth:
+//! `Catalog::rebuild_projections` recomputes them from the docs.
+//!
+//! Compliance and fairness are derived figures computed here, when their inputs change — a run's
+//! doc, its experiment's schema, the project's schema — by `cairn-model`'s pure functions
+//! (`Compliance::check`, `fairness`), never per query. The rules live in `cairn-model`; this
+//! module only decides when to apply them.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
-use cairn_model::{Experiment, ExperimentId, Run, RunId, RunStatus};
+use cairn_model::{
+    Compliance, ComplianceState, Experiment, ExperimentId, FairnessFigure, Num, Run, RunId,
+    RunSchema, RunStatus,
+};
 use rusqlite::{
     Connection, OptionalExtension, Transaction, params, params_from_iter, types::Value as SqlValue,
 };
@@ -27,6 +37,17 @@ pub(crate) fn create_tables(tx: &Transaction<'_>) -> Result<(), Error> {
         if !has_seq {
             tx.execute_batch("ALTER TABLE runs ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 0")?;
         }
+        // Revision 10 added `runs.compliance` (the state; `incomplete` says "not compliant").
+        let has_compliance: bool = tx.query_row(
+            "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'compliance'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0;
+        if !has_compliance {
+            tx.execute_batch(
+                "ALTER TABLE runs ADD COLUMN compliance TEXT NOT NULL DEFAULT 'compliant'",
+            )?;
+        }
     }
     tx.execute_batch(
         "
@@ -39,8 +60,9 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, experiment TEXT NOT NULL, shard TEXT NOT NULL, name TEXT NOT NULL,
     owner TEXT, status TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, parent TEXT,
     deleted INTEGER NOT NULL, incomplete INTEGER NOT NULL, json TEXT NOT NULL,
-    changed_seq INTEGER NOT NULL DEFAULT 0
+    changed_seq INTEGER NOT NULL DEFAULT 0, compliance TEXT NOT NULL DEFAULT 'compliant'
 );
+CREATE INDEX IF NOT EXISTS runs_incomplete ON runs(incomplete, experiment);
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, start_ms);
 -- Counting and listing an experiment's live runs: without `deleted` here, SQLite picked
 -- runs_deleted for `experiment = ? AND deleted = 0` and read every run (0.3 s each at 100k).
@@ -67,6 +89,23 @@ CREATE TABLE IF NOT EXISTS run_metrics (
     PRIMARY KEY (run, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
+-- The project's run schema (the team doc's `schema`), so a run's compliance is computed in the
+-- transaction that projects it without loading the team doc.
+CREATE TABLE IF NOT EXISTS project_schema (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
+-- Each evaluation's overall metrics (NaN as NULL), for rollups across runs.
+CREATE TABLE IF NOT EXISTS run_evals (
+    run TEXT NOT NULL, benchmark TEXT NOT NULL, metric TEXT NOT NULL, value REAL, dataset TEXT,
+    PRIMARY KEY (run, benchmark, metric)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_evals_metric ON run_evals(benchmark, metric, value);
+-- Fairness figures (cairn_model::fairness) per evaluation, metric and sensitive attribute.
+CREATE TABLE IF NOT EXISTS run_fairness (
+    run TEXT NOT NULL, benchmark TEXT NOT NULL, metric TEXT NOT NULL, attribute TEXT NOT NULL,
+    difference REAL, ratio REAL, groups INTEGER NOT NULL, lowest TEXT NOT NULL,
+    highest TEXT NOT NULL,
+    PRIMARY KEY (run, benchmark, metric, attribute)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_fairness_metric ON run_fairness(metric, attribute, difference);
 ",
     )?;
     crate::blob_refs::create_table(tx)?;
@@ -75,12 +114,122 @@ CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
     Ok(())
 }
 
+/// Projects an experiment; when its schema changed, its runs' compliance is checked again.
 pub(crate) fn upsert_experiment(tx: &Transaction<'_>, exp: &Experiment) -> Result<(), Error> {
+    let before: Option<Option<String>> = tx
+        .prepare_cached("SELECT json_extract(json, '$.schema') FROM experiments WHERE id = ?1")?
+        .query_row([exp.id.to_string()], |r| r.get::<_, Option<String>>(0))
+        .optional()?;
+    let before: Option<RunSchema> = before.flatten().and_then(|t| serde_json::from_str(&t).ok());
     tx.execute(
         "INSERT OR REPLACE INTO experiments(id, name, created_ms, deleted, json) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![exp.id.to_string(), exp.name, exp.created_ms, exp.deleted, serde_json::to_string(exp).unwrap_or_default()],
     )?;
+    if before != exp.schema {
+        recheck_compliance(tx, Some(exp.id))?;
+    }
     Ok(())
+}
+
+/// Records the project's schema as the team doc holds it (`None`: the default); when it changed,
+/// every run's compliance is checked again. Returns whether it changed.
+pub(crate) fn set_project_schema(
+    tx: &Transaction<'_>,
+    schema: Option<&RunSchema>,
+) -> Result<bool, Error> {
+    let before: Option<String> = tx
+        .query_row("SELECT json FROM project_schema WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let before: Option<RunSchema> = before.and_then(|t| serde_json::from_str(&t).ok());
+    let after = schema.cloned().unwrap_or_default();
+    if before.as_ref() == Some(&after) {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO project_schema(id, json) VALUES (1, ?1)",
+        [serde_json::to_string(&after).unwrap_or_default()],
+    )?;
+    // A catalog that never projected a schema checked its runs against the default.
+    if before.is_some() || after != RunSchema::default() {
+        recheck_compliance(tx, None)?;
+    }
+    Ok(true)
+}
+
+/// The schema the runs of `experiment` answer to: its own, else the project's, else the
+/// default.
+fn schema_for(tx: &Transaction<'_>, experiment: ExperimentId) -> Result<RunSchema, Error> {
+    let own: Option<Option<String>> = tx
+        .prepare_cached("SELECT json_extract(json, '$.schema') FROM experiments WHERE id = ?1")?
+        .query_row([experiment.to_string()], |r| r.get::<_, Option<String>>(0))
+        .optional()?;
+    if let Some(s) = own.flatten().and_then(|t| serde_json::from_str(&t).ok()) {
+        return Ok(s);
+    }
+    let project: Option<String> = tx
+        .prepare_cached("SELECT json FROM project_schema WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(project
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
+}
+
+/// Checks the compliance of every run (of `experiment`, or all) against its schema again and
+/// rewrites the rows whose compliance changed (raising the change counters, so the search
+/// index looks at them again). Returns how many changed. Reads the runs' projected JSON, not
+/// their docs.
+pub(crate) fn recheck_compliance(
+    tx: &Transaction<'_>,
+    experiment: Option<ExperimentId>,
+) -> Result<usize, Error> {
+    let rows: Vec<(String, String, String)> = match experiment {
+        Some(e) => tx
+            .prepare_cached("SELECT id, experiment, json FROM runs WHERE experiment = ?1")?
+            .query_map([e.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?,
+        None => tx
+            .prepare_cached("SELECT id, experiment, json FROM runs")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut schemas: HashMap<String, RunSchema> = HashMap::new();
+    let mut changed = 0;
+    for (id, exp, json) in rows {
+        let mut run: Run = serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+            doc: "runs projection".into(),
+            reason: format!("run {id}: {e}"),
+        })?;
+        let schema = match schemas.get(&exp) {
+            Some(s) => s,
+            None => {
+                let s = schema_for(tx, run.experiment)?;
+                schemas.entry(exp).or_insert(s)
+            }
+        };
+        let c = Compliance::check(schema, &run);
+        if c == run.compliance {
+            continue;
+        }
+        run.compliance = c;
+        tx.prepare_cached(
+            "UPDATE runs SET json = ?2, incomplete = ?3, compliance = ?4, changed_seq = ?5 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            serde_json::to_string(&run).unwrap_or_default(),
+            !run.compliance.is_compliant(),
+            run.compliance.state.as_str(),
+            bump_changed(tx)?,
+        ])?;
+        changed += 1;
+    }
+    if changed > 0 {
+        bump_docs(tx)?;
+    }
+    Ok(changed)
 }
 
 fn parse_experiment(json: String) -> Result<Experiment, Error> {
@@ -109,6 +258,8 @@ pub(crate) fn experiment_where(
         .transpose()
 }
 
+/// Projects a run: its row (with its compliance, checked against its schema now), params,
+/// tags, summary metrics, artifact bindings, evaluations and fairness figures.
 pub(crate) fn upsert_run(tx: &Transaction<'_>, run: &Run, shard: &str) -> Result<(), Error> {
     upsert_run_as(tx, run, shard, Change::Doc)
 }
@@ -128,10 +279,19 @@ pub(crate) fn upsert_run_as(
     shard: &str,
     change: Change,
 ) -> Result<(), Error> {
+    let compliance = Compliance::check(&schema_for(tx, run.experiment)?, run);
+    let run: Cow<'_, Run> = if compliance == run.compliance {
+        Cow::Borrowed(run)
+    } else {
+        let mut r = run.clone();
+        r.compliance = compliance;
+        Cow::Owned(r)
+    };
+    let run = run.as_ref();
     let id = run.id.to_string();
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq, compliance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         id,
@@ -144,14 +304,16 @@ pub(crate) fn upsert_run_as(
         run.end_ms,
         run.parent.map(|p| p.to_string()),
         run.deleted,
-        !run.incomplete.is_empty(),
+        !run.compliance.is_compliant(),
         serde_json::to_string(run).unwrap_or_default(),
         bump_changed(tx)?,
+        run.compliance.state.as_str(),
     ])?;
     if change == Change::Doc {
         bump_docs(tx)?;
     }
     crate::blob_refs::upsert(tx, run)?;
+    upsert_evaluations(tx, run)?;
     for table in ["params", "tags", "run_metrics"] {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
             .execute([&id])?;
@@ -188,6 +350,68 @@ pub(crate) fn upsert_run_as(
         ])?;
     }
     Ok(())
+}
+
+/// Rewrites the run's rows of `run_evals` and `run_fairness`.
+fn upsert_evaluations(tx: &Transaction<'_>, run: &Run) -> Result<(), Error> {
+    let id = run.id.to_string();
+    for table in ["run_evals", "run_fairness"] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
+            .execute([&id])?;
+    }
+    if run.lineage.evaluations.is_empty() {
+        return Ok(());
+    }
+    let real = |n: Num| (!n.0.is_nan()).then_some(n.0);
+    let mut ev = tx.prepare_cached(
+        "INSERT INTO run_evals(run, benchmark, metric, value, dataset) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut fa = tx.prepare_cached(
+        "INSERT OR REPLACE INTO run_fairness(run, benchmark, metric, attribute, difference, ratio, groups, lowest, highest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (bench, e) in &run.lineage.evaluations {
+        for (m, v) in &e.metrics {
+            ev.execute(params![id, bench, m, real(*v), e.dataset])?;
+        }
+        for f in cairn_model::fairness(bench, e) {
+            fa.execute(params![
+                id,
+                f.benchmark,
+                f.metric,
+                f.attribute,
+                real(f.difference),
+                real(f.ratio),
+                f.groups,
+                f.lowest,
+                f.highest
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// The fairness figures of a run's evaluations, as projected.
+pub(crate) fn fairness(conn: &Connection, run: RunId) -> Result<Vec<FairnessFigure>, Error> {
+    let nan = |v: Option<f64>| Num(v.unwrap_or(f64::NAN));
+    conn.prepare_cached(
+        "SELECT benchmark, metric, attribute, difference, ratio, groups, lowest, highest
+         FROM run_fairness WHERE run = ?1 ORDER BY benchmark, attribute, metric",
+    )?
+    .query_map([run.to_string()], |r| {
+        Ok(FairnessFigure {
+            benchmark: r.get(0)?,
+            metric: r.get(1)?,
+            attribute: r.get(2)?,
+            difference: nan(r.get(3)?),
+            ratio: nan(r.get(4)?),
+            groups: r.get(5)?,
+            lowest: r.get(6)?,
+            highest: r.get(7)?,
+        })
+    })?
+    .collect::<Result<_, _>>()
+    .map_err(Into::into)
 }
 
 pub(crate) fn upsert_metric_rows(
@@ -293,7 +517,9 @@ pub struct RunRow {
     pub status: RunStatus,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
+    /// Not compliant with its schema (incomplete, pending or refused).
     pub incomplete: bool,
+    pub compliance: ComplianceState,
     /// Latest value of each summary metric (NaN when the last value logged was NaN).
     pub metrics: BTreeMap<String, f64>,
 }
@@ -347,7 +573,7 @@ pub(crate) fn run_counts(conn: &Connection) -> Result<Vec<(String, u64)>, Error>
 }
 
 /// One `runs` row as listed: id, experiment, experiment name, name, owner, status, start, end,
-/// incomplete.
+/// incomplete, compliance.
 type RawRow = (
     String,
     String,
@@ -358,6 +584,7 @@ type RawRow = (
     i64,
     Option<i64>,
     bool,
+    String,
 );
 
 pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>, Error> {
@@ -382,7 +609,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
     args.push((f.offset as i64).into());
     let offset = args.len();
     let sql = format!(
-        "SELECT r.id, r.experiment, coalesce(e.name, ''), r.name, r.owner, r.status, r.start_ms, r.end_ms, r.incomplete
+        "SELECT r.id, r.experiment, coalesce(e.name, ''), r.name, r.owner, r.status, r.start_ms, r.end_ms, r.incomplete, r.compliance
          FROM runs r LEFT JOIN experiments e ON e.id = r.experiment {join} {clause}
          ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
     );
@@ -399,6 +626,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
                 r.get(6)?,
                 r.get(7)?,
                 r.get(8)?,
+                r.get(9)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
@@ -409,7 +637,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
     let mut metric_stmt =
         conn.prepare_cached("SELECT key, last FROM run_metrics WHERE run = ?1 ORDER BY key")?;
     let mut out = Vec::with_capacity(raw.len());
-    for (id, exp, exp_name, name, owner, status, start_ms, end_ms, incomplete) in raw {
+    for (id, exp, exp_name, name, owner, status, start_ms, end_ms, incomplete, compliance) in raw {
         let metrics = metric_stmt
             .query_map([&id], |r| {
                 Ok((
@@ -428,6 +656,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
             start_ms,
             end_ms,
             incomplete,
+            compliance: compliance_state(&compliance),
             metrics,
         });
     }
@@ -493,4 +722,16 @@ pub(crate) fn runs_changed_since(conn: &Connection, seq: i64) -> Result<Vec<Run>
         })
     })
     .collect()
+}
+
+fn compliance_state(text: &str) -> ComplianceState {
+    [
+        ComplianceState::Compliant,
+        ComplianceState::Incomplete,
+        ComplianceState::Pending,
+        ComplianceState::Refused,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == text)
+    .unwrap_or(ComplianceState::Incomplete)
 }

@@ -7,6 +7,13 @@
 //! same field are kept as a conflict. Structured values (a lineage section, a metric summary, an
 //! artifact reference) are one JSON string each: they change as a unit.
 //!
+//! An evaluation is several keys of the `evaluations` map, so two writers adding slices or
+//! metrics to one evaluation merge: `<benchmark>` holds its header (dataset digest, reports, who
+//! and when), `<benchmark>\u{1f}` its overall metrics, and `<benchmark>\u{1f}<slice>` one slice's
+//! metrics (a benchmark name holds no control character, nor does a slice). A workspace written
+//! before slices existed has one key per evaluation, `{metrics, report}`: it reads as the header
+//! with its overall metrics.
+//!
 //! Every map a run will ever need is created with the run, so two writers never race to create
 //! the same nested object (which automerge would resolve by hiding one of them).
 
@@ -16,10 +23,10 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, hydrate};
 use cairn_model::{
     ArtifactRef, CodeVersion, Conflict, DatasetSnapshot, Evaluation, ExperimentId,
-    FeatureSetVersion, InfraProfile, MetricSummary, ParentKind, Run, RunId, RunStatus,
+    FeatureSetVersion, InfraProfile, MetricSummary, Num, ParentKind, Run, RunId, RunStatus,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -42,10 +49,23 @@ pub enum RunEdit {
     FeatureSet(Option<FeatureSetVersion>),
     Code(Option<CodeVersion>),
     Infra(Option<InfraProfile>),
+    /// Records an evaluation whole, replacing any of that benchmark (its slices included).
     Evaluation(String, Evaluation),
+    /// Adds metrics to one row of an evaluation (`slice` None: the overall row), keeping what
+    /// the row holds; sets the dataset digest when given. What MLflow clients log piecemeal.
+    EvalMetrics {
+        benchmark: String,
+        slice: Option<String>,
+        metrics: Vec<(String, f64)>,
+        dataset: Option<String>,
+    },
+    /// Adds a report artifact path to an evaluation's header.
+    EvalReport {
+        benchmark: String,
+        path: String,
+    },
     Artifact(String, ArtifactRef),
     DeleteArtifact(String),
-    Incomplete(Vec<String>),
     Deleted(bool),
     Parent(Option<RunId>, Option<ParentKind>),
 }
@@ -95,7 +115,6 @@ pub(crate) fn run_value(run: &Run) -> hydrate::Value {
     }
     m.insert("notes", scalar(run.notes.as_str()));
     m.insert("deleted", scalar(run.deleted));
-    m.insert("incomplete", scalar(json(&run.incomplete)));
     if let Some(c) = &run.lineage.code {
         m.insert("code", scalar(json(c)));
     }
@@ -153,7 +172,7 @@ pub(crate) fn run_value(run: &Run) -> hydrate::Value {
             run.lineage
                 .evaluations
                 .iter()
-                .map(|(k, v)| (k.clone(), json(v)))
+                .flat_map(|(k, v)| eval_entries(k, v))
                 .collect(),
         ),
     );
@@ -221,7 +240,56 @@ pub(crate) fn apply_edit(
         }
         RunEdit::Evaluation(k, e) => {
             let m = in_map(doc, "evaluations")?;
-            doc.put(&m, k.as_str(), json(e))
+            let prefix = format!("{k}{EVAL_SEP}");
+            let stale: Vec<String> = doc
+                .keys(&m)
+                .filter(|key| key.starts_with(&prefix))
+                .collect();
+            for key in stale {
+                doc.delete(&m, key.as_str())
+                    .map_err(Error::automerge(doc_name))?;
+            }
+            for (key, value) in eval_entries(k, e) {
+                doc.put(&m, key.as_str(), value)
+                    .map_err(Error::automerge(doc_name))?;
+            }
+            Ok(())
+        }
+        RunEdit::EvalMetrics {
+            benchmark,
+            slice,
+            metrics,
+            dataset,
+        } => {
+            let m = in_map(doc, "evaluations")?;
+            let absent = doc
+                .get(&m, benchmark.as_str())
+                .map_err(Error::automerge(doc_name))?
+                .is_none();
+            let (mut header, migrated) = take_header(doc, &m, benchmark, doc_name)?;
+            let key = format!("{benchmark}{EVAL_SEP}{}", slice.as_deref().unwrap_or(""));
+            let mut row: BTreeMap<String, Num> = read_json(doc, &m, &key).unwrap_or_default();
+            row.extend(metrics.iter().map(|(k, v)| (k.clone(), Num(*v))));
+            doc.put(&m, key.as_str(), json(&row))
+                .map_err(Error::automerge(doc_name))?;
+            let new_dataset = dataset.is_some() && header.dataset != *dataset;
+            if new_dataset {
+                header.dataset = dataset.clone();
+            }
+            // The header is written only when it changes: two devices adding rows to one
+            // evaluation must not both rewrite it (a conflict of equal values).
+            if !(absent || migrated || new_dataset) {
+                return Ok(());
+            }
+            doc.put(&m, benchmark.as_str(), json(&header))
+        }
+        RunEdit::EvalReport { benchmark, path } => {
+            let m = in_map(doc, "evaluations")?;
+            let (mut header, _) = take_header(doc, &m, benchmark, doc_name)?;
+            if !header.reports.contains(path) {
+                header.reports.push(path.clone());
+            }
+            doc.put(&m, benchmark.as_str(), json(&header))
         }
         RunEdit::Artifact(k, a) => {
             let m = in_map(doc, "artifacts")?;
@@ -234,7 +302,6 @@ pub(crate) fn apply_edit(
         RunEdit::FeatureSet(v) => put_opt_json(doc, obj, "feature_set", v.as_ref()),
         RunEdit::Code(v) => put_opt_json(doc, obj, "code", v.as_ref()),
         RunEdit::Infra(v) => put_opt_json(doc, obj, "infra", v.as_ref()),
-        RunEdit::Incomplete(list) => doc.put(obj, "incomplete", json(list)),
         RunEdit::Deleted(d) => doc.put(obj, "deleted", *d),
         RunEdit::Parent(p, k) => {
             match p {
@@ -249,6 +316,121 @@ pub(crate) fn apply_edit(
         }
     }
     .map_err(err)
+}
+
+/// Separates a benchmark from a row of its evaluation in the `evaluations` map's keys.
+const EVAL_SEP: char = '\u{1f}';
+
+/// An evaluation's header as stored under its benchmark's key. `metrics` and `report` are what a
+/// workspace written before slices existed holds there (one key per evaluation).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct EvalHeader {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reports: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    logged_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    logged_by: Option<String>,
+    #[serde(default, skip_serializing)]
+    metrics: BTreeMap<String, Num>,
+    #[serde(default, skip_serializing)]
+    report: Option<String>,
+}
+
+/// The header of `benchmark`'s evaluation, ready to be written back, and whether it must be:
+/// one in the layout before slices has its metrics moved to the overall row and its report to
+/// the reports.
+fn take_header(
+    doc: &mut AutoCommit,
+    m: &automerge::ObjId,
+    benchmark: &str,
+    doc_name: &str,
+) -> Result<(EvalHeader, bool), Error> {
+    let mut header: EvalHeader = read_json(doc, m, benchmark).unwrap_or_default();
+    let migrated = header.report.is_some() || !header.metrics.is_empty();
+    if let Some(r) = header.report.take()
+        && !header.reports.contains(&r)
+    {
+        header.reports.push(r);
+    }
+    let legacy = std::mem::take(&mut header.metrics);
+    if !legacy.is_empty() {
+        let key = format!("{benchmark}{EVAL_SEP}");
+        let mut row: BTreeMap<String, Num> = read_json(doc, m, &key).unwrap_or_default();
+        for (k, v) in legacy {
+            row.entry(k).or_insert(v);
+        }
+        doc.put(m, key.as_str(), json(&row))
+            .map_err(Error::automerge(doc_name))?;
+    }
+    Ok((header, migrated))
+}
+
+/// The keys and values one evaluation is stored as.
+fn eval_entries(benchmark: &str, e: &Evaluation) -> Vec<(String, String)> {
+    let header = EvalHeader {
+        dataset: e.dataset.clone(),
+        reports: e.reports.clone(),
+        logged_ms: e.logged_ms,
+        logged_by: e.logged_by.clone(),
+        ..Default::default()
+    };
+    let mut out = vec![
+        (benchmark.to_owned(), json(&header)),
+        (format!("{benchmark}{EVAL_SEP}"), json(&e.metrics)),
+    ];
+    for (slice, metrics) in &e.slices {
+        out.push((format!("{benchmark}{EVAL_SEP}{slice}"), json(metrics)));
+    }
+    out
+}
+
+/// The JSON value under `key` of the map `m`, if it is one of type `T`.
+fn read_json<T: DeserializeOwned>(doc: &AutoCommit, m: &automerge::ObjId, key: &str) -> Option<T> {
+    match doc.get(m, key).ok()?? {
+        (Value::Scalar(s), _) => s.as_str().and_then(|t| serde_json::from_str(t).ok()),
+        _ => None,
+    }
+}
+
+/// Reassembles evaluations from the `evaluations` map's entries (the current layout and the
+/// one-key-per-evaluation layout before it).
+fn evaluations_from(
+    entries: BTreeMap<String, String>,
+    corrupt: impl Fn(String) -> Error,
+) -> Result<BTreeMap<String, Evaluation>, Error> {
+    let mut out: BTreeMap<String, Evaluation> = BTreeMap::new();
+    for (key, text) in entries {
+        match key.split_once(EVAL_SEP) {
+            None => {
+                let h: EvalHeader = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(format!("evaluations.{key}: {e}")))?;
+                let e = out.entry(key).or_default();
+                e.dataset = h.dataset;
+                e.reports = h.reports;
+                e.reports.extend(h.report);
+                e.logged_ms = h.logged_ms;
+                e.logged_by = h.logged_by;
+                // The old layout's metrics give way to an overall row written since.
+                for (k, v) in h.metrics {
+                    e.metrics.entry(k).or_insert(v);
+                }
+            }
+            Some((benchmark, slice)) => {
+                let row: BTreeMap<String, Num> = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(format!("evaluations.{benchmark} row '{slice}': {e}")))?;
+                let e = out.entry(benchmark.to_owned()).or_default();
+                if slice.is_empty() {
+                    e.metrics.extend(row);
+                } else {
+                    e.slices.insert(slice.to_owned(), row);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn put_opt_json<T: Serialize>(
@@ -328,7 +510,9 @@ impl<'a> RunReader<'a> {
         field: &str,
     ) -> Result<Option<ScalarValue>, Error> {
         let vals = all_scalars(self.doc, obj, key).map_err(Error::automerge(self.doc_name))?;
-        if vals.len() > 1 {
+        // Equal values written concurrently (two devices creating one evaluation's header)
+        // leave nothing to resolve.
+        if vals.len() > 1 && vals.iter().any(|v| *v != vals[0]) {
             self.conflicts.push(Conflict {
                 field: field.to_owned(),
                 values: vals.iter().map(to_json).collect(),
@@ -469,9 +653,6 @@ impl<'a> RunReader<'a> {
             self.values(&obj, "deleted", "deleted")?,
             Some(ScalarValue::Boolean(true))
         );
-        run.incomplete = self
-            .parsed(&obj, "incomplete", "incomplete")?
-            .unwrap_or_default();
         run.lineage.code = self.parsed(&obj, "code", "code")?;
         run.lineage.infra = self.parsed(&obj, "infra", "infra")?;
         run.lineage.feature_set = self.parsed(&obj, "feature_set", "feature_set")?;
@@ -479,7 +660,12 @@ impl<'a> RunReader<'a> {
         run.tags = self.map_entries(&obj, MAPS[1])?;
         run.metrics = self.parsed_map(&obj, MAPS[2])?;
         run.lineage.datasets = self.parsed_map(&obj, MAPS[3])?;
-        run.lineage.evaluations = self.parsed_map(&obj, MAPS[4])?;
+        let entries = self.map_entries(&obj, MAPS[4])?;
+        let doc_name = self.doc_name.to_owned();
+        run.lineage.evaluations = evaluations_from(entries, |reason| Error::Corrupt {
+            doc: doc_name.clone(),
+            reason,
+        })?;
         run.artifacts = self.parsed_map(&obj, MAPS[5])?;
         run.conflicts = std::mem::take(&mut self.conflicts);
         Ok(Some(run))

@@ -180,7 +180,7 @@ fn lineage_rows(runs: &[Run]) -> Vec<Row> {
                 .evaluations
                 .get(e)
                 .and_then(|ev| ev.metrics.get(m))
-                .map(|v| v.to_string())
+                .map(|v| v.0.to_string())
         });
     }
     rows

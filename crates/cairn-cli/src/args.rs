@@ -56,6 +56,9 @@ pub enum Command {
     /// The mandatory metadata schema runs must satisfy
     #[command(subcommand)]
     Schema(SchemaCmd),
+    /// Evaluation outputs: benchmark metrics, metrics per slice, fairness figures
+    #[command(subcommand)]
+    Eval(EvalCmd),
     /// Fill the workspace with a realistic demo catalog
     Demo(DemoArgs),
     /// Catalog maintenance
@@ -440,6 +443,59 @@ pub enum SchemaCmd {
         #[arg(long, short = 'e')]
         exp: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum EvalCmd {
+    /// Record an evaluation of a run, e.g. `cairn eval log RUN --benchmark credit-test
+    /// --dataset data/test.csv -m acc=0.93 --slice sex=female -m acc=0.91 --slice sex=male
+    /// -m acc=0.94` (it replaces any evaluation of that benchmark the run had)
+    Log(EvalLogArgs),
+    /// A run's evaluations: benchmark, dataset, metrics, slices, the widest fairness gap
+    List {
+        /// Run id or unique prefix
+        run: String,
+    },
+    /// A run's evaluations in full: every slice's metrics and the fairness figures
+    Show {
+        /// Run id or unique prefix
+        run: String,
+        /// Only this benchmark
+        benchmark: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct EvalLogArgs {
+    /// Run id or unique prefix
+    pub run: String,
+    /// The benchmark's name: letters, digits, '_', '-', '/', '@' (it is `eval.NAME.METRIC`
+    /// in a search)
+    #[arg(long, short = 'b')]
+    pub benchmark: String,
+    /// The dataset snapshot it ran on: a file or directory (digested as a run's datasets are)
+    /// or a digest
+    #[arg(long, short = 'd', value_name = "DIGEST|PATH")]
+    pub dataset: Option<String>,
+    /// A metric: before any --slice an overall metric, after one that slice's
+    #[arg(long = "metric", short = 'm', value_name = "NAME=VALUE")]
+    pub metrics: Vec<String>,
+    /// Starts a slice, ATTRIBUTE=VALUE (an intersection joined by '&': age=60+&sex=female);
+    /// the -m that follow are its metrics
+    #[arg(long = "slice", value_name = "ATTRIBUTE=VALUE")]
+    pub slices: Vec<String>,
+    /// Metrics by group from a file: fairlearn's `MetricFrame.by_group` written with
+    /// `to_csv()` or `to_json()` (orient columns, table, split or records), or an MLflow table
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// The sensitive attribute the file's groups belong to where the file does not name it
+    /// (pandas' default JSON, orient split): one per index level, in order
+    #[arg(long = "attribute", value_name = "NAME", value_delimiter = ',')]
+    pub attributes: Vec<String>,
+    /// A report: a local file (stored as the run's artifact eval/BENCHMARK/FILE) or an
+    /// artifact path the run has
+    #[arg(long = "report", value_name = "FILE|PATH")]
+    pub reports: Vec<String>,
 }
 
 #[derive(Subcommand)]

@@ -9,7 +9,7 @@ mod cmd;
 mod common;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 
@@ -22,8 +22,11 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let code = match dispatch(&cli) {
+    // The matches too, not only the parsed arguments: `eval log` reads the order of its -m and
+    // --slice arguments from them.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let code = match dispatch(&cli, &matches) {
         Ok(code) => code,
         // `cairn runs list | head`: the reader went away; that is not an error.
         Err(e)
@@ -43,7 +46,7 @@ fn main() {
 }
 
 /// Runs the command; returns the process's exit status (`cairn exec` passes on its child's).
-fn dispatch(cli: &Cli) -> Result<i32> {
+fn dispatch(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32> {
     use cmd::*;
     match &cli.command {
         Command::Start { serve } => start::start(cli, *serve)?,
@@ -54,6 +57,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Artifact(c) => artifact::artifact(cli, c)?,
         Command::Model(c) => model::model(cli, c)?,
         Command::Schema(c) => schema::schema(cli, c)?,
+        Command::Eval(c) => eval::eval(cli, c, matches)?,
         Command::Demo(a) => demo::demo(cli, a)?,
         Command::Catalog(c) => catalog::catalog(cli, c)?,
         Command::Serve(a) => serve::serve(cli, a)?,

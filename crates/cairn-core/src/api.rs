@@ -19,6 +19,7 @@ use crate::cost::{
     BudgetList, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, PriceList,
     RunCostRequest, RunCostView, SetBudget, SetPrice,
 };
+use crate::evaluations::{EvaluationLog, EvaluationView};
 use crate::gate::{ApprovalsView, GateQuery, GateView, ModelRef, SetGate, VersionAction};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
@@ -367,6 +368,15 @@ operations! {
     approvals: Get "/models/{name}/versions/{version}/approvals", VersionAction => ApprovalsView,
         [NotFound, InvalidArgument],
         |ws, r| ws.approvals(&r.name, r.number()?, r.alias());
+    /// A run's evaluations (benchmark, dataset, overall and per-slice metrics, reports) with
+    /// their fairness figures (difference and ratio per metric and sensitive attribute).
+    evaluations: Get "/runs/{id}/evaluations", RunRef => Vec<EvaluationView>,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.evaluations_by_prefix(&r.id);
+    /// Records an evaluation of a run on a benchmark, replacing any of that benchmark.
+    log_evaluation: Post "/runs/{id}/evaluations", EvaluationLog => EvaluationView,
+        [NotFound, InvalidArgument, Conflict],
+        |ws, r| ws.log_evaluation_request(r);
 }
 
 #[cfg(test)]

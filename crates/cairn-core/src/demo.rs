@@ -8,7 +8,7 @@ use std::time::Instant;
 use cairn_metrics::Point;
 use cairn_model::{
     CodeVersion, DatasetSnapshot, Evaluation, Experiment, FeatureSetVersion, GpuGroup,
-    InfraProfile, MetricSummary, ParentKind, Run, RunId, RunStatus,
+    InfraProfile, MetricSummary, Num, ParentKind, Run, RunId, RunStatus,
 };
 
 use crate::{Error, Stores};
@@ -549,36 +549,37 @@ fn make_run(
     }
     if run.status == RunStatus::Finished {
         let final_value = run.metrics.get(fam.score).map_or(0.0, |m| m.last);
-        let mut metrics = BTreeMap::new();
-        metrics.insert(
-            fam.score.to_owned(),
-            ((final_value - 0.01 + rng.normal() * 0.005) * 1e4).round() / 1e4,
-        );
-        run.lineage.evaluations.insert(
-            "test".into(),
-            Evaluation {
-                metrics,
-                report: None,
-            },
-        );
+        let round = |v: f64| (v * 1e4).round() / 1e4;
+        let overall = round(final_value - 0.01 + rng.normal() * 0.005);
+        let mut test = Evaluation {
+            dataset: run
+                .lineage
+                .datasets
+                .get("val")
+                .and_then(|d| d.digest.clone()),
+            metrics: BTreeMap::from([(fam.score.to_owned(), Num(overall))]),
+            ..Default::default()
+        };
+        // Some runs were evaluated per group too: the score and the selection rate by sex,
+        // with a gap for the fairness figures to show.
         if rng.chance(0.3) {
-            let mut fair = BTreeMap::new();
-            fair.insert(
-                "demographic_parity_gap".to_owned(),
-                (rng.range(0.005, 0.09) * 1e4).round() / 1e4,
-            );
-            fair.insert(
-                "equalized_odds_gap".to_owned(),
-                (rng.range(0.01, 0.12) * 1e4).round() / 1e4,
-            );
-            run.lineage.evaluations.insert(
-                "fairness".into(),
-                Evaluation {
-                    metrics: fair,
-                    report: None,
-                },
-            );
+            let gap = rng.range(0.005, 0.09);
+            let rate = rng.range(0.2, 0.5);
+            let rate_gap = rng.range(0.0, 0.12);
+            for (slice, score, sel) in [
+                ("sex=female", overall - gap / 2.0, rate - rate_gap / 2.0),
+                ("sex=male", overall + gap / 2.0, rate + rate_gap / 2.0),
+            ] {
+                test.slices.insert(
+                    slice.into(),
+                    BTreeMap::from([
+                        (fam.score.to_owned(), Num(round(score))),
+                        ("selection_rate".to_owned(), Num(round(sel))),
+                    ]),
+                );
+            }
         }
+        run.lineage.evaluations.insert("test".into(), test);
     }
     (run, series)
 }

@@ -141,19 +141,32 @@ fn facts_of(version: u32, run: Option<&Run>) -> Facts {
     };
     let mut evaluations = BTreeMap::new();
     for (benchmark, e) in &run.lineage.evaluations {
+        // The fairness figures as the run page and `cairn eval show` give them.
+        let fairness = cairn_model::fairness(benchmark, e)
+            .into_iter()
+            .map(|f| ((f.metric, f.attribute), (f.difference.0, f.ratio.0)))
+            .collect();
         evaluations.insert(
             benchmark.clone(),
             EvalFacts {
-                dataset: None,
-                metrics: e.metrics.clone(),
-                fairness: BTreeMap::new(),
+                dataset: e.dataset.clone(),
+                metrics: e.metrics.iter().map(|(k, v)| (k.clone(), v.0)).collect(),
+                fairness,
             },
         );
+    }
+    // Not compliant (incomplete, pending or refused) is never an empty list of missing fields.
+    let mut missing = run.compliance.missing.clone();
+    if !run.compliance.is_compliant() && missing.is_empty() {
+        missing.push(format!(
+            "its compliance is {}",
+            run.compliance.state.as_str()
+        ));
     }
     Facts {
         version,
         evaluations,
-        missing_fields: Some(run.incomplete.clone()),
+        missing_fields: Some(missing),
     }
 }
 

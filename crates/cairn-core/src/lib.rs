@@ -10,12 +10,14 @@
 //! workspace lives are arguments, decided by the binaries.
 
 pub mod api;
+pub mod by_group;
 mod charts;
 pub mod cost;
 pub mod csv_import;
 mod datasets;
 mod demo;
 mod error;
+mod evaluations;
 mod experiments;
 mod gate;
 mod gc;
@@ -36,6 +38,7 @@ pub use cairn_search::{Lifecycle, LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use charts::{ChartKind, ChartRequest, ChartView, MAX_CHART_RUNS, PlotSpec};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error, ErrorBody};
+pub use evaluations::{EvaluationLog, EvaluationView};
 pub use experiments::{
     ExperimentOrder, ExperimentOrderKey, ExperimentSearch, MAX_ARTIFACT_LOCATION,
     validate_artifact_location,
@@ -53,8 +56,8 @@ pub use logged_models::{
 };
 pub use runs::{
     LogBatch, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
-    MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricValue, RUN_NAME_TAG, RunListItem, RunLog, RunsPage,
-    RunsQuery,
+    MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricDataset, MetricValue, RUN_NAME_TAG, RunListItem, RunLog,
+    RunsPage, RunsQuery,
 };
 pub use search::SavedView;
 pub use stores::{ArtifactEntry, ExperimentSummary, NewRun, RunView, WorkspaceInfo};

@@ -36,13 +36,23 @@ pub struct RunLog {
 }
 
 /// One metric value of a batch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricValue {
     pub key: String,
     pub value: f64,
     pub step: i64,
     /// When it was measured; the time of logging when absent.
     pub ts_ms: Option<i64>,
+    /// The dataset it was measured on (MLflow 3's `dataset_name`, `dataset_digest`): such a
+    /// metric also enters the run's evaluation on that dataset.
+    pub dataset: Option<MetricDataset>,
+}
+
+/// The dataset a metric was measured on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricDataset {
+    pub name: String,
+    pub digest: String,
 }
 
 /// What one [`crate::Workspace::log_batch`] logs to a run: MLflow's `runs/log-batch`.
@@ -230,7 +240,9 @@ pub struct RunListItem {
     pub status: RunStatus,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
+    /// Not compliant with its schema (see `compliance`).
     pub incomplete: bool,
+    pub compliance: cairn_model::ComplianceState,
     /// The latest value of each summary metric.
     pub metrics: BTreeMap<String, cairn_model::Num>,
 }
@@ -293,7 +305,14 @@ impl Stores {
             });
         }
         let series: Vec<(&str, Vec<Point>)> = series.into_iter().collect();
-        self.log_checked(id, &batch.params, &batch.tags, None, &series)
+        self.log_checked(
+            id,
+            &batch.params,
+            &batch.tags,
+            None,
+            &series,
+            &batch.metrics,
+        )
     }
 
     /// Logs what `cairn run log` gives at once — params, tags, notes and whole metric curves (no
@@ -313,11 +332,19 @@ impl Stores {
             .iter()
             .map(|(k, pts)| (k.as_str(), pts.iter().map(|p| p.to_point()).collect()))
             .collect();
-        self.log_checked(id, &log.params, &log.tags, log.notes.as_deref(), &series)
+        self.log_checked(
+            id,
+            &log.params,
+            &log.tags,
+            log.notes.as_deref(),
+            &series,
+            &[],
+        )
     }
 
     /// Stores what was checked: params (refused whole when one would change), tags with the
-    /// lineage their system tags carry, and notes in one catalog transaction; then the metrics.
+    /// lineage their system tags carry, notes, and the evaluation rows of metrics logged
+    /// against a dataset (`measured`) in one catalog transaction; then the metrics.
     fn log_checked(
         &mut self,
         id: RunId,
@@ -325,6 +352,7 @@ impl Stores {
         tags: &[(String, String)],
         notes: Option<&str>,
         series: &[(&str, Vec<Point>)],
+        measured: &[MetricValue],
     ) -> Result<(), Error> {
         let run = self.run_record(id)?;
         if run.deleted {
@@ -352,6 +380,7 @@ impl Stores {
         if let Some(n) = notes {
             edits.push(RunEdit::Notes(n.to_owned()));
         }
+        edits.extend(self.mlflow_eval_edits(&run, measured));
         if !edits.is_empty() {
             self.catalog_mut().update_run(id, &edits)?;
         }
@@ -510,6 +539,7 @@ impl Stores {
                 start_ms: r.start_ms,
                 end_ms: r.end_ms,
                 incomplete: r.incomplete,
+                compliance: r.compliance,
                 metrics: r
                     .metrics
                     .into_iter()
@@ -530,8 +560,7 @@ mod tests {
         let metric = |k: &str| MetricValue {
             key: k.into(),
             value: 1.0,
-            step: 0,
-            ts_ms: None,
+            ..Default::default()
         };
         let cases = [
             (

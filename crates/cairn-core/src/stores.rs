@@ -66,6 +66,11 @@ pub struct NewRun {
     /// Defaults to now.
     pub start_ms: Option<i64>,
     pub notes: String,
+    /// Check the schema when the run ends rather than now: for clients that send what a
+    /// schema requires after creating the run (MLflow's send datasets with `log_input`). A
+    /// refusing schema then refuses the run at its end (kept, marked refused) instead of its
+    /// creation.
+    pub defer_schema: bool,
 }
 
 /// A run with its live metric summaries (current even while the run is still logging, when the
@@ -475,32 +480,32 @@ impl Stores {
         Ok(run)
     }
 
-    /// Applies the schema: refuses the run, or records what it lacks.
-    fn check_schema(&mut self, run: &mut Run, experiment: &Experiment) -> Result<(), Error> {
+    /// Refuses a run its schema refuses: one lacking required fields when the schema says
+    /// refuse, with every missing field named. (What a kept run lacks is its compliance, which
+    /// the catalog projects from the run and its schema.)
+    fn refuse_incomplete(&mut self, run: &Run, experiment: &Experiment) -> Result<(), Error> {
         let schema = match &experiment.schema {
             Some(s) => s.clone(),
             None => self.catalog.project_schema()?,
         };
-        let violations = schema.check(run);
-        if violations.is_empty() {
-            run.incomplete.clear();
+        if schema.enforcement != Enforcement::Refuse {
             return Ok(());
         }
-        match schema.enforcement {
-            Enforcement::Refuse => Err(Error::Schema {
-                experiment: experiment.name.clone(),
-                violations,
-            }),
-            Enforcement::MarkIncomplete => {
-                run.incomplete = violations.iter().map(ToString::to_string).collect();
-                Ok(())
-            }
+        let violations = schema.check(run);
+        if violations.is_empty() {
+            return Ok(());
         }
+        Err(Error::Schema {
+            experiment: experiment.name.clone(),
+            violations,
+        })
     }
 
-    /// Starts a run: checks its schema, records it, and returns it.
+    /// Starts a run: checks its schema (unless the caller defers the check to the run's end),
+    /// records it, and returns it as recorded, with its compliance.
     #[instrument(skip(self, new), err)]
     pub fn start_run(&mut self, mut new: NewRun) -> Result<Run, Error> {
+        let defer = new.defer_schema;
         crate::runs::apply_system_tags(&mut new);
         let (exp, exists) = match (new.experiment, new.experiment_name.as_deref()) {
             (Some(id), _) => (self.experiment_by_id(id)?, true),
@@ -526,7 +531,9 @@ impl Stores {
             self.run_record(parent)?;
         }
         let mut run = self.build_run(new, &exp)?;
-        self.check_schema(&mut run, &exp)?;
+        if !defer {
+            self.refuse_incomplete(&run, &exp)?;
+        }
         let exp = if exists {
             exp
         } else {
@@ -534,7 +541,7 @@ impl Stores {
         };
         run.experiment = exp.id;
         self.catalog.create_runs(std::slice::from_ref(&run))?;
-        Ok(run)
+        self.run_record(run.id)
     }
 
     /// Records complete runs in bulk (imports and demo data): schema applied to each.
@@ -545,7 +552,7 @@ impl Stores {
                 e.insert(self.experiment_by_id(run.experiment)?);
             }
             let exp = exps[&run.experiment].clone();
-            self.check_schema(run, &exp)?;
+            self.refuse_incomplete(run, &exp)?;
         }
         Ok(self.catalog.create_runs(&runs)?)
     }
@@ -638,8 +645,9 @@ impl Stores {
         Ok(())
     }
 
-    /// Ends a run: seals its metric series, records final summaries and status, and re-checks
-    /// the schema (what was logged after the start counts).
+    /// Ends a run: seals its metric series, records final summaries and status. Its compliance
+    /// is projected again with the status (what was logged after the start counts): a run that
+    /// ends lacking what a refusing schema requires is refused — kept, marked, unpromotable.
     #[instrument(skip(self), err)]
     pub(crate) fn end_run(
         &mut self,
@@ -655,21 +663,10 @@ impl Stores {
         self.metrics.seal_run(&id.to_string())?;
         self.flush_summaries(id)?;
         self.last_summary_flush.remove(&id);
-        let mut run = self.run_record(id)?;
-        run.status = status;
-        let exp = self.experiment_by_id(run.experiment)?;
-        // A refusing schema has already had its say at creation; at the end it can only mark.
-        if self.check_schema(&mut run, &exp).is_err() {
-            let schema = self.schema(Some(exp.id))?;
-            run.incomplete = schema.check(&run).iter().map(ToString::to_string).collect();
-        }
-        let edits = [
-            RunEdit::Status {
-                status,
-                end_ms: Some(end_ms.unwrap_or_else(now_ms)),
-            },
-            RunEdit::Incomplete(run.incomplete.clone()),
-        ];
+        let edits = [RunEdit::Status {
+            status,
+            end_ms: Some(end_ms.unwrap_or_else(now_ms)),
+        }];
         Ok(self.catalog.update_run(id, &edits)?)
     }
 

@@ -119,14 +119,17 @@ impl Stores {
     }
 
     /// Binds stored upload content to its run's path, as `add_artifact_reader` does in one step.
+    /// A report `mlflow.evaluate` writes is listed on the run's latest evaluation too.
     pub(crate) fn bind_artifact(&mut self, stored: StoredArtifact) -> Result<ArtifactRef, Error> {
-        self.run_record(stored.run)?;
+        let run = self.run_record(stored.run)?;
         // Checked again: a version may have been registered while the bytes travelled.
         self.guard_registered_path(stored.run, &stored.path, false)?;
-        self.catalog_mut().update_run(
-            stored.run,
-            &[RunEdit::Artifact(stored.path, stored.reference.clone())],
-        )?;
+        let mut edits = vec![RunEdit::Artifact(
+            stored.path.clone(),
+            stored.reference.clone(),
+        )];
+        edits.extend(self.mlflow_report_edit(&run, &stored.path));
+        self.catalog_mut().update_run(stored.run, &edits)?;
         Ok(stored.reference)
     }
 

@@ -39,7 +39,9 @@ pub struct RunSummary {
     pub status: RunStatus,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
+    /// Not compliant with its schema (see `compliance`).
     pub incomplete: bool,
+    pub compliance: cairn_model::ComplianceState,
     pub params: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     /// Latest value of each metric.
@@ -122,7 +124,8 @@ pub(crate) fn summary(r: Run, experiment_name: String) -> RunSummary {
         status: r.status,
         start_ms: r.start_ms,
         end_ms: r.end_ms,
-        incomplete: !r.incomplete.is_empty(),
+        incomplete: !r.compliance.is_compliant(),
+        compliance: r.compliance.state,
         params: r.params,
         tags: r.tags,
         metrics: r

@@ -1,12 +1,14 @@
 //! Cairn's domain types: ids, experiments, runs with their lineage, params, tags, summary metrics
-//! and artifact references, the mandatory run schema with its validation, and the cost rules
-//! ([`cost`]: prices, run cost, idle GPU time, families, budgets).
+//! and artifact references, evaluations with their fairness figures, the mandatory run schema
+//! with its validation and the compliance it gives a run, and the cost rules ([`cost`]: prices,
+//! run cost, idle GPU time, families, budgets).
 //!
 //! This crate is pure data: serde derives and validation, no IO, no storage, no clock reads beyond
 //! minting time-ordered ids. Storage lives in `cairn-catalog`, `cairn-metrics` and
 //! `cairn-artifacts`; the API that ties them together is `cairn-core`.
 
 pub mod cost;
+mod evaluation;
 pub mod gate;
 mod ids;
 mod lineage;
@@ -18,9 +20,14 @@ mod schema;
 #[cfg(feature = "ts")]
 pub mod ts;
 
+pub use evaluation::{
+    DEMOGRAPHIC_PARITY, EQUALIZED_ODDS, Evaluation, FairnessFigure, MAX_BENCHMARK_LEN,
+    MAX_EVAL_METRICS, MAX_EVALUATIONS, MAX_REPORTS, MAX_SLICE_PAIRS, MAX_SLICE_TEXT, MAX_SLICES,
+    Slice, difference_and_ratio, fairness, validate_benchmark, validate_eval_metrics,
+};
 pub use ids::{BlobHash, ExperimentId, RecordId, RunId, ShardId, VersionId};
 pub use lineage::{
-    CodeVersion, DatasetSnapshot, Evaluation, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
+    CodeVersion, DatasetSnapshot, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
 };
 pub use logged_model::{
     BAD_MODEL_NAME_CHARS, Deletion, LoggedModel, LoggedModelId, LoggedModelMetric,
@@ -35,7 +42,10 @@ pub use run::{
     ArtifactKind, ArtifactRef, Conflict, Experiment, MetricSummary, ParamValue, ParentKind, Run,
     RunStatus, artifact_path_problem, validate_artifact_path, validate_key,
 };
-pub use schema::{Enforcement, FieldPath, FieldRequirement, FieldType, RunSchema, SchemaViolation};
+pub use schema::{
+    Compliance, ComplianceState, Enforcement, FieldPath, FieldRequirement, FieldType, RunSchema,
+    SchemaViolation,
+};
 
 /// Everything that can be wrong with a value handed to the model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -63,6 +73,13 @@ pub enum ModelError {
         name: String,
         /// Why, when it is not MLflow's own rule (empty, or a refused character).
         reason: Option<&'static str>,
+    },
+    /// Part of an evaluation: `what` is a benchmark name, a slice, an evaluation, a digest.
+    #[error("invalid {what} '{value}': {reason}")]
+    InvalidEvaluation {
+        what: &'static str,
+        value: String,
+        reason: String,
     },
     #[error("run is missing required metadata: {}", violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
     SchemaViolations { violations: Vec<SchemaViolation> },

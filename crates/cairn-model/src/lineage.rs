@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Evaluation;
+
 /// Everything needed to say what a run was made from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
@@ -21,7 +23,7 @@ pub struct Lineage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub infra: Option<InfraProfile>,
-    /// Evaluation outputs by evaluation name (`val`, `test`, `fairness`, …).
+    /// Evaluation outputs by benchmark name (`imagenet-val`, `test`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub evaluations: BTreeMap<String, Evaluation>,
 }
@@ -143,16 +145,4 @@ pub struct GpuGroup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub memory_bytes: Option<u64>,
-}
-
-/// One evaluation's outputs: its summary metrics and the report artifact it wrote.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
-pub struct Evaluation {
-    #[serde(default)]
-    pub metrics: BTreeMap<String, f64>,
-    /// Logical artifact path of the report (`eval/report.html`), resolved through the run's artifacts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub report: Option<String>,
 }

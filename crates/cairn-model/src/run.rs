@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BlobHash, ExperimentId, Lineage, ModelError, RunId, RunSchema};
+use crate::{BlobHash, Compliance, ExperimentId, Lineage, ModelError, RunId, RunSchema};
 
 /// A family of runs: a sweep, a model line, a project's experiments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,9 +270,10 @@ pub struct Run {
     pub artifacts: BTreeMap<String, ArtifactRef>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
-    /// Required fields the run lacked when its schema marks rather than refuses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub incomplete: Vec<String>,
+    /// Where the run stands against its schema (a projection: the catalog recomputes it when
+    /// the run or the schema changes, and from a peer's runs as they arrive).
+    #[serde(default)]
+    pub compliance: Compliance,
     #[serde(default)]
     pub deleted: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -298,7 +299,7 @@ impl Run {
             lineage: Lineage::default(),
             artifacts: BTreeMap::new(),
             notes: String::new(),
-            incomplete: Vec::new(),
+            compliance: Compliance::default(),
             deleted: false,
             conflicts: Vec::new(),
         }

@@ -245,6 +245,93 @@ impl fmt::Display for SchemaViolation {
     }
 }
 
+/// Where a run stands against its schema. A projection: recomputed from the run and the schema
+/// whenever either changes, never stored in the run's doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub enum ComplianceState {
+    /// Has every field the schema requires.
+    #[default]
+    Compliant,
+    /// Lacks required fields; the schema keeps such runs and marks them.
+    Incomplete,
+    /// Still running and lacking required fields under a refusing schema: judged when it ends
+    /// (MLflow clients send datasets after creating the run).
+    Pending,
+    /// Ended without the fields a refusing schema requires: kept, but it cannot be registered
+    /// or promoted.
+    Refused,
+}
+
+impl ComplianceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compliant => "compliant",
+            Self::Incomplete => "incomplete",
+            Self::Pending => "pending",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+impl fmt::Display for ComplianceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run's compliance with its schema: the state and every field it lacks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct Compliance {
+    pub state: ComplianceState,
+    /// Each missing or mistyped field, as [`SchemaViolation`] says it (`dataset.digest is
+    /// missing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+impl Compliance {
+    /// Checks `run` against `schema`: compliant with nothing missing; else refused when the
+    /// schema refuses and the run has ended, pending when it refuses and the run still runs,
+    /// incomplete when the schema only marks.
+    pub fn check(schema: &RunSchema, run: &Run) -> Compliance {
+        let missing: Vec<String> = schema.check(run).iter().map(ToString::to_string).collect();
+        let state = if missing.is_empty() {
+            ComplianceState::Compliant
+        } else {
+            match schema.enforcement {
+                Enforcement::MarkIncomplete => ComplianceState::Incomplete,
+                Enforcement::Refuse if run.status.is_final() => ComplianceState::Refused,
+                Enforcement::Refuse => ComplianceState::Pending,
+            }
+        };
+        Compliance { state, missing }
+    }
+
+    pub fn is_compliant(&self) -> bool {
+        self.state == ComplianceState::Compliant
+    }
+
+    /// One line saying where the run stands and why.
+    pub fn explain(&self) -> String {
+        let missing = self.missing.join("; ");
+        match self.state {
+            ComplianceState::Compliant => "compliant".into(),
+            ComplianceState::Incomplete => format!("incomplete: {missing}"),
+            ComplianceState::Pending => format!(
+                "pending: {missing} so far; the schema refuses incomplete runs and judges this \
+                 one when it ends"
+            ),
+            ComplianceState::Refused => format!(
+                "refused: the run ended without what the schema requires ({missing}); it is \
+                 kept, but cannot be registered or promoted"
+            ),
+        }
+    }
+}
+
 impl RunSchema {
     /// Every missing or mistyped field of `run`, all at once (empty when it conforms).
     pub fn check(&self, run: &Run) -> Vec<SchemaViolation> {
@@ -462,6 +549,36 @@ mod tests {
                 .to_string(),
             "params.lr: float"
         );
+    }
+
+    #[test]
+    fn compliance_refuses_only_an_ended_run_under_a_refusing_schema() {
+        let mut run = bare_run();
+        let refuse = schema(&["dataset.digest"], Enforcement::Refuse);
+        let c = Compliance::check(&refuse, &run);
+        assert_eq!(c.state, ComplianceState::Pending);
+        assert_eq!(c.missing, ["dataset.digest is missing"]);
+        run.status = crate::RunStatus::Finished;
+        let c = Compliance::check(&refuse, &run);
+        assert_eq!(c.state, ComplianceState::Refused);
+        assert!(
+            c.explain().contains("dataset.digest is missing"),
+            "{}",
+            c.explain()
+        );
+        let mark = schema(&["dataset.digest"], Enforcement::MarkIncomplete);
+        assert_eq!(
+            Compliance::check(&mark, &run).state,
+            ComplianceState::Incomplete
+        );
+        run.lineage.datasets.insert(
+            "train".into(),
+            DatasetSnapshot {
+                digest: Some("d".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(Compliance::check(&refuse, &run), Compliance::default());
     }
 
     #[test]

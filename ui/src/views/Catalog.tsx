@@ -25,7 +25,7 @@ const BASE_COLUMNS: Column[] = [
   { id: "name", label: "name", order: "attributes.run_name", value: (r) => r.name },
   { id: "experiment", label: "experiment", value: (r) => r.experiment_name },
   { id: "owner", label: "owner", order: "attributes.user_id", value: (r) => r.owner ?? "–" },
-  { id: "status", label: "status", order: "attributes.status", value: (r) => r.status + (r.incomplete ? " *" : "") },
+  { id: "status", label: "status", order: "attributes.status", value: (r) => r.status + (r.incomplete ? ` · ${r.compliance}` : "") },
   { id: "started", label: "started", order: "attributes.start_time", value: (r) => time(r.start_ms) },
   { id: "duration", label: "duration", value: (r) => (r.end_ms ? duration(r.end_ms - r.start_ms) : "–"), numeric: true },
 ];
@@ -239,7 +239,11 @@ export function Catalog({ initialExperiment }: { initialExperiment?: string } = 
           <input type="checkbox" checked={!!r && selected.has(r.id)} aria-label="select run" />
         </span>
         {columns.map((c) => (
-          <span key={c.id} class={"cell" + (c.numeric ? " num" : "") + (c.id === "status" && r ? ` status-${r.status}` : "")}>{r ? c.value(r) : "…"}</span>
+          <span key={c.id} class={"cell" + (c.numeric ? " num" : "") + (c.id === "status" && r ? ` status-${r.status}` : "")}>
+            {r && c.id === "status" && r.incomplete ? (
+              <>{r.status} <span class={`badge compliance-${r.compliance}`} title="lacks fields the schema requires: see the run">{r.compliance}</span></>
+            ) : r ? c.value(r) : "…"}
+          </span>
         ))}
       </div>,
     );

@@ -16,7 +16,9 @@ import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
 import { diffRows, runLabels, shortValue } from "../diff";
 import { metric } from "../format";
 import { api, theme } from "../state";
-import type { RunView } from "../wire";
+import { evaluationFields } from "../evaluations";
+import type { EvaluationView, RunView } from "../wire";
+
 
 function lineageFields(r: RunView): Record<string, string> {
   const out: Record<string, string> = {};
@@ -58,9 +60,11 @@ export function Compare({ ids }: { ids: string[] }) {
   const [groupBy, setGroupBy] = useState("");
   const [settings, setSettings] = useState(DEFAULT_SETTINGS);
   const [target, setTarget] = useState("");
+  const [evals, setEvals] = useState<EvaluationView[][] | null>(null);
 
   useEffect(() => {
     Promise.all(ids.map((id) => api.run({ id }))).then(setRuns).catch((e) => setError(e.message));
+    Promise.all(ids.map((id) => api.evaluations({ id }))).then(setEvals).catch(() => setEvals(null));
   }, [ids.join(",")]);
   if (error) return <div class="page error">{error}</div>;
   if (!runs) return <div class="page loading">loading {ids.length} runs…</div>;
@@ -81,6 +85,7 @@ export function Compare({ ids }: { ids: string[] }) {
       <nav class="crumbs"><a href="#/">Catalog</a> / compare {runs.length} runs</nav>
       <Diff title="Params" labels={labels} values={runs.map((r) => r.params)} />
       <Diff title="Lineage" labels={labels} values={runs.map(lineageFields)} />
+      {evals && evals.some((e) => e.length > 0) && <Diff title="Evaluations" labels={labels} values={evals.map(evaluationFields)} />}
       <section class="card">
         <h2>Summary</h2>
         <table class="kv">

@@ -3,11 +3,12 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { MetricChart } from "../components/Chart";
+import { Evaluations } from "../components/Evaluations";
 import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
 import { RunCost } from "../components/RunCost";
 import { bytes, duration, metric, thousands, time } from "../format";
 import { api, go } from "../state";
-import type { RunView } from "../wire";
+import type { EvaluationView, RunView } from "../wire";
 
 function Field({ k, children }: { k: string; children: preact.ComponentChildren }) {
   return (
@@ -23,10 +24,13 @@ export function RunPage({ id }: { id: string }) {
   const [error, setError] = useState<string | null>(null);
   const [log, setLog] = useState<string | null>(null);
   const [settings, setSettings] = useState(DEFAULT_SETTINGS);
+  const [evals, setEvals] = useState<EvaluationView[]>([]);
 
   useEffect(() => {
     setRun(null);
+    setEvals([]);
     api.run({ id }).then(setRun).catch((e) => setError(e.message));
+    api.evaluations({ id }).then(setEvals).catch(() => setEvals([]));
   }, [id]);
   useEffect(() => {
     if (run?.artifacts["logs/output.log"]) api.artifactText({ id: run.id, path: "logs/output.log", tail: true }).then((t) => setLog(t.text.slice(-20000))).catch(() => setLog(null));
@@ -47,7 +51,9 @@ export function RunPage({ id }: { id: string }) {
       <header class="run-head">
         <h1>{run.name}</h1>
         <span class={`badge status-${run.status}`}>{run.status}</span>
-        {run.incomplete && run.incomplete.length > 0 && <span class="badge warn" title={run.incomplete.join("\n")}>incomplete</span>}
+        {run.compliance.state !== "compliant" && (
+          <span class={`badge compliance-${run.compliance.state}`} title={(run.compliance.missing ?? []).join("\n")}>{run.compliance.state}</span>
+        )}
         <code class="id">{run.id}</code>
       </header>
       <div class="grid2">
@@ -60,7 +66,14 @@ export function RunPage({ id }: { id: string }) {
             {run.parent && <Field k={run.parent_kind ?? "parent"}><a href={`#/run/${run.parent}`}>{run.parent.slice(0, 12)}</a></Field>}
             <Field k="tags">{Object.entries(run.tags).map(([k, v]) => <span class="tag" key={k}>{k}={v}</span>)}</Field>
             {run.notes && <Field k="notes">{run.notes}</Field>}
-            {run.incomplete && run.incomplete.length > 0 && <Field k="missing">{run.incomplete.join("; ")}</Field>}
+            {run.compliance.state !== "compliant" && (
+              <Field k="compliance">
+                <span class={`compliance-${run.compliance.state}`}>{run.compliance.state}</span>
+                {run.compliance.state === "refused" && <span class="dim"> (ended without what the schema requires: cannot be registered or promoted)</span>}
+                {run.compliance.state === "pending" && <span class="dim"> (checked when the run ends)</span>}
+                <ul class="missing-fields">{(run.compliance.missing ?? []).map((m) => <li key={m}>{m}</li>)}</ul>
+              </Field>
+            )}
           </dl>
           {run.conflicts && run.conflicts.length > 0 && (
             <div class="conflicts">
@@ -95,12 +108,10 @@ export function RunPage({ id }: { id: string }) {
                 <div class="dim">{[l.infra.container_image, l.infra.instance_type, l.infra.hourly_price_usd !== undefined ? `$${l.infra.hourly_price_usd.toFixed(2)}/h` : ""].filter(Boolean).join(" · ")}</div>
               </Field>
             )}
-            {Object.entries(l.evaluations ?? {}).map(([name, e]) => (
-              <Field k={`eval ${name}`} key={name}>{Object.entries(e.metrics).map(([k, v]) => <span class="tag" key={k}>{k}={metric(v)}</span>)}</Field>
-            ))}
           </dl>
         </section>
       </div>
+      <Evaluations runId={run.id} views={evals} />
       <RunCost id={run.id} />
       <section class="card">
         <h2>Params ({Object.keys(run.params).length})</h2>

@@ -1,5 +1,6 @@
 //! Integration tests of the catalog: docs in SQLite, projections, several writers, conflicts.
 
+mod evals;
 mod logged_models;
 
 use cairn_catalog::{Catalog, Error, RunEdit, RunFilter, RunOrder, SHARD_CAPACITY};

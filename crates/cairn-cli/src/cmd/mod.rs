@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod catalog;
 pub mod cost;
 pub mod demo;
+pub mod eval;
 pub mod exec;
 pub mod exp;
 pub mod gate;

@@ -20,11 +20,8 @@ pub fn run(cli: &Cli, cmd: &RunCmd) -> Result<()> {
                 return print_json(&run);
             }
             outln!("{}", run.id);
-            if !run.incomplete.is_empty() {
-                errln!(
-                    "note: run is marked incomplete: {}",
-                    run.incomplete.join("; ")
-                );
+            if !run.compliance.is_compliant() {
+                errln!("note: run is {}", run.compliance.explain());
             }
         }
         RunCmd::Log(a) => {
@@ -108,8 +105,8 @@ pub fn run(cli: &Cli, cmd: &RunCmd) -> Result<()> {
                 return print_json(&run);
             }
             outln!("run {} {}", short_id(&id.to_string()), run.status);
-            if !run.incomplete.is_empty() {
-                errln!("note: run is incomplete: {}", run.incomplete.join("; "));
+            if !run.compliance.is_compliant() {
+                errln!("note: run is {}", run.compliance.explain());
             }
         }
     }
@@ -179,7 +176,7 @@ fn new_run(ws: &Workspace, a: &StartArgs) -> Result<NewRun> {
 
 /// A metric value as typed: a number, or NaN and the infinities in the spellings every Cairn
 /// input accepts (`cairn_model::num`).
-fn parse_value(text: &str, key: &str) -> Result<f64> {
+pub(crate) fn parse_value(text: &str, key: &str) -> Result<f64> {
     cairn_model::num::parse_text(text)
         .ok_or_else(|| anyhow!("metric '{key}': '{text}' is not a number"))
 }

@@ -40,7 +40,10 @@ pub fn print_runs(page: &RunsPage) -> Result<u64> {
     for r in rows {
         let mut status = r.status.to_string();
         if r.incomplete {
-            status.push('*');
+            status.push_str(match r.compliance {
+                cairn_model::ComplianceState::Refused => "*refused",
+                _ => "*",
+            });
         }
         let mut cells = vec![
             short_id(&r.id.to_string()).to_owned(),
@@ -66,7 +69,10 @@ pub fn print_runs(page: &RunsPage) -> Result<u64> {
     } else {
         out!("{}", t.render());
         if rows.iter().any(|r| r.incomplete) {
-            outln!("* incomplete: lacks fields the schema requires (see `cairn runs show`)");
+            outln!(
+                "* incomplete: lacks fields the schema requires (see `cairn runs show`); \
+                 refused: ended so under a refusing schema, so it cannot be registered or promoted"
+            );
         }
     }
     Ok(rows.len() as u64)
@@ -167,9 +173,7 @@ fn show_run(v: &cairn_core::RunView) -> String {
     if !r.notes.is_empty() {
         field(&mut o, "notes", r.notes.clone());
     }
-    if !r.incomplete.is_empty() {
-        field(&mut o, "incomplete", r.incomplete.join("; "));
-    }
+    field(&mut o, "compliance", r.compliance.explain());
 
     line(&mut o, String::new());
     line(&mut o, "lineage".to_string());
@@ -245,15 +249,17 @@ fn show_run(v: &cairn_core::RunView) -> String {
         let ms = e
             .metrics
             .iter()
-            .map(|(k, v)| format!("{k}={}", metric(*v)))
+            .map(|(k, v)| format!("{k}={}", metric(v.0)))
             .collect::<Vec<_>>()
             .join("  ");
-        let report = e
-            .report
-            .as_ref()
-            .map(|r| format!("  report {r}"))
-            .unwrap_or_default();
-        field(&mut o, &format!("eval {name}"), format!("{ms}{report}"));
+        let mut extra = String::new();
+        if !e.slices.is_empty() {
+            extra.push_str(&format!("  {} slices", e.slices.len()));
+        }
+        for r in &e.reports {
+            extra.push_str(&format!("  report {r}"));
+        }
+        field(&mut o, &format!("eval {name}"), format!("{ms}{extra}"));
     }
 
     if !r.params.is_empty() {

@@ -135,11 +135,14 @@ fn a_remote_dataset_keeps_its_uri_and_the_digest_given() {
     );
     // The default schema wants a digest for every dataset: eval has none.
     assert_eq!(
-        ws.show(&id)["incomplete"],
-        json!([
-            "code.commit is missing",
-            "dataset.digest is missing for dataset 'eval'"
-        ])
+        ws.show(&id)["compliance"],
+        json!({
+            "state": "incomplete",
+            "missing": [
+                "code.commit is missing",
+                "dataset.digest is missing for dataset 'eval'"
+            ]
+        })
     );
 }
 

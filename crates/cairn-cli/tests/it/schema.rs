@@ -46,7 +46,7 @@ fn a_run_that_satisfies_a_refusing_schema_is_created_complete() {
     let ws = refusing_schema();
     let id = ws.start_run(&["--code-commit", "abc", "-p", "lr=3e-4"]);
     let run = ws.show(&id);
-    assert!(run.get("incomplete").is_none(), "{run:#}");
+    assert_eq!(run["compliance"], json!({"state": "compliant"}), "{run:#}");
     assert_eq!(ws.list()[0]["incomplete"], false);
 }
 
@@ -61,11 +61,14 @@ fn an_experiment_override_without_refuse_keeps_the_run_marked_incomplete() {
     let id = ws.start_run(&["--exp", "X", "-p", "lr=fast"]);
     let run = ws.show(&id);
     assert_eq!(
-        run["incomplete"],
-        json!([
-            "code.commit is missing",
-            "params.lr must be float (got 'fast')"
-        ])
+        run["compliance"],
+        json!({
+            "state": "incomplete",
+            "missing": [
+                "code.commit is missing",
+                "params.lr must be float (got 'fast')"
+            ]
+        })
     );
     let rows = ws.list();
     assert_eq!(rows.len(), 1);

@@ -87,6 +87,12 @@ fn every_declared_operation_answers_through_call() {
             json!({"name": "m", "version": "v1", "comment": "ok"}),
         ),
         ("approvals", json!({"name": "m", "version": "1"})),
+        (
+            "log_evaluation",
+            json!({"id": id, "benchmark": "test", "metrics": {"acc": 0.9},
+                   "slices": {"sex=f": {"acc": 0.8}, "sex=m": {"acc": 0.9}}}),
+        ),
+        ("evaluations", json!({"id": &id[..12]})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {
@@ -101,6 +107,9 @@ fn every_declared_operation_answers_through_call() {
     let page = call(&ws, "search", json!({"q": "params.lr = '0.1'"})).unwrap();
     assert_eq!(page["total"], 1);
     assert_eq!(page["runs"][0]["metrics"]["loss"], 1.0);
+    let evals = call(&ws, "evaluations", json!({"id": id})).unwrap();
+    assert_eq!(evals[0]["benchmark"], "test");
+    assert_eq!(evals[0]["fairness"][0]["lowest"], "sex=f");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use cairn_model::gate::{
     Approval, FairnessThreshold, GatePolicy, MetricThreshold, RequiredEvaluation, keys,
 };
 use cairn_model::registry::keys::of_model;
-use cairn_model::{Evaluation, Lineage, RecordId, RunId};
+use cairn_model::{Evaluation, Lineage, Num, RecordId, RunId};
 
 use super::registry::{peer, register, sync};
 
@@ -19,8 +19,11 @@ fn evaluated(ws: &Workspace, metrics: &[(&str, f64)], weights: &[u8]) -> RunId {
         lineage.evaluations.insert(
             "val".into(),
             Evaluation {
-                metrics: metrics.iter().map(|(k, v)| ((*k).into(), *v)).collect(),
-                report: None,
+                metrics: metrics
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), Num(*v)))
+                    .collect(),
+                ..Default::default()
             },
         );
     }
@@ -416,4 +419,84 @@ fn approvals_count_only_when_signed_by_another_active_member_for_this_content() 
             .number,
         1
     );
+}
+
+/// The gate reads what `log_evaluation` recorded: the fairness figures computed from the
+/// slices (acc over sex: 0.91 - 0.85 = 0.06 fails "difference <= 0.03", 0.90 - 0.88 passes) and
+/// the dataset digest a required evaluation names.
+#[test]
+fn fairness_thresholds_read_the_figures_of_logged_slices() {
+    use std::collections::BTreeMap;
+
+    let (_dir, ws) = super::workspace();
+    let logged = |female: f64, male: f64, weights: &[u8]| {
+        let run = evaluated(&ws, &[], weights);
+        let slice = |v: f64| BTreeMap::from([("acc".to_owned(), Num(v))]);
+        ws.log_evaluation(
+            run,
+            "val",
+            Evaluation {
+                dataset: Some("blake3:feed".into()),
+                metrics: BTreeMap::from([("acc".to_owned(), Num(0.9))]),
+                slices: BTreeMap::from([
+                    ("sex=female".to_owned(), slice(female)),
+                    ("sex=male".to_owned(), slice(male)),
+                ]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        run
+    };
+    register(&ws, "credit", logged(0.85, 0.91, b"v1"));
+    ws.set_gate(
+        &model_scope("credit"),
+        GatePolicy {
+            evaluations: vec![RequiredEvaluation {
+                benchmark: "val".into(),
+                dataset: Some("blake3:feed".into()),
+            }],
+            fairness: vec![FairnessThreshold {
+                benchmark: "val".into(),
+                metric: "acc".into(),
+                attribute: "sex".into(),
+                max_difference: Some(0.03),
+                min_ratio: Some(0.95),
+            }],
+            ..GatePolicy::default()
+        },
+    )
+    .unwrap();
+    let e = ws.check_gate("credit", 1, "champion").unwrap();
+    assert!(!e.passed, "{e:?}");
+    let fair: Vec<_> = e
+        .checks
+        .iter()
+        .filter(|c| c.subject.contains("over sex"))
+        .collect();
+    assert!(!fair.is_empty(), "{e:?}");
+    let difference = fair
+        .iter()
+        .find(|c| c.threshold.contains("0.03"))
+        .unwrap_or_else(|| panic!("{fair:?}"));
+    assert!(!difference.passed);
+    assert!(
+        (difference.value.unwrap() - 0.06).abs() < 1e-9,
+        "{difference:?}"
+    );
+    let required = e
+        .checks
+        .iter()
+        .find(|c| c.kind == cairn_model::gate::CheckKind::Evaluation)
+        .unwrap_or_else(|| panic!("{e:?}"));
+    assert!(
+        required.passed,
+        "the evaluation is on the required digest: {required:?}"
+    );
+    refused(ws.promote("credit", 1, "champion", None).unwrap_err());
+
+    register(&ws, "credit", logged(0.88, 0.90, b"v2"));
+    let e = ws.promote("credit", 2, "champion", Some("fair")).unwrap();
+    assert!(e.passed && e.promoted, "{e:?}");
+    assert_eq!(champion(&ws, "credit"), Some(2));
 }

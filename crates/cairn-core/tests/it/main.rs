@@ -4,6 +4,7 @@
 mod api;
 mod concurrency;
 mod cost;
+mod evals;
 mod gate;
 mod logged_models;
 mod registry;

@@ -12,6 +12,7 @@ fn metric(key: &str, value: f64, step: i64) -> MetricValue {
         value,
         step,
         ts_ms: Some(1_000 + step),
+        dataset: None,
     }
 }
 
@@ -134,9 +135,13 @@ fn the_status_lifecycle_ends_resumes_and_rechecks_the_schema() {
     // Ending recorded the final summary in the catalog, and the schema's verdict.
     assert_eq!(ended.metrics["loss"].last, 2.0);
     assert!(
-        ended.incomplete.iter().any(|v| v.contains("code.commit")),
+        ended
+            .compliance
+            .missing
+            .iter()
+            .any(|v| v.contains("code.commit")),
         "{:?}",
-        ended.incomplete
+        ended.compliance
     );
     // An ended run may resume (MLflow's start_run(run_id=…)): running again, no end time.
     let resumed = ws.set_status(id, RunStatus::Running, None).unwrap();

@@ -126,6 +126,11 @@ pub(crate) struct MetricIn {
     pub timestamp: Option<i64>,
     #[serde(default, deserialize_with = "de_opt_i64")]
     pub step: Option<i64>,
+    /// MLflow 3: the dataset the value was measured on (`mlflow.evaluate` sends both).
+    #[serde(default)]
+    pub dataset_name: Option<String>,
+    #[serde(default)]
+    pub dataset_digest: Option<String>,
 }
 
 pub(crate) fn kv_list<'a>(m: impl IntoIterator<Item = (&'a String, &'a String)>) -> Value {

@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::IntoResponse;
-use cairn_core::{LogBatch, MetricValue};
+use cairn_core::{LogBatch, MetricDataset, MetricValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,11 +18,18 @@ use crate::AppState;
 use crate::stream;
 
 fn metric_value(m: MetricIn) -> MetricValue {
+    let dataset = match (m.dataset_name, m.dataset_digest) {
+        (Some(name), Some(digest)) if !name.is_empty() || !digest.is_empty() => {
+            Some(MetricDataset { name, digest })
+        }
+        _ => None,
+    };
     MetricValue {
         key: m.key,
         value: m.value,
         step: m.step.unwrap_or(0),
         ts_ms: m.timestamp,
+        dataset,
     }
 }
 
@@ -37,6 +44,11 @@ pub(crate) struct LogMetric {
     timestamp: Option<i64>,
     #[serde(default, deserialize_with = "de_opt_i64")]
     step: Option<i64>,
+    /// MLflow 3: the dataset the value was measured on.
+    #[serde(default)]
+    dataset_name: Option<String>,
+    #[serde(default)]
+    dataset_digest: Option<String>,
 }
 
 pub(crate) async fn log_metric(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
@@ -48,6 +60,8 @@ pub(crate) async fn log_metric(State(st): State<AppState>, JsonBody(b): JsonBody
             value: req.value,
             timestamp: req.timestamp,
             step: req.step,
+            dataset_name: req.dataset_name,
+            dataset_digest: req.dataset_digest,
         })],
         ..Default::default()
     };

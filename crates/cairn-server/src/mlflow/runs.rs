@@ -67,6 +67,9 @@ pub(crate) async fn create(State(st): State<AppState>, JsonBody(b): JsonBody) ->
                 owner: req.user_id.filter(|u| !u.is_empty()),
                 start_ms: req.start_time,
                 tags: req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+                // MLflow clients log datasets after creating the run: the schema has its say
+                // when the run ends.
+                defer_schema: true,
                 ..Default::default()
             })?;
             Ok(dto::run(&run, &super::experiments::exp_ref(ws, &exp)?))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cairn_core::{NewRun, Workspace};
-use cairn_model::{Evaluation, Lineage};
+use cairn_model::{Evaluation, Lineage, Num};
 use serde_json::json;
 
 use crate::http::{Request, assert_api_error};
@@ -20,8 +20,8 @@ fn seed(ws: &Workspace) {
         lineage.evaluations.insert(
             "val".into(),
             Evaluation {
-                metrics: [("acc".to_owned(), acc)].into_iter().collect(),
-                report: None,
+                metrics: [("acc".to_owned(), Num(acc))].into_iter().collect(),
+                ..Default::default()
             },
         );
         let run = ws

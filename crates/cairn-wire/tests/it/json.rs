@@ -19,7 +19,7 @@ use cairn_core::{
 };
 use cairn_model::{
     CodeVersion, Conflict, DatasetSnapshot, Enforcement, Evaluation, FeatureSetVersion, GpuGroup,
-    InfraProfile, Lineage, ParentKind, RunId, RunSchema, RunStatus,
+    InfraProfile, Lineage, Num, ParentKind, RunId, RunSchema, RunStatus,
 };
 use serde::Serialize;
 
@@ -114,10 +114,16 @@ fn real_json_type_checks_against_the_bindings() {
         .expect("start a run");
     let bare = ws.run(bare.id).expect("the run");
     assert!(
-        !bare.run.incomplete.is_empty(),
+        !bare.run.compliance.is_compliant(),
         "the default schema marks it"
     );
     s.add("incompleteRun", "W.RunView", &bare);
+    let evals = ws.evaluations(full.id).expect("the full run's evaluations");
+    assert!(
+        evals.iter().any(|e| !e.fairness.is_empty()),
+        "fairness figures from the slices"
+    );
+    s.add("evaluations", "W.EvaluationView[]", &evals);
     let buckets = ws
         .metric_buckets(&full.id.to_string(), "loss", None, 10)
         .expect("buckets");
@@ -371,8 +377,21 @@ fn full_lineage() -> Lineage {
         evaluations: BTreeMap::from([(
             "val".into(),
             Evaluation {
-                metrics: BTreeMap::from([("acc".into(), 0.91)]),
-                report: Some("eval/report.html".into()),
+                dataset: Some("blake3:0123456789abcdef".into()),
+                metrics: BTreeMap::from([("acc".into(), Num(0.91))]),
+                slices: BTreeMap::from([
+                    (
+                        "sex=female".into(),
+                        BTreeMap::from([("acc".into(), Num(0.89)), ("tpr".into(), Num(f64::NAN))]),
+                    ),
+                    (
+                        "sex=male".into(),
+                        BTreeMap::from([("acc".into(), Num(0.93))]),
+                    ),
+                ]),
+                reports: vec!["eval/report.html".into()],
+                logged_ms: Some(1_700_000_000_000),
+                logged_by: Some("alice".into()),
             },
         )]),
     }
