@@ -147,6 +147,43 @@ test("opening a run shows its lineage, params and charts", async () => {
   await page.screenshot({ path: join(shots, "4-run.png"), fullPage: true });
 });
 
+test("a run's evaluation shows its slices, each metric's gap, and the fairness figures the API computed", async () => {
+  // Some finished demo runs were evaluated per group (sex=female, sex=male).
+  const finished = (await apiGet("/api/v1/search?limit=100&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs;
+  let run, view;
+  for (const r of finished) {
+    view = (await apiGet(`/api/v1/runs/${r.id}/evaluations`)).find((v) => Object.keys(v.slices ?? {}).length > 0);
+    if (view) { run = r; break; }
+  }
+  assert.ok(view, "a demo run has a sliced evaluation");
+  await page.goto(`${base}/#/run/${run.id}`);
+  const section = page.locator(`.evaluation[data-benchmark="${view.benchmark}"]`);
+  await section.locator("table.slices").waitFor();
+  const fixed = (v) => Number(v).toFixed(4);
+  const overall = await section.locator("tr.overall td").allInnerTexts();
+  const keys = (await section.locator("table.slices thead th").allInnerTexts()).slice(1);
+  assert.deepEqual(overall, keys.map((k) => (k in view.metrics ? fixed(view.metrics[k]) : "–")));
+  for (const [slice, metrics] of Object.entries(view.slices)) {
+    const cells = await section.locator(`tr[data-slice="${slice}"] td`).allInnerTexts();
+    assert.deepEqual(cells, keys.map((k) => fixed(metrics[k])), `slice ${slice}`);
+  }
+  assert.ok(view.fairness.length > 0, "figures for the slices");
+  for (const f of view.fairness) {
+    const row = section.locator(`tr[data-fairness="${f.metric}/${f.attribute}"]`);
+    const cells = await row.locator("th, td").allInnerTexts();
+    assert.deepEqual(cells.slice(0, 4), [f.attribute, f.metric, fixed(f.difference), fixed(f.ratio)]);
+    assert.equal(await row.evaluate((tr) => tr.classList.contains("gap")), f.ratio < 0.8, `${f.metric} ratio ${f.ratio} flagged under 0.8 only`);
+    // The lowest and highest slice of a metric are marked in the slice table.
+    if (f.metric in Object.values(view.slices)[0] && f.difference > 0) {
+      const col = keys.indexOf(f.metric);
+      const lo = section.locator(`tr[data-slice="${f.lowest}"] td`).nth(col);
+      assert.match((await lo.getAttribute("class")) ?? "", /\blo\b/, `${f.lowest} is the lowest ${f.metric}`);
+    }
+  }
+  await section.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(shots, "4b-evaluations.png"), fullPage: true });
+});
+
 test("a saved view brings back its query for everyone who opens the catalog", async () => {
   await page.goto(base + "/#/");
   await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));

@@ -9,6 +9,7 @@ mod bad_input;
 mod charts;
 mod cost;
 mod demo;
+mod evals;
 mod experiments;
 mod guards;
 mod index;
