@@ -174,6 +174,8 @@ impl Compiler<'_> {
         let s = |field| Loc::Str { field, key: None };
         match field {
             Field::Metric(k) => Loc::Num(json_column("metrics", k)),
+            Field::Eval(k) => Loc::Num(json_column("evals", k)),
+            Field::Fairness(k) => Loc::Num(json_column("fairness", k)),
             Field::Param(k) => Loc::Param(k.clone()),
             Field::Tag(k) => Loc::Str {
                 field: f.tags,
@@ -189,6 +191,7 @@ impl Compiler<'_> {
                 Attribute::ArtifactUri => Loc::Missing,
                 Attribute::Experiment => s(f.experiment),
                 Attribute::ExperimentId => s(f.experiment_id),
+                Attribute::Compliance => s(f.compliance),
             },
             Field::Lineage(l) => s(match l {
                 LineageField::DatasetName => f.dataset_name,
@@ -325,9 +328,9 @@ impl Compiler<'_> {
         let norm = |s: &str| -> String {
             match field {
                 Field::Attribute(Attribute::Status) => s.to_ascii_uppercase(),
-                Field::Attribute(Attribute::RunId | Attribute::ExperimentId) => {
-                    s.to_ascii_lowercase()
-                }
+                Field::Attribute(
+                    Attribute::RunId | Attribute::ExperimentId | Attribute::Compliance,
+                ) => s.to_ascii_lowercase(),
                 _ => s.to_owned(),
             }
         };
@@ -700,6 +703,8 @@ impl KeyReader {
         let sc = |name: &str| str_column(seg, name);
         Ok(match &key.field {
             Field::Metric(k) => KeyReader::Num(f64_column(seg, &json_column("metrics", k))?),
+            Field::Eval(k) => KeyReader::Num(f64_column(seg, &json_column("evals", k))?),
+            Field::Fairness(k) => KeyReader::Num(f64_column(seg, &json_column("fairness", k))?),
             Field::Param(k) => KeyReader::Param(
                 f64_column(seg, &json_column("params_num", k))?,
                 sc(&json_column("params", k))?,
@@ -715,6 +720,7 @@ impl KeyReader {
                 Attribute::Owner => KeyReader::Str(sc("owner")?),
                 Attribute::Experiment => KeyReader::Str(sc("experiment")?),
                 Attribute::ExperimentId => KeyReader::Str(sc("experiment_id")?),
+                Attribute::Compliance => KeyReader::Str(sc("compliance")?),
             },
             Field::Lineage(_) => KeyReader::Missing,
             Field::Cost(c) => KeyReader::Num(f64_column(seg, c.column())?),

@@ -3,8 +3,14 @@
 //! Fixed fields hold the run's attributes and lineage. Dynamic keys (params, tags, metrics) go
 //! into JSON fields, one column per key: `tags`/`params` as raw strings (indexed for `=`, `IN`,
 //! `LIKE`; fast for sorting), `params_num` and `metrics` as f64 fast columns (range filters and
-//! sorting read the column of that one key). Nothing is stored: a hit is read back as its run id
+//! sorting read the column of that one key). Evaluations go the same way: `evals` holds each
+//! evaluation's overall metrics under `BENCHMARK.METRIC`, `fairness` each metric's worst
+//! fairness figure over the run's evaluations and sensitive attributes under
+//! `METRIC.difference` (the largest) and `METRIC.ratio` (the smallest); `compliance` is the
+//! run's compliance state. Nothing is stored: a hit is read back as its run id
 //! from two u64 fast fields, and the caller loads the run from the catalog.
+
+use std::collections::BTreeMap;
 
 use cairn_model::{ParamValue, Run};
 use tantivy::schema::{
@@ -15,8 +21,8 @@ use tantivy::{TantivyDocument, Term};
 
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt.
-/// (2: the `cost_*` columns.)
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// (2: the `cost_*` columns; 3: `evals`, `fairness` and `compliance`.)
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// Tokenizer of the free-text field, registered on every index by [`register_tokenizers`].
 pub(crate) const TEXT_TOKENIZER: &str = "cairn_text";
@@ -75,6 +81,9 @@ pub(crate) struct Fields {
     pub params: Field,
     pub params_num: Field,
     pub metrics: Field,
+    pub evals: Field,
+    pub fairness: Field,
+    pub compliance: Field,
     pub dataset_name: Field,
     pub dataset_digest: Field,
     pub dataset_context: Field,
@@ -133,7 +142,10 @@ impl Fields {
         let tags = b.add_json_field("tags", text_json.clone());
         let params = b.add_json_field("params", text_json);
         let params_num = b.add_json_field("params_num", num_json.clone());
-        let metrics = b.add_json_field("metrics", num_json);
+        let metrics = b.add_json_field("metrics", num_json.clone());
+        let evals = b.add_json_field("evals", num_json.clone());
+        let fairness = b.add_json_field("fairness", num_json);
+        let compliance = b.add_text_field("compliance", sortable.clone());
         let mut kw = |n: &str| b.add_text_field(n, keyword.clone());
         let dataset_name = kw("dataset_name");
         let dataset_digest = kw("dataset_digest");
@@ -166,6 +178,9 @@ impl Fields {
             params,
             params_num,
             metrics,
+            evals,
+            fairness,
+            compliance,
             dataset_name,
             dataset_digest,
             dataset_context,
@@ -181,6 +196,50 @@ impl Fields {
             infra_instance_type,
             cost,
             text,
+        }
+    }
+
+    /// `evals` and `fairness` of one run: each evaluation's overall metrics under
+    /// `BENCHMARK.METRIC`, and per metric the worst fairness figure over every evaluation and
+    /// sensitive attribute (NaN figures left out), so `fairness.acc.difference < 0.05` holds
+    /// only when every gap of `acc` the run measured is under 0.05.
+    fn add_evaluations(&self, doc: &mut TantivyDocument, run: &Run) {
+        let keyed = |key: &str| !key.is_empty() && !key.contains(['\0', '\u{1}']);
+        let mut evals = Vec::new();
+        let mut worst: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        let figures: Vec<_> = run
+            .lineage
+            .evaluations
+            .iter()
+            .filter(|(b, _)| keyed(b))
+            .flat_map(|(b, e)| {
+                for (m, v) in e.metrics.iter().filter(|(m, _)| keyed(m)) {
+                    evals.push((format!("{b}.{m}"), OwnedValue::F64(v.0)));
+                }
+                cairn_model::fairness(b, e)
+            })
+            .collect();
+        for f in figures.iter().filter(|f| keyed(&f.metric)) {
+            let w = worst
+                .entry(f.metric.as_str())
+                .or_insert((f64::NAN, f64::NAN));
+            // f64::max and min skip a NaN side: a NaN figure never hides a real one.
+            w.0 = w.0.max(f.difference.0);
+            w.1 = w.1.min(f.ratio.0);
+        }
+        if !evals.is_empty() {
+            doc.add_field_value(self.evals, &OwnedValue::Object(evals));
+        }
+        let mut fair = Vec::new();
+        for (m, (difference, ratio)) in worst {
+            for (what, v) in [("difference", difference), ("ratio", ratio)] {
+                if !v.is_nan() {
+                    fair.push((format!("{m}.{what}"), OwnedValue::F64(v)));
+                }
+            }
+        }
+        if !fair.is_empty() {
+            doc.add_field_value(self.fairness, &OwnedValue::Object(fair));
         }
     }
 
@@ -204,6 +263,7 @@ impl Fields {
         }
         doc.add_text(self.status, run.status.as_str().to_ascii_uppercase());
         doc.add_text(self.lifecycle, if run.deleted { DELETED } else { ACTIVE });
+        doc.add_text(self.compliance, run.compliance.state.as_str());
         doc.add_f64(self.created, run.start_ms as f64);
         if let Some(e) = run.end_ms {
             doc.add_f64(self.ended, e as f64);
@@ -253,6 +313,8 @@ impl Fields {
         if !metrics.is_empty() {
             doc.add_field_value(self.metrics, &OwnedValue::Object(metrics));
         }
+
+        self.add_evaluations(&mut doc, run);
 
         let l = &run.lineage;
         for (role, d) in &l.datasets {

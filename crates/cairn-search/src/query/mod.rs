@@ -232,6 +232,11 @@ pub enum Field {
     Lineage(LineageField),
     /// A cost figure (`cost.usd`, `cost.idle_share`, …).
     Cost(CostField),
+    /// An evaluation's overall metric: `BENCHMARK.METRIC` (`eval.imagenet-val.acc`).
+    Eval(String),
+    /// The worst fairness figure of a metric over the run's evaluations and sensitive
+    /// attributes: `METRIC.difference` (the largest) or `METRIC.ratio` (the smallest).
+    Fairness(String),
 }
 
 /// The run's own fields. Names as printed; MLflow's `attributes.*` names and aliases parse too.
@@ -255,6 +260,8 @@ pub enum Attribute {
     Experiment,
     /// `experiment_id`.
     ExperimentId,
+    /// `compliance` with the run's schema: compliant, incomplete, pending, refused.
+    Compliance,
 }
 
 /// A run's lineage, as fields. A run can have several datasets (and GPU models): a comparison
@@ -407,6 +414,8 @@ impl Field {
             self,
             Field::Metric(_)
                 | Field::Cost(_)
+                | Field::Eval(_)
+                | Field::Fairness(_)
                 | Field::Attribute(Attribute::Created | Attribute::Ended)
         )
     }
@@ -420,7 +429,7 @@ impl Field {
 }
 
 impl Attribute {
-    pub const ALL: [Attribute; 9] = [
+    pub const ALL: [Attribute; 10] = [
         Self::RunId,
         Self::RunName,
         Self::Status,
@@ -430,6 +439,7 @@ impl Attribute {
         Self::ArtifactUri,
         Self::Experiment,
         Self::ExperimentId,
+        Self::Compliance,
     ];
 
     /// The name the printer writes (a bare field name).
@@ -444,6 +454,7 @@ impl Attribute {
             Self::ArtifactUri => "artifact_uri",
             Self::Experiment => "experiment",
             Self::ExperimentId => "experiment_id",
+            Self::Compliance => "compliance",
         }
     }
 
@@ -459,6 +470,7 @@ impl Attribute {
             Self::ArtifactUri => &["artifact_uri"],
             Self::Experiment => &["experiment", "experiment_name", "exp"],
             Self::ExperimentId => &["experiment_id"],
+            Self::Compliance => &["compliance"],
         }
     }
 
@@ -555,8 +567,14 @@ pub(crate) fn is_keyword(word: &str) -> bool {
 
 /// The hint listed when a field is unknown.
 pub(crate) const FIELD_HINT: &str = "metrics.KEY, params.KEY, tags.KEY, attributes.NAME, \
-     datasets.NAME, a lineage field (dataset.digest, code.commit, infra.gpu, feature_set.version, …) \
-     or an attribute (id, name, status, owner, created, ended, experiment)";
+     datasets.NAME, eval.BENCHMARK.METRIC, fairness.METRIC.difference|ratio, a lineage field \
+     (dataset.digest, code.commit, infra.gpu, feature_set.version, …) or an attribute (id, name, \
+     status, owner, created, ended, experiment, compliance)";
+
+/// What `eval.` and `fairness.` need after them.
+const EVAL_HINT: &str = "BENCHMARK.METRIC after 'eval.' (eval.imagenet-val.acc)";
+const FAIRNESS_HINT: &str =
+    "METRIC.difference or METRIC.ratio after 'fairness.' (fairness.acc.difference)";
 
 /// Resolves a field name: `metrics.acc`, `tags."mlflow.user"` (quotes already removed),
 /// `attributes.start_time`, `dataset.digest`, `created`. `Err` is the error's hint.
@@ -578,6 +596,24 @@ pub(crate) fn field_of(name: &str) -> Result<Field, String> {
         "tag" | "tags" => Some(Field::Tag as fn(String) -> Field),
         _ => None,
     };
+    match lower.as_str() {
+        "eval" | "evals" | "evaluation" | "evaluations" => {
+            // The benchmark holds no '.': the first one ends it.
+            return match key.split_once('.') {
+                Some((b, m)) if !b.is_empty() && !m.is_empty() => Ok(Field::Eval(key.to_owned())),
+                _ => Err(EVAL_HINT.to_owned()),
+            };
+        }
+        "fairness" => {
+            return match key.rsplit_once('.') {
+                Some((m, "difference" | "ratio")) if !m.is_empty() => {
+                    Ok(Field::Fairness(key.to_owned()))
+                }
+                _ => Err(FAIRNESS_HINT.to_owned()),
+            };
+        }
+        _ => {}
+    }
     if let Some(make) = dynamic {
         if key.is_empty() {
             return Err(format!("a key after '{prefix}.'"));
@@ -637,6 +673,11 @@ pub(crate) fn looks_like_field(word: &str) -> bool {
                         | "attributes"
                         | "attr"
                         | "run"
+                        | "eval"
+                        | "evals"
+                        | "evaluation"
+                        | "evaluations"
+                        | "fairness"
                 )
         }
         None => false,
@@ -736,6 +777,14 @@ impl fmt::Display for Field {
             Field::Lineage(l) => {
                 let (p, n) = l.parts();
                 write!(f, "{p}.{n}")
+            }
+            Field::Eval(k) => {
+                f.write_str("eval.")?;
+                write_key(f, k)
+            }
+            Field::Fairness(k) => {
+                f.write_str("fairness.")?;
+                write_key(f, k)
             }
             Field::Cost(c) => write!(f, "cost.{}", c.name()),
         }

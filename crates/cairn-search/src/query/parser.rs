@@ -510,11 +510,24 @@ impl Parser {
             }
             "is" | "status" => {
                 let (v, c) = value(self)?;
+                // Compliance with the schema: `is:incomplete` is every run that lacks what its
+                // schema requires (incomplete, pending or refused).
+                let compliance = Field::Attribute(Attribute::Compliance);
+                let text = |s: &str| Value::Text(s.to_owned());
+                match v.to_ascii_lowercase().as_str() {
+                    "compliant" => return Ok(cmp(compliance, Op::Eq, text("compliant"))),
+                    "incomplete" | "noncompliant" | "non-compliant" => {
+                        return Ok(cmp(compliance, Op::Ne, text("compliant")));
+                    }
+                    s @ ("pending" | "refused") => return Ok(cmp(compliance, Op::Eq, text(s))),
+                    _ => {}
+                }
                 let status: cairn_model::RunStatus = v.parse().map_err(|_| {
                     QueryError::invalid(
                         c,
                         format!(
-                            "unknown status '{v}': expected running, finished, failed or killed"
+                            "unknown status '{v}': expected running, finished, failed or \
+                             killed, or compliant, incomplete, pending or refused"
                         ),
                     )
                 })?;
@@ -602,7 +615,10 @@ fn typed_value(field: &Field, op: Op, value: Value, column: usize) -> Result<Val
         ));
     }
     match (field, value) {
-        (Field::Metric(_) | Field::Cost(_), Value::Text(t)) => match t.trim().parse::<f64>() {
+        (
+            Field::Metric(_) | Field::Cost(_) | Field::Eval(_) | Field::Fairness(_),
+            Value::Text(t),
+        ) => match t.trim().parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(Value::Number(n)),
             _ => Err(QueryError::invalid(
                 column,
@@ -829,16 +845,18 @@ mod tests {
             (
                 "foo.bar = 1",
                 "unknown field 'foo.bar' at column 1: expected metrics.KEY, params.KEY, tags.KEY, \
-                 attributes.NAME, datasets.NAME, a lineage field (dataset.digest, code.commit, \
+                 attributes.NAME, datasets.NAME, eval.BENCHMARK.METRIC, \
+                 fairness.METRIC.difference|ratio, a lineage field (dataset.digest, code.commit, \
                  infra.gpu, feature_set.version, …) or an attribute (id, name, status, owner, \
-                 created, ended, experiment)",
+                 created, ended, experiment, compliance)",
             ),
             (
                 "acc > 0.9",
                 "unknown field 'acc' at column 1: expected metrics.KEY, params.KEY, tags.KEY, \
-                 attributes.NAME, datasets.NAME, a lineage field (dataset.digest, code.commit, \
+                 attributes.NAME, datasets.NAME, eval.BENCHMARK.METRIC, \
+                 fairness.METRIC.difference|ratio, a lineage field (dataset.digest, code.commit, \
                  infra.gpu, feature_set.version, …) or an attribute (id, name, status, owner, \
-                 created, ended, experiment)",
+                 created, ended, experiment, compliance)",
             ),
             (
                 "infra.gpus = 'x'",
@@ -894,7 +912,7 @@ mod tests {
             ),
             (
                 "is:done",
-                "unknown status 'done': expected running, finished, failed or killed at column 4",
+                "unknown status 'done': expected running, finished, failed or killed, or compliant, incomplete, pending or refused at column 4",
             ),
             (
                 "a )",

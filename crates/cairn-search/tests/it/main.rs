@@ -1,6 +1,7 @@
 //! Integration tests of cairn-search: the query language's properties and the index's answers.
 
 mod cost;
+mod evals;
 mod index;
 mod properties;
 mod search;
