@@ -204,11 +204,24 @@ pub(crate) async fn update(State(st): State<AppState>, JsonBody(b): JsonBody) ->
     let req: ExperimentEdit = parse(b).await?;
     let id = required(req.experiment_id, "experiment_id")?;
     let name = required(req.new_name, "new_name")?;
+    let shown = id.clone();
     st.write(move |ws| {
         let e = ws.experiment_by_mlflow_id(&id)?;
+        if e.deleted {
+            return Err(cairn_core::Error::ExperimentDeleted(e.id));
+        }
         ws.rename_experiment(e.id, &name).map(drop)
     })
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // MLflow's code and words; its status is 500, which clients retry, so this is 400.
+        CallError::Core(cairn_core::Error::ExperimentDeleted(_)) => MlflowError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "INVALID_STATE",
+            "Cannot rename a non-active experiment.",
+        ),
+        other => experiment_refusal(&shown)(other),
+    })?;
     json(json!({}))
 }
 
@@ -216,6 +229,7 @@ pub(crate) async fn update(State(st): State<AppState>, JsonBody(b): JsonBody) ->
 async fn set_deleted(st: AppState, b: axum::body::Bytes, deleted: bool) -> Reply {
     let req: ExperimentEdit = parse(b).await?;
     let id = required(req.experiment_id, "experiment_id")?;
+    let shown = id.clone();
     st.write(move |ws| {
         let e = ws.experiment_by_mlflow_id(&id)?;
         if deleted {
@@ -224,7 +238,8 @@ async fn set_deleted(st: AppState, b: axum::body::Bytes, deleted: bool) -> Reply
             ws.restore_experiment(e.id)
         }
     })
-    .await?;
+    .await
+    .map_err(experiment_refusal(&shown))?;
     json(json!({}))
 }
 
