@@ -691,6 +691,21 @@ export type DatasetSnapshot = {
    * The dataset's schema as its source described it (MLflow's schema JSON).
    */
   schema?: string,
+  /**
+   * The source as the client described it (MLflow's source JSON, `{"uri": …}` or a table,
+   * a Hugging Face name, …), kept verbatim so it reads back as it was sent; `uri` is where
+   * in it the data lives.
+   */
+  source?: string,
+  /**
+   * The profile as the client reported it (MLflow's profile JSON: `num_rows`,
+   * `num_elements`, …), kept verbatim.
+   */
+  profile?: string,
+  /**
+   * The input's other tags (MLflow's input tags besides `mlflow.data.context`).
+   */
+  tags?: { [key in string]: string },
 };
 
 /**

@@ -68,6 +68,20 @@ pub struct DatasetSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub schema: Option<String>,
+    /// The source as the client described it (MLflow's source JSON, `{"uri": …}` or a table,
+    /// a Hugging Face name, …), kept verbatim so it reads back as it was sent; `uri` is where
+    /// in it the data lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub source: Option<String>,
+    /// The profile as the client reported it (MLflow's profile JSON: `num_rows`,
+    /// `num_elements`, …), kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub profile: Option<String>,
+    /// The input's other tags (MLflow's input tags besides `mlflow.data.context`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A versioned feature definition set (a feature store view, a dbt model, …).

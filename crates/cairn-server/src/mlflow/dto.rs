@@ -48,16 +48,29 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    struct AtMost<T> {
+    de_at_most_worded(d, max, |total| batch_limit(noun, max, total))
+}
+
+/// [`de_at_most`] refusing in the words `refusal` gives for the number of items that came.
+pub(crate) fn de_at_most_worded<'de, D, T>(
+    d: D,
+    max: usize,
+    refusal: impl Fn(usize) -> String,
+) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct AtMost<T, F> {
         max: usize,
-        noun: &'static str,
+        refusal: F,
         item: std::marker::PhantomData<T>,
     }
-    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for AtMost<T> {
+    impl<'de, T: Deserialize<'de>, F: Fn(usize) -> String> serde::de::Visitor<'de> for AtMost<T, F> {
         type Value = Vec<T>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "a list of at most {} {}", self.max, self.noun)
+            write!(f, "a list of at most {} items", self.max)
         }
 
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
@@ -73,16 +86,17 @@ where
                 total += 1;
             }
             if total > self.max {
-                return Err(serde::de::Error::custom(super::decode::verbatim(
-                    batch_limit(self.noun, self.max, total),
-                )));
+                return Err(serde::de::Error::custom(super::decode::verbatim((self
+                    .refusal)(
+                    total
+                ))));
             }
             Ok(out)
         }
     }
     d.deserialize_seq(AtMost {
         max,
-        noun,
+        refusal,
         item: std::marker::PhantomData,
     })
 }
@@ -234,6 +248,44 @@ fn metrics_json(metrics: &BTreeMap<String, MetricSummary>) -> Value {
     )
 }
 
+/// A dataset of the run's lineage as MLflow's `DatasetInput`: what an MLflow client logged
+/// reads back as it was sent (source, schema, profile, tags); a dataset Cairn recorded itself
+/// shows its uri as the source and its row count as the profile, and its role as the context
+/// when the role is not just its name.
+pub(crate) fn dataset_input(role: &str, d: &cairn_model::DatasetSnapshot) -> Value {
+    let name = d.name.clone().unwrap_or_else(|| role.to_owned());
+    let context = d
+        .context
+        .clone()
+        .or_else(|| (role != name).then(|| role.to_owned()));
+    let mut tags: Vec<Value> = context
+        .map(|c| json!({ "key": "mlflow.data.context", "value": c }))
+        .into_iter()
+        .collect();
+    tags.extend(kv_list(&d.tags).as_array().into_iter().flatten().cloned());
+    let source = d
+        .source
+        .clone()
+        .unwrap_or_else(|| json!({ "uri": d.uri.clone().unwrap_or_default() }).to_string());
+    let mut dataset = json!({
+        "name": name,
+        "digest": d.digest.clone().unwrap_or_default(),
+        "source_type": d.source_type.clone().unwrap_or_else(|| "external".into()),
+        "source": source,
+    });
+    if let Some(schema) = d.schema.clone().filter(|s| !s.is_empty()) {
+        dataset["schema"] = json!(schema);
+    }
+    let profile = d
+        .profile
+        .clone()
+        .or_else(|| d.rows.map(|r| json!({ "num_rows": r }).to_string()));
+    if let Some(profile) = profile {
+        dataset["profile"] = json!(profile);
+    }
+    json!({ "tags": tags, "dataset": dataset })
+}
+
 /// A run as MLflow's `Run` message.
 pub(crate) fn run(run: &Run, exp: &ExpRef) -> Value {
     let mut tags = run.tags.clone();
@@ -247,24 +299,7 @@ pub(crate) fn run(run: &Run, exp: &ExpRef) -> Value {
         .lineage
         .datasets
         .iter()
-        .map(|(role, d)| {
-            let name = d.name.clone().unwrap_or_else(|| role.clone());
-            let mut profile = serde_json::Map::new();
-            if let Some(r) = d.rows {
-                profile.insert("num_rows".into(), json!(r));
-            }
-            json!({
-                "tags": [{ "key": "mlflow.data.context", "value": d.context.clone().unwrap_or_else(|| role.clone()) }],
-                "dataset": {
-                    "name": name,
-                    "digest": d.digest.clone().unwrap_or_default(),
-                    "source_type": d.source_type.clone().unwrap_or_else(|| "external".into()),
-                    "source": json!({ "uri": d.uri.clone().unwrap_or_default() }).to_string(),
-                    "schema": d.schema.clone().unwrap_or_default(),
-                    "profile": Value::Object(profile).to_string(),
-                }
-            })
-        })
+        .map(|(role, d)| dataset_input(role, d))
         .collect();
     json!({
         "info": run_info(run, exp),

@@ -50,6 +50,7 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("metrics/get-history-bulk", Input::Query),
     ("metrics/get-history-bulk-interval", Input::Query),
     ("upload-artifact", Input::Query),
+    ("experiments/search-datasets", Input::Body),
 ];
 
 /// Where an endpoint reads its request from.
@@ -92,6 +93,7 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
         | "experiments/delete"
         | "experiments/set-experiment-tag"
         | "experiments/delete-experiment-tag" => body::<experiments::ExperimentEdit>(b),
+        "experiments/search-datasets" => body::<super::inputs::SearchDatasets>(b),
         "runs/create" => body::<runs::CreateRun>(b),
         "runs/update" => body::<runs::UpdateRun>(b),
         "runs/delete" => body::<super::RunRef>(b),

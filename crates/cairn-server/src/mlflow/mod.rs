@@ -334,6 +334,10 @@ fn api_routes() -> Router<AppState> {
         .route(&r("runs/delete-tag"), post(runs::delete_tag))
         .route(&r("runs/log-batch"), post(metrics::log_batch))
         .route(&r("runs/log-inputs"), post(inputs::log_inputs))
+        .route(
+            &r("experiments/search-datasets"),
+            post(inputs::search_datasets),
+        )
         .route(&r("metrics/get-history"), get(metrics::get_history))
         .route(&r("metrics/get-history-bulk"), get(bulk::history_bulk))
         .route(

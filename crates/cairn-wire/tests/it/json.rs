@@ -345,6 +345,9 @@ fn full_lineage() -> Lineage {
                 rows: Some(1_281_167),
                 source_type: Some("s3".into()),
                 schema: Some("{}".into()),
+                source: Some(r#"{"uri": "s3://data/imagenet"}"#.into()),
+                profile: Some(r#"{"num_rows": 1281167}"#.into()),
+                tags: BTreeMap::from([("split".into(), "train".into())]),
             },
         )]),
         feature_set: Some(FeatureSetVersion {
