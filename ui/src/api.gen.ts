@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -46,6 +46,8 @@ export const OPERATIONS = [
   { name: "approvals", method: "GET", path: "/models/{name}/versions/{version}/approvals" },
   { name: "evaluations", method: "GET", path: "/runs/{id}/evaluations" },
   { name: "log_evaluation", method: "POST", path: "/runs/{id}/evaluations" },
+  { name: "run_traces", method: "GET", path: "/runs/{id}/traces" },
+  { name: "trace", method: "GET", path: "/traces/{id}" },
 ] as const;
 
 /** The API over `transport`. */
@@ -152,6 +154,14 @@ export function client(transport: Transport) {
     /** Records an evaluation of a run on a benchmark, replacing any of that benchmark. */
     logEvaluation: (request: EvaluationLog) =>
       transport.call<EvaluationView>("log_evaluation", "POST", "/runs/{id}/evaluations", request),
+    /** A run's traces (its `mlflow.sourceRun` and those linked to it), newest first, narrowed
+     *  by text found in a trace's id, name, previews or spans. */
+    runTraces: (request: RunTracesRequest) =>
+      transport.call<TracesPage>("run_traces", "GET", "/runs/{id}/traces", request),
+    /** A trace with its span tree: each span's place, timing, status, inputs, outputs and
+     *  attributes, and the trace's assessments. */
+    trace: (request: TraceRef) =>
+      transport.call<TraceView>("trace", "GET", "/traces/{id}", request),
   };
 }
 

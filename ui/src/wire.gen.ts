@@ -149,6 +149,33 @@ export type ArtifactText = {
 };
 
 /**
+ * A feedback or expectation as the UI shows it.
+ */
+export type AssessmentView = {
+  assessment_id: string,
+  name: string,
+  /**
+   * `feedback` or `expectation`.
+   */
+  kind: string,
+  /**
+   * The value as JSON text.
+   */
+  value: string,
+  rationale: string | null,
+  source: string,
+  valid: boolean,
+};
+
+/**
+ * An attribute of a span, its value as JSON text.
+ */
+export type AttributeView = {
+  key: string,
+  value: string,
+};
+
+/**
  * How one axis maps data values to pixels: `lo` is drawn at pixel `px_lo`, `hi` at `px_hi`,
  * linearly in the value (or in its log10 for [`Scale::Log`]) in between. For a y axis `px_lo`
  * is the bottom of the plot, so `px_lo > px_hi`.
@@ -822,6 +849,18 @@ export type EvaluationView = {
    */
   logged_ms?: number,
   logged_by?: string,
+};
+
+/**
+ * Something that happened during a span.
+ */
+export type EventView = {
+  name: string,
+  /**
+   * Microseconds after the trace's first span started.
+   */
+  offset_us: number,
+  attributes: Array<AttributeView>,
 };
 
 /**
@@ -1714,6 +1753,22 @@ export type RunSummary = {
 };
 
 /**
+ * A run's traces, newest first, narrowed by text.
+ */
+export type RunTracesRequest = {
+  /**
+   * The run, by id or unique id prefix.
+   */
+  id: string,
+  /**
+   * Text that must occur in the trace (its id, name, previews or any span).
+   */
+  q?: string | null,
+  limit?: number | null,
+  offset?: number | null,
+};
+
+/**
  * A run with its live metric summaries (current even while the run is still logging, when the
  * catalog's copy may trail by a couple of seconds).
  */
@@ -1938,6 +1993,42 @@ export type SetPrice = {
 };
 
 /**
+ * One span for the waterfall: where it sits in the tree and in time.
+ */
+export type SpanView = {
+  /**
+   * 16 hex digits.
+   */
+  span_id: string,
+  parent_id: string | null,
+  name: string,
+  /**
+   * MLflow's span type (`LLM`, `CHAIN`, `TOOL`, …).
+   */
+  span_type: string | null,
+  /**
+   * `OK`, `ERROR` or `UNSET`.
+   */
+  status: string,
+  status_message: string,
+  /**
+   * Microseconds after the trace's first span started.
+   */
+  offset_us: number,
+  /**
+   * `None` while the span has not ended.
+   */
+  duration_us: number | null,
+  /**
+   * Inputs and outputs (MLflow's `mlflow.spanInputs`/`mlflow.spanOutputs`) as JSON text.
+   */
+  inputs: string | null,
+  outputs: string | null,
+  attributes: Array<AttributeView>,
+  events: Array<EventView>,
+};
+
+/**
  * One column: its category, where it is drawn, and each series' value (in series order).
  */
 export type StackedColumnMap = {
@@ -2002,6 +2093,58 @@ export type Tombstone = {
   at_ms: number,
   reason: string,
   covers?: Array<string>,
+};
+
+/**
+ * A trace by id.
+ */
+export type TraceRef = {
+  id: string,
+};
+
+/**
+ * One trace in a list.
+ */
+export type TraceSummary = {
+  trace_id: string,
+  name: string | null,
+  /**
+   * `OK`, `ERROR`, `IN_PROGRESS` or `STATE_UNSPECIFIED`.
+   */
+  state: string,
+  /**
+   * When the request came, Unix milliseconds.
+   */
+  request_time_ms: number,
+  execution_ms: number | null,
+  span_count: number,
+  request_preview: string | null,
+  response_preview: string | null,
+  tags: { [key in string]: string },
+  assessment_count: number,
+};
+
+/**
+ * One trace with its span tree (spans by start time; `parent_id` links the tree).
+ */
+export type TraceView = {
+  trace: TraceSummary,
+  experiment: string,
+  runs: Array<string>,
+  metadata: { [key in string]: string },
+  assessments: Array<AssessmentView>,
+  spans: Array<SpanView>,
+};
+
+/**
+ * A page of traces.
+ */
+export type TracesPage = {
+  traces: Array<TraceSummary>,
+  /**
+   * Where the next page starts; absent on the last.
+   */
+  next_offset: number | null,
 };
 
 /**

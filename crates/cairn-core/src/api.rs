@@ -377,6 +377,16 @@ operations! {
     log_evaluation: Post "/runs/{id}/evaluations", EvaluationLog => EvaluationView,
         [NotFound, InvalidArgument, Conflict],
         |ws, r| ws.log_evaluation_request(r);
+    /// A run's traces (its `mlflow.sourceRun` and those linked to it), newest first, narrowed
+    /// by text found in a trace's id, name, previews or spans.
+    run_traces: Get "/runs/{id}/traces", crate::traces::RunTracesRequest => crate::traces::TracesPage,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.run_traces(&r);
+    /// A trace with its span tree: each span's place, timing, status, inputs, outputs and
+    /// attributes, and the trace's assessments.
+    trace: Get "/traces/{id}", crate::traces::TraceRef => crate::traces::TraceView,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.trace_view(&r.id);
 }
 
 #[cfg(test)]

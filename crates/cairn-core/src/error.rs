@@ -210,6 +210,8 @@ pub enum Error {
     Artifacts(#[from] cairn_artifacts::Error),
     #[error(transparent)]
     Sync(#[from] cairn_sync::Error),
+    #[error(transparent)]
+    Traces(#[from] cairn_traces::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -311,6 +313,7 @@ impl Error {
             Error::Artifacts(_) => Code::Io,
             Error::Io { .. } => Code::Io,
             Error::Sync(e) => sync_code(e),
+            Error::Traces(e) => crate::traces::code(e),
         }
     }
 

@@ -2,7 +2,8 @@
 //! and the desktop app are thin adapters over [`Workspace`].
 //!
 //! A workspace is a directory holding the catalog (`catalog.db`: automerge docs and their
-//! projections), the metric store (`metrics.db`) and the artifact store (`artifacts/`). The
+//! projections), the metric store (`metrics.db`), the trace store (`traces.db`) and the
+//! artifact store (`artifacts/`). The
 //! façade enforces the rules that span them: the mandatory run schema, MLflow's param
 //! immutability, key validation, summary metrics kept in step with the series.
 //!
@@ -28,6 +29,7 @@ mod runs;
 mod search;
 mod stores;
 pub mod team;
+pub mod traces;
 mod transfer;
 mod views;
 mod workspace;

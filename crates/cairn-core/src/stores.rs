@@ -1,7 +1,7 @@
-//! [`Stores`]: one set of connections to a workspace's stores (catalog, metric store, artifact
-//! store) and the rules that span them — experiments, the schema, runs, metrics, artifacts.
-//! The public handle, [`crate::Workspace`], keeps one set for writes and a pool for reads, and
-//! calls these methods; nothing outside this crate sees this type.
+//! [`Stores`]: one set of connections to a workspace's stores (catalog, metric store, trace
+//! store, artifact store) and the rules that span them — experiments, the schema, runs,
+//! metrics, artifacts. The public handle, [`crate::Workspace`], keeps one set for writes and a
+//! pool for reads, and calls these methods; nothing outside this crate sees this type.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use cairn_model::{
     MetricSummary, ParentKind, Run, RunId, RunSchema, RunStatus, validate_artifact_path,
     validate_key,
 };
+use cairn_traces::TraceStore;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
@@ -102,6 +103,7 @@ pub(crate) struct Stores {
     catalog: Catalog,
     metrics: MetricStore,
     artifacts: ArtifactStore,
+    traces: TraceStore,
     last_summary_flush: HashMap<RunId, Instant>,
 }
 
@@ -161,6 +163,7 @@ impl Stores {
         let catalog = Catalog::open(&dir.join("catalog.db"), user)?;
         let metrics = MetricStore::open(&dir.join("metrics.db"))?;
         let artifacts = ArtifactStore::open(&dir.join("artifacts"))?;
+        let traces = TraceStore::open(&dir.join("traces.db"))?;
         restrict_to_owner(dir)?;
         Ok(Stores {
             dir: dir.to_owned(),
@@ -169,6 +172,7 @@ impl Stores {
             catalog,
             metrics,
             artifacts,
+            traces,
             last_summary_flush: HashMap::new(),
         })
     }
@@ -759,6 +763,14 @@ impl Stores {
         &self.artifacts
     }
 
+    pub(crate) fn traces(&self) -> &TraceStore {
+        &self.traces
+    }
+
+    pub(crate) fn traces_mut(&mut self) -> &mut TraceStore {
+        &mut self.traces
+    }
+
     /// Metric store access for bulk writers inside this crate (demo data).
     pub(crate) fn metric_store(&mut self) -> &mut MetricStore {
         &mut self.metrics
@@ -956,7 +968,7 @@ fn restrict_to_owner(dir: &Path) -> Result<(), Error> {
         Ok(())
     };
     restrict(dir, 0o700)?;
-    for db in ["catalog.db", "metrics.db", "sync.db"] {
+    for db in ["catalog.db", "metrics.db", "traces.db", "sync.db"] {
         for suffix in ["", "-wal", "-shm"] {
             restrict(&dir.join(format!("{db}{suffix}")), 0o600)?;
         }

@@ -56,11 +56,12 @@ pub enum Error {
     /// A stored row or entry holds impossible values.
     #[error("trace store: corrupt data for {what}: {reason}")]
     Corrupt { what: String, reason: String },
-    #[error("no trace '{0}'")]
+    // The messages of these three read as MLflow's server words them.
+    #[error("Trace with ID '{0}' not found.")]
     UnknownTrace(String),
-    #[error("trace '{trace}' has no assessment '{id}'")]
+    #[error("Assessment with ID '{id}' not found for trace '{trace}'")]
     UnknownAssessment { trace: String, id: String },
-    #[error("trace '{trace}' has no tag '{key}'")]
+    #[error("No trace tag with key '{key}' for trace with ID '{trace}'")]
     UnknownTag { trace: String, key: String },
     #[error("invalid trace id '{0}': it must be 1-256 letters, digits or -_.:/")]
     InvalidTraceId(String),

@@ -42,6 +42,14 @@ fn every_declared_operation_answers_through_call() {
         Default::default(),
     )
     .unwrap();
+    let trace = ws
+        .start_trace(cairn_core::traces::TraceStart {
+            experiment: "0".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .trace_id
+        .to_string();
     // One valid request per operation; the test fails when an operation is added without one.
     let requests = [
         ("info", json!({})),
@@ -93,6 +101,8 @@ fn every_declared_operation_answers_through_call() {
                    "slices": {"sex=f": {"acc": 0.8}, "sex=m": {"acc": 0.9}}}),
         ),
         ("evaluations", json!({"id": &id[..12]})),
+        ("run_traces", json!({"id": id})),
+        ("trace", json!({"id": trace})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {

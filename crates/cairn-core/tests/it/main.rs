@@ -10,6 +10,7 @@ mod logged_models;
 mod registry;
 mod runs;
 mod search;
+mod traces;
 
 use cairn_core::{NewRun, Workspace};
 use cairn_model::RunId;
