@@ -560,11 +560,9 @@ fn check(filter: &str, c: &Clause) -> Result<(), Error> {
                 if !matches!(c.op, Eq | Ne | Like | ILike | In | NotIn) {
                     return Err(refuse(k, "=, !=, LIKE, ILIKE, IN or NOT IN"));
                 }
+                // MLflow keeps a trace's name as a tag, and tags take no IN.
                 if matches!(c.op, In | NotIn)
-                    && !matches!(
-                        k,
-                        "name" | "status" | "request_id" | "run_id" | "client_request_id"
-                    )
+                    && !matches!(k, "status" | "request_id" | "run_id" | "client_request_id")
                 {
                     return Err(refuse(k, "=, !=, LIKE or ILIKE"));
                 }
@@ -697,19 +695,6 @@ fn compile_one(c: &Clause, params: &mut Vec<Sql>) -> String {
                 }
             };
             let r = rhs(c, params);
-            // MLflow's v2 API spells states `TRACE_STATUS_OK`.
-            if k == "status" {
-                for p in params.iter_mut().rev().take(match &c.value {
-                    Lit::List(v) => v.len(),
-                    _ => 1,
-                }) {
-                    if let Sql::Text(s) = p
-                        && let Some(rest) = s.strip_prefix("TRACE_STATUS_")
-                    {
-                        *s = rest.to_owned();
-                    }
-                }
-            }
             format!("{col} {r}")
         }
         Entity::Tag(k) | Entity::Meta(k) => {
@@ -834,7 +819,7 @@ mod tests {
         assert_eq!(c[2].value, Lit::Int(5));
         assert_eq!(c[3].entity, Entity::Meta("mlflow.sourceRun".into()));
         assert_eq!(c[3].op, Op::IsNotNull);
-        let c = parse("trace.name IN ('a', 'b') AND span.type NOT IN ('LLM') AND feedback.good = 'true' AND trace.text ILIKE '%x%'").unwrap();
+        let c = parse("trace.status IN ('a', 'b') AND span.type NOT IN ('LLM') AND feedback.good = 'true' AND trace.text ILIKE '%x%'").unwrap();
         assert_eq!(c[0].value, Lit::List(vec!["a".into(), "b".into()]));
         assert_eq!(c[1].op, Op::NotIn);
         assert!(parse("").unwrap().is_empty());
@@ -856,6 +841,8 @@ mod tests {
         assert!(reason("span.kind = 'x'").contains("'span.kind' is not searchable"));
         assert!(reason("trace.status = 'OK' trace.name = 'x'").contains("expected AND"));
         assert!(reason("trace.name IN ('a'").contains("expected ',' or ')'"));
+        // As MLflow: a trace's name is a tag, and tags take no IN.
+        assert!(reason("trace.name IN ('a')").contains("IN is not a comparison for name"));
         let long = "a".repeat(MAX_FILTER + 1);
         assert!(reason(&long).contains("at most"));
     }

@@ -170,3 +170,49 @@ fn gzip_bodies_inflate_within_the_limit() {
         e.finish().unwrap()
     }
 }
+
+/// What real exporters sent (see `tests/data/otlp/capture.py`).
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/otlp")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn real_exporter_output_decodes() {
+    let got = otlp::decode_protobuf(&fixture("mlflow-client.pb"), &Limits::default()).unwrap();
+    let s = &got[0].spans[0];
+    assert_eq!(s.name, "retrieve");
+    assert!(s.parent_id.is_some());
+    assert_eq!(s.span_type().as_deref(), Some("RETRIEVER"));
+    assert!(matches!(s.attribute("score"), Some(Value::Double(d)) if *d == 0.75));
+    assert!(matches!(
+        s.attribute("mlflow.spanInputs"),
+        Some(Value::KvList(_))
+    ));
+
+    let pb = otlp::decode_protobuf(&fixture("otel-sdk.pb"), &Limits::default()).unwrap();
+    let json = otlp::decode_json(&fixture("otel-sdk.json"), &Limits::default()).unwrap();
+    assert_eq!(pb, json, "the same request as protobuf and as OTLP/JSON");
+    let names: Vec<&str> = pb[0].spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db-query", "handle-request"]);
+    let db = &pb[0].spans[0];
+    assert_eq!(db.status.code, cairn_traces::StatusCode::Error);
+    assert_eq!(db.events[0].name, "exception");
+    assert_eq!(db.links[0].span_id, pb[0].spans[1].span_id);
+    let root = &pb[0].spans[1];
+    assert_eq!(root.attribute("http.status_code"), Some(&Value::Int(500)));
+    assert_eq!(
+        root.attribute("flags"),
+        Some(&Value::Array(vec![Value::Bool(true), Value::Bool(false)]))
+    );
+    assert!(
+        pb[0]
+            .resource
+            .iter()
+            .any(|(k, v)| k == "service.name" && v == &Value::Str("checkout".into()))
+    );
+}

@@ -115,10 +115,7 @@ fn filters_select_what_they_say() {
     let s = store();
     assert_eq!(filtered(&s, ""), vec![10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
     assert_eq!(filtered(&s, "trace.status = 'ERROR'"), vec![9, 7, 5, 3, 1]);
-    assert_eq!(
-        filtered(&s, "status = 'TRACE_STATUS_OK'"),
-        vec![10, 8, 6, 4, 2]
-    );
+    assert_eq!(filtered(&s, "status = 'OK'"), vec![10, 8, 6, 4, 2]);
     assert_eq!(
         filtered(&s, "trace.status IN ('OK') AND timestamp_ms >= 6000"),
         vec![10, 8, 6]
@@ -140,9 +137,13 @@ fn filters_select_what_they_say() {
     );
     assert_eq!(filtered(&s, "trace.run_id = 'run-3'"), vec![9, 6, 5, 3]);
     assert_eq!(filtered(&s, "trace.name = 'root-4'"), vec![4]);
+    assert_eq!(filtered(&s, "trace.name LIKE 'root-1%'"), vec![10, 1]);
     assert_eq!(
-        filtered(&s, "trace.name IN ('root-4', 'root-7')"),
-        vec![7, 4]
+        filtered(
+            &s,
+            &format!("trace.request_id IN ('{}', '{}')", trace_id(2), trace_id(5))
+        ),
+        vec![5, 2]
     );
     assert_eq!(filtered(&s, "trace.text LIKE '%zanzibar%'"), vec![4]);
     assert_eq!(filtered(&s, "span.type = 'LLM'"), vec![4]);
