@@ -118,6 +118,7 @@ pub struct NewAssessment {
     pub span_id: Option<String>,
     pub source: AssessmentSource,
     pub create_time_ms: Option<i64>,
+    pub last_update_time_ms: Option<i64>,
     pub value: AssessmentValue,
     pub rationale: Option<String>,
     pub metadata: BTreeMap<String, String>,
@@ -455,14 +456,15 @@ fn assessment_of(n: NewAssessment, trace: &TraceId) -> Result<Assessment, Error>
         return Err(Error::Invalid("an assessment needs a name".into()));
     }
     let now = now_ms();
+    let created = n.create_time_ms.unwrap_or(now);
     Ok(Assessment {
         assessment_id: n.assessment_id.unwrap_or_else(new_assessment_id),
         assessment_name: n.name,
         trace_id: trace.clone(),
         span_id: n.span_id.filter(|s| !s.is_empty()),
         source: n.source,
-        create_time_ms: n.create_time_ms.unwrap_or(now),
-        last_update_time_ms: now,
+        create_time_ms: created,
+        last_update_time_ms: n.last_update_time_ms.unwrap_or(created),
         value: n.value,
         rationale: n.rationale,
         metadata: n.metadata,

@@ -326,6 +326,7 @@ fn feedback(trace: &str, value: serde_json::Value, overrides: Option<String>) ->
             source_id: "ann".into(),
         },
         create_time_ms: None,
+        last_update_time_ms: None,
         value: AssessmentValue::Feedback { value, error: None },
         rationale: None,
         metadata: BTreeMap::new(),

@@ -19,6 +19,7 @@ mod metrics;
 mod registry;
 mod runs;
 mod sources;
+mod traces;
 mod webui;
 
 use axum::Router;
@@ -302,6 +303,7 @@ pub(crate) fn routes() -> Router<AppState> {
 fn api_routes() -> Router<AppState> {
     let r = |path: &str| format!("{API}/{path}");
     Router::new()
+        .merge(traces::routes())
         .route("/version", get(|| async { "3.17.2" }))
         .route("/health", get(|| async { "OK" }))
         .route(&r("experiments/create"), post(experiments::create))
