@@ -321,3 +321,97 @@ test("a promotion the gate refuses lists every failed check; once the gate is li
   assert.deepEqual(history.map((e) => [e.passed, e.promoted]), [[true, true], [false, false]]);
   rmSync(file, { force: true });
 });
+
+test("a run's traces, logged through OTLP, list as the API lists them and open into their span tree", async () => {
+  // A run as the MLflow client creates one, and two traces sent to it as OTLP/JSON the way
+  // OpenTelemetry's exporter sends them to MLflow (`/v1/traces`, the run in x-mlflow-run-id).
+  const created = await fetch(base + "/api/2.0/mlflow/runs/create", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ experiment_id: "0", run_name: "rag-agent", start_time: Date.now() }),
+  });
+  assert.equal(created.status, 200);
+  const id = (await created.json()).run.info.run_id;
+  const t0 = BigInt(Date.now()) * 1_000_000n;
+  const ns = (us) => String(t0 + BigInt(us) * 1000n);
+  const str = (key, v) => ({ key, value: { stringValue: v } });
+  const span = (traceId, spanId, parentSpanId, name, startUs, endUs, extra = {}) => ({
+    traceId, spanId, parentSpanId, name, kind: "SPAN_KIND_INTERNAL", startTimeUnixNano: ns(startUs), endTimeUnixNano: ns(endUs),
+    attributes: extra.attributes ?? [], events: extra.events ?? [], status: extra.status ?? { code: "STATUS_CODE_OK" },
+  });
+  const agent = "0af7651916cd43dd8448eb211c80319c";
+  const lookup = "5b8aa5a2d2c872e8321cf37308d69df2";
+  const spans = [
+    span(agent, "b7ad6b7169203331", "", "agent", 0, 120_000, { attributes: [str("mlflow.spanType", '"AGENT"'), str("mlflow.spanInputs", '{"question": "what is cairn?"}'), str("mlflow.spanOutputs", '"a tracker"')] }),
+    span(agent, "00f067aa0ba902b7", "b7ad6b7169203331", "retrieve", 5_000, 35_000, { attributes: [str("mlflow.spanType", '"RETRIEVER"'), str("index", "docs-v2")] }),
+    span(agent, "53995c3f42cd8ad8", "00f067aa0ba902b7", "embed", 6_000, 16_000, { attributes: [str("model", "mini-embed")] }),
+    span(agent, "e457b5a2e4d86bd1", "b7ad6b7169203331", "generate", 40_000, 118_000, {
+      attributes: [str("mlflow.spanType", '"LLM"'), str("llm.model", "small-chat")],
+      status: { code: "STATUS_CODE_ERROR", message: "rate limited" },
+      events: [{ timeUnixNano: ns(90_000), name: "retry", attributes: [str("attempt", "2")] }],
+    }),
+    span(lookup, "d75597dee50b0cac", "", "lookup", 200_000, 203_500),
+  ];
+  const sent = await fetch(base + "/v1/traces", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "x-mlflow-experiment-id": "0", "x-mlflow-run-id": id },
+    body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [str("service.name", "rag")] }, scopeSpans: [{ scope: { name: "e2e" }, spans }] }] }),
+  });
+  assert.equal(sent.status, 200, await sent.text());
+
+  const listed = await apiGet(`/api/v1/runs/${id}/traces`);
+  assert.deepEqual(listed.traces.map((t) => [t.trace_id, t.span_count]).sort(), [[`tr-${agent}`, 4], [`tr-${lookup}`, 1]].sort());
+  await page.goto(`${base}/#/run/${id}`);
+  const section = page.getByTestId("traces");
+  await section.locator("table.trace-list tbody tr").first().waitFor();
+  // The list: one row per trace, in the API's order, with its status and span count.
+  const rows = section.locator("table.trace-list tbody tr");
+  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.trace)), listed.traces.map((t) => t.trace_id));
+  for (const t of listed.traces) {
+    const cells = await section.locator(`tr[data-trace="${t.trace_id}"] td`).allInnerTexts();
+    assert.equal(cells[1], t.state, `${t.trace_id} state`);
+    assert.equal(cells[4], String(t.span_count), `${t.trace_id} span count`);
+  }
+
+  // The agent's trace: its spans as the API returns them, a parent above its children, each bar
+  // at its offset and as wide as its duration on the trace's scale.
+  await section.locator(`tr[data-trace="tr-${agent}"]`).click();
+  const view = await apiGet(`/api/v1/traces/tr-${agent}`);
+  const tree = section.locator(`.waterfall[data-trace="tr-${agent}"]`);
+  await tree.waitFor();
+  const shown = await tree.locator(".wf-row").evaluateAll((rows) => rows.map((r) => {
+    const bar = r.querySelector(".wf-bar");
+    return { id: r.dataset.span, depth: Number(r.dataset.depth), status: r.querySelector(".wf-status").textContent, left: Number(bar.dataset.left), width: Number(bar.dataset.width) };
+  }));
+  assert.deepEqual(shown.map((r) => r.id).sort(), view.spans.map((s) => s.span_id).sort());
+  assert.deepEqual(shown.map((r) => r.id), ["b7ad6b7169203331", "00f067aa0ba902b7", "53995c3f42cd8ad8", "e457b5a2e4d86bd1"]);
+  const total = Math.max(...view.spans.map((s) => s.offset_us + (s.duration_us ?? 0)));
+  const at = Object.fromEntries(shown.map((r, i) => [r.id, i]));
+  for (const s of view.spans) {
+    const r = shown[at[s.span_id]];
+    assert.equal(r.status, s.status, `${s.name} status`);
+    assert.equal(r.depth, s.parent_id ? shown[at[s.parent_id]].depth + 1 : 0, `${s.name} depth`);
+    if (s.parent_id) assert.ok(at[s.parent_id] < at[s.span_id], `${s.name} under its parent`);
+    assert.ok(Math.abs(r.left - (s.offset_us / total) * 100) < 0.01, `${s.name} starts at ${r.left}%`);
+    assert.ok(Math.abs(r.width - (s.duration_us / total) * 100) < 0.01, `${s.name} lasts ${r.width}%`);
+  }
+  assert.deepEqual(view.spans.map((s) => [s.name, s.offset_us, s.duration_us]).sort(), [["agent", 0, 120000], ["embed", 6000, 10000], ["generate", 40000, 78000], ["retrieve", 5000, 30000]]);
+  // A span's attributes, status message and events on click.
+  const generate = view.spans.find((s) => s.name === "generate");
+  await tree.locator(`[data-span="${generate.span_id}"] .wf-line`).click();
+  const detail = tree.locator(`[data-detail="${generate.span_id}"]`);
+  for (const a of generate.attributes) assert.equal(await detail.locator(`[data-attribute="${a.key}"] td`).innerText(), a.value);
+  assert.match(await detail.innerText(), /rate limited/);
+  assert.match(await detail.locator("table.events").innerText(), /retry\s+90\.0 ms/);
+  await section.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(shots, "4c-traces.png"), fullPage: true });
+
+  // A run without traces has no traces section.
+  const other = (await apiGet("/api/v1/runs?limit=5")).runs.map((r) => r.id).find((r) => r !== id);
+  const answered = page.waitForResponse((r) => r.url().includes(`/runs/${other}/traces`));
+  await page.goto(`${base}/#/run/${other}`);
+  assert.deepEqual((await (await answered).json()).traces, []);
+  await page.locator("h2", { hasText: /^Params/ }).waitFor();
+  await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
+  assert.equal(await page.getByTestId("traces").count(), 0);
+});

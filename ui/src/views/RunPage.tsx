@@ -1,4 +1,4 @@
-// One run: overview, full lineage, cost, params, metric charts, system metrics, artifacts, log output.
+// One run: overview, full lineage, cost, traces, params, metric charts, system metrics, artifacts, log output.
 
 import { useEffect, useState } from "preact/hooks";
 
@@ -6,6 +6,7 @@ import { MetricChart } from "../components/Chart";
 import { Evaluations } from "../components/Evaluations";
 import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
 import { RunCost } from "../components/RunCost";
+import { RunTraces } from "../components/RunTraces";
 import { bytes, duration, metric, thousands, time } from "../format";
 import { api, go } from "../state";
 import type { EvaluationView, RunView } from "../wire";
@@ -113,6 +114,7 @@ export function RunPage({ id }: { id: string }) {
       </div>
       <Evaluations runId={run.id} views={evals} />
       <RunCost id={run.id} />
+      <RunTraces runId={run.id} />
       <section class="card">
         <h2>Params ({Object.keys(run.params).length})</h2>
         <table class="kv">
