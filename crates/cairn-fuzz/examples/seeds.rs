@@ -1,7 +1,7 @@
 //! Writes the binary seed inputs of the sync, chunk and manifest targets from a real session:
-//! a workspace with demo runs, a sealed metric chunk, a file and a directory artifact syncs to a
-//! fresh device (built as `cairn_fuzz::sync_session` builds it) while a relay records what the
-//! fresh device receives. Run it after a wire-format change:
+//! a workspace with demo runs, a sealed metric chunk, a file and a directory artifact and a trace
+//! syncs to a fresh device (built as `cairn_fuzz::sync_session` builds it) while a relay
+//! records what the fresh device receives. Run it after a wire-format change:
 //!
 //! ```text
 //! cargo run -p cairn-fuzz --example seeds -- fuzz/corpus
@@ -63,6 +63,36 @@ async fn main() -> Result<()> {
         })
         .collect();
     ws.log_metrics(run.id, &[("loss", &points)])?;
+    // A trace of the run (entries of a trace log, sent in the trace phase).
+    let span = |id: u8, parent: Option<u8>, name: &str| cairn_traces::Span {
+        trace_id: [7; 16],
+        span_id: [id; 8],
+        parent_id: parent.map(|p| [p; 8]),
+        name: name.into(),
+        start_ns: 1_700_000_000_000_000_000 + u64::from(id) * 1000,
+        end_ns: 1_700_000_000_000_500_000,
+        attributes: vec![(
+            "mlflow.spanInputs".into(),
+            cairn_traces::Value::Str("{\"q\": \"hi\"}".into()),
+        )],
+        ..cairn_traces::Span::default()
+    };
+    let body = cairn_traces::otlp::encode(&[cairn_traces::otlp::ResourceSpans {
+        resource: vec![(
+            "service.name".into(),
+            cairn_traces::Value::Str("seeds".into()),
+        )],
+        spans: vec![span(1, None, "agent"), span(2, Some(1), "llm")],
+    }]);
+    let exp = ws.run(run.id)?.run.experiment.to_string();
+    ws.ingest_otlp(
+        &exp,
+        Some(&run.id.to_string()),
+        &body,
+        cairn_core::traces::OtlpFormat::Protobuf,
+        None,
+        &cairn_core::traces::OtlpLimits::default(),
+    )?;
     drop(ws);
     let stream = record(&ws_dir, &work.path().join("fresh-1")).await?;
     write(out, "sync_session", "joiner", &stream)?;
@@ -174,6 +204,7 @@ async fn record(stocked: &Path, fresh: &Path) -> Result<Vec<u8>> {
     let fresh = SharedStores::new(Stores {
         catalog: Catalog::open_in_memory("fuzz")?,
         metrics: MetricStore::open_in_memory()?,
+        traces: cairn_traces::TraceStore::open_in_memory()?,
         artifacts: ArtifactStore::open(&fresh.join("artifacts"))?,
         ledger: Ledger::open(&fresh.join("sync.db"))?,
         manifests: Default::default(),

@@ -246,6 +246,13 @@ pub fn sync_session(data: &[u8]) {
             }
         }
     }
+    if let Ok((marks, _)) = stores.traces_manifest() {
+        for (source, count) in marks {
+            if let Ok(entries) = stores.traces.entries(&source, 0, 100_000) {
+                assert!(entries.len() as u64 <= count, "trace log {source}");
+            }
+        }
+    }
     if let Ok(blobs) = stores.artifacts.list() {
         for (hash, _) in blobs {
             assert!(stores.artifacts.read(&hash).is_ok(), "stored blob {hash}");
@@ -272,6 +279,7 @@ pub fn session_of_a_joiner(
     let stores = SharedStores::new(Stores {
         catalog: Catalog::open_in_memory("fuzz").expect("an in-memory catalog"),
         metrics: MetricStore::open_in_memory().expect("an in-memory metric store"),
+        traces: cairn_traces::TraceStore::open_in_memory().expect("an in-memory trace store"),
         artifacts: ArtifactStore::open(&dir.path().join("artifacts")).expect("an artifact store"),
         ledger: Ledger::open(&dir.path().join("sync.db")).expect("a ledger"),
         manifests: Default::default(),

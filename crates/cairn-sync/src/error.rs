@@ -16,6 +16,8 @@ pub enum Error {
     #[error(transparent)]
     Metrics(#[from] cairn_metrics::Error),
     #[error(transparent)]
+    Traces(#[from] cairn_traces::Error),
+    #[error(transparent)]
     Artifacts(#[from] cairn_artifacts::Error),
     #[error("sync ledger: {0}")]
     Ledger(#[from] rusqlite::Error),

@@ -3,8 +3,9 @@
 //! What this crate is:
 //! - transport-free sync sessions ([`session`]) over any ordered byte stream, framed by
 //!   [`wire`]: the catalog's automerge docs (only those whose heads differ, with the per-peer
-//!   sync state persisted by the catalog), metric series by high-water mark, artifact blobs
-//!   verified against their BLAKE3 before they are stored;
+//!   sync state persisted by the catalog), metric series and trace logs by high-water mark
+//!   (sealed chunks as stored, the rest as points or entries), artifact blobs verified against
+//!   their BLAKE3 before they are stored;
 //! - which blobs are live and may travel ([`live`]), and signed purge tombstones that take a
 //!   blob off every device ([`purge`]);
 //! - the roster ([`roster`]) in the team doc, invitations ([`ticket`]) and the device key
@@ -94,7 +95,7 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     pub last_sent: u64,
     pub last_received: u64,
-    /// True when this device holds changes (catalog, metrics or blobs) it had not when it last
+    /// True when this device holds changes (catalog, metrics, traces or blobs) it had not when it last
     /// synced with the peer.
     pub pending: bool,
 }
@@ -137,10 +138,7 @@ pub fn status(stores: &mut Stores, me: &str) -> Result<SyncStatus, Error> {
             None => true,
             Some(synced) => {
                 if digest.is_none() {
-                    let (_, cd) = stores.catalog_manifest()?;
-                    let (_, md) = stores.metrics_manifest()?;
-                    let (_, bd) = stores.blobs_manifest()?;
-                    digest = Some([cd, md, bd].concat());
+                    digest = Some(stores.digest()?);
                 }
                 digest.as_deref() != Some(synced)
             }

@@ -485,12 +485,18 @@ async fn fetch_from(
     r
 }
 
-/// SQLite's `data_version` of the catalog and the metric store: it changes when another
-/// process writes.
-async fn versions(inner: &Inner) -> Option<(i64, i64)> {
+/// SQLite's `data_version` of the catalog, the metric store and the trace store: it changes
+/// when another process writes.
+async fn versions(inner: &Inner) -> Option<(i64, i64, i64)> {
     inner
         .stores
-        .run(|s| Ok((s.catalog.data_version()?, s.metrics.data_version()?)))
+        .run(|s| {
+            Ok((
+                s.catalog.data_version()?,
+                s.metrics.data_version()?,
+                s.traces.data_version()?,
+            ))
+        })
         .await
         .ok()
 }

@@ -1,7 +1,8 @@
 //! One sync session between two devices over any ordered byte stream. Both sides run the same
 //! code (the protocol is symmetric), so either may dial:
 //!
-//! 1. `Hello`: version and three digests (catalog heads, metric high-water marks, eager blobs).
+//! 1. `Hello`: version and four digests (catalog heads, metric and trace high-water marks,
+//!    eager blobs).
 //!    Equal digests skip that part: peers already in sync exchange two small frames and `Done`.
 //! 2. Catalog: `Heads` (each doc's 8-byte heads digest), then rounds of automerge sync messages
 //!    for the docs that differ only. In each round each side sends one `Doc` per active doc (a
@@ -9,15 +10,20 @@
 //!    round where neither side had anything to say. Both sides see both messages, so both agree.
 //! 3. Metrics: `Marks` (every series and its count); each side sends the points the other lacks
 //!    as `Points` continuing at the other's count, then `RoundEnd`.
-//! 4. Blobs: first each side acts on purge tombstones the catalog brought (see [`crate::purge`]);
+//! 4. Traces: `TraceMarks` (every trace log, one per device that wrote traces, and its entry
+//!    count); each side sends the entries the other lacks — sealed chunks as stored
+//!    (`TraceChunk`, verified against their BLAKE3 and every entry decoded before anything is
+//!    stored), the rest as `TraceEntries` — continuing at the other's count, then `RoundEnd`.
+//!    A log has one writer, so what another session brought meanwhile is passed over.
+//! 5. Blobs: first each side acts on purge tombstones the catalog brought (see [`crate::purge`]);
 //!    then `BlobList` (the *live* blobs this side holds, see [`crate::live`]: a deleted
 //!    artifact's, a deleted run's or a purged blob is never offered), `BlobWant` (the blobs up
 //!    to the eager limit this side lacks, never a purged one), then the wanted `Blob`s, each
 //!    verified against its BLAKE3 before it is stored.
-//! 5. `Done`.
+//! 6. `Done`.
 //!
 //! Outgoing frames go through a writer task so a side never blocks on writing while the other
-//! is writing too; in the bulk phases (metrics, blobs) each side sends while it reads the
+//! is writing too; in the bulk phases (metrics, traces, blobs) each side sends while it reads the
 //! other's frames, paced to at most [`SEND_BUDGET`] queued, so memory does not grow with what
 //! the peer lacks. Store access (SQLite, automerge, blob files) runs on tokio's blocking pool. Anything malformed, unexpected or unverifiable ends the session with an
 //! error; what was already stored was valid and stays (and the per-doc sync state persisted with
@@ -38,7 +44,9 @@ use tokio::task::JoinHandle;
 use crate::Error;
 use crate::idle::{IdleReader, is_idle_timeout};
 use crate::store::{EAGER_BLOB_LIMIT, SharedStores};
-use crate::wire::{MAX_FRAME, Msg, POINTS_PER_FRAME, VERSION, read_frame, write_frame};
+use crate::wire::{
+    MAX_FRAME, Msg, POINTS_PER_FRAME, TRACE_BYTES_PER_FRAME, VERSION, read_frame, write_frame,
+};
 
 /// Rounds of automerge messages before a session gives up on a peer that never settles.
 const MAX_ROUNDS: usize = 64;
@@ -64,6 +72,8 @@ pub struct SessionReport {
     pub docs_changed: usize,
     pub rounds: usize,
     pub points_received: u64,
+    /// Trace log entries (spans, trace fields, tags, assessments, links) stored here.
+    pub trace_entries_received: u64,
     pub blobs_received: usize,
     /// Purged blobs (valid tombstones) erased here during the session.
     pub purges_applied: usize,
@@ -77,6 +87,7 @@ impl SessionReport {
     pub fn changed(&self) -> bool {
         self.docs_changed > 0
             || self.points_received > 0
+            || self.trace_entries_received > 0
             || self.blobs_received > 0
             || self.purges_applied > 0
     }
@@ -261,25 +272,28 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     mut link: Link<R>,
 ) -> Result<SessionReport, Error> {
     let mut report = SessionReport::default();
-    let (docs, cat_digest, marks, met_digest, blob_digest) = stores
+    let (docs, cat_digest, marks, met_digest, trace_marks, trace_digest, blob_digest) = stores
         .run(|s| {
             let (docs, cd) = s.catalog_manifest()?;
             let (marks, md) = s.metrics_manifest()?;
+            let (trace_marks, td) = s.traces_manifest()?;
             let (_, bd) = s.blobs_manifest()?;
-            Ok((docs, cd, marks, md, bd))
+            Ok((docs, cd, marks, md, trace_marks, td, bd))
         })
         .await?;
     link.send(&Msg::Hello {
         version: VERSION,
         catalog: cat_digest,
         metrics: met_digest,
+        traces: trace_digest,
         blobs: blob_digest,
     })?;
-    let (their_cat, their_met, their_blobs) = match link.recv().await? {
+    let (their_cat, their_met, their_traces, their_blobs) = match link.recv().await? {
         Msg::Hello {
             version,
             catalog,
             metrics,
+            traces,
             blobs,
         } => {
             if version != VERSION {
@@ -287,7 +301,7 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
                     "the peer speaks sync version {version}, this build {VERSION}"
                 )));
             }
-            (catalog, metrics, blobs)
+            (catalog, metrics, traces, blobs)
         }
         other => return Err(unexpected("Hello", &other)),
     };
@@ -301,6 +315,9 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     if their_met != met_digest {
         report.points_received = sync_metrics(stores, &mut link, marks).await?;
     }
+    if their_traces != trace_digest {
+        report.trace_entries_received = sync_traces(stores, &mut link, trace_marks).await?;
+    }
     if their_blobs != blob_digest {
         let (blobs, _) = stores.run(|s| s.blobs_manifest()).await?;
         report.blobs_received = sync_blobs(stores, &mut link, blobs, applied.purged).await?;
@@ -310,14 +327,7 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
         Msg::Done => {}
         other => return Err(unexpected("Done", &other)),
     }
-    report.digest = stores
-        .run(|s| {
-            let (_, cd) = s.catalog_manifest()?;
-            let (_, md) = s.metrics_manifest()?;
-            let (_, bd) = s.blobs_manifest()?;
-            Ok([cd, md, bd].concat())
-        })
-        .await?;
+    report.digest = stores.run(|s| s.digest()).await?;
     let (sent, received) = link.finish().await?;
     report.sent = sent;
     report.received = received;
@@ -600,7 +610,181 @@ fn store_points(s: &mut crate::Stores, msg: Msg) -> Result<u64, Error> {
     Ok(0)
 }
 
-/// Phase 4. Returns the blobs stored here. The asked-for blobs are read from the store one at
+/// Phase 4: trace logs, as metric series travel. Returns the entries stored here.
+async fn sync_traces<R: AsyncRead + Unpin + Send>(
+    stores: &SharedStores,
+    link: &mut Link<R>,
+    mine: Vec<(String, u64)>,
+) -> Result<u64, Error> {
+    link.send(&Msg::TraceMarks(mine.clone()))?;
+    let theirs = match link.recv().await? {
+        Msg::TraceMarks(m) => m,
+        other => return Err(unexpected("TraceMarks", &other)),
+    };
+    let their_counts: BTreeMap<String, u64> = theirs.into_iter().collect();
+    let (tx, rx) = link.parts();
+    let send = async {
+        for (source, count) in &mine {
+            let have = their_counts.get(source).copied().unwrap_or(0);
+            if have < *count {
+                send_trace_log(stores, tx, source, have, *count).await?;
+            }
+        }
+        tx.send(&Msg::RoundEnd)
+    };
+    let receive = async {
+        let mut stored = 0u64;
+        loop {
+            match rx.recv().await? {
+                msg @ (Msg::TraceChunk { .. } | Msg::TraceEntries { .. }) => {
+                    stored += stores.run(move |s| store_trace_entries(s, msg)).await?;
+                }
+                Msg::RoundEnd => break,
+                other => return Err(unexpected("TraceChunk, TraceEntries or RoundEnd", &other)),
+            }
+        }
+        Ok(stored)
+    };
+    let ((), stored) = tokio::try_join!(send, receive)?;
+    Ok(stored)
+}
+
+/// Sends entries `have..count` of a trace log: its sealed chunks as stored, what lies before
+/// the first of them and after the last as entries.
+async fn send_trace_log(
+    stores: &SharedStores,
+    tx: &LinkTx,
+    source: &str,
+    have: u64,
+    count: u64,
+) -> Result<(), Error> {
+    let chunks = {
+        let source = source.to_owned();
+        stores
+            .run(move |s| Ok(s.traces.sealed_chunks(&source, have)?))
+            .await?
+    };
+    let mut from = have;
+    for chunk in chunks {
+        send_trace_entries(stores, tx, source, from, chunk.first_seq).await?;
+        let Ok(hash) = <[u8; 32]>::try_from(chunk.hash.as_slice()) else {
+            return Err(Error::Team(format!(
+                "a chunk of trace log {source} has a malformed hash"
+            )));
+        };
+        let next = chunk.first_seq + chunk.count;
+        // A chunk that does not fit a frame (its entries hold megabytes of inputs) goes as
+        // entries instead.
+        if chunk.data.len() + source.len() + 64 > MAX_FRAME {
+            send_trace_entries(stores, tx, source, chunk.first_seq, next).await?;
+        } else {
+            tx.send_paced(&Msg::TraceChunk {
+                source: source.to_owned(),
+                from: chunk.first_seq,
+                count: chunk.count,
+                hash,
+                data: chunk.data,
+            })
+            .await?;
+        }
+        from = next;
+    }
+    send_trace_entries(stores, tx, source, from, count).await
+}
+
+/// Sends entries `from..to` of a trace log as `TraceEntries` frames of at most
+/// [`TRACE_BYTES_PER_FRAME`] (one entry at least).
+async fn send_trace_entries(
+    stores: &SharedStores,
+    tx: &LinkTx,
+    source: &str,
+    mut from: u64,
+    to: u64,
+) -> Result<(), Error> {
+    while from < to {
+        let page = {
+            let source = source.to_owned();
+            stores
+                .run(move |s| {
+                    let mut page = Vec::new();
+                    let mut bytes = 0;
+                    let mut at = from;
+                    // Read a few entries at a time so a page stops near the byte bound.
+                    while at < to && bytes < TRACE_BYTES_PER_FRAME {
+                        let want = usize::try_from(to - at).unwrap_or(usize::MAX).min(64);
+                        let got = s.traces.entries(&source, at, want)?;
+                        if got.is_empty() {
+                            break;
+                        }
+                        for e in got {
+                            if !page.is_empty() && bytes + e.len() > TRACE_BYTES_PER_FRAME {
+                                return Ok(page);
+                            }
+                            bytes += e.len();
+                            at += 1;
+                            page.push(e);
+                        }
+                    }
+                    Ok(page)
+                })
+                .await?
+        };
+        if page.is_empty() {
+            break;
+        }
+        let n = page.len() as u64;
+        tx.send_paced(&Msg::TraceEntries {
+            source: source.to_owned(),
+            from,
+            entries: page,
+        })
+        .await?;
+        from += n;
+    }
+    Ok(())
+}
+
+/// Validates and stores one `TraceChunk` or `TraceEntries` message from the peer (on the
+/// blocking pool). Returns the entries stored.
+fn store_trace_entries(s: &mut crate::Stores, msg: Msg) -> Result<u64, Error> {
+    let peer = |e: cairn_traces::Error| match e {
+        e @ (cairn_traces::Error::Peer { .. }
+        | cairn_traces::Error::CorruptChunk { .. }
+        | cairn_traces::Error::Invalid(_)) => Error::Protocol(e.to_string()),
+        other => Error::Traces(other),
+    };
+    match msg {
+        Msg::TraceChunk {
+            source,
+            from,
+            count,
+            hash,
+            data,
+        } => s
+            .traces
+            .receive_chunk(
+                &source,
+                &cairn_traces::SealedChunk {
+                    first_seq: from,
+                    count,
+                    hash: hash.to_vec(),
+                    data,
+                },
+            )
+            .map_err(peer),
+        Msg::TraceEntries {
+            source,
+            from,
+            entries,
+        } => s
+            .traces
+            .receive_entries(&source, from, &entries)
+            .map_err(peer),
+        _ => unreachable_msg(),
+    }
+}
+
+/// Phase 5. Returns the blobs stored here. The asked-for blobs are read from the store one at
 /// a time and sent paced, while the peer's are read and stored: a fresh peer that lacks
 /// every blob costs the sender [`SEND_BUDGET`] of memory, not the sum of the blobs.
 async fn sync_blobs<R: AsyncRead + Unpin + Send>(

@@ -1,4 +1,4 @@
-//! The stores one device syncs (catalog, metric series, artifact blobs) and the ledger of peers,
+//! The stores one device syncs (catalog, metric series, trace logs, artifact blobs) and the ledger of peers,
 //! opened as their own handles: sync is one more writer of the workspace, like a training job.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cairn_artifacts::ArtifactStore;
 use cairn_catalog::Catalog;
 use cairn_metrics::MetricStore;
+use cairn_traces::TraceStore;
 
 use crate::Error;
 use crate::ledger::Ledger;
@@ -23,6 +24,8 @@ pub type Manifest<T> = (T, [u8; 32]);
 pub type DocDigests = BTreeMap<String, [u8; 8]>;
 /// Every series: run, key, count.
 pub type Marks = Vec<(String, String, u64)>;
+/// Every trace log: its source name, its entry count.
+pub type TraceMarks = Vec<(String, u64)>;
 /// Every blob: hash, size.
 pub type BlobSizes = Vec<([u8; 32], u64)>;
 
@@ -31,6 +34,8 @@ pub type BlobSizes = Vec<([u8; 32], u64)>;
 pub struct StorePaths {
     pub catalog: PathBuf,
     pub metrics: PathBuf,
+    /// The trace store (`traces.db`): each device's append-only log of trace entries.
+    pub traces: PathBuf,
     pub artifacts: PathBuf,
     /// The peer ledger (`sync.db`): known peers, their addresses and sync history, invitations.
     pub ledger: PathBuf,
@@ -42,6 +47,7 @@ impl StorePaths {
         StorePaths {
             catalog: dir.join("catalog.db"),
             metrics: dir.join("metrics.db"),
+            traces: dir.join("traces.db"),
             artifacts: dir.join("artifacts"),
             ledger: dir.join("sync.db"),
         }
@@ -53,6 +59,7 @@ impl StorePaths {
 pub struct Stores {
     pub catalog: Catalog,
     pub metrics: MetricStore,
+    pub traces: TraceStore,
     pub artifacts: ArtifactStore,
     pub ledger: Ledger,
     /// The files of the directory manifests read so far (what makes a blob live).
@@ -69,6 +76,7 @@ impl Stores {
         Ok(Stores {
             catalog: Catalog::open(&paths.catalog, writer)?,
             metrics: MetricStore::open(&paths.metrics)?,
+            traces: TraceStore::open(&paths.traces)?,
             artifacts: ArtifactStore::open(&paths.artifacts)?,
             ledger: Ledger::open(&paths.ledger)?,
             manifests: ManifestCache::default(),
@@ -132,6 +140,30 @@ impl Stores {
             marks.push((m.run, m.key, m.count));
         }
         Ok((marks, *h.finalize().as_bytes()))
+    }
+
+    /// Every trace log with its entry count (this device's own and its copies of peers'),
+    /// and their digest.
+    pub fn traces_manifest(&self) -> Result<Manifest<TraceMarks>, Error> {
+        let mut h = blake3::Hasher::new();
+        let mut marks = Vec::new();
+        for m in self.traces.marks()? {
+            h.update(&(m.source.len() as u64).to_be_bytes());
+            h.update(m.source.as_bytes());
+            h.update(&m.count.to_be_bytes());
+            marks.push((m.source, m.count));
+        }
+        Ok((marks, *h.finalize().as_bytes()))
+    }
+
+    /// What this device holds, as one digest per part (catalog, metrics, traces, blobs):
+    /// what "in sync with a peer" meant at the end of a session.
+    pub fn digest(&mut self) -> Result<Vec<u8>, Error> {
+        let (_, cd) = self.catalog_manifest()?;
+        let (_, md) = self.metrics_manifest()?;
+        let (_, td) = self.traces_manifest()?;
+        let (_, bd) = self.blobs_manifest()?;
+        Ok([cd, md, td, bd].concat())
     }
 
     /// Every live blob held here that is sent eagerly (up to [`EAGER_BLOB_LIMIT`]), and their

@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::Error;
 
 /// Protocol version carried in `Hello`; a peer speaking another one is refused.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// The largest frame either side accepts (and sends): 16 MiB. Blobs above the eager limit are
 /// never put in one frame.
@@ -15,6 +15,9 @@ pub const MAX_FRAME: usize = 16 << 20;
 
 /// Points per `Points` frame (24 bytes each on the wire).
 pub const POINTS_PER_FRAME: usize = 65_536;
+
+/// Encoded bytes of trace log entries per `TraceEntries` frame (at least one entry a frame).
+pub const TRACE_BYTES_PER_FRAME: usize = 4 << 20;
 
 /// One metric point as it travels: the value as its bit pattern.
 pub type WirePoint = (i64, i64, u64);
@@ -27,6 +30,7 @@ pub enum Msg {
         version: u16,
         catalog: [u8; 32],
         metrics: [u8; 32],
+        traces: [u8; 32],
         blobs: [u8; 32],
     },
     /// Each doc and a short digest of its heads.
@@ -52,6 +56,22 @@ pub enum Msg {
         count: u64,
         hash: [u8; 32],
         data: Vec<u8>,
+    },
+    /// Every trace log (its source name) and how many entries it holds.
+    TraceMarks(Vec<(String, u64)>),
+    /// A sealed chunk of a trace log as stored (compressed, with its BLAKE3), at entry `from`.
+    TraceChunk {
+        source: String,
+        from: u64,
+        count: u64,
+        hash: [u8; 32],
+        data: Vec<u8>,
+    },
+    /// Encoded entries of a trace log, continuing at entry `from`.
+    TraceEntries {
+        source: String,
+        from: u64,
+        entries: Vec<Vec<u8>>,
     },
     /// Every blob this side holds, with its size.
     BlobList(Vec<([u8; 32], u64)>),
@@ -98,6 +118,9 @@ const REFUSED: u8 = 13;
 const BLOB_PART: u8 = 14;
 const BLOB_MISSING: u8 = 15;
 const CHUNK: u8 = 16;
+const TRACE_MARKS: u8 = 17;
+const TRACE_CHUNK: u8 = 18;
+const TRACE_ENTRIES: u8 = 19;
 
 impl Msg {
     pub fn encode(&self) -> Vec<u8> {
@@ -107,12 +130,14 @@ impl Msg {
                 version,
                 catalog,
                 metrics,
+                traces,
                 blobs,
             } => {
                 w.u8(HELLO);
                 w.0.extend_from_slice(&version.to_be_bytes());
                 w.0.extend_from_slice(catalog);
                 w.0.extend_from_slice(metrics);
+                w.0.extend_from_slice(traces);
                 w.0.extend_from_slice(blobs);
             }
             Msg::Heads(docs) => {
@@ -176,6 +201,41 @@ impl Msg {
                 w.uvar(*count);
                 w.0.extend_from_slice(hash);
                 w.bytes(data);
+            }
+            Msg::TraceMarks(marks) => {
+                w.u8(TRACE_MARKS);
+                w.uvar(marks.len() as u64);
+                for (source, count) in marks {
+                    w.str(source);
+                    w.uvar(*count);
+                }
+            }
+            Msg::TraceChunk {
+                source,
+                from,
+                count,
+                hash,
+                data,
+            } => {
+                w.u8(TRACE_CHUNK);
+                w.str(source);
+                w.uvar(*from);
+                w.uvar(*count);
+                w.0.extend_from_slice(hash);
+                w.bytes(data);
+            }
+            Msg::TraceEntries {
+                source,
+                from,
+                entries,
+            } => {
+                w.u8(TRACE_ENTRIES);
+                w.str(source);
+                w.uvar(*from);
+                w.uvar(entries.len() as u64);
+                for e in entries {
+                    w.bytes(e);
+                }
             }
             Msg::BlobList(blobs) => {
                 w.u8(BLOB_LIST);
@@ -243,6 +303,7 @@ impl Msg {
                 version: u16::from_be_bytes(r.array()?),
                 catalog: r.array()?,
                 metrics: r.array()?,
+                traces: r.array()?,
                 blobs: r.array()?,
             },
             HEADS => {
@@ -298,6 +359,35 @@ impl Msg {
                 hash: r.array()?,
                 data: r.bytes()?,
             },
+            TRACE_MARKS => {
+                let n = r.len(2)?;
+                let mut marks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    marks.push((r.str()?, r.uvar()?));
+                }
+                Msg::TraceMarks(marks)
+            }
+            TRACE_CHUNK => Msg::TraceChunk {
+                source: r.str()?,
+                from: r.uvar()?,
+                count: r.uvar()?,
+                hash: r.array()?,
+                data: r.bytes()?,
+            },
+            TRACE_ENTRIES => {
+                let source = r.str()?;
+                let from = r.uvar()?;
+                let n = r.len(1)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push(r.bytes()?);
+                }
+                Msg::TraceEntries {
+                    source,
+                    from,
+                    entries,
+                }
+            }
             BLOB_LIST => {
                 let n = r.len(33)?;
                 let mut blobs = Vec::with_capacity(n);
@@ -358,6 +448,9 @@ impl Msg {
             Msg::Marks(_) => "Marks",
             Msg::Points { .. } => "Points",
             Msg::Chunk { .. } => "Chunk",
+            Msg::TraceMarks(_) => "TraceMarks",
+            Msg::TraceChunk { .. } => "TraceChunk",
+            Msg::TraceEntries { .. } => "TraceEntries",
             Msg::BlobList(_) => "BlobList",
             Msg::BlobWant(_) => "BlobWant",
             Msg::Blob { .. } => "Blob",
@@ -503,6 +596,7 @@ mod tests {
                 version: VERSION,
                 catalog: [1; 32],
                 metrics: [2; 32],
+                traces: [4; 32],
                 blobs: [3; 32],
             },
             Msg::Heads(vec![("team".into(), [9; 8]), ("x".into(), [0; 8])]),
@@ -529,6 +623,19 @@ mod tests {
                 count: 8192,
                 hash: [1; 32],
                 data: vec![5; 40],
+            },
+            Msg::TraceMarks(vec![("0123456789abcdef0123456789abcdef".into(), 1 << 20)]),
+            Msg::TraceChunk {
+                source: "s".into(),
+                from: 1024,
+                count: 1024,
+                hash: [2; 32],
+                data: vec![7; 30],
+            },
+            Msg::TraceEntries {
+                source: "s".into(),
+                from: 3,
+                entries: vec![vec![1, 2], vec![], vec![3; 300]],
             },
             Msg::BlobList(vec![([4; 32], 1 << 40)]),
             Msg::BlobWant(vec![[5; 32]]),

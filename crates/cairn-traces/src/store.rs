@@ -456,6 +456,66 @@ impl TraceStore {
         Ok(true)
     }
 
+    /// How many entries of `source`'s log this store holds (0 for a source it has not seen).
+    pub fn source_count(&self, source: &str) -> Result<u64, Error> {
+        Ok(source_row(&self.conn, source)?.map_or(0, |s| u64::try_from(s.next_seq).unwrap_or(0)))
+    }
+
+    /// A peer's sealed chunk of `source`'s log, as sync receives it: what this store already
+    /// holds of it is passed over (another session may have brought it meanwhile; a log has one
+    /// writer, so the overlap is the same entries), the rest stored — as the chunk itself when
+    /// it starts where the log ends. A chunk starting past the log's end (a gap) is refused.
+    /// Returns the entries stored.
+    pub fn receive_chunk(&mut self, source: &str, chunk: &SealedChunk) -> Result<u64, Error> {
+        self.check_peer_source(source)?;
+        let at = self.source_count(source)?;
+        if chunk.first_seq > at {
+            return Err(gap(source, chunk.first_seq, at));
+        }
+        let end = chunk.first_seq.saturating_add(chunk.count);
+        if end <= at {
+            return Ok(0);
+        }
+        if chunk.first_seq == at {
+            if self.append_chunk_at(source, chunk)? {
+                return Ok(chunk.count);
+            }
+            return Err(gap(source, chunk.first_seq, self.source_count(source)?));
+        }
+        let raw =
+            codec::open_chunk(&chunk.hash, &chunk.data, chunk.count).map_err(|e| Error::Peer {
+                source_name: source.to_owned(),
+                reason: format!("chunk at {}: {e}", chunk.first_seq),
+            })?;
+        let skip = usize::try_from(at - chunk.first_seq).unwrap_or(usize::MAX);
+        self.receive_entries(source, at, &raw[skip.min(raw.len())..])
+    }
+
+    /// A peer's entries of `source`'s log continuing at `from`, as sync receives them: the
+    /// overlap with what is here is passed over, a gap refused. Returns the entries stored.
+    pub fn receive_entries(
+        &mut self,
+        source: &str,
+        from: u64,
+        entries: &[Vec<u8>],
+    ) -> Result<u64, Error> {
+        self.check_peer_source(source)?;
+        let at = self.source_count(source)?;
+        if from > at {
+            return Err(gap(source, from, at));
+        }
+        let skip = usize::try_from(at - from).unwrap_or(usize::MAX);
+        if skip >= entries.len() {
+            return Ok(0);
+        }
+        let rest = &entries[skip..];
+        if self.append_at(source, at, rest)? {
+            Ok(rest.len() as u64)
+        } else {
+            Err(gap(source, at, self.source_count(source)?))
+        }
+    }
+
     fn check_peer_source(&self, source: &str) -> Result<(), Error> {
         if source == self.local {
             return Err(Error::Peer {
@@ -563,6 +623,13 @@ impl TraceStore {
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn gap(source: &str, from: u64, at: u64) -> Error {
+    Error::Peer {
+        source_name: source.to_owned(),
+        reason: format!("entries from {from}, but this store holds {at} of this log"),
+    }
 }
 
 fn decode_all(source: &str, entries: &[Vec<u8>]) -> Result<Vec<Entry>, Error> {

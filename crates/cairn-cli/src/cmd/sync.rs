@@ -131,10 +131,11 @@ pub fn node_config(bind: SocketAddr) -> NodeConfig {
 /// One line per sync session with a peer.
 pub fn print_report(peer: &str, r: &SessionReport) -> Result<()> {
     outln!(
-        "{peer}: {} docs differed, {} changed here, {} points and {} blobs received; sent {}, received {}",
+        "{peer}: {} docs differed, {} changed here, {} points, {} trace entries and {} blobs received; sent {}, received {}",
         r.docs_differing,
         r.docs_changed,
         r.points_received,
+        r.trace_entries_received,
         r.blobs_received,
         bytes(r.sent),
         bytes(r.received)

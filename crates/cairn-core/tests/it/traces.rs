@@ -440,3 +440,143 @@ fn trace_metrics_and_filters_over_mlflow_ids() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// The run page of `ws` for `run`, as comparable text: each trace's summary and span tree.
+fn run_page(ws: &Workspace, run: &str) -> Vec<String> {
+    let page = ws
+        .run_traces(&RunTracesRequest {
+            id: run.to_owned(),
+            q: None,
+            limit: Some(1000),
+            offset: None,
+        })
+        .unwrap();
+    page.traces
+        .iter()
+        .map(|t| {
+            let view = ws.trace_view(&t.trace_id).unwrap();
+            format!(
+                "{t:?} {:?} {:?} {:?}",
+                view.spans, view.assessments, view.runs
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn traces_travel_between_team_members_over_iroh() {
+    use cairn_core::team::NodeConfig;
+    use cairn_traces::TraceStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ada = super::registry::peer(&dir, "ada", "ada");
+    let bo = super::registry::peer(&dir, "bo", "bo");
+    let run = start(&ada, "agents", &[]);
+    let run_id = run.to_string();
+    let exp = ada.run(run).unwrap().run.experiment.to_string();
+    // One trace of 1,500 spans (sealed into a chunk) and two small ones (left in the tail).
+    let mut big = vec![span(1, 0xff, None, "root", 0, 10_000)];
+    for i in 1..1500u16 {
+        let mut s = span(
+            1,
+            0,
+            Some(0xff),
+            &format!("step-{i}"),
+            u64::from(i),
+            u64::from(i) + 5,
+        );
+        s.span_id = [0, 0, 0, 0, 0, 0, (i >> 8) as u8, i as u8];
+        big.push(s);
+    }
+    ingest(&ada, &exp, Some(&run_id), big);
+    ingest(
+        &ada,
+        &exp,
+        Some(&run_id),
+        vec![
+            span(2, 1, None, "chat", 20, 90),
+            span(2, 2, Some(1), "llm", 30, 80),
+        ],
+    );
+    ingest(
+        &ada,
+        &exp,
+        Some(&run_id),
+        vec![span(3, 1, None, "lookup", 100, 101)],
+    );
+    ada.set_trace_tag(&tid(2), "reviewed", "yes").unwrap();
+    let ada_log = TraceStore::open(&ada.dir().join("traces.db")).unwrap();
+    let stats = ada_log.storage_stats().unwrap();
+    assert!(
+        stats.chunk_entries >= 1024 && stats.tail_entries > 0,
+        "both a chunk and a tail to send: {stats:?}"
+    );
+    let before = run_page(&ada, &run_id);
+    assert_eq!(before.len(), 3);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        ada.team_create("lab", "ada@example.org").unwrap();
+        let ada_node = ada.start_sync_node(NodeConfig::default()).await.unwrap();
+        let bo_node = bo.start_sync_node(NodeConfig::default()).await.unwrap();
+        let ticket = ada
+            .team_invite(&ada_node.bound(), std::time::Duration::from_secs(60))
+            .unwrap();
+        let ticket = cairn_core::team::parse_ticket(&ticket).unwrap();
+        let (_, report) = bo_node.join(&ticket, "Bo", "bo@example.org").await.unwrap();
+        assert_eq!(
+            report.trace_entries_received,
+            stats.chunk_entries + stats.tail_entries
+        );
+
+        // bo's run page shows what ada's does; ada's sealed chunk is kept as it was sent.
+        assert_eq!(run_page(&bo, &run_id), before);
+        let bo_log = TraceStore::open(&bo.dir().join("traces.db")).unwrap();
+        let src = ada_log.local_source();
+        assert_eq!(
+            bo_log.sealed_chunks(src, 0).unwrap(),
+            ada_log.sealed_chunks(src, 0).unwrap()
+        );
+
+        // What bo adds (a tag, an assessment, a new trace) reaches ada in the next sync, and
+        // the two agree; then nothing is left to send.
+        bo.set_trace_tag(&tid(2), "reviewed", "twice").unwrap();
+        bo.create_assessment(feedback(&tid(3), serde_json::json!(true), None))
+            .unwrap();
+        ingest(
+            &bo,
+            &exp,
+            Some(&run_id),
+            vec![span(4, 1, None, "from-bo", 200, 230)],
+        );
+        let ada_id = ada.device_id().unwrap();
+        assert!(
+            bo.sync_status()
+                .unwrap()
+                .peers
+                .iter()
+                .any(|p| p.id == ada_id && p.pending),
+            "traces written on bo are pending for ada"
+        );
+        let report = bo_node.sync_with(&ada_id, &ada_node.bound()).await.unwrap();
+        assert!(report.trace_entries_received == 0, "{report:?}");
+        let after = run_page(&ada, &run_id);
+        assert_eq!(after.len(), 4);
+        assert_eq!(after, run_page(&bo, &run_id));
+        assert_eq!(
+            ada.trace(&tid(2)).unwrap().0.tags["reviewed"],
+            "twice",
+            "the later write wins on both"
+        );
+        assert_eq!(ada.trace(&tid(3)).unwrap().0.assessments.len(), 1);
+        let again = bo_node.sync_with(&ada_id, &ada_node.bound()).await.unwrap();
+        assert_eq!(again.trace_entries_received, 0);
+        for n in [ada_node, bo_node] {
+            n.shutdown().await;
+        }
+    });
+}

@@ -190,6 +190,7 @@ async fn offer_and_push(
             s.metrics_manifest().unwrap().1,
         )
     });
+    let traces = victim.with(|s| s.traces_manifest().unwrap().1);
     let (x, y) = tokio::io::duplex(1 << 20);
     let (xr, xw) = tokio::io::split(x);
     let hash = hash_of(bytes).0;
@@ -200,6 +201,7 @@ async fn offer_and_push(
                 version: VERSION,
                 catalog,
                 metrics,
+                traces,
                 blobs: [9; 32],
             },
             Msg::BlobList(vec![(hash, bytes.len() as u64)]),

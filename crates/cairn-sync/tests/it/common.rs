@@ -122,6 +122,47 @@ impl Peer {
         put.hash
     }
 
+    /// Writes a trace of `spans` spans (ids from `t`) in experiment `exp`, as this device's
+    /// own log entries.
+    #[allow(dead_code)]
+    pub fn log_trace(&self, t: [u8; 16], exp: &str, spans: usize, at_ms: i64) {
+        let entries: Vec<cairn_traces::Entry> = (0..spans)
+            .map(|i| {
+                let n = i as u64;
+                cairn_traces::Entry {
+                    at_ms,
+                    record: cairn_traces::Record::Span {
+                        experiment: exp.to_owned(),
+                        span: cairn_traces::Span {
+                            trace_id: t,
+                            span_id: (n + 1).to_be_bytes(),
+                            parent_id: (i > 0).then_some(1u64.to_be_bytes()),
+                            name: format!("span-{i}"),
+                            start_ns: 1_000_000 + n * 1000,
+                            end_ns: 1_000_000 + n * 1000 + 500,
+                            ..cairn_traces::Span::default()
+                        },
+                    },
+                }
+            })
+            .collect();
+        self.with(|s| s.traces.append(&entries)).unwrap();
+    }
+
+    /// Sets a tag of trace `t` in this device's log.
+    #[allow(dead_code)]
+    pub fn tag_trace(&self, t: [u8; 16], key: &str, value: &str, at_ms: i64) {
+        let entry = cairn_traces::Entry {
+            at_ms,
+            record: cairn_traces::Record::Tag {
+                trace: cairn_traces::TraceId::from_otel(&t),
+                key: key.to_owned(),
+                value: Some(value.to_owned()),
+            },
+        };
+        self.with(|s| s.traces.append(&[entry])).unwrap();
+    }
+
     /// Whether the blob of `bytes` is stored here.
     #[allow(dead_code)]
     pub fn holds(&self, bytes: &[u8]) -> bool {
@@ -148,6 +189,20 @@ impl Peer {
                 series.insert((m.run, m.key), pts);
             }
             let blobs = s.artifacts.list().unwrap();
+            let (infos, _) = s
+                .traces
+                .search(&cairn_traces::Search {
+                    limit: cairn_traces::MAX_PAGE,
+                    ..cairn_traces::Search::default()
+                })
+                .unwrap();
+            let traces = infos
+                .iter()
+                .map(|i| {
+                    let spans = s.traces.spans(&i.trace_id).unwrap();
+                    format!("{i:?} {spans:?}")
+                })
+                .collect();
             Snapshot {
                 runs: serde_json::to_value(&runs).unwrap(),
                 experiments: serde_json::to_value(&experiments).unwrap(),
@@ -157,6 +212,7 @@ impl Peer {
                     .map(|d| (d.name, d.heads))
                     .collect(),
                 series,
+                traces,
                 blobs,
             }
         })
@@ -173,6 +229,8 @@ pub struct Snapshot {
     pub experiments: serde_json::Value,
     pub heads: BTreeMap<String, Vec<[u8; 32]>>,
     pub series: BTreeMap<(String, String), Vec<cairn_sync::wire::WirePoint>>,
+    /// Every trace's info and spans.
+    pub traces: Vec<String>,
     pub blobs: Vec<(cairn_model::BlobHash, u64)>,
 }
 

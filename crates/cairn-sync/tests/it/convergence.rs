@@ -1,6 +1,6 @@
 //! Three peers in one process: fixed-seed random interleavings of creates, edits, conflicting
-//! edits, metric logging and artifact adds, with partitions (only some pairs sync) and restarts;
-//! afterwards every peer holds the same catalog, series and blobs.
+//! edits, metric logging, traces (spans and conflicting tags) and artifact adds, with partitions (only some pairs sync) and restarts;
+//! afterwards every peer holds the same catalog, series, traces and blobs.
 
 use cairn_catalog::RunEdit;
 use cairn_model::{ExperimentId, RunId};
@@ -30,6 +30,9 @@ struct World {
     runs: Vec<Vec<(RunId, usize)>>,
     /// Points each run/key holds on its writer.
     logged: std::collections::BTreeMap<(RunId, String), i64>,
+    /// Traces each peer knows, and how many were written in all.
+    traces: Vec<Vec<[u8; 16]>>,
+    traces_written: usize,
 }
 
 impl World {
@@ -39,6 +42,8 @@ impl World {
             exps: vec![Vec::new(); 3],
             runs: vec![Vec::new(); 3],
             logged: Default::default(),
+            traces: vec![Vec::new(); 3],
+            traces_written: 0,
         }
     }
 
@@ -52,11 +57,14 @@ impl World {
         self.exps[b] = union_e;
         self.runs[a] = union_r.clone();
         self.runs[b] = union_r;
+        let union_t = merge(&self.traces[a], &self.traces[b]);
+        self.traces[a] = union_t.clone();
+        self.traces[b] = union_t;
     }
 
     async fn step(&mut self, rng: &mut Rng, i: usize) {
         let p = rng.below(3);
-        match rng.below(10) {
+        match rng.below(11) {
             0 => {
                 let id = self.peers[p].create_experiment(&format!("exp-{p}-{i}"));
                 self.exps[p].push(id);
@@ -120,6 +128,28 @@ impl World {
                 let q = (p + 1 + rng.below(2)) % 3;
                 self.sync(p, q).await;
             }
+            10 => {
+                // A new trace (now and then one long enough to be sealed into a chunk), or a
+                // tag on a trace this peer knows, set on another peer too (a conflict).
+                if rng.below(2) == 0 || self.traces[p].is_empty() {
+                    let mut t = [0u8; 16];
+                    t[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    t[8] = p as u8;
+                    let spans = if rng.below(4) == 0 {
+                        1024 + rng.below(600)
+                    } else {
+                        1 + rng.below(20)
+                    };
+                    self.peers[p].log_trace(t, "e", spans, i as i64);
+                    self.traces[p].push(t);
+                    self.traces_written += 1;
+                } else {
+                    let t = self.traces[p][rng.below(self.traces[p].len())];
+                    let q = (p + 1) % 3;
+                    self.peers[p].tag_trace(t, "verdict", &format!("{p}-says-{i}"), i as i64);
+                    self.peers[q].tag_trace(t, "verdict", &format!("{q}-says-{i}"), i as i64);
+                }
+            }
             _ => self.peers[p].restart(),
         }
     }
@@ -136,7 +166,8 @@ fn merge<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
     out
 }
 
-async fn converge_with_seed(seed: u64) {
+/// Returns the traces written (so the caller knows traces were part of it).
+async fn converge_with_seed(seed: u64) -> usize {
     let mut rng = Rng(seed);
     let mut world = World::new();
     for i in 0..120 {
@@ -163,17 +194,21 @@ async fn converge_with_seed(seed: u64) {
             .map_or(0, |s| s.len());
         assert_eq!(got as i64, *n, "seed {seed}: {run}/{key}");
     }
+    assert_eq!(a.traces.len(), world.traces_written, "seed {seed}: traces");
     // In sync: another session moves nothing but the hellos and goodbyes.
     let (ra, _) = sync(&world.peers[0], &world.peers[1]).await;
     assert_eq!(ra.docs_differing, 0);
     assert!(!ra.changed());
+    world.traces_written
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_peers_converge_under_random_interleavings() {
+    let mut traces = 0;
     for seed in [0x5eed_0001, 0xdead_beef, 0x0c0f_fee0, 42] {
-        converge_with_seed(seed).await;
+        traces += converge_with_seed(seed).await;
     }
+    assert!(traces > 0, "the interleavings wrote traces");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,6 +82,7 @@ async fn a_blob_that_does_not_match_its_hash_is_refused_and_not_stored() {
             s.metrics_manifest().unwrap().1,
         )
     });
+    let traces = victim.with(|s| s.traces_manifest().unwrap().1);
     let fake = *blake3::hash(b"the real content").as_bytes();
     let r = against(&victim, move |mut s| async move {
         let send = |m: Msg| m.encode();
@@ -91,6 +92,7 @@ async fn a_blob_that_does_not_match_its_hash_is_refused_and_not_stored() {
                 version: VERSION,
                 catalog,
                 metrics,
+                traces,
                 blobs: [9; 32],
             }),
         )
@@ -137,11 +139,13 @@ async fn a_bad_automerge_message_or_an_unsynced_doc_is_refused() {
                 s.blobs_manifest().unwrap().1,
             )
         });
+        let traces = victim.with(|s| s.traces_manifest().unwrap().1);
         let r = against(&victim, move |mut s| async move {
             let hello = Msg::Hello {
                 version: VERSION,
                 catalog: [1; 32],
                 metrics,
+                traces,
                 blobs,
             };
             write_frame(&mut s, &hello.encode()).await.unwrap();
@@ -170,6 +174,7 @@ async fn a_peer_speaking_another_version_is_refused() {
             version: VERSION + 1,
             catalog: [0; 32],
             metrics: [0; 32],
+            traces: [0; 32],
             blobs: [0; 32],
         };
         write_frame(&mut s, &hello.encode()).await.unwrap();
@@ -332,6 +337,7 @@ async fn a_metric_chunk_that_does_not_match_its_hash_is_refused() {
             s.blobs_manifest().unwrap().1,
         )
     });
+    let traces = victim.with(|s| s.traces_manifest().unwrap().1);
     let run = victim.with(|s| s.metrics.series_marks().unwrap())[0]
         .run
         .clone();
@@ -340,6 +346,7 @@ async fn a_metric_chunk_that_does_not_match_its_hash_is_refused() {
             version: VERSION,
             catalog,
             metrics: [7; 32],
+            traces,
             blobs,
         };
         write_frame(&mut s, &hello.encode()).await.unwrap();
@@ -415,4 +422,113 @@ async fn a_peer_that_stops_sending_mid_blob_ends_the_fetch_with_an_error_naming_
         other => panic!("expected a network error naming the peer, got {other:?}"),
     }
     assert_eq!(victim.snapshot(), before);
+}
+
+/// A peer's trace log sent in the trace phase (catalog, metrics and blobs already in sync).
+async fn send_traces(victim: &Peer, msgs: Vec<Msg>) -> Result<cairn_sync::SessionReport, Error> {
+    let (catalog, metrics, blobs) = victim.with(|s| {
+        (
+            s.catalog_manifest().unwrap().1,
+            s.metrics_manifest().unwrap().1,
+            s.blobs_manifest().unwrap().1,
+        )
+    });
+    against(victim, move |mut s| async move {
+        let hello = Msg::Hello {
+            version: VERSION,
+            catalog,
+            metrics,
+            traces: [7; 32],
+            blobs,
+        };
+        write_frame(&mut s, &hello.encode()).await.unwrap();
+        write_frame(&mut s, &Msg::TraceMarks(vec![]).encode())
+            .await
+            .unwrap();
+        for m in msgs {
+            write_frame(&mut s, &m.encode()).await.unwrap();
+        }
+        write_frame(&mut s, &Msg::RoundEnd.encode()).await.unwrap();
+        drain(s).await;
+    })
+    .await
+}
+
+fn trace_marks(p: &Peer) -> Vec<(String, u64)> {
+    p.with(|s| s.traces_manifest().unwrap().0)
+}
+
+#[tokio::test]
+async fn a_trace_chunk_that_does_not_match_its_hash_is_refused() {
+    let victim = stocked("victim");
+    let source = "0123456789abcdef0123456789abcdef".to_owned();
+    let r = send_traces(
+        &victim,
+        vec![Msg::TraceChunk {
+            source,
+            from: 0,
+            count: 3,
+            hash: *blake3::hash(b"not these bytes").as_bytes(),
+            data: vec![1, 2, 3, 4],
+        }],
+    )
+    .await;
+    assert_protocol_error(r, "hash mismatch");
+    assert_eq!(trace_marks(&victim), vec![]);
+}
+
+#[tokio::test]
+async fn trace_entries_that_do_not_decode_or_leave_a_gap_or_claim_this_log_are_refused() {
+    let victim = stocked("victim");
+    let peer = "0123456789abcdef0123456789abcdef".to_owned();
+    let r = send_traces(
+        &victim,
+        vec![Msg::TraceEntries {
+            source: peer.clone(),
+            from: 0,
+            entries: vec![vec![0xff; 12]],
+        }],
+    )
+    .await;
+    assert_protocol_error(r, &peer);
+    // A real entry, but not where this side's copy of the log ends.
+    let entry = cairn_traces::entry_bytes(&cairn_traces::Entry {
+        at_ms: 1,
+        record: cairn_traces::Record::Link {
+            trace: cairn_traces::TraceId::parse("tr-0123").unwrap(),
+            run: "r".into(),
+        },
+    });
+    let r = send_traces(
+        &victim,
+        vec![Msg::TraceEntries {
+            source: peer.clone(),
+            from: 5,
+            entries: vec![entry.clone()],
+        }],
+    )
+    .await;
+    assert_protocol_error(r, "entries from 5, but this store holds 0");
+    let own = victim.with(|s| s.traces.local_source().to_owned());
+    let r = send_traces(
+        &victim,
+        vec![Msg::TraceEntries {
+            source: own,
+            from: 0,
+            entries: vec![entry],
+        }],
+    )
+    .await;
+    assert_protocol_error(r, "this store's own log");
+    let r = send_traces(
+        &victim,
+        vec![Msg::TraceEntries {
+            source: "../../etc".into(),
+            from: 0,
+            entries: vec![],
+        }],
+    )
+    .await;
+    assert_protocol_error(r, "32 hex digits");
+    assert_eq!(trace_marks(&victim), vec![]);
 }

@@ -117,6 +117,7 @@ fn a_sender_holds_a_bounded_amount_of_a_phase_whatever_the_peer_lacks() {
             s.metrics_manifest().unwrap().1,
         )
     });
+    let traces = victim.with(|s| s.traces_manifest().unwrap().1);
     let before = rss_mib();
     let grown = rt.block_on(async move {
         let (x, y) = tokio::io::duplex(64 * 1024);
@@ -132,6 +133,7 @@ fn a_sender_holds_a_bounded_amount_of_a_phase_whatever_the_peer_lacks() {
                 version: VERSION,
                 catalog,
                 metrics,
+                traces,
                 blobs: [9; 32],
             },
             Msg::BlobList(Vec::new()),

@@ -170,3 +170,45 @@ fn what_a_peer_sends_is_checked_before_it_is_stored() {
         .unwrap_err();
     assert!(err.to_string().contains("32 hex digits"), "{err}");
 }
+
+#[test]
+fn what_two_sessions_both_bring_is_stored_once_and_a_gap_is_refused() {
+    let mut a = TraceStore::open_in_memory().unwrap();
+    let mut b = TraceStore::open_in_memory().unwrap();
+    for t in 1..=8u8 {
+        a.append(&trace_entries(t, 200, u64::from(t) * 1000))
+            .unwrap();
+    }
+    let src = a.local_source().to_owned();
+    let chunk = a.sealed_chunks(&src, 0).unwrap().remove(0);
+    let n = chunk.count;
+    assert!(chunk.first_seq == 0 && n > 200 && n < 1600, "{n}");
+    let after = a.entries(&src, n, 2000).unwrap();
+    assert_eq!(after.len() as u64, 1600 - n);
+    // A gap: what follows the chunk, before the chunk.
+    let err = b.receive_entries(&src, n, &after).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("entries from {n}, but this store holds 0")),
+        "{err}"
+    );
+    assert_eq!(b.source_count(&src).unwrap(), 0);
+    // Part of the chunk arrived as entries first (another session): the chunk adds the rest.
+    let first = a.entries(&src, 0, 100).unwrap();
+    assert_eq!(b.receive_entries(&src, 0, &first).unwrap(), 100);
+    assert_eq!(b.receive_chunk(&src, &chunk).unwrap(), n - 100);
+    // The same chunk and the same entries again: nothing more.
+    assert_eq!(b.receive_chunk(&src, &chunk).unwrap(), 0);
+    assert_eq!(b.receive_entries(&src, 0, &first).unwrap(), 0);
+    // Entries overlapping the end: only the new ones.
+    assert_eq!(b.receive_entries(&src, n, &after[..10]).unwrap(), 10);
+    assert_eq!(
+        b.receive_entries(&src, n, &after).unwrap(),
+        after.len() as u64 - 10
+    );
+    assert_eq!(b.source_count(&src).unwrap(), 1600);
+    assert_eq!(everything(&a), everything(&b));
+    // Its own log is never written by a peer.
+    let own = b.local_source().to_owned();
+    assert!(b.receive_entries(&own, 0, &first).is_err());
+}
