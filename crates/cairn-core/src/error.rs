@@ -180,6 +180,10 @@ pub enum Error {
     UnknownModelArtifact { model: String, path: String },
     #[error("'{0}' is not an operation of Cairn's API")]
     UnknownOperation(String),
+    /// An evaluation dataset that does not exist (or was deleted), in the words of the call
+    /// that looked for it (MLflow words each differently).
+    #[error("{0}")]
+    UnknownEvalDataset(String),
     /// A request a transport handed over did not decode into the operation's request type.
     #[error("malformed request for {op}: {reason}")]
     BadRequest { op: &'static str, reason: String },
@@ -273,7 +277,8 @@ impl Error {
             | Error::UnknownExperimentTag { .. }
             | Error::UnknownModelTag { .. }
             | Error::UnknownModelArtifact { .. }
-            | Error::UnknownOperation(_) => Code::NotFound,
+            | Error::UnknownOperation(_)
+            | Error::UnknownEvalDataset(_) => Code::NotFound,
             Error::AlreadyAWorkspace(_) | Error::ModelExists(_) => Code::AlreadyExists,
             Error::BadWorkspaceFile { .. } => Code::Corrupt,
             Error::Schema { .. } => Code::SchemaViolation,

@@ -18,6 +18,7 @@ pub mod csv_import;
 mod datasets;
 mod demo;
 mod error;
+mod eval_datasets;
 mod evaluations;
 mod experiments;
 mod gate;
@@ -40,6 +41,10 @@ pub use cairn_search::{Lifecycle, LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use charts::{ChartKind, ChartRequest, ChartView, MAX_CHART_RUNS, PlotSpec};
 pub use demo::{DemoOptions, DemoReport};
 pub use error::{Code, Error, ErrorBody};
+pub use eval_datasets::{
+    EvalDataset, EvalDatasetSearch, EvalRecord, RecordCursor, RecordPage,
+    py_dumps as eval_dataset_py_dumps,
+};
 pub use evaluations::{EvaluationLog, EvaluationView};
 pub use experiments::{
     ExperimentOrder, ExperimentOrderKey, ExperimentSearch, MAX_ARTIFACT_LOCATION,

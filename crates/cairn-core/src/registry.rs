@@ -184,7 +184,7 @@ fn legacy_records(m: &LegacyModel) -> Vec<(String, String)> {
 impl Stores {
     /// This device's endpoint id, for the records it writes (`None` when the key cannot be
     /// read: the record is still written, without it).
-    fn record_device(&self) -> Option<String> {
+    pub(crate) fn record_device(&self) -> Option<String> {
         match self.device_id() {
             Ok(id) => Some(id),
             Err(e) => {

@@ -51,6 +51,14 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("metrics/get-history-bulk-interval", Input::Query),
     ("upload-artifact", Input::Query),
     ("experiments/search-datasets", Input::Body),
+    ("datasets/create", Input::Body),
+    ("datasets/search", Input::Body),
+    ("datasets/search", Input::Query),
+    ("datasets/tags", Input::Body),
+    ("datasets/records", Input::Body),
+    ("datasets/records", Input::Query),
+    ("datasets/delete-records", Input::Body),
+    ("datasets/add-experiments", Input::Body),
 ];
 
 /// Where an endpoint reads its request from.
@@ -94,6 +102,12 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
         | "experiments/set-experiment-tag"
         | "experiments/delete-experiment-tag" => body::<experiments::ExperimentEdit>(b),
         "experiments/search-datasets" => body::<super::inputs::SearchDatasets>(b),
+        "datasets/create" => body::<super::datasets::CreateDataset>(b),
+        "datasets/search" => body::<super::datasets::SearchDatasets>(b),
+        "datasets/tags" => body::<super::datasets::TagsBody>(b),
+        "datasets/records" => body::<super::datasets::RecordsBody>(b),
+        "datasets/delete-records" => body::<super::datasets::DeleteRecords>(b),
+        "datasets/add-experiments" => body::<super::datasets::Experiments>(b),
         "runs/create" => body::<runs::CreateRun>(b),
         "runs/update" => body::<runs::UpdateRun>(b),
         "runs/delete" => body::<super::RunRef>(b),
@@ -135,6 +149,13 @@ fn decode_query(path: &str, uri: &Uri) -> Result<(), String> {
                 .map_err(|e| e.message)
         }
         "upload-artifact" => query::<super::webui::UploadQuery>(uri),
+        "datasets/search" => super::query_lists::<super::datasets::SearchDatasets>(
+            uri,
+            super::datasets::SEARCH_LISTS,
+        )
+        .map(drop)
+        .map_err(|e| e.message),
+        "datasets/records" => query::<super::datasets::RecordsQuery>(uri),
         "artifacts/list" => query::<super::artifacts::ListQuery>(uri),
         "registered-models/get" | "model-versions/get" => query::<registry::NameQuery>(uri),
         "mlflow-artifacts/artifacts" => query::<super::artifacts::PathQuery>(uri),

@@ -10,6 +10,7 @@
 
 mod artifacts;
 mod bulk;
+mod datasets;
 mod decode;
 mod dto;
 mod experiments;
@@ -304,6 +305,7 @@ fn api_routes() -> Router<AppState> {
     let r = |path: &str| format!("{API}/{path}");
     Router::new()
         .merge(traces::routes())
+        .merge(datasets::routes())
         .route("/version", get(|| async { "3.17.2" }))
         .route("/health", get(|| async { "OK" }))
         .route(&r("experiments/create"), post(experiments::create))
