@@ -135,6 +135,7 @@ fn ensure_trace(tx: &Transaction<'_>, trace: &TraceId) -> Result<i64, Error> {
 fn delete_trace(tx: &Transaction<'_>, id: i64) -> Result<(), Error> {
     for sql in [
         "DELETE FROM span_text WHERE rowid IN (SELECT id FROM spans WHERE trace = ?1)",
+        "DELETE FROM trace_text WHERE rowid = ?1",
         "DELETE FROM spans WHERE trace = ?1",
         "DELETE FROM trace_kv WHERE trace = ?1",
         "DELETE FROM assessments WHERE trace = ?1",
@@ -489,6 +490,32 @@ pub(crate) fn refresh(tx: &Transaction<'_>, traces: &BTreeSet<i64>) -> Result<()
             ])
         })
         .map_err(db("refreshing a trace"))?;
+        // The trace-level half of the text search: id, name and previews, one row a trace.
+        let trace_id: String = tx
+            .prepare_cached("SELECT trace_id FROM traces WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            .map_err(db("refreshing a trace"))?;
+        let text = [
+            trace_id.as_str(),
+            name.as_deref().unwrap_or(""),
+            request_preview.as_deref().unwrap_or(""),
+            response_preview.as_deref().unwrap_or(""),
+        ]
+        .join("\n");
+        for (sql, p) in [
+            ("DELETE FROM trace_text WHERE rowid = ?1", None),
+            (
+                "INSERT INTO trace_text (rowid, text) VALUES (?1, ?2)",
+                Some(text.as_str()),
+            ),
+        ] {
+            tx.prepare_cached(sql)
+                .and_then(|mut s| match p {
+                    None => s.execute(params![id]),
+                    Some(t) => s.execute(params![id, t]),
+                })
+                .map_err(db("indexing a trace's text"))?;
+        }
         if let Some(run) = &source_run {
             tx.prepare_cached("INSERT OR IGNORE INTO trace_runs (run, trace) VALUES (?1, ?2)")
                 .and_then(|mut s| s.execute(params![run, id]))

@@ -250,29 +250,33 @@ impl TraceStore {
 /// A condition matching `text` anywhere in a trace: its id, name, previews, or a span's text
 /// (any case, any place).
 fn text_condition(text: &str, params: &mut Vec<Sql>) -> String {
+    // The trigram indexes answer LIKE themselves, but not with an ESCAPE clause: text without
+    // LIKE's wildcard characters needs none, and both halves are index lookups (`trace_text`
+    // holds each trace's id, name and previews, one per line, so text across a line break is
+    // looked for field by field instead).
+    if !text.contains(['%', '_', '\\', '\n']) {
+        let like = format!("%{text}%");
+        params.push(Sql::Text(like.clone()));
+        params.push(Sql::Text(like));
+        return "(t.id IN (SELECT rowid FROM trace_text WHERE text LIKE ?) \
+                OR t.id IN (SELECT s.trace FROM spans s WHERE s.id IN \
+                (SELECT rowid FROM span_text WHERE text LIKE ?)))"
+            .to_owned();
+    }
     let like = format!(
         "%{}%",
         text.replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let fields = "t.trace_id LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\' OR t.request_preview LIKE ? ESCAPE '\\' OR t.response_preview LIKE ? ESCAPE '\\'";
-    for _ in 0..4 {
+    for _ in 0..5 {
         params.push(Sql::Text(like.clone()));
     }
-    // The trigram index answers LIKE itself, but not with an ESCAPE clause: text without LIKE's
-    // wildcard characters needs none.
-    if !text.contains(['%', '_', '\\']) {
-        params.push(Sql::Text(format!("%{text}%")));
-        format!(
-            "({fields} OR t.id IN (SELECT s.trace FROM spans s WHERE s.id IN (SELECT rowid FROM span_text WHERE text LIKE ?)))"
-        )
-    } else {
-        params.push(Sql::Text(like));
-        format!(
-            "({fields} OR t.id IN (SELECT s.trace FROM spans s WHERE s.id IN (SELECT rowid FROM span_text WHERE text LIKE ? ESCAPE '\\')))"
-        )
-    }
+    "(t.trace_id LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\' \
+     OR t.request_preview LIKE ? ESCAPE '\\' OR t.response_preview LIKE ? ESCAPE '\\' \
+     OR t.id IN (SELECT s.trace FROM spans s WHERE s.id IN \
+     (SELECT rowid FROM span_text WHERE text LIKE ? ESCAPE '\\')))"
+        .to_owned()
 }
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, TraceInfo)> {

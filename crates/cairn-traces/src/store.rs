@@ -17,7 +17,7 @@ use crate::error::{DecodeError, Error};
 use crate::model::{Entry, Span, TraceId};
 use crate::project::{self, Stamp};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Entries per sealed chunk.
 pub const CHUNK_ENTRIES: usize = 1024;
@@ -135,6 +135,17 @@ CREATE TABLE deleted (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: a trigram index over each trace's id, name and previews (the text search's
+/// trace-level half, which was a scan of `traces`). Rows are `traces.id`, written by
+/// `project::refresh`.
+const SCHEMA_V2: &str = "
+CREATE VIRTUAL TABLE trace_text USING fts5(text, tokenize = 'trigram', detail = 'none');
+INSERT INTO trace_text (rowid, text)
+    SELECT id, trace_id || char(10) || COALESCE(name, '') || char(10) || COALESCE(request_preview, '')
+        || char(10) || COALESCE(response_preview, '') FROM traces;
+UPDATE meta SET value = 2 WHERE name = 'schema_version';
+";
+
 /// A source of the log and how many entries it holds: its high-water mark for sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceMark {
@@ -243,6 +254,7 @@ impl TraceStore {
         let local = match version {
             None => {
                 tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
+                tx.execute_batch(SCHEMA_V2).map_err(open_err)?;
                 // This store's own log: a name no other store has, so peers keep it apart.
                 let local = uuid::Uuid::now_v7().simple().to_string();
                 tx.execute(
@@ -264,13 +276,17 @@ impl TraceStore {
                     supported: SCHEMA_VERSION,
                 });
             }
-            Some(_) => tx
-                .query_row(
+            Some(found) => {
+                if found < 2 {
+                    tx.execute_batch(SCHEMA_V2).map_err(open_err)?;
+                }
+                tx.query_row(
                     "SELECT value FROM meta WHERE name = 'local_source'",
                     [],
                     |r| r.get(0),
                 )
-                .map_err(open_err)?,
+                .map_err(open_err)?
+            }
         };
         tx.commit().map_err(open_err)?;
         Ok(TraceStore { conn, local })

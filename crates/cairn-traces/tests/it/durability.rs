@@ -78,6 +78,44 @@ fn a_database_from_a_newer_version_is_refused() {
     );
 }
 
+#[test]
+fn a_version_1_database_gains_the_trace_text_index_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = TraceStore::open(&path).unwrap();
+    store.append(&trace_entries(1, 3, 1000)).unwrap();
+    store.append(&trace_entries(2, 3, 2000)).unwrap();
+    drop(store);
+    // What version 1 held: no trace-level text index.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE trace_text; UPDATE meta SET value = 1 WHERE name = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let store = TraceStore::open(&path).unwrap();
+    let (found, _) = store
+        .search(&cairn_traces::Search {
+            text: Some(trace_id(2).as_str()[5..17].to_owned()),
+            limit: 10,
+            ..cairn_traces::Search::default()
+        })
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|t| t.trace_id.clone()).collect::<Vec<_>>(),
+        vec![trace_id(2)]
+    );
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
 /// In child mode (env var set) this test appends traces forever and reports each returned
 /// append on stdout; in parent mode it runs itself as that child, kills it with SIGKILL
 /// mid-stream, and checks that every reported trace survived whole.

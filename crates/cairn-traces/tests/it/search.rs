@@ -226,6 +226,9 @@ fn free_text_finds_ids_names_previews_and_span_text() {
         )
     };
     assert_eq!(text("ZANZIBAR"), vec![4]);
+    assert_eq!(text("zanzibar"), vec![4], "any case");
+    let id = trace_id(4);
+    assert_eq!(text(&id.as_str()[5..17]), vec![4], "a piece of the id");
     assert_eq!(text("question 7"), vec![7]);
     assert_eq!(text("root-1"), vec![10, 1]);
     assert_eq!(text("%"), Vec::<u8>::new());
