@@ -60,7 +60,7 @@ impl Family {
 /// Whether the path takes JSON bodies (MLflow's REST API and Cairn's own; not the artifact
 /// proxy, not the UI's files).
 fn json_route(path: &str) -> bool {
-    let api = path.starts_with("/api/") || path.starts_with("/ajax-api/");
+    let api = path.starts_with("/api/") || path.starts_with("/ajax-api/") || path == "/graphql";
     api && !path.starts_with("/api/2.0/mlflow-artifacts/")
 }
 

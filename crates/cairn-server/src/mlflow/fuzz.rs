@@ -59,6 +59,7 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("datasets/records", Input::Query),
     ("datasets/delete-records", Input::Body),
     ("datasets/add-experiments", Input::Body),
+    ("graphql", Input::Body),
 ];
 
 /// Where an endpoint reads its request from.
@@ -108,6 +109,7 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
         "datasets/records" => body::<super::datasets::RecordsBody>(b),
         "datasets/delete-records" => body::<super::datasets::DeleteRecords>(b),
         "datasets/add-experiments" => body::<super::datasets::Experiments>(b),
+        "graphql" => super::graphql::fuzz_decode(b),
         "runs/create" => body::<runs::CreateRun>(b),
         "runs/update" => body::<runs::UpdateRun>(b),
         "runs/delete" => body::<super::RunRef>(b),

@@ -15,6 +15,7 @@ mod decode;
 mod dto;
 mod experiments;
 pub mod fuzz;
+mod graphql;
 mod inputs;
 mod metrics;
 mod registry;
@@ -298,7 +299,8 @@ async fn unknown_endpoint(
 /// MLflow's API under `/api/…`, and each of its endpoints again under `/ajax-api/…` as the web
 /// UI calls them.
 pub(crate) fn routes() -> Router<AppState> {
-    webui::with_ajax_aliases(api_routes())
+    let api = api_routes();
+    webui::with_ajax_aliases(api.clone()).merge(graphql::routes(api))
 }
 
 fn api_routes() -> Router<AppState> {
