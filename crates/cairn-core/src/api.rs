@@ -21,6 +21,7 @@ use crate::cost::{
 };
 use crate::evaluations::{EvaluationLog, EvaluationView};
 use crate::gate::{ApprovalsView, GateQuery, GateView, ModelRef, SetGate, VersionAction};
+use crate::logged_models::{LoggedModelView, RunModel};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
 use crate::stores::{ExperimentSummary, RunView};
@@ -78,6 +79,14 @@ pub struct Empty {}
 #[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRef {
+    pub id: String,
+}
+
+/// A logged model, by id (`m-` and 32 hex digits).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
     pub id: String,
 }
 
@@ -275,6 +284,13 @@ operations! {
     /// A run with its lineage, params, tags, metrics (live) and artifacts.
     run: Get "/runs/{id}", RunRef => RunView, [NotFound, InvalidArgument],
         |ws, r| ws.run_by_prefix(&r.id);
+    /// The logged models a run produced (outputs, with their step) or took as input.
+    run_models: Get "/runs/{id}/models", RunRef => Vec<RunModel>, [NotFound, InvalidArgument],
+        |ws, r| ws.run_logged_models(&r.id);
+    /// A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
+    /// its tombstone.
+    logged_model: Get "/models/{id}", ModelRef => LoggedModelView, [NotFound, InvalidArgument],
+        |ws, r| ws.logged_model_view(&r.id);
     /// A metric of a run, downsampled into buckets (min, max, first, last per bucket).
     buckets: Get "/runs/{id}/buckets/{*key}", BucketsRequest => Vec<BucketView>,
         [NotFound, InvalidArgument],

@@ -110,7 +110,8 @@ pub(crate) fn routes() -> Router<AppState> {
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
         .route("/runs/{id}/metrics/{*key}", get(metric))
-        .route("/runs/{id}/artifacts/{*path}", get(artifact));
+        .route("/runs/{id}/artifacts/{*path}", get(artifact))
+        .route("/models/{id}/artifacts/{*path}", get(model_artifact));
     for (path, route) in by_path {
         router = router.route(path, route);
     }
@@ -265,6 +266,25 @@ async fn metric(
     }
     .into_body();
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A file of a logged model, streamed and verified as it goes.
+async fn model_artifact(
+    State(st): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let file = st
+        .call(move |ws| ws.open_model_artifact(&id.parse()?, &path))
+        .await?;
+    let len = file.len();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        stream::file(file),
+    )
+        .into_response())
 }
 
 /// A file among the run's artifacts, streamed and verified as it goes (see `stream::file`).

@@ -114,10 +114,17 @@ pub fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
         RunsCmd::Show { run } => {
             let id = ws.resolve_run(run)?;
             let view = ws.run(id)?;
+            let models = ws.run_logged_models(&id.to_string())?;
             if cli.json {
-                return print_json(&view);
+                if models.is_empty() {
+                    return print_json(&view);
+                }
+                let mut v = serde_json::to_value(&view)?;
+                v["logged_models"] = serde_json::to_value(&models)?;
+                return print_json(&v);
             }
             out!("{}", show_run(&view));
+            out!("{}", show_models(&models));
         }
         RunsCmd::Metric { run, key } => {
             let id = ws.resolve_run(run)?;
@@ -133,6 +140,58 @@ pub fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `cairn runs show`'s logged models: those the run produced (at a step) or read.
+fn show_models(models: &[cairn_core::RunModel]) -> String {
+    let mut o = String::new();
+    if models.is_empty() {
+        return o;
+    }
+    line(&mut o, format!("\nlogged models ({})", models.len()));
+    for m in models {
+        let lm = &m.model;
+        let role = match m.role.as_str() {
+            "output" => format!("output at step {}", m.step),
+            other => other.to_owned(),
+        };
+        let deleted = if lm.deleted.is_some() {
+            "  DELETED"
+        } else {
+            ""
+        };
+        line(
+            &mut o,
+            format!("  {}  {}  {}  {role}{deleted}", lm.id, lm.name, lm.status),
+        );
+        if !lm.params.is_empty() {
+            line(&mut o, format!("    params   {}", lm.params.len()));
+        }
+        for x in &lm.metrics {
+            let on = x
+                .dataset_name
+                .as_ref()
+                .map(|d| format!("  on {d}"))
+                .unwrap_or_default();
+            line(
+                &mut o,
+                format!(
+                    "    metric   {} = {} (step {}){on}",
+                    x.key,
+                    metric(x.value),
+                    x.step
+                ),
+            );
+        }
+        let size: u64 = lm.artifacts.values().map(|a| a.size).sum();
+        if !lm.artifacts.is_empty() {
+            line(
+                &mut o,
+                format!("    files    {}, {}", lm.artifacts.len(), bytes(size)),
+            );
+        }
+    }
+    o
 }
 
 /// `cairn runs show`: the run, its lineage, params, metrics, artifacts and conflicts.

@@ -1,7 +1,7 @@
 //! The declared operations, called as a transport calls them: by name, with a request to decode.
 
 use cairn_core::api::{OPERATIONS, call};
-use cairn_core::{Code, SavedView};
+use cairn_core::{Code, NewLoggedModel, SavedView};
 use serde_json::json;
 
 use crate::{start, workspace};
@@ -50,6 +50,17 @@ fn every_declared_operation_answers_through_call() {
         .unwrap()
         .trace_id
         .to_string();
+    // A logged model the run produced, for `run_models` and `logged_model`.
+    let model = ws
+        .create_logged_model(NewLoggedModel {
+            experiment: ws.run(run).unwrap().run.experiment,
+            name: Some("m".into()),
+            source_run: Some(run),
+            ..Default::default()
+        })
+        .unwrap();
+    ws.log_model_outputs(run, &[(model.id.clone(), 4)])
+        .unwrap();
     // One valid request per operation; the test fails when an operation is added without one.
     let requests = [
         ("info", json!({})),
@@ -103,6 +114,8 @@ fn every_declared_operation_answers_through_call() {
         ("evaluations", json!({"id": &id[..12]})),
         ("run_traces", json!({"id": id})),
         ("trace", json!({"id": trace})),
+        ("run_models", json!({"id": id})),
+        ("logged_model", json!({"id": model.id.as_str()})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {
@@ -114,6 +127,12 @@ fn every_declared_operation_answers_through_call() {
             .unwrap_or_else(|| panic!("no request for operation {}", op.name));
         call(&ws, op.name, req.clone()).unwrap_or_else(|e| panic!("{} failed: {e}", op.name));
     }
+    let models = call(&ws, "run_models", json!({"id": id})).unwrap();
+    assert_eq!(models[0]["role"], "output");
+    assert_eq!(models[0]["step"], 4);
+    assert_eq!(models[0]["model"]["id"], model.id.as_str());
+    let view = call(&ws, "logged_model", json!({"id": model.id.as_str()})).unwrap();
+    assert_eq!(view["model"]["name"], "m");
     let page = call(&ws, "search", json!({"q": "params.lr = '0.1'"})).unwrap();
     assert_eq!(page["total"], 1);
     assert_eq!(page["runs"][0]["metrics"]["loss"], 1.0);

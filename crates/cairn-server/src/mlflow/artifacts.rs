@@ -85,6 +85,9 @@ pub(crate) async fn proxy_upload(
     Path(path): Path<String>,
     body: Body,
 ) -> Reply {
+    if let Some((model, rel)) = super::logged_models::proxy_path(&path) {
+        return super::logged_models::proxy_upload(st, model, rel, body).await;
+    }
     if content_path(&path).is_some() {
         return Err(content_is_read_only(&path));
     }
@@ -122,6 +125,9 @@ pub(crate) async fn proxy_upload(
 /// longer match their hash is cut off before its last piece, so the client sees a failed
 /// transfer, never wrong bytes.
 pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<String>) -> Reply {
+    if let Some((model, rel)) = super::logged_models::proxy_path(&path) {
+        return super::logged_models::proxy_download(st, model, rel).await;
+    }
     let file = match content_path(&path) {
         Some(found) => {
             let (hash, rel) = found?;
@@ -148,6 +154,9 @@ pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<
 }
 
 pub(crate) async fn proxy_delete(State(st): State<AppState>, Path(path): Path<String>) -> Reply {
+    if let Some((model, rel)) = super::logged_models::proxy_path(&path) {
+        return super::logged_models::proxy_delete(st, model, rel).await;
+    }
     if content_path(&path).is_some() {
         return Err(content_is_read_only(&path));
     }
@@ -166,6 +175,9 @@ pub(crate) struct PathQuery {
 
 pub(crate) async fn proxy_list(State(st): State<AppState>, uri: Uri) -> Reply {
     let q: PathQuery = query(&uri)?;
+    if let Some((model, rel)) = super::logged_models::proxy_path(q.path.as_deref().unwrap_or("")) {
+        return super::logged_models::proxy_list(st, model, rel).await;
+    }
     if let Some(found) = content_path(q.path.as_deref().unwrap_or("")) {
         let (hash, rel) = found?;
         let files = st

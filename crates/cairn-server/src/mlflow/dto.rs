@@ -140,7 +140,10 @@ pub(crate) struct MetricIn {
     pub timestamp: Option<i64>,
     #[serde(default, deserialize_with = "de_opt_i64")]
     pub step: Option<i64>,
-    /// MLflow 3: the dataset the value was measured on (`mlflow.evaluate` sends both).
+    /// MLflow 3: the logged model the value measured, and the dataset it was measured on
+    /// (`mlflow.evaluate` sends both).
+    #[serde(default)]
+    pub model_id: Option<String>,
     #[serde(default)]
     pub dataset_name: Option<String>,
     #[serde(default)]

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::http::Uri;
 use serde::de::DeserializeOwned;
 
-use super::{experiments, inputs, metrics, registry, runs};
+use super::{experiments, inputs, logged_models, metrics, registry, runs};
 
 /// Each endpoint the decoder knows: its path under `/api/2.0/mlflow/` and whether it reads a
 /// JSON body (POST) or a query string (GET). Fuzz inputs pick one by index.
@@ -60,6 +60,12 @@ pub const ENDPOINTS: &[(&str, Input)] = &[
     ("datasets/delete-records", Input::Body),
     ("datasets/add-experiments", Input::Body),
     ("graphql", Input::Body),
+    ("logged-models", Input::Body),
+    ("logged-models/search", Input::Body),
+    ("logged-models/{model_id}", Input::Body),
+    ("logged-models/{model_id}/tags", Input::Body),
+    ("logged-models/{model_id}/params", Input::Body),
+    ("runs/outputs", Input::Body),
 ];
 
 /// Where an endpoint reads its request from.
@@ -124,6 +130,12 @@ fn decode_body(path: &str, b: &Bytes) -> Result<(), String> {
         "registered-models/search" | "model-versions/search" => registry::fuzz_search_body(b),
         "registered-models/alias" => body::<registry::AliasReq>(b),
         "model-versions/create" => body::<registry::CreateVersion>(b),
+        "logged-models" => body::<logged_models::CreateReq>(b),
+        "logged-models/search" => body::<logged_models::SearchReq>(b),
+        "logged-models/{model_id}" => body::<logged_models::FinalizeReq>(b),
+        "logged-models/{model_id}/tags" => body::<logged_models::TagsReq>(b),
+        "logged-models/{model_id}/params" => body::<logged_models::ParamsReq>(b),
+        "runs/outputs" => body::<logged_models::OutputsReq>(b),
         other => Err(format!("no body decoder for {other}")),
     }
 }

@@ -52,6 +52,9 @@ pub(crate) struct LogInputs {
     run_uuid: Option<String>,
     #[serde(default)]
     datasets: Vec<DatasetInput>,
+    /// MLflow 3: logged models the run took as input (`[{model_id}]`).
+    #[serde(default)]
+    models: Vec<super::logged_models::ModelInput>,
 }
 
 /// The uri inside MLflow's source JSON (`{"uri": …}`, `{"url": …}`, `{"path": …}`), or the text.
@@ -139,6 +142,7 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, JsonBody(b): JsonBody
         .map(snapshot)
         .collect::<Result<Vec<_>, _>>()?;
     let run = RunRef::new(req.run_id, req.run_uuid);
+    let models = super::logged_models::model_inputs(&req.models)?;
     write_run(&st, &run, move |ws, id| {
         // As MLflow's store: a dataset (name and digest) is an input of a run once; a second
         // input of it, in this request or after an earlier one, is passed over.
@@ -146,7 +150,8 @@ pub(crate) async fn log_inputs(State(st): State<AppState>, JsonBody(b): JsonBody
         let mut seen: std::collections::HashSet<_> =
             ws.run(id)?.run.lineage.datasets.values().map(key).collect();
         let inputs: Vec<_> = inputs.into_iter().filter(|d| seen.insert(key(d))).collect();
-        ws.add_dataset_inputs(id, inputs)
+        ws.add_dataset_inputs(id, inputs)?;
+        ws.log_model_inputs(id, &models)
     })
     .await?;
     json(json!({}))

@@ -44,7 +44,9 @@ pub(crate) struct LogMetric {
     timestamp: Option<i64>,
     #[serde(default, deserialize_with = "de_opt_i64")]
     step: Option<i64>,
-    /// MLflow 3: the dataset the value was measured on.
+    /// MLflow 3: the logged model the value measured, and the dataset it was measured on.
+    #[serde(default)]
+    model_id: Option<String>,
     #[serde(default)]
     dataset_name: Option<String>,
     #[serde(default)]
@@ -54,18 +56,26 @@ pub(crate) struct LogMetric {
 pub(crate) async fn log_metric(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     let req: LogMetric = parse(b).await?;
     let run = RunRef::new(req.run_id, req.run_uuid);
+    let metric = MetricIn {
+        key: req.key,
+        value: req.value,
+        timestamp: req.timestamp,
+        step: req.step,
+        model_id: req.model_id,
+        dataset_name: req.dataset_name,
+        dataset_digest: req.dataset_digest,
+    };
+    let models = super::logged_models::model_metrics(std::slice::from_ref(&metric))?;
     let batch = LogBatch {
-        metrics: vec![metric_value(MetricIn {
-            key: req.key,
-            value: req.value,
-            timestamp: req.timestamp,
-            step: req.step,
-            dataset_name: req.dataset_name,
-            dataset_digest: req.dataset_digest,
-        })],
+        metrics: vec![metric_value(metric)],
         ..Default::default()
     };
-    write_run(&st, &run, move |ws, id| ws.log_batch(id, &batch)).await?;
+    write_run(&st, &run, move |ws, id| {
+        super::logged_models::check_models(ws, &models)?;
+        ws.log_batch(id, &batch)?;
+        ws.log_model_metrics(id, &models)
+    })
+    .await?;
     json(json!({}))
 }
 
@@ -107,12 +117,18 @@ pub(crate) async fn log_batch(State(st): State<AppState>, JsonBody(b): JsonBody)
             total,
         )));
     }
+    let models = super::logged_models::model_metrics(&req.metrics)?;
     let batch = LogBatch {
         params: req.params.into_iter().map(|p| (p.key, p.value)).collect(),
         metrics: req.metrics.into_iter().map(metric_value).collect(),
         tags: req.tags.into_iter().map(|t| (t.key, t.value)).collect(),
     };
-    write_run(&st, &run, move |ws, id| ws.log_batch(id, &batch)).await?;
+    write_run(&st, &run, move |ws, id| {
+        super::logged_models::check_models(ws, &models)?;
+        ws.log_batch(id, &batch)?;
+        ws.log_model_metrics(id, &models)
+    })
+    .await?;
     json(json!({}))
 }
 

@@ -17,6 +17,7 @@ mod experiments;
 pub mod fuzz;
 mod graphql;
 mod inputs;
+mod logged_models;
 mod metrics;
 mod registry;
 mod runs;
@@ -308,6 +309,7 @@ fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(traces::routes())
         .merge(datasets::routes())
+        .merge(logged_models::routes())
         .route("/version", get(|| async { "3.17.2" }))
         .route("/health", get(|| async { "OK" }))
         .route(&r("experiments/create"), post(experiments::create))
@@ -351,12 +353,6 @@ fn api_routes() -> Router<AppState> {
             get(bulk::history_bulk_interval),
         )
         .route(&r("artifacts/list"), get(artifacts::list_run_artifacts))
-        // MLflow 3's LoggedModel entities are not kept: the search truthfully finds none, and
-        // clients fall back to run artifacts (`runs:/<id>/model` with an MLmodel file).
-        .route(
-            &r("logged-models/search"),
-            post(|| async { json(serde_json::json!({ "models": [] })) }),
-        )
         .route(
             "/api/2.0/mlflow-artifacts/artifacts",
             get(artifacts::proxy_list),

@@ -39,10 +39,13 @@ fn run_json(ws: &Workspace, id: cairn_model::RunId) -> Result<Value, cairn_core:
     let view = ws.run(id)?;
     let mut run: Run = view.run;
     run.metrics.extend(view.live_metrics);
-    Ok(dto::run(
+    let mut v = [dto::run(
         &run,
         &MlflowIds::default().of(ws, run.experiment)?,
-    ))
+    )];
+    super::logged_models::add_model_links(ws, &mut v, &[id])?;
+    let [v] = v;
+    Ok(v)
 }
 
 #[derive(Deserialize)]
@@ -173,10 +176,12 @@ pub(crate) async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) ->
                 limit,
                 offset,
             )?;
-            let out = runs
+            let mut out = runs
                 .iter()
                 .map(|r| Ok(dto::run(r, &ids.of(ws, r.experiment)?)))
                 .collect::<Result<Vec<Value>, cairn_core::Error>>()?;
+            let run_ids: Vec<cairn_model::RunId> = runs.iter().map(|r| r.id).collect();
+            super::logged_models::add_model_links(ws, &mut out, &run_ids)?;
             // Encoded here, on the blocking pool: a page holds up to 50,000 runs.
             Ok(json!({ "runs": out, "next_page_token": dto::page_token(next) }).to_string())
         })
