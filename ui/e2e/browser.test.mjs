@@ -184,6 +184,34 @@ test("a run's evaluation shows its slices, each metric's gap, and the fairness f
   await page.screenshot({ path: join(shots, "4b-evaluations.png"), fullPage: true });
 });
 
+async function mlflow(method, path, body) {
+  const res = await fetch(`${base}/api/2.0/mlflow/${path}`, { method, headers: { "content-type": "application/json" }, body: body && JSON.stringify(body) });
+  assert.equal(res.status, 200, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
+  return res.json();
+}
+
+test("a run's page lists the models it logged, with their metrics and files", async () => {
+  // Not the run the test before opened: the page must load it afresh, models included.
+  const first = (await apiGet("/api/v1/search?limit=2&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs[1];
+  const { run } = await mlflow("GET", `runs/get?run_id=${first.id}`);
+  // As `mlflow.pyfunc.log_model` does: create, upload a file, link a metric, output, finalize.
+  const { model } = await mlflow("POST", "logged-models", { experiment_id: run.info.experiment_id, name: "e2e-model", model_type: "clf", source_run_id: first.id });
+  const id = model.info.model_id;
+  const put = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${run.info.experiment_id}/models/${id}/artifacts/MLmodel`, { method: "PUT", body: "flavors: {}\n" });
+  assert.equal(put.status, 200);
+  await mlflow("POST", "runs/log-metric", { run_id: first.id, key: "val_acc", value: 0.875, timestamp: Date.now(), step: 3, model_id: id, dataset_name: "holdout" });
+  await mlflow("POST", "runs/outputs", { run_id: first.id, models: [{ model_id: id, step: 3 }] });
+  await mlflow("PATCH", `logged-models/${id}`, { model_id: id, status: "LOGGED_MODEL_READY" });
+  await page.goto(`${base}/#/run/${first.id}`);
+  const row = page.locator(`[data-testid=models] tr[data-model="${id}"]`);
+  await row.waitFor();
+  const text = await row.innerText();
+  for (const want of ["e2e-model", id, "ready", "output at step 3", "val_acc=0.8750 on holdout", "1 · 12 B"]) {
+    assert.ok(text.includes(want), `the model's row shows ${want}: ${text}`);
+  }
+  await page.locator("[data-testid=models]").screenshot({ path: join(shots, "4b-run-models.png") });
+});
+
 test("a saved view brings back its query for everyone who opens the catalog", async () => {
   await page.goto(base + "/#/");
   await page.waitForFunction(() => /^300 runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));

@@ -1,4 +1,5 @@
-// One run: overview, full lineage, cost, traces, params, metric charts, system metrics, artifacts, log output.
+// One run: overview, full lineage, cost, traces, params, metric charts, system metrics,
+// evaluations, logged models, artifacts, log output.
 
 import { useEffect, useState } from "preact/hooks";
 
@@ -9,7 +10,7 @@ import { RunCost } from "../components/RunCost";
 import { RunTraces } from "../components/RunTraces";
 import { bytes, duration, metric, thousands, time } from "../format";
 import { api, go } from "../state";
-import type { EvaluationView, RunView } from "../wire";
+import type { EvaluationView, RunModel, RunView } from "../wire";
 
 function Field({ k, children }: { k: string; children: preact.ComponentChildren }) {
   return (
@@ -24,6 +25,7 @@ export function RunPage({ id }: { id: string }) {
   const [run, setRun] = useState<RunView | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [log, setLog] = useState<string | null>(null);
+  const [models, setModels] = useState<RunModel[]>([]);
   const [settings, setSettings] = useState(DEFAULT_SETTINGS);
   const [evals, setEvals] = useState<EvaluationView[]>([]);
 
@@ -32,6 +34,9 @@ export function RunPage({ id }: { id: string }) {
     setEvals([]);
     api.run({ id }).then(setRun).catch((e) => setError(e.message));
     api.evaluations({ id }).then(setEvals).catch(() => setEvals([]));
+    setModels([]);
+    // The run page stands without them: a failure leaves the section out.
+    api.runModels({ id }).then(setModels).catch(() => setModels([]));
   }, [id]);
   useEffect(() => {
     if (run?.artifacts["logs/output.log"]) api.artifactText({ id: run.id, path: "logs/output.log", tail: true }).then((t) => setLog(t.text.slice(-20000))).catch(() => setLog(null));
@@ -140,6 +145,29 @@ export function RunPage({ id }: { id: string }) {
         <section class="card">
           <h2>System metrics</h2>
           <div class="charts">{system.map((k) => <MetricChart key={k} runs={me} metricKey={k} x={settings.x === "time" || settings.x === "relative" ? settings.x : "step"} height={220} />)}</div>
+        </section>
+      )}
+      {models.length > 0 && (
+        <section class="card models" data-testid="models">
+          <h2>Logged models ({models.length})</h2>
+          <table class="kv">
+            <thead><tr><th>name</th><th>id</th><th>status</th><th>role</th><th>metrics</th><th>files</th></tr></thead>
+            <tbody>
+              {models.map(({ role, step, model: m }) => {
+                const files = Object.values(m.artifacts).filter((a) => a.kind === "file");
+                return (
+                  <tr key={`${role}-${m.id}`} data-model={m.id}>
+                    <th>{m.name}{m.model_type && <span class="tag">{m.model_type}</span>}</th>
+                    <td><code>{m.id}</code></td>
+                    <td><span class={`badge status-${m.status}`}>{m.status}</span>{m.deleted && <span class="badge warn">deleted</span>}</td>
+                    <td>{role === "output" ? `output at step ${step}` : role}</td>
+                    <td>{m.metrics.map((x) => <span class="tag" key={`${x.key}-${x.run ?? ""}-${x.dataset_name ?? ""}`}>{x.key}={metric(x.value)}{x.dataset_name ? ` on ${x.dataset_name}` : ""}</span>)}</td>
+                    <td>{files.length} · {bytes(files.reduce((n, a) => n + a.size, 0))}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
         </section>
       )}
       <section class="card">
