@@ -157,8 +157,10 @@ fn each_framework_lives_in_its_one_crate() {
 #[test]
 fn the_model_does_no_io() {
     let deps = deps_of(&members());
-    // ts-rs and schemars only behind the `ts` feature, for cairn-wire's generated files.
+    // ts-rs and schemars only behind the `ts` feature, for cairn-wire's generated files; blake3
+    // is computation (a gate policy's and its figures' digests), no I/O.
     let allowed = [
+        "blake3",
         "serde",
         "serde_json",
         "thiserror",
@@ -172,7 +174,7 @@ fn the_model_does_no_io() {
         .collect();
     assert!(
         extra.is_empty(),
-        "cairn-model is pure data (serde, thiserror, uuid; ts-rs, schemars); it depends on {extra:?}"
+        "cairn-model is pure data (serde, thiserror, uuid, blake3; ts-rs, schemars); it depends on {extra:?}"
     );
 }
 

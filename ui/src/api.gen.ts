@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ArtifactPath, ArtifactText, BucketView, BucketsRequest, ChartRequest, ChartView, Empty, ExperimentSummary, Info, LoggedModelView, ModelRef, RunModel, RunRef, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SyncStatus, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -21,7 +21,7 @@ export const OPERATIONS = [
   { name: "search", method: "GET", path: "/search" },
   { name: "run", method: "GET", path: "/runs/{id}" },
   { name: "run_models", method: "GET", path: "/runs/{id}/models" },
-  { name: "logged_model", method: "GET", path: "/models/{id}" },
+  { name: "logged_model", method: "GET", path: "/logged-models/{id}" },
   { name: "buckets", method: "GET", path: "/runs/{id}/buckets/{*key}" },
   { name: "artifact_text", method: "GET", path: "/runs/{id}/text/{*path}" },
   { name: "chart", method: "GET", path: "/chart" },
@@ -29,6 +29,27 @@ export const OPERATIONS = [
   { name: "views", method: "GET", path: "/views" },
   { name: "save_view", method: "PUT", path: "/views/{name}" },
   { name: "delete_view", method: "DELETE", path: "/views/{name}" },
+  { name: "cost", method: "GET", path: "/cost" },
+  { name: "cost_dashboard", method: "GET", path: "/cost/dashboard" },
+  { name: "run_cost", method: "GET", path: "/runs/{id}/cost" },
+  { name: "prices", method: "GET", path: "/cost/prices" },
+  { name: "set_price", method: "POST", path: "/cost/prices" },
+  { name: "budgets", method: "GET", path: "/cost/budgets" },
+  { name: "set_budget", method: "POST", path: "/cost/budgets" },
+  { name: "set_cost_settings", method: "PUT", path: "/cost/settings" },
+  { name: "registered_models", method: "GET", path: "/models" },
+  { name: "registered_model", method: "GET", path: "/models/{name}" },
+  { name: "gate", method: "GET", path: "/models/{name}/gate" },
+  { name: "set_gate", method: "PUT", path: "/gates" },
+  { name: "gate_evaluations", method: "GET", path: "/models/{name}/gate-evaluations" },
+  { name: "check_gate", method: "POST", path: "/models/{name}/versions/{version}/check" },
+  { name: "promote", method: "POST", path: "/models/{name}/versions/{version}/promote" },
+  { name: "approve", method: "POST", path: "/models/{name}/versions/{version}/approve" },
+  { name: "approvals", method: "GET", path: "/models/{name}/versions/{version}/approvals" },
+  { name: "evaluations", method: "GET", path: "/runs/{id}/evaluations" },
+  { name: "log_evaluation", method: "POST", path: "/runs/{id}/evaluations" },
+  { name: "run_traces", method: "GET", path: "/runs/{id}/traces" },
+  { name: "trace", method: "GET", path: "/traces/{id}" },
 ] as const;
 
 /** The API over `transport`. */
@@ -55,8 +76,8 @@ export function client(transport: Transport) {
       transport.call<Array<RunModel>>("run_models", "GET", "/runs/{id}/models", request),
     /** A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
      *  its tombstone. */
-    loggedModel: (request: ModelRef) =>
-      transport.call<LoggedModelView>("logged_model", "GET", "/models/{id}", request),
+    loggedModel: (request: LoggedModelRef) =>
+      transport.call<LoggedModelView>("logged_model", "GET", "/logged-models/{id}", request),
     /** A metric of a run, downsampled into buckets (min, max, first, last per bucket). */
     buckets: (request: BucketsRequest) =>
       transport.call<Array<BucketView>>("buckets", "GET", "/runs/{id}/buckets/{*key}", request),
@@ -78,6 +99,78 @@ export function client(transport: Transport) {
     /** Deletes a saved view. */
     deleteView: (request: ViewName) =>
       transport.call<Empty>("delete_view", "DELETE", "/views/{name}", request),
+    /** What each family of runs spent (in all, per period, against its budget), how much of
+     *  it paid for idle GPUs, and how much improvement each dollar bought. */
+    cost: (request: CostRequest) =>
+      transport.call<CostReport>("cost", "GET", "/cost", request),
+    /** The cost dashboard: the report, spend over time stacked by family, and a family's
+     *  cost-vs-metric frontier, drawn by cairn-charts. */
+    costDashboard: (request: DashboardRequest) =>
+      transport.call<CostDashboard>("cost_dashboard", "GET", "/cost/dashboard", request),
+    /** One run's cost, idle share and GPU utilisation chart with the idle stretches shaded. */
+    runCost: (request: RunCostRequest) =>
+      transport.call<RunCostView>("run_cost", "GET", "/runs/{id}/cost", request),
+    /** The team's price table (GPU models, instance types, hosts) and idle threshold. */
+    prices: (request: Empty = {}) =>
+      transport.call<PriceList>("prices", "GET", "/cost/prices", request),
+    /** Adds a price from a date on (earlier runs keep the price they had). */
+    setPrice: (request: SetPrice) =>
+      transport.call<PriceEntry>("set_price", "POST", "/cost/prices", request),
+    /** The budget in effect for each family. */
+    budgets: (request: Empty = {}) =>
+      transport.call<BudgetList>("budgets", "GET", "/cost/budgets", request),
+    /** Sets (or, without an amount, lifts) a family's budget. */
+    setBudget: (request: SetBudget) =>
+      transport.call<BudgetEntry>("set_budget", "POST", "/cost/budgets", request),
+    /** Sets the idle threshold (percent GPU utilisation below which a GPU counts as idle). */
+    setCostSettings: (request: CostSettings) =>
+      transport.call<CostSettings>("set_cost_settings", "PUT", "/cost/settings", request),
+    /** Every registered model: its versions (content hash, run, tombstones) and aliases (a
+     *  conflict shows every target). */
+    registeredModels: (request: Empty = {}) =>
+      transport.call<Array<RegisteredModel>>("registered_models", "GET", "/models", request),
+    /** One registered model by name. */
+    registeredModel: (request: ModelRef) =>
+      transport.call<RegisteredModel>("registered_model", "GET", "/models/{name}", request),
+    /** The gate that guards an alias of a model (default `champion`), and where it was set;
+     *  `null` when moves are not gated. */
+    gate: (request: GateQuery) =>
+      transport.call<GateView | null>("gate", "GET", "/models/{name}/gate", request),
+    /** Sets the gate of a model (or the project's default) for one alias or any; a policy
+     *  with no thresholds lifts it there. */
+    setGate: (request: SetGate) =>
+      transport.call<GateView>("set_gate", "PUT", "/gates", request),
+    /** Every kept check of a model's gates, newest first. */
+    gateEvaluations: (request: ModelRef) =>
+      transport.call<Array<GateEvaluation>>("gate_evaluations", "GET", "/models/{name}/gate-evaluations", request),
+    /** Checks a version against the gate of an alias without moving it (the check is kept). */
+    checkGate: (request: VersionAction) =>
+      transport.call<GateEvaluation>("check_gate", "POST", "/models/{name}/versions/{version}/check", request),
+    /** Moves an alias to a version through its gate; refused (`CONFLICT`, every failed check
+     *  named) unless all pass. */
+    promote: (request: VersionAction) =>
+      transport.call<GateEvaluation>("promote", "POST", "/models/{name}/versions/{version}/promote", request),
+    /** Signs this device's approval of a version for an alias. */
+    approve: (request: VersionAction) =>
+      transport.call<ApprovalView>("approve", "POST", "/models/{name}/versions/{version}/approve", request),
+    /** A version's approvals, each verified: whether it counts, and why not. */
+    approvals: (request: VersionAction) =>
+      transport.call<ApprovalsView>("approvals", "GET", "/models/{name}/versions/{version}/approvals", request),
+    /** A run's evaluations (benchmark, dataset, overall and per-slice metrics, reports) with
+     *  their fairness figures (difference and ratio per metric and sensitive attribute). */
+    evaluations: (request: RunRef) =>
+      transport.call<Array<EvaluationView>>("evaluations", "GET", "/runs/{id}/evaluations", request),
+    /** Records an evaluation of a run on a benchmark, replacing any of that benchmark. */
+    logEvaluation: (request: EvaluationLog) =>
+      transport.call<EvaluationView>("log_evaluation", "POST", "/runs/{id}/evaluations", request),
+    /** A run's traces (its `mlflow.sourceRun` and those linked to it), newest first, narrowed
+     *  by text found in a trace's id, name, previews or spans. */
+    runTraces: (request: RunTracesRequest) =>
+      transport.call<TracesPage>("run_traces", "GET", "/runs/{id}/traces", request),
+    /** A trace with its span tree: each span's place, timing, status, inputs, outputs and
+     *  attributes, and the trace's assessments. */
+    trace: (request: TraceRef) =>
+      transport.call<TraceView>("trace", "GET", "/traces/{id}", request),
   };
 }
 

@@ -4,6 +4,97 @@
 // these with the few hand-kept types that are not Rust DTOs.
 
 /**
+ * An alias and what it points at. Two peers moving it offline leave two targets: a conflict,
+ * shown as such, that the next promotion settles.
+ */
+export type Alias = {
+  name: string,
+  /**
+   * Distinct versions it points at, by number.
+   */
+  targets: Array<AliasTarget>,
+  /**
+   * A concurrent writer removed it while another moved it.
+   */
+  removed_concurrently: boolean,
+};
+
+/**
+ * One version an alias points at, and who pointed it there.
+ */
+export type AliasTarget = {
+  version: VersionId,
+  number: number,
+  set_by: string,
+  set_ms: number,
+  evaluation?: RecordId,
+  rationale?: string,
+};
+
+/**
+ * A signed approval of one version: the approving device attests the version's identity and
+ * content hash, the policy it was judged by, and the figures it saw ([`Facts::digest`]).
+ */
+export type Approval = {
+  id: RecordId,
+  model: string,
+  version: VersionId,
+  /**
+   * The version's content hash (`None` for a version with no content here).
+   */
+  content?: BlobHash,
+  /**
+   * The policy hash it was approved under (`None`: no policy).
+   */
+  policy_hash?: string,
+  inputs: string,
+  /**
+   * The approving device's endpoint id: the key that signed.
+   */
+  device: string,
+  /**
+   * The person, as the approving workspace's user.
+   */
+  user: string,
+  at_ms: number,
+  comment: string,
+  /**
+   * Ed25519 over [`Approval::signed_bytes`], hex.
+   */
+  signature: string,
+};
+
+/**
+ * Whether an approval counts, and if not, why.
+ */
+export type ApprovalView = {
+  approval: Approval,
+  /**
+   * The member's name on the roster, when the device is on it.
+   */
+  member?: string,
+  counts: boolean,
+  /**
+   * Why it does not count (empty when it does).
+   */
+  problem?: string,
+};
+
+/**
+ * A version's approvals, each verified.
+ */
+export type ApprovalsView = {
+  model: string,
+  version: number,
+  alias: string,
+  /**
+   * The policy they are judged against (its hash), if one guards the alias.
+   */
+  policy_hash?: string,
+  approvals: Array<ApprovalView>,
+};
+
+/**
  * One entry of an artifact listing.
  */
 export type ArtifactEntry = {
@@ -55,6 +146,33 @@ export type ArtifactText = {
    * True when `text` is only part of the file.
    */
   truncated: boolean,
+};
+
+/**
+ * A feedback or expectation as the UI shows it.
+ */
+export type AssessmentView = {
+  assessment_id: string,
+  name: string,
+  /**
+   * `feedback` or `expectation`.
+   */
+  kind: string,
+  /**
+   * The value as JSON text.
+   */
+  value: string,
+  rationale: string | null,
+  source: string,
+  valid: boolean,
+};
+
+/**
+ * An attribute of a span, its value as JSON text.
+ */
+export type AttributeView = {
+  key: string,
+  value: string,
 };
 
 /**
@@ -129,6 +247,27 @@ export type BarsMap = {
 };
 
 /**
+ * What the gain is measured from.
+ */
+export type Baseline =
+  | { "kind": "first_run" }
+  | {
+    "kind": "champion",
+    run: RunId,
+    start_ms: number,
+    value: number,
+  };
+
+/**
+ * The best value so far, after a run that improved it.
+ */
+export type BestPoint = {
+  start_ms: number,
+  value: number,
+  run: RunId,
+};
+
+/**
  * The BLAKE3 hash of a blob's content: the blob's name in the artifact store.
  */
 export type BlobHash = string;
@@ -160,6 +299,59 @@ export type BucketsRequest = {
 };
 
 /**
+ * A budget for one family, kept like a price: each setting is its own record, the latest set
+ * is in effect, and one with no amount lifts the budget.
+ */
+export type BudgetEntry = {
+  /**
+   * A UUIDv7, 32 hex digits: its team-doc key is `budget/<id>`.
+   */
+  id: string,
+  /**
+   * The family, as [`FamilyKey`] writes it (`exp:resnet50-imagenet`).
+   */
+  family: string,
+  /**
+   * US dollars per period; `None` lifts the budget.
+   */
+  usd?: number,
+  period: BudgetPeriod,
+  set_by: string,
+  set_ms: number,
+};
+
+/**
+ * The budgets as stored.
+ */
+export type BudgetList = {
+  /**
+   * The budget in effect for each family.
+   */
+  budgets: Array<BudgetEntry>,
+  problems: Array<string>,
+};
+
+/**
+ * The spend a budget limits: per calendar period (UTC) or over all time.
+ */
+export type BudgetPeriod = "day" | "week" | "month" | "total";
+
+/**
+ * A budget and how much of it is spent in its current period.
+ */
+export type BudgetStatus = {
+  family: string,
+  usd: number,
+  period: BudgetPeriod,
+  /**
+   * `2026-12`, `2026-W49`, `2026-12-04`, or `all time`.
+   */
+  period_label: string,
+  spent_usd: number,
+  over: boolean,
+};
+
+/**
  * The kinds of chart the UI asks for.
  */
 export type ChartKind = "line" | "parallel";
@@ -172,7 +364,8 @@ export type ChartMap =
   | { "kind": "parallel" } & ParallelMap
   | { "kind": "scatter" } & ScatterMap
   | { "kind": "bars" } & BarsMap
-  | { "kind": "system" } & SystemMap;
+  | { "kind": "system" } & SystemMap
+  | { "kind": "stacked" } & StackedMap;
 
 /**
  * A chart as the UI asks for it (`GET /api/v1/chart?…`, the desktop's `chart` command).
@@ -225,6 +418,43 @@ export type ChartView = {
   svg: string,
   map: ChartMap,
 };
+
+/**
+ * One threshold checked: what, the value seen, the threshold, and the verdict.
+ */
+export type Check = {
+  kind: CheckKind,
+  /**
+   * What was checked (`imagenet-val acc`, `imagenet-val acc over sex`).
+   */
+  subject: string,
+  /**
+   * The value seen, when there was one (a count for approvals).
+   */
+  value?: number,
+  /**
+   * The threshold as a condition (`>= 0.9`, `<= 0.03`).
+   */
+  threshold: string,
+  passed: boolean,
+  /**
+   * Why, in words (what was missing, what it was compared with).
+   */
+  detail: string,
+};
+
+/**
+ * What kind of threshold a check tested.
+ */
+export type CheckKind =
+  | "evaluation"
+  | "value"
+  | "absolute_change"
+  | "relative_change"
+  | "difference"
+  | "ratio"
+  | "compliance"
+  | "approvals";
 
 /**
  * What kind of failure, for front ends to act on without parsing messages. The HTTP server
@@ -296,6 +526,24 @@ export type ColumnMap = {
 };
 
 /**
+ * A run's compliance with its schema: the state and every field it lacks.
+ */
+export type Compliance = {
+  state: ComplianceState,
+  /**
+   * Each missing or mistyped field, as [`SchemaViolation`] says it (`dataset.digest is
+   * missing`).
+   */
+  missing?: Array<string>,
+};
+
+/**
+ * Where a run stands against its schema. A projection: recomputed from the run and the schema
+ * whenever either changes, never stored in the run's doc.
+ */
+export type ComplianceState = "compliant" | "incomplete" | "pending" | "refused";
+
+/**
  * Two or more values written concurrently to the same field by different writers.
  * Kept, not silently resolved: the catalog shows the winner and every other value.
  */
@@ -308,6 +556,138 @@ export type Conflict = {
    * Every concurrent value, the one shown first.
    */
   values: Array<unknown>,
+};
+
+/**
+ * The figures search reads: what `cost.*` fields hold.
+ */
+export type CostBrief = {
+  usd?: number,
+  idle_share?: number,
+};
+
+export type CostDashboard = {
+  report: CostReport,
+  /**
+   * Spend per period, stacked by family (the eight that spent most, then the rest).
+   */
+  spend_chart: ChartView,
+  /**
+   * The family whose frontier is drawn.
+   */
+  frontier_family?: string,
+  /**
+   * Its runs' cost against the metric, the frontier joined.
+   */
+  frontier_chart?: ChartView,
+};
+
+/**
+ * Spend, idle waste and what it bought, by family.
+ */
+export type CostReport = {
+  by: string,
+  as_of_ms: number,
+  idle_threshold_pct: number,
+  metric?: string,
+  direction?: Direction,
+  every: Period,
+  periods: Array<PeriodLabel>,
+  /**
+   * Most spend first.
+   */
+  families: Array<FamilyCost>,
+  /**
+   * Every run in scope as one family.
+   */
+  total: FamilyCost,
+  /**
+   * Every budget in effect (whatever the grouping), and its spend so far.
+   */
+  budgets: Array<BudgetStatus>,
+  /**
+   * How many budgets are crossed.
+   */
+  over_budget: number,
+  top_idle: Array<IdleWaster>,
+  /**
+   * Prices, budgets or settings in the team doc that were left out, and why.
+   */
+  problems: Array<string>,
+};
+
+/**
+ * What a cost report covers.
+ */
+export type CostRequest = {
+  /**
+   * How runs form families: `exp` (default), `owner`, `gpu`, `tag:KEY`, `view:NAME`.
+   */
+  by?: string | null,
+  /**
+   * Only the runs this query matches.
+   */
+  q?: string | null,
+  /**
+   * The metric improvement per dollar is measured on (its last value per run).
+   */
+  metric?: string | null,
+  /**
+   * `max` or `min`; default from the metric's name (loss, error … lower is better).
+   */
+  direction?: string | null,
+  /**
+   * Spend per `day`, `week` or `month` (UTC); default week.
+   */
+  every?: string | null,
+  /**
+   * How many periods, up to now (default 12, at most 366).
+   */
+  periods?: number | null,
+  /**
+   * The marginal improvement per dollar is over the family's last N runs (default 10).
+   */
+  last?: number | null,
+  /**
+   * A registered model whose `@champion` is the baseline (default: a champion whose run is
+   * in the family, else the family's first run).
+   */
+  champion?: string | null,
+  /**
+   * How many top idle wasters (default 10, at most 1000).
+   */
+  top?: number | null,
+};
+
+/**
+ * The team's cost settings.
+ */
+export type CostSettings = {
+  /**
+   * A GPU reading below this utilisation (percent) is idle.
+   */
+  idle_threshold_pct: number,
+};
+
+/**
+ * The dashboard: a report and its charts.
+ */
+export type DashboardRequest = {
+  by?: string | null,
+  q?: string | null,
+  metric?: string | null,
+  direction?: string | null,
+  every?: string | null,
+  periods?: number | null,
+  last?: number | null,
+  champion?: string | null,
+  top?: number | null,
+  /**
+   * The family whose frontier is drawn (`exp:NAME`); default the one that spent most.
+   */
+  family?: string | null,
+  width?: number | null,
+  dark?: boolean | null,
 };
 
 /**
@@ -338,6 +718,21 @@ export type DatasetSnapshot = {
    * The dataset's schema as its source described it (MLflow's schema JSON).
    */
   schema?: string,
+  /**
+   * The source as the client described it (MLflow's source JSON, `{"uri": …}` or a table,
+   * a Hugging Face name, …), kept verbatim so it reads back as it was sent; `uri` is where
+   * in it the data lives.
+   */
+  source?: string,
+  /**
+   * The profile as the client reported it (MLflow's profile JSON: `num_rows`,
+   * `num_elements`, …), kept verbatim.
+   */
+  profile?: string,
+  /**
+   * The input's other tags (MLflow's input tags besides `mlflow.data.context`).
+   */
+  tags?: { [key in string]: string },
 };
 
 /**
@@ -347,6 +742,11 @@ export type Deletion = {
   by: string,
   at_ms: number,
 };
+
+/**
+ * Which way a metric improves.
+ */
+export type Direction = "max" | "min";
 
 /**
  * A request with no fields.
@@ -373,14 +773,102 @@ export type ErrorBody = {
 };
 
 /**
- * One evaluation's outputs: its summary metrics and the report artifact it wrote.
+ * One evaluation of a run on a benchmark. The benchmark's name is its key in
+ * [`crate::Lineage::evaluations`].
  */
 export type Evaluation = {
-  metrics: { [key in string]: number },
   /**
-   * Logical artifact path of the report (`eval/report.html`), resolved through the run's artifacts.
+   * Digest of the dataset snapshot it ran on (`blake3:…` when Cairn hashed it).
    */
-  report?: string,
+  dataset?: string,
+  /**
+   * Metrics over the whole dataset.
+   */
+  metrics: { [key in string]: Num },
+  /**
+   * Metrics per slice, keyed by the slice's canonical text ([`Slice`]'s `Display`).
+   */
+  slices?: { [key in string]: { [key in string]: Num } },
+  /**
+   * Logical artifact paths of its reports (`eval/report.html`), resolved through the run's
+   * artifacts.
+   */
+  reports?: Array<string>,
+  /**
+   * When it was logged (epoch ms) and by whom.
+   */
+  logged_ms?: number,
+  logged_by?: string,
+};
+
+/**
+ * What a caller logs: an evaluation of run `id` on `benchmark`. It replaces any evaluation of
+ * that benchmark the run had.
+ */
+export type EvaluationLog = {
+  /**
+   * The run, by id or unique id prefix.
+   */
+  id: string,
+  benchmark: string,
+  /**
+   * Digest of the dataset snapshot it ran on.
+   */
+  dataset?: string | null,
+  metrics: { [key in string]: Num },
+  /**
+   * Metrics per slice: `sex=female` (or `age=60+&sex=female`) → metrics.
+   */
+  slices: { [key in string]: { [key in string]: Num } },
+  /**
+   * Artifact paths of the run that report on it.
+   */
+  reports: Array<string>,
+};
+
+/**
+ * One evaluation of a run, with its fairness figures.
+ */
+export type EvaluationView = {
+  benchmark: string,
+  /**
+   * Per sensitive attribute and metric: difference and ratio over the slices.
+   */
+  fairness: Array<FairnessFigure>,
+  /**
+   * Digest of the dataset snapshot it ran on (`blake3:…` when Cairn hashed it).
+   */
+  dataset?: string,
+  /**
+   * Metrics over the whole dataset.
+   */
+  metrics: { [key in string]: Num },
+  /**
+   * Metrics per slice, keyed by the slice's canonical text ([`Slice`]'s `Display`).
+   */
+  slices?: { [key in string]: { [key in string]: Num } },
+  /**
+   * Logical artifact paths of its reports (`eval/report.html`), resolved through the run's
+   * artifacts.
+   */
+  reports?: Array<string>,
+  /**
+   * When it was logged (epoch ms) and by whom.
+   */
+  logged_ms?: number,
+  logged_by?: string,
+};
+
+/**
+ * Something that happened during a span.
+ */
+export type EventView = {
+  name: string,
+  /**
+   * Microseconds after the trace's first span started.
+   */
+  offset_us: number,
+  attributes: Array<AttributeView>,
 };
 
 /**
@@ -422,6 +910,86 @@ export type ExperimentSummary = {
 };
 
 /**
+ * One fairness figure: how far apart one metric is over the slices of one sensitive attribute
+ * of one evaluation.
+ */
+export type FairnessFigure = {
+  benchmark: string,
+  /**
+   * The metric compared, or `demographic_parity` / `equalized_odds`.
+   */
+  metric: string,
+  /**
+   * The sensitive attribute (`sex`), or attributes joined by `&` for intersections.
+   */
+  attribute: string,
+  /**
+   * `max − min` over the groups (0 for one group).
+   */
+  difference: Num,
+  /**
+   * `min / max` over the groups (NaN when both are 0).
+   */
+  ratio: Num,
+  /**
+   * How many groups had a value.
+   */
+  groups: number,
+  /**
+   * The slice with the lowest value and the one with the highest.
+   */
+  lowest: string,
+  highest: string,
+};
+
+/**
+ * A threshold on a fairness figure: `metric`'s difference (max − min) over the slices of
+ * `attribute` at most `max_difference`, its ratio (min / max) at least `min_ratio`.
+ * `metric` may be a derived figure (`demographic_parity`, `equalized_odds`).
+ */
+export type FairnessThreshold = {
+  benchmark: string,
+  metric: string,
+  attribute: string,
+  max_difference?: number,
+  min_ratio?: number,
+};
+
+/**
+ * What one family spent and bought.
+ */
+export type FamilyCost = {
+  /**
+   * `exp:resnet50-imagenet`, `owner:alice`, …
+   */
+  key: string,
+  /**
+   * What it is called (`(no owner)`, `(untagged)`, `(no GPU)` for runs without one).
+   */
+  name: string,
+  runs: number,
+  unpriced_runs: number,
+  usd: number,
+  gpu_hours: number,
+  idle_usd: number,
+  /**
+   * Idle share of the observed GPU time, when there were readings.
+   */
+  idle_share?: number,
+  /**
+   * Spend in each of the report's periods (a run's cost spread over the time it ran).
+   */
+  spend: Array<number>,
+  improvement?: Improvement,
+  best: Array<BestPoint>,
+  /**
+   * The runs on the cost-vs-metric frontier, cheapest first.
+   */
+  frontier: Array<RunId>,
+  budget?: BudgetStatus,
+};
+
+/**
  * A versioned feature definition set (a feature store view, a dbt model, …).
  */
 export type FeatureSetVersion = {
@@ -446,6 +1014,105 @@ export type FieldRequirement = {
  * The type a required field must have.
  */
 export type FieldType = "any" | "string" | "float" | "int" | "bool" | "digest";
+
+/**
+ * One check of a gate, kept: who asked, when, for which version (its identity and content),
+ * under which policy, the figures it read, every check, the verdict, and whether the alias
+ * moved.
+ */
+export type GateEvaluation = {
+  id: RecordId,
+  model: string,
+  alias: string,
+  version: VersionId,
+  /**
+   * Its number when checked.
+   */
+  number: number,
+  content?: BlobHash,
+  /**
+   * The version the alias pointed at, if one.
+   */
+  holder?: number,
+  /**
+   * `None` when no policy guards the alias.
+   */
+  policy?: GatePolicy,
+  policy_hash?: string,
+  /**
+   * [`Facts::digest`] of the figures read.
+   */
+  inputs: string,
+  checks: Array<Check>,
+  passed: boolean,
+  /**
+   * Whether this evaluation moved the alias (a promotion), or only checked.
+   */
+  promoted: boolean,
+  user: string,
+  device?: string,
+  at_ms: number,
+  rationale?: string,
+};
+
+/**
+ * What a gate requires before an alias may point at a version.
+ */
+export type GatePolicy = {
+  /**
+   * Evaluations the version's run must have.
+   */
+  evaluations?: Array<RequiredEvaluation>,
+  /**
+   * Thresholds on evaluation metrics: a value, and a change against the current holder.
+   */
+  metrics?: Array<MetricThreshold>,
+  /**
+   * Thresholds on fairness figures (a metric's spread over one attribute's slices).
+   */
+  fairness?: Array<FairnessThreshold>,
+  /**
+   * The version's run must comply with the project's schema.
+   */
+  compliant: boolean,
+  /**
+   * Valid signed approvals needed, by members other than the version's author.
+   */
+  approvals: number,
+};
+
+/**
+ * The gate of one alias of a model (`/api/v1`); the alias defaults to `champion`.
+ */
+export type GateQuery = {
+  name: string,
+  alias?: string | null,
+};
+
+/**
+ * Where a policy applies: one model or the project, one alias or any.
+ */
+export type GateScope = {
+  /**
+   * `None`: the project's default.
+   */
+  model?: string,
+  /**
+   * `None`: any alias without a policy of its own.
+   */
+  alias?: string,
+};
+
+/**
+ * A policy, where it applies, who set it and its hash.
+ */
+export type GateView = {
+  scope: GateScope,
+  policy: GatePolicy,
+  hash: string,
+  set_by: string,
+  set_ms: number,
+};
 
 /**
  * GPUs of one model on a machine.
@@ -486,6 +1153,92 @@ export type GroupMap = {
    */
   runs: Array<string>,
   columns: Array<GroupColumnMap>,
+};
+
+/**
+ * Idle time of a run's GPUs, in GPU-seconds (one GPU idle for one second is one).
+ */
+export type IdleFigures = {
+  threshold_pct: number,
+  /**
+   * GPUs with readings.
+   */
+  gpus: number,
+  /**
+   * GPU-seconds covered by readings while the run held the GPUs.
+   */
+  observed_s: number,
+  idle_s: number,
+  start_s: number,
+  middle_s: number,
+  end_s: number,
+  unused_s: number,
+  /**
+   * Merged idle stretches per GPU (at most [`MAX_SPANS`], the longest kept).
+   */
+  spans: Array<IdleSpan>,
+};
+
+/**
+ * A stretch of time one GPU sat idle: `[start_ms, end_ms)`.
+ */
+export type IdleSpan = {
+  gpu: number,
+  start_ms: number,
+  end_ms: number,
+};
+
+/**
+ * A run whose idle GPUs cost most.
+ */
+export type IdleWaster = {
+  run: RunId,
+  name: string,
+  experiment: string,
+  owner?: string,
+  usd?: number,
+  idle_usd?: number,
+  idle_s: number,
+  idle_share: number,
+  start_s: number,
+  middle_s: number,
+  end_s: number,
+  unused_s: number,
+};
+
+/**
+ * A family's improvement per dollar.
+ */
+export type Improvement = {
+  baseline: Baseline,
+  baseline_value: number,
+  /**
+   * The run the baseline value is from.
+   */
+  baseline_run: RunId,
+  /**
+   * The best value after the baseline (the baseline's own when nothing beat it).
+   */
+  best_value: number,
+  best_run: RunId,
+  /**
+   * How much better the best is than the baseline, direction aware (0 when not better).
+   */
+  gain: number,
+  /**
+   * What the runs after the baseline cost, up to and including the best one (all of them
+   * when nothing beat the baseline): the spend that bought the gain.
+   */
+  spend_usd: number,
+  /**
+   * `gain / spend_usd`; `None` when nothing was spent.
+   */
+  per_usd?: number,
+  /**
+   * The last runs (up to N): how much they improved on the best before them, what they
+   * cost, and the ratio — is this line of work still paying?
+   */
+  marginal: Marginal,
 };
 
 /**
@@ -556,7 +1309,7 @@ export type Lineage = {
   code?: CodeVersion,
   infra?: InfraProfile,
   /**
-   * Evaluation outputs by evaluation name (`val`, `test`, `fairness`, …).
+   * Evaluation outputs by benchmark name (`imagenet-val`, `test`, …).
    */
   evaluations?: { [key in string]: Evaluation },
 };
@@ -631,6 +1384,13 @@ export type LoggedModelMetric = {
 };
 
 /**
+ * A logged model, by id (`m-` and 32 hex digits).
+ */
+export type LoggedModelRef = {
+  id: string,
+};
+
+/**
  * Where a logged model is in its life: created `Pending` while its files upload, then `Ready`,
  * or `Failed` when saving or uploading them failed.
  */
@@ -646,6 +1406,13 @@ export type LoggedModelView = {
    * Every file under the model, with its size.
    */
   files: Array<ArtifactEntry>,
+};
+
+export type Marginal = {
+  runs: number,
+  gain: number,
+  spend_usd: number,
+  per_usd?: number,
 };
 
 /**
@@ -677,10 +1444,65 @@ export type MetricSummary = {
 };
 
 /**
- * A logged model, by id (`m-` and 32 hex digits).
+ * A threshold on one metric of one benchmark, as MLflow's `MetricThreshold`: the value must
+ * reach `threshold`, and improve on the current holder's by `min_absolute_change` and by
+ * `min_relative_change` (a fraction of the holder's value), in the direction
+ * `greater_is_better` says.
+ */
+export type MetricThreshold = {
+  benchmark: string,
+  metric: string,
+  threshold?: number,
+  min_absolute_change?: number,
+  min_relative_change?: number,
+  greater_is_better: boolean,
+};
+
+/**
+ * A registered model by name (`/api/v1`).
  */
 export type ModelRef = {
-  id: string,
+  name: string,
+};
+
+/**
+ * One version as front ends show it: its record, its number, its current description, tags
+ * and stage, the aliases that point at it, and its tombstone if deleted.
+ */
+export type ModelVersion = {
+  id: VersionId,
+  /**
+   * Its number ([`number_versions`]).
+   */
+  version: number,
+  /**
+   * The number it claimed when registered (equal to `version` unless another peer
+   * registered the same number offline first).
+   */
+  claim: number,
+  model: string,
+  source: string,
+  run?: RunId,
+  path?: string,
+  content?: BlobHash,
+  content_kind?: ArtifactKind,
+  size?: number,
+  created_ms: number,
+  updated_ms: number,
+  user: string,
+  device?: string,
+  description?: string,
+  tags: { [key in string]: string },
+  /**
+   * MLflow's (deprecated) stage, `None` until one is set.
+   */
+  stage?: string,
+  model_id?: string,
+  /**
+   * Aliases that point at it (in conflict or not).
+   */
+  aliases: Array<string>,
+  deleted?: Tombstone,
 };
 
 /**
@@ -754,6 +1576,20 @@ export type PeerStatus = {
 };
 
 /**
+ * How spend is bucketed over time. Periods are UTC: a day starts at 00:00 UTC, a week on
+ * Monday (ISO), a month on its first day.
+ */
+export type Period = "day" | "week" | "month";
+
+/**
+ * One period of the report's spend columns.
+ */
+export type PeriodLabel = {
+  start_ms: number,
+  label: string,
+};
+
+/**
  * A rectangle on the canvas, in pixels from its top left corner.
  */
 export type PixelRect = {
@@ -761,6 +1597,89 @@ export type PixelRect = {
   y: number,
   width: number,
   height: number,
+};
+
+/**
+ * One entry of the price table.
+ */
+export type PriceEntry = {
+  /**
+   * The entry's identity (a UUIDv7, 32 hex digits): its team-doc key is `price/<id>`.
+   */
+  id: string,
+  /**
+   * A GPU model (`NVIDIA H200`) for [`PriceUnit::GpuHour`], an instance type or a host name
+   * for [`PriceUnit::Hour`]. Matched case-insensitively.
+   */
+  target: string,
+  unit: PriceUnit,
+  /**
+   * US dollars per unit; zero is a price (an owned machine), negative is refused.
+   */
+  usd: number,
+  /**
+   * Unix milliseconds from which it applies; `None`: from the beginning.
+   */
+  from_ms?: number,
+  set_by: string,
+  set_ms: number,
+};
+
+/**
+ * The price table as stored, and what in it was left out.
+ */
+export type PriceList = {
+  entries: Array<PriceEntry>,
+  idle_threshold_pct: number,
+  problems: Array<string>,
+};
+
+/**
+ * Where a run's price came from.
+ */
+export type PriceSource = "run" | "table" | "unpriced";
+
+/**
+ * What a price is per.
+ */
+export type PriceUnit = "gpu_hour" | "hour";
+
+/**
+ * A governance record of the registry (a model's creation, a deletion, a gate evaluation,
+ * an approval): its identity in the team doc.
+ */
+export type RecordId = string;
+
+/**
+ * A registered model as front ends show it, assembled from its records.
+ */
+export type RegisteredModel = {
+  name: string,
+  created_ms: number,
+  /**
+   * The latest time any of its records was written.
+   */
+  updated_ms: number,
+  created_by: string,
+  description?: string,
+  tags: { [key in string]: string },
+  /**
+   * Every alias, sorted by name; one in conflict has several targets.
+   */
+  aliases: Array<Alias>,
+  /**
+   * Every version, deleted ones included (with their tombstone), by number.
+   */
+  versions: Array<ModelVersion>,
+};
+
+/**
+ * An evaluation the version's run must have: on `benchmark`, and on the dataset whose digest
+ * is `dataset` when given.
+ */
+export type RequiredEvaluation = {
+  benchmark: string,
+  dataset?: string,
 };
 
 /**
@@ -774,6 +1693,88 @@ export type RowMap = {
    * The vertex on each axis.
    */
   points: Array<[number, number]>,
+};
+
+/**
+ * A run's cost and idle waste, as of an instant (a running run's keep growing).
+ */
+export type RunCost = {
+  /**
+   * US dollars; `None` when no price applies (unpriced).
+   */
+  usd?: number,
+  /**
+   * The GPUs' part (table prices of GPU models).
+   */
+  gpu_usd: number,
+  /**
+   * The machine's part (an instance type's or host's price, or the run's own).
+   */
+  machine_usd: number,
+  source: PriceSource,
+  /**
+   * Hours the run held the machine (to its end, or to `as_of_ms` while it runs).
+   */
+  hours: number,
+  gpus: number,
+  /**
+   * The run's GPU model (the first, when it had several).
+   */
+  gpu_model?: string,
+  gpu_hours: number,
+  /**
+   * Hours with no price at all (before a price's date, say); more than 0 on a priced run
+   * means it is priced only in part.
+   */
+  unpriced_hours: number,
+  /**
+   * Why it is unpriced or priced only in part.
+   */
+  note?: string,
+  /**
+   * Dollars per hour at `as_of_ms`: how fast a running run's cost grows.
+   */
+  usd_per_hour: number,
+  /**
+   * When a price that applies to it changes next after `as_of_ms` (growth at `usd_per_hour`
+   * holds until then).
+   */
+  valid_until_ms?: number,
+  as_of_ms: number,
+  running: boolean,
+  /**
+   * Idle GPU time, when the run has utilisation readings.
+   */
+  idle?: IdleFigures,
+  /**
+   * What the idle GPU time cost (each GPU's price over its idle spans).
+   */
+  idle_usd?: number,
+};
+
+/**
+ * A run's cost panel, asked for by run id or prefix.
+ */
+export type RunCostRequest = {
+  id: string,
+  width?: number | null,
+  height?: number | null,
+  dark?: boolean | null,
+};
+
+/**
+ * One run's cost panel: its figures (grown to now while it runs) and its GPU utilisation
+ * chart with the idle stretches shaded.
+ */
+export type RunCostView = {
+  run: RunId,
+  cost?: RunCost,
+  idle_threshold_pct: number,
+  /**
+   * GPUs with readings that were never busy while the run held them.
+   */
+  unused_gpus: Array<number>,
+  chart?: ChartView,
 };
 
 /**
@@ -793,7 +1794,11 @@ export type RunListItem = {
   status: RunStatus,
   start_ms: number,
   end_ms: number | null,
+  /**
+   * Not compliant with its schema (see `compliance`).
+   */
   incomplete: boolean,
+  compliance: ComplianceState,
   /**
    * The latest value of each summary metric.
    */
@@ -841,13 +1846,37 @@ export type RunSummary = {
   status: RunStatus,
   start_ms: number,
   end_ms: number | null,
+  /**
+   * Not compliant with its schema (see `compliance`).
+   */
   incomplete: boolean,
+  compliance: ComplianceState,
   params: { [key in string]: string },
   tags: { [key in string]: string },
   /**
    * Latest value of each metric.
    */
   metrics: { [key in string]: Num },
+  /**
+   * What it cost and how idle its GPUs were (absent until the cost projection has it).
+   */
+  cost?: CostBrief,
+};
+
+/**
+ * A run's traces, newest first, narrowed by text.
+ */
+export type RunTracesRequest = {
+  /**
+   * The run, by id or unique id prefix.
+   */
+  id: string,
+  /**
+   * Text that must occur in the trace (its id, name, previews or any span).
+   */
+  q?: string | null,
+  limit?: number | null,
+  offset?: number | null,
 };
 
 /**
@@ -879,9 +1908,10 @@ export type RunView = {
   artifacts: { [key in string]: ArtifactRef },
   notes?: string,
   /**
-   * Required fields the run lacked when its schema marks rather than refuses.
+   * Where the run stands against its schema (a projection: the catalog recomputes it when
+   * the run or the schema changes, and from a peer's runs as they arrive).
    */
-  incomplete?: Array<string>,
+  compliance: Compliance,
   deleted: boolean,
   conflicts?: Array<Conflict>,
 };
@@ -943,6 +1973,10 @@ export type ScatterMap = {
   y: AxisMap,
   categories?: Array<[string, number]>,
   points: Array<ScatterPointMap>,
+  /**
+   * Ids of the points the frontier line joins.
+   */
+  frontier: Array<string>,
 };
 
 /**
@@ -1019,6 +2053,123 @@ export type SeriesMap = {
 };
 
 /**
+ * A budget as a front end sets it.
+ */
+export type SetBudget = {
+  /**
+   * `exp:NAME`, `owner:NAME`, `gpu:MODEL`, `tag:KEY=VALUE` or `view:NAME`.
+   */
+  family: string,
+  /**
+   * US dollars per period; absent lifts the budget.
+   */
+  usd?: number | null,
+  /**
+   * `day`, `week`, `month` (default) or `total`.
+   */
+  period?: string | null,
+};
+
+/**
+ * Sets a gate policy (`/api/v1`): for one model or (`model` absent) the project, one alias or
+ * (`alias` absent) any.
+ */
+export type SetGate = {
+  model?: string | null,
+  alias?: string | null,
+  policy: GatePolicy,
+};
+
+/**
+ * A price as a front end sets it.
+ */
+export type SetPrice = {
+  /**
+   * A GPU model (`NVIDIA H200`), an instance type or a host name.
+   */
+  target: string,
+  /**
+   * US dollars per `per`.
+   */
+  usd: number,
+  /**
+   * `gpu-hour` (default: the target is a GPU model) or `hour` (a machine).
+   */
+  per?: string | null,
+  /**
+   * From when: `2026-11-01` or `2026-11-01T09:00` (UTC), or `always`. Default: from the
+   * beginning for a target's first price, from now for a change (history keeps its price).
+   */
+  from?: string | null,
+};
+
+/**
+ * One span for the waterfall: where it sits in the tree and in time.
+ */
+export type SpanView = {
+  /**
+   * 16 hex digits.
+   */
+  span_id: string,
+  parent_id: string | null,
+  name: string,
+  /**
+   * MLflow's span type (`LLM`, `CHAIN`, `TOOL`, …).
+   */
+  span_type: string | null,
+  /**
+   * `OK`, `ERROR` or `UNSET`.
+   */
+  status: string,
+  status_message: string,
+  /**
+   * Microseconds after the trace's first span started.
+   */
+  offset_us: number,
+  /**
+   * `None` while the span has not ended.
+   */
+  duration_us: number | null,
+  /**
+   * Inputs and outputs (MLflow's `mlflow.spanInputs`/`mlflow.spanOutputs`) as JSON text.
+   */
+  inputs: string | null,
+  outputs: string | null,
+  attributes: Array<AttributeView>,
+  events: Array<EventView>,
+};
+
+/**
+ * One column: its category, where it is drawn, and each series' value (in series order).
+ */
+export type StackedColumnMap = {
+  label: string,
+  px_lo: number,
+  px_hi: number,
+  values: Array<number>,
+  total: number,
+};
+
+/**
+ * A stacked bar chart as drawn: a column per category, a segment per series.
+ */
+export type StackedMap = {
+  plot: PixelRect,
+  y: AxisMap,
+  /**
+   * The series, bottom of each stack first.
+   */
+  series: Array<StackedSeriesMap>,
+  columns: Array<StackedColumnMap>,
+};
+
+export type StackedSeriesMap = {
+  id: string,
+  label: string,
+  color: string,
+};
+
+/**
  * The sync status of a device: who it is, its team, its peers.
  */
 export type SyncStatus = {
@@ -1042,9 +2193,102 @@ export type SystemMap = {
 };
 
 /**
+ * A tombstone: who deleted what, when and why. A model's deletion lists the records it saw
+ * (`covers`: creations and versions); a version registered concurrently on another peer is not
+ * covered, so it survives, and the model with it.
+ */
+export type Tombstone = {
+  id: RecordId,
+  user: string,
+  device?: string,
+  at_ms: number,
+  reason: string,
+  covers?: Array<string>,
+};
+
+/**
+ * A trace by id.
+ */
+export type TraceRef = {
+  id: string,
+};
+
+/**
+ * One trace in a list.
+ */
+export type TraceSummary = {
+  trace_id: string,
+  name: string | null,
+  /**
+   * `OK`, `ERROR`, `IN_PROGRESS` or `STATE_UNSPECIFIED`.
+   */
+  state: string,
+  /**
+   * When the request came, Unix milliseconds.
+   */
+  request_time_ms: number,
+  execution_ms: number | null,
+  span_count: number,
+  request_preview: string | null,
+  response_preview: string | null,
+  tags: { [key in string]: string },
+  assessment_count: number,
+};
+
+/**
+ * One trace with its span tree (spans by start time; `parent_id` links the tree).
+ */
+export type TraceView = {
+  trace: TraceSummary,
+  experiment: string,
+  runs: Array<string>,
+  metadata: { [key in string]: string },
+  assessments: Array<AssessmentView>,
+  spans: Array<SpanView>,
+};
+
+/**
+ * A page of traces.
+ */
+export type TracesPage = {
+  traces: Array<TraceSummary>,
+  /**
+   * Where the next page starts; absent on the last.
+   */
+  next_offset: number | null,
+};
+
+/**
  * What an axis measures, which decides how its ticks are placed and labelled.
  */
 export type Unit = "value" | "step" | "epoch_ms" | "seconds";
+
+/**
+ * A version of a model and what to do with it for an alias (`/api/v1`: check, promote,
+ * approve, approvals). `version` is a number (`3` or `v3`).
+ */
+export type VersionAction = {
+  name: string,
+  version: string,
+  /**
+   * Defaults to `champion`.
+   */
+  alias?: string | null,
+  /**
+   * Why (a promotion's).
+   */
+  rationale?: string | null,
+  /**
+   * An approval's comment.
+   */
+  comment?: string | null,
+};
+
+/**
+ * A registered model version: its identity, which never changes (its number is derived
+ * from it and the other versions' claims, see `registry::number_versions`).
+ */
+export type VersionId = string;
 
 /**
  * A saved view by name.

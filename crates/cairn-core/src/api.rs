@@ -86,7 +86,7 @@ pub struct RunRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-pub struct ModelRef {
+pub struct LoggedModelRef {
     pub id: String,
 }
 
@@ -289,7 +289,7 @@ operations! {
         |ws, r| ws.run_logged_models(&r.id);
     /// A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
     /// its tombstone.
-    logged_model: Get "/models/{id}", ModelRef => LoggedModelView, [NotFound, InvalidArgument],
+    logged_model: Get "/logged-models/{id}", LoggedModelRef => LoggedModelView, [NotFound, InvalidArgument],
         |ws, r| ws.logged_model_view(&r.id);
     /// A metric of a run, downsampled into buckets (min, max, first, last per bucket).
     buckets: Get "/runs/{id}/buckets/{*key}", BucketsRequest => Vec<BucketView>,

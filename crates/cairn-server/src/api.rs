@@ -111,7 +111,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/runs/{id}/metrics/{*key}", get(metric))
         .route("/runs/{id}/artifacts/{*path}", get(artifact))
-        .route("/models/{id}/artifacts/{*path}", get(model_artifact));
+        .route("/logged-models/{id}/artifacts/{*path}", get(model_artifact));
     for (path, route) in by_path {
         router = router.route(path, route);
     }

@@ -59,8 +59,7 @@ fn every_declared_operation_answers_through_call() {
             ..Default::default()
         })
         .unwrap();
-    ws.log_model_outputs(run, &[(model.id.clone(), 4)])
-        .unwrap();
+    ws.log_model_outputs(run, &[(model.id.clone(), 4)]).unwrap();
     // One valid request per operation; the test fails when an operation is added without one.
     let requests = [
         ("info", json!({})),
