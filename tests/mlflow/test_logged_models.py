@@ -225,7 +225,7 @@ def test_every_logged_model_call_through_the_client(cairn, client, experiment, t
     assert err.value.message.endswith(f"Logged model with ID '{m.model_id}' not found.")
     assert client.search_logged_models(experiment_ids=[experiment]).to_list() == []
     # Deleting is a tombstone: the model is still there for whoever asks for deleted ones.
-    kept = requests.get(f"{cairn.uri}/api/v1/models/{m.model_id}", timeout=10).json()
+    kept = requests.get(f"{cairn.uri}/api/v1/logged-models/{m.model_id}", timeout=10).json()
     assert kept["model"]["deleted"]["by"] == "tester"
     assert {f["path"] for f in kept["files"]} == {"weights.bin", "sub/notes.txt"}
 
