@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -140,8 +140,9 @@ export function client(transport: Transport) {
      *  with no thresholds lifts it there. */
     setGate: (request: SetGate) =>
       transport.call<GateView>("set_gate", "PUT", "/gates", request),
-    /** Every kept check of a model's gates, newest first. */
-    gateEvaluations: (request: ModelRef) =>
+    /** The newest kept checks of a model's gates, newest first (`limit`: default 100, at most
+     *  10,000). */
+    gateEvaluations: (request: GateHistory) =>
       transport.call<Array<GateEvaluation>>("gate_evaluations", "GET", "/models/{name}/gate-evaluations", request),
     /** Checks a version against the gate of an alias without moving it (the check is kept). */
     checkGate: (request: VersionAction) =>

@@ -1056,6 +1056,15 @@ export type GateEvaluation = {
 };
 
 /**
+ * A page of a model's kept gate evaluations (`/api/v1`), newest first: `limit` of them
+ * (default [`DEFAULT_GATE_HISTORY`], at most [`MAX_GATE_RECORDS`]).
+ */
+export type GateHistory = {
+  name: string,
+  limit?: number | null,
+};
+
+/**
  * What a gate requires before an alias may point at a version.
  */
 export type GatePolicy = {

@@ -20,7 +20,9 @@ use crate::cost::{
     RunCostRequest, RunCostView, SetBudget, SetPrice,
 };
 use crate::evaluations::{EvaluationLog, EvaluationView};
-use crate::gate::{ApprovalsView, GateQuery, GateView, ModelRef, SetGate, VersionAction};
+use crate::gate::{
+    ApprovalsView, GateHistory, GateQuery, GateView, ModelRef, SetGate, VersionAction,
+};
 use crate::logged_models::{LoggedModelView, RunModel};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
@@ -363,10 +365,11 @@ operations! {
     /// with no thresholds lifts it there.
     set_gate: Put "/gates", SetGate => GateView, [NotFound, InvalidArgument],
         |ws, r| ws.set_gate(&r.scope(), r.policy);
-    /// Every kept check of a model's gates, newest first.
-    gate_evaluations: Get "/models/{name}/gate-evaluations", ModelRef => Vec<GateEvaluation>,
+    /// The newest kept checks of a model's gates, newest first (`limit`: default 100, at most
+    /// 10,000).
+    gate_evaluations: Get "/models/{name}/gate-evaluations", GateHistory => Vec<GateEvaluation>,
         [],
-        |ws, r| ws.gate_evaluations(&r.name);
+        |ws, r| ws.gate_evaluations(&r.name, r.limit());
     /// Checks a version against the gate of an alias without moving it (the check is kept).
     check_gate: Post "/models/{name}/versions/{version}/check", VersionAction => GateEvaluation,
         [NotFound, InvalidArgument],

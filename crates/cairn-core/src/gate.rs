@@ -454,8 +454,9 @@ impl Stores {
     ) -> Result<GateEvaluation, Error> {
         validate_alias(alias)?;
         text_bound("rationale", rationale)?;
+        // The model is assembled once (1,000 versions are 1,000 records to read).
         let m = self.registered_model(model)?;
-        let v = self.model_version(model, version)?;
+        let v = crate::registry::live_version(&m, version)?;
         let holder = m
             .alias(alias)
             .and_then(|a| a.holder())
@@ -504,33 +505,38 @@ impl Stores {
             at_ms: now_ms(),
             rationale: rationale.map(str::to_owned),
         };
-        self.catalog_mut().put_team_entries(&[(
+        let mut entries = vec![(
             format!("{}{}", of_model(keys::EVALUATION, model), e.id),
             Some(json(&e)),
-        )])?;
-        if promote {
-            if !passed {
-                return Err(Error::GateRefused {
-                    model: model.to_owned(),
-                    version,
-                    alias: alias.to_owned(),
-                    failed: e.failed().map(ToString::to_string).collect(),
-                });
-            }
-            self.put_alias(model, alias, Some(v.id), Some(e.id), rationale)?;
+        )];
+        if e.promoted {
+            // The move and the check that allowed it, in one change: every peer gets both or
+            // neither.
+            entries.push(self.alias_entry(model, alias, Some(v.id), Some(e.id), rationale)?);
+        }
+        self.catalog_mut().put_team_entries(&entries)?;
+        if promote && !passed {
+            return Err(Error::GateRefused {
+                model: model.to_owned(),
+                version,
+                alias: alias.to_owned(),
+                failed: e.failed().map(ToString::to_string).collect(),
+            });
         }
         Ok(e)
     }
 
-    /// Every kept gate evaluation of `model`, newest first.
-    pub fn gate_evaluations(&mut self, model: &str) -> Result<Vec<GateEvaluation>, Error> {
+    /// The newest `limit` kept gate evaluations of `model` (at most [`MAX_GATE_RECORDS`]),
+    /// newest first. They are keyed by their time-ordered ids, so only the newest are read: a
+    /// model checked 10,000 times answers a page of 50 without parsing the other checks.
+    pub fn gate_evaluations(
+        &mut self,
+        model: &str,
+        limit: usize,
+    ) -> Result<Vec<GateEvaluation>, Error> {
+        let limit = limit.min(MAX_GATE_RECORDS);
         let prefix = of_model(keys::EVALUATION, model);
-        let range = self
-            .catalog_mut()
-            .team_ranges(&[&prefix])?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let range = self.catalog_mut().team_range_tail(&prefix, limit)?;
         let mut out: Vec<GateEvaluation> = Vec::new();
         for (key, values) in range {
             for text in values {
@@ -541,7 +547,7 @@ impl Stores {
             }
         }
         out.sort_by_key(|e| std::cmp::Reverse((e.at_ms, e.id)));
-        out.truncate(MAX_GATE_RECORDS);
+        out.truncate(limit);
         Ok(out)
     }
 }
@@ -604,9 +610,14 @@ impl Workspace {
         self.read("approvals", |s| s.approvals(model, version, alias))
     }
 
-    /// Every kept gate evaluation of a model, newest first.
-    pub fn gate_evaluations(&self, model: &str) -> Result<Vec<GateEvaluation>, Error> {
-        self.read("gate_evaluations", |s| s.gate_evaluations(model))
+    /// The newest `limit` kept gate evaluations of a model (at most [`MAX_GATE_RECORDS`]),
+    /// newest first.
+    pub fn gate_evaluations(
+        &self,
+        model: &str,
+        limit: usize,
+    ) -> Result<Vec<GateEvaluation>, Error> {
+        self.read("gate_evaluations", |s| s.gate_evaluations(model, limit))
     }
 }
 
@@ -616,6 +627,27 @@ impl Workspace {
 #[serde(deny_unknown_fields)]
 pub struct ModelRef {
     pub name: String,
+}
+
+/// A page of a model's kept gate evaluations (`/api/v1`), newest first: `limit` of them
+/// (default [`DEFAULT_GATE_HISTORY`], at most [`MAX_GATE_RECORDS`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct GateHistory {
+    pub name: String,
+    pub limit: Option<u32>,
+}
+
+/// How many gate evaluations a history request gives when it names no limit.
+pub const DEFAULT_GATE_HISTORY: usize = 100;
+
+impl GateHistory {
+    pub fn limit(&self) -> usize {
+        self.limit
+            .map_or(DEFAULT_GATE_HISTORY, |l| l as usize)
+            .min(MAX_GATE_RECORDS)
+    }
 }
 
 /// The gate of one alias of a model (`/api/v1`); the alias defaults to `champion`.

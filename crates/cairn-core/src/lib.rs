@@ -51,8 +51,8 @@ pub use experiments::{
     validate_artifact_location,
 };
 pub use gate::{
-    ApprovalsView, DEFAULT_ALIAS, GateQuery, GateScope, GateView, MAX_GATE_RECORDS, ModelRef,
-    SetGate, VersionAction, verify_approval,
+    ApprovalsView, DEFAULT_ALIAS, DEFAULT_GATE_HISTORY, GateHistory, GateQuery, GateScope,
+    GateView, MAX_GATE_RECORDS, ModelRef, SetGate, VersionAction, verify_approval,
 };
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
 pub use lineage::LineageRequest;

@@ -507,14 +507,7 @@ impl Stores {
 
     /// The version numbered `version`, deleted ones refused.
     pub fn model_version(&mut self, name: &str, version: u32) -> Result<ModelVersion, Error> {
-        self.registered_model(name)?
-            .live_versions()
-            .find(|v| v.version == version)
-            .cloned()
-            .ok_or_else(|| Error::UnknownModelVersion {
-                name: name.to_owned(),
-                version: version.to_string(),
-            })
+        live_version(&self.registered_model(name)?, version)
     }
 
     /// Deletes a version: a tombstone with who and why. Its number stays taken and its
@@ -556,6 +549,20 @@ impl Stores {
         evaluation: Option<RecordId>,
         rationale: Option<&str>,
     ) -> Result<(), Error> {
+        let entry = self.alias_entry(name, alias, version, evaluation, rationale)?;
+        Ok(self.catalog_mut().put_team_entries(&[entry])?)
+    }
+
+    /// The team-doc entry that points `alias` at a version (written by [`Stores::put_alias`],
+    /// or together with the gate evaluation that allowed the move).
+    pub(crate) fn alias_entry(
+        &self,
+        name: &str,
+        alias: &str,
+        version: Option<VersionId>,
+        evaluation: Option<RecordId>,
+        rationale: Option<&str>,
+    ) -> Result<(String, Option<String>), Error> {
         validate_alias(alias)?;
         text_bound("rationale", rationale)?;
         let record = AliasRecord {
@@ -566,10 +573,10 @@ impl Stores {
             evaluation,
             rationale: rationale.map(str::to_owned),
         };
-        Ok(self.catalog_mut().put_team_entries(&[(
+        Ok((
             format!("{}{}", keys::of_model(keys::ALIAS, name), keys::esc(alias)),
             Some(json(&record)),
-        )])?)
+        ))
     }
 
     /// Removes an alias (a record saying so, so a concurrent move shows as a conflict).
@@ -849,6 +856,17 @@ impl Stores {
 }
 
 /// A meta field as a key part (`tag/<key>` with the tag key escaped).
+/// The version of `m` numbered `version`, deleted ones refused.
+pub(crate) fn live_version(m: &RegisteredModel, version: u32) -> Result<ModelVersion, Error> {
+    m.live_versions()
+        .find(|v| v.version == version)
+        .cloned()
+        .ok_or_else(|| Error::UnknownModelVersion {
+            name: m.name.clone(),
+            version: version.to_string(),
+        })
+}
+
 fn meta_key(field: &str) -> String {
     match field.strip_prefix("tag/") {
         Some(tag) => format!("tag/{}", keys::esc(tag)),

@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { bytes, shortId, time } from "../format";
+import { VERSION_PAGE, shownVersions } from "../registry";
 import { api } from "../state";
 import type { ApprovalsView, Check, GateEvaluation, GateView, ModelVersion, RegisteredModel } from "../wire";
 
@@ -72,6 +73,7 @@ function content(v: ModelVersion): string {
 
 export function ModelPage({ name }: { name: string }) {
   const [model, setModel] = useState<RegisteredModel | null>(null);
+  const [allVersions, setAllVersions] = useState(false);
   const [gate, setGate] = useState<GateView | null | undefined>(undefined);
   const [history, setHistory] = useState<GateEvaluation[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -85,7 +87,7 @@ export function ModelPage({ name }: { name: string }) {
   const load = () => {
     api.registeredModel({ name }).then(setModel).catch((e) => setError(e.message));
     api.gate({ name, alias }).then(setGate).catch(() => setGate(null));
-    api.gateEvaluations({ name }).then(setHistory).catch(() => setHistory([]));
+    api.gateEvaluations({ name, limit: 50 }).then(setHistory).catch(() => setHistory([]));
   };
   useEffect(load, [name, alias]);
   useEffect(() => {
@@ -106,7 +108,7 @@ export function ModelPage({ name }: { name: string }) {
       .catch((e) => {
         setRefusal(e.message);
         // The refused check is kept: show its every line.
-        api.gateEvaluations({ name }).then((h) => { setHistory(h); setVerdict(h.find((x) => x.number === selected && x.alias === alias) ?? null); });
+        api.gateEvaluations({ name, limit: 50 }).then((h) => { setHistory(h); setVerdict(h.find((x) => x.number === selected && x.alias === alias) ?? null); });
       });
   const approve = () => api.approve({ ...action(), comment: rationale || null }).then(() => api.approvals(action()).then(setApprovals)).catch((e) => setRefusal(e.message));
 
@@ -128,11 +130,11 @@ export function ModelPage({ name }: { name: string }) {
         ))}
       </section>
       <section class="card">
-        <h2>Versions</h2>
+        <h2>Versions <span class="dim" data-testid="version-count">{model.versions.length} in all, newest first</span></h2>
         <table class="kv" data-testid="versions">
           <thead><tr><th>version</th><th>content</th><th>run</th><th>path</th><th>by</th><th>created</th><th>aliases</th></tr></thead>
           <tbody>
-            {model.versions.map((v) => (
+            {shownVersions(model.versions, allVersions).map((v) => (
               <tr key={v.id} class={selected === v.version ? "selected" : ""} onClick={() => !v.deleted && setSelected(v.version)}>
                 <td>{v.version}</td>
                 <td><code title={v.content ?? ""}>{content(v)}</code></td>
@@ -145,6 +147,9 @@ export function ModelPage({ name }: { name: string }) {
             ))}
           </tbody>
         </table>
+        {!allVersions && model.versions.length > VERSION_PAGE && (
+          <button onClick={() => setAllVersions(true)} data-testid="all-versions">show all {model.versions.length} versions</button>
+        )}
         <p class="dim">Click a version to check it against a gate, promote it or approve it.</p>
       </section>
       <section class="card" data-testid="gate">

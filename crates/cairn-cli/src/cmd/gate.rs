@@ -32,8 +32,9 @@ pub fn promote(
         }
         Err(Error::GateRefused { failed, .. }) => {
             // The kept evaluation holds every check, passed ones included: show them all.
+            // The newest checks hold it (another device's may have landed since).
             let kept = ws
-                .gate_evaluations(name)?
+                .gate_evaluations(name, 20)?
                 .into_iter()
                 .find(|e| e.number == v.version && e.alias == alias);
             if let Some(e) = &kept {
@@ -237,8 +238,7 @@ pub fn gate(cli: &Cli, ws: &Workspace, cmd: &GateCmd) -> Result<()> {
             Ok(())
         }
         GateCmd::History { name, limit } => {
-            let mut all = ws.gate_evaluations(name)?;
-            all.truncate(*limit);
+            let all = ws.gate_evaluations(name, *limit)?;
             if cli.json {
                 return print_json(&all);
             }

@@ -153,13 +153,16 @@ fn a_promotion_is_refused_naming_each_failed_check_and_moves_once_they_pass() {
     );
 
     // Every check is kept, newest first, passed or not.
-    let kept = ws.gate_evaluations("churn").unwrap();
+    let kept = ws.gate_evaluations("churn", 100).unwrap();
     assert_eq!(kept.len(), 7);
     assert_eq!(kept[0].number, 5);
     assert!(!kept[0].passed && !kept[0].promoted);
     assert_eq!(kept.iter().filter(|e| e.promoted).count(), 2);
     assert!(kept.iter().all(|e| e.model == "churn"));
     assert_eq!(kept.last().unwrap().version, v1.id);
+    // A page is the newest of them.
+    let page = ws.gate_evaluations("churn", 3).unwrap();
+    assert_eq!(page, kept[..3]);
 }
 
 #[test]
