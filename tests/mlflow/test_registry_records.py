@@ -154,10 +154,29 @@ def test_an_alias_move_goes_through_the_gate_and_is_refused_naming_each_failed_c
     assert "holdout auc: needs >= 0.9" in message
     assert "champion" not in client.get_registered_model("gated-model").aliases
 
-    # Every check is kept, the refused one included; lifting the gate lets the move through.
+    # Every check is kept, the refused one included.
     history = cairn.cli_json("model", "gate", "history", "gated-model")
     assert [(e["alias"], e["passed"], e["promoted"]) for e in history] == [
         ("champion", False, False), ("staging", True, True)]
+
+    # An evaluation below the threshold is still refused, naming the value it read.
+    out = cairn.cli("eval", "log", run_id, "--benchmark", "holdout", "-m", "auc=0.85")
+    assert out.returncode == 0, out.stderr
+    with pytest.raises(MlflowException) as err:
+        client.set_registered_model_alias("gated-model", "champion", "1")
+    assert "holdout auc = 0.85, needs >= 0.9" in err.value.message
+    assert "no evaluation on benchmark" not in err.value.message
+    # Once the run's evaluation reaches the threshold, the same call passes the gate in place.
+    out = cairn.cli("eval", "log", run_id, "--benchmark", "holdout", "-m", "auc=0.93")
+    assert out.returncode == 0, out.stderr
+    client.set_registered_model_alias("gated-model", "champion", "1")
+    assert client.get_model_version_by_alias("gated-model", "champion").version == "1"
+    latest = cairn.cli_json("model", "gate", "history", "gated-model")[0]
+    assert (latest["alias"], latest["passed"], latest["promoted"]) == ("champion", True, True)
+    assert latest["policy_hash"].startswith("blake3:")
+    client.delete_registered_model_alias("gated-model", "champion")
+
+    # Lifting the gate lets any move through.
     assert cairn.cli("model", "gate", "set", "gated-model", "--alias", "champion").returncode == 0
     client.set_registered_model_alias("gated-model", "champion", "1")
     assert client.get_model_version_by_alias("gated-model", "champion").version == "1"

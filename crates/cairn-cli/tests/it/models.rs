@@ -4,7 +4,7 @@
 use crate::{Ws, array, assert_mentions, str_of};
 
 /// A run whose `model` directory holds two files.
-fn trained(ws: &Ws, weights: &str) -> String {
+pub(crate) fn trained(ws: &Ws, weights: &str) -> String {
     let run = ws.start_run(&[]);
     ws.file(&format!("{run}/model/weights.bin"), weights);
     ws.file(&format!("{run}/model/MLmodel"), "flavors: {}\n");

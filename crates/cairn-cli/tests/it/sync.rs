@@ -1,12 +1,15 @@
 //! Teams and peer sync across processes on loopback: `cairn team create|invite|join`,
-//! `cairn serve --sync` as always-on peers, `cairn sync now|status`.
+//! `cairn serve --sync` as always-on peers, `cairn sync now|status`, and the model registry
+//! across devices that registered and promoted apart.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::models::trained;
 use super::{Ws, array, str_of};
 
 /// A `cairn serve --sync` child, killed when dropped.
@@ -347,4 +350,161 @@ fn a_deleted_secret_never_reaches_a_later_joiner_and_a_purged_one_leaves_a_teamm
         "-o",
         got.to_str().unwrap(),
     ]);
+}
+
+/// `model show NAME --json`: each version's id → number, and each alias's target numbers.
+fn registry_of(ws: &Ws) -> (BTreeMap<String, u64>, BTreeMap<String, Vec<u64>>) {
+    let shown = ws.json(&["model", "show", "churn"]);
+    let versions = array(shown["versions"].clone())
+        .iter()
+        .map(|v| (str_of(v, "/id").to_owned(), v["version"].as_u64().unwrap()))
+        .collect();
+    let aliases = array(shown["aliases"].clone())
+        .iter()
+        .map(|a| {
+            let targets = array(a["targets"].clone())
+                .iter()
+                .map(|t| t["number"].as_u64().unwrap())
+                .collect();
+            (str_of(a, "/name").to_owned(), targets)
+        })
+        .collect();
+    (versions, aliases)
+}
+
+/// Two devices register and promote the same model while apart, then meet over iroh on
+/// loopback: no version is lost, both number them alike (the earlier claim of a number keeps
+/// it), the concurrent alias moves show as a conflict on both until a later promotion settles
+/// it, and an approval signed on one device counts on the other through the gate.
+#[test]
+fn peers_register_and_promote_offline_then_sync_over_iroh() {
+    let mut ada = Ws::new();
+    ada.user = "ada".into();
+    let mut bo = Ws::new();
+    bo.user = "bo".into();
+    ada.json(&["team", "create", "lab", "--email", "ada@example.org"]);
+    let base = trained(&ada, "base weights");
+    ada.ok(&["model", "register", "churn", &base]);
+    // @champion needs a signed approval by someone other than the author; @candidate is free.
+    ada.ok(&[
+        "model",
+        "gate",
+        "set",
+        "churn",
+        "--alias",
+        "champion",
+        "--approvals",
+        "1",
+    ]);
+    let ada_node = serve_sync(&ada);
+    let ticket = ada.ok(&["team", "invite"]).trim().to_owned();
+    bo.ok(&["team", "join", &ticket]);
+    let (joined, _) = registry_of(&bo);
+    assert_eq!(joined.values().copied().collect::<Vec<_>>(), [1]);
+
+    // Apart (bo runs no peer and does not sync): ada registers version 2, bo registers his own
+    // "version 2" and a 3rd; each moves @candidate to its newest.
+    let ra = trained(&ada, "ada's weights");
+    let a2 = ada.json(&["model", "register", "churn", &ra]);
+    std::thread::sleep(Duration::from_millis(5));
+    let rb = trained(&bo, "bo's weights");
+    let b2 = bo.json(&["model", "register", "churn", &rb]);
+    let b3 = bo.json(&["model", "register", "churn", &rb]);
+    assert_eq!(
+        (&a2["version"], &b2["version"], &b3["version"]),
+        (&2.into(), &2.into(), &3.into())
+    );
+    ada.ok(&[
+        "model",
+        "promote",
+        "churn",
+        "2",
+        "--to",
+        "candidate",
+        "--rationale",
+        "ada's",
+    ]);
+    bo.ok(&[
+        "model",
+        "promote",
+        "churn",
+        "3",
+        "--to",
+        "candidate",
+        "--rationale",
+        "bo's",
+    ]);
+    // The gate holds offline too: no approval yet.
+    let err = ada.fail(&["model", "promote", "churn", "2", "--to", "champion"]);
+    assert!(err.contains("0 valid signed approvals"), "{err}");
+
+    let results = array(bo.json(&["sync", "now"]));
+    assert!(results.iter().all(|r| r["ok"] == true), "{results:?}");
+    let (on_ada, aliases_ada) = registry_of(&ada);
+    let (on_bo, aliases_bo) = registry_of(&bo);
+    assert_eq!(on_ada, on_bo, "both devices number every version alike");
+    assert_eq!(on_ada.len(), 4, "no version lost: {on_ada:?}");
+    // Ada claimed 2 first and keeps it; bo's 3 was unique; bo's 2 takes the next free number.
+    assert_eq!(on_ada[str_of(&a2, "/id")], 2);
+    assert_eq!(on_ada[str_of(&b3, "/id")], 3);
+    assert_eq!(on_ada[str_of(&b2, "/id")], 4);
+    assert_eq!(aliases_ada, aliases_bo);
+    let mut candidate = aliases_ada["candidate"].clone();
+    candidate.sort_unstable();
+    assert_eq!(candidate, [2, 3], "the concurrent moves are both shown");
+    let text = ada.ok(&["model", "show", "churn"]);
+    assert!(text.contains("CONFLICT"), "{text}");
+    // Bo's content came across under its new number.
+    let out = ada.tmp().join("bo-v4");
+    ada.ok(&[
+        "model",
+        "download",
+        "churn",
+        "4",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("weights.bin")).unwrap(),
+        "bo's weights"
+    );
+
+    // Bo approves ada's version 2 (signed with his device key); on ada it counts.
+    let approved = bo.json(&["model", "approve", "churn", "2", "--comment", "lgtm"]);
+    assert_eq!(approved["counts"], true, "{approved}");
+    bo.ok(&["sync", "now"]);
+    let seen = ada.json(&["model", "approvals", "churn", "2"]);
+    let seen = array(seen["approvals"].clone());
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["counts"], true, "{seen:?}");
+    assert_eq!(seen[0]["member"], "bo");
+    ada.ok(&[
+        "model",
+        "promote",
+        "churn",
+        "2",
+        "--to",
+        "champion",
+        "--rationale",
+        "approved",
+    ]);
+    // A later promotion settles @candidate; bo learns both moves.
+    ada.ok(&[
+        "model",
+        "promote",
+        "churn",
+        "3",
+        "--to",
+        "candidate",
+        "--rationale",
+        "settled",
+    ]);
+    bo.ok(&["sync", "now"]);
+    for ws in [&ada, &bo] {
+        let (numbers, aliases) = registry_of(ws);
+        assert_eq!(numbers, on_ada, "the numbers never moved again");
+        assert_eq!(aliases["candidate"], [3]);
+        assert_eq!(aliases["champion"], [2]);
+    }
+    drop(ada_node);
 }
