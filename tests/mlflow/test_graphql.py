@@ -423,3 +423,20 @@ def test_a_post_must_be_json(cairn):
     status, _ = http.call("POST", "/graphql", raw=b'{"query": "{ test { output } }"}',
                           headers={"Origin": "http://evil.example"})
     assert status == 403
+
+
+def test_ajax_aliases_keep_their_endpoints_path_parameters(cairn):
+    """Endpoints with path parameters answer the same under `/ajax-api/` (the alias's own route
+    parameter once reached such handlers beside theirs: a 500)."""
+    mlflow.set_tracking_uri(cairn.uri)
+    mlflow.set_experiment(_unique("alias"))
+    with mlflow.start_span("root") as span:
+        span.set_inputs({"q": 1})
+    mlflow.flush_trace_async_logging()
+    http = Http(cairn.uri)
+    for path in [f"/3.0/mlflow/traces/{span.trace_id}",
+                 "/3.0/mlflow/datasets/d-00000000000000000000000000000000/experiment-ids"]:
+        direct = http.get("/api" + path)
+        alias = http.get("/ajax-api" + path)
+        assert direct[0] == 200, (path, direct)
+        assert alias == direct, path

@@ -213,7 +213,7 @@ pub fn router_with(ws: Workspace, config: &ServerConfig, limits: Limits) -> Rout
     let access = Arc::new(Access::new(config));
     let state = AppState::new(ws, limits);
     Router::new()
-        .merge(mlflow::routes())
+        .merge(mlflow::routes(state.clone()))
         .nest("/api/v1", api::routes())
         .merge(ui::routes(config.ui_dir.clone()))
         .layer(DefaultBodyLimit::max(state.limits.json_body))

@@ -88,8 +88,7 @@ pub(crate) struct Experiments {
     experiment_ids: Vec<String>,
 }
 
-/// The dataset a path names. A struct, not a bare `Path<String>`: under an `/ajax-api/` alias
-/// the path holds the alias's own parameter too, which a struct passes over.
+/// The dataset a path names.
 #[derive(Deserialize)]
 struct DatasetPath {
     dataset_id: String,

@@ -299,9 +299,9 @@ async fn unknown_endpoint(
 
 /// MLflow's API under `/api/…`, and each of its endpoints again under `/ajax-api/…` as the web
 /// UI calls them.
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes(st: AppState) -> Router<AppState> {
     let api = api_routes();
-    webui::with_ajax_aliases(api.clone()).merge(graphql::routes(api))
+    webui::with_ajax_aliases(api.clone(), st).merge(graphql::routes(api))
 }
 
 fn api_routes() -> Router<AppState> {

@@ -6,6 +6,7 @@
 
 use axum::Router;
 use axum::extract::{OriginalUri, Request, State};
+use axum::handler::Handler;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -17,17 +18,18 @@ use crate::AppState;
 
 /// `api` with each of its routes answered under `/ajax-api/…` too: the request goes, unchanged
 /// but for its path, through the same router, so every endpoint (whoever adds it) has its alias
-/// and the aliases cannot drift from the originals.
-pub(crate) fn with_ajax_aliases(api: Router<AppState>) -> Router<AppState> {
+/// and the aliases cannot drift from the originals. The alias is a nested service, not a route
+/// with a parameter of its own: such a parameter would reach the endpoint's handler beside the
+/// endpoint's (a `Path<String>` would see two and answer 500).
+pub(crate) fn with_ajax_aliases(api: Router<AppState>, st: AppState) -> Router<AppState> {
     let inner = api.clone();
-    api.route(
-        "/ajax-api/{*rest}",
-        any(move |State(st): State<AppState>, req: Request| ajax(inner.clone(), st, req)),
-    )
+    let alias = (move |req: Request| ajax(inner.clone(), st.clone(), req)).with_state(());
+    api.nest_service("/ajax-api", alias)
 }
 
 async fn ajax(api: Router<AppState>, st: AppState, mut req: Request) -> Response {
     let uri = req.uri();
+    // Nested, the path arrives without its `/ajax-api` prefix.
     let rest = uri.path().strip_prefix("/ajax-api").unwrap_or(uri.path());
     let target = match uri.query() {
         Some(q) => format!("/api{rest}?{q}"),
