@@ -2,7 +2,7 @@
 //! fuzzer's bytes and panicking only when the parser breaks a promise (a panic of its own, a
 //! round trip that does not hold, an error pointing outside the input).
 //!
-//! The `cargo fuzz` crate in `fuzz/` (nightly, libFuzzer) calls these one line per target; this
+//! The `cargo fuzz` crate in `fuzz/` (libFuzzer) calls these one line per target; this
 //! crate's own test replays every file of `fuzz/corpus/<target>/` and `fuzz/crashers/<target>/`
 //! through them on the stable toolchain, so a crasher once found stays fixed.
 //!
@@ -41,6 +41,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("gpu_util_trace", gpu_util_trace),
     ("manifest", manifest),
     ("metric_chunk", metric_chunk),
+    ("otlp", otlp),
+    ("eval_file", eval_file),
 ];
 
 /// The body of target `name`.
@@ -533,5 +535,62 @@ pub fn metric_chunk(data: &[u8]) {
     let points = cairn_metrics::decode_peer_chunk("fuzz/chunk", 0, 0, hash.as_bytes(), data);
     if let Err(e) = points {
         assert!(!e.to_string().is_empty());
+    }
+}
+
+/// An OTLP/HTTP trace export (`POST /v1/traces`), as any HTTP client may send it: the first
+/// byte picks the form (protobuf, JSON, or gzip of either), the rest is the body. What decodes
+/// encodes back to protobuf that decodes again to as many spans; a refusal says what was wrong.
+pub fn otlp(data: &[u8]) {
+    let Some((&form, body)) = data.split_first() else {
+        return;
+    };
+    let limits = cairn_traces::otlp::Limits::default();
+    let body = if form & 2 == 0 {
+        body.to_vec()
+    } else {
+        match cairn_traces::otlp::decompress(body, "gzip", 1 << 20) {
+            Ok(inflated) => inflated,
+            Err(e) => return assert!(!e.to_string().is_empty()),
+        }
+    };
+    let decoded = if form & 1 == 0 {
+        cairn_traces::otlp::decode_protobuf(&body, &limits)
+    } else {
+        cairn_traces::otlp::decode_json(&body, &limits)
+    };
+    match decoded {
+        Ok(request) => {
+            let spans: usize = request.iter().map(|r| r.spans.len()).sum();
+            let again =
+                cairn_traces::otlp::decode_protobuf(&cairn_traces::otlp::encode(&request), &limits)
+                    .unwrap_or_else(|e| {
+                        panic!("a decoded request re-encoded does not decode: {e}")
+                    });
+            assert_eq!(again.iter().map(|r| r.spans.len()).sum::<usize>(), spans);
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A by-group metrics file for `cairn eval log --file` (fairlearn's `MetricFrame.by_group` as
+/// CSV or pandas JSON): the first byte says how many sensitive attributes the command line
+/// names (0–2), the rest is the file. Every slice parsed names a group; a refusal says why.
+pub fn eval_file(data: &[u8]) {
+    let Some((&named, body)) = data.split_first() else {
+        return;
+    };
+    let attributes: Vec<String> = ["sex", "race"][..usize::from(named % 3)]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let text = String::from_utf8_lossy(body);
+    match cairn_core::by_group::parse(&text, &attributes) {
+        Ok(slices) => {
+            for name in slices.keys() {
+                assert!(!name.is_empty(), "a slice without a name from {text:?}");
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 }

@@ -85,6 +85,8 @@ replay_tests!(
     gpu_util_trace,
     manifest,
     metric_chunk,
+    otlp,
+    eval_file,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.
@@ -157,5 +159,48 @@ fn the_peer_doc_seeds_are_stored_and_projected() {
                 .unwrap();
             assert!(!runs.is_empty(), "{}", path.display());
         }
+    }
+}
+
+/// The OTLP seeds are real exports that decode to spans in every form (a seed the decoder
+/// refused would leave the fuzzer mutating an error path only).
+#[test]
+fn the_otlp_seeds_decode_to_spans() {
+    let limits = cairn_traces::otlp::Limits::default();
+    for path in inputs("corpus", "otlp") {
+        let data = std::fs::read(&path).unwrap();
+        let (form, body) = data.split_first().unwrap();
+        let body = if form & 2 == 0 {
+            body.to_vec()
+        } else {
+            cairn_traces::otlp::decompress(body, "gzip", 1 << 20).unwrap()
+        };
+        let request = if form & 1 == 0 {
+            cairn_traces::otlp::decode_protobuf(&body, &limits)
+        } else {
+            cairn_traces::otlp::decode_json(&body, &limits)
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            request.iter().any(|r| !r.spans.is_empty()),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+/// The by-group seeds are files `cairn eval log --file` takes.
+#[test]
+fn the_eval_file_seeds_parse_to_slices() {
+    for path in inputs("corpus", "eval_file") {
+        let data = std::fs::read(&path).unwrap();
+        let (named, body) = data.split_first().unwrap();
+        let attributes: Vec<String> = ["sex", "race"][..usize::from(named % 3)]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let slices = cairn_core::by_group::parse(std::str::from_utf8(body).unwrap(), &attributes)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(slices.len() >= 2, "{}: {slices:?}", path.display());
     }
 }
