@@ -276,15 +276,7 @@ async fn model_artifact(
     let file = st
         .call(move |ws| ws.open_model_artifact(&id.parse()?, &path))
         .await?;
-    let len = file.len();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        stream::file(file),
-    )
-        .into_response())
+    Ok(stream::download(file))
 }
 
 /// A file among the run's artifacts, streamed and verified as it goes (see `stream::file`).
@@ -295,13 +287,5 @@ async fn artifact(
     let file = st
         .call(move |ws| ws.open_artifact(ws.resolve_run(&id)?, &path))
         .await?;
-    let len = file.len();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        stream::file(file),
-    )
-        .into_response())
+    Ok(stream::download(file))
 }

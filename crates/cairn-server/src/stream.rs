@@ -39,6 +39,24 @@ struct Download<R> {
     held: Option<Bytes>,
 }
 
+/// A stored file as a download reply: its length up front, its bytes streamed (and verified)
+/// as [`file`] reads them.
+pub(crate) fn download(download: cairn_core::ArtifactDownload) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let len = download.len();
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/octet-stream".to_owned(),
+            ),
+            (axum::http::header::CONTENT_LENGTH, len.to_string()),
+        ],
+        file(download),
+    )
+        .into_response()
+}
+
 /// Streams `reader` (read on the blocking pool, one piece at a time) as a body. Each piece is
 /// sent only once the read after it succeeded, so the last piece goes out only after the read
 /// that reached the end: with a verifying reader (`ArtifactDownload`), a transfer of bytes that

@@ -5,8 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, Uri};
 use cairn_model::RunId;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,7 +55,8 @@ fn content_is_read_only(path: &str) -> MlflowError {
     ))
 }
 
-fn listing(entries: Vec<cairn_core::ArtifactEntry>, strip: &str) -> Vec<Value> {
+/// MLflow's `FileInfo`s of a listing, paths relative to `strip`.
+pub(super) fn listing(entries: Vec<cairn_core::ArtifactEntry>, strip: &str) -> Vec<Value> {
     entries
         .into_iter()
         .map(|e| {
@@ -142,15 +142,7 @@ pub(crate) async fn proxy_download(State(st): State<AppState>, Path(path): Path<
                 .map_err(run_not_found(&shown))?
         }
     };
-    let len = file.len();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        stream::file(file),
-    )
-        .into_response())
+    Ok(stream::download(file))
 }
 
 pub(crate) async fn proxy_delete(State(st): State<AppState>, Path(path): Path<String>) -> Reply {

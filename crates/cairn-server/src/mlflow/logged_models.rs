@@ -540,25 +540,6 @@ async fn search(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-fn file_infos(entries: Vec<cairn_core::ArtifactEntry>, strip: &str) -> Vec<Value> {
-    entries
-        .into_iter()
-        .map(|e| {
-            let rel = e
-                .path
-                .strip_prefix(strip)
-                .unwrap_or(&e.path)
-                .trim_start_matches('/')
-                .to_owned();
-            let mut v = json!({ "path": rel, "is_dir": e.is_dir });
-            if let Some(size) = e.size {
-                v["file_size"] = json!(size);
-            }
-            v
-        })
-        .collect()
-}
-
 async fn list_artifacts(State(st): State<AppState>, Path(id): Path<String>, uri: Uri) -> Reply {
     #[derive(serde::Deserialize)]
     struct Q {
@@ -577,7 +558,7 @@ async fn list_artifacts(State(st): State<AppState>, Path(id): Path<String>, uri:
     let mut v = json!({ "root_uri": root });
     if !files.is_empty() {
         // As MLflow's proxy lists: paths under the model's root.
-        v["files"] = Value::Array(file_infos(files, ""));
+        v["files"] = Value::Array(super::artifacts::listing(files, ""));
     }
     json(v)
 }
@@ -610,15 +591,7 @@ async fn send_file(st: &AppState, id: LoggedModelId, path: String) -> Reply {
         })
         .await
         .map_err(MlflowError::from)?;
-    let len = file.len();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        stream::file(file),
-    )
-        .into_response())
+    Ok(stream::download(file))
 }
 
 async fn log_outputs(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
@@ -796,12 +769,12 @@ pub(crate) async fn proxy_list(st: AppState, id: String, rel: String) -> Reply {
             if entries.is_empty() && !rel.is_empty() {
                 let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
                 let siblings = ws.list_model_artifacts(&mid, parent)?;
-                return Ok(file_infos(
+                return Ok(super::artifacts::listing(
                     siblings.into_iter().filter(|e| e.path == rel).collect(),
                     parent,
                 ));
             }
-            Ok(file_infos(entries, &rel))
+            Ok(super::artifacts::listing(entries, &rel))
         })
         .await
         .map_err(MlflowError::from)?;
