@@ -47,6 +47,19 @@ fn content_path(path: &str) -> Option<Result<(cairn_model::BlobHash, String), Ml
     )
 }
 
+/// What an upload whose bytes were stored is told when the workspace stays busy past the
+/// request budget (the blob stays for `cairn gc` or a retry).
+pub(super) fn busy_after_upload(budget: std::time::Duration) -> MlflowError {
+    MlflowError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "TEMPORARILY_UNAVAILABLE",
+        format!(
+            "the upload was stored but the workspace was busy for over {} s: try again",
+            budget.as_secs()
+        ),
+    )
+}
+
 /// Registered content is read-only: what a PUT or DELETE there is told.
 fn content_is_read_only(path: &str) -> MlflowError {
     MlflowError::invalid(format!(
@@ -107,16 +120,7 @@ pub(crate) async fn proxy_upload(
     let budget = st.limits.request_budget;
     tokio::time::timeout(budget, st.write(move |ws| ws.bind_artifact(stored)))
         .await
-        .map_err(|_| {
-            MlflowError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TEMPORARILY_UNAVAILABLE",
-                format!(
-                    "the upload was stored but the workspace was busy for over {} s: try again",
-                    budget.as_secs()
-                ),
-            )
-        })?
+        .map_err(|_| busy_after_upload(budget))?
         .map_err(run_not_found(&shown))?;
     json(json!({}))
 }

@@ -734,16 +734,7 @@ pub(crate) async fn proxy_upload(st: AppState, id: String, rel: String, body: Bo
     let budget = st.limits.request_budget;
     tokio::time::timeout(budget, st.write(move |ws| ws.bind_model_artifact(stored)))
         .await
-        .map_err(|_| {
-            MlflowError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TEMPORARILY_UNAVAILABLE",
-                format!(
-                    "the upload was stored but the workspace was busy for over {} s: try again",
-                    budget.as_secs()
-                ),
-            )
-        })?
+        .map_err(|_| super::artifacts::busy_after_upload(budget))?
         .map_err(MlflowError::from)?;
     json(json!({}))
 }
