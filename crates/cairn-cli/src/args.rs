@@ -101,6 +101,57 @@ pub enum Command {
     /// waste, improvement per dollar, budgets; prices and budgets the team keeps. Exits with
     /// status 3 when a budget is crossed
     Cost(Box<CostArgs>),
+    /// The audit trail: signed, hash-chained events per device — list them, walk a model
+    /// version's trail, verify every chain (or a bundle), export a signed bundle
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+/// `cairn audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Events, newest first: who did what, to which record, when
+    Log {
+        /// A model (NAME) or one version (NAME@VERSION)
+        #[arg(long)]
+        model: Option<String>,
+        /// A run (id or unique prefix)
+        #[arg(long)]
+        run: Option<String>,
+        /// A person, as they sign
+        #[arg(long)]
+        member: Option<String>,
+        /// Only events this recent (30d, 12h, …)
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Where a model version's data came from, who approved it on what evidence and why it was
+    /// deployed: version → run → datasets, feature set, code, parents → evaluations → gate
+    /// checks → approvals → promotions → deployments
+    Trail {
+        /// NAME@VERSION (a number) or NAME@ALIAS
+        version: String,
+    },
+    /// Check every signature and chain held here (gaps, forks, forged or edited events,
+    /// unknown signers, events signed after a removal, records no event attests); exits 1 on
+    /// any finding. With --bundle: check an exported bundle, no workspace needed
+    Verify {
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Write every chain as a signed bundle (jsonl, html: verifiable with `verify --bundle`;
+    /// csv: a table for spreadsheets)
+    Export {
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
+    /// Attest, signed by this device, the governed records written before this workspace kept
+    /// an audit trail (once, after upgrading)
+    Baseline,
 }
 
 /// `cairn demo`.
@@ -734,6 +785,16 @@ pub enum ModelCmd {
     /// Promotion gates: set, show, and the history of every check
     #[command(subcommand)]
     Gate(GateCmd),
+    /// Record a deployment: which version went to which target and why (Cairn records, it
+    /// does not deploy). Without --target: list the model's deployments
+    Deploy {
+        /// NAME@ALIAS or NAME@VERSION (a number)
+        version: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        rationale: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

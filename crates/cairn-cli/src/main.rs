@@ -73,6 +73,7 @@ fn dispatch(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::Compare(a) => plot::compare(cli, a)?,
         Command::Exec(a) => return exec::exec(cli, a),
         Command::Cost(a) => return cost::cost(cli, a),
+        Command::Audit(c) => return audit::audit(cli, c),
     }
     Ok(0)
 }

@@ -216,6 +216,8 @@ pub enum Error {
     Sync(#[from] cairn_sync::Error),
     #[error(transparent)]
     Traces(#[from] cairn_traces::Error),
+    #[error(transparent)]
+    Audit(#[from] cairn_audit::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -319,6 +321,13 @@ impl Error {
             Error::Io { .. } => Code::Io,
             Error::Sync(e) => sync_code(e),
             Error::Traces(e) => crate::traces::code(e),
+            Error::Audit(e) => match e {
+                cairn_audit::Error::Malformed(_)
+                | cairn_audit::Error::BadSignature { .. }
+                | cairn_audit::Error::Bundle { .. } => Code::InvalidArgument,
+                cairn_audit::Error::SchemaTooNew { .. } => Code::Corrupt,
+                _ => Code::Io,
+            },
         }
     }
 

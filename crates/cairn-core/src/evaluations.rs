@@ -119,6 +119,30 @@ impl Stores {
         }
         eval.logged_ms = Some(now_ms());
         eval.logged_by = Some(self.user().to_owned());
+        let draft = self
+            .draft(cairn_audit::kind::EVALUATION_LOGGED)
+            .subject(format!("run:{id}"))
+            .field("benchmark", benchmark)
+            .field_opt("dataset", eval.dataset.clone())
+            .field(
+                "metrics",
+                serde_json::to_string(&eval.metrics).unwrap_or_default(),
+            )
+            .field(
+                "slices",
+                blake3::hash(
+                    serde_json::to_string(&eval.slices)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                )
+                .to_hex()
+                .to_string(),
+            )
+            .field(
+                "reports",
+                serde_json::to_string(&eval.reports).unwrap_or_default(),
+            );
+        self.record_event(draft)?;
         self.catalog_mut()
             .update_run(id, &[RunEdit::Evaluation(benchmark.to_owned(), eval)])?;
         self.evaluations(id)?

@@ -30,6 +30,7 @@ use cairn_sync::roster;
 use iroh::{EndpointId, Signature};
 use serde::{Deserialize, Serialize};
 
+use crate::registry::text_bound;
 use crate::stores::now_ms;
 use crate::{Error, Stores, Workspace};
 
@@ -170,16 +171,6 @@ fn facts_of(version: u32, run: Option<&Run>) -> Facts {
     }
 }
 
-fn text_bound(what: &str, text: Option<&str>) -> Result<(), Error> {
-    match text {
-        Some(t) if t.len() > MAX_RECORD_TEXT => Err(Error::Invalid(format!(
-            "the {what} is {} bytes long (at most {MAX_RECORD_TEXT})",
-            t.len()
-        ))),
-        _ => Ok(()),
-    }
-}
-
 fn json<T: Serialize>(v: &T) -> String {
     // Records are strings, numbers, maps and ids: nothing serde_json can fail on.
     serde_json::to_string(v).unwrap_or_default()
@@ -258,8 +249,15 @@ impl Stores {
             at_ms: now_ms(),
             device: self.device_id().ok(),
         };
-        self.catalog_mut()
-            .put_team_entries(&[(scope.key()?, Some(json(&record)))])?;
+        let draft = self
+            .draft(cairn_audit::kind::GATE_POLICY_SET)
+            .field("scope", scope.describe())
+            .field("policy_hash", record.policy.hash());
+        let draft = match &scope.model {
+            Some(m) => draft.subject(format!("model:{m}")),
+            None => draft,
+        };
+        self.put_attested(draft, &[(scope.key()?, Some(json(&record)))])?;
         tracing::info!(scope = scope.describe(), "gate policy set");
         Ok(GateView {
             hash: record.policy.hash(),
@@ -426,10 +424,24 @@ impl Stores {
             signature: String::new(),
         };
         a.signature = hex(&key.sign(&a.signed_bytes()).to_bytes());
-        self.catalog_mut().put_team_entries(&[(
-            format!("{}{}/{}", of_model(keys::APPROVAL, model), v.id, a.id),
-            Some(json(&a)),
-        )])?;
+        let draft = self
+            .draft(cairn_audit::kind::APPROVED)
+            .subject(format!("model:{model}"))
+            .subject(crate::audit::version_subject(model, v.id))
+            .field("model", model)
+            .field("version", v.version.to_string())
+            .field("alias", alias)
+            .field("inputs", a.inputs.clone())
+            .field_opt("policy_hash", a.policy_hash.clone())
+            .field_opt("content", a.content.map(|c| c.to_string()))
+            .field("comment", comment);
+        self.put_attested(
+            draft,
+            &[(
+                format!("{}{}/{}", of_model(keys::APPROVAL, model), v.id, a.id),
+                Some(json(&a)),
+            )],
+        )?;
         // As every peer will judge it (an author's or a non-member's approval is kept but
         // does not count).
         let view = self
@@ -514,7 +526,28 @@ impl Stores {
             // neither.
             entries.push(self.alias_entry(model, alias, Some(v.id), Some(e.id), rationale)?);
         }
-        self.catalog_mut().put_team_entries(&entries)?;
+        let draft = self
+            .draft(if e.promoted {
+                cairn_audit::kind::ALIAS_MOVED
+            } else {
+                cairn_audit::kind::GATE_EVALUATED
+            })
+            .subject(format!("model:{model}"))
+            .subject(crate::audit::version_subject(model, v.id))
+            .field("model", model)
+            .field("version", v.version.to_string())
+            .field("alias", alias)
+            .field("verdict", if passed { "passed" } else { "failed" })
+            .field("promoted", e.promoted.to_string())
+            .field("inputs", e.inputs.clone())
+            .field_opt("policy_hash", e.policy_hash.clone())
+            .field_opt("rationale", rationale)
+            .field(
+                "failed_checks",
+                serde_json::to_string(&e.failed().map(ToString::to_string).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+        self.put_attested(draft, &entries)?;
         if promote && !passed {
             return Err(Error::GateRefused {
                 model: model.to_owned(),

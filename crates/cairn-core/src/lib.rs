@@ -11,6 +11,7 @@
 //! workspace lives are arguments, decided by the binaries.
 
 pub mod api;
+pub mod audit;
 pub mod by_group;
 mod charts;
 pub mod cost;

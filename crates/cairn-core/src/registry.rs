@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_artifacts::{Manifest, ManifestEntry};
+use cairn_audit::kind;
 use cairn_model::registry::{
     AliasRecord, LegacyModel, MAX_CLAIM, MAX_RECORD_TEXT, MetaValue, ModelRecord, ModelRecords,
     Tombstone, VersionRecord, keys,
@@ -44,7 +45,8 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-fn text_bound(what: &str, text: Option<&str>) -> Result<(), Error> {
+/// Refuses free text (a reason, a rationale, a description) over [`MAX_RECORD_TEXT`].
+pub(crate) fn text_bound(what: &str, text: Option<&str>) -> Result<(), Error> {
     match text {
         Some(t) if t.len() > MAX_RECORD_TEXT => Err(Error::Invalid(format!(
             "the {what} is {} bytes long (at most {MAX_RECORD_TEXT})",
@@ -285,10 +287,17 @@ impl Stores {
             description: description.map(str::to_owned),
             tags,
         };
-        self.catalog_mut().put_team_entries(&[(
-            format!("{}{}", keys::of_model(keys::MODEL, name), record.id),
-            Some(json(&record)),
-        )])?;
+        let draft = self
+            .draft(kind::MODEL_CREATED)
+            .subject(format!("model:{name}"))
+            .field("model", name);
+        self.put_attested(
+            draft,
+            &[(
+                format!("{}{}", keys::of_model(keys::MODEL, name), record.id),
+                Some(json(&record)),
+            )],
+        )?;
         self.registered_model(name)
     }
 
@@ -308,10 +317,18 @@ impl Stores {
             reason: reason.to_owned(),
             covers: records.live_ids(),
         };
-        Ok(self.catalog_mut().put_team_entries(&[(
-            format!("{}{}", keys::of_model(keys::MODEL_DELETION, name), d.id),
-            Some(json(&d)),
-        )])?)
+        let draft = self
+            .draft(kind::MODEL_DELETED)
+            .subject(format!("model:{name}"))
+            .field("model", name)
+            .field("reason", reason);
+        self.put_attested(
+            draft,
+            &[(
+                format!("{}{}", keys::of_model(keys::MODEL_DELETION, name), d.id),
+                Some(json(&d)),
+            )],
+        )
     }
 
     /// Sets (or, with `None`, removes) a model's description or a tag (`tag/<key>`).
@@ -440,7 +457,20 @@ impl Stores {
                 Some(name.to_owned()),
             ));
         }
-        self.catalog_mut().put_team_entries(&entries)?;
+        let draft = self
+            .draft(kind::VERSION_REGISTERED)
+            .subject(format!("model:{name}"))
+            .subject(crate::audit::version_subject(name, record.id))
+            .field("model", name)
+            .field("claim", claim.to_string())
+            .field("source", source)
+            .field_opt("content", record.content.map(|c| c.to_string()))
+            .field_opt("run", run.map(|r| r.to_string()));
+        let draft = match run {
+            Some(r) => draft.subject(format!("run:{r}")),
+            None => draft,
+        };
+        self.put_attested(draft, &entries)?;
         let version = self
             .registered_model(name)?
             .version_by_id(record.id)
@@ -528,15 +558,25 @@ impl Stores {
             reason: reason.to_owned(),
             covers: Vec::new(),
         };
-        Ok(self.catalog_mut().put_team_entries(&[(
-            format!(
-                "{}{}/{}",
-                keys::of_model(keys::VERSION_DELETION, name),
-                v.id,
-                d.id
-            ),
-            Some(json(&d)),
-        )])?)
+        let draft = self
+            .draft(kind::VERSION_DELETED)
+            .subject(format!("model:{name}"))
+            .subject(crate::audit::version_subject(name, v.id))
+            .field("model", name)
+            .field("version", v.version.to_string())
+            .field("reason", reason);
+        self.put_attested(
+            draft,
+            &[(
+                format!(
+                    "{}{}/{}",
+                    keys::of_model(keys::VERSION_DELETION, name),
+                    v.id,
+                    d.id
+                ),
+                Some(json(&d)),
+            )],
+        )
     }
 
     /// Points `alias` at a version, superseding every value it had (a conflict included).
@@ -550,7 +590,23 @@ impl Stores {
         rationale: Option<&str>,
     ) -> Result<(), Error> {
         let entry = self.alias_entry(name, alias, version, evaluation, rationale)?;
-        Ok(self.catalog_mut().put_team_entries(&[entry])?)
+        let draft = self
+            .draft(if version.is_some() {
+                kind::ALIAS_MOVED
+            } else {
+                kind::ALIAS_DELETED
+            })
+            .subject(format!("model:{name}"))
+            .field("model", name)
+            .field("alias", alias)
+            .field_opt("rationale", rationale);
+        let draft = match version {
+            Some(v) => draft
+                .subject(crate::audit::version_subject(name, v))
+                .field("version_id", v.to_string()),
+            None => draft,
+        };
+        self.put_attested(draft, &[entry])
     }
 
     /// The team-doc entry that points `alias` at a version (written by [`Stores::put_alias`],

@@ -105,6 +105,10 @@ pub(crate) struct Stores {
     artifacts: ArtifactStore,
     traces: TraceStore,
     last_summary_flush: HashMap<RunId, Instant>,
+    /// The audit chains (`audit.db`), opened on first use (see `audit.rs`).
+    pub(crate) audit: Option<cairn_audit::AuditStore>,
+    /// This device's signing key, read once.
+    pub(crate) audit_key: Option<cairn_audit::DeviceKey>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -174,6 +178,8 @@ impl Stores {
             artifacts,
             traces,
             last_summary_flush: HashMap::new(),
+            audit: None,
+            audit_key: None,
         })
     }
 
@@ -544,6 +550,8 @@ impl Stores {
             self.create_experiment(&exp.name, None)?
         };
         run.experiment = exp.id;
+        let draft = crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), &run);
+        self.record_event(draft)?;
         self.catalog.create_runs(std::slice::from_ref(&run))?;
         self.run_record(run.id)
     }
@@ -558,6 +566,11 @@ impl Stores {
             let exp = exps[&run.experiment].clone();
             self.refuse_incomplete(run, &exp)?;
         }
+        let drafts = runs
+            .iter()
+            .map(|r| crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), r))
+            .collect();
+        self.record_events(drafts)?;
         Ok(self.catalog.create_runs(&runs)?)
     }
 
@@ -727,10 +740,20 @@ impl Stores {
     }
 
     pub fn delete_run(&mut self, id: RunId) -> Result<Run, Error> {
+        self.run_record(id)?;
+        self.record_event(
+            self.draft(cairn_audit::kind::RUN_DELETED)
+                .subject(format!("run:{id}")),
+        )?;
         self.update_run(id, &[RunEdit::Deleted(true)])
     }
 
     pub fn restore_run(&mut self, id: RunId) -> Result<Run, Error> {
+        self.run_record(id)?;
+        self.record_event(
+            self.draft(cairn_audit::kind::RUN_RESTORED)
+                .subject(format!("run:{id}")),
+        )?;
         self.update_run(id, &[RunEdit::Deleted(false)])
     }
 

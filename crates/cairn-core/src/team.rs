@@ -107,7 +107,15 @@ impl Stores {
         let me = self.device_id()?;
         let user = self.user().to_owned();
         let mut s = self.sync_stores()?;
-        Ok(roster::create(&mut s.catalog, name, &me, &user, email)?)
+        let team = roster::create(&mut s.catalog, name, &me, &user, email)?;
+        self.record_event(
+            self.draft(cairn_audit::kind::TEAM_CREATED)
+                .subject(format!("member:{me}"))
+                .field("team", name)
+                .field("member", user)
+                .field("device", me),
+        )?;
+        Ok(team)
     }
 
     /// The team this workspace belongs to, if any.
@@ -132,7 +140,18 @@ impl Stores {
                 "a device cannot remove itself from the team".into(),
             ));
         }
-        Ok(roster::remove(&mut s.catalog, who, &me)?)
+        let removed = roster::remove(&mut s.catalog, who, &me)?;
+        self.record_event(
+            self.draft(cairn_audit::kind::MEMBER_REMOVED)
+                .subject(format!("member:{}", removed.id))
+                .field("member", removed.name.clone())
+                .field("device", removed.id.clone())
+                .field(
+                    "removed_ms",
+                    removed.removed_ms.unwrap_or_default().to_string(),
+                ),
+        )?;
+        Ok(removed)
     }
 
     /// Issues a one-time invitation ticket carrying `addrs` (or where this device's always-on

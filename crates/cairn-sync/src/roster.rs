@@ -36,6 +36,10 @@ pub struct Member {
     pub removed: bool,
     #[serde(default)]
     pub removed_by: Option<String>,
+    /// When it was removed: events its key signs after this are flagged by `cairn audit
+    /// verify` (absent for removals recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_ms: Option<i64>,
     /// Addresses the device announced it can be dialled at (an always-on peer's).
     #[serde(default)]
     pub addrs: Vec<String>,
@@ -83,6 +87,7 @@ pub fn create(
             added_ms: now_ms(),
             removed: false,
             removed_by: None,
+            removed_ms: None,
             addrs: Vec::new(),
         },
     )?;
@@ -132,6 +137,7 @@ pub fn add(
         added_ms: now_ms(),
         removed: false,
         removed_by: None,
+        removed_ms: None,
         addrs: Vec::new(),
     };
     put(catalog, &m)?;
@@ -166,6 +172,7 @@ pub fn remove(catalog: &mut Catalog, who: &str, by: &str) -> Result<Member, Erro
     let mut m = find(catalog, who)?;
     m.removed = true;
     m.removed_by = Some(by.to_owned());
+    m.removed_ms = Some(now_ms());
     put(catalog, &m)?;
     Ok(m)
 }

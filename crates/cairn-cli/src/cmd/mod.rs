@@ -2,6 +2,7 @@
 //! `cairn_core::Workspace`, and prints through `output`.
 
 pub mod artifact;
+pub mod audit;
 pub mod catalog;
 pub mod cost;
 pub mod demo;

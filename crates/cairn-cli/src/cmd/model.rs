@@ -75,6 +75,11 @@ pub fn model(cli: &Cli, cmd: &ModelCmd) -> Result<()> {
             alias,
         } => gate::approvals(cli, &ws, name, version, alias),
         ModelCmd::Gate(cmd) => gate::gate(cli, &ws, cmd),
+        ModelCmd::Deploy {
+            version,
+            target,
+            rationale,
+        } => crate::cmd::audit::deploy(cli, &ws, version, target.as_deref(), rationale.as_deref()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! front end calls, on real workspaces in temporary directories.
 
 mod api;
+mod audit;
 mod concurrency;
 mod cost;
 mod evals;
