@@ -14,6 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{
+    AuditEventView, AuditLogRequest, AuditVerification, DeployRequest, Deployment, Trail,
+};
 use crate::charts::{ChartRequest, ChartView};
 use crate::cost::{
     BudgetList, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, PriceList,
@@ -406,6 +409,29 @@ operations! {
     trace: Get "/traces/{id}", crate::traces::TraceRef => crate::traces::TraceView,
         [NotFound, InvalidArgument],
         |ws, r| ws.trace_view(&r.id);
+    /// Audit events, newest first, about a model (`NAME` or `NAME@VERSION`), a run, a member,
+    /// since a time (`limit`: default 100, at most 10,000).
+    audit_events: Get "/audit/events", AuditLogRequest => Vec<AuditEventView>,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.audit_log(&r);
+    /// Checks every chain held here and every governed record against the events: the
+    /// verification badge.
+    audit_verify: Get "/audit/verify", Empty => AuditVerification, [],
+        |ws, _| ws.audit_verify();
+    /// A version's trail: its run and lineage (datasets, feature set, code, parents),
+    /// evaluations, gate checks, approvals, alias moves and deployments, each with who, when
+    /// and why, and whether every event on it verifies.
+    audit_trail: Get "/models/{name}/versions/{version}/trail", VersionAction => Trail,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.audit_trail(&r.name, r.number()?);
+    /// Records a deployment of a version (`version`) or of what an alias names (`alias`):
+    /// the target and the rationale, as a signed audit event.
+    deploy: Post "/models/{name}/deployments", DeployRequest => Deployment,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.deploy(&r.name, r.version, r.alias.as_deref(), &r.target, &r.rationale);
+    /// A model's recorded deployments, newest first.
+    deployments: Get "/models/{name}/deployments", ModelRef => Vec<Deployment>, [NotFound],
+        |ws, r| ws.deployments(&r.name);
 }
 
 #[cfg(test)]

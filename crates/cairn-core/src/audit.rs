@@ -197,9 +197,22 @@ impl From<&Event> for AuditEventView {
     }
 }
 
+/// Records a deployment (`/api/v1`): a version by number, or the one an alias names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    pub name: String,
+    pub version: Option<u32>,
+    pub alias: Option<String>,
+    pub target: String,
+    pub rationale: String,
+}
+
 /// What `cairn audit log` filters on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AuditLogRequest {
     /// `NAME` or `NAME@VERSION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
