@@ -205,6 +205,7 @@ async fn record(stocked: &Path, fresh: &Path) -> Result<Vec<u8>> {
         catalog: Catalog::open_in_memory("fuzz")?,
         metrics: MetricStore::open_in_memory()?,
         traces: cairn_traces::TraceStore::open_in_memory()?,
+        audit: cairn_audit::AuditStore::open_in_memory()?,
         artifacts: ArtifactStore::open(&fresh.join("artifacts"))?,
         ledger: Ledger::open(&fresh.join("sync.db"))?,
         manifests: Default::default(),

@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use automerge::sync::SyncDoc;
 use cairn_artifacts::{ArtifactStore, Manifest};
+use cairn_audit::{AuditStore, Verifier};
 use cairn_catalog::{Catalog, RunFilter};
 use cairn_metrics::MetricStore;
 use cairn_model::{BlobHash, ExperimentId, Run, RunId};
@@ -233,7 +234,7 @@ fn ready<F: Future>(f: F) -> F::Output {
 /// A whole sync session of a fresh device (a joiner) against a hostile peer: the input is the
 /// byte stream the peer sends (frames as on the wire), whatever this side says. The session
 /// ends in success or an error; the stores it leaves behind still read, and hold no more points
-/// than their marks say and no blob that does not verify.
+/// than their marks say, no audit event that does not verify and no blob that does not verify.
 pub fn sync_session(data: &[u8]) {
     let (result, stores) = session_of_a_joiner(data);
     if let Err(e) = result {
@@ -254,6 +255,18 @@ pub fn sync_session(data: &[u8]) {
                 assert!(entries.len() as u64 <= count, "trace log {source}");
             }
         }
+    }
+    // Every audit event stored is signed by the device it names and follows its chain: what
+    // the peer offered that does not is kept as a conflict, never stored.
+    if let Ok(devices) = stores.audit.devices() {
+        let mut v = Verifier::new(None);
+        for device in devices {
+            if let Ok(chain) = stores.audit.chain(&device, 0, 100_000) {
+                v.feed(&chain);
+            }
+        }
+        let report = v.finish();
+        assert!(report.ok(), "stored audit events: {:?}", report.findings);
     }
     if let Ok(blobs) = stores.artifacts.list() {
         for (hash, _) in blobs {
@@ -282,6 +295,7 @@ pub fn session_of_a_joiner(
         catalog: Catalog::open_in_memory("fuzz").expect("an in-memory catalog"),
         metrics: MetricStore::open_in_memory().expect("an in-memory metric store"),
         traces: cairn_traces::TraceStore::open_in_memory().expect("an in-memory trace store"),
+        audit: AuditStore::open_in_memory().expect("an in-memory audit store"),
         artifacts: ArtifactStore::open(&dir.path().join("artifacts")).expect("an artifact store"),
         ledger: Ledger::open(&dir.path().join("sync.db")).expect("a ledger"),
         manifests: Default::default(),

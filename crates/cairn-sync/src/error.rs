@@ -18,6 +18,8 @@ pub enum Error {
     #[error(transparent)]
     Traces(#[from] cairn_traces::Error),
     #[error(transparent)]
+    Audit(#[from] cairn_audit::Error),
+    #[error(transparent)]
     Artifacts(#[from] cairn_artifacts::Error),
     #[error("sync ledger: {0}")]
     Ledger(#[from] rusqlite::Error),

@@ -4,8 +4,9 @@
 //! - transport-free sync sessions ([`session`]) over any ordered byte stream, framed by
 //!   [`wire`]: the catalog's automerge docs (only those whose heads differ, with the per-peer
 //!   sync state persisted by the catalog), metric series and trace logs by high-water mark
-//!   (sealed chunks as stored, the rest as points or entries), artifact blobs verified against
-//!   their BLAKE3 before they are stored;
+//!   (sealed chunks as stored, the rest as points or entries), audit chains by length and head
+//!   (`cairn-audit` stores what follows and keeps forks, edits and forgeries as evidence),
+//!   artifact blobs verified against their BLAKE3 before they are stored;
 //! - which blobs are live and may travel ([`live`]), and signed purge tombstones that take a
 //!   blob off every device ([`purge`]);
 //! - the roster ([`roster`]) in the team doc, invitations ([`ticket`]) and the device key

@@ -1,8 +1,8 @@
 //! One sync session between two devices over any ordered byte stream. Both sides run the same
 //! code (the protocol is symmetric), so either may dial:
 //!
-//! 1. `Hello`: version and four digests (catalog heads, metric and trace high-water marks,
-//!    eager blobs).
+//! 1. `Hello`: version and five digests (catalog heads, metric and trace high-water marks,
+//!    audit chain heads, eager blobs).
 //!    Equal digests skip that part: peers already in sync exchange two small frames and `Done`.
 //! 2. Catalog: `Heads` (each doc's 8-byte heads digest), then rounds of automerge sync messages
 //!    for the docs that differ only. In each round each side sends one `Doc` per active doc (a
@@ -15,12 +15,21 @@
 //!    (`TraceChunk`, verified against their BLAKE3 and every entry decoded before anything is
 //!    stored), the rest as `TraceEntries` — continuing at the other's count, then `RoundEnd`.
 //!    A log has one writer, so what another session brought meanwhile is passed over.
-//! 5. Blobs: first each side acts on purge tombstones the catalog brought (see [`crate::purge`]);
+//! 5. Audit chains: `AuditMarks` (every chain held: device, event count, hash of the last
+//!    event as stored). For each chain this side holds at least as far as the peer: if the
+//!    peer's head is this side's event at the peer's count (or the peer lacks the chain), the
+//!    events after it go as `AuditEvents` frames (at most [`AUDIT_EVENTS_PER_FRAME`] events or
+//!    [`AUDIT_BYTES_PER_FRAME`] bytes each); if not, the chains diverge (a fork, or an event
+//!    edited in place on one side) and only this side's event at that place goes, as
+//!    evidence. The receiver hands every event to [`cairn_audit::AuditStore::receive`], which
+//!    stores what follows its chain and keeps what forks it, mis-signs or skips ahead as a
+//!    conflict for `audit verify`; then `RoundEnd`.
+//! 6. Blobs: first each side acts on purge tombstones the catalog brought (see [`crate::purge`]);
 //!    then `BlobList` (the *live* blobs this side holds, see [`crate::live`]: a deleted
 //!    artifact's, a deleted run's or a purged blob is never offered), `BlobWant` (the blobs up
 //!    to the eager limit this side lacks, never a purged one), then the wanted `Blob`s, each
 //!    verified against its BLAKE3 before it is stored.
-//! 6. `Done`.
+//! 7. `Done`.
 //!
 //! Outgoing frames go through a writer task so a side never blocks on writing while the other
 //! is writing too; in the bulk phases (metrics, traces, blobs) each side sends while it reads the
@@ -45,7 +54,8 @@ use crate::Error;
 use crate::idle::{IdleReader, is_idle_timeout};
 use crate::store::{EAGER_BLOB_LIMIT, SharedStores};
 use crate::wire::{
-    MAX_FRAME, Msg, POINTS_PER_FRAME, TRACE_BYTES_PER_FRAME, VERSION, read_frame, write_frame,
+    AUDIT_BYTES_PER_FRAME, AUDIT_EVENTS_PER_FRAME, MAX_FRAME, Msg, POINTS_PER_FRAME,
+    TRACE_BYTES_PER_FRAME, VERSION, audit_event_len, read_frame, write_frame,
 };
 
 /// Rounds of automerge messages before a session gives up on a peer that never settles.
@@ -53,6 +63,13 @@ const MAX_ROUNDS: usize = 64;
 /// Docs a peer may list: 100 million runs' worth of shards. More is an attack on our memory
 /// (each doc it names that we lack gets an empty doc to sync into).
 const MAX_DOCS: usize = 100_000;
+/// Audit chains a peer may list (one per device that ever wrote an event).
+const MAX_AUDIT_CHAINS: usize = 100_000;
+/// Refused audit events (forks, bad signatures, gaps) a peer may offer in one session, in
+/// number and in bytes, before the session ends: refused events are stored as evidence, so a
+/// hostile peer must not fill the disk.
+const MAX_AUDIT_REFUSED: u64 = 10_000;
+const MAX_AUDIT_REFUSED_BYTES: u64 = 64 << 20;
 /// How long a peer may stay silent in the middle of a session (per read: a slow link that
 /// keeps sending is never cut off).
 const IDLE: Duration = Duration::from_secs(60);
@@ -74,6 +91,11 @@ pub struct SessionReport {
     pub points_received: u64,
     /// Trace log entries (spans, trace fields, tags, assessments, links) stored here.
     pub trace_entries_received: u64,
+    /// Audit events stored here (following chains held here, or new chains).
+    pub audit_events_received: u64,
+    /// Audit events the peer offered that were refused and kept as conflicts (a fork, an
+    /// edited or forged event, a gap): `audit verify` reports them.
+    pub audit_refused: u64,
     pub blobs_received: usize,
     /// Purged blobs (valid tombstones) erased here during the session.
     pub purges_applied: usize,
@@ -83,11 +105,13 @@ pub struct SessionReport {
 }
 
 impl SessionReport {
-    /// Whether this side's stores changed.
+    /// Whether this side's stores changed (refused audit events are kept as evidence, but
+    /// change nothing a peer would sync: a fork offered at every session is not news).
     pub fn changed(&self) -> bool {
         self.docs_changed > 0
             || self.points_received > 0
             || self.trace_entries_received > 0
+            || self.audit_events_received > 0
             || self.blobs_received > 0
             || self.purges_applied > 0
     }
@@ -272,13 +296,19 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     mut link: Link<R>,
 ) -> Result<SessionReport, Error> {
     let mut report = SessionReport::default();
-    let (docs, cat_digest, marks, met_digest, trace_marks, trace_digest, blob_digest) = stores
+    let (docs, cat_digest, marks, met_digest, trace_marks, trace_digest) = stores
         .run(|s| {
             let (docs, cd) = s.catalog_manifest()?;
             let (marks, md) = s.metrics_manifest()?;
             let (trace_marks, td) = s.traces_manifest()?;
+            Ok((docs, cd, marks, md, trace_marks, td))
+        })
+        .await?;
+    let (audit_marks, audit_digest, blob_digest) = stores
+        .run(|s| {
+            let (audit_marks, ad) = s.audit_manifest()?;
             let (_, bd) = s.blobs_manifest()?;
-            Ok((docs, cd, marks, md, trace_marks, td, bd))
+            Ok((audit_marks, ad, bd))
         })
         .await?;
     link.send(&Msg::Hello {
@@ -286,22 +316,22 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
         catalog: cat_digest,
         metrics: met_digest,
         traces: trace_digest,
+        audit: audit_digest,
         blobs: blob_digest,
     })?;
-    let (their_cat, their_met, their_traces, their_blobs) = match link.recv().await? {
+    let (their_cat, their_met, their_traces, their_audit, their_blobs) = match link.recv().await? {
         Msg::Hello {
             version,
             catalog,
             metrics,
             traces,
+            audit,
             blobs,
         } => {
             if version != VERSION {
-                return Err(Error::Protocol(format!(
-                    "the peer speaks sync version {version}, this build {VERSION}"
-                )));
+                return Err(crate::wire::version_mismatch(version));
             }
-            (catalog, metrics, traces, blobs)
+            (catalog, metrics, traces, audit, blobs)
         }
         other => return Err(unexpected("Hello", &other)),
     };
@@ -317,6 +347,11 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
     }
     if their_traces != trace_digest {
         report.trace_entries_received = sync_traces(stores, &mut link, trace_marks).await?;
+    }
+    if their_audit != audit_digest {
+        let (stored, refused) = sync_audit(stores, peer, &mut link, audit_marks).await?;
+        report.audit_events_received = stored;
+        report.audit_refused = refused;
     }
     if their_blobs != blob_digest {
         let (blobs, _) = stores.run(|s| s.blobs_manifest()).await?;
@@ -784,7 +819,177 @@ fn store_trace_entries(s: &mut crate::Stores, msg: Msg) -> Result<u64, Error> {
     }
 }
 
-/// Phase 5. Returns the blobs stored here. The asked-for blobs are read from the store one at
+/// Phase 5: audit chains. Returns the events stored here and the events refused (kept as
+/// conflicts).
+async fn sync_audit<R: AsyncRead + Unpin + Send>(
+    stores: &SharedStores,
+    peer: &str,
+    link: &mut Link<R>,
+    mine: crate::store::AuditMarks,
+) -> Result<(u64, u64), Error> {
+    link.send(&Msg::AuditMarks(mine.clone()))?;
+    let theirs = match link.recv().await? {
+        Msg::AuditMarks(m) => m,
+        other => return Err(unexpected("AuditMarks", &other)),
+    };
+    if theirs.len() > MAX_AUDIT_CHAINS {
+        return Err(Error::Protocol(format!(
+            "the peer lists {} audit chains (at most {MAX_AUDIT_CHAINS})",
+            theirs.len()
+        )));
+    }
+    let mut their_marks: BTreeMap<[u8; 32], (u64, [u8; 32])> = BTreeMap::new();
+    for (device, count, head) in theirs {
+        if their_marks.insert(device, (count, head)).is_some() {
+            return Err(Error::Protocol(format!(
+                "audit chain {} listed twice",
+                cairn_audit::event::short(&cairn_audit::event::hex(&device))
+            )));
+        }
+    }
+    let (tx, rx) = link.parts();
+    let send = async {
+        for (device, count, _) in &mine {
+            let device_hex = cairn_audit::event::hex(device);
+            let (from, to) = match their_marks.get(device) {
+                None | Some((0, _)) => (0, *count),
+                // The peer is ahead: it checks our head against its chain, and sends.
+                Some((have, _)) if have > count => continue,
+                Some((have, head)) => {
+                    let at = {
+                        let (d, have) = (device_hex.clone(), *have);
+                        stores.run(move |s| s.audit_hash_at(&d, have)).await?
+                    };
+                    if at.as_ref() == Some(head) {
+                        (*have, *count)
+                    } else {
+                        // Diverged at or before the peer's last event: ours there is the
+                        // evidence; what follows it cannot follow the peer's chain.
+                        (have - 1, *have)
+                    }
+                }
+            };
+            send_audit_events(stores, tx, &device_hex, from, to).await?;
+        }
+        tx.send(&Msg::RoundEnd)
+    };
+    let receive = async {
+        let (mut stored, mut refused, mut refused_bytes) = (0u64, 0u64, 0u64);
+        loop {
+            match rx.recv().await? {
+                Msg::AuditEvents(events) => {
+                    if events.len() > AUDIT_EVENTS_PER_FRAME {
+                        return Err(Error::Protocol(format!(
+                            "{} audit events in one frame (at most {AUDIT_EVENTS_PER_FRAME})",
+                            events.len()
+                        )));
+                    }
+                    let source = peer.to_owned();
+                    let (got, offered, bytes) = stores
+                        .run(move |s| store_audit_events(s, &events, &source))
+                        .await?;
+                    stored += got.stored;
+                    // Each event offered is stored, a duplicate, or refused (a conflict or a gap).
+                    let not_kept = offered.saturating_sub(got.stored + got.duplicates);
+                    refused += not_kept;
+                    if not_kept > 0 {
+                        // Counted per frame: a frame with a refusal counts whole.
+                        refused_bytes += bytes;
+                    }
+                    for c in &got.conflicts {
+                        tracing::warn!(
+                            peer,
+                            device = c.device,
+                            seq = c.seq,
+                            problem = c.problem.as_str(),
+                            "refused an audit event: {}",
+                            c.why
+                        );
+                    }
+                    if refused > MAX_AUDIT_REFUSED || refused_bytes > MAX_AUDIT_REFUSED_BYTES {
+                        return Err(Error::Protocol(format!(
+                            "the peer offered {refused} refused audit events in frames of \
+                             {refused_bytes} bytes (at most {MAX_AUDIT_REFUSED} events or \
+                             {MAX_AUDIT_REFUSED_BYTES} bytes a session)"
+                        )));
+                    }
+                }
+                Msg::RoundEnd => break,
+                other => return Err(unexpected("AuditEvents or RoundEnd", &other)),
+            }
+        }
+        Ok((stored, refused))
+    };
+    let ((), got) = tokio::try_join!(send, receive)?;
+    Ok(got)
+}
+
+/// Hands one `AuditEvents` frame to the audit store (on the blocking pool). Returns what it
+/// did, how many events were offered and the frame's bytes.
+fn store_audit_events(
+    s: &mut crate::Stores,
+    events: &[cairn_audit::Event],
+    source: &str,
+) -> Result<(cairn_audit::Received, u64, u64), Error> {
+    let got = s.audit.receive(events, source)?;
+    let bytes = events.iter().map(|e| audit_event_len(e) as u64).sum();
+    Ok((got, events.len() as u64, bytes))
+}
+
+/// Sends events `from..to` of `device`'s chain as `AuditEvents` frames of at most
+/// [`AUDIT_EVENTS_PER_FRAME`] events and [`AUDIT_BYTES_PER_FRAME`] bytes (one event at least).
+/// An event too large for any frame ends what is sent of the chain (the peer gets the events
+/// before it; a warning says why).
+async fn send_audit_events(
+    stores: &SharedStores,
+    tx: &LinkTx,
+    device: &str,
+    mut from: u64,
+    to: u64,
+) -> Result<(), Error> {
+    while from < to {
+        let want = usize::try_from(to - from)
+            .unwrap_or(usize::MAX)
+            .min(AUDIT_EVENTS_PER_FRAME);
+        let events = {
+            let device = device.to_owned();
+            stores
+                .run(move |s| Ok(s.audit.chain(&device, from, want)?))
+                .await?
+        };
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        for e in events {
+            let len = audit_event_len(&e);
+            if len + 16 > MAX_FRAME {
+                tracing::warn!(
+                    device,
+                    seq = e.seq,
+                    bytes = len,
+                    "an audit event too large for a sync frame: the chain is sent up to it"
+                );
+                if !page.is_empty() {
+                    tx.send_paced(&Msg::AuditEvents(page)).await?;
+                }
+                return Ok(());
+            }
+            if !page.is_empty() && bytes + len > AUDIT_BYTES_PER_FRAME {
+                break;
+            }
+            bytes += len;
+            page.push(e);
+        }
+        if page.is_empty() {
+            break;
+        }
+        let n = page.len() as u64;
+        tx.send_paced(&Msg::AuditEvents(page)).await?;
+        from += n;
+    }
+    Ok(())
+}
+
+/// Phase 6. Returns the blobs stored here. The asked-for blobs are read from the store one at
 /// a time and sent paced, while the peer's are read and stored: a fresh peer that lacks
 /// every blob costs the sender [`SEND_BUDGET`] of memory, not the sum of the blobs.
 async fn sync_blobs<R: AsyncRead + Unpin + Send>(

@@ -1,4 +1,5 @@
-//! The stores one device syncs (catalog, metric series, trace logs, artifact blobs) and the ledger of peers,
+//! The stores one device syncs (catalog, metric series, trace logs, audit chains, artifact blobs)
+//! and the ledger of peers,
 //! opened as their own handles: sync is one more writer of the workspace, like a training job.
 
 use std::collections::BTreeMap;
@@ -6,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_artifacts::ArtifactStore;
+use cairn_audit::AuditStore;
 use cairn_catalog::Catalog;
 use cairn_metrics::MetricStore;
 use cairn_traces::TraceStore;
@@ -26,6 +28,9 @@ pub type DocDigests = BTreeMap<String, [u8; 8]>;
 pub type Marks = Vec<(String, String, u64)>;
 /// Every trace log: its source name, its entry count.
 pub type TraceMarks = Vec<(String, u64)>;
+/// Every audit chain: its device (the public key), its event count, the BLAKE3 of its last
+/// event as stored here (recomputed from the event, not read from the index of heads).
+pub type AuditMarks = Vec<([u8; 32], u64, [u8; 32])>;
 /// Every blob: hash, size.
 pub type BlobSizes = Vec<([u8; 32], u64)>;
 
@@ -36,6 +41,8 @@ pub struct StorePaths {
     pub metrics: PathBuf,
     /// The trace store (`traces.db`): each device's append-only log of trace entries.
     pub traces: PathBuf,
+    /// The audit store (`audit.db`): every device's hash chain of signed events held here.
+    pub audit: PathBuf,
     pub artifacts: PathBuf,
     /// The peer ledger (`sync.db`): known peers, their addresses and sync history, invitations.
     pub ledger: PathBuf,
@@ -48,6 +55,7 @@ impl StorePaths {
             catalog: dir.join("catalog.db"),
             metrics: dir.join("metrics.db"),
             traces: dir.join("traces.db"),
+            audit: dir.join("audit.db"),
             artifacts: dir.join("artifacts"),
             ledger: dir.join("sync.db"),
         }
@@ -60,6 +68,7 @@ pub struct Stores {
     pub catalog: Catalog,
     pub metrics: MetricStore,
     pub traces: TraceStore,
+    pub audit: AuditStore,
     pub artifacts: ArtifactStore,
     pub ledger: Ledger,
     /// The files of the directory manifests read so far (what makes a blob live).
@@ -77,6 +86,7 @@ impl Stores {
             catalog: Catalog::open(&paths.catalog, writer)?,
             metrics: MetricStore::open(&paths.metrics)?,
             traces: TraceStore::open(&paths.traces)?,
+            audit: AuditStore::open(&paths.audit)?,
             artifacts: ArtifactStore::open(&paths.artifacts)?,
             ledger: Ledger::open(&paths.ledger)?,
             manifests: ManifestCache::default(),
@@ -156,14 +166,52 @@ impl Stores {
         Ok((marks, *h.finalize().as_bytes()))
     }
 
-    /// What this device holds, as one digest per part (catalog, metrics, traces, blobs):
-    /// what "in sync with a peer" meant at the end of a session.
+    /// Every audit chain held here with its count and head, and their digest. The head is the
+    /// hash of the last stored event as it reads now, so an event edited in place (a raw edit
+    /// of `audit.db`) shows as a head the peers do not hold, and the session sends it to them
+    /// as evidence (see [`crate::session`]). A chain whose device is not a 32-byte key in hex
+    /// (never stored by [`AuditStore`]) is left out.
+    pub fn audit_manifest(&self) -> Result<Manifest<AuditMarks>, Error> {
+        let mut h = blake3::Hasher::new();
+        let mut marks = Vec::new();
+        for m in self.audit.marks()? {
+            let Some(device) = cairn_audit::event::unhex::<32>(&m.device) else {
+                continue;
+            };
+            let Some(head) = self.audit_hash_at(&m.device, m.count)? else {
+                continue;
+            };
+            h.update(&device);
+            h.update(&m.count.to_be_bytes());
+            h.update(&head);
+            marks.push((device, m.count, head));
+        }
+        Ok((marks, *h.finalize().as_bytes()))
+    }
+
+    /// The hash of event `count - 1` of `device`'s chain as stored now (`None` for an empty
+    /// chain, or one whose event is missing).
+    pub fn audit_hash_at(&self, device: &str, count: u64) -> Result<Option<[u8; 32]>, Error> {
+        let Some(seq) = count.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(self
+            .audit
+            .chain(device, seq, 1)?
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .and_then(|e| cairn_audit::event::unhex::<32>(&e.hash())))
+    }
+
+    /// What this device holds, as one digest per part (catalog, metrics, traces, audit chains,
+    /// blobs): what "in sync with a peer" meant at the end of a session.
     pub fn digest(&mut self) -> Result<Vec<u8>, Error> {
         let (_, cd) = self.catalog_manifest()?;
         let (_, md) = self.metrics_manifest()?;
         let (_, td) = self.traces_manifest()?;
+        let (_, ad) = self.audit_manifest()?;
         let (_, bd) = self.blobs_manifest()?;
-        Ok([cd, md, td, bd].concat())
+        Ok([cd, md, td, ad, bd].concat())
     }
 
     /// Every live blob held here that is sent eagerly (up to [`EAGER_BLOB_LIMIT`]), and their

@@ -2,12 +2,14 @@
 //! compact binary messages. A frame longer than [`MAX_FRAME`] is refused before it is read, and
 //! every read of a field checks the bytes left, so hostile input is an error, never a panic.
 
+use cairn_audit::Event;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Error;
 
-/// Protocol version carried in `Hello`; a peer speaking another one is refused.
-pub const VERSION: u16 = 2;
+/// Protocol version carried in `Hello`; a peer speaking another one is refused. Version 3 added
+/// audit chains (an audit digest in `Hello`, the `AuditMarks` and `AuditEvents` phase).
+pub const VERSION: u16 = 3;
 
 /// The largest frame either side accepts (and sends): 16 MiB. Blobs above the eager limit are
 /// never put in one frame.
@@ -18,6 +20,12 @@ pub const POINTS_PER_FRAME: usize = 65_536;
 
 /// Encoded bytes of trace log entries per `TraceEntries` frame (at least one entry a frame).
 pub const TRACE_BYTES_PER_FRAME: usize = 4 << 20;
+
+/// Audit events per `AuditEvents` frame, at most.
+pub const AUDIT_EVENTS_PER_FRAME: usize = 4096;
+
+/// Encoded bytes of audit events per `AuditEvents` frame (at least one event a frame).
+pub const AUDIT_BYTES_PER_FRAME: usize = 4 << 20;
 
 /// One metric point as it travels: the value as its bit pattern.
 pub type WirePoint = (i64, i64, u64);
@@ -31,6 +39,7 @@ pub enum Msg {
         catalog: [u8; 32],
         metrics: [u8; 32],
         traces: [u8; 32],
+        audit: [u8; 32],
         blobs: [u8; 32],
     },
     /// Each doc and a short digest of its heads.
@@ -73,6 +82,11 @@ pub enum Msg {
         from: u64,
         entries: Vec<Vec<u8>>,
     },
+    /// Every audit chain this side holds: its device's public key, its event count and the
+    /// BLAKE3 of its last event.
+    AuditMarks(Vec<([u8; 32], u64, [u8; 32])>),
+    /// Signed audit events, in chain order (each chain's events ascending).
+    AuditEvents(Vec<Event>),
     /// Every blob this side holds, with its size.
     BlobList(Vec<([u8; 32], u64)>),
     /// Blobs this side asks for.
@@ -121,6 +135,8 @@ const CHUNK: u8 = 16;
 const TRACE_MARKS: u8 = 17;
 const TRACE_CHUNK: u8 = 18;
 const TRACE_ENTRIES: u8 = 19;
+const AUDIT_MARKS: u8 = 20;
+const AUDIT_EVENTS: u8 = 21;
 
 impl Msg {
     pub fn encode(&self) -> Vec<u8> {
@@ -131,6 +147,7 @@ impl Msg {
                 catalog,
                 metrics,
                 traces,
+                audit,
                 blobs,
             } => {
                 w.u8(HELLO);
@@ -138,6 +155,7 @@ impl Msg {
                 w.0.extend_from_slice(catalog);
                 w.0.extend_from_slice(metrics);
                 w.0.extend_from_slice(traces);
+                w.0.extend_from_slice(audit);
                 w.0.extend_from_slice(blobs);
             }
             Msg::Heads(docs) => {
@@ -237,6 +255,22 @@ impl Msg {
                     w.bytes(e);
                 }
             }
+            Msg::AuditMarks(marks) => {
+                w.u8(AUDIT_MARKS);
+                w.uvar(marks.len() as u64);
+                for (device, count, head) in marks {
+                    w.0.extend_from_slice(device);
+                    w.uvar(*count);
+                    w.0.extend_from_slice(head);
+                }
+            }
+            Msg::AuditEvents(events) => {
+                w.u8(AUDIT_EVENTS);
+                w.uvar(events.len() as u64);
+                for e in events {
+                    w.event(e);
+                }
+            }
             Msg::BlobList(blobs) => {
                 w.u8(BLOB_LIST);
                 w.uvar(blobs.len() as u64);
@@ -300,10 +334,15 @@ impl Msg {
         let mut r = Reader { buf: bytes };
         let msg = match r.u8()? {
             HELLO => Msg::Hello {
-                version: u16::from_be_bytes(r.array()?),
+                // Another version's Hello has another layout: its version is all it can say.
+                version: match u16::from_be_bytes(r.array()?) {
+                    VERSION => VERSION,
+                    other => return Err(version_mismatch(other)),
+                },
                 catalog: r.array()?,
                 metrics: r.array()?,
                 traces: r.array()?,
+                audit: r.array()?,
                 blobs: r.array()?,
             },
             HEADS => {
@@ -388,6 +427,22 @@ impl Msg {
                     entries,
                 }
             }
+            AUDIT_MARKS => {
+                let n = r.len(65)?;
+                let mut marks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    marks.push((r.array()?, r.uvar()?, r.array()?));
+                }
+                Msg::AuditMarks(marks)
+            }
+            AUDIT_EVENTS => {
+                let n = r.len(MIN_EVENT_BYTES)?;
+                let mut events = Vec::with_capacity(n);
+                for _ in 0..n {
+                    events.push(r.event()?);
+                }
+                Msg::AuditEvents(events)
+            }
             BLOB_LIST => {
                 let n = r.len(33)?;
                 let mut blobs = Vec::with_capacity(n);
@@ -451,6 +506,8 @@ impl Msg {
             Msg::TraceMarks(_) => "TraceMarks",
             Msg::TraceChunk { .. } => "TraceChunk",
             Msg::TraceEntries { .. } => "TraceEntries",
+            Msg::AuditMarks(_) => "AuditMarks",
+            Msg::AuditEvents(_) => "AuditEvents",
             Msg::BlobList(_) => "BlobList",
             Msg::BlobWant(_) => "BlobWant",
             Msg::Blob { .. } => "Blob",
@@ -462,6 +519,24 @@ impl Msg {
             Msg::BlobMissing(_) => "BlobMissing",
         }
     }
+}
+
+/// The error for a peer speaking another protocol version, naming both.
+pub fn version_mismatch(theirs: u16) -> Error {
+    Error::Protocol(format!(
+        "the peer speaks sync version {theirs}, this build {VERSION}: both devices need the \
+         same Cairn release"
+    ))
+}
+
+/// The fewest bytes an encoded audit event takes (every text empty, no subjects, no fields).
+const MIN_EVENT_BYTES: usize = 16;
+
+/// The bytes `event` takes in an `AuditEvents` frame.
+pub fn audit_event_len(event: &Event) -> usize {
+    let mut w = Writer(Vec::new());
+    w.event(event);
+    w.0.len()
 }
 
 /// Writes one frame; returns the bytes written.
@@ -521,6 +596,25 @@ impl Writer {
     }
     fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
+    }
+    /// An audit event, its texts as they are (the signature covers them as texts).
+    fn event(&mut self, e: &Event) {
+        self.str(&e.device);
+        self.uvar(e.seq);
+        self.str(&e.prev);
+        self.0.extend_from_slice(&e.at_ms.to_be_bytes());
+        self.str(&e.member);
+        self.str(&e.kind);
+        self.uvar(e.subjects.len() as u64);
+        for s in &e.subjects {
+            self.str(s);
+        }
+        self.uvar(e.fields.len() as u64);
+        for (k, v) in &e.fields {
+            self.str(k);
+            self.str(v);
+        }
+        self.str(&e.signature);
     }
 }
 
@@ -583,6 +677,40 @@ impl Reader<'_> {
         String::from_utf8(self.bytes()?)
             .map_err(|_| Error::Protocol("a string is not UTF-8".into()))
     }
+    fn event(&mut self) -> Result<Event, Error> {
+        let device = self.str()?;
+        let seq = self.uvar()?;
+        let prev = self.str()?;
+        let at_ms = i64::from_be_bytes(self.array()?);
+        let member = self.str()?;
+        let kind = self.str()?;
+        let n = self.len(1)?;
+        let mut subjects = Vec::with_capacity(n);
+        for _ in 0..n {
+            subjects.push(self.str()?);
+        }
+        let n = self.len(2)?;
+        let mut fields = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let key = self.str()?;
+            if fields.insert(key, self.str()?).is_some() {
+                return Err(Error::Protocol(format!(
+                    "audit event {seq} names a field twice"
+                )));
+            }
+        }
+        Ok(Event {
+            device,
+            seq,
+            prev,
+            at_ms,
+            member,
+            kind,
+            subjects,
+            fields,
+            signature: self.str()?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -597,6 +725,7 @@ mod tests {
                 catalog: [1; 32],
                 metrics: [2; 32],
                 traces: [4; 32],
+                audit: [5; 32],
                 blobs: [3; 32],
             },
             Msg::Heads(vec![("team".into(), [9; 8]), ("x".into(), [0; 8])]),
@@ -637,6 +766,33 @@ mod tests {
                 from: 3,
                 entries: vec![vec![1, 2], vec![], vec![3; 300]],
             },
+            Msg::AuditMarks(vec![([1; 32], 3, [2; 32]), ([3; 32], 0, [0; 32])]),
+            Msg::AuditEvents(vec![
+                Event {
+                    device: "ab".repeat(32),
+                    seq: 1 << 40,
+                    prev: cairn_audit::event::GENESIS.into(),
+                    at_ms: -5,
+                    member: "Ada".into(),
+                    kind: "alias.moved".into(),
+                    subjects: vec!["model:churn".into(), String::new()],
+                    fields: [("why".to_owned(), "ok \u{1f600}".to_owned())]
+                        .into_iter()
+                        .collect(),
+                    signature: "cd".repeat(64),
+                },
+                Event {
+                    device: String::new(),
+                    seq: 0,
+                    prev: String::new(),
+                    at_ms: 0,
+                    member: String::new(),
+                    kind: String::new(),
+                    subjects: vec![],
+                    fields: Default::default(),
+                    signature: String::new(),
+                },
+            ]),
             Msg::BlobList(vec![([4; 32], 1 << 40)]),
             Msg::BlobWant(vec![[5; 32]]),
             Msg::Blob {
@@ -661,6 +817,10 @@ mod tests {
         ];
         for m in msgs {
             assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
+            if let Msg::AuditEvents(events) = &m {
+                let sizes: usize = events.iter().map(audit_event_len).sum();
+                assert_eq!(m.encode().len(), 2 + sizes, "the sizes paging counts");
+            }
         }
     }
 
@@ -677,5 +837,36 @@ mod tests {
         let mut extra = Msg::Done.encode();
         extra.push(0);
         assert!(Msg::decode(&extra).is_err());
+        // A Hello of version 2 (four digests, no audit digest) names both versions.
+        let mut old = vec![HELLO, 0, 2];
+        old.extend_from_slice(&[0; 4 * 32]);
+        let err = Msg::decode(&old).unwrap_err().to_string();
+        assert!(
+            err.contains("sync version 2, this build 3"),
+            "an older peer is named: {err}"
+        );
+        // An audit event cut anywhere, and one that names a field twice.
+        let e = Msg::AuditEvents(vec![Event {
+            device: "ab".repeat(32),
+            seq: 3,
+            prev: "00".repeat(32),
+            at_ms: 1,
+            member: "m".into(),
+            kind: "k".into(),
+            subjects: vec!["s".into()],
+            fields: [("a".to_owned(), "1".to_owned())].into_iter().collect(),
+            signature: "cd".repeat(64),
+        }])
+        .encode();
+        for cut in 0..e.len() {
+            assert!(Msg::decode(&e[..cut]).is_err(), "cut at {cut}");
+        }
+        // One event: empty device, seq 0, empty prev, at_ms 0, empty member and kind, no
+        // subjects, two fields both named "a", an empty signature.
+        let mut twice = vec![AUDIT_EVENTS, 1, 0, 0, 0];
+        twice.extend_from_slice(&[0; 8]);
+        twice.extend_from_slice(&[0, 0, 0, 2, 1, b'a', 0, 1, b'a', 0, 0]);
+        let err = Msg::decode(&twice).unwrap_err().to_string();
+        assert!(err.contains("names a field twice"), "{err}");
     }
 }

@@ -191,6 +191,7 @@ async fn offer_and_push(
         )
     });
     let traces = victim.with(|s| s.traces_manifest().unwrap().1);
+    let audit = victim.with(|s| s.audit_manifest().unwrap().1);
     let (x, y) = tokio::io::duplex(1 << 20);
     let (xr, xw) = tokio::io::split(x);
     let hash = hash_of(bytes).0;
@@ -202,6 +203,7 @@ async fn offer_and_push(
                 catalog,
                 metrics,
                 traces,
+                audit,
                 blobs: [9; 32],
             },
             Msg::BlobList(vec![(hash, bytes.len() as u64)]),

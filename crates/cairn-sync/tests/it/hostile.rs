@@ -83,6 +83,7 @@ async fn a_blob_that_does_not_match_its_hash_is_refused_and_not_stored() {
         )
     });
     let traces = victim.with(|s| s.traces_manifest().unwrap().1);
+    let audit = victim.with(|s| s.audit_manifest().unwrap().1);
     let fake = *blake3::hash(b"the real content").as_bytes();
     let r = against(&victim, move |mut s| async move {
         let send = |m: Msg| m.encode();
@@ -93,6 +94,7 @@ async fn a_blob_that_does_not_match_its_hash_is_refused_and_not_stored() {
                 catalog,
                 metrics,
                 traces,
+                audit,
                 blobs: [9; 32],
             }),
         )
@@ -140,12 +142,14 @@ async fn a_bad_automerge_message_or_an_unsynced_doc_is_refused() {
             )
         });
         let traces = victim.with(|s| s.traces_manifest().unwrap().1);
+        let audit = victim.with(|s| s.audit_manifest().unwrap().1);
         let r = against(&victim, move |mut s| async move {
             let hello = Msg::Hello {
                 version: VERSION,
                 catalog: [1; 32],
                 metrics,
                 traces,
+                audit,
                 blobs,
             };
             write_frame(&mut s, &hello.encode()).await.unwrap();
@@ -175,13 +179,24 @@ async fn a_peer_speaking_another_version_is_refused() {
             catalog: [0; 32],
             metrics: [0; 32],
             traces: [0; 32],
+            audit: [0; 32],
             blobs: [0; 32],
         };
         write_frame(&mut s, &hello.encode()).await.unwrap();
         drain(s).await;
     })
     .await;
-    assert_protocol_error(r, "version");
+    assert_protocol_error(r, &format!("version {}, this build {VERSION}", VERSION + 1));
+    // A peer of the release before audit chains sends a Hello of version 2 (four digests):
+    // refused with both versions named, not as a malformed message.
+    let r = against(&victim, |mut s| async move {
+        let mut hello = vec![1, 0, 2];
+        hello.extend_from_slice(&[0; 4 * 32]);
+        write_frame(&mut s, &hello).await.unwrap();
+        drain(s).await;
+    })
+    .await;
+    assert_protocol_error(r, &format!("sync version 2, this build {VERSION}"));
 }
 
 /// Reads (and drops) what the victim sends until it hangs up.
@@ -338,6 +353,7 @@ async fn a_metric_chunk_that_does_not_match_its_hash_is_refused() {
         )
     });
     let traces = victim.with(|s| s.traces_manifest().unwrap().1);
+    let audit = victim.with(|s| s.audit_manifest().unwrap().1);
     let run = victim.with(|s| s.metrics.series_marks().unwrap())[0]
         .run
         .clone();
@@ -347,6 +363,7 @@ async fn a_metric_chunk_that_does_not_match_its_hash_is_refused() {
             catalog,
             metrics: [7; 32],
             traces,
+            audit,
             blobs,
         };
         write_frame(&mut s, &hello.encode()).await.unwrap();
@@ -426,10 +443,11 @@ async fn a_peer_that_stops_sending_mid_blob_ends_the_fetch_with_an_error_naming_
 
 /// A peer's trace log sent in the trace phase (catalog, metrics and blobs already in sync).
 async fn send_traces(victim: &Peer, msgs: Vec<Msg>) -> Result<cairn_sync::SessionReport, Error> {
-    let (catalog, metrics, blobs) = victim.with(|s| {
+    let (catalog, metrics, audit, blobs) = victim.with(|s| {
         (
             s.catalog_manifest().unwrap().1,
             s.metrics_manifest().unwrap().1,
+            s.audit_manifest().unwrap().1,
             s.blobs_manifest().unwrap().1,
         )
     });
@@ -439,6 +457,7 @@ async fn send_traces(victim: &Peer, msgs: Vec<Msg>) -> Result<cairn_sync::Sessio
             catalog,
             metrics,
             traces: [7; 32],
+            audit,
             blobs,
         };
         write_frame(&mut s, &hello.encode()).await.unwrap();

@@ -118,6 +118,7 @@ fn a_sender_holds_a_bounded_amount_of_a_phase_whatever_the_peer_lacks() {
         )
     });
     let traces = victim.with(|s| s.traces_manifest().unwrap().1);
+    let audit = victim.with(|s| s.audit_manifest().unwrap().1);
     let before = rss_mib();
     let grown = rt.block_on(async move {
         let (x, y) = tokio::io::duplex(64 * 1024);
@@ -134,6 +135,7 @@ fn a_sender_holds_a_bounded_amount_of_a_phase_whatever_the_peer_lacks() {
                 catalog,
                 metrics,
                 traces,
+                audit,
                 blobs: [9; 32],
             },
             Msg::BlobList(Vec::new()),
