@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -50,6 +50,11 @@ export const OPERATIONS = [
   { name: "log_evaluation", method: "POST", path: "/runs/{id}/evaluations" },
   { name: "run_traces", method: "GET", path: "/runs/{id}/traces" },
   { name: "trace", method: "GET", path: "/traces/{id}" },
+  { name: "audit_events", method: "GET", path: "/audit/events" },
+  { name: "audit_verify", method: "GET", path: "/audit/verify" },
+  { name: "audit_trail", method: "GET", path: "/models/{name}/versions/{version}/trail" },
+  { name: "deploy", method: "POST", path: "/models/{name}/deployments" },
+  { name: "deployments", method: "GET", path: "/models/{name}/deployments" },
 ] as const;
 
 /** The API over `transport`. */
@@ -172,6 +177,26 @@ export function client(transport: Transport) {
      *  attributes, and the trace's assessments. */
     trace: (request: TraceRef) =>
       transport.call<TraceView>("trace", "GET", "/traces/{id}", request),
+    /** Audit events, newest first, about a model (`NAME` or `NAME@VERSION`), a run, a member,
+     *  since a time (`limit`: default 100, at most 10,000). */
+    auditEvents: (request: AuditLogRequest) =>
+      transport.call<Array<AuditEventView>>("audit_events", "GET", "/audit/events", request),
+    /** Checks every chain held here and every governed record against the events: the
+     *  verification badge. */
+    auditVerify: (request: Empty = {}) =>
+      transport.call<AuditVerification>("audit_verify", "GET", "/audit/verify", request),
+    /** A version's trail: its run and lineage (datasets, feature set, code, parents),
+     *  evaluations, gate checks, approvals, alias moves and deployments, each with who, when
+     *  and why, and whether every event on it verifies. */
+    auditTrail: (request: VersionAction) =>
+      transport.call<Trail>("audit_trail", "GET", "/models/{name}/versions/{version}/trail", request),
+    /** Records a deployment of a version (`version`) or of what an alias names (`alias`):
+     *  the target and the rationale, as a signed audit event. */
+    deploy: (request: DeployRequest) =>
+      transport.call<Deployment>("deploy", "POST", "/models/{name}/deployments", request),
+    /** A model's recorded deployments, newest first. */
+    deployments: (request: ModelRef) =>
+      transport.call<Array<Deployment>>("deployments", "GET", "/models/{name}/deployments", request),
   };
 }
 

@@ -176,6 +176,71 @@ export type AttributeView = {
 };
 
 /**
+ * A listed event.
+ */
+export type AuditEventView = {
+  device: string,
+  seq: number,
+  at_ms: number,
+  member: string,
+  kind: string,
+  subjects: Array<string>,
+  fields: { [key in string]: string },
+  hash: string,
+};
+
+export type AuditFindingView = {
+  problem: string,
+  /**
+   * The chain (a device id) or record key it concerns.
+   */
+  subject: string,
+  seq?: number,
+  detail: string,
+};
+
+/**
+ * What `cairn audit log` filters on.
+ */
+export type AuditLogRequest = {
+  /**
+   * `NAME` or `NAME@VERSION`.
+   */
+  model?: string,
+  /**
+   * A run id or unique prefix.
+   */
+  run?: string,
+  member?: string,
+  /**
+   * Events at or after this time (ms since the epoch).
+   */
+  since_ms?: number,
+  limit?: number,
+};
+
+/**
+ * `cairn audit verify`: the chains' report and the records no event attests.
+ */
+export type AuditVerification = {
+  ok: boolean,
+  events: number,
+  chains: number,
+  /**
+   * Governed team-doc records checked against the events.
+   */
+  records: number,
+  /**
+   * Problem → how many.
+   */
+  counts: { [key in string]: number },
+  /**
+   * The first findings (at most 1,000), each `problem: chain#seq: detail`.
+   */
+  findings: Array<AuditFindingView>,
+};
+
+/**
  * How one axis maps data values to pixels: `lo` is drawn at pixel `px_lo`, `hi` at `px_hi`,
  * linearly in the value (or in its log10 for [`Scale::Log`]) in between. For a y axis `px_lo`
  * is the bottom of the plot, so `px_lo > px_hi`.
@@ -740,6 +805,40 @@ export type DatasetSnapshot = {
  */
 export type Deletion = {
   by: string,
+  at_ms: number,
+};
+
+/**
+ * Records a deployment (`/api/v1`): a version by number, or the one an alias names.
+ */
+export type DeployRequest = {
+  name: string,
+  version?: number | null,
+  alias?: string | null,
+  target: string,
+  rationale: string,
+};
+
+/**
+ * A deployment as recorded: what went where and why. Cairn does not deploy; it records.
+ */
+export type Deployment = {
+  id: RecordId,
+  model: string,
+  version: VersionId,
+  number: number,
+  /**
+   * The alias it was deployed by, when it was named by one.
+   */
+  alias?: string,
+  /**
+   * The version's content hash at deployment.
+   */
+  content?: string,
+  target: string,
+  rationale: string,
+  user: string,
+  device?: string,
   at_ms: number,
 };
 
@@ -2265,6 +2364,79 @@ export type TracesPage = {
    * Where the next page starts; absent on the last.
    */
   next_offset: number | null,
+};
+
+/**
+ * `cairn audit trail NAME@VERSION`: where a version's data came from, who approved it on what
+ * evidence and why it was deployed.
+ */
+export type Trail = {
+  model: string,
+  version: number,
+  version_id: VersionId,
+  content?: string,
+  /**
+   * The version's run first, then its parents (nearest first).
+   */
+  runs: Array<TrailRun>,
+  /**
+   * The version's own events, oldest first: registration, gate checks, approvals, alias
+   * moves, deployments.
+   */
+  steps: Array<TrailStep>,
+  /**
+   * Whether every chain verifies and every record on the trail is attested.
+   */
+  verified: boolean,
+  /**
+   * What does not hold, if anything (from `verify`).
+   */
+  findings: Array<string>,
+};
+
+/**
+ * A dataset as the run recorded it.
+ */
+export type TrailDataset = {
+  role: string,
+  name: string,
+  digest: string,
+  source: string,
+};
+
+/**
+ * A run on the trail and its lineage.
+ */
+export type TrailRun = {
+  id: RunId,
+  name: string,
+  owner: string,
+  started_ms: number,
+  datasets: Array<TrailDataset>,
+  feature_set: string,
+  code_commit: string,
+  infra: string,
+  evaluations: Array<string>,
+  parent?: RunId,
+  /**
+   * The run's own events (its creation, evaluations, deletion).
+   */
+  steps: Array<TrailStep>,
+};
+
+/**
+ * One step of a trail: an event, as a person reads it.
+ */
+export type TrailStep = {
+  at_ms: number,
+  kind: string,
+  member: string,
+  device: string,
+  /**
+   * Which chain event it is (`<device>#<seq>`).
+   */
+  event: string,
+  fields: { [key in string]: string },
 };
 
 /**

@@ -1,13 +1,16 @@
 // The model registry: every model, and one model's aliases (conflicts shown), versions (content
 // hash, lineage back to the run), the gate that guards an alias with the verdict of each check,
-// promotion through it, signed approvals, and the history of every gate check.
+// promotion through it, signed approvals, and the history of every gate check; the audit trail:
+// the verification badge, the model's timeline of events, each version's trail, and its
+// recorded deployments.
 
 import { useEffect, useState } from "preact/hooks";
 
+import { Deployments, Timeline, VerificationBadge, VersionTrail } from "../components/Audit";
 import { bytes, shortId, time } from "../format";
 import { VERSION_PAGE, shownVersions } from "../registry";
 import { api } from "../state";
-import type { ApprovalsView, Check, GateEvaluation, GateView, ModelVersion, RegisteredModel } from "../wire";
+import type { ApprovalsView, AuditEventView, Check, GateEvaluation, GateView, ModelVersion, RegisteredModel } from "../wire";
 
 export function Models() {
   const [models, setModels] = useState<RegisteredModel[] | null>(null);
@@ -83,11 +86,15 @@ export function ModelPage({ name }: { name: string }) {
   const [verdict, setVerdict] = useState<GateEvaluation | null>(null);
   const [refusal, setRefusal] = useState<string | null>(null);
   const [approvals, setApprovals] = useState<ApprovalsView | null>(null);
+  const [trailOf, setTrailOf] = useState<number | null>(null);
+  const [events, setEvents] = useState<AuditEventView[] | null>(null);
 
+  const loadEvents = () => api.auditEvents({ model: name, limit: 500 }).then(setEvents).catch(() => setEvents(null));
   const load = () => {
     api.registeredModel({ name }).then(setModel).catch((e) => setError(e.message));
     api.gate({ name, alias }).then(setGate).catch(() => setGate(null));
     api.gateEvaluations({ name, limit: 50 }).then(setHistory).catch(() => setHistory([]));
+    loadEvents();
   };
   useEffect(load, [name, alias]);
   useEffect(() => {
@@ -107,15 +114,19 @@ export function ModelPage({ name }: { name: string }) {
       .then((e) => { setVerdict(e); setRefusal(null); load(); })
       .catch((e) => {
         setRefusal(e.message);
-        // The refused check is kept: show its every line.
+        // The refused check is kept (and its audit event): show its every line.
+        loadEvents();
         api.gateEvaluations({ name, limit: 50 }).then((h) => { setHistory(h); setVerdict(h.find((x) => x.number === selected && x.alias === alias) ?? null); });
       });
-  const approve = () => api.approve({ ...action(), comment: rationale || null }).then(() => api.approvals(action()).then(setApprovals)).catch((e) => setRefusal(e.message));
+  const approve = () =>
+    api.approve({ ...action(), comment: rationale || null })
+      .then(() => { api.approvals(action()).then(setApprovals); loadEvents(); })
+      .catch((e) => setRefusal(e.message));
 
   return (
     <div class="page registry">
       <nav class="crumbs"><a href="#/">Catalog</a> / <a href="#/models">Models</a> / <strong>{model.name}</strong></nav>
-      <header class="run-head"><h1>{model.name}</h1><span class="dim">created {time(model.created_ms)} by {model.created_by}</span></header>
+      <header class="run-head"><h1>{model.name}</h1><span class="dim">created {time(model.created_ms)} by {model.created_by}</span> <VerificationBadge /></header>
       {model.description && <p>{model.description}</p>}
       <section class="card">
         <h2>Aliases</h2>
@@ -132,7 +143,7 @@ export function ModelPage({ name }: { name: string }) {
       <section class="card">
         <h2>Versions <span class="dim" data-testid="version-count">{model.versions.length} in all, newest first</span></h2>
         <table class="kv" data-testid="versions">
-          <thead><tr><th>version</th><th>content</th><th>run</th><th>path</th><th>by</th><th>created</th><th>aliases</th></tr></thead>
+          <thead><tr><th>version</th><th>content</th><th>run</th><th>path</th><th>by</th><th>created</th><th>aliases</th><th>audit</th></tr></thead>
           <tbody>
             {shownVersions(model.versions, allVersions).map((v) => (
               <tr key={v.id} class={selected === v.version ? "selected" : ""} onClick={() => !v.deleted && setSelected(v.version)}>
@@ -143,6 +154,7 @@ export function ModelPage({ name }: { name: string }) {
                 <td>{v.user}</td>
                 <td>{time(v.created_ms)}</td>
                 <td>{v.deleted ? <span class="badge warn" title={v.deleted.reason}>deleted by {v.deleted.user}</span> : v.aliases.map((a) => <span class="tag" key={a}>@{a}</span>)}</td>
+                <td><button class="link" data-testid={`trail-${v.version}`} onClick={(e) => { e.stopPropagation(); setTrailOf(v.version); }}>trail</button></td>
               </tr>
             ))}
           </tbody>
@@ -150,8 +162,10 @@ export function ModelPage({ name }: { name: string }) {
         {!allVersions && model.versions.length > VERSION_PAGE && (
           <button onClick={() => setAllVersions(true)} data-testid="all-versions">show all {model.versions.length} versions</button>
         )}
-        <p class="dim">Click a version to check it against a gate, promote it or approve it.</p>
+        <p class="dim">Click a version to check it against a gate, promote it or approve it; its trail shows where its data came from, who approved it and why it was deployed.</p>
       </section>
+      {trailOf !== null && <VersionTrail name={name} version={trailOf} onClose={() => setTrailOf(null)} />}
+      <Deployments name={name} onRecorded={loadEvents} />
       <section class="card" data-testid="gate">
         <h2>
           Gate of @<input class="alias" value={alias} onChange={(e) => setAlias((e.target as HTMLInputElement).value || "champion")} size={12} />
@@ -201,6 +215,10 @@ export function ModelPage({ name }: { name: string }) {
             </tbody>
           </table>
         )}
+      </section>
+      <section class="card" data-testid="model-timeline">
+        <h2>Audit timeline{events ? ` (${events.length})` : ""}</h2>
+        {events === null ? <p class="dim">No audit events to show.</p> : <Timeline events={events} testid="model-events" />}
       </section>
     </div>
   );

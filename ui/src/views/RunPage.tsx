@@ -1,8 +1,9 @@
 // One run: overview, full lineage, cost, traces, params, metric charts, system metrics,
-// evaluations, logged models, artifacts, log output.
+// evaluations, logged models, artifacts, history (the run's audit events), log output.
 
 import { useEffect, useState } from "preact/hooks";
 
+import { RunHistory } from "../components/Audit";
 import { MetricChart } from "../components/Chart";
 import { Evaluations } from "../components/Evaluations";
 import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
@@ -188,6 +189,7 @@ export function RunPage({ id }: { id: string }) {
           </table>
         )}
       </section>
+      <RunHistory runId={run.id} />
       {log !== null && (
         <section class="card">
           <h2>Output</h2>
