@@ -20,6 +20,10 @@ use crate::span_text;
 
 const SCHEMA_VERSION: i64 = 3;
 
+/// Pages the WAL grows to before a checkpoint copies them into the database (32 MiB of 4 KiB
+/// pages).
+const WAL_CHECKPOINT_PAGES: i64 = 8192;
+
 /// Entries per sealed chunk.
 pub const CHUNK_ENTRIES: usize = 1024;
 /// A tail holding this many encoded bytes is sealed even when it has fewer entries (spans with
@@ -199,8 +203,9 @@ pub(crate) struct SourceRow {
 }
 
 impl TraceStore {
-    /// Opens (creating if needed) the trace database at `path`: WAL journal,
-    /// `synchronous=NORMAL`, a 30 s busy timeout, schema created or checked.
+    /// Opens (creating if needed) the trace database at `path`: WAL journal checkpointed every
+    /// 32 MiB, `synchronous=NORMAL`, a 30 s busy timeout, schema
+    /// created, upgraded or checked.
     #[tracing::instrument(err)]
     pub fn open(path: &Path) -> Result<TraceStore, Error> {
         let open_err = |source| Error::Open {
@@ -217,6 +222,11 @@ impl TraceStore {
             tracing::warn!(path = %path.display(), mode, "trace database is not in WAL mode");
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        // A checkpoint fsyncs the database and copies every page the WAL holds; at SQLite's
+        // default (1,000 pages) an ingest of OTLP batches spent a fifth of its time waiting for
+        // them, copying the same hot index pages again and again.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
             .map_err(open_err)?;
         Self::init(conn, path)
     }
