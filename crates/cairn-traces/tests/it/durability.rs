@@ -187,6 +187,16 @@ fn a_version_2_database_gets_its_span_text_regrouped_by_trace_on_open() {
         .query_row("SELECT count(*) FROM span_text", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 4, "a row per trace, and one for the later append");
+    for table in ["span_text_config", "trace_text_config"] {
+        let merge: i64 = conn
+            .query_row(
+                &format!("SELECT v FROM {table} WHERE k = 'automerge'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(merge, 16, "{table}");
+    }
     let version: i64 = conn
         .query_row(
             "SELECT value FROM meta WHERE name = 'schema_version'",
