@@ -51,8 +51,9 @@ const FORMAT_VERSION: i64 = 1;
 /// (7 added `artifact_refs`, see `blob_refs.rs`; 8 the logged models' tables; 9 `run_costs` and
 /// `cost_state`, see `cost.rs`; 10 the runs' compliance, `project_schema`, `run_evals` and
 /// `run_fairness`, and evaluations stored as several keys, which an older catalog gets by
-/// rebuilding its projections once.)
-const SCHEMA_REVISION: i64 = 10;
+/// rebuilding its projections once; 11 the `run_costs_rollup` index in place of
+/// `run_costs_idle`, built at open from the rows already there.)
+const SCHEMA_REVISION: i64 = 11;
 /// The revision from which the projections hold what this build derives from the docs.
 const PROJECTIONS_SINCE: i64 = 10;
 

@@ -24,7 +24,9 @@ mod project;
 mod run_doc;
 
 pub use blob_refs::{BlobBinding, BoundBlob};
-pub use cost::{CostFields, CostGroup, CostPoint, CostRow, CostState, CostTotals};
+pub use cost::{
+    CostFamily, CostFields, CostGroup, CostPoint, CostRow, CostScan, CostState, CostTotals,
+};
 pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt, TeamRange};
 pub use error::Error;
 pub use logged_model_doc::LoggedModelEdit;

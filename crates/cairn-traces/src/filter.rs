@@ -16,6 +16,7 @@
 use rusqlite::types::Value as Sql;
 
 use crate::error::Error;
+use crate::span_text;
 
 /// The longest filter accepted.
 pub const MAX_FILTER: usize = 64 << 10;
@@ -657,6 +658,28 @@ pub(crate) fn rhs(c: &Clause, params: &mut Vec<Sql>) -> String {
     }
 }
 
+/// `trace.text` and `span.content` (LIKE or ILIKE): some span of the trace has text matching the
+/// pattern. The trigram index finds the rows holding it anywhere; unless the pattern is a plain
+/// `%…%`, `cairn_span_like` keeps those where one span's text matches by itself.
+fn span_text_condition(c: &Clause, params: &mut Vec<Sql>) -> String {
+    let bits = span_text::ROW_BITS;
+    match &c.value {
+        Lit::Str(p) if span_text::needs_no_check(p) => {
+            params.push(Sql::Text(p.clone()));
+            format!("t.id IN (SELECT rowid >> {bits} FROM span_text WHERE text LIKE ?)")
+        }
+        v => {
+            params.push(lit(v));
+            params.push(lit(v));
+            format!(
+                "t.id IN (SELECT rowid >> {bits} FROM span_text WHERE text LIKE '%' || ? || '%' \
+                 AND {}(text, bounds, CAST(? AS TEXT)))",
+                span_text::SPAN_LIKE
+            )
+        }
+    }
+}
+
 /// SQL conditions on `traces t`, joined with AND, and their parameters.
 pub(crate) fn compile(clauses: &[Clause], params: &mut Vec<Sql>) -> Vec<String> {
     clauses.iter().map(|c| compile_one(c, params)).collect()
@@ -686,13 +709,7 @@ fn compile_one(c: &Clause, params: &mut Vec<Sql>) -> String {
                         )
                     };
                 }
-                _ => {
-                    // text
-                    let r = rhs(c, params);
-                    return format!(
-                        "t.id IN (SELECT s.trace FROM spans s WHERE s.id IN (SELECT rowid FROM span_text WHERE text {r}))"
-                    );
-                }
+                _ => return span_text_condition(c, params),
             };
             let r = rhs(c, params);
             format!("{col} {r}")
@@ -717,10 +734,7 @@ fn compile_one(c: &Clause, params: &mut Vec<Sql>) -> String {
         }
         Entity::Span(k) => {
             if k == "content" {
-                let r = rhs(c, params);
-                return format!(
-                    "t.id IN (SELECT s.trace FROM spans s WHERE s.id IN (SELECT rowid FROM span_text WHERE text {r}))"
-                );
+                return span_text_condition(c, params);
             }
             let col = match k.as_str() {
                 "name" => "s.name",

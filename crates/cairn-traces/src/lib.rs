@@ -17,10 +17,12 @@
 //! - The index, a projection of the log kept in the appending transaction: `traces` (one row
 //!   per trace: experiment, times, state, name, previews, run), `trace_kv` (trace fields,
 //!   metadata and tags, one row per key), `spans` (id, parent, name, type, status, times, and
-//!   where the span sits in the log), `span_text` (an FTS5 trigram index for substring search),
-//!   `assessments`, `trace_runs`, `deleted`. Every mutable row keeps the stamp of the entry that
-//!   wrote it (time, source, position) and only a later stamp replaces it; deletions are
-//!   tombstones. So two devices that received the same entries in any order agree.
+//!   where the span sits in the log), `span_text` (an FTS5 trigram index for substring search
+//!   over spans' text, one row per trace and append), `trace_text` (the same over each trace's
+//!   id, name and previews), `assessments`, `trace_runs`, `deleted`. Every mutable row keeps the
+//!   stamp of the entry that wrote it (time, source, position) and only a later stamp replaces
+//!   it; deletions are tombstones. So two devices that received the same entries in any order
+//!   agree.
 //! - Reads: a trace's info ([`TraceStore::info`]), its spans from the log
 //!   ([`TraceStore::spans`]), searches with MLflow's trace filter grammar
 //!   ([`TraceStore::search`]), MLflow's trace metrics ([`TraceStore::metrics`]).
@@ -46,6 +48,7 @@ mod model;
 pub mod otlp;
 mod project;
 mod query;
+mod span_text;
 mod store;
 
 pub use codec::{MAX_CHUNK_RAW, MAX_DEPTH, decode_entry, entry_bytes};

@@ -1,6 +1,7 @@
-//! The index as a projection of the log: [`apply`] folds one entry into the index tables, in
-//! the transaction that appends it, and [`refresh`] recomputes the searchable columns of the
-//! traces an append touched.
+//! The index as a projection of the log: a [`Batch`] folds the entries of one append into the
+//! index tables, in the transaction that appends them ([`Batch::apply`]), then
+//! [`Batch::finish`] writes what it gathered per trace: the searchable columns of the traces it
+//! touched, and its spans' text for substring search (see [`crate::span_text`]).
 //!
 //! Every mutable value (a trace field, a metadata key, a tag, an assessment) is one row holding
 //! the stamp of the entry that wrote it; an entry with a later stamp (time, then source name,
@@ -8,7 +9,7 @@
 //! device whatever order the logs arrive in. A deletion is a row with no value (a tombstone),
 //! and a deleted trace stays deleted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::model::{
     Assessment, Entry, Field, Record, Span, TraceId, TraceState, Value, attr, meta, tag,
 };
+use crate::span_text::{self, Rows};
 
 /// Kinds of `trace_kv` rows.
 pub(crate) const FIELD: i64 = 0;
@@ -24,8 +26,6 @@ pub(crate) const TAG: i64 = 2;
 
 /// MLflow's preview length on its own server.
 const PREVIEW_CHARS: usize = 1000;
-/// Text of one span kept for substring search.
-const SPAN_TEXT_CHARS: usize = 8192;
 
 /// Where an entry sits and when it was written: the order in which writes to one key win.
 #[derive(Debug, Clone, Copy)]
@@ -41,70 +41,255 @@ fn db(op: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     Error::db(op)
 }
 
-/// Folds one entry into the index; records the traces whose searchable columns need a
-/// [`refresh`].
-pub(crate) fn apply(
+/// A trace as a batch knows it.
+#[derive(Debug, Clone, Copy)]
+enum Known {
+    Row(i64),
+    /// Not in the index (yet).
+    Absent,
+    Deleted,
+}
+
+/// What a batch's spans say of their trace, folded into its row by [`Batch::finish`].
+#[derive(Debug, Default)]
+struct SpanFacts {
+    added: i64,
+    experiment: Option<String>,
+    start: Option<i64>,
+    end: Option<i64>,
+    root: Option<RootFacts>,
+}
+
+#[derive(Debug)]
+struct RootFacts {
+    status: &'static str,
+    name: String,
+    inputs: Option<String>,
+    outputs: Option<String>,
+}
+
+/// The index work of one append, gathered per trace so that each trace's row, searchable text
+/// and span text are written once per append rather than once per entry.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    known: HashMap<TraceId, Known>,
+    /// Traces this batch added: nothing of theirs is indexed yet.
+    created: HashSet<i64>,
+    /// Traces with keys written in this batch.
+    keyed: HashSet<i64>,
+    /// Traces whose searchable columns need recomputing, with what their spans add.
+    touched: BTreeMap<i64, SpanFacts>,
+    /// New spans' text, per trace.
+    texts: BTreeMap<i64, Rows>,
+    /// Traces whose span text is rebuilt from the log (a span was replaced, so its old text
+    /// must go).
+    rebuild: BTreeSet<i64>,
+}
+
+/// What became of a span entry.
+enum Put {
+    Added,
+    Replaced,
+    Ignored,
+}
+
+impl Batch {
+    /// Folds one entry into the index.
+    pub(crate) fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        stamp: &Stamp<'_>,
+        entry: &Entry,
+    ) -> Result<(), Error> {
+        let trace = entry.record.trace();
+        let known = match self.known.get(&trace) {
+            Some(k) => *k,
+            None => {
+                let k = if is_deleted(tx, &trace)? {
+                    Known::Deleted
+                } else {
+                    trace_row(tx, &trace)?.map_or(Known::Absent, Known::Row)
+                };
+                self.known.insert(trace.clone(), k);
+                k
+            }
+        };
+        let id = match (known, &entry.record) {
+            (Known::Deleted, _) => return Ok(()),
+            (_, Record::Delete { .. }) => {
+                if let Known::Row(id) = known {
+                    self.forget(id);
+                    delete_trace(tx, id)?;
+                }
+                self.known.insert(trace.clone(), Known::Deleted);
+                tx.prepare_cached("INSERT OR IGNORE INTO deleted (trace_id, at) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![trace.as_str(), stamp.at]))
+                    .map_err(db("deleting a trace"))?;
+                return Ok(());
+            }
+            (Known::Row(id), _) => id,
+            (Known::Absent, _) => {
+                let id = add_trace(tx, &trace)?;
+                self.known.insert(trace, Known::Row(id));
+                self.created.insert(id);
+                id
+            }
+        };
+        match &entry.record {
+            Record::Span { experiment, span } => {
+                let facts = self.touched.entry(id).or_default();
+                match put_span(tx, id, stamp, experiment, span, facts)? {
+                    Put::Added => {
+                        if !self.rebuild.contains(&id) {
+                            self.texts.entry(id).or_default().push(span);
+                        }
+                    }
+                    Put::Replaced => {
+                        self.texts.remove(&id);
+                        self.rebuild.insert(id);
+                    }
+                    Put::Ignored => {}
+                }
+                if span.parent_id.is_none() {
+                    // Tags travel over OTLP as root-span attributes `mlflow.traceTag.<key>`.
+                    for (k, v) in &span.attributes {
+                        if let Some(key) = k.strip_prefix(attr::TRACE_TAG_PREFIX)
+                            && !key.is_empty()
+                        {
+                            let text = match v {
+                                Value::Str(s) => {
+                                    serde_json::from_str::<String>(s).unwrap_or_else(|_| s.clone())
+                                }
+                                other => other.to_python_json(),
+                            };
+                            self.keyed.insert(id);
+                            put_kv(tx, id, TAG, key, Some(&text), stamp)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Record::Info {
+                fields,
+                metadata,
+                tags,
+                ..
+            } => {
+                self.touched.entry(id).or_default();
+                self.keyed.insert(id);
+                for (f, v) in fields {
+                    put_kv(tx, id, FIELD, f.key(), v.as_deref(), stamp)?;
+                }
+                for (k, v) in metadata {
+                    put_kv(tx, id, METADATA, k, Some(v), stamp)?;
+                }
+                for (k, v) in tags {
+                    put_kv(tx, id, TAG, k, Some(v), stamp)?;
+                }
+                Ok(())
+            }
+            Record::Tag { key, value, .. } => {
+                self.touched.entry(id).or_default();
+                self.keyed.insert(id);
+                put_kv(tx, id, TAG, key, value.as_deref(), stamp)
+            }
+            Record::Assessment { id: aid, body, .. } => {
+                put_assessment(tx, id, aid, body.as_deref(), stamp)
+            }
+            Record::Link { run, .. } => {
+                tx.prepare_cached("INSERT OR IGNORE INTO trace_runs (run, trace) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![run, id]))
+                    .map_err(db("linking a trace to a run"))?;
+                Ok(())
+            }
+            Record::Delete { .. } => Ok(()),
+        }
+    }
+
+    /// Drops what the batch gathered for a trace being deleted.
+    fn forget(&mut self, id: i64) {
+        self.created.remove(&id);
+        self.keyed.remove(&id);
+        self.touched.remove(&id);
+        self.texts.remove(&id);
+        self.rebuild.remove(&id);
+    }
+
+    /// Writes what the batch gathered: each touched trace's searchable columns (from the
+    /// fields clients set and, where they set none, what the spans say, as MLflow's server does
+    /// for spans logged over OTLP), and the span text of its new spans.
+    pub(crate) fn finish(self, tx: &Transaction<'_>) -> Result<(), Error> {
+        for (&id, facts) in &self.touched {
+            let created = self.created.contains(&id);
+            let keys = if created && !self.keyed.contains(&id) {
+                Keys::default()
+            } else {
+                Keys::read(tx, id)?
+            };
+            refresh(tx, id, created, facts, &keys)?;
+        }
+        for (id, rows) in self.texts {
+            let (first, last) = span_text::row_range(id);
+            let next = if self.created.contains(&id) {
+                first
+            } else {
+                tx.prepare_cached(
+                    "SELECT rowid FROM span_text WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid DESC LIMIT 1",
+                )
+                .and_then(|mut s| s.query_row(params![first, last], |r| r.get::<_, i64>(0)).optional())
+                .map_err(db("indexing span text"))?
+                .map_or(first, |r| r + 1)
+            };
+            for (row, (text, bounds)) in (next..).zip(rows.finish()) {
+                if row > last {
+                    // A trace appended to this many times gets its text in one row again.
+                    rebuild_text(tx, id)?;
+                    break;
+                }
+                insert_text(tx, row, &text, bounds.as_deref())?;
+            }
+        }
+        for id in self.rebuild {
+            rebuild_text(tx, id)?;
+        }
+        Ok(())
+    }
+}
+
+fn insert_text(
     tx: &Transaction<'_>,
-    stamp: &Stamp<'_>,
-    entry: &Entry,
-    touched: &mut BTreeSet<i64>,
+    row: i64,
+    text: &str,
+    bounds: Option<&[u8]>,
 ) -> Result<(), Error> {
-    let trace = entry.record.trace();
-    if is_deleted(tx, &trace)? {
-        return Ok(());
+    tx.prepare_cached("INSERT INTO span_text (rowid, text, bounds) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![row, text, bounds]))
+        .map_err(db("indexing span text"))?;
+    Ok(())
+}
+
+/// Replaces a trace's span text with its spans' as the log holds them now.
+fn rebuild_text(tx: &Transaction<'_>, id: i64) -> Result<(), Error> {
+    let (first, last) = span_text::row_range(id);
+    tx.prepare_cached("DELETE FROM span_text WHERE rowid BETWEEN ?1 AND ?2")
+        .and_then(|mut s| s.execute(params![first, last]))
+        .map_err(db("re-indexing span text"))?;
+    let mut rows = Rows::default();
+    for span in crate::store::trace_spans(tx, id, "re-indexing span text")? {
+        rows.push(&span);
     }
-    match &entry.record {
-        Record::Span { experiment, span } => {
-            let id = ensure_trace(tx, &trace)?;
-            touched.insert(id);
-            put_span(tx, id, stamp, experiment, span)
-        }
-        Record::Info {
-            fields,
-            metadata,
-            tags,
-            ..
-        } => {
-            let id = ensure_trace(tx, &trace)?;
-            touched.insert(id);
-            for (f, v) in fields {
-                put_kv(tx, id, FIELD, f.key(), v.as_deref(), stamp)?;
-            }
-            for (k, v) in metadata {
-                put_kv(tx, id, METADATA, k, Some(v), stamp)?;
-            }
-            for (k, v) in tags {
-                put_kv(tx, id, TAG, k, Some(v), stamp)?;
-            }
-            Ok(())
-        }
-        Record::Tag { key, value, .. } => {
-            let id = ensure_trace(tx, &trace)?;
-            touched.insert(id);
-            put_kv(tx, id, TAG, key, value.as_deref(), stamp)
-        }
-        Record::Assessment { id: aid, body, .. } => {
-            let id = ensure_trace(tx, &trace)?;
-            put_assessment(tx, id, aid, body.as_deref(), stamp)
-        }
-        Record::Link { run, .. } => {
-            let id = ensure_trace(tx, &trace)?;
-            tx.prepare_cached("INSERT OR IGNORE INTO trace_runs (run, trace) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![run, id]))
-                .map_err(db("linking a trace to a run"))?;
-            Ok(())
-        }
-        Record::Delete { .. } => {
-            if let Some(id) = trace_row(tx, &trace)? {
-                touched.remove(&id);
-                delete_trace(tx, id)?;
-            }
-            tx.prepare_cached("INSERT OR IGNORE INTO deleted (trace_id, at) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![trace.as_str(), stamp.at]))
-                .map_err(db("deleting a trace"))?;
-            Ok(())
-        }
+    let rows = rows.finish();
+    if rows.len() as i64 > last - first + 1 {
+        tracing::warn!(
+            trace = id,
+            rows = rows.len(),
+            "a trace's spans hold more text than substring search indexes (over a GiB): the rest is not searchable"
+        );
     }
+    for (row, (text, bounds)) in (first..=last).zip(rows) {
+        insert_text(tx, row, &text, bounds.as_deref())?;
+    }
+    Ok(())
 }
 
 fn is_deleted(tx: &Transaction<'_>, trace: &TraceId) -> Result<bool, Error> {
@@ -119,22 +304,28 @@ pub(crate) fn trace_row(tx: &rusqlite::Connection, trace: &TraceId) -> Result<Op
         .map_err(db("finding a trace"))
 }
 
-fn ensure_trace(tx: &Transaction<'_>, trace: &TraceId) -> Result<i64, Error> {
-    if let Some(id) = trace_row(tx, trace)? {
-        return Ok(id);
-    }
+fn add_trace(tx: &Transaction<'_>, trace: &TraceId) -> Result<i64, Error> {
     // Until a span or a client says more, a trace is in no experiment and found by no search.
     tx.prepare_cached(
         "INSERT INTO traces (trace_id, experiment, request_time, state) VALUES (?1, '', 0, 'STATE_UNSPECIFIED')",
     )
     .and_then(|mut s| s.execute([trace.as_str()]))
     .map_err(db("adding a trace"))?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    if id >= 1 << (63 - span_text::ROW_BITS) {
+        return Err(Error::Invalid(format!(
+            "trace {trace} would be row {id}: more traces than the index numbers"
+        )));
+    }
+    Ok(id)
 }
 
 fn delete_trace(tx: &Transaction<'_>, id: i64) -> Result<(), Error> {
+    let (first, last) = span_text::row_range(id);
+    tx.prepare_cached("DELETE FROM span_text WHERE rowid BETWEEN ?1 AND ?2")
+        .and_then(|mut s| s.execute(params![first, last]))
+        .map_err(db("deleting a trace"))?;
     for sql in [
-        "DELETE FROM span_text WHERE rowid IN (SELECT id FROM spans WHERE trace = ?1)",
         "DELETE FROM trace_text WHERE rowid = ?1",
         "DELETE FROM spans WHERE trace = ?1",
         "DELETE FROM trace_kv WHERE trace = ?1",
@@ -219,96 +410,88 @@ fn put_assessment(
     Ok(())
 }
 
+/// Writes a span's row when it is new or its stamp is later than the one it holds, and folds
+/// what it says of its trace into `facts`.
 fn put_span(
     tx: &Transaction<'_>,
     trace: i64,
     stamp: &Stamp<'_>,
     experiment: &str,
     span: &Span,
-) -> Result<(), Error> {
-    let old: Option<(i64, i64, String, i64)> = tx
-        .prepare_cached("SELECT id, at, src, seq FROM spans WHERE trace = ?1 AND span_id = ?2")
-        .and_then(|mut s| {
-            s.query_row(params![trace, span.span_id.as_slice()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()
-        })
-        .map_err(db("reading a span"))?;
+    facts: &mut SpanFacts,
+) -> Result<Put, Error> {
     let status = span.status.code.short_name();
     let span_type = span.span_type();
     let end = i64::try_from(span.end_ns).unwrap_or(i64::MAX);
     let start = i64::try_from(span.start_ns).unwrap_or(i64::MAX);
-    let row_id = match old {
-        Some((id, at, src, seq)) => {
-            if (at, src.as_str(), seq) >= (stamp.at, stamp.src, stamp.seq) {
-                return Ok(());
-            }
-            tx.prepare_cached("DELETE FROM span_text WHERE rowid = ?1")
-                .and_then(|mut s| s.execute([id]))
-                .map_err(db("replacing a span"))?;
-            tx.prepare_cached(
-                "UPDATE spans SET parent = ?2, name = ?3, type = ?4, status = ?5, start_ns = ?6, \
-                 end_ns = ?7, at = ?8, src = ?9, source = ?10, seq = ?11 WHERE id = ?1",
-            )
+    let parent = span.parent_id.as_ref().map(|p| p.as_slice());
+    let added = tx
+        .prepare_cached(
+            "INSERT INTO spans (trace, span_id, parent, name, type, status, start_ns, end_ns, at, src, source, seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (trace, span_id) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                trace,
+                span.span_id.as_slice(),
+                parent,
+                span.name,
+                span_type,
+                status,
+                start,
+                end,
+                stamp.at,
+                stamp.src,
+                stamp.source,
+                stamp.seq
+            ])
+        })
+        .map_err(db("adding a span"))?
+        == 1;
+    let put = if added {
+        facts.added += 1;
+        Put::Added
+    } else {
+        let (id, at, src, seq): (i64, i64, String, i64) = tx
+            .prepare_cached("SELECT id, at, src, seq FROM spans WHERE trace = ?1 AND span_id = ?2")
             .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    span.parent_id.as_ref().map(|p| p.as_slice()),
-                    span.name,
-                    span_type,
-                    status,
-                    start,
-                    end,
-                    stamp.at,
-                    stamp.src,
-                    stamp.source,
-                    stamp.seq
-                ])
+                s.query_row(params![trace, span.span_id.as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
             })
-            .map_err(db("replacing a span"))?;
-            id
+            .map_err(db("reading a span"))?;
+        if (at, src.as_str(), seq) >= (stamp.at, stamp.src, stamp.seq) {
+            return Ok(Put::Ignored);
         }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO spans (trace, span_id, parent, name, type, status, start_ns, end_ns, at, src, source, seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    trace,
-                    span.span_id.as_slice(),
-                    span.parent_id.as_ref().map(|p| p.as_slice()),
-                    span.name,
-                    span_type,
-                    status,
-                    start,
-                    end,
-                    stamp.at,
-                    stamp.src,
-                    stamp.source,
-                    stamp.seq
-                ])
-            })
-            .map_err(db("adding a span"))?;
-            let id = tx.last_insert_rowid();
-            tx.prepare_cached("UPDATE traces SET span_count = span_count + 1 WHERE id = ?1")
-                .and_then(|mut s| s.execute([trace]))
-                .map_err(db("counting spans"))?;
-            id
-        }
+        tx.prepare_cached(
+            "UPDATE spans SET parent = ?2, name = ?3, type = ?4, status = ?5, start_ns = ?6, \
+             end_ns = ?7, at = ?8, src = ?9, source = ?10, seq = ?11 WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id,
+                parent,
+                span.name,
+                span_type,
+                status,
+                start,
+                end,
+                stamp.at,
+                stamp.src,
+                stamp.source,
+                stamp.seq
+            ])
+        })
+        .map_err(db("replacing a span"))?;
+        Put::Replaced
     };
-    tx.prepare_cached("INSERT INTO span_text (rowid, text) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![row_id, span_text(span)]))
-        .map_err(db("indexing a span's text"))?;
-    tx.prepare_cached(
-        "UPDATE traces SET span_experiment = COALESCE(span_experiment, NULLIF(?2, '')), \
-         span_start = MIN(COALESCE(span_start, ?3), ?3), \
-         span_end = CASE WHEN ?4 > 0 THEN MAX(COALESCE(span_end, ?4), ?4) ELSE span_end END \
-         WHERE id = ?1",
-    )
-    .and_then(|mut s| s.execute(params![trace, experiment, start, end]))
-    .map_err(db("updating a trace's times"))?;
+    if facts.experiment.is_none() && !experiment.is_empty() {
+        facts.experiment = Some(experiment.to_owned());
+    }
+    facts.start = Some(facts.start.map_or(start, |s| s.min(start)));
+    if end > 0 {
+        facts.end = Some(facts.end.map_or(end, |e| e.max(end)));
+    }
     if span.parent_id.is_none() {
         let render = |key: &str| {
             span.attribute(key).map(|v| match v {
@@ -316,73 +499,18 @@ fn put_span(
                 other => other.to_python_json(),
             })
         };
-        let root_status = match span.status.code {
-            crate::model::StatusCode::Error => TraceState::Error,
-            _ => TraceState::Ok,
-        };
-        tx.prepare_cached(
-            "UPDATE traces SET root_status = ?2, root_name = ?3, root_inputs = ?4, root_outputs = ?5 WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                trace,
-                root_status.as_str(),
-                span.name,
-                render(attr::INPUTS),
-                render(attr::OUTPUTS)
-            ])
-        })
-        .map_err(db("updating a trace's root span"))?;
-        // Tags travel over OTLP as root-span attributes `mlflow.traceTag.<key>`.
-        for (k, v) in &span.attributes {
-            if let Some(key) = k.strip_prefix(attr::TRACE_TAG_PREFIX)
-                && !key.is_empty()
-            {
-                let text = match v {
-                    Value::Str(s) => {
-                        serde_json::from_str::<String>(s).unwrap_or_else(|_| s.clone())
-                    }
-                    other => other.to_python_json(),
-                };
-                put_kv(tx, trace, TAG, key, Some(&text), stamp)?;
+        facts.root = Some(RootFacts {
+            status: match span.status.code {
+                crate::model::StatusCode::Error => TraceState::Error,
+                _ => TraceState::Ok,
             }
-        }
+            .as_str(),
+            name: span.name.clone(),
+            inputs: render(attr::INPUTS),
+            outputs: render(attr::OUTPUTS),
+        });
     }
-    Ok(())
-}
-
-/// What substring search sees of a span: its name, status message, attributes (key and value
-/// as MLflow's client dumps them) and event names, cut at [`SPAN_TEXT_CHARS`] characters.
-fn span_text(span: &Span) -> String {
-    let mut t = String::with_capacity(256);
-    t.push_str(&span.name);
-    if !span.status.message.is_empty() {
-        t.push('\n');
-        t.push_str(&span.status.message);
-    }
-    for (k, v) in &span.attributes {
-        if k == attr::REQUEST_ID {
-            continue;
-        }
-        t.push('\n');
-        t.push_str(k);
-        t.push_str(": ");
-        match v {
-            Value::Str(s) => t.push_str(s),
-            other => t.push_str(&other.to_python_json()),
-        }
-        if t.len() > SPAN_TEXT_CHARS * 4 {
-            break;
-        }
-    }
-    for e in &span.events {
-        t.push('\n');
-        t.push_str(&e.name);
-    }
-    match t.char_indices().nth(SPAN_TEXT_CHARS) {
-        Some((i, _)) => t[..i].to_owned(),
-        None => t,
-    }
+    Ok(put)
 }
 
 pub(crate) fn truncate_preview(s: &str) -> String {
@@ -394,133 +522,189 @@ pub(crate) fn truncate_preview(s: &str) -> String {
     out
 }
 
-/// Recomputes the searchable columns of `traces` from the fields clients set and, where they
-/// set none, from what the spans say (as MLflow's server does for spans logged over OTLP).
-pub(crate) fn refresh(tx: &Transaction<'_>, traces: &BTreeSet<i64>) -> Result<(), Error> {
-    for &id in traces {
-        let fields: BTreeMap<String, String> = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT key, value FROM trace_kv WHERE trace = ?1 AND kind = ?2 AND value IS NOT NULL",
-                )
-                .map_err(db("refreshing a trace"))?;
-            stmt.query_map(params![id, FIELD], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect::<Result<_, _>>())
-                .map_err(db("refreshing a trace"))?
-        };
-        let one = |kind: i64, key: &str| -> Result<Option<String>, Error> {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT value FROM trace_kv WHERE trace = ?1 AND kind = ?2 AND key = ?3",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![id, kind, key], |r| r.get::<_, Option<String>>(0))
-                        .optional()
-                })
-                .map_err(db("refreshing a trace"))?
-                .flatten())
-        };
-        let name_tag = one(TAG, tag::TRACE_NAME)?;
-        let source_run = one(METADATA, meta::SOURCE_RUN)?;
-        #[allow(clippy::type_complexity)]
-        let (span_exp, span_start, span_end, root_status, root_name, root_in, root_out, spans): (
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            i64,
-        ) = tx
+/// The keys of a trace that its searchable columns read.
+#[derive(Debug, Default)]
+struct Keys {
+    fields: BTreeMap<String, String>,
+    name_tag: Option<String>,
+    source_run: Option<String>,
+}
+
+impl Keys {
+    fn read(tx: &Transaction<'_>, id: i64) -> Result<Keys, Error> {
+        let mut keys = Keys::default();
+        let mut stmt = tx
             .prepare_cached(
-                "SELECT span_experiment, span_start, span_end, root_status, root_name, root_inputs, \
-                 root_outputs, span_count FROM traces WHERE id = ?1",
+                "SELECT kind, key, value FROM trace_kv WHERE trace = ?1 AND value IS NOT NULL",
             )
-            .and_then(|mut s| {
-                s.query_row([id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                })
-            })
             .map_err(db("refreshing a trace"))?;
-        let field = |f: Field| fields.get(f.key()).cloned();
-        let int = |f: Field| field(f).and_then(|v| v.parse::<i64>().ok());
-        let experiment = field(Field::Experiment).or(span_exp).unwrap_or_default();
-        let start_ms = span_start.map(|ns| ns / 1_000_000);
-        let request_time = int(Field::RequestTime).or(start_ms).unwrap_or(0);
-        let execution = int(Field::ExecutionMs).or_else(|| {
-            let end_ms = span_end.map(|ns| ns / 1_000_000)?;
-            Some(end_ms - start_ms?)
-        });
-        let state = field(Field::State)
-            .or(root_status)
-            .or_else(|| (spans > 0).then(|| TraceState::InProgress.as_str().to_owned()))
-            .unwrap_or_else(|| TraceState::StateUnspecified.as_str().to_owned());
-        let name = name_tag.or(root_name);
-        let request_preview =
-            field(Field::RequestPreview).or(root_in.map(|s| truncate_preview(&s)));
-        let response_preview =
-            field(Field::ResponsePreview).or(root_out.map(|s| truncate_preview(&s)));
-        tx.prepare_cached(
-            "UPDATE traces SET experiment = ?2, request_time = ?3, execution_ms = ?4, state = ?5, \
-             name = ?6, client_request_id = ?7, request_preview = ?8, response_preview = ?9, \
-             run_id = ?10 WHERE id = ?1",
+        let mut rows = stmt.query([id]).map_err(db("refreshing a trace"))?;
+        while let Some(r) = rows.next().map_err(db("refreshing a trace"))? {
+            let kind: i64 = r.get(0).map_err(db("refreshing a trace"))?;
+            let key: String = r.get(1).map_err(db("refreshing a trace"))?;
+            let value: String = r.get(2).map_err(db("refreshing a trace"))?;
+            match kind {
+                FIELD => {
+                    keys.fields.insert(key, value);
+                }
+                TAG if key == tag::TRACE_NAME => keys.name_tag = Some(value),
+                METADATA if key == meta::SOURCE_RUN => keys.source_run = Some(value),
+                _ => {}
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Recomputes a trace's searchable columns from the fields clients set and, where they set
+/// none, from what the spans say (its row's and this batch's), and its trace-level text.
+fn refresh(
+    tx: &Transaction<'_>,
+    id: i64,
+    created: bool,
+    facts: &SpanFacts,
+    keys: &Keys,
+) -> Result<(), Error> {
+    #[allow(clippy::type_complexity)]
+    let (
+        trace_id,
+        span_exp,
+        span_start,
+        span_end,
+        root_status,
+        root_name,
+        root_in,
+        root_out,
+        spans,
+    ): (
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    ) = tx
+        .prepare_cached(
+            "SELECT trace_id, span_experiment, span_start, span_end, root_status, root_name, \
+             root_inputs, root_outputs, span_count FROM traces WHERE id = ?1",
         )
         .and_then(|mut s| {
-            s.execute(params![
-                id,
-                experiment,
-                request_time,
-                execution,
-                state,
-                name,
-                field(Field::ClientRequestId),
-                request_preview,
-                response_preview,
-                source_run
-            ])
+            s.query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
         })
         .map_err(db("refreshing a trace"))?;
-        // The trace-level half of the text search: id, name and previews, one row a trace.
-        let trace_id: String = tx
-            .prepare_cached("SELECT trace_id FROM traces WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-            .map_err(db("refreshing a trace"))?;
-        let text = [
-            trace_id.as_str(),
-            name.as_deref().unwrap_or(""),
-            request_preview.as_deref().unwrap_or(""),
-            response_preview.as_deref().unwrap_or(""),
-        ]
-        .join("\n");
-        for (sql, p) in [
-            ("DELETE FROM trace_text WHERE rowid = ?1", None),
-            (
-                "INSERT INTO trace_text (rowid, text) VALUES (?1, ?2)",
-                Some(text.as_str()),
-            ),
-        ] {
-            tx.prepare_cached(sql)
-                .and_then(|mut s| match p {
-                    None => s.execute(params![id]),
-                    Some(t) => s.execute(params![id, t]),
-                })
+    let span_exp = span_exp.or_else(|| facts.experiment.clone());
+    let span_start = match (span_start, facts.start) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let span_end = match (span_end, facts.end) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let (root_status, root_name, root_in, root_out) = match &facts.root {
+        Some(r) => (
+            Some(r.status.to_owned()),
+            Some(r.name.clone()),
+            r.inputs.clone(),
+            r.outputs.clone(),
+        ),
+        None => (root_status, root_name, root_in, root_out),
+    };
+    let spans = spans + facts.added;
+
+    let field = |f: Field| keys.fields.get(f.key()).cloned();
+    let int = |f: Field| field(f).and_then(|v| v.parse::<i64>().ok());
+    let experiment = field(Field::Experiment)
+        .or_else(|| span_exp.clone())
+        .unwrap_or_default();
+    let start_ms = span_start.map(|ns| ns / 1_000_000);
+    let request_time = int(Field::RequestTime).or(start_ms).unwrap_or(0);
+    let execution = int(Field::ExecutionMs).or_else(|| {
+        let end_ms = span_end.map(|ns| ns / 1_000_000)?;
+        Some(end_ms - start_ms?)
+    });
+    let state = field(Field::State)
+        .or_else(|| root_status.clone())
+        .or_else(|| (spans > 0).then(|| TraceState::InProgress.as_str().to_owned()))
+        .unwrap_or_else(|| TraceState::StateUnspecified.as_str().to_owned());
+    let name = keys.name_tag.clone().or_else(|| root_name.clone());
+    let request_preview =
+        field(Field::RequestPreview).or_else(|| root_in.as_deref().map(truncate_preview));
+    let response_preview =
+        field(Field::ResponsePreview).or_else(|| root_out.as_deref().map(truncate_preview));
+    tx.prepare_cached(
+        "UPDATE traces SET experiment = ?2, request_time = ?3, execution_ms = ?4, state = ?5, \
+         name = ?6, client_request_id = ?7, request_preview = ?8, response_preview = ?9, \
+         run_id = ?10, span_count = ?11, span_experiment = ?12, span_start = ?13, span_end = ?14, \
+         root_status = ?15, root_name = ?16, root_inputs = ?17, root_outputs = ?18 WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            experiment,
+            request_time,
+            execution,
+            state,
+            name,
+            field(Field::ClientRequestId),
+            request_preview,
+            response_preview,
+            keys.source_run,
+            spans,
+            span_exp,
+            span_start,
+            span_end,
+            root_status,
+            root_name,
+            root_in,
+            root_out
+        ])
+    })
+    .map_err(db("refreshing a trace"))?;
+    // The trace-level half of the text search: id, name and previews, one row a trace.
+    let text = [
+        trace_id.as_str(),
+        name.as_deref().unwrap_or(""),
+        request_preview.as_deref().unwrap_or(""),
+        response_preview.as_deref().unwrap_or(""),
+    ]
+    .join("\n");
+    let old: Option<String> = if created {
+        None
+    } else {
+        tx.prepare_cached("SELECT text FROM trace_text WHERE rowid = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(db("indexing a trace's text"))?
+    };
+    if old.as_deref() != Some(text.as_str()) {
+        if old.is_some() {
+            tx.prepare_cached("DELETE FROM trace_text WHERE rowid = ?1")
+                .and_then(|mut s| s.execute([id]))
                 .map_err(db("indexing a trace's text"))?;
         }
-        if let Some(run) = &source_run {
-            tx.prepare_cached("INSERT OR IGNORE INTO trace_runs (run, trace) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![run, id]))
-                .map_err(db("linking a trace to its run"))?;
-        }
+        tx.prepare_cached("INSERT INTO trace_text (rowid, text) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![id, text]))
+            .map_err(db("indexing a trace's text"))?;
+    }
+    if let Some(run) = &keys.source_run {
+        tx.prepare_cached("INSERT OR IGNORE INTO trace_runs (run, trace) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![run, id]))
+            .map_err(db("linking a trace to its run"))?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::filter;
 use crate::model::{Assessment, TraceId, TraceInfo, TraceState};
 use crate::project::{METADATA, TAG};
+use crate::span_text;
 use crate::store::TraceStore;
 
 /// The most traces one search page holds.
@@ -254,14 +255,16 @@ fn text_condition(text: &str, params: &mut Vec<Sql>) -> String {
     // LIKE's wildcard characters needs none, and both halves are index lookups (`trace_text`
     // holds each trace's id, name and previews, one per line, so text across a line break is
     // looked for field by field instead).
-    if !text.contains(['%', '_', '\\', '\n']) {
+    let bits = span_text::ROW_BITS;
+    if !text.contains(['%', '_', '\\', '\n', '\0']) {
         let like = format!("%{text}%");
         params.push(Sql::Text(like.clone()));
         params.push(Sql::Text(like));
-        return "(t.id IN (SELECT rowid FROM trace_text WHERE text LIKE ?) \
-                OR t.id IN (SELECT s.trace FROM spans s WHERE s.id IN \
-                (SELECT rowid FROM span_text WHERE text LIKE ?)))"
-            .to_owned();
+        // A pattern without wildcards or line breaks cannot match across two spans' texts.
+        return format!(
+            "(t.id IN (SELECT rowid FROM trace_text WHERE text LIKE ?) \
+             OR t.id IN (SELECT rowid >> {bits} FROM span_text WHERE text LIKE ?))"
+        );
     }
     let like = format!(
         "%{}%",
@@ -269,14 +272,16 @@ fn text_condition(text: &str, params: &mut Vec<Sql>) -> String {
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    for _ in 0..5 {
+    for _ in 0..6 {
         params.push(Sql::Text(like.clone()));
     }
-    "(t.trace_id LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\' \
-     OR t.request_preview LIKE ? ESCAPE '\\' OR t.response_preview LIKE ? ESCAPE '\\' \
-     OR t.id IN (SELECT s.trace FROM spans s WHERE s.id IN \
-     (SELECT rowid FROM span_text WHERE text LIKE ? ESCAPE '\\')))"
-        .to_owned()
+    format!(
+        "(t.trace_id LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\' \
+         OR t.request_preview LIKE ? ESCAPE '\\' OR t.response_preview LIKE ? ESCAPE '\\' \
+         OR t.id IN (SELECT rowid >> {bits} FROM span_text WHERE text LIKE ? ESCAPE '\\' \
+         AND {}(text, bounds, ?, '\\')))",
+        span_text::SPAN_LIKE
+    )
 }
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, TraceInfo)> {

@@ -1,5 +1,6 @@
 //! Integration tests of the catalog: docs in SQLite, projections, several writers, conflicts.
 
+mod cost;
 mod evals;
 mod logged_models;
 

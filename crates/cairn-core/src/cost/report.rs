@@ -1,17 +1,17 @@
 //! Rollups by family: spend (in all, per period, against budgets), GPU-hours, idle share and
 //! idle dollars, improvement per dollar, the cost-vs-metric frontier, the top idle wasters —
-//! read from the cost projection (SQL sums; per-run rows only for periods and metrics), with
-//! running runs grown to now.
+//! read from the cost projection in one pass (`Catalog::cost_scan`: sums, each run's row, the top
+//! idle), with running runs grown to now.
 
 use std::collections::HashMap;
 
-use cairn_catalog::{CostGroup, CostPoint, CostTotals};
+use cairn_catalog::{CostGroup, CostPoint, CostScan, CostTotals};
 use cairn_charts::{
     Cell, Chart, Frame, ScatterChart, ScatterPoint, StackedChart, StackedSeries, Theme,
 };
 use cairn_model::cost::{
     Baseline, BudgetEntry, BudgetPeriod, Direction, FamilyBy, FamilyKey, FamilyRun, Improvement,
-    Period, best_over_time, improvement, pareto_frontier,
+    Period, RunCost, best_over_time, improvement, pareto_frontier,
 };
 use cairn_model::{Run, RunId};
 use serde::{Deserialize, Serialize};
@@ -354,8 +354,13 @@ impl Stores {
             }
         };
 
-        // Totals per family, then running runs grown to now.
-        let totals = self.catalog().cost_totals(&group, scope, &[])?;
+        // One pass over the projection: totals and runs per family, the top idle wasters; then
+        // running runs grown to now.
+        let top = req.top.unwrap_or(10).clamp(1, 1000) as usize;
+        let scan = self
+            .catalog()
+            .cost_scan(&group, scope, metric.as_deref(), top)?;
+        let totals: Vec<&CostTotals> = scan.families.iter().map(|f| &f.totals).collect();
         let growth = self.growth(&pricing)?;
         let in_scope = |id: &RunId| scope.is_none_or(|s| s.contains(id));
         let mut families: Vec<FamilyCost> = totals
@@ -376,13 +381,12 @@ impl Stores {
                 budget: None,
             })
             .collect();
-        let keys: Vec<Option<String>> = totals.iter().map(|t| t.key.clone()).collect();
         for g in growth
             .iter()
             .filter(|g| !g.run.deleted && in_scope(&g.run.id))
         {
             let k = key_of(&g.run, &group, g.gpu_model.as_deref());
-            if let Some(i) = keys.iter().position(|x| *x == k) {
+            if let Some(i) = totals.iter().position(|t| t.key == k) {
                 families[i].usd += g.usd;
                 families[i].gpu_hours += g.gpu_hours;
             }
@@ -398,13 +402,6 @@ impl Stores {
             starts
         };
         let grown: HashMap<RunId, &Growth> = growth.iter().map(|g| (g.run.id, g)).collect();
-        let points = self
-            .catalog()
-            .cost_points(&group, scope, metric.as_deref())?;
-        let mut by_family: HashMap<Option<String>, Vec<&CostPoint>> = HashMap::new();
-        for p in &points {
-            by_family.entry(p.key.clone()).or_default().push(p);
-        }
         let champion = match req.champion.as_deref().filter(|c| !c.trim().is_empty()) {
             Some(model) => Some(self.champion_of(model, metric.as_deref())?),
             None => None,
@@ -415,8 +412,8 @@ impl Stores {
             Vec::new()
         };
         let last_n = req.last.unwrap_or(10).clamp(1, 10_000) as usize;
-        for (i, key) in keys.iter().enumerate() {
-            let rows = by_family.get(key).map(Vec::as_slice).unwrap_or(&[]);
+        for (i, family) in scan.families.iter().enumerate() {
+            let rows = family.runs.as_slice();
             let runs: Vec<FamilyRun> = rows
                 .iter()
                 .map(|p| {
@@ -466,7 +463,8 @@ impl Stores {
         // Budgets, whatever the grouping.
         let (budgets, mut problems) = self.budgets()?;
         problems.extend(pricing.problems.iter().cloned());
-        let statuses = self.budget_statuses(index, &budgets, &growth, &names, now)?;
+        let unscoped = scope.is_none().then_some((&group, &scan));
+        let statuses = self.budget_statuses(index, &budgets, &growth, &names, unscoped, now)?;
         for f in &mut families {
             f.budget = statuses.iter().find(|b| b.family == f.key).cloned();
         }
@@ -481,9 +479,9 @@ impl Stores {
             gpu_hours: families.iter().map(|f| f.gpu_hours).sum(),
             idle_usd: families.iter().map(|f| f.idle_usd).sum(),
             idle_share: {
-                let (o, i) = totals.iter().fold((0.0, 0.0), |(o, i), t: &CostTotals| {
-                    (o + t.observed_s, i + t.idle_s)
-                });
+                let (o, i) = totals
+                    .iter()
+                    .fold((0.0, 0.0), |(o, i), t| (o + t.observed_s, i + t.idle_s));
                 (o > 0.0).then(|| i / o)
             },
             spend: (0..period_starts.len())
@@ -494,8 +492,7 @@ impl Stores {
             frontier: Vec::new(),
             budget: None,
         };
-        let top = req.top.unwrap_or(10).clamp(1, 1000) as usize;
-        let top_idle = self.idle_wasters(scope, top, &names)?;
+        let top_idle = self.idle_wasters(scan.top_idle, &names)?;
         Ok(CostReport {
             by: by.label(),
             as_of_ms: now,
@@ -519,13 +516,15 @@ impl Stores {
         })
     }
 
-    /// The spend of every budgeted family in its budget's current period.
+    /// The spend of every budgeted family in its budget's current period. `unscoped` is a
+    /// report's pass over every live run, and its grouping.
     fn budget_statuses(
         &mut self,
         index: &SharedIndex,
         budgets: &[(FamilyKey, BudgetEntry)],
         growth: &[Growth],
         names: &HashMap<String, String>,
+        unscoped: Option<(&CostGroup, &CostScan)>,
         now: i64,
     ) -> Result<Vec<BudgetStatus>, Error> {
         let mut out = Vec::new();
@@ -549,14 +548,21 @@ impl Stores {
                     }
                     other => (group_of(other), None, Some(key.name.clone())),
                 };
-            let totals = self
-                .catalog()
-                .cost_totals(&group, scope.as_deref(), &[(lo, hi)])?;
-            let mut spent: f64 = totals
-                .iter()
-                .filter(|t| t.key == want || matches!(group, CostGroup::All))
-                .map(|t| t.in_window[0])
-                .sum();
+            // The report's own pass holds the family when it read every run by the same
+            // grouping; otherwise the projection is summed for the budget.
+            let mut spent: f64 = match unscoped {
+                Some((g, scan)) if *g == group && scope.is_none() => scan
+                    .families
+                    .iter()
+                    .find(|f| f.totals.key == want)
+                    .map_or(0.0, |f| f.in_window(lo, hi)),
+                _ => self.catalog().cost_spend(
+                    &group,
+                    want.as_deref(),
+                    scope.as_deref(),
+                    (lo, hi),
+                )?,
+            };
             for g in growth.iter().filter(|g| !g.run.deleted) {
                 let member = match &group {
                     CostGroup::All => scope.as_ref().is_some_and(|s| s.contains(&g.run.id)),
@@ -623,12 +629,11 @@ impl Stores {
 
     fn idle_wasters(
         &mut self,
-        scope: Option<&[RunId]>,
-        top: usize,
+        top: Vec<(RunId, RunCost)>,
         names: &HashMap<String, String>,
     ) -> Result<Vec<IdleWaster>, Error> {
         let mut out = Vec::new();
-        for (id, cost) in self.catalog().top_idle(scope, top)? {
+        for (id, cost) in top {
             let Ok(run) = self.run_record(id) else {
                 continue;
             };
@@ -795,7 +800,8 @@ impl Stores {
             .catalog()
             .cost_points(&group, scope.as_deref(), Some(metric))?
             .into_iter()
-            .filter(|p| matches!(by, FamilyBy::View(_)) || p.key == want)
+            .filter(|(key, _)| matches!(by, FamilyBy::View(_)) || *key == want)
+            .map(|(_, p)| p)
             .collect();
         let on_front: std::collections::HashSet<RunId> = family.frontier.iter().copied().collect();
         let stride = (rows.len() / MAX_SCATTER).max(1);
@@ -835,7 +841,7 @@ impl Stores {
 /// Spend per period: each run's cost spread evenly over the time it ran (running runs up to
 /// now, their growth included), summed per period start.
 fn spread(
-    rows: &[&CostPoint],
+    rows: &[CostPoint],
     grown: &HashMap<RunId, &Growth>,
     every: Period,
     starts: &[i64],

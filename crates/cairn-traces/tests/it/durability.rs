@@ -4,10 +4,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use cairn_traces::{Error, TraceStore};
+use cairn_traces::{Error, TraceId, TraceStore};
 use rusqlite::Connection;
 
-use crate::{trace_entries, trace_id};
+use crate::{span, span_entry, trace_entries, trace_id};
 
 #[test]
 fn reopening_keeps_the_log_the_index_and_the_source() {
@@ -86,8 +86,9 @@ fn a_version_1_database_gains_the_trace_text_index_on_open() {
     store.append(&trace_entries(1, 3, 1000)).unwrap();
     store.append(&trace_entries(2, 3, 2000)).unwrap();
     drop(store);
-    // What version 1 held: no trace-level text index.
+    // What version 1 held: span text a span a row, no trace-level text index.
     let conn = Connection::open(&path).unwrap();
+    to_version_2_span_text(&conn);
     conn.execute_batch(
         "DROP TABLE trace_text; UPDATE meta SET value = 1 WHERE name = 'schema_version';",
     )
@@ -113,7 +114,97 @@ fn a_version_1_database_gains_the_trace_text_index_on_open() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+}
+
+/// Turns `span_text` back into version 2's layout (one row per span, its row id `spans.id`),
+/// each span's text its name and a line naming the span (`legacy text of span <trace row>/<first
+/// byte of its id>`).
+fn to_version_2_span_text(conn: &Connection) {
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE span_text_v2 USING fts5(text, tokenize = 'trigram', detail = 'none');
+         INSERT INTO span_text_v2 (rowid, text)
+             SELECT id, name || char(10) || 'legacy text of span ' || trace || '/' || hex(substr(span_id, 1, 1))
+             FROM spans;
+         DROP TABLE span_text;
+         ALTER TABLE span_text_v2 RENAME TO span_text;
+         UPDATE meta SET value = 2 WHERE name = 'schema_version';",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_2_database_gets_its_span_text_regrouped_by_trace_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = TraceStore::open(&path).unwrap();
+    for t in 1..=3u8 {
+        store
+            .append(&trace_entries(t, 3, u64::from(t) * 1000))
+            .unwrap();
+    }
+    drop(store);
+    to_version_2_span_text(&Connection::open(&path).unwrap());
+
+    let mut store = TraceStore::open(&path).unwrap();
+    let found = |store: &TraceStore, filter: &str| -> Vec<TraceId> {
+        let (page, _) = store
+            .search(&cairn_traces::Search {
+                filter: Some(filter.into()),
+                limit: 10,
+                ..cairn_traces::Search::default()
+            })
+            .unwrap();
+        page.into_iter().map(|t| t.trace_id).collect()
+    };
+    assert_eq!(
+        found(&store, "trace.text LIKE '%LEGACY TEXT OF SPAN 3/03%'"),
+        vec![trace_id(3)]
+    );
+    assert_eq!(
+        found(&store, "span.content LIKE 'child-2%legacy%'").len(),
+        3
+    );
+    assert!(
+        found(&store, "trace.text LIKE 'root-2%child-1%'").is_empty(),
+        "two spans"
+    );
+    // Spans appended after the upgrade are found beside the upgraded ones.
+    let mut later = span(2, 9, Some(1), "late-step", 2050, 2060);
+    later.attributes.clear();
+    store.append(&[span_entry(2050, later)]).unwrap();
+    assert_eq!(
+        found(&store, "span.content LIKE 'late-step'"),
+        vec![trace_id(2)]
+    );
+    assert_eq!(
+        found(&store, "trace.text LIKE '%span 2/02'"),
+        vec![trace_id(2)]
+    );
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM span_text", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 4, "a row per trace, and one for the later append");
+    for table in ["span_text_config", "trace_text_config"] {
+        let merge: i64 = conn
+            .query_row(
+                &format!("SELECT v FROM {table} WHERE k = 'automerge'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(merge, 16, "{table}");
+    }
+    let version: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 3);
 }
 
 /// In child mode (env var set) this test appends traces forever and reports each returned

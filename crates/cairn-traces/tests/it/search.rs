@@ -355,3 +355,96 @@ fn metrics_count_latencies_and_group() {
     ];
     assert_eq!(s.metrics(&filtered).unwrap()[0].values["COUNT"], 1.0);
 }
+
+/// Span text is indexed a trace and an append at a time; a pattern still has to match one
+/// span's text by itself, as it did when each span had its own row.
+#[test]
+fn text_patterns_match_within_one_span() {
+    let s = store();
+    // Trace 4: `root-4` (question 4, answer 4) and two children in one append, `ChatModel`
+    // (the Zanzibar question) in a later one.
+    assert_eq!(
+        filtered(&s, "span.content LIKE 'child-2%'"),
+        vec![10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+    );
+    assert_eq!(filtered(&s, "trace.text LIKE 'root-4%answer 4%'"), vec![4]);
+    assert_eq!(
+        filtered(&s, "trace.text LIKE 'root-4%child-1%'"),
+        Vec::<u8>::new(),
+        "two spans"
+    );
+    assert_eq!(
+        filtered(&s, "trace.text LIKE '%answer 4%child%'"),
+        Vec::<u8>::new()
+    );
+    assert_eq!(
+        filtered(&s, "trace.text LIKE 'chatmodel%zanzibar%'"),
+        vec![4]
+    );
+    assert_eq!(
+        filtered(&s, "trace.text LIKE 'root-4%zanzibar%'"),
+        Vec::<u8>::new()
+    );
+    assert_eq!(
+        filtered(&s, "trace.text LIKE '%\"answer _\"'"),
+        vec![9, 8, 7, 6, 5, 4, 3, 2, 1]
+    );
+    assert_eq!(
+        filtered(&s, "span.content ILIKE 'CHILD-_'"),
+        Vec::<u8>::new(),
+        "a whole span's text"
+    );
+    assert_eq!(
+        filtered(&s, "trace.text LIKE '%4\"\nchild-1%'"),
+        Vec::<u8>::new()
+    );
+}
+
+#[test]
+fn a_replaced_span_is_found_by_its_new_text_only() {
+    let mut s = store();
+    // Trace 3's spans were written at 3000 ms.
+    let mut renamed = span(3, 2, Some(1), "Summarizer", 3001, 3011);
+    renamed.attributes.clear();
+    s.append(&[span_entry(5000, renamed)]).unwrap();
+    assert_eq!(filtered(&s, "span.content LIKE '%summarizer%'"), vec![3]);
+    assert_eq!(
+        filtered(&s, "span.content LIKE 'child-1%'").len(),
+        9,
+        "trace 3's child-1 is gone"
+    );
+    assert_eq!(
+        filtered(&s, "trace.text LIKE '%answer 3%'"),
+        vec![3],
+        "its other spans stay"
+    );
+    // An older write of the same span changes nothing.
+    s.append(&[span_entry(4000, span(3, 2, Some(1), "Stale", 1, 2))])
+        .unwrap();
+    assert!(filtered(&s, "span.content LIKE '%stale%'").is_empty());
+    s.append(&[at(6000, Record::Delete { trace: trace_id(3) })])
+        .unwrap();
+    assert!(filtered(&s, "span.content LIKE '%summarizer%'").is_empty());
+}
+
+/// A trace appended to a span at a time (a long agent run exported as it goes) has its span
+/// text in a row per append, merged into one when it has had many.
+#[test]
+fn a_trace_appended_to_many_times_is_found_by_every_span() {
+    let mut s = TraceStore::open_in_memory().unwrap();
+    s.append(&trace_entries(1, 1, 1000)).unwrap();
+    for i in 0..150u8 {
+        let mut step = span(1, i + 2, Some(1), &format!("step-{i:03}"), 1001, 1002);
+        step.attributes = vec![("n".into(), Value::Str(format!("payload {i}")))];
+        s.append(&[span_entry(1001, step)]).unwrap();
+    }
+    for i in [0u8, 63, 64, 65, 100, 149] {
+        assert_eq!(
+            filtered(&s, &format!("span.content LIKE 'step-{i:03}%payload {i}'")),
+            vec![1],
+            "step {i}"
+        );
+    }
+    assert!(filtered(&s, "span.content LIKE 'step-001%payload 2'").is_empty());
+    assert_eq!(s.info(&trace_id(1)).unwrap().unwrap().span_count, 151);
+}
