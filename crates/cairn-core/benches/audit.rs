@@ -18,7 +18,10 @@ use cairn_core::{NewRun, Workspace};
 use cairn_model::{CodeVersion, DatasetSnapshot, Lineage, ParentKind, RunId};
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn lineage(i: usize) -> Lineage {
@@ -42,7 +45,9 @@ fn lineage(i: usize) -> Lineage {
 fn new_run(i: usize, parent: Option<RunId>) -> NewRun {
     NewRun {
         experiment_name: Some("bench".into()),
-        params: (0..10).map(|p| (format!("p{p}"), format!("{}", i * p))).collect(),
+        params: (0..10)
+            .map(|p| (format!("p{p}"), format!("{}", i * p)))
+            .collect(),
         lineage: lineage(i),
         parent: parent.map(|p| (p, ParentKind::Child)),
         ..Default::default()
@@ -99,13 +104,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = parent.expect("three runs");
     ws.add_artifact_reader(run, "model/weights.bin", &mut &b"weights"[..])?;
     ws.create_registered_model("churn", None, BTreeMap::new())?;
-    ws.create_model_version("churn", &format!("runs:/{run}/model"), Some(run), None, BTreeMap::new())?;
+    ws.create_model_version(
+        "churn",
+        &format!("runs:/{run}/model"),
+        Some(run),
+        None,
+        BTreeMap::new(),
+    )?;
     for _ in 0..20 {
         ws.check_gate("churn", 1, "champion")?;
     }
     ws.promote("churn", 1, "champion", Some("best"))?;
     for t in 0..5 {
-        ws.deploy("churn", None, Some("champion"), &format!("region-{t}"), "rollout")?;
+        ws.deploy(
+            "churn",
+            None,
+            Some("champion"),
+            &format!("region-{t}"),
+            "rollout",
+        )?;
     }
     // Other devices' events (a team's history), stored as sync would.
     let mut store = AuditStore::open(&dir.path().join("ws").join("audit.db"))?;
@@ -127,7 +144,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     drop(store);
-    println!("filled {other} other events in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "filled {other} other events in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let mut times = Vec::new();
     let mut steps = 0;
@@ -142,7 +162,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "audit trail (3 runs, {steps} events on it, {other} others in the store): p50 {:.2} ms, p95 {:.2} ms{}",
         percentile(times.clone(), 0.5),
         percentile(times.clone(), 0.95),
-        if percentile(times, 0.5) <= 50.0 { "  ≤ 50 ms ✅" } else { "  > 50 ms ❌" }
+        if percentile(times, 0.5) <= 50.0 {
+            "  ≤ 50 ms ✅"
+        } else {
+            "  > 50 ms ❌"
+        }
     );
     Ok(())
 }
