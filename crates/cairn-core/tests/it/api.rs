@@ -115,6 +115,14 @@ fn every_declared_operation_answers_through_call() {
         ("trace", json!({"id": trace})),
         ("run_models", json!({"id": id})),
         ("logged_model", json!({"id": model.id.as_str()})),
+        ("audit_events", json!({"model": "m", "limit": 10})),
+        ("audit_verify", json!({})),
+        ("audit_trail", json!({"name": "m", "version": "1"})),
+        (
+            "deploy",
+            json!({"name": "m", "version": 1, "target": "prod", "rationale": "why"}),
+        ),
+        ("deployments", json!({"name": "m"})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {
