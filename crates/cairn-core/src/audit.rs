@@ -299,6 +299,22 @@ pub(crate) fn run_created(draft: Draft, run: &cairn_model::Run) -> Draft {
         .field_opt("parent", run.parent.map(|p| p.to_string()))
 }
 
+/// `draft` naming each record it attests: its key, value and BLAKE3 (`record.N`,
+/// `record.N.value`, `record.N.blake3`), and `record:<key>` as a subject.
+fn attesting(mut draft: Draft, entries: &[(String, Option<String>)]) -> Draft {
+    for (i, (key, value)) in entries.iter().enumerate() {
+        draft = draft
+            .subject(format!("record:{key}"))
+            .field(&format!("record.{i}"), key.clone())
+            .field(
+                &format!("record.{i}.blake3"),
+                record_digest(value.as_deref()),
+            )
+            .field_opt(&format!("record.{i}.value"), value.clone());
+    }
+    draft
+}
+
 pub(crate) fn version_subject(model: &str, id: VersionId) -> String {
     format!("version:{model}/{id}")
 }
@@ -363,20 +379,10 @@ impl Stores {
     /// record's key, value and BLAKE3 (`record.N`, `record.N.value`, `record.N.blake3`).
     pub(crate) fn put_attested(
         &mut self,
-        mut draft: Draft,
+        draft: Draft,
         entries: &[(String, Option<String>)],
     ) -> Result<(), Error> {
-        for (i, (key, value)) in entries.iter().enumerate() {
-            draft = draft
-                .subject(format!("record:{key}"))
-                .field(&format!("record.{i}"), key.clone())
-                .field(
-                    &format!("record.{i}.blake3"),
-                    record_digest(value.as_deref()),
-                )
-                .field_opt(&format!("record.{i}.value"), value.clone());
-        }
-        self.record_event(draft)?;
+        self.record_event(attesting(draft, entries))?;
         Ok(self.catalog_mut().put_team_entries(entries)?)
     }
 
@@ -488,17 +494,7 @@ impl Stores {
         }
         let n = pending.len() as u64;
         for chunk in pending.chunks(20) {
-            let mut draft = self.draft(kind::BASELINE);
-            for (i, (key, value)) in chunk.iter().enumerate() {
-                draft = draft
-                    .subject(format!("record:{key}"))
-                    .field(&format!("record.{i}"), key.clone())
-                    .field(
-                        &format!("record.{i}.blake3"),
-                        record_digest(value.as_deref()),
-                    )
-                    .field_opt(&format!("record.{i}.value"), value.clone());
-            }
+            let draft = attesting(self.draft(kind::BASELINE), chunk);
             self.record_event(draft)?;
         }
         Ok(n)
