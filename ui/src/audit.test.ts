@@ -46,6 +46,14 @@ describe("an event as a person reads it", () => {
     expect(summary("approval.signed", { alias: "champion", version: "2" })).toBe("version 2 approved for @champion");
     expect(summary("version.deployed", { version: "3", alias: "champion", target: "prod-eu" })).toBe("version 3 (@champion) deployed to prod-eu");
     expect(summary("version.registered", { run: "abcdef0123", source: "runs:/abcdef0123/model" })).toBe("registered from run abcdef01 (runs:/abcdef0123/model)");
+    expect(summary("run.datasets_logged", { datasets: '["training=churn@blake3:7f3a"]' })).toBe("read training=churn@blake3:7f3a");
+    expect(summary("run.datasets_logged", { datasets: "not json" })).toBe("read datasets");
+    expect(summary("run.schema_violation", { outcome: "refused", stage: "ended", fields: "dataset.digest" })).toBe("refused when it ended: lacks dataset.digest");
+    expect(summary("run.schema_violation", { outcome: "incomplete", stage: "created", fields: "params.lr" })).toBe("incomplete when created: lacks params.lr");
+    expect(summary("schema.set", { scope: "experiment", experiment: "strict", old: "owner (mark-incomplete)", new: "owner (refuse)" })).toBe("experiment strict's schema: owner (mark-incomplete) → owner (refuse)");
+    expect(summary("member.added", { member: "bo", email: "bo@example.org", team: "lab", device: "0123456789abcdef" })).toBe("bo <bo@example.org> joined lab on device 01234567");
+    expect(summary("artifact.purged", { path: ".env", blobs: "1" })).toBe("purged .env (1 blob)");
+    expect(kindLabel("run.datasets_logged")).toBe("datasets logged");
     expect(summary("run.created", { name: "lr-sweep" })).toBe("run lr-sweep created");
     expect(summary("evaluation.logged", { benchmark: "holdout", dataset: "eval-v2" })).toBe("evaluated on holdout (dataset eval-v2)");
     expect(summary("member.added", {})).toBe("member added");

@@ -31,6 +31,7 @@ const KINDS: Record<string, string> = {
   "run.deleted": "run deleted",
   "run.restored": "run restored",
   "run.schema_violation": "schema violation",
+  "run.datasets_logged": "datasets logged",
   "evaluation.logged": "evaluation logged",
   "model.created": "model created",
   "model.deleted": "model deleted",
@@ -63,6 +64,16 @@ export function why(fields: Record<string, string>): string | null {
 
 const short = (id: string) => id.slice(0, 8);
 
+/** A field holding a JSON list of strings (`["train=churn@blake3:…"]`); anything else as none. */
+function list(text: string | undefined): string[] {
+  try {
+    const v: unknown = JSON.parse(text ?? "[]");
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
 /** One line saying what the event did. */
 export function summary(kind: string, f: Record<string, string>): string {
   const version = f.version ? `version ${f.version}` : f.version_id ? `version ${short(f.version_id)}` : "the version";
@@ -85,6 +96,17 @@ export function summary(kind: string, f: Record<string, string>): string {
       return f.name ? `run ${f.name} created` : "run created";
     case "evaluation.logged":
       return `evaluated on ${f.benchmark}${f.dataset ? ` (dataset ${f.dataset})` : ""}`;
+    case "run.datasets_logged":
+      return `read ${list(f.datasets).join(", ") || "datasets"}`;
+    case "run.schema_violation":
+      return `${f.outcome === "refused" ? "refused" : "incomplete"} ${f.stage === "ended" ? "when it ended" : `when ${f.stage ?? "created"}`}: lacks ${f.fields ?? "required fields"}`;
+    case "schema.set":
+      return `${f.scope === "experiment" ? `experiment ${f.experiment}'s schema` : "project schema"}: ${f.old} → ${f.new}`;
+    case "member.added":
+      if (!f.member) return kindLabel(kind);
+      return `${f.member}${f.email ? ` <${f.email}>` : ""} joined ${f.team || "the team"} on device ${short(f.device ?? "")}`;
+    case "artifact.purged":
+      return `purged ${f.path} (${f.blobs ?? "?"} blob${f.blobs === "1" ? "" : "s"})`;
     default:
       return kindLabel(kind);
   }

@@ -30,6 +30,8 @@ pub mod kind {
     pub const RUN_DELETED: &str = "run.deleted";
     pub const RUN_RESTORED: &str = "run.restored";
     pub const SCHEMA_VIOLATION: &str = "run.schema_violation";
+    /// Datasets a run read, logged after its creation (MLflow's `log_input`).
+    pub const DATASETS_LOGGED: &str = "run.datasets_logged";
     pub const EVALUATION_LOGGED: &str = "evaluation.logged";
     pub const MODEL_CREATED: &str = "model.created";
     pub const MODEL_DELETED: &str = "model.deleted";

@@ -22,7 +22,10 @@ use std::path::Path;
 use cairn_audit::{AuditStore, DeviceKey, Draft, Event, Finding, Problem, Query, Signer, kind};
 use cairn_model::gate::keys as gate_keys;
 use cairn_model::registry::keys;
-use cairn_model::{RecordId, RunId, VersionId};
+use cairn_model::{
+    DatasetSnapshot, Enforcement, Experiment, RecordId, RunId, RunSchema, SchemaViolation,
+    VersionId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::stores::{Stores, now_ms};
@@ -241,13 +244,9 @@ pub(crate) fn record_digest(value: Option<&str>) -> String {
     }
 }
 
-/// A run's creation: its experiment, owner, and lineage as it was recorded (datasets with
-/// their digests, feature set, code commit, infrastructure), and a digest of its params.
-pub(crate) fn run_created(draft: Draft, run: &cairn_model::Run) -> Draft {
-    let l = &run.lineage;
-    let datasets: Vec<String> = l
-        .datasets
-        .iter()
+/// `role=name@digest` for each dataset, as `run.created` and `run.datasets_logged` list them.
+fn dataset_list<'a>(datasets: impl Iterator<Item = (&'a str, &'a DatasetSnapshot)>) -> Vec<String> {
+    datasets
         .map(|(role, d)| {
             format!(
                 "{role}={}@{}",
@@ -255,7 +254,47 @@ pub(crate) fn run_created(draft: Draft, run: &cairn_model::Run) -> Draft {
                 d.digest.as_deref().unwrap_or("")
             )
         })
+        .collect()
+}
+
+/// Longest source an event quotes per dataset (the digest is what identifies the data).
+const MAX_SOURCE_QUOTED: usize = 512;
+
+/// Datasets logged to a run after its creation: each as `role=name@digest`, and where each
+/// came from (`sources`, in the same order, each cut to [`MAX_SOURCE_QUOTED`] bytes).
+pub(crate) fn datasets_logged(
+    draft: Draft,
+    run: RunId,
+    logged: &[(&str, &DatasetSnapshot)],
+) -> Draft {
+    let sources: Vec<&str> = logged
+        .iter()
+        .map(|(_, d)| {
+            let s = d.source.as_deref().or(d.uri.as_deref()).unwrap_or("");
+            let mut end = s.len().min(MAX_SOURCE_QUOTED);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            &s[..end]
+        })
         .collect();
+    draft
+        .subject(format!("run:{run}"))
+        .field(
+            "datasets",
+            serde_json::to_string(&dataset_list(logged.iter().copied())).unwrap_or_default(),
+        )
+        .field(
+            "sources",
+            serde_json::to_string(&sources).unwrap_or_default(),
+        )
+}
+
+/// A run's creation: its experiment, owner, and lineage as it was recorded (datasets with
+/// their digests, feature set, code commit, infrastructure), and a digest of its params.
+pub(crate) fn run_created(draft: Draft, run: &cairn_model::Run) -> Draft {
+    let l = &run.lineage;
+    let datasets = dataset_list(l.datasets.iter().map(|(r, d)| (r.as_str(), d)));
     let draft = draft
         .subject(format!("run:{}", run.id))
         .subject(format!("experiment:{}", run.experiment))
@@ -297,6 +336,105 @@ pub(crate) fn run_created(draft: Draft, run: &cairn_model::Run) -> Draft {
             l.infra.as_ref().and_then(|i| serde_json::to_string(i).ok()),
         )
         .field_opt("parent", run.parent.map(|p| p.to_string()))
+}
+
+/// The digest a schema is known by in events (`schema.set`'s `old.digest`/`new.digest`, a
+/// violation's `schema.digest`): the BLAKE3 of its JSON.
+pub(crate) fn schema_digest(schema: &RunSchema) -> String {
+    blake3::hash(serde_json::to_string(schema).unwrap_or_default().as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// A schema as a person reads it: `owner, params.lr: float (refuse)`.
+fn schema_text(schema: &RunSchema) -> String {
+    let fields: Vec<String> = schema.required.iter().map(ToString::to_string).collect();
+    format!(
+        "{} ({})",
+        if fields.is_empty() {
+            "nothing required".to_owned()
+        } else {
+            fields.join(", ")
+        },
+        enforcement_text(schema.enforcement)
+    )
+}
+
+fn enforcement_text(e: Enforcement) -> &'static str {
+    match e {
+        Enforcement::Refuse => "refuse",
+        Enforcement::MarkIncomplete => "mark-incomplete",
+    }
+}
+
+/// A schema set or changed: the project's (`experiment` none) or one experiment's own, which
+/// overrides the project's for its runs. `old` is the schema that was in force for that scope
+/// before (for an experiment without its own, the project's, named as such).
+pub(crate) fn schema_set(
+    draft: Draft,
+    experiment: Option<&Experiment>,
+    old: &RunSchema,
+    old_scope: &str,
+    new: &RunSchema,
+) -> Draft {
+    let draft = match experiment {
+        Some(e) => draft
+            .subject(format!("experiment:{}", e.id))
+            .field("scope", "experiment")
+            .field("experiment", e.name.clone()),
+        None => draft.subject("schema:project").field("scope", "project"),
+    };
+    draft
+        .field("old", schema_text(old))
+        .field("old.scope", old_scope)
+        .field("old.digest", schema_digest(old))
+        .field("new", schema_text(new))
+        .field("new.digest", schema_digest(new))
+        .field("enforcement", enforcement_text(new.enforcement))
+}
+
+/// A run that falls short of its schema: every violated field, which schema was in force (the
+/// project's, or the experiment's own overriding it) and what became of the run (`outcome`:
+/// `refused` — not created, or, once it ended, kept but unpromotable — or `incomplete`). The
+/// caller names the experiment as a subject once it is stored (a new one has no id before).
+pub(crate) fn schema_violation(
+    draft: Draft,
+    run: &cairn_model::Run,
+    experiment: &Experiment,
+    own_schema: bool,
+    schema: &RunSchema,
+    violations: &[SchemaViolation],
+    stage: &str,
+) -> Draft {
+    let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    let mut fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+    fields.dedup();
+    let outcome = match schema.enforcement {
+        Enforcement::Refuse => "refused",
+        Enforcement::MarkIncomplete => "incomplete",
+    };
+    draft
+        .subject(format!("run:{}", run.id))
+        .field("run", run.id.to_string())
+        .field("name", run.name.clone())
+        .field("experiment", experiment.name.clone())
+        .field("stage", stage)
+        .field("outcome", outcome)
+        .field(
+            "schema",
+            if own_schema {
+                "experiment (overrides the project's)"
+            } else {
+                "project"
+            },
+        )
+        .field("schema.digest", schema_digest(schema))
+        .field("enforcement", enforcement_text(schema.enforcement))
+        .field("fields", fields.join(", "))
+        .field(
+            "violations",
+            serde_json::to_string(&listed).unwrap_or_default(),
+        )
 }
 
 /// `draft` naming each record it attests: its key, value and BLAKE3 (`record.N`,

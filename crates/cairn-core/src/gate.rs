@@ -249,10 +249,22 @@ impl Stores {
             at_ms: now_ms(),
             device: self.device_id().ok(),
         };
+        // The record is replaced; the policy it held stays readable as history in the event
+        // that attested it (`record.N.value`), which this one names as the previous policy.
+        let previous = self.policy_at(scope)?;
         let draft = self
             .draft(cairn_audit::kind::GATE_POLICY_SET)
             .field("scope", scope.describe())
-            .field("policy_hash", record.policy.hash());
+            .field("policy_hash", record.policy.hash())
+            .field_opt(
+                "previous_policy_hash",
+                previous.as_ref().map(|p| p.policy.hash()),
+            )
+            .field_opt("previous_set_by", previous.as_ref().map(|p| p.user.clone()))
+            .field_opt(
+                "previous_set_ms",
+                previous.as_ref().map(|p| p.at_ms.to_string()),
+            );
         let draft = match &scope.model {
             Some(m) => draft.subject(format!("model:{m}")),
             None => draft,

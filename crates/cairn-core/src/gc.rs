@@ -175,6 +175,7 @@ impl Stores {
         };
         // (blob, the path it is purged as)
         let mut doomed: Vec<(BlobHash, String)> = Vec::new();
+        let mut rebind = None;
         match view.artifacts.get(path) {
             Some(r) if r.kind == ArtifactKind::File => doomed.push((r.hash, path.to_owned())),
             Some(r) => {
@@ -218,19 +219,28 @@ impl Stores {
                         },
                     )
                 };
-                self.catalog_mut().update_run(run, &[edit])?;
-                tracing::debug!(dir = root, old = %r.hash, "rebound a directory without the purged file");
+                tracing::debug!(dir = root, old = %r.hash, "rebinding a directory without the purged file");
+                rebind = Some(edit);
                 doomed.push((entry.hash, path.to_owned()));
             }
+        }
+        let mut seen = BTreeSet::new();
+        doomed.retain(|(blob, _)| seen.insert(*blob));
+        // Signed before anything is erased: who purged what, from which run, and why.
+        self.record_event(purge_event(
+            self.draft(cairn_audit::kind::ARTIFACT_PURGED),
+            run,
+            path,
+            reason,
+            &doomed,
+        ))?;
+        if let Some(edit) = rebind {
+            self.catalog_mut().update_run(run, &[edit])?;
         }
         let key = self.device_key()?;
         let user = self.user().to_owned();
         let at = now_ms();
-        let mut seen = BTreeSet::new();
         for (blob, as_path) in doomed {
-            if !seen.insert(blob) {
-                continue;
-            }
             let (_, erased) = purge::purge(
                 self.catalog_mut(),
                 &store,
@@ -248,6 +258,44 @@ impl Stores {
         report.unbound.dedup();
         Ok(report)
     }
+}
+
+/// Blobs an `artifact.purged` event lists one by one (`blob.N`: `hash path`); a directory
+/// with more is listed by count and the BLAKE3 of the whole list.
+const PURGE_LISTED: usize = 100;
+/// Blobs it names as subjects (an event holds at most `cairn_audit::event::MAX_SUBJECTS`).
+const PURGE_SUBJECTS: usize = 32;
+
+/// The event of a purge: the run, the path, the reason, every blob erased (the first ones as
+/// `blob:<hash>` subjects too, so the store finds a blob's purge by its hash).
+fn purge_event(
+    draft: cairn_audit::Draft,
+    run: RunId,
+    path: &str,
+    reason: &str,
+    doomed: &[(BlobHash, String)],
+) -> cairn_audit::Draft {
+    let all: Vec<String> = doomed
+        .iter()
+        .map(|(h, p)| format!("{} {p}", h.to_hex()))
+        .collect();
+    let mut draft = draft
+        .subject(format!("run:{run}"))
+        .field("run", run.to_string())
+        .field("path", path)
+        .field("reason", reason)
+        .field("blobs", doomed.len().to_string())
+        .field(
+            "blobs.digest",
+            blake3::hash(all.join("\n").as_bytes()).to_hex().to_string(),
+        );
+    for (i, line) in all.iter().take(PURGE_LISTED).enumerate() {
+        draft = draft.field(&format!("blob.{i}"), line.clone());
+    }
+    for (h, _) in doomed.iter().take(PURGE_SUBJECTS) {
+        draft = draft.subject(format!("blob:{}", h.to_hex()));
+    }
+    draft
 }
 
 #[cfg(test)]

@@ -493,6 +493,27 @@ impl Stores {
             edits.push(RunEdit::Dataset(key, snap));
         }
         if !edits.is_empty() {
+            // Where the run's data came from, signed before it is recorded (MLflow clients send
+            // datasets after creating the run, so `run.created` does not hold them).
+            let logged: Vec<(&str, &DatasetSnapshot)> = edits
+                .iter()
+                .filter_map(|e| match e {
+                    RunEdit::Dataset(role, snap) => Some((role.as_str(), snap)),
+                    _ => None,
+                })
+                .collect();
+            // 32 to an event keeps each well inside an event's bounds.
+            let drafts = logged
+                .chunks(32)
+                .map(|some| {
+                    crate::audit::datasets_logged(
+                        self.draft(cairn_audit::kind::DATASETS_LOGGED),
+                        id,
+                        some,
+                    )
+                })
+                .collect();
+            self.record_events(drafts)?;
             self.catalog_mut().update_run(id, &edits)?;
         }
         Ok(())

@@ -449,10 +449,33 @@ impl Stores {
         experiment: Option<ExperimentId>,
         schema: RunSchema,
     ) -> Result<(), Error> {
+        let project = self.catalog.project_schema()?;
         match experiment {
-            None => Ok(self.catalog.set_project_schema(&schema)?),
+            None => {
+                let draft = crate::audit::schema_set(
+                    self.draft(cairn_audit::kind::SCHEMA_SET),
+                    None,
+                    &project,
+                    "project",
+                    &schema,
+                );
+                self.record_event(draft)?;
+                Ok(self.catalog.set_project_schema(&schema)?)
+            }
             Some(id) => {
                 let mut exp = self.experiment_by_id(id)?;
+                let (old, old_scope) = match &exp.schema {
+                    Some(s) => (s.clone(), "experiment"),
+                    None => (project, "project"),
+                };
+                let draft = crate::audit::schema_set(
+                    self.draft(cairn_audit::kind::SCHEMA_SET),
+                    Some(&exp),
+                    &old,
+                    old_scope,
+                    &schema,
+                );
+                self.record_event(draft)?;
                 exp.schema = Some(schema);
                 self.update_experiment(&exp)
             }
@@ -490,25 +513,62 @@ impl Stores {
         Ok(run)
     }
 
-    /// Refuses a run its schema refuses: one lacking required fields when the schema says
-    /// refuse, with every missing field named. (What a kept run lacks is its compliance, which
-    /// the catalog projects from the run and its schema.)
-    fn refuse_incomplete(&mut self, run: &Run, experiment: &Experiment) -> Result<(), Error> {
-        let schema = match &experiment.schema {
-            Some(s) => s.clone(),
-            None => self.catalog.project_schema()?,
+    /// Judges `run` against its schema (the experiment's own, else the project's) at `stage`
+    /// (`created`, `imported`, `ended`): `None` when it conforms, else the signed
+    /// `run.schema_violation` event to record, naming every violated field, the schema in force
+    /// and the outcome, with the violations and whether the schema refuses them.
+    fn schema_verdict(
+        &mut self,
+        run: &Run,
+        experiment: &Experiment,
+        stage: &str,
+    ) -> Result<Option<(cairn_audit::Draft, Vec<cairn_model::SchemaViolation>, bool)>, Error> {
+        let (schema, own) = match &experiment.schema {
+            Some(s) => (s.clone(), true),
+            None => (self.catalog.project_schema()?, false),
         };
-        if schema.enforcement != Enforcement::Refuse {
-            return Ok(());
-        }
         let violations = schema.check(run);
         if violations.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        Err(Error::Schema {
-            experiment: experiment.name.clone(),
+        let draft = crate::audit::schema_violation(
+            self.draft(cairn_audit::kind::SCHEMA_VIOLATION),
+            run,
+            experiment,
+            own,
+            &schema,
+            &violations,
+            stage,
+        );
+        Ok(Some((
+            draft,
             violations,
-        })
+            schema.enforcement == Enforcement::Refuse,
+        )))
+    }
+
+    /// Refuses a run its schema refuses: one lacking required fields when the schema says
+    /// refuse, with every missing field named (the refusal is itself a signed event: who tried
+    /// to record what). A kept run that lacks fields gives the violation event to record with
+    /// it. (What a kept run lacks is its compliance, which the catalog projects from the run
+    /// and its schema.)
+    fn refuse_incomplete(
+        &mut self,
+        run: &Run,
+        experiment: &Experiment,
+        stage: &str,
+    ) -> Result<Option<cairn_audit::Draft>, Error> {
+        match self.schema_verdict(run, experiment, stage)? {
+            None => Ok(None),
+            Some((draft, violations, true)) => {
+                self.record_event(draft)?;
+                Err(Error::Schema {
+                    experiment: experiment.name.clone(),
+                    violations,
+                })
+            }
+            Some((draft, _, false)) => Ok(Some(draft)),
+        }
     }
 
     /// Starts a run: checks its schema (unless the caller defers the check to the run's end),
@@ -541,17 +601,22 @@ impl Stores {
             self.run_record(parent)?;
         }
         let mut run = self.build_run(new, &exp)?;
-        if !defer {
-            self.refuse_incomplete(&run, &exp)?;
-        }
+        // A deferred run (MLflow clients send datasets after creating it) is judged when it ends.
+        let violation = if defer {
+            None
+        } else {
+            self.refuse_incomplete(&run, &exp, "created")?
+        };
         let exp = if exists {
             exp
         } else {
             self.create_experiment(&exp.name, None)?
         };
         run.experiment = exp.id;
-        let draft = crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), &run);
-        self.record_event(draft)?;
+        let created = crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), &run);
+        // The violation names the experiment as stored (a new one has its id only now).
+        let violation = violation.map(|d| d.subject(format!("experiment:{}", exp.id)));
+        self.record_events(std::iter::once(created).chain(violation).collect())?;
         self.catalog.create_runs(std::slice::from_ref(&run))?;
         self.run_record(run.id)
     }
@@ -559,17 +624,23 @@ impl Stores {
     /// Records complete runs in bulk (imports and demo data): schema applied to each.
     pub fn import_runs(&mut self, mut runs: Vec<Run>) -> Result<(), Error> {
         let mut exps: HashMap<ExperimentId, Experiment> = HashMap::new();
+        let mut violations = Vec::with_capacity(runs.len());
         for run in &mut runs {
             if let std::collections::hash_map::Entry::Vacant(e) = exps.entry(run.experiment) {
                 e.insert(self.experiment_by_id(run.experiment)?);
             }
             let exp = exps[&run.experiment].clone();
-            self.refuse_incomplete(run, &exp)?;
+            let violation = self.refuse_incomplete(run, &exp, "imported")?;
+            violations.push(violation.map(|d| d.subject(format!("experiment:{}", exp.id))));
         }
-        let drafts = runs
-            .iter()
-            .map(|r| crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), r))
-            .collect();
+        let mut drafts = Vec::with_capacity(runs.len());
+        for (r, violation) in runs.iter().zip(violations) {
+            drafts.push(crate::audit::run_created(
+                self.draft(cairn_audit::kind::RUN_CREATED),
+                r,
+            ));
+            drafts.extend(violation);
+        }
         self.record_events(drafts)?;
         Ok(self.catalog.create_runs(&runs)?)
     }
@@ -680,6 +751,16 @@ impl Stores {
         self.metrics.seal_run(&id.to_string())?;
         self.flush_summaries(id)?;
         self.last_summary_flush.remove(&id);
+        // A run that ends lacking what its schema requires is judged now, with what it logged
+        // meanwhile: signed before the status that makes it final (once per ending).
+        let mut ended = self.run_record(id)?;
+        if !ended.status.is_final() {
+            ended.status = status;
+            let exp = self.experiment_by_id(ended.experiment)?;
+            if let Some((draft, _, _)) = self.schema_verdict(&ended, &exp, "ended")? {
+                self.record_event(draft.subject(format!("experiment:{}", exp.id)))?;
+            }
+        }
         let edits = [RunEdit::Status {
             status,
             end_ms: Some(end_ms.unwrap_or_else(now_ms)),

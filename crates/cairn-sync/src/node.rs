@@ -83,6 +83,8 @@ struct Inner {
     stores: SharedStores,
     endpoint: Endpoint,
     me: String,
+    /// This device's key as it signs audit events (the member it admits through a join).
+    audit_key: cairn_audit::DeviceKey,
     /// Rung when this device's stores changed through a session (so other peers hear of it).
     bell: Notify,
 }
@@ -108,12 +110,14 @@ impl Node {
         secret: SecretKey,
         config: NodeConfig,
     ) -> Result<Node, Error> {
+        let audit_key = cairn_audit::DeviceKey::from_secret(&secret.to_bytes());
         let endpoint = offline_endpoint(secret, config.bind).await?;
         let me = endpoint.id().to_string();
         let inner = Arc::new(Inner {
             stores,
             endpoint: endpoint.clone(),
             me,
+            audit_key,
             bell: Notify::new(),
         });
         let router = Router::builder(endpoint)
@@ -655,39 +659,61 @@ impl ProtocolHandler for JoinProtocol {
             }
         };
         let welcome = {
-            let (peer, me) = (peer.clone(), self.0.me.clone());
+            let (peer, me, key) = (peer.clone(), self.0.me.clone(), self.0.audit_key.clone());
             self.0
                 .stores
                 .run(move |s| {
+                    let max = cairn_audit::event::MAX_TEXT_LEN;
+                    if name.len() > max || email.len() > max {
+                        return Ok(Err(format!(
+                            "a member's name and email are at most {max} bytes each"
+                        )));
+                    }
                     if !s.ledger.take_invite(blake3::hash(&secret).as_bytes())? {
-                        return Ok(None);
+                        return Ok(Err("the invitation is unknown, used or expired".to_owned()));
                     }
                     let team = roster::team(&mut s.catalog)?
                         .map(|t| t.name)
                         .unwrap_or_default();
+                    // The inviter admits the member: its device signs the event, before the
+                    // roster changes.
+                    let by = roster::members(&mut s.catalog)?
+                        .into_iter()
+                        .find(|m| m.id == me)
+                        .map_or_else(|| me.clone(), |m| m.name);
+                    s.audit.append(
+                        &key,
+                        cairn_audit::Draft::new(
+                            &by,
+                            cairn_audit::kind::MEMBER_ADDED,
+                            crate::ledger::now_ms(),
+                        )
+                        .subject(format!("member:{peer}"))
+                        .field("member", name.clone())
+                        .field("device", peer.clone())
+                        .field("email", email.clone())
+                        .field("team", team.clone())
+                        .field("added_by", me.clone())
+                        .field("through", "invitation"),
+                    )?;
                     roster::add(&mut s.catalog, &peer, &name, &email, &me)?;
-                    Ok(Some(team))
+                    Ok(Ok(team))
                 })
                 .await
                 .map_err(AcceptError::from_err)?
         };
-        let Some(team) = welcome else {
-            tracing::info!(
-                peer,
-                "refused a join with an unknown, used or expired invitation"
-            );
-            if link
-                .send(&Msg::Refused(
-                    "the invitation is unknown, used or expired".into(),
-                ))
-                .is_ok()
-            {
-                link.finish().await.ok();
+        let team = match welcome {
+            Ok(team) => team,
+            Err(why) => {
+                tracing::info!(peer, "refused a join: {why}");
+                if link.send(&Msg::Refused(why)).is_ok() {
+                    link.finish().await.ok();
+                }
+                tokio::time::timeout(Duration::from_secs(5), conn.closed())
+                    .await
+                    .ok();
+                return Ok(());
             }
-            tokio::time::timeout(Duration::from_secs(5), conn.closed())
-                .await
-                .ok();
-            return Ok(());
         };
         link.send(&Msg::Welcome { team })
             .map_err(AcceptError::from_err)?;

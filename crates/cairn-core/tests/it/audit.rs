@@ -12,7 +12,7 @@ use cairn_model::{
 use super::registry::register;
 
 /// A run with a dataset, feature set and code commit, evaluated on `val`, holding a model.
-fn lineage_run(ws: &Workspace, acc: f64) -> RunId {
+pub(crate) fn lineage_run(ws: &Workspace, acc: f64) -> RunId {
     let mut lineage = Lineage::default();
     lineage.datasets.insert(
         "train".into(),

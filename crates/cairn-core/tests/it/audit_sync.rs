@@ -189,3 +189,61 @@ fn tampering_on_one_peer_is_reported_by_the_others() {
         }
     });
 }
+
+#[test]
+fn a_member_admitted_through_an_invitation_is_signed_by_the_inviter() {
+    let dir = tempfile::tempdir().unwrap();
+    let ada = peer(&dir, "ada", "ada");
+    let bo = peer(&dir, "bo", "bo");
+    let rt = runtime();
+    rt.block_on(async {
+        ada.team_create("lab", "ada@example.org").unwrap();
+        let ada_node = ada.start_sync_node(NodeConfig::default()).await.unwrap();
+        let bo_node = bo.start_sync_node(NodeConfig::default()).await.unwrap();
+        let ticket = ada
+            .team_invite(&ada_node.bound(), Duration::from_secs(60))
+            .unwrap();
+        let ticket = parse_ticket(&ticket).unwrap();
+        // A name no event could hold is refused, naming why, and the invitation stays usable.
+        let e = bo_node
+            .join(&ticket, &"b".repeat(2000), "")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 1024 bytes"), "{e}");
+        bo_node.join(&ticket, "bo", "bo@example.org").await.unwrap();
+
+        let (ada_id, bo_id) = (ada.device_id().unwrap(), bo.device_id().unwrap());
+        let added: Vec<Event> = chain_of(&ada, &ada_id)
+            .into_iter()
+            .filter(|e| e.kind == "member.added")
+            .collect();
+        assert_eq!(added.len(), 1, "{added:?}");
+        let e = &added[0];
+        assert_eq!(
+            (e.member.as_str(), e.device.as_str()),
+            ("ada", ada_id.as_str())
+        );
+        assert_eq!(e.subjects, [format!("member:{bo_id}")]);
+        assert_eq!(e.field("member"), Some("bo"));
+        assert_eq!(e.field("device"), Some(bo_id.as_str()));
+        assert_eq!(e.field("email"), Some("bo@example.org"));
+        assert_eq!(e.field("team"), Some("lab"));
+        assert_eq!(e.field("added_by"), Some(ada_id.as_str()));
+        // The event precedes the roster entry it attests, and came to bo with the join.
+        let member = ada
+            .team_members()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == bo_id)
+            .unwrap();
+        assert!(e.at_ms <= member.added_ms);
+        assert_eq!(chain_of(&bo, &ada_id), chain_of(&ada, &ada_id));
+        for ws in [&ada, &bo] {
+            let v = ws.audit_verify().unwrap();
+            assert!(v.ok, "{v:?}");
+        }
+        for n in [ada_node, bo_node] {
+            n.shutdown().await;
+        }
+    });
+}

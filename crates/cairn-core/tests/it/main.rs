@@ -3,6 +3,7 @@
 
 mod api;
 mod audit;
+mod audit_events;
 mod audit_sync;
 mod concurrency;
 mod cost;
