@@ -56,7 +56,7 @@ pub use gate::{
     GateView, MAX_GATE_RECORDS, ModelRef, SetGate, VersionAction, verify_approval,
 };
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
-pub use lineage::LineageRequest;
+pub use lineage::{LineageRequest, this_machine};
 pub use logged_models::{
     LoggedModelSearch, LoggedModelView, MAX_MODEL_ENTRIES, MAX_MODEL_PAGE, ModelArtifactUpload,
     ModelMetricValue, ModelOrderKey, ModelSource, NewLoggedModel, RunModel, RunModelLink,

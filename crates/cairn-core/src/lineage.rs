@@ -37,6 +37,14 @@ pub struct LineageRequest {
     pub container_image: Option<String>,
 }
 
+/// This machine's profile (host, OS, CPU, memory, container, GPUs), probed once per process:
+/// what `cairn serve` records for runs that MLflow clients on the same machine create, so they
+/// are costed like runs started here. The first call may take a few seconds (`nvidia-smi`).
+pub fn this_machine() -> cairn_model::InfraProfile {
+    static PROFILE: std::sync::OnceLock<cairn_model::InfraProfile> = std::sync::OnceLock::new();
+    PROFILE.get_or_init(cairn_probe::infra_profile).clone()
+}
+
 fn is_uri(target: &str) -> bool {
     target.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty()

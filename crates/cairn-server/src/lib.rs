@@ -16,6 +16,7 @@
 mod api;
 mod limits;
 mod mlflow;
+mod origin;
 mod security;
 mod stream;
 mod ui;
@@ -294,6 +295,9 @@ impl Server {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout);
+        // Probed now, off the loop, so the first run an MLflow client creates does not wait
+        // for `nvidia-smi`.
+        tokio::task::spawn_blocking(cairn_core::this_machine);
         let app = router_with(self.ws, &self.config, self.limits);
         let service = hyper_util::service::TowerToHyperService::new(app);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -314,7 +318,24 @@ impl Server {
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
-            let conn = http.serve_connection(TokioIo::new(stream), service.clone());
+            // Each request learns both ends of its connection (see `origin.rs`).
+            let local = match stream.local_addr() {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection closed before it was served");
+                    continue;
+                }
+            };
+            let ends = origin::Peer {
+                remote: peer,
+                local,
+            };
+            let per_conn = service.clone();
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut().insert(ends);
+                hyper::service::Service::call(&per_conn, req)
+            });
+            let conn = http.serve_connection(TokioIo::new(stream), service);
             let watched = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = watched.await {

@@ -164,7 +164,11 @@ impl RunPricing {
             note: None,
         };
         let Some(infra) = infra else {
-            p.note = Some("no machine profile: the run does not say what it ran on".into());
+            p.note = Some(
+                "no machine profile: the run does not say what it ran on (as when an MLflow \
+                 client logs it from a machine other than the server's)"
+                    .into(),
+            );
             return p;
         };
         if let Some(own) = infra.hourly_price_usd {

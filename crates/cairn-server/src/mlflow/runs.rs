@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::IntoResponse;
 use cairn_core::{Lifecycle, LogBatch, NewRun, Workspace};
-use cairn_model::{ExperimentId, Run};
+use cairn_model::{ExperimentId, Lineage, Run};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,6 +18,7 @@ use super::{
     with_run, write_run,
 };
 use crate::AppState;
+use crate::origin::FromThisMachine;
 
 /// How MLflow knows experiments (id, artifact location), looked up once per request.
 #[derive(Default)]
@@ -59,10 +60,21 @@ pub(crate) struct CreateRun {
     tags: Vec<KeyValue>,
 }
 
-pub(crate) async fn create(State(st): State<AppState>, JsonBody(b): JsonBody) -> Reply {
+/// Creates a run. A client on the server's machine (see `origin.rs`) gets the machine's profile
+/// recorded as the run's, so the run is costed from it; another gets none, and its run is
+/// unpriced.
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    FromThisMachine(here): FromThisMachine,
+    JsonBody(b): JsonBody,
+) -> Reply {
     let req: CreateRun = parse(b).await?;
     let v = st
         .write(move |ws| {
+            let lineage = Lineage {
+                infra: here.then(cairn_core::this_machine),
+                ..Lineage::default()
+            };
             let exp = ws.experiment_by_mlflow_id(req.experiment_id.as_deref().unwrap_or("0"))?;
             let run = ws.start_run(NewRun {
                 experiment: Some(exp.id),
@@ -73,6 +85,7 @@ pub(crate) async fn create(State(st): State<AppState>, JsonBody(b): JsonBody) ->
                 // MLflow clients log datasets after creating the run: the schema has its say
                 // when the run ends.
                 defer_schema: true,
+                lineage,
                 ..Default::default()
             })?;
             Ok(dto::run(&run, &super::experiments::exp_ref(ws, &exp)?))

@@ -8,6 +8,7 @@
 
 mod api_v1;
 mod artifacts;
+mod cost;
 mod csrf;
 mod gates;
 mod http;
