@@ -320,6 +320,57 @@ test("the cost dashboard shows each experiment's spend, its charts, and a crosse
   execFileSync(cairn, ["--workspace", workspace, "--user", "alice", "cost", "budget", "rm", top.key], { stdio: "ignore" });
 });
 
+test("a price set on the dashboard costs a run logged through MLflow on this machine, and a budget set below its spend raises the banner", async () => {
+  // Half an hour, logged as the MLflow client logs a run from the server's machine: the server
+  // records its own machine's profile for it, which no price names yet.
+  const t0 = Date.UTC(2026, 0, 5, 9, 0);
+  const mlflow = async (path, body) => {
+    const res = await fetch(base + "/api/2.0/mlflow/" + path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const text = await res.text();
+    assert.equal(res.status, 200, `${path}: ${text}`);
+    return JSON.parse(text);
+  };
+  const id = (await mlflow("runs/create", { experiment_id: "0", run_name: "priced-here", start_time: t0 })).run.info.run_id;
+  await mlflow("runs/update", { run_id: id, status: "FINISHED", end_time: t0 + 30 * 60 * 1000 });
+  const run = await apiGet(`/api/v1/runs/${id}`);
+  const host = run.lineage.infra.host;
+  assert.ok(host, "the run carries the serving machine's profile");
+  const panel = page.getByTestId("run-cost");
+  await page.goto(`${base}/#/run/${id}`);
+  await panel.waitFor();
+  assert.match(await panel.innerText(), /unpriced/);
+
+  await page.goto(base + "/#/cost");
+  await page.getByTestId("prices").waitFor();
+  await page.getByTestId("price-target").fill(host);
+  await page.getByTestId("price-usd").fill("7.20");
+  await page.getByTestId("price-per").selectOption("hour");
+  await page.getByTestId("price-from").fill("always");
+  await page.getByTestId("set-price").click();
+  const row = page.getByTestId("price-list").locator(`tr[data-target="${host}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /\$7\.20 \/ hour/);
+
+  await page.goto(`${base}/#/run/${id}`);
+  await page.waitForFunction(() => /\$3\.60/.test(document.querySelector("[data-testid=run-cost]")?.textContent ?? ""));
+  assert.doesNotMatch(await panel.innerText(), /unpriced/);
+
+  // A budget of a dollar over all time for the run's experiment, which has spent more.
+  const family = `exp:${run.experiment_name}`;
+  await page.goto(base + "/#/cost");
+  await page.getByTestId("budgets").waitFor();
+  assert.equal(await page.getByTestId("over-budget").count(), 0);
+  await page.getByTestId("budget-family").fill(family);
+  await page.getByTestId("budget-usd").fill("1");
+  await page.getByTestId("budget-period").selectOption("total");
+  await page.getByTestId("set-budget").click();
+  await page.getByTestId("over-budget").waitFor();
+  assert.match(await page.getByTestId("over-budget").innerText(), new RegExp(`${family} spent \\$[\\d.,]+ of its total budget of \\$1\\.00`));
+  await page.screenshot({ path: join(shots, "6b-cost-settings.png"), fullPage: true });
+  await page.getByTestId("budget-list").locator(`tr[data-family="${family}"]`).getByTestId("lift-budget").click();
+  await page.getByTestId("over-budget").waitFor({ state: "detached" });
+});
+
 test("a promotion the gate refuses lists every failed check; once the gate is lifted it moves the alias", async () => {
   const run = (await apiGet("/api/v1/runs?limit=1")).runs[0].id;
   const file = join(workspace, "..", `weights-${Date.now()}.bin`);

@@ -1,10 +1,13 @@
 // The cost dashboard: per line of work (experiment, owner, GPU, tag, saved view) what it spent,
 // how much of that paid for idle GPUs, and how much model improvement each dollar bought. The
 // charts are cairn-charts' (spend over time stacked by family, a family's cost-vs-metric
-// frontier); crossed budgets show as a banner.
+// frontier); crossed budgets show as a banner. The price table and the budgets are edited here
+// too (`CostSettings`): a change reloads the figures, so a price moves the spend and a budget set
+// below it raises the banner.
 
 import { useEffect, useState } from "preact/hooks";
 
+import { Budgets, PriceTable } from "../components/CostSettings";
 import { overBudget, share, usd } from "../cost";
 import { metric, shortId } from "../format";
 import { api, theme } from "../state";
@@ -19,6 +22,9 @@ export function Cost() {
   const [family, setFamily] = useState("");
   const [view, setView] = useState<CostDashboard | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Bumped when a price or budget changes: the figures are asked for again.
+  const [edits, setEdits] = useState(0);
+  const edited = () => setEdits((n) => n + 1);
 
   useEffect(() => {
     let live = true;
@@ -33,7 +39,7 @@ export function Cost() {
     return () => {
       live = false;
     };
-  }, [by, every, metricKey, family, theme.value]);
+  }, [by, every, metricKey, family, theme.value, edits]);
 
   const r = view?.report;
   const banner = r ? overBudget(r) : [];
@@ -130,6 +136,8 @@ export function Cost() {
           {r.problems.length > 0 && <section class="card"><h2>Left out</h2>{r.problems.map((p) => <div class="dim" key={p}>{p}</div>)}</section>}
         </>
       )}
+      <PriceTable onChange={edited} />
+      <Budgets families={r ? r.families.map((f) => f.key) : []} onChange={edited} />
     </div>
   );
 }
