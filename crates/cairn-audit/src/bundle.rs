@@ -241,7 +241,7 @@ fn each_event(
                 n += 1;
             }
             match slice.last() {
-                Some(last) if slice.len() == SLICE => from = last.seq + 1,
+                Some(last) if slice.len() == SLICE => from = last.seq.saturating_add(1),
                 _ => break,
             }
         }
@@ -283,15 +283,19 @@ impl BundleCheck {
 /// Verifies a JSONL or HTML bundle: the exporter's seal, then every chain against the roster it
 /// carries. A file that is not a bundle is an error naming the line that is wrong.
 pub fn verify_bundle(path: &Path) -> Result<BundleCheck, Error> {
-    let bad = |why: String| Error::Bundle {
-        path: path.to_owned(),
-        why,
-    };
     let file = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    verify_bundle_from(std::io::BufReader::with_capacity(1 << 20, file), path)
+}
+
+/// [`verify_bundle`] over a bundle's bytes from `reader`; `path` names it in errors.
+pub fn verify_bundle_from(mut reader: impl BufRead, path: &Path) -> Result<BundleCheck, Error> {
+    let bad = |why: String| Error::Bundle {
+        path: path.to_owned(),
+        why,
+    };
     let mut first = Vec::new();
     read_line(&mut reader, &mut first).map_err(&bad)?;
     let html = first.starts_with(b"<!doctype html") || first.starts_with(b"<!DOCTYPE html");

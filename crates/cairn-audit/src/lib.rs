@@ -51,7 +51,7 @@ pub fn verify_store(store: &AuditStore, roster: Option<&[Signer]>) -> Result<Ver
                 loop {
                     let slice = store.chain(&device, from, SLICE)?;
                     let next = match slice.last() {
-                        Some(last) if slice.len() == SLICE => Some(last.seq + 1),
+                        Some(last) if slice.len() == SLICE => Some(last.seq.saturating_add(1)),
                         _ => None,
                     };
                     if tx.send(slice).is_err() {

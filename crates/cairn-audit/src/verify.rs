@@ -337,7 +337,7 @@ impl Verifier {
                     ));
                 }
                 if e.seq >= st.next {
-                    st.next = e.seq + 1;
+                    st.next = e.seq.saturating_add(1);
                 }
                 st.last_hash = c.hash;
             }

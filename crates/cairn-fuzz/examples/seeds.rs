@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run -p cairn-fuzz --example seeds -- fuzz/corpus
+//! cargo run -p cairn-fuzz --example seeds -- fuzz/corpus audit   # the audit targets' only
 //! ```
 //!
 //! The text targets' seeds (queries, MLflow bodies, CSV, nvidia-smi captures) were taken from
@@ -29,6 +30,10 @@ async fn main() -> Result<()> {
         .context("usage: seeds CORPUS_DIR (fuzz/corpus)")?;
     let out = Path::new(&out);
     let work = tempfile::tempdir()?;
+    audit_seeds(out, work.path())?;
+    if std::env::args().nth(2).as_deref() == Some("audit") {
+        return Ok(());
+    }
 
     // A workspace with some of everything a peer sends: demo runs (params, tags, lineage,
     // metrics sealed when the runs ended), a file and a directory artifact.
@@ -282,5 +287,64 @@ fn write(out: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("seed-{name}"));
     std::fs::write(&path, bytes).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
+/// The audit targets' seeds: a workspace whose model version went through registration, an
+/// approval-free promotion and a deployment, exported as a JSONL and an HTML bundle
+/// (`audit_bundle`), and its chain as the rows of an `audit.db` (`audit_store`).
+fn audit_seeds(out: &Path, work: &Path) -> Result<()> {
+    let ws = Workspace::create(&work.join("audited"), "alice")?;
+    let run = ws.start_run(NewRun {
+        name: Some("trained".into()),
+        ..Default::default()
+    })?;
+    ws.add_artifact_reader(run.id, "model/weights.bin", &mut &b"weights"[..])?;
+    ws.create_registered_model("churn", None, Default::default())?;
+    ws.create_model_version(
+        "churn",
+        &format!("runs:/{}/model", run.id),
+        Some(run.id),
+        None,
+        Default::default(),
+    )?;
+    ws.promote("churn", 1, "champion", Some("best on val"))?;
+    ws.deploy(
+        "churn",
+        None,
+        Some("champion"),
+        "prod-eu",
+        "beats the baseline",
+    )?;
+    for (format, name) in [
+        (cairn_core::audit::AuditFormat::Jsonl, "jsonl"),
+        (cairn_core::audit::AuditFormat::Html, "html"),
+    ] {
+        let file = work.join(format!("bundle.{name}"));
+        ws.audit_export(format, &file)?;
+        write(out, "audit_bundle", name, &std::fs::read(&file)?)?;
+    }
+    let store = cairn_audit::AuditStore::open(&work.join("audited/audit.db"))?;
+    let mut rows = String::new();
+    for device in store.devices()? {
+        for e in store.chain(&device, 0, 1_000)? {
+            let cols = [
+                e.device.clone(),
+                e.seq.to_string(),
+                e.prev.clone(),
+                e.at_ms.to_string(),
+                e.member.clone(),
+                e.kind.clone(),
+                serde_json::to_string(&e.subjects)?,
+                serde_json::to_string(&e.fields)?,
+                e.signature.clone(),
+            ];
+            // Tabs and newlines inside a value would split it (JSON escapes them anyway).
+            let cols: Vec<String> = cols.iter().map(|c| c.replace(['\t', '\n'], " ")).collect();
+            rows.push_str(&cols.join("\t"));
+            rows.push('\n');
+        }
+    }
+    write(out, "audit_store", "chain", rows.as_bytes())?;
     Ok(())
 }

@@ -44,6 +44,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("metric_chunk", metric_chunk),
     ("otlp", otlp),
     ("eval_file", eval_file),
+    ("audit_bundle", audit_bundle),
+    ("audit_store", audit_store),
 ];
 
 /// The body of target `name`.
@@ -607,4 +609,130 @@ pub fn eval_file(data: &[u8]) {
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }
+}
+
+/// The name [`audit_bundle`] reads its input as: every refusal names it.
+pub const BUNDLE_NAME: &str = "fuzzed-bundle.jsonl";
+
+/// An audit bundle as `cairn audit verify --bundle FILE` reads it (JSONL, or HTML with the
+/// JSONL embedded, from a machine with no workspace): it is checked, or refused with an error
+/// naming the file and what is wrong in it. A check that passes holds only signed, linked
+/// events; its counts agree with its findings.
+pub fn audit_bundle(data: &[u8]) {
+    let name = std::path::Path::new(BUNDLE_NAME);
+    match cairn_audit::bundle::verify_bundle_from(data, name) {
+        Ok(check) => {
+            assert_eq!(check.header.format, cairn_audit::bundle::BUNDLE_FORMAT);
+            let r = &check.report;
+            assert!(r.roster_checked);
+            assert_eq!(r.ok(), r.findings.is_empty(), "{:?}", r.counts);
+            let counted: u64 = r.counts.values().sum();
+            assert!(counted >= r.findings.len() as u64, "{:?}", r.counts);
+            let in_chains: u64 = r.chains.iter().map(|c| c.events).sum();
+            assert_eq!(in_chains, r.events);
+            if let Err(why) = &check.sealed {
+                assert!(!why.is_empty());
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(BUNDLE_NAME) && text.len() > BUNDLE_NAME.len() + 16,
+                "an unclear refusal: {text}"
+            );
+        }
+    }
+}
+
+/// The columns of a stored event, in [`audit_store`]'s input order.
+const EVENT_COLUMNS: [&str; 9] = [
+    "device",
+    "seq",
+    "prev",
+    "at_ms",
+    "member",
+    "kind",
+    "subjects",
+    "fields",
+    "signature",
+];
+
+/// An `audit.db` someone edited (what `cairn audit verify` must stand up to): each input line is
+/// one stored event, its columns separated by tabs in [`EVENT_COLUMNS`] order (`seq` and
+/// `at_ms` stored as integers when they parse, as text otherwise; `subjects` and `fields` as
+/// the JSON the store keeps). Every reader of the store — verification, the log, a subject's
+/// events, a chain, the marks sync compares — answers or fails with an error, and what the
+/// batched verification passes verifies one by one too.
+pub fn audit_store(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("audit.db");
+    let mut store = AuditStore::open(&path).expect("an audit store");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("the same database");
+        let text = String::from_utf8_lossy(data);
+        for line in text.lines().take(64) {
+            let mut cols: Vec<&str> = line.splitn(EVENT_COLUMNS.len(), '\t').collect();
+            cols.resize(EVENT_COLUMNS.len(), "");
+            let int = |t: &str| match t.parse::<i64>() {
+                Ok(n) => rusqlite::types::Value::Integer(n),
+                Err(_) => rusqlite::types::Value::Text(t.to_owned()),
+            };
+            let text = |t: &str| rusqlite::types::Value::Text(t.to_owned());
+            let row = [
+                text(cols[0]),
+                int(cols[1]),
+                text(""),
+                text(cols[2]),
+                int(cols[3]),
+                text(cols[4]),
+                text(cols[5]),
+                text(cols[6]),
+                text(cols[7]),
+                text(cols[8]),
+            ];
+            // A row SQLite refuses (a repeated key) is no edit anyone could make.
+            conn.execute(
+                "INSERT OR IGNORE INTO events (device, seq, hash, prev, at_ms, member, kind, \
+                 subjects, fields, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                rusqlite::params_from_iter(row),
+            )
+            .expect("a row of the events table");
+            conn.execute(
+                "INSERT OR IGNORE INTO subjects (subject, at_ms, device, seq) \
+                 SELECT value, e.at_ms, e.device, e.seq FROM events e, json_each(e.subjects) \
+                 WHERE e.device = ?1 AND json_valid(e.subjects)",
+                [cols[0]],
+            )
+            .ok();
+        }
+    }
+    // Batch verification and one-by-one checks agree: a store that verifies holds only events
+    // whose own signatures verify.
+    if let Ok(v) = cairn_audit::verify_store(&store, None) {
+        let report = v.finish();
+        assert_eq!(
+            report.ok(),
+            report.findings.is_empty(),
+            "{:?}",
+            report.counts
+        );
+        if report.ok()
+            && let Ok(devices) = store.devices()
+        {
+            for d in devices {
+                for e in store.chain(&d, 0, 1_000).unwrap_or_default() {
+                    assert!(e.verify_signature().is_ok(), "verified, yet: {e:?}");
+                }
+            }
+        }
+    }
+    store.log(&cairn_audit::Query::default()).ok();
+    store.about("run:x", 100).ok();
+    store.marks().ok();
+    store.conflicts().ok();
+    // What sync would then append or accept still works or fails cleanly.
+    let key = cairn_audit::DeviceKey::from_secret(&[7; 32]);
+    store
+        .append(&key, cairn_audit::Draft::new("fuzz", "fuzz.appended", 0))
+        .ok();
 }

@@ -87,6 +87,8 @@ replay_tests!(
     metric_chunk,
     otlp,
     eval_file,
+    audit_bundle,
+    audit_store,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.

@@ -1,0 +1,4 @@
+//! `audit_store`: see `cairn_fuzz::audit_store`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cairn_fuzz::audit_store(data));
