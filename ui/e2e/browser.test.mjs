@@ -401,6 +401,55 @@ test("a promotion the gate refuses lists every failed check; once the gate is li
   rmSync(file, { force: true });
 });
 
+test("a deployment recorded through the registry page shows on the version's trail, as the trail API gives it", async () => {
+  // After the promotion above: churn@champion is version 1.
+  await page.goto(base + "/#/models");
+  await page.getByRole("link", { name: "churn" }).click();
+  await page.getByTestId("deployments").waitFor();
+  assert.equal(await page.getByTestId("deploy-what").inputValue(), "@champion");
+  await page.getByTestId("deploy-target").fill("prod-eu");
+  const rationale = "beats the rules baseline on every slice";
+  await page.getByTestId("deploy-rationale").fill(rationale);
+  await page.getByTestId("deploy").click();
+  await page.getByTestId("deployment-list").waitFor();
+  const row = await page.getByTestId("deployment-list").locator("tbody tr").first().locator("td").allInnerTexts();
+  assert.match(row[1], /^1\s*@champion$/);
+  assert.deepEqual([row[2], row[4]].map((t) => t.trim()), ["prod-eu", rationale]);
+  assert.match(row[3], /^alice/);
+  const recorded = await apiGet("/api/v1/models/churn/deployments");
+  assert.deepEqual(recorded.map((d) => [d.number, d.alias, d.target, d.rationale, d.user]), [[1, "champion", "prod-eu", rationale, "alice"]]);
+
+  await page.getByTestId("trail-1").click();
+  await page.getByTestId("trail").waitFor();
+  const api = await apiGet("/api/v1/models/churn/versions/1/trail");
+  assert.equal(api.verified, true, JSON.stringify(api.findings));
+  assert.match(await page.getByTestId("trail-verdict").innerText(), /verified/);
+  const deployed = api.steps.filter((s) => s.kind === "version.deployed");
+  assert.equal(deployed.length, 1);
+  assert.deepEqual([deployed[0].fields.target, deployed[0].fields.rationale, deployed[0].fields.alias, deployed[0].member], ["prod-eu", rationale, "champion", "alice"]);
+  // The page's Deployments section shows that event: what, where, who and why.
+  const section = page.getByTestId("trail").locator('li[data-section="Deployments"] li.trail-step');
+  assert.equal(await section.count(), 1);
+  const text = await section.first().innerText();
+  assert.match(text, /version 1 \(@champion\) deployed to prod-eu/);
+  assert.match(text, /alice/);
+  assert.equal(await section.first().locator(".why").innerText(), `“${rationale}”`);
+  // Every version step the API lists is on the page, by its chain event, and nothing else is.
+  // (A gate check that moved the alias shows under both "Gate checks" and "Alias moves".)
+  const shown = (inRun) => page.getByTestId("trail").evaluate((el, inRun) => {
+    const steps = [...el.querySelectorAll("li.trail-step")].filter((li) => Boolean(li.closest("li.trail-run")) === inRun);
+    return [...new Set(steps.map((li) => `${li.dataset.step} ${li.querySelector("details > div.dim > code")?.textContent}`))].sort();
+  }, inRun);
+  assert.deepEqual(await shown(false), api.steps.map((s) => `${s.kind} ${s.event}`).sort());
+  // And the version's run and its parents, by id, with their own events (evaluations show apart).
+  const runIds = await page.getByTestId("trail").evaluate((el) => [...el.querySelectorAll("li.trail-run")].map((li) => li.dataset.run));
+  assert.deepEqual(runIds, api.runs.map((r) => r.id));
+  assert.equal(runIds[0], (await apiGet("/api/v1/models/churn")).versions.find((v) => v.version === 1).run);
+  const runSteps = api.runs.flatMap((r) => r.steps).filter((s) => s.kind !== "evaluation.logged");
+  assert.deepEqual(await shown(true), [...new Set(runSteps.map((s) => `${s.kind} ${s.event}`))].sort());
+  await page.screenshot({ path: join(shots, "8-trail-deployed.png"), fullPage: true });
+});
+
 test("a run's traces, logged through OTLP, list as the API lists them and open into their span tree", async () => {
   // A run as the MLflow client creates one, and two traces sent to it as OTLP/JSON the way
   // OpenTelemetry's exporter sends them to MLflow (`/v1/traces`, the run in x-mlflow-run-id).
