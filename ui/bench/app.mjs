@@ -6,8 +6,13 @@
 //            with all charts drawn; the server's RSS.
 //   desktop  the Tauri window under Xvfb (through tauri-driver): launch → first screen, the same
 //            queries, the long run; RSS of the app and its WebKit processes together.
+//   cost     the cost dashboard (issue #16) in Chromium against `cairn serve`: its first paint
+//            (spend chart drawn, the families' table filled) on a fresh page load, measured from
+//            navigation start, and when opened from the catalog; the first load after the server
+//            starts is reported apart (it may cost runs the projection has not caught up with).
 //
-//   node bench/app.mjs [browser] [desktop]        (run from ui/, after `npm run build`)
+//   node bench/app.mjs [browser] [desktop] [cost]   (run from ui/, after `npm run build`;
+//                                                    none named: browser and desktop)
 //
 // Environment: CAIRN_BIN (the `cairn` binary; default target/release/cairn), CAIRN_DESKTOP_BIN
 // (default target/debug/cairn-desktop), BENCH_WS (workspace; created with `cairn demo` when it
@@ -117,15 +122,20 @@ function pidOf(comm) {
   return null;
 }
 
+/** The workspace: a demo of `runs` runs. */
+function prepareDemo() {
+  mkdirSync(dirname(ws), { recursive: true });
+  if (!existsSync(join(ws, "catalog.db"))) {
+    console.log(`creating ${runs} demo runs in ${ws} (minutes at 100k)…`);
+    execFileSync(cairn, ["--workspace", ws, "--user", "alice", "demo", "--runs", String(runs)], { stdio: "inherit" });
+  }
+}
+
 /** The workspace: a demo of `runs` runs plus one run with 10 metrics × `longSteps` steps. */
 function prepare() {
   const marker = join(ws, "bench-long-run");
   if (!existsSync(marker)) {
-    mkdirSync(dirname(ws), { recursive: true });
-    if (!existsSync(join(ws, "catalog.db"))) {
-      console.log(`creating ${runs} demo runs in ${ws} (minutes at 100k)…`);
-      execFileSync(cairn, ["--workspace", ws, "--user", "alice", "demo", "--runs", String(runs)], { stdio: "inherit" });
-    }
+    prepareDemo();
     const id = /[0-9a-f]{32}/.exec(execFileSync(cairn, ["--workspace", ws, "--user", "alice", "run", "start", "--exp", "long-runs", "--name", "long-10x100k"], { encoding: "utf8" }))[0];
     const csv = join(dirname(ws), "long-run.csv");
     const lines = ["step," + Array.from({ length: 10 }, (_, k) => `m${k}`).join(",")];
@@ -205,17 +215,46 @@ const SCROLL_IN_PAGE = `
   go();
 `;
 
+// In the page: open the cost dashboard from wherever the app is; resolve with the milliseconds
+// until its spend chart is drawn and its families' table filled, and a frame painted.
+const OPEN_COST_IN_PAGE = `
+  const [done] = arguments;
+  const t0 = performance.now();
+  location.hash = "#/cost";
+  const poll = () => {
+    const img = document.querySelector('img[data-testid="spend-chart"]');
+    const rows = document.querySelectorAll('[data-testid="cost-table"] tbody tr').length;
+    if (img && img.complete && img.naturalWidth > 0 && rows > 0) requestAnimationFrame(() => done(performance.now() - t0));
+    else setTimeout(poll, 5);
+  };
+  poll();
+`;
+
+// In a page just loaded at #/cost: the same, in milliseconds from the navigation's start (the
+// HTML, the bundle, the API call and the chart all inside the clock).
+const COST_PAINTED_IN_PAGE = `
+  const [done] = arguments;
+  const poll = () => {
+    const img = document.querySelector('img[data-testid="spend-chart"]');
+    const rows = document.querySelectorAll('[data-testid="cost-table"] tbody tr').length;
+    if (img && img.complete && img.naturalWidth > 0 && rows > 0) requestAnimationFrame(() => done(performance.now()));
+    else setTimeout(poll, 5);
+  };
+  poll();
+`;
+
 /** Runs one of the scripts above in a Playwright page, the way WebDriver's execute/async does:
  *  its arguments, then the callback that finishes it. */
 const inPage = (page, src, args) => page.evaluate(([src, args]) => new Promise((done) => new Function(src).apply(null, [...args, done])), [src, args]);
 
-async function browserBench(longRun) {
-  const browser = await chromium.launch({
+const launchBrowser = () =>
+  chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  const t0 = performance.now();
+
+/** `cairn serve` on the workspace, and the address it announced. */
+async function serve() {
   const server = spawn(cairn, ["--workspace", ws, "--user", "alice", "serve", "--port", "0", "--ui-dir", join(repo, "ui/dist")], { stdio: ["ignore", "pipe", "inherit"] });
   const base = await new Promise((ok, fail) => {
     let text = "";
@@ -226,6 +265,14 @@ async function browserBench(longRun) {
     });
     server.on("exit", (code) => fail(new Error(`cairn serve exited with ${code}`)));
   });
+  return { server, base };
+}
+
+async function browserBench(longRun) {
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const t0 = performance.now();
+  const { server, base } = await serve();
   const listening = performance.now() - t0;
   await page.goto(base + "/");
   await page.waitForFunction(() => / runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? "") && document.querySelector(".body .row .cell:nth-child(2)")?.textContent !== "…");
@@ -258,6 +305,41 @@ async function browserBench(longRun) {
   record(`browser: run with 10 metrics × ${longSteps} steps, all charts drawn p50`, o.p50, "ms", { max: Math.round(o.max) });
   record("browser: cairn serve RSS (peak)", statusKb(server.pid, "VmHWM") / 1024, "MiB", { now_mib: Math.round(statusKb(server.pid, "VmRSS") / 1024) });
   await page.screenshot({ path: "/tmp/cairn-bench/app-browser.png" });
+  await browser.close();
+  server.kill("SIGTERM");
+}
+
+async function costBench() {
+  const browser = await launchBrowser();
+  const { server, base } = await serve();
+  const load = async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(base + "/#/cost");
+    const t = await inPage(page, COST_PAINTED_IN_PAGE, []);
+    return { page, t };
+  };
+  const first = await load();
+  record("cost dashboard: first paint, first load after the server started", first.t, "ms");
+  await first.page.screenshot({ path: "/tmp/cairn-bench/app-cost.png", fullPage: true });
+  await first.page.close();
+  const loads = [];
+  for (let i = 0; i < 5; i++) {
+    const { page, t } = await load();
+    loads.push(t);
+    await page.close();
+  }
+  const l = stats(loads);
+  record("cost dashboard: first paint on a fresh page load p50", l.p50, "ms", { max: Math.round(l.max), loads: loads.length });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(base + "/");
+  const opens = [];
+  for (let i = 0; i < 5; i++) {
+    await page.evaluate(() => (location.hash = "#/"));
+    await page.waitForFunction(() => / runs/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+    opens.push(await inPage(page, OPEN_COST_IN_PAGE, []));
+  }
+  const o = stats(opens);
+  record("cost dashboard: opened from the catalog, painted p50", o.p50, "ms", { max: Math.round(o.max), opens: opens.length });
   await browser.close();
   server.kill("SIGTERM");
 }
@@ -327,7 +409,9 @@ async function desktopBench(longRun) {
 }
 
 mkdirSync(dirname(out), { recursive: true });
-const longRun = prepare();
+// The long run only for the parts that open it.
+const longRun = parts.some((p) => p !== "cost") ? prepare() : (prepareDemo(), null);
 if (parts.includes("browser")) await browserBench(longRun);
 if (parts.includes("desktop")) await desktopBench(longRun);
+if (parts.includes("cost")) await costBench();
 process.exit(0);

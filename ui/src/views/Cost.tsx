@@ -136,8 +136,9 @@ export function Cost() {
           {r.problems.length > 0 && <section class="card"><h2>Left out</h2>{r.problems.map((p) => <div class="dim" key={p}>{p}</div>)}</section>}
         </>
       )}
-      <PriceTable onChange={edited} />
-      <Budgets families={r ? r.families.map((f) => f.key) : []} onChange={edited} />
+      {/* After the figures: their requests do not compete with the dashboard's first paint. */}
+      {(r || error) && <PriceTable onChange={edited} />}
+      {(r || error) && <Budgets families={r ? r.families.map((f) => f.key) : []} onChange={edited} />}
     </div>
   );
 }
