@@ -753,10 +753,12 @@ impl Stores {
         self.last_summary_flush.remove(&id);
         // A run that ends lacking what its schema requires is judged now, with what it logged
         // meanwhile: signed before the status that makes it final (once per ending).
+        // (Not when its experiment has not reached this device: nor has the schema to judge by.)
         let mut ended = self.run_record(id)?;
-        if !ended.status.is_final() {
+        if !ended.status.is_final()
+            && let Some(exp) = self.catalog.experiment(ended.experiment)?
+        {
             ended.status = status;
-            let exp = self.experiment_by_id(ended.experiment)?;
             if let Some((draft, _, _)) = self.schema_verdict(&ended, &exp, "ended")? {
                 self.record_event(draft.subject(format!("experiment:{}", exp.id)))?;
             }
