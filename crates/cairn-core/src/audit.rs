@@ -46,7 +46,14 @@ const GOVERNED: &[&str] = &[
     gate_keys::EVALUATION,
     gate_keys::APPROVAL,
     DEPLOY_PREFIX,
+    PROJECT_SCHEMA_KEY,
 ];
+
+/// The team-doc key of the project's run schema (`Catalog::set_project_schema` writes the
+/// schema's JSON there, as `serde_json` prints it). An experiment's own schema lives in its
+/// experiment record, beside fields no event governs: its changes are events, not attested
+/// records.
+const PROJECT_SCHEMA_KEY: &str = "schema";
 
 /// `deploy/<model>/<record id>` → [`Deployment`].
 pub const DEPLOY_PREFIX: &str = "deploy/";
@@ -382,7 +389,14 @@ pub(crate) fn schema_set(
             .subject(format!("experiment:{}", e.id))
             .field("scope", "experiment")
             .field("experiment", e.name.clone()),
-        None => draft.subject("schema:project").field("scope", "project"),
+        // The record the catalog writes, attested like every governed record.
+        None => attesting(
+            draft.subject("schema:project").field("scope", "project"),
+            &[(
+                PROJECT_SCHEMA_KEY.to_owned(),
+                Some(serde_json::to_string(new).unwrap_or_default()),
+            )],
+        ),
     };
     draft
         .field("old", schema_text(old))

@@ -614,8 +614,12 @@ impl Stores {
         };
         run.experiment = exp.id;
         let created = crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), &run);
-        // The violation names the experiment as stored (a new one has its id only now).
-        let violation = violation.map(|d| d.subject(format!("experiment:{}", exp.id)));
+        // The violation names the experiment as stored (a new one has its id only now), and
+        // bears the creation's time: it lists right after it.
+        let violation = violation.map(|mut d| {
+            d.at_ms = created.at_ms;
+            d.subject(format!("experiment:{}", exp.id))
+        });
         self.record_events(std::iter::once(created).chain(violation).collect())?;
         self.catalog.create_runs(std::slice::from_ref(&run))?;
         self.run_record(run.id)
@@ -635,11 +639,13 @@ impl Stores {
         }
         let mut drafts = Vec::with_capacity(runs.len());
         for (r, violation) in runs.iter().zip(violations) {
-            drafts.push(crate::audit::run_created(
-                self.draft(cairn_audit::kind::RUN_CREATED),
-                r,
-            ));
-            drafts.extend(violation);
+            let created = crate::audit::run_created(self.draft(cairn_audit::kind::RUN_CREATED), r);
+            let at_ms = created.at_ms;
+            drafts.push(created);
+            drafts.extend(violation.map(|mut d| {
+                d.at_ms = at_ms;
+                d
+            }));
         }
         self.record_events(drafts)?;
         Ok(self.catalog.create_runs(&runs)?)

@@ -57,7 +57,7 @@ fn schema_changes_and_violations_are_signed_events_naming_the_fields() {
         (e.member.as_str(), e.device.as_str()),
         ("alice", me.as_str())
     );
-    assert_eq!(e.subjects, ["schema:project"]);
+    assert_eq!(e.subjects, ["schema:project", "record:schema"]);
     assert_eq!(field(e, "scope"), "project");
     assert_eq!(
         field(e, "old"),
@@ -289,5 +289,33 @@ fn a_purge_is_signed_before_anything_is_erased() {
         .filter(|k| k != "run.schema_violation")
         .collect();
     assert_eq!(kinds, ["run.created", "artifact.purged", "artifact.purged"]);
+    assert_verifies(&ws);
+}
+
+#[test]
+fn a_raw_edit_of_the_project_schema_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws");
+    {
+        let ws = Workspace::create(&path, "alice").unwrap();
+        ws.set_schema(None, schema(&["owner"], Enforcement::Refuse))
+            .unwrap();
+        let v = ws.audit_verify().unwrap();
+        assert!(v.ok, "{v:?}");
+        assert!(v.records >= 1, "{v:?}");
+    }
+    // Someone relaxes the schema in the catalog directly: no event attests it.
+    {
+        let mut cat = cairn_catalog::Catalog::open(&path.join("catalog.db"), "mallory").unwrap();
+        let relaxed = schema(&["owner"], Enforcement::MarkIncomplete);
+        cat.set_project_schema(&relaxed).unwrap();
+    }
+    let ws = Workspace::open(&path, "alice").unwrap();
+    let v = ws.audit_verify().unwrap();
+    assert_eq!(v.counts.get("unattested change"), Some(&1), "{v:?}");
+    assert_eq!(v.findings[0].subject, "schema", "{v:?}");
+    // Setting it through Cairn is a signed change again.
+    ws.set_schema(None, schema(&["owner"], Enforcement::Refuse))
+        .unwrap();
     assert_verifies(&ws);
 }
