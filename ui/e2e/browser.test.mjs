@@ -147,6 +147,35 @@ test("opening a run shows its lineage, params and charts", async () => {
   await page.screenshot({ path: join(shots, "4-run.png"), fullPage: true });
 });
 
+test("a run's History lists each field change with who made it, as the API reads it", async () => {
+  const first = (await apiGet("/api/v1/search?limit=1&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs[0];
+  // An edit through the MLflow REST API, as a training script would make it.
+  const res = await fetch(`${base}/api/2.0/mlflow/runs/set-tag`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ run_id: first.id, key: "stage", value: "reviewed" }),
+  });
+  assert.equal(res.status, 200, `set-tag: ${res.status}`);
+  const history = await apiGet(`/api/v1/runs/${first.id}/history`);
+  const change = history.find((c) => c.field === "tags.stage");
+  assert.ok(change, `the API lists the tag change: ${JSON.stringify(history.slice(-3))}`);
+  assert.equal(change.new, "reviewed");
+  assert.equal(change.member, "alice");
+  assert.equal(history[0].field, "run");
+  await page.goto(`${base}/#/run/${first.id}`);
+  const table = page.getByTestId("run-changes");
+  await table.waitFor();
+  const rows = table.locator("tbody tr");
+  assert.equal(await rows.count(), history.length, "one row per change");
+  // Newest first: the tag change heads the table, with who and old → new.
+  const top = rows.first();
+  assert.equal(await top.getAttribute("data-field"), "tags.stage");
+  const cells = await top.locator("td").allInnerTexts();
+  assert.match(cells[1], /^alice/);
+  assert.match(cells[3], /→ reviewed/);
+  await page.getByTestId("run-history").screenshot({ path: join(shots, "4b-run-history.png") });
+});
+
 test("a run's evaluation shows its slices, each metric's gap, and the fairness figures the API computed", async () => {
   // Some finished demo runs were evaluated per group (sex=female, sex=male).
   const finished = (await apiGet("/api/v1/search?limit=100&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs;

@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -21,6 +21,7 @@ export const OPERATIONS = [
   { name: "search", method: "GET", path: "/search" },
   { name: "run", method: "GET", path: "/runs/{id}" },
   { name: "run_models", method: "GET", path: "/runs/{id}/models" },
+  { name: "run_history", method: "GET", path: "/runs/{id}/history" },
   { name: "logged_model", method: "GET", path: "/logged-models/{id}" },
   { name: "buckets", method: "GET", path: "/runs/{id}/buckets/{*key}" },
   { name: "artifact_text", method: "GET", path: "/runs/{id}/text/{*path}" },
@@ -79,6 +80,11 @@ export function client(transport: Transport) {
     /** The logged models a run produced (outputs, with their step) or took as input. */
     runModels: (request: RunRef) =>
       transport.call<Array<RunModel>>("run_models", "GET", "/runs/{id}/models", request),
+    /** A run's history: every field a change set or removed, old → new, by whom (the roster's
+     *  name for the device the change names) and when, oldest first. Metric summaries are left
+     *  out (they follow the series). */
+    runHistory: (request: RunRef) =>
+      transport.call<Array<FieldChangeView>>("run_history", "GET", "/runs/{id}/history", request),
     /** A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
      *  its tombstone. */
     loggedModel: (request: LoggedModelRef) =>

@@ -1097,6 +1097,42 @@ export type FeatureSetVersion = {
 };
 
 /**
+ * One field one change set or removed.
+ */
+export type FieldChangeView = {
+  /**
+   * When (ms since the epoch); 0 for changes written before times were kept.
+   */
+  at_ms: number,
+  /**
+   * `name`, `status`, `notes`, `params.lr`, `tags.team`, `datasets.train`, …; `run` for the
+   * change that created the run.
+   */
+  field: string,
+  /**
+   * The value before (absent: not set).
+   */
+  old?: string | null,
+  /**
+   * The value after (absent: removed).
+   */
+  new?: string | null,
+  /**
+   * The person: the roster's name for the writing device, this workspace's user for this
+   * device, or `unknown device …` / `unknown writer …` when neither says.
+   */
+  member: string,
+  /**
+   * The writing device's id, when the change names it.
+   */
+  device?: string | null,
+  /**
+   * Another change set the field at the same time: this is one side of a conflict.
+   */
+  conflict: boolean,
+};
+
+/**
  * A run field a schema can require, written as a dotted path.
  */
 export type FieldPath = string;

@@ -9,17 +9,20 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use automerge::transaction::CommitOptions;
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc, ScalarValue, Value};
+use automerge::{ActorId, Author, AutoCommit, ChangeHash, ReadDoc, ScalarValue, Value};
 use cairn_model::{Experiment, ExperimentId, Run, RunId, RunSchema, ShardId};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::Error;
 use crate::project;
 
+mod history;
 mod logged_models;
 mod sync;
 use crate::run_doc::{RunEdit, RunReader, apply_edit, run_key, run_value};
+pub use history::{FieldChange, MAX_HISTORY_VALUE};
 pub use sync::{DocHeads, DocSyncState, SyncReceipt};
 
 /// The team-doc entries under one prefix: each key with every value concurrent writers left.
@@ -72,6 +75,9 @@ pub struct Catalog {
     /// read-only command takes no write lock).
     writer: String,
     actor_recorded: bool,
+    /// The device every change written through this handle names as its author (see
+    /// [`Catalog::set_author`]).
+    author: Option<Author<'static>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -109,6 +115,7 @@ impl Catalog {
             docs: HashMap::new(),
             writer: writer.to_owned(),
             actor_recorded: false,
+            author: None,
         };
         // An existing catalog of this format needs no schema work, and so no write lock: read-only
         // commands stay out of writers' way.
@@ -189,6 +196,13 @@ impl Catalog {
     /// The connection for a projection's own write transactions (`cost.rs`).
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+
+    /// Names the device (its ed25519 public key) as the author of every change written through
+    /// this handle from now on. Automerge keeps the author in each change, so the change carries
+    /// it to every peer: any of them can name who wrote it from the roster (a run's history).
+    pub fn set_author(&mut self, device: [u8; 32]) {
+        self.author = Some(Author::from(device.to_vec()));
     }
 
     /// This handle's automerge actor id (hex).
@@ -311,9 +325,17 @@ impl Catalog {
             doc: name.to_owned(),
             reason: "not loaded".into(),
         })?;
+        if self.author.is_some() && loaded.doc.get_author() != self.author.as_ref() {
+            // Setting an author picks a fresh actor: this handle keeps its own.
+            loaded.doc.set_author(self.author.clone());
+            loaded.doc.set_actor(self.actor.clone());
+        }
         let before: Vec<ChangeHash> = loaded.doc.get_heads();
         let out = edit(&mut loaded.doc)?;
-        loaded.doc.commit();
+        // The time (ms) goes into the change: a run's history says when each edit was made.
+        loaded
+            .doc
+            .commit_with(CommitOptions::default().with_time(now_ms()));
         let bytes = loaded.doc.save_after(&before);
         if !bytes.is_empty() {
             tx.execute("INSERT OR IGNORE INTO docs(id) VALUES (?1)", [name])?;

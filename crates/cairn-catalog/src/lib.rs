@@ -27,7 +27,10 @@ pub use blob_refs::{BlobBinding, BoundBlob};
 pub use cost::{
     CostFamily, CostFields, CostGroup, CostPoint, CostRow, CostScan, CostState, CostTotals,
 };
-pub use docs::{Catalog, DocHeads, DocSyncState, SHARD_CAPACITY, SyncReceipt, TeamRange};
+pub use docs::{
+    Catalog, DocHeads, DocSyncState, FieldChange, MAX_HISTORY_VALUE, SHARD_CAPACITY, SyncReceipt,
+    TeamRange,
+};
 pub use error::Error;
 pub use logged_model_doc::LoggedModelEdit;
 pub use logged_model_project::{

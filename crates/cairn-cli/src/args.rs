@@ -447,6 +447,9 @@ pub enum RunsCmd {
     Show { run: String },
     /// Print a metric's full history (step, time, value)
     Metric { run: String, key: String },
+    /// Every field change of a run: when, who, field, old → new (from the run's own history,
+    /// the same on every peer)
+    History { run: String },
 }
 
 #[derive(Subcommand)]

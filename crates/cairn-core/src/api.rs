@@ -26,6 +26,7 @@ use crate::evaluations::{EvaluationLog, EvaluationView};
 use crate::gate::{
     ApprovalsView, GateHistory, GateQuery, GateView, ModelRef, SetGate, VersionAction,
 };
+use crate::history::FieldChangeView;
 use crate::logged_models::{LoggedModelView, RunModel};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
@@ -292,6 +293,11 @@ operations! {
     /// The logged models a run produced (outputs, with their step) or took as input.
     run_models: Get "/runs/{id}/models", RunRef => Vec<RunModel>, [NotFound, InvalidArgument],
         |ws, r| ws.run_logged_models(&r.id);
+    /// A run's history: every field a change set or removed, old → new, by whom (the roster's
+    /// name for the device the change names) and when, oldest first. Metric summaries are left
+    /// out (they follow the series).
+    run_history: Get "/runs/{id}/history", RunRef => Vec<FieldChangeView>, [NotFound, InvalidArgument],
+        |ws, r| ws.run_history(&r.id);
     /// A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
     /// its tombstone.
     logged_model: Get "/logged-models/{id}", LoggedModelRef => LoggedModelView, [NotFound, InvalidArgument],

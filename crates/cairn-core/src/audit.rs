@@ -501,8 +501,11 @@ impl Stores {
         if let Some(k) = &self.audit_key {
             return Ok(k.clone());
         }
-        let key = DeviceKey::from_secret(&self.device_key()?.to_bytes());
+        let secret = self.device_key()?;
+        let key = DeviceKey::from_secret(&secret.to_bytes());
         self.audit_key = Some(key.clone());
+        // The key may be new: catalog changes from now on name this device as their author.
+        self.catalog_mut().set_author(*secret.public().as_bytes());
         Ok(key)
     }
 

@@ -24,6 +24,7 @@ mod evaluations;
 mod experiments;
 mod gate;
 mod gc;
+mod history;
 mod lineage;
 mod logged_models;
 mod registry;
@@ -56,6 +57,7 @@ pub use gate::{
     GateView, MAX_GATE_RECORDS, ModelRef, SetGate, VersionAction, verify_approval,
 };
 pub use gc::{GC_GRACE, GcReport, PurgeReport, PurgedBlob};
+pub use history::FieldChangeView;
 pub use lineage::{LineageRequest, this_machine};
 pub use logged_models::{
     LoggedModelSearch, LoggedModelView, MAX_MODEL_ENTRIES, MAX_MODEL_PAGE, ModelArtifactUpload,

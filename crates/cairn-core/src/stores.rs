@@ -169,7 +169,7 @@ impl Stores {
         let artifacts = ArtifactStore::open(&dir.join("artifacts"))?;
         let traces = TraceStore::open(&dir.join("traces.db"))?;
         restrict_to_owner(dir)?;
-        Ok(Stores {
+        let mut stores = Stores {
             dir: dir.to_owned(),
             info,
             user: user.to_owned(),
@@ -180,7 +180,9 @@ impl Stores {
             last_summary_flush: HashMap::new(),
             audit: None,
             audit_key: None,
-        })
+        };
+        stores.name_author();
+        Ok(stores)
     }
 
     /// Opens the workspace in `dir`, creating it first when `dir` holds none. Returns whether it

@@ -85,10 +85,15 @@ impl Stores {
     }
 
     fn sync_stores(&self) -> Result<cairn_sync::Stores, Error> {
-        Ok(cairn_sync::Stores::open(&self.sync_paths(), self.user())?)
+        let mut s = cairn_sync::Stores::open(&self.sync_paths(), self.user())?;
+        // The roster's changes name this device as their author too.
+        if let Ok(key) = self.device_key() {
+            s.catalog.set_author(*key.public().as_bytes());
+        }
+        Ok(s)
     }
 
-    fn device_key_path(&self) -> PathBuf {
+    pub(crate) fn device_key_path(&self) -> PathBuf {
         self.dir().join(DEVICE_KEY)
     }
 

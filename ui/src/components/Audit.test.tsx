@@ -6,12 +6,13 @@ import { render } from "preact";
 import { act } from "preact/test-utils";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import type { AuditEventView, AuditVerification, DeployRequest, Deployment, Trail, TrailStep } from "../wire";
+import type { AuditEventView, AuditVerification, DeployRequest, Deployment, FieldChangeView, Trail, TrailStep } from "../wire";
 
 const calls: string[] = [];
 let verification: AuditVerification;
 let events: AuditEventView[] = [];
 let deployments: Deployment[] = [];
+let changes: FieldChangeView[] = [];
 
 vi.mock("../state", () => ({
   api: {
@@ -22,6 +23,10 @@ vi.mock("../state", () => ({
     auditEvents: async (r: { run?: string; model?: string }) => {
       calls.push(`auditEvents ${r.run ?? r.model}`);
       return events;
+    },
+    runHistory: async (r: { id: string }) => {
+      calls.push(`runHistory ${r.id}`);
+      return changes;
     },
     deployments: async (r: { name: string }) => {
       calls.push(`deployments ${r.name}`);
@@ -62,6 +67,7 @@ afterEach(() => {
   calls.length = 0;
   events = [];
   deployments = [];
+  changes = [];
 });
 
 const step = (kind: string, at_ms: number, fields: Record<string, string>): TrailStep => ({ at_ms, kind, member: "ana", device: "dev0123456789", event: `dev#${at_ms}`, fields });
@@ -93,8 +99,8 @@ describe("RunHistory", () => {
       { device: "dev0123456789", seq: 2, at_ms: 1_700_000_100_000, member: "bo", kind: "evaluation.logged", subjects: ["run:r1"], fields: { benchmark: "holdout" }, hash: "h2" },
     ];
     const root = await mount(<RunHistory runId="r1" />);
-    expect(calls).toEqual(["auditEvents r1"]);
-    expect(root.querySelector("h2")?.textContent).toBe("History (2)");
+    expect(calls).toEqual(["auditEvents r1", "runHistory r1"]);
+    expect(root.querySelector("h3")?.textContent).toBe("Audit events (2)");
     const rows = [...root.querySelectorAll<HTMLElement>("tr[data-event]")];
     expect(rows.map((r) => [...r.querySelectorAll("td")].slice(1, 4).map((td) => td.textContent))).toEqual([
       ["evaluation logged", "evaluated on holdout", "bo dev01234"],
@@ -102,6 +108,23 @@ describe("RunHistory", () => {
     ]);
     await act(() => rows[1].click());
     expect(root.querySelector('.event-fields [data-field="code_commit"] td')?.textContent).toBe("abc123");
+  });
+
+  it("lists the run's field changes newest first: who, field, old → new, conflicts marked", async () => {
+    changes = [
+      { at_ms: 1_700_000_000_000, field: "run", old: null, new: "created", member: "ana", device: "dev0123456789", conflict: false },
+      { at_ms: 1_700_000_050_000, field: "params.lr", old: "0.1", new: "0.01", member: "ana", device: "dev0123456789", conflict: false },
+      { at_ms: 1_700_000_090_000, field: "tags.stage", old: "tuning", new: null, member: "bo", device: "fed9876543210", conflict: true },
+    ];
+    const root = await mount(<RunHistory runId="r3" />);
+    expect(root.querySelector("h2")?.textContent).toBe("History (3 changes)");
+    const rows = [...root.querySelectorAll<HTMLElement>('[data-testid="run-changes"] tbody tr')];
+    expect(rows.map((r) => [...r.querySelectorAll("td")].slice(1).map((td) => td.textContent))).toEqual([
+      ["bo fed98765", "tags.stage", "tuning → — conflict"],
+      ["ana dev01234", "params.lr", "0.1 → 0.01"],
+      ["ana dev01234", "run", "created"],
+    ]);
+    expect(rows[0].classList.contains("conflict")).toBe(true);
   });
 
   it("says so when the run has no events", async () => {

@@ -10,7 +10,7 @@ import { useEffect, useState } from "preact/hooks";
 import { badge, byDay, deployRequest, eventFields, findingText, kindLabel, runEvaluations, summary, trailSections, why } from "../audit";
 import { shortId, time } from "../format";
 import { api } from "../state";
-import type { AuditEventView, AuditVerification, Deployment, Trail, TrailRun, TrailStep } from "../wire";
+import type { AuditEventView, AuditVerification, Deployment, FieldChangeView, Trail, TrailRun, TrailStep } from "../wire";
 
 /** "verified", or the findings' counts; the findings listed on click. */
 export function VerificationBadge() {
@@ -97,20 +97,47 @@ export function Timeline({ events, testid }: { events: AuditEventView[]; testid:
   );
 }
 
-/** A run's history: its audit events (creation with lineage, evaluations, deletion). */
+/** A run's field changes, newest first: when, who, field, old → new (a conflict marked). */
+export function FieldChanges({ changes }: { changes: FieldChangeView[] }) {
+  if (changes.length === 0) return <p class="dim" data-testid="run-changes">No changes recorded.</p>;
+  const shown = (v: string | null | undefined) => (v == null ? <span class="dim">—</span> : <span class="value" title={v}>{v}</span>);
+  return (
+    <table class="kv field-changes" data-testid="run-changes">
+      <thead><tr><th>when</th><th>who</th><th>field</th><th>old → new</th></tr></thead>
+      <tbody>
+        {[...changes].reverse().map((c, i) => (
+          <tr key={i} data-field={c.field} class={c.conflict ? "conflict" : ""}>
+            <td>{c.at_ms > 0 ? time(c.at_ms) : <span class="dim">—</span>}</td>
+            <td>{c.member}{c.device && <> <code class="dim" title={c.device}>{shortId(c.device)}</code></>}</td>
+            <td><code>{c.field}</code></td>
+            <td>{c.field === "run" ? "created" : <>{shown(c.old)} → {shown(c.new)}</>}{c.conflict && <span class="tag warn" title="another change set this field at the same time"> conflict</span>}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A run's history: its field changes (from the run's own change history, the same on every
+ * peer) and its audit events (creation with lineage, evaluations, deletion). */
 export function RunHistory({ runId }: { runId: string }) {
   const [events, setEvents] = useState<AuditEventView[] | null>(null);
+  const [changes, setChanges] = useState<FieldChangeView[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     setEvents(null);
+    setChanges(null);
     setError(null);
     api.auditEvents({ run: runId, limit: 500 }).then(setEvents).catch((e) => setError(e.message));
+    api.runHistory({ id: runId }).then(setChanges).catch((e) => setError(e.message));
   }, [runId]);
   return (
     <section class="card history" data-testid="run-history">
-      <h2>History{events ? ` (${events.length})` : ""}</h2>
+      <h2>History{changes ? ` (${changes.length} changes)` : ""}</h2>
       {error && <div class="error">{error}</div>}
-      {!events && !error && <p class="dim">loading the run's history…</p>}
+      {!changes && !error && <p class="dim">loading the run's history…</p>}
+      {changes && <FieldChanges changes={changes} />}
+      <h3>Audit events{events ? ` (${events.length})` : ""}</h3>
       {events && <Timeline events={events} testid="run-events" />}
     </section>
   );

@@ -2,6 +2,7 @@
 
 mod cost;
 mod evals;
+mod history;
 mod logged_models;
 
 use cairn_catalog::{Catalog, Error, RunEdit, RunFilter, RunOrder, SHARD_CAPACITY};

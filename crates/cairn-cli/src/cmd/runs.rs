@@ -1,4 +1,5 @@
-//! `cairn runs list|show|metric`: list runs, show one run in full, print a metric's history.
+//! `cairn runs list|show|metric|history`: list runs, show one run in full, print a metric's
+//! history, print a run's field changes.
 
 use std::collections::BTreeMap;
 
@@ -78,7 +79,7 @@ pub fn print_runs(page: &RunsPage) -> Result<u64> {
     Ok(rows.len() as u64)
 }
 
-/// `cairn runs list|show|metric`.
+/// `cairn runs list|show|metric|history`.
 pub fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
     let ws = open(cli)?;
     match cmd {
@@ -138,8 +139,34 @@ pub fn runs(cli: &Cli, cmd: &RunsCmd) -> Result<()> {
             }
             out!("{}", t.render());
         }
+        RunsCmd::History { run } => {
+            let changes = ws.run_history(run)?;
+            if cli.json {
+                return print_json(&changes);
+            }
+            let mut t = Table::new(&["when", "who", "field", "old", "new"]);
+            for c in changes {
+                let shown = |v: Option<String>| clip(v.unwrap_or_else(|| "-".into()));
+                let mut new = shown(c.new);
+                if c.conflict {
+                    new.push_str("  (conflict)");
+                }
+                t.row(vec![time(c.at_ms), c.member, c.field, shown(c.old), new]);
+            }
+            out!("{}", t.render());
+        }
     }
     Ok(())
+}
+
+/// A value on one table line: the first line, at most 60 characters.
+fn clip(text: String) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let mut out: String = first.chars().take(60).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// `cairn runs show`'s logged models: those the run produced (at a step) or read.

@@ -114,6 +114,7 @@ fn every_declared_operation_answers_through_call() {
         ("run_traces", json!({"id": id})),
         ("trace", json!({"id": trace})),
         ("run_models", json!({"id": id})),
+        ("run_history", json!({"id": &id[..12]})),
         ("logged_model", json!({"id": model.id.as_str()})),
         ("audit_events", json!({"model": "m", "limit": 10})),
         ("audit_verify", json!({})),
@@ -146,6 +147,11 @@ fn every_declared_operation_answers_through_call() {
     let evals = call(&ws, "evaluations", json!({"id": id})).unwrap();
     assert_eq!(evals[0]["benchmark"], "test");
     assert_eq!(evals[0]["fairness"][0]["lowest"], "sex=f");
+    // The run's history: its creation first, by the workspace's user on this device.
+    let history = call(&ws, "run_history", json!({"id": id})).unwrap();
+    assert_eq!(history[0]["field"], "run");
+    assert_eq!(history[0]["member"], ws.user());
+    assert_eq!(history[0]["device"], ws.device_id().unwrap().as_str());
 }
 
 #[test]

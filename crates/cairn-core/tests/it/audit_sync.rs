@@ -12,7 +12,7 @@ use cairn_core::team::{Node, NodeConfig, parse_ticket};
 use super::registry::{peer, register, trained};
 use crate::start;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,7 +33,7 @@ fn chain_of(ws: &Workspace, device: &str) -> Vec<Event> {
 }
 
 /// `joiner` joins the team through a ticket `host` issues (a session between the two).
-async fn join(host: &Workspace, host_node: &Node, joiner_node: &Node, name: &str) {
+pub(crate) async fn join(host: &Workspace, host_node: &Node, joiner_node: &Node, name: &str) {
     let ticket = host
         .team_invite(&host_node.bound(), Duration::from_secs(60))
         .unwrap();
@@ -44,7 +44,11 @@ async fn join(host: &Workspace, host_node: &Node, joiner_node: &Node, name: &str
 }
 
 /// `from` dials `to` for one session.
-async fn sync(from: &Node, to: &Workspace, to_node: &Node) -> cairn_core::team::SessionReport {
+pub(crate) async fn sync(
+    from: &Node,
+    to: &Workspace,
+    to_node: &Node,
+) -> cairn_core::team::SessionReport {
     from.sync_with(&to.device_id().unwrap(), &to_node.bound())
         .await
         .unwrap()

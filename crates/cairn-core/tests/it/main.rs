@@ -9,6 +9,7 @@ mod concurrency;
 mod cost;
 mod evals;
 mod gate;
+mod history;
 mod logged_models;
 mod registry;
 mod runs;
