@@ -383,6 +383,17 @@ test("a price set on the dashboard costs a run logged through MLflow on this mac
   await page.goto(`${base}/#/run/${id}`);
   await page.waitForFunction(() => /\$3\.60/.test(document.querySelector("[data-testid=run-cost]")?.textContent ?? ""));
   assert.doesNotMatch(await panel.innerText(), /unpriced/);
+  // The catalog's cost column, and the search's cost field, say the same.
+  await page.goto(`${base}/#/`);
+  await page.getByLabel("query").fill("attributes.run_name = 'priced-here' and cost.usd > 3.59 and cost.usd < 3.61");
+  await page.getByLabel("query").press("Enter");
+  await page.waitForFunction(() => /^1 runs?/.test(document.querySelector("[data-testid=summary]")?.textContent ?? ""));
+  const costColumn = 1 + (await page.locator(".row.head .cell").allInnerTexts()).findIndex((t) => t.trim() === "cost");
+  assert.ok(costColumn > 1, "the catalog has a cost column");
+  assert.deepEqual(await page.locator(`.body .row .cell:nth-child(${costColumn})`).allInnerTexts(), ["$3.60"]);
+  assert.deepEqual(await page.locator(".body .row .cell:nth-child(2)").allInnerTexts(), ["priced-here"]);
+  await page.getByLabel("query").fill("");
+  await page.getByLabel("query").press("Enter");
 
   // A budget of a dollar over all time for the run's experiment, which has spent more.
   const family = `exp:${run.experiment_name}`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { amount, budgetAmount, budgetRequest, overBudget, priceFrom, priceRequest, share, usd } from "./cost";
+import { amount, budgetAmount, budgetRequest, overBudget, priceFrom, priceRequest, runCostCell, share, usd } from "./cost";
 import type { BudgetEntry, CostReport, PriceEntry } from "./wire";
 
 describe("cost figures", () => {
@@ -11,6 +11,13 @@ describe("cost figures", () => {
     expect(usd(undefined)).toBe("–");
     expect(share(0.72143)).toBe("72.1%");
     expect(share(null)).toBe("–");
+  });
+
+  it("show a run's cost in the catalog: dollars, unpriced, or not yet computed", () => {
+    expect(runCostCell({ usd: 12.5, idle_share: 0.2 })).toBe("$12.50");
+    expect(runCostCell({ usd: 0 })).toBe("$0.00");
+    expect(runCostCell({})).toBe("unpriced");
+    expect(runCostCell(undefined)).toBe("–");
   });
 
   it("word only the budgets that are crossed", () => {

@@ -2,7 +2,7 @@
 // budgets to warn about, and the price and budget forms' requests (kept apart from the view so
 // vitest checks them without a DOM).
 
-import type { BudgetEntry, BudgetStatus, CostReport, PriceEntry, SetBudget, SetPrice } from "./wire";
+import type { BudgetEntry, BudgetStatus, CostBrief, CostReport, PriceEntry, SetBudget, SetPrice } from "./wire";
 
 /** `$1,234.57`; amounts under a dollar keep 4 decimals (idle waste of a short run is cents). */
 export function usd(v: number | null | undefined): string {
@@ -13,6 +13,13 @@ export function usd(v: number | null | undefined): string {
 
 export function share(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "–" : `${(v * 100).toFixed(1)}%`;
+}
+
+/** A run's cost in the catalog's column: dollars, "unpriced" when no price applies (never $0),
+ *  a dash before its figures are computed. */
+export function runCostCell(c: CostBrief | undefined): string {
+  if (!c) return "–";
+  return c.usd === undefined || c.usd === null ? "unpriced" : usd(c.usd);
 }
 
 /** The budgets crossed, worded for the banner. */

@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import { ApiError } from "../api";
+import { runCostCell } from "../cost";
 import type { SavedView } from "../wire";
 import { duration, metric, thousands, time } from "../format";
 import { apply, complete, vocabularyOf, type Completion } from "../query";
@@ -28,6 +29,8 @@ const BASE_COLUMNS: Column[] = [
   { id: "status", label: "status", order: "attributes.status", value: (r) => r.status + (r.incomplete ? ` · ${r.compliance}` : "") },
   { id: "started", label: "started", order: "attributes.start_time", value: (r) => time(r.start_ms) },
   { id: "duration", label: "duration", value: (r) => (r.end_ms ? duration(r.end_ms - r.start_ms) : "–"), numeric: true },
+  // The cost projection's figure (a running run's grown to the time of the search); sorts as `cost.usd`.
+  { id: "cost", label: "cost", order: "cost.usd", value: (r) => runCostCell(r.cost), numeric: true },
 ];
 
 function columnFor(id: string): Column {
