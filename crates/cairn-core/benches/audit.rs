@@ -7,6 +7,8 @@
 //! 2. `Workspace::audit_trail` of a deployed version whose run has parents, gate checks,
 //!    approvals and deployments, with `AUDIT_BENCH_OTHER` (default 100,000) other devices'
 //!    events in the store (target ≤ 50 ms).
+//! 3. `Workspace::run_history` of a run whose shard holds `AUDIT_BENCH_EDITS` (default 4,000)
+//!    edits of its runs besides their creation.
 
 #![allow(clippy::print_stdout)]
 
@@ -167,6 +169,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             "  > 50 ms ❌"
         }
+    );
+
+    // A run's history (its field changes) in a shard that other runs' edits crowd: the runs
+    // above (the first 1,000 share a shard) take `AUDIT_BENCH_EDITS` tag edits among them, 40
+    // of them on the run whose history is read.
+    let edits = env("AUDIT_BENCH_EDITS", 4_000);
+    let crowd = &ids[..ids.len().min(1_000)];
+    let t = Instant::now();
+    for i in 0..edits {
+        let id = if i % (edits / 40).max(1) == 0 {
+            crowd[0]
+        } else {
+            crowd[i % crowd.len()]
+        };
+        ws.set_tags(id, &[(format!("k{}", i % 7), i.to_string())])?;
+    }
+    println!("{edits} tag edits in {:.1} s", t.elapsed().as_secs_f64());
+    let id = crowd[0].to_string();
+    let mut times = Vec::new();
+    let mut changes = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        changes = ws.run_history(&id)?.len();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "run history ({changes} changes of the run, its shard {} runs and {edits} edits): p50 {:.2} ms, p95 {:.2} ms",
+        crowd.len(),
+        percentile(times.clone(), 0.5),
+        percentile(times, 0.95),
     );
     Ok(())
 }
