@@ -218,6 +218,13 @@ pub enum Error {
     Traces(#[from] cairn_traces::Error),
     #[error(transparent)]
     Audit(#[from] cairn_audit::Error),
+    /// An event file of a TensorBoard import that does not read: the file, the byte, what.
+    #[error("{path}: {source}")]
+    EventFile {
+        path: PathBuf,
+        #[source]
+        source: cairn_tensorboard::Error,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -287,6 +294,7 @@ impl Error {
             Error::Invalid(_)
             | Error::Model(_)
             | Error::BadRequest { .. }
+            | Error::EventFile { .. }
             | Error::Query { .. } => Code::InvalidArgument,
             Error::ParamChanged { .. }
             | Error::Conflict(_)

@@ -32,6 +32,7 @@ mod runs;
 mod search;
 mod stores;
 pub mod team;
+pub mod tensorboard;
 pub mod traces;
 mod transfer;
 mod views;
@@ -71,6 +72,7 @@ pub use runs::{
 };
 pub use search::SavedView;
 pub use stores::{ArtifactEntry, ExperimentSummary, NewRun, RunView, WorkspaceInfo};
+pub use tensorboard::{TensorboardProgress, TensorboardReport, TensorboardRun};
 pub use transfer::{ArtifactDownload, ArtifactUpload, StoredArtifact};
 pub use views::{
     BucketView, Info, MetricPoint, RunSummary, SearchPage, SearchRequest, json_number,

@@ -727,7 +727,7 @@ impl Stores {
     }
 
     /// Copies the run's current series summaries into the catalog.
-    fn flush_summaries(&mut self, id: RunId) -> Result<(), Error> {
+    pub(crate) fn flush_summaries(&mut self, id: RunId) -> Result<(), Error> {
         let edits: Vec<RunEdit> = self
             .metrics
             .series(&id.to_string())?

@@ -14,6 +14,7 @@ mod logged_models;
 mod registry;
 mod runs;
 mod search;
+mod tensorboard;
 mod traces;
 
 use cairn_core::{NewRun, Workspace};
