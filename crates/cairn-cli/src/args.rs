@@ -105,6 +105,25 @@ pub enum Command {
     /// version's trail, verify every chain (or a bundle), export a signed bundle
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Bring history in from other trackers
+    #[command(subcommand)]
+    Import(ImportCmd),
+}
+
+/// `cairn import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCmd {
+    /// A TensorBoard logdir: every directory holding event files becomes a run (scalars with
+    /// step and wall time, hparams as params, status and final metrics, text as notes, the
+    /// directory path as tags). Event files are checked whole before anything is stored; a
+    /// second import adds only what the files gained
+    Tensorboard {
+        /// The logdir (what `tensorboard --logdir` is given)
+        logdir: PathBuf,
+        /// The experiment the runs go to [default: the logdir's name]
+        #[arg(long)]
+        exp: Option<String>,
+    },
 }
 
 /// `cairn audit …`.

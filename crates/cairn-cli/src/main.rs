@@ -64,6 +64,7 @@ fn dispatch(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::Team(c) => team::team(cli, c)?,
         Command::Sync(c) => sync::sync(cli, c)?,
         Command::Gc(a) => gc::gc(cli, a)?,
+        Command::Import(c) => import::import(cli, c)?,
         Command::Search(a) => search::search(cli, a)?,
         Command::Index(c) => search::index(cli, c)?,
         Command::Tag(c) => search::tag(cli, c)?,

@@ -219,11 +219,10 @@ pub enum Error {
     #[error(transparent)]
     Audit(#[from] cairn_audit::Error),
     /// An event file of a TensorBoard import that does not read: the file, the byte, what.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     EventFile {
         path: PathBuf,
-        #[source]
-        source: cairn_tensorboard::Error,
+        error: cairn_tensorboard::Error,
     },
     #[error("{path}: {source}")]
     Io {

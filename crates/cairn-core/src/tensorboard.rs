@@ -488,10 +488,10 @@ fn summary(pts: &[Point]) -> Option<MetricSummary> {
 }
 
 /// The error of an event file: the file, the byte, what is wrong.
-fn event_error(path: &Path, source: cairn_tensorboard::Error) -> Error {
+fn event_error(path: &Path, error: cairn_tensorboard::Error) -> Error {
     Error::EventFile {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod exp;
 pub mod gate;
 pub mod gc;
+pub mod import;
 pub mod model;
 pub mod plot;
 pub mod run;

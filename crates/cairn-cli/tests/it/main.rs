@@ -12,6 +12,7 @@ mod demo;
 mod evals;
 mod experiments;
 mod guards;
+mod import;
 mod index;
 mod models;
 mod netns;
