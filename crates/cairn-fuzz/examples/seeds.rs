@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run -p cairn-fuzz --example seeds -- fuzz/corpus
 //! cargo run -p cairn-fuzz --example seeds -- fuzz/corpus audit   # the audit targets' only
+//! cargo run -p cairn-fuzz --example seeds -- fuzz/corpus tfevents   # the event files' only
 //! ```
 //!
 //! The text targets' seeds (queries, MLflow bodies, CSV, nvidia-smi captures) were taken from
@@ -30,6 +31,10 @@ async fn main() -> Result<()> {
         .context("usage: seeds CORPUS_DIR (fuzz/corpus)")?;
     let out = Path::new(&out);
     let work = tempfile::tempdir()?;
+    tfevents_seeds(out)?;
+    if std::env::args().nth(2).as_deref() == Some("tfevents") {
+        return Ok(());
+    }
     audit_seeds(out, work.path())?;
     if std::env::args().nth(2).as_deref() == Some("audit") {
         return Ok(());
@@ -280,6 +285,36 @@ async fn split_frames(stream: &[u8]) -> Result<Vec<Vec<u8>>> {
         frames.push(frame);
     }
     Ok(frames)
+}
+
+/// The `tfevents` seeds: the GPU box's real event files (PyTorch's scalars and `add_hparams`)
+/// and one of the writer's making with every other kind an import reads (TF2 tensor scalars with
+/// the plugin named once, text, a failed session end).
+fn tfevents_seeds(out: &Path) -> Result<()> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/gpu-box");
+    for name in ["train", "hparams"] {
+        let path = fixtures.join(format!("{name}.tfevents"));
+        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+        write(out, "tfevents", &format!("gpu-box-{name}"), &bytes)?;
+    }
+    use cairn_tensorboard::{HParamValue, SessionStatus, write::EventFile};
+    let mut f = EventFile::new(1_795_752_388.0);
+    f.hparams_start(
+        1_795_752_388.0,
+        &[
+            ("lr", HParamValue::Number(1e-3)),
+            ("opt", HParamValue::Text("sgd".into())),
+            ("amp", HParamValue::Bool(true)),
+        ],
+    );
+    for step in 0..4 {
+        let t = 1_795_752_389.0 + f64::from(step);
+        f.scalar(t, i64::from(step), "train/loss", 1.0 / (step + 1) as f32);
+        f.tensor_scalar(t, i64::from(step), "val/acc", 0.2 * step as f32, step == 0);
+    }
+    f.text(1_795_752_394.0, 3, "notes", "diverged after **step 3**");
+    f.hparams_end(1_795_752_395.0, SessionStatus::Failure);
+    write(out, "tfevents", "written-tf2-text-hparams", f.bytes())
 }
 
 fn write(out: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<()> {

@@ -46,6 +46,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("eval_file", eval_file),
     ("audit_bundle", audit_bundle),
     ("audit_store", audit_store),
+    ("tfevents", tfevents),
 ];
 
 /// The body of target `name`.
@@ -492,6 +493,50 @@ pub fn metrics_csv(data: &[u8]) {
             }
         }
         Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A TensorBoard event file (`cairn import tensorboard`): the TFRecord framing, the `Event`
+/// protobufs in it, and the plugin data an import decodes (hparams, text, tensor scalars). An
+/// error points inside the file; a file that reads is exactly its records framed again (the CRCs
+/// held, so nothing was skipped or misread).
+pub fn tfevents(data: &[u8]) {
+    match cairn_tensorboard::parse(data) {
+        Ok(events) => {
+            let mut framed = Vec::with_capacity(data.len());
+            for r in cairn_tensorboard::records(data) {
+                let r = r.expect("a file that parses has only good records");
+                framed.extend_from_slice(&cairn_tensorboard::write::record(r.data));
+            }
+            assert_eq!(framed, data, "the records framed again");
+            for e in &events {
+                let cairn_tensorboard::What::Summary(values) = &e.what else {
+                    continue;
+                };
+                for v in values {
+                    if let Some(p) = &v.plugin
+                        && p.name == "hparams"
+                        && let Err(m) = cairn_tensorboard::decode_hparams(&p.content)
+                    {
+                        assert!(!m.is_empty());
+                    }
+                    if let cairn_tensorboard::Data::Tensor(t) = &v.data {
+                        assert!(
+                            t.scalar().is_none() || t.strings().is_none(),
+                            "a tensor read both as a number and as text: {t:?}"
+                        );
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            assert!(
+                (e.offset as usize) < data.len(),
+                "{e} in {} bytes",
+                data.len()
+            );
+            assert!(!e.to_string().is_empty());
+        }
     }
 }
 

@@ -89,6 +89,7 @@ replay_tests!(
     eval_file,
     audit_bundle,
     audit_store,
+    tfevents,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.
@@ -204,5 +205,18 @@ fn the_eval_file_seeds_parse_to_slices() {
         let slices = cairn_core::by_group::parse(std::str::from_utf8(body).unwrap(), &attributes)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(slices.len() >= 2, "{}: {slices:?}", path.display());
+    }
+}
+
+/// The event-file seeds read whole: the real files and the writer's.
+#[test]
+fn the_tfevents_seeds_are_good_event_files() {
+    let seeds = inputs("corpus", "tfevents");
+    assert!(seeds.len() >= 3);
+    for path in seeds {
+        let data = std::fs::read(&path).unwrap();
+        let events =
+            cairn_tensorboard::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(events.len() > 2, "{}", path.display());
     }
 }
