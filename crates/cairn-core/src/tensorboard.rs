@@ -75,7 +75,6 @@ pub struct TensorboardReport {
 pub struct TensorboardRun {
     /// The directory, relative to the logdir.
     pub dir: String,
-    #[cfg_attr(feature = "ts", ts(as = "String"), schemars(with = "String"))]
     pub run: RunId,
     pub created: bool,
     pub status: RunStatus,
