@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -56,6 +56,7 @@ export const OPERATIONS = [
   { name: "audit_trail", method: "GET", path: "/models/{name}/versions/{version}/trail" },
   { name: "deploy", method: "POST", path: "/models/{name}/deployments" },
   { name: "deployments", method: "GET", path: "/models/{name}/deployments" },
+  { name: "import_tensorboard", method: "POST", path: "/import/tensorboard" },
 ] as const;
 
 /** The API over `transport`. */
@@ -203,6 +204,12 @@ export function client(transport: Transport) {
     /** A model's recorded deployments, newest first. */
     deployments: (request: ModelRef) =>
       transport.call<Array<Deployment>>("deployments", "GET", "/models/{name}/deployments", request),
+    /** Imports a TensorBoard logdir on the machine that holds the workspace: every directory
+     *  with event files a run of one experiment (`experiment`, default the logdir's name). A
+     *  bad file stores nothing and is named with its byte; a second import adds only what the
+     *  files gained. */
+    importTensorboard: (request: TensorboardImport) =>
+      transport.call<TensorboardReport>("import_tensorboard", "POST", "/import/tensorboard", request),
   };
 }
 

@@ -2337,6 +2337,71 @@ export type SystemMap = {
 };
 
 /**
+ * A TensorBoard logdir to import (a path on the machine that holds the workspace), and the
+ * experiment its runs go to.
+ */
+export type TensorboardImport = {
+  logdir: string,
+  experiment?: string | null,
+};
+
+/**
+ * What an import did.
+ */
+export type TensorboardReport = {
+  logdir: string,
+  experiment: string,
+  event_files: number,
+  bytes: number,
+  runs_created: number,
+  /**
+   * Runs seen before that gained something.
+   */
+  runs_updated: number,
+  /**
+   * Runs seen before with nothing new.
+   */
+  runs_unchanged: number,
+  /**
+   * Metric points stored by this import.
+   */
+  points: number,
+  /**
+   * Points of the event files already stored by an earlier import.
+   */
+  points_present: number,
+  params: number,
+  /**
+   * Text entries added to notes.
+   */
+  notes: number,
+  /**
+   * What was not imported, and how many: summaries of other kinds (images, histograms…),
+   * tags that are not metric keys, hparams Cairn cannot hold.
+   */
+  skipped: { [key in string]: number },
+  runs: Array<TensorboardRun>,
+};
+
+/**
+ * One run of an import.
+ */
+export type TensorboardRun = {
+  /**
+   * The directory, relative to the logdir.
+   */
+  dir: string,
+  run: RunId,
+  created: boolean,
+  status: RunStatus,
+  series: number,
+  /**
+   * Points stored by this import.
+   */
+  points: number,
+};
+
+/**
  * A tombstone: who deleted what, when and why. A model's deletion lists the records it saw
  * (`covers`: creations and versions); a version registered concurrently on another peer is not
  * covered, so it survives, and the model with it.

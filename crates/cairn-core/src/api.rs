@@ -109,6 +109,16 @@ pub struct BucketsRequest {
     pub hi: Option<i64>,
 }
 
+/// A TensorBoard logdir to import (a path on the machine that holds the workspace), and the
+/// experiment its runs go to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct TensorboardImport {
+    pub logdir: String,
+    pub experiment: Option<String>,
+}
+
 /// The most buckets one request may ask for.
 pub const MAX_BUCKETS: usize = 100_000;
 
@@ -438,6 +448,13 @@ operations! {
     /// A model's recorded deployments, newest first.
     deployments: Get "/models/{name}/deployments", ModelRef => Vec<Deployment>, [NotFound],
         |ws, r| ws.deployments(&r.name);
+    /// Imports a TensorBoard logdir on the machine that holds the workspace: every directory
+    /// with event files a run of one experiment (`experiment`, default the logdir's name). A
+    /// bad file stores nothing and is named with its byte; a second import adds only what the
+    /// files gained.
+    import_tensorboard: Post "/import/tensorboard", TensorboardImport => crate::TensorboardReport,
+        [NotFound, InvalidArgument, Conflict, SchemaViolation],
+        |ws, r| ws.import_tensorboard(std::path::Path::new(&r.logdir), r.experiment.as_deref(), &mut |_| {});
 }
 
 #[cfg(test)]

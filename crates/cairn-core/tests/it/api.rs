@@ -8,8 +8,13 @@ use crate::{start, workspace};
 
 #[test]
 fn every_declared_operation_answers_through_call() {
-    let (_d, ws) = workspace();
+    let (dir, ws) = workspace();
     let id = start(&ws, "e", &[("lr", "0.1")]).to_string();
+    let logdir = dir.path().join("tb");
+    std::fs::create_dir_all(logdir.join("r")).unwrap();
+    let mut events = cairn_tensorboard::write::EventFile::new(1.0);
+    events.scalar(2.0, 1, "loss", 0.5);
+    std::fs::write(logdir.join("r/x.tfevents"), events.bytes()).unwrap();
     ws.log_metrics(
         id.parse().unwrap(),
         &[(
@@ -124,6 +129,10 @@ fn every_declared_operation_answers_through_call() {
             json!({"name": "m", "version": 1, "target": "prod", "rationale": "why"}),
         ),
         ("deployments", json!({"name": "m"})),
+        (
+            "import_tensorboard",
+            json!({"logdir": logdir.to_str().unwrap(), "experiment": "tb"}),
+        ),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {
@@ -135,6 +144,18 @@ fn every_declared_operation_answers_through_call() {
             .unwrap_or_else(|| panic!("no request for operation {}", op.name));
         call(&ws, op.name, req.clone()).unwrap_or_else(|e| panic!("{} failed: {e}", op.name));
     }
+    // The logdir's one run was imported by the loop; again, it is found and nothing is added.
+    let again = call(
+        &ws,
+        "import_tensorboard",
+        json!({"logdir": logdir.to_str().unwrap(), "experiment": "tb"}),
+    )
+    .unwrap();
+    assert_eq!(
+        (again["runs_unchanged"].as_u64(), again["points"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(again["runs"][0]["dir"], "r");
     let models = call(&ws, "run_models", json!({"id": id})).unwrap();
     assert_eq!(models[0]["role"], "output");
     assert_eq!(models[0]["step"], 4);

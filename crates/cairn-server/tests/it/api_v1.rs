@@ -632,3 +632,46 @@ fn sync_status_names_this_device_and_a_team_once_there_is_one() {
         .expect("create a team");
     assert_eq!(server.get("/api/v1/sync").ok()["team"], "vision");
 }
+
+/// `POST /api/v1/import/tensorboard`: a logdir on this machine imported once, found again, and
+/// a broken event file refused with its name and byte and nothing stored.
+#[test]
+fn a_tensorboard_logdir_imports_over_http() {
+    use crate::http::Request;
+    let server = TestServer::start();
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let logdir = tmp.path().join("tb");
+    std::fs::create_dir_all(logdir.join("gpu-box")).expect("run directory");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/gpu-box/hparams.tfevents"
+        ),
+        logdir.join("gpu-box/hparams.tfevents"),
+    )
+    .expect("fixture");
+    let body = json!({"logdir": logdir.to_str().expect("a UTF-8 path"), "experiment": "tb"});
+    let report = server
+        .send(&Request::post("/api/v1/import/tensorboard", &body))
+        .ok();
+    assert_eq!(report["runs_created"], 1);
+    assert_eq!(report["params"], 5);
+    assert_eq!(report["points"], 2);
+    let again = server
+        .send(&Request::post("/api/v1/import/tensorboard", &body))
+        .ok();
+    assert_eq!(
+        (again["runs_unchanged"].clone(), again["points"].clone()),
+        (json!(1), json!(0))
+    );
+
+    std::fs::write(logdir.join("gpu-box/z.tfevents"), b"0123456789abcdef").expect("a bad file");
+    let message = assert_api_error(
+        &server.send(&Request::post("/api/v1/import/tensorboard", &body)),
+        400,
+        "INVALID_ARGUMENT",
+    );
+    assert!(message.contains("z.tfevents: at byte 0: "), "{message}");
+    let page = server.get("/api/v1/runs").ok();
+    assert_eq!(page["runs"].as_array().map(Vec::len), Some(1));
+}
