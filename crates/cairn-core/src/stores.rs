@@ -554,7 +554,7 @@ impl Stores {
     /// to record what). A kept run that lacks fields gives the violation event to record with
     /// it. (What a kept run lacks is its compliance, which the catalog projects from the run
     /// and its schema.)
-    fn refuse_incomplete(
+    pub(crate) fn refuse_incomplete(
         &mut self,
         run: &Run,
         experiment: &Experiment,

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 
 use cairn_catalog::{RunEdit, RunFilter};
 use cairn_metrics::Point;
-use cairn_model::{MetricSummary, ParentKind, Run, RunId, RunStatus, validate_key};
+use cairn_model::{
+    Experiment, ExperimentId, MetricSummary, ParentKind, Run, RunId, RunStatus, validate_key,
+};
 use cairn_tensorboard::{Data, HParamValue, HParams, SessionStatus, What};
 use serde::Serialize;
 
@@ -299,13 +301,11 @@ impl Stores {
                 None => (p.dir.clone(), (RunId::new(), true)),
             })
             .collect();
-        let exp = match self.catalog().experiment_by_name(exp_name)? {
-            Some(e) => e,
-            None if kept.iter().any(|p| !known.contains_key(&p.dir)) => {
-                self.create_experiment(exp_name, None)?
-            }
-            None => return Ok(Vec::new()),
-        };
+        let existing = self.catalog().experiment_by_name(exp_name)?;
+        if existing.is_none() && kept.iter().all(|p| known.contains_key(&p.dir)) {
+            return Ok(Vec::new());
+        }
+        let exp_id = existing.as_ref().map_or_else(ExperimentId::new, |e| e.id);
         let mut new_runs = Vec::new();
         let mut plan = Vec::with_capacity(kept.len());
         for p in kept {
@@ -322,7 +322,7 @@ impl Stores {
                 present
             };
             if created {
-                new_runs.push(new_run(&p, id, exp.id, user, logdir, &ids));
+                new_runs.push(new_run(&p, id, exp_id, user, logdir, &ids));
             }
             plan.push(Planned {
                 id,
@@ -330,6 +330,23 @@ impl Stores {
                 parsed: p,
                 present,
             });
+        }
+        if existing.is_none() {
+            // The experiment is created only for runs its schema (the project's) accepts: each
+            // is judged first against the experiment as it will be.
+            let draft = Experiment {
+                id: exp_id,
+                name: exp_name.to_owned(),
+                created_ms: crate::stores::now_ms(),
+                description: None,
+                tags: BTreeMap::new(),
+                schema: None,
+                deleted: false,
+            };
+            for run in &new_runs {
+                self.refuse_incomplete(run, &draft, "imported")?;
+            }
+            self.create_experiment_with_id(exp_id, exp_name, &[])?;
         }
         if !new_runs.is_empty() {
             self.import_runs(new_runs)?;
@@ -408,7 +425,7 @@ impl Stores {
 fn new_run(
     p: &ParsedRun,
     id: RunId,
-    experiment: cairn_model::ExperimentId,
+    experiment: ExperimentId,
     user: &str,
     logdir: &str,
     ids: &HashMap<String, (RunId, bool)>,

@@ -459,3 +459,63 @@ fn a_path_that_is_no_logdir_is_a_clear_error() {
     assert_eq!((report.runs_created, report.event_files), (0, 0));
     assert!(ws.experiment("empty").is_err());
 }
+
+/// PyTorch's own layout: `SummaryWriter("runs/gpu-box")` writes the curves there and
+/// `add_hparams` a timestamped subdirectory; event files right in the logdir make a run too.
+#[test]
+fn add_hparams_subdirectory_is_a_child_run_and_the_logdir_itself_a_run() {
+    let (dir, ws) = super::workspace();
+    let logdir = dir.path().join("runs");
+    std::fs::create_dir_all(logdir.join("gpu-box/1795752396.4")).unwrap();
+    std::fs::copy(
+        fixture("train.tfevents"),
+        logdir.join("gpu-box/train.tfevents"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("hparams.tfevents"),
+        logdir.join("gpu-box/1795752396.4/hparams.tfevents"),
+    )
+    .unwrap();
+    let mut top = EventFile::new(1_795_752_380.0);
+    top.scalar(1_795_752_380.0, 0, "setup/seconds", 4.5);
+    std::fs::write(logdir.join("events.out.tfevents.top"), top.bytes()).unwrap();
+
+    let report = import(&ws, &logdir);
+    assert_eq!(report.runs_created, 3);
+    let all = runs(&ws);
+    let dirs: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(dirs, [".", "gpu-box", "gpu-box/1795752396.4"]);
+    let (root, train, hp) = (&all[0].1.run, &all[1].1.run, &all[2].1.run);
+    assert_eq!(root.name, "runs");
+    assert!(!root.tags.contains_key("tensorboard.dir.0"));
+    assert_eq!(train.parent, Some(root.id));
+    assert_eq!(hp.parent, Some(train.id));
+    assert_eq!(hp.tags["tensorboard.dir.1"], "1795752396.4");
+    assert!(train.params.is_empty());
+    assert_eq!(train.metrics["train/loss"].count, 300);
+    assert_eq!(hp.params["lr"], "0.0003");
+    assert_eq!(hp.params["batch_size"], "4096");
+    assert_eq!(hp.metrics["hparam/final_acc"].last, 1.0);
+    assert_eq!(hp.status, RunStatus::Finished);
+}
+
+/// A schema that refuses runs without a commit refuses the imported runs (TensorBoard knows no
+/// commit): the import fails naming the schema, and stores no run and no experiment.
+#[test]
+fn a_refusing_schema_refuses_the_import_whole() {
+    let (dir, ws) = super::workspace();
+    let schema = cairn_model::RunSchema {
+        required: vec!["code.commit".parse().unwrap()],
+        enforcement: cairn_model::Enforcement::Refuse,
+    };
+    ws.set_schema(None, schema).unwrap();
+    let logdir = gpu_box_logdir(dir.path());
+    let err = ws
+        .import_tensorboard(&logdir, None, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(err.code(), Code::SchemaViolation, "{err}");
+    assert!(err.to_string().contains("code.commit"), "{err}");
+    assert!(runs(&ws).is_empty());
+    assert!(ws.experiment("tb-logs").is_err());
+}
