@@ -178,6 +178,29 @@ fn the_model_does_no_io() {
     );
 }
 
+#[test]
+fn the_event_file_reader_does_no_io() {
+    // cairn-tensorboard: bytes in, events out (ARCHITECTURE.md). Its only dependency is
+    // thiserror, and its library sources open no file, socket or process (its tests read the
+    // fixtures).
+    let deps = deps_of(&members());
+    assert_eq!(deps["cairn-tensorboard"], ["thiserror"]);
+    let dir = root().join("crates/cairn-tensorboard/src");
+    for path in sources(&dir) {
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a source file");
+        for io in ["std::fs", "std::net", "std::process", "std::env"] {
+            assert!(
+                !text.contains(io),
+                "{} uses {io}: cairn-tensorboard does no IO",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Every `.rs` file under `dir`.
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
