@@ -497,10 +497,19 @@ pub fn metrics_csv(data: &[u8]) {
 }
 
 /// A TensorBoard event file (`cairn import tensorboard`): the TFRecord framing, the `Event`
-/// protobufs in it, and the plugin data an import decodes (hparams, text, tensor scalars). An
-/// error points inside the file; a file that reads is exactly its records framed again (the CRCs
-/// held, so nothing was skipped or misread).
+/// protobufs in it, and the plugin data an import decodes (hparams, text, tensor scalars); and
+/// the same bytes straight into the `Event` and hparams decoders. An error points inside the
+/// file; a file that reads is exactly its records framed again (the CRCs held, so nothing was
+/// skipped or misread).
 pub fn tfevents(data: &[u8]) {
+    // The decoders themselves, past the CRCs that random bytes rarely get through: the input
+    // as one record's payload and as the hparams plugin's content.
+    if let Err(m) = cairn_tensorboard::Event::decode(data) {
+        assert!(!m.is_empty());
+    }
+    if let Err(m) = cairn_tensorboard::decode_hparams(data) {
+        assert!(!m.is_empty());
+    }
     match cairn_tensorboard::parse(data) {
         Ok(events) => {
             let mut framed = Vec::with_capacity(data.len());

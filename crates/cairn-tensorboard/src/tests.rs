@@ -292,7 +292,8 @@ mod properties {
     use super::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        // 256 cases by default; PROPTEST_CASES=N runs more.
+        #![proptest_config(ProptestConfig::default())]
 
         /// Any single flipped bit of the real file is caught, at the start of its record.
         #[test]
@@ -340,6 +341,59 @@ mod properties {
                 } else {
                     prop_assert_eq!(got, *bits);
                 }
+            }
+        }
+
+        /// Past the CRC gate: any payload framed with good CRCs is an event or a malformed
+        /// record at its offset (the decoder itself, which random bytes rarely reach).
+        #[test]
+        fn any_payload_behind_good_crcs_decodes_or_is_malformed(
+            payload in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            let mut f = EventFile::new(1.0);
+            let at = f.bytes().len() as u64;
+            f.push(&payload);
+            match parse(f.bytes()) {
+                Ok(events) => prop_assert_eq!(events.len(), 2),
+                Err(e) => {
+                    prop_assert_eq!(e.offset, at);
+                    prop_assert!(matches!(e.kind, ErrorKind::Malformed(_)), "{}", e);
+                }
+            }
+            if let Err(m) = decode_hparams(&payload) {
+                prop_assert!(!m.is_empty());
+            }
+        }
+
+        /// The real files' events with one byte changed and framed again with good CRCs: each
+        /// decodes (to something) or is malformed, and the hparams inside never panic.
+        #[test]
+        fn real_events_changed_behind_good_crcs(
+            hparams in any::<bool>(),
+            pick in any::<usize>(),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+        ) {
+            let data = fixture(if hparams { "hparams.tfevents" } else { "train.tfevents" });
+            let payloads: Vec<&[u8]> = records(&data).map(|r| r.unwrap().data).collect();
+            let mut payload = payloads[pick % payloads.len()].to_vec();
+            let k = at % payload.len();
+            payload[k] = byte;
+            match parse(&write::record(&payload)) {
+                Ok(events) => {
+                    for e in events {
+                        if let What::Summary(values) = e.what {
+                            for v in values {
+                                if let Some(p) = v.plugin
+                                    && let Err(m) = decode_hparams(&p.content)
+                                {
+                                    prop_assert!(!m.is_empty());
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(matches!(e.kind, ErrorKind::Malformed(_)), "{}", e),
             }
         }
 
