@@ -571,9 +571,14 @@ impl RunReader {
                             HParams::SessionStart { hparams, .. } => {
                                 for (k, value) in hparams {
                                     match hparam_text(&value) {
-                                        Some(t) => {
-                                            run.params.insert(k, t);
-                                        }
+                                        Some(t) => match crate::runs::check_param(&k, &t) {
+                                            Ok(()) => {
+                                                run.params.insert(k, t);
+                                            }
+                                            Err(e) => {
+                                                skip(format!("hparams that are no param ({e})"))
+                                            }
+                                        },
                                         None => skip(format!(
                                             "hparams of type {}",
                                             match value {

@@ -105,6 +105,8 @@ impl EventFile {
                 HParamValue::Number(n) => put_double(&mut value, 2, *n),
                 HParamValue::Text(s) => put_bytes(&mut value, 3, s.as_bytes()),
                 HParamValue::Bool(b) => put_uint(&mut value, 4, u64::from(*b)),
+                HParamValue::Other("list") => put_bytes(&mut value, 6, &[]),
+                HParamValue::Other("struct") => put_bytes(&mut value, 5, &[]),
                 HParamValue::Other(_) => put_uint(&mut value, 1, 0),
             }
             let mut entry = Vec::new();

@@ -252,6 +252,8 @@ fn sweep_logdir(root: &Path) -> PathBuf {
             &[
                 ("lr", HParamValue::Number(0.1 / (i + 1) as f64)),
                 ("amp", HParamValue::Bool(i == 0)),
+                ("../escape", HParamValue::Number(1.0)),
+                ("layers", HParamValue::Other("list")),
             ],
         );
         for step in 0..10 {
@@ -295,7 +297,14 @@ fn directories_become_nested_runs_with_params_status_notes_and_tags() {
             .iter()
             .map(|(k, v)| (k.as_str(), *v))
             .collect::<Vec<_>>(),
-        [("image summaries", 1)]
+        [
+            ("hparams of type list", 2),
+            (
+                "hparams that are no param (invalid param key '../escape': must be a relative name without '..')",
+                2
+            ),
+            ("image summaries", 1)
+        ]
     );
     let all = runs(&ws);
     let tags: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
