@@ -121,6 +121,7 @@ struct Planned {
 impl Workspace {
     /// Imports the TensorBoard logdir `logdir` into experiment `experiment` (default: the
     /// logdir's name). See the module documentation for what becomes what.
+    #[tracing::instrument(skip(self, progress), err)]
     pub fn import_tensorboard(
         &self,
         logdir: &Path,
