@@ -1,11 +1,19 @@
 //! How a run is laid out in a shard doc, and the edits a run can take.
 //!
 //! A run is a map at the shard's root under `run/<id>`, created whole with one
-//! `batch_create_object`. Scalars (name, owner, status, times, notes) and the entries of the
+//! `batch_create_object`. Scalars (name, owner, status, times) and the entries of the
 //! `params`, `tags`, `metrics`, `datasets`, `evaluations` and `artifacts` maps are separate
 //! automerge keys, so concurrent edits of different fields merge and concurrent edits of the
 //! same field are kept as a conflict. Structured values (a lineage section, a metric summary, an
 //! artifact reference) are one JSON string each: they change as a unit.
+//!
+//! `notes` is an automerge Text, created with the run; an edit applies the difference between
+//! the old and the new notes (a splice per changed stretch), so two people editing one run's
+//! notes offline both keep their words after sync. A run written before notes were text holds
+//! them as a string: it reads as is, and its first notes edit replaces the string with a Text.
+//! Two devices converting the same run concurrently each create a Text: automerge keeps both
+//! under `notes`, shows the same one on every peer and the run reads it, with a `notes` conflict
+//! listing both texts (nothing is lost); later edits go to the shown one.
 //!
 //! An evaluation is several keys of the `evaluations` map, so two writers adding slices or
 //! metrics to one evaluation merge: `<benchmark>` holds its header (dataset digest, reports, who
@@ -20,7 +28,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, hydrate};
+use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, TextEncoding, Value, hydrate};
 use cairn_model::{
     ArtifactRef, CodeVersion, Conflict, DatasetSnapshot, Evaluation, ExperimentId,
     FeatureSetVersion, InfraProfile, MetricSummary, Num, ParentKind, Run, RunId, RunStatus,
@@ -113,7 +121,10 @@ pub(crate) fn run_value(run: &Run) -> hydrate::Value {
     if let Some(k) = run.parent_kind {
         m.insert("parent_kind", scalar(k.as_str()));
     }
-    m.insert("notes", scalar(run.notes.as_str()));
+    m.insert(
+        "notes",
+        hydrate::Value::text(TextEncoding::platform_default(), &run.notes),
+    );
     m.insert("deleted", scalar(run.deleted));
     if let Some(c) = &run.lineage.code {
         m.insert("code", scalar(json(c)));
@@ -217,7 +228,17 @@ pub(crate) fn apply_edit(
                 None => doc.delete(obj, "end_ms"),
             }
         }
-        RunEdit::Notes(n) => doc.put(obj, "notes", n.as_str()),
+        RunEdit::Notes(n) => {
+            let text = match doc.get(obj, "notes").map_err(Error::automerge(doc_name))? {
+                Some((Value::Object(ObjType::Text), id)) => id,
+                // Notes written before they were text (a string), or by something other than
+                // Cairn: the first edit makes them text.
+                _ => doc
+                    .put_object(obj, "notes", ObjType::Text)
+                    .map_err(Error::automerge(doc_name))?,
+            };
+            doc.update_text(&text, n.as_str())
+        }
         RunEdit::Param(k, v) => {
             let m = in_map(doc, "params")?;
             doc.put(&m, k.as_str(), v.as_str())
@@ -446,19 +467,21 @@ fn put_opt_json<T: Serialize>(
 }
 
 /// Reads every value of `key` in `obj`: the winner first, then the values it conflicts with.
+/// A Text object reads as its string (notes are text; a peer may hold any string field as
+/// text); other objects are left out.
 fn all_scalars(
     doc: &AutoCommit,
     obj: &automerge::ObjId,
     key: &str,
 ) -> Result<Vec<ScalarValue>, automerge::AutomergeError> {
-    let mut vals: Vec<ScalarValue> = doc
-        .get_all(obj, key)?
-        .into_iter()
-        .filter_map(|(v, _)| match v {
-            Value::Scalar(s) => Some(s.into_owned()),
-            Value::Object(_) => None,
-        })
-        .collect();
+    let mut vals = Vec::new();
+    for (v, id) in doc.get_all(obj, key)? {
+        match v {
+            Value::Scalar(s) => vals.push(s.into_owned()),
+            Value::Object(ObjType::Text) => vals.push(ScalarValue::Str(doc.text(&id)?.into())),
+            Value::Object(_) => {}
+        }
+    }
     // get_all lists values in op order; the winner is the last one.
     vals.reverse();
     Ok(vals)

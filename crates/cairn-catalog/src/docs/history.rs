@@ -23,6 +23,9 @@ pub const MAX_HISTORY_VALUE: usize = 2048;
 /// summary follows its series (whose own history is the series).
 const UNTRACKED_MAPS: [&str; 1] = ["metrics"];
 
+/// The run's notes: a text (a string in runs written before notes were text).
+const NOTES: &str = "notes";
+
 /// One field one change set or removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldChange {
@@ -86,11 +89,19 @@ fn history_of(
     // change graph each (a shard of 4,000 changes: ~1 s); reading each change's ops first
     // leaves the diff to the changes that touched the run.
     let mut watched = vec![legacy_id(&run)];
-    for item in doc.map_range(&run, ..) {
-        if let automerge::ValueRef::Object(_) = item.value
-            && !UNTRACKED_MAPS.contains(&item.key.as_ref())
+    for key in doc.keys(&run) {
+        if UNTRACKED_MAPS.contains(&key.as_str()) {
+            continue;
+        }
+        // Every value, not only the shown one: two devices that made a run's notes text
+        // concurrently left two texts under `notes`.
+        for (value, id) in doc
+            .get_all(&run, key.as_str())
+            .map_err(Error::automerge(shard))?
         {
-            watched.push(legacy_id(&item.id()));
+            if let Value::Object(_) = value {
+                watched.push(legacy_id(&id));
+            }
         }
     }
     let touched: std::collections::HashSet<ChangeHash> = doc
@@ -133,17 +144,9 @@ fn history_of(
         let patches = doc
             .diff_obj(&run, &meta.deps, &after, true)
             .map_err(Error::automerge(shard))?;
+        let mut notes_seen = false;
         for patch in patches {
-            let (key, new, conflict) = match patch.action {
-                PatchAction::PutMap {
-                    key,
-                    value,
-                    conflict,
-                } => (key, Some(show(&value.0)), conflict),
-                PatchAction::DeleteMap { key } => (key, None, false),
-                _ => continue,
-            };
-            // The path from the run down to the patched map: empty for the run's own fields.
+            // The path from the run down to the patched object: empty for the run's own fields.
             let within: Vec<String> = patch
                 .path
                 .iter()
@@ -153,6 +156,30 @@ fn history_of(
                     Prop::Seq(i) => i.to_string(),
                 })
                 .collect();
+            let (key, new, conflict) = match patch.action {
+                PatchAction::PutMap {
+                    key,
+                    value,
+                    conflict,
+                } => (key, Some(show(&value.0)), conflict),
+                PatchAction::DeleteMap { key } => (key, None, false),
+                // Splices of the notes' text.
+                _ if within.first().is_some_and(|k| k == NOTES) => (NOTES.into(), None, false),
+                _ => continue,
+            };
+            // Notes (a text, or a string before notes were text) are one entry per change:
+            // the whole notes before it and after it, however many splices it made.
+            if within.first().is_some_and(|k| k == NOTES) || (within.is_empty() && key == NOTES) {
+                if !notes_seen {
+                    notes_seen = true;
+                    let old = notes_at(doc, &run, &meta.deps);
+                    let new = notes_at(doc, &run, &after);
+                    if old != new {
+                        out.push(entry(NOTES.into(), old, new, conflict));
+                    }
+                }
+                continue;
+            }
             if within
                 .first()
                 .is_some_and(|m| UNTRACKED_MAPS.contains(&m.as_str()))
@@ -190,6 +217,20 @@ fn old_value(doc: &Automerge, obj: &ObjId, key: &str, heads: &[ChangeHash]) -> O
         return None;
     }
     match doc.get_at(obj, key, heads) {
+        Ok(Some((value, _))) => Some(show(&value)),
+        _ => None,
+    }
+}
+
+/// The run's notes as of `heads` (`None`: the run had none then).
+fn notes_at(doc: &Automerge, run: &ObjId, heads: &[ChangeHash]) -> Option<String> {
+    if heads.is_empty() {
+        return None;
+    }
+    match doc.get_at(run, NOTES, heads) {
+        Ok(Some((Value::Object(automerge::ObjType::Text), id))) => {
+            doc.text_at(&id, heads).ok().map(clip)
+        }
         Ok(Some((value, _))) => Some(show(&value)),
         _ => None,
     }
