@@ -143,6 +143,17 @@ fn check_run_name(name: &str) -> Result<(), Error> {
 /// The tag that mirrors a run's name, as MLflow clients read and write it.
 pub const RUN_NAME_TAG: &str = "mlflow.runName";
 
+/// The tag MLflow clients read and write a run's notes as. It is not stored among the tags:
+/// the notes are (as text that merges), and MLflow reads them back under this tag.
+pub const NOTE_TAG: &str = "mlflow.note.content";
+
+/// `tags` as tag edits, less [`NOTE_TAG`] (which edits the notes).
+fn tag_edits(tags: &[(String, String)]) -> impl Iterator<Item = RunEdit> + '_ {
+    tags.iter()
+        .filter(|(k, _)| k != NOTE_TAG)
+        .map(|(k, v)| RunEdit::Tag(k.clone(), v.clone()))
+}
+
 /// What the system tags among `tags` (MLflow's `mlflow.*`, which any client may send) say
 /// about the run, as edits: its name (mirrored by [`RUN_NAME_TAG`]), notes, owner (only when it
 /// has none), parent, and the code version (git commit, branch, repository).
@@ -154,7 +165,7 @@ pub(crate) fn system_tag_edits(run: &Run, tags: &[(String, String)]) -> Vec<RunE
             RUN_NAME_TAG if !v.trim().is_empty() && check_run_name(v).is_ok() => {
                 edits.push(RunEdit::Name(v.clone()));
             }
-            "mlflow.note.content" => edits.push(RunEdit::Notes(v.clone())),
+            NOTE_TAG => edits.push(RunEdit::Notes(v.clone())),
             "mlflow.user" if run.owner.is_none() && !v.is_empty() => {
                 edits.push(RunEdit::Owner(Some(v.clone())));
             }
@@ -196,6 +207,7 @@ pub(crate) fn apply_system_tags(new: &mut crate::NewRun) {
     if tags.is_empty() {
         return;
     }
+    new.tags.remove(NOTE_TAG);
     let mut probe = Run::new(RunId::new(), ExperimentId::new(), "", 0);
     probe.owner = new.owner.clone();
     probe.lineage.code = new.lineage.code.clone();
@@ -375,7 +387,7 @@ impl Stores {
                 None => edits.push(RunEdit::Param(k.clone(), v.clone())),
             }
         }
-        edits.extend(tags.iter().map(|(k, v)| RunEdit::Tag(k.clone(), v.clone())));
+        edits.extend(tag_edits(tags));
         edits.extend(system_tag_edits(&run, tags));
         if let Some(n) = notes {
             edits.push(RunEdit::Notes(n.to_owned()));
@@ -401,10 +413,7 @@ impl Stores {
             return Ok(());
         }
         let run = self.run_record(id)?;
-        let mut edits: Vec<RunEdit> = tags
-            .iter()
-            .map(|(k, v)| RunEdit::Tag(k.clone(), v.clone()))
-            .collect();
+        let mut edits: Vec<RunEdit> = tag_edits(tags).collect();
         edits.extend(system_tag_edits(&run, tags));
         self.catalog_mut().update_run(id, &edits)?;
         Ok(())

@@ -851,6 +851,14 @@ impl Stores {
     /// Removes a tag; a tag the run does not have is an error naming it.
     pub fn delete_tag(&mut self, id: RunId, key: &str) -> Result<(), Error> {
         let run = self.run_record(id)?;
+        // MLflow's note tag is the run's notes.
+        if key == crate::runs::NOTE_TAG && !run.notes.is_empty() {
+            let mut edits = vec![RunEdit::Notes(String::new())];
+            if run.tags.contains_key(key) {
+                edits.push(RunEdit::DeleteTag(key.to_owned()));
+            }
+            return self.update_run(id, &edits).map(drop);
+        }
         if !run.tags.contains_key(key) {
             return Err(Error::UnknownTag {
                 run: id.to_string(),

@@ -19,10 +19,14 @@ use tantivy::schema::{
 };
 use tantivy::{TantivyDocument, Term};
 
+/// The tag MLflow clients read and write a run's notes as.
+const NOTE_TAG: &str = "mlflow.note.content";
+
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt.
-/// (2: the `cost_*` columns; 3: `evals`, `fairness` and `compliance`.)
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// (2: the `cost_*` columns; 3: `evals`, `fairness` and `compliance`; 4: the notes as the tag
+/// `mlflow.note.content`.)
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// Tokenizer of the free-text field, registered on every index by [`register_tokenizers`].
 pub(crate) const TEXT_TOKENIZER: &str = "cairn_text";
@@ -281,12 +285,17 @@ impl Fields {
         }
 
         let keyed = |key: &str| !key.is_empty() && !key.contains(['\0', '\u{1}']);
-        let tags: Vec<(String, OwnedValue)> = run
+        // MLflow reads a run's notes as the tag `mlflow.note.content` (Cairn holds them as the
+        // notes, not as a tag): `tags."mlflow.note.content"` finds them.
+        let mut tags: Vec<(String, OwnedValue)> = run
             .tags
             .iter()
-            .filter(|(k, _)| keyed(k))
+            .filter(|(k, _)| keyed(k) && *k != NOTE_TAG)
             .map(|(k, v)| (k.clone(), OwnedValue::Str(v.clone())))
             .collect();
+        if !run.notes.is_empty() {
+            tags.push((NOTE_TAG.into(), OwnedValue::Str(run.notes.clone())));
+        }
         if !tags.is_empty() {
             doc.add_field_value(self.tags, &OwnedValue::Object(tags));
         }

@@ -185,6 +185,11 @@ fn free_text_matches_words_and_phrases_with_stemming() {
     assert_eq!(n("\"smoothed labels\""), vec!["Café-run".to_owned()]);
     assert_eq!(n("label smoothing"), with_cafe);
     assert_eq!(n("WARMUP"), trials([3]));
+    // MLflow reads notes as a tag, and filters on it.
+    assert_eq!(
+        n("tags.\"mlflow.note.content\" LIKE '%loss spikes%'"),
+        trials([3])
+    );
     assert_eq!(n("\"label smoothing\" owner:bob"), trials([1]));
     assert_eq!(n("\"label smoothing\" OR warmup"), trials([0, 1, 3]));
     assert_eq!(n("resnet").len(), 6);

@@ -298,6 +298,13 @@ pub(crate) fn run(run: &Run, exp: &ExpRef) -> Value {
         tags.entry("mlflow.user".into())
             .or_insert_with(|| o.clone());
     }
+    // The notes, as they are now (edited anywhere, merged from peers), not as a client last
+    // sent them.
+    if run.notes.is_empty() {
+        tags.remove(cairn_core::NOTE_TAG);
+    } else {
+        tags.insert(cairn_core::NOTE_TAG.into(), run.notes.clone());
+    }
     let inputs: Vec<Value> = run
         .lineage
         .datasets

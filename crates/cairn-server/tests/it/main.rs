@@ -16,5 +16,6 @@ mod limits;
 mod mlflow_input;
 mod mlflow_rules;
 mod mlflow_words;
+mod notes;
 mod security;
 mod server;
