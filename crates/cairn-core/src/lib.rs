@@ -67,8 +67,8 @@ pub use logged_models::{
 };
 pub use runs::{
     LogBatch, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
-    MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricDataset, MetricValue, NOTE_TAG, RUN_NAME_TAG, RunListItem, RunLog,
-    RunsPage, RunsQuery,
+    MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricDataset, MetricValue, NOTE_TAG, RUN_NAME_TAG,
+    RunListItem, RunLog, RunsPage, RunsQuery,
 };
 pub use search::SavedView;
 pub use stores::{ArtifactEntry, ExperimentSummary, NewRun, RunView, WorkspaceInfo};

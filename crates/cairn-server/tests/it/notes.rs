@@ -39,7 +39,10 @@ fn mlflow_note_tag_round_trips_through_the_runs_notes() {
     // Edited in Cairn: MLflow reads the notes as they now are.
     let edited = format!("{note}\n0.003 converges.");
     ws.set_notes(run.id, &edited).unwrap();
-    assert_eq!(tag(&server.run(&id), NOTE).as_deref(), Some(edited.as_str()));
+    assert_eq!(
+        tag(&server.run(&id), NOTE).as_deref(),
+        Some(edited.as_str())
+    );
     // And a client's later edit is applied to them as a difference.
     server
         .mlflow(
