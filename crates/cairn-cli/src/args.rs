@@ -124,6 +124,17 @@ pub enum ImportCmd {
         #[arg(long)]
         exp: Option<String>,
     },
+    /// An MLflow store (`sqlite:///path/mlflow.db`): experiments, runs (their MLflow ids
+    /// kept), params, tags, every metric point, datasets, local artifacts, registered models,
+    /// versions and aliases. Everything but the points is read and checked before anything is
+    /// stored; a second import adds only what is new, and one that was stopped finishes
+    Mlflow {
+        /// The store: sqlite:///path/to/mlflow.db
+        source: String,
+        /// Import only this experiment (repeat for more) [default: every experiment]
+        #[arg(long = "experiment", value_name = "NAME")]
+        experiments: Vec<String>,
+    },
 }
 
 /// `cairn audit …`.

@@ -119,6 +119,16 @@ pub struct TensorboardImport {
     pub experiment: Option<String>,
 }
 
+/// An MLflow store to import (`sqlite:///path/mlflow.db`, a path on the machine that holds the
+/// workspace), and the experiments to take from it (all when absent or empty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema), ts(optional_fields = nullable))]
+#[serde(deny_unknown_fields)]
+pub struct MlflowImport {
+    pub source: String,
+    pub experiments: Option<Vec<String>>,
+}
+
 /// The most buckets one request may ask for.
 pub const MAX_BUCKETS: usize = 100_000;
 
@@ -455,6 +465,13 @@ operations! {
     import_tensorboard: Post "/import/tensorboard", TensorboardImport => crate::TensorboardReport,
         [NotFound, InvalidArgument, Conflict, SchemaViolation],
         |ws, r| ws.import_tensorboard(std::path::Path::new(&r.logdir), r.experiment.as_deref(), &mut |_| {});
+    /// Imports an MLflow store on the machine that holds the workspace (`sqlite:///…/mlflow.db`):
+    /// experiments, runs (MLflow ids kept), params, tags, every metric point, datasets, local
+    /// artifacts and the registry, with counts on both sides and what was skipped. A second
+    /// import adds only what is new.
+    import_mlflow: Post "/import/mlflow", MlflowImport => crate::MlflowReport,
+        [NotFound, InvalidArgument, Conflict, SchemaViolation],
+        |ws, r| ws.import_mlflow(&r.source, r.experiments.as_deref().unwrap_or_default(), &mut |_| {});
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod gc;
 mod history;
 mod lineage;
 mod logged_models;
+pub mod mlflow_import;
 mod registry;
 mod runs;
 mod search;
@@ -65,6 +66,7 @@ pub use logged_models::{
     ModelMetricValue, ModelOrderKey, ModelSource, NewLoggedModel, RunModel, RunModelLink,
     StoredModelArtifact,
 };
+pub use mlflow_import::{MlflowCounts, MlflowProgress, MlflowReport};
 pub use runs::{
     LogBatch, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
     MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricDataset, MetricValue, NOTE_TAG, RUN_NAME_TAG,

@@ -262,10 +262,19 @@ impl Workspace {
             if id == "0" {
                 return s.default_experiment();
             }
-            let parsed: ExperimentId = id
-                .parse()
-                .map_err(|_| Error::UnknownExperiment(id.to_owned()))?;
-            s.experiment_by_id(parsed)
+            match id.parse::<ExperimentId>() {
+                Ok(parsed) => s.experiment_by_id(parsed),
+                // An experiment imported from MLflow is also known by its MLflow id.
+                Err(_) => s
+                    .experiments_all()?
+                    .into_iter()
+                    .filter(|e| {
+                        e.tags.get(crate::mlflow_import::EXPERIMENT_ID_TAG).map(String::as_str)
+                            == Some(id)
+                    })
+                    .min_by_key(|e| e.deleted)
+                    .ok_or_else(|| Error::UnknownExperiment(id.to_owned())),
+            }
         })
     }
 

@@ -47,6 +47,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("audit_bundle", audit_bundle),
     ("audit_store", audit_store),
     ("tfevents", tfevents),
+    ("mlflow_meta", mlflow_meta),
 ];
 
 /// The body of target `name`.
@@ -789,4 +790,26 @@ pub fn audit_store(data: &[u8]) {
     store
         .append(&key, cairn_audit::Draft::new("fuzz", "fuzz.appended", 0))
         .ok();
+}
+
+/// A `meta.yaml` of MLflow's file store (`cairn import mlflow ./mlruns`): the importer's small
+/// YAML reader. An error names a line of the text; what reads is written back (every value
+/// quoted) and reads back the same.
+pub fn mlflow_meta(data: &[u8]) {
+    use cairn_core::mlflow_import::yaml;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match yaml::parse(text) {
+        Ok(doc) => {
+            let written = yaml::emit(&doc);
+            let again = yaml::parse(&written)
+                .unwrap_or_else(|e| panic!("{text:?} written as {written:?} does not read: {e}"));
+            assert_eq!(again, doc, "{text:?} written as {written:?}");
+        }
+        Err(e) => assert!(
+            (1..=text.lines().count().max(1)).contains(&e.line) && !e.message.is_empty(),
+            "{text:?}: {e}"
+        ),
+    }
 }

@@ -11,6 +11,7 @@ mod evals;
 mod gate;
 mod history;
 mod logged_models;
+mod mlflow_import;
 mod registry;
 mod runs;
 mod search;

@@ -90,6 +90,7 @@ replay_tests!(
     audit_bundle,
     audit_store,
     tfevents,
+    mlflow_meta,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.
