@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, MlflowImport, MlflowReport, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -57,6 +57,7 @@ export const OPERATIONS = [
   { name: "deploy", method: "POST", path: "/models/{name}/deployments" },
   { name: "deployments", method: "GET", path: "/models/{name}/deployments" },
   { name: "import_tensorboard", method: "POST", path: "/import/tensorboard" },
+  { name: "import_mlflow", method: "POST", path: "/import/mlflow" },
 ] as const;
 
 /** The API over `transport`. */
@@ -210,6 +211,12 @@ export function client(transport: Transport) {
      *  files gained. */
     importTensorboard: (request: TensorboardImport) =>
       transport.call<TensorboardReport>("import_tensorboard", "POST", "/import/tensorboard", request),
+    /** Imports an MLflow store on the machine that holds the workspace (`sqlite:///…/mlflow.db`):
+     *  experiments, runs (MLflow ids kept), params, tags, every metric point, datasets, local
+     *  artifacts and the registry, with counts on both sides and what was skipped. A second
+     *  import adds only what is new. */
+    importMlflow: (request: MlflowImport) =>
+      transport.call<MlflowReport>("import_mlflow", "POST", "/import/mlflow", request),
   };
 }
 

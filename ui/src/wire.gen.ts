@@ -1603,6 +1603,65 @@ export type MetricThreshold = {
 };
 
 /**
+ * Counts of what an import met: in the source, added by it, already here.
+ */
+export type MlflowCounts = {
+  experiments: number,
+  runs: number,
+  params: number,
+  tags: number,
+  points: number,
+  datasets: number,
+  artifacts: number,
+  models: number,
+  versions: number,
+  aliases: number,
+};
+
+/**
+ * An MLflow store to import (`sqlite:///path/mlflow.db`, a path on the machine that holds the
+ * workspace), and the experiments to take from it (all when absent or empty).
+ */
+export type MlflowImport = {
+  source: string,
+  experiments?: Array<string> | null,
+};
+
+/**
+ * What an import did: counts on both sides (`source` = `added` + `present` + what `skipped`
+ * names), and everything not imported with the reason.
+ */
+export type MlflowReport = {
+  source: string,
+  /**
+   * What the source holds (of the experiments imported; deleted records included).
+   */
+  in_source: MlflowCounts,
+  /**
+   * What this import stored.
+   */
+  added: MlflowCounts,
+  /**
+   * What an earlier import (or the workspace) already held.
+   */
+  present: MlflowCounts,
+  runs_created: number,
+  /**
+   * Runs here before that gained something.
+   */
+  runs_updated: number,
+  runs_unchanged: number,
+  /**
+   * Bytes of artifact files read.
+   */
+  artifact_bytes: number,
+  /**
+   * What was not imported, and how many.
+   */
+  skipped: { [key in string]: number },
+};
+
+/**
  * A registered model by name (`/api/v1`).
  */
 export type ModelRef = {
