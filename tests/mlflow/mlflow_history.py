@@ -20,7 +20,18 @@ REGISTERED = "importer-model"
 
 
 def log_history(tracking_uri: str, artifacts: Path) -> dict:
-    """Logs the history; returns the ids it made, by role."""
+    """Logs the history; returns the ids it made, by role. Some of MLflow's calls open a side
+    database (`mlflow.db`) in the working directory: it is left beside the artifacts."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    here = os.getcwd()
+    os.chdir(artifacts)
+    try:
+        return _log_history(tracking_uri, artifacts)
+    finally:
+        os.chdir(here)
+
+
+def _log_history(tracking_uri: str, artifacts: Path) -> dict:
     import mlflow
     from mlflow import MlflowClient
 

@@ -85,7 +85,7 @@ def test_the_report_reconciles_both_sides(imported):
 
 def test_every_run_reads_back_as_in_mlflow(cairn, store, imported):
     uri, _ = store
-    source = mlflow.MlflowClient(tracking_uri=uri)
+    source = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     here = mlflow.MlflowClient(tracking_uri=cairn.uri)
     want = _runs(source)
     assert len(want) == 5
@@ -137,7 +137,7 @@ def test_system_tags_become_lineage(cairn, store, imported):
 def test_experiments_keep_their_mlflow_id_as_an_alias(cairn, store, imported):
     uri, ids = store
     here = mlflow.MlflowClient(tracking_uri=cairn.uri)
-    source = mlflow.MlflowClient(tracking_uri=uri)
+    source = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     for eid in ids["experiments"]:
         want = source.get_experiment(eid)
         got = here.get_experiment(eid)
@@ -149,7 +149,8 @@ def test_experiments_keep_their_mlflow_id_as_an_alias(cairn, store, imported):
 def test_datasets_read_back_as_inputs(cairn, store, imported):
     uri, ids = store
     rid = ids["children"][0]
-    want = mlflow.MlflowClient(tracking_uri=uri).get_run(rid).inputs.dataset_inputs
+    source = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    want = source.get_run(rid).inputs.dataset_inputs
     got = mlflow.MlflowClient(tracking_uri=cairn.uri).get_run(rid).inputs.dataset_inputs
     assert len(got) == len(want) == 1
     for field in ("name", "digest", "source_type", "source", "schema", "profile"):
@@ -160,7 +161,7 @@ def test_datasets_read_back_as_inputs(cairn, store, imported):
 def test_artifacts_are_the_same_bytes(cairn, store, imported, tmp_path):
     uri, ids = store
     here = mlflow.MlflowClient(tracking_uri=cairn.uri)
-    source = mlflow.MlflowClient(tracking_uri=uri)
+    source = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     for rid in ids["children"]:
         a = Path(source.download_artifacts(rid, "", str(tmp_path / rid / "a")))
         b = Path(here.download_artifacts(rid, "", str(tmp_path / rid / "b")))
@@ -171,8 +172,11 @@ def test_artifacts_are_the_same_bytes(cairn, store, imported, tmp_path):
             assert (a / f).read_bytes() == (b / f).read_bytes(), f
 
 
-def test_the_registry_comes_with_versions_tags_and_aliases(cairn, store, imported):
+def test_the_registry_comes_with_versions_tags_and_aliases(cairn, store, imported, tmp_path,
+                                                          monkeypatch):
     uri, _ = store
+    # MLflow's registry over a file store opens a side database in the working directory.
+    monkeypatch.chdir(tmp_path)
     here = mlflow.MlflowClient(tracking_uri=cairn.uri, registry_uri=cairn.uri)
     source = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     want, got = source.get_registered_model(REGISTERED), here.get_registered_model(REGISTERED)

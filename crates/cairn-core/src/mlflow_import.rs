@@ -274,7 +274,11 @@ impl Workspace {
         }
         report.in_source.experiments = exps.len() as u64;
         let deleted_exps = exps.iter().filter(|e| e.deleted).count() as u64;
-        skip(&mut report, "deleted experiments (with their runs)", deleted_exps);
+        skip(
+            &mut report,
+            "deleted experiments (with their runs)",
+            deleted_exps,
+        );
         exps.retain(|e| !e.deleted);
         for e in &exps {
             let name = e.name.trim();
@@ -377,7 +381,11 @@ impl Workspace {
                 });
             }
         }
-        tracing::debug!(runs = done, secs = started.elapsed().as_secs_f64(), "runs imported");
+        tracing::debug!(
+            runs = done,
+            secs = started.elapsed().as_secs_f64(),
+            "runs imported"
+        );
 
         // 4. The registry.
         let of = models.len() as u64;
@@ -460,7 +468,12 @@ impl Workspace {
             })?;
         }
         // Artifacts.
-        if let Some(dir) = c.src.artifact_uri.as_deref().and_then(|u| local_dir(u, base)) {
+        if let Some(dir) = c
+            .src
+            .artifact_uri
+            .as_deref()
+            .and_then(|u| local_dir(u, base))
+        {
             changed |= self.mlflow_artifacts(c.id, &dir, report)?;
         } else if let Some(uri) = &c.src.artifact_uri {
             *report
@@ -513,13 +526,14 @@ impl Workspace {
 /// Drops (and counts) what Cairn cannot hold, and refuses what no import should store.
 fn check_run(r: &mut SrcRun, skipped: &mut BTreeMap<String, u64>) -> Result<(), Error> {
     let mut skip = |what: String| *skipped.entry(what).or_default() += 1;
-    r.params.retain(|(k, v)| match crate::runs::check_param(k, v) {
-        Ok(()) => true,
-        Err(e) => {
-            skip(format!("params Cairn cannot hold ({e})"));
-            false
-        }
-    });
+    r.params
+        .retain(|(k, v)| match crate::runs::check_param(k, v) {
+            Ok(()) => true,
+            Err(e) => {
+                skip(format!("params Cairn cannot hold ({e})"));
+                false
+            }
+        });
     r.tags.retain(|(k, v)| match crate::runs::check_tag(k, v) {
         Ok(()) => true,
         Err(e) => {
@@ -529,7 +543,10 @@ fn check_run(r: &mut SrcRun, skipped: &mut BTreeMap<String, u64>) -> Result<(), 
     });
     for k in &r.metric_keys {
         validate_key("metric key", k).map_err(|e| {
-            Error::Invalid(format!("run {}: metric {k:?} cannot be imported: {e}", r.id))
+            Error::Invalid(format!(
+                "run {}: metric {k:?} cannot be imported: {e}",
+                r.id
+            ))
         })?;
     }
     r.datasets.retain(|d| {
@@ -568,7 +585,9 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Some(x) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(x) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(x);
             i += 3;
@@ -808,7 +827,12 @@ impl Stores {
                 if here.deleted.is_none() {
                     for (k, val) in &v.tags {
                         if !here.tags.contains_key(k) {
-                            self.set_version_meta(&m.name, v.version, &format!("tag/{k}"), Some(val))?;
+                            self.set_version_meta(
+                                &m.name,
+                                v.version,
+                                &format!("tag/{k}"),
+                                Some(val),
+                            )?;
                         }
                     }
                 }
@@ -831,13 +855,8 @@ impl Stores {
             let run = v.run_id.as_deref().and_then(|r| r.parse::<RunId>().ok());
             let source = v.source.clone().unwrap_or_default();
             let vtags: BTreeMap<String, String> = v.tags.iter().cloned().collect();
-            match self.create_model_version(
-                &m.name,
-                &source,
-                run,
-                v.description.as_deref(),
-                vtags,
-            ) {
+            match self.create_model_version(&m.name, &source, run, v.description.as_deref(), vtags)
+            {
                 Ok(created) => {
                     numbers.insert(created.version, created.id);
                     next += 1;
@@ -879,7 +898,13 @@ impl Stores {
                 report.present.aliases += 1;
                 continue;
             }
-            self.put_alias(&m.name, alias, Some(vid), None, Some("imported from MLflow"))?;
+            self.put_alias(
+                &m.name,
+                alias,
+                Some(vid),
+                None,
+                Some("imported from MLflow"),
+            )?;
             report.added.aliases += 1;
         }
         Ok(())

@@ -269,7 +269,9 @@ impl Workspace {
                     .experiments_all()?
                     .into_iter()
                     .filter(|e| {
-                        e.tags.get(crate::mlflow_import::EXPERIMENT_ID_TAG).map(String::as_str)
+                        e.tags
+                            .get(crate::mlflow_import::EXPERIMENT_ID_TAG)
+                            .map(String::as_str)
                             == Some(id)
                     })
                     .min_by_key(|e| e.deleted)

@@ -176,7 +176,8 @@ fn print_mlflow(r: &MlflowReport, secs: f64) -> Result<()> {
         "added",
         "already here"
     );
-    let rows: [(&str, fn(&MlflowCounts) -> u64); 10] = [
+    type Count = fn(&MlflowCounts) -> u64;
+    let rows: [(&str, Count); 10] = [
         ("experiments", |c| c.experiments),
         ("runs", |c| c.runs),
         ("params", |c| c.params),

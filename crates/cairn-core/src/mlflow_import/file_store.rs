@@ -127,11 +127,7 @@ fn point(line: &str) -> Option<Point> {
         Some(s) => s.parse().ok()?,
         None => 0,
     };
-    it.next().is_none().then_some(Point {
-        step,
-        ts_ms,
-        value,
-    })
+    it.next().is_none().then_some(Point { step, ts_ms, value })
 }
 
 /// A metric file's points, ordered as the SQL store orders them (step, timestamp, value).
@@ -243,10 +239,7 @@ impl FileStore {
             }
         }
         Ok(SrcRun {
-            experiment: doc
-                .text("experiment_id")
-                .unwrap_or(experiment)
-                .to_owned(),
+            experiment: doc.text("experiment_id").unwrap_or(experiment).to_owned(),
             name: doc.text("run_name").map(str::to_owned),
             user: doc.text("user_id").map(str::to_owned),
             status: status_word(doc.text("status").unwrap_or("")).to_owned(),
@@ -405,7 +398,10 @@ impl MlflowSource for FileStore {
                 versions.push(SrcVersion {
                     version: number,
                     source: v.text("source").map(str::to_owned),
-                    run_id: v.text("run_id").map(str::to_owned).filter(|r| !r.is_empty()),
+                    run_id: v
+                        .text("run_id")
+                        .map(str::to_owned)
+                        .filter(|r| !r.is_empty()),
                     description: v
                         .text("description")
                         .map(str::to_owned)
@@ -449,7 +445,10 @@ mod tests {
     #[test]
     fn metric_lines_read_as_mlflow_writes_them() {
         let p = point("1700000200002 inf 2").unwrap();
-        assert_eq!((p.ts_ms, p.value, p.step), (1700000200002, f64::INFINITY, 2));
+        assert_eq!(
+            (p.ts_ms, p.value, p.step),
+            (1700000200002, f64::INFINITY, 2)
+        );
         assert!(point("1 nan 1").unwrap().value.is_nan());
         assert_eq!(point("1 -inf 3").unwrap().value, f64::NEG_INFINITY);
         assert_eq!(point("5 0.5").unwrap().step, 0);

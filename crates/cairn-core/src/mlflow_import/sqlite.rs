@@ -25,7 +25,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -97,7 +99,9 @@ impl SqliteStore {
             let k: String = r.get(0).map_err(|e| self.err(e))?;
             let v: Option<String> = r.get(1).map_err(|e| self.err(e))?;
             let owner: String = text(r, 2).map_err(|e| self.err(e))?;
-            out.entry(owner).or_default().push((k, v.unwrap_or_default()));
+            out.entry(owner)
+                .or_default()
+                .push((k, v.unwrap_or_default()));
         }
         Ok(out)
     }
@@ -187,7 +191,8 @@ impl MlflowSource for SqliteStore {
             experiments.iter().map(String::as_str).collect();
         let mut params =
             self.grouped("SELECT key, value, run_uuid FROM params ORDER BY run_uuid, key")?;
-        let mut tags = self.grouped("SELECT key, value, run_uuid FROM tags ORDER BY run_uuid, key")?;
+        let mut tags =
+            self.grouped("SELECT key, value, run_uuid FROM tags ORDER BY run_uuid, key")?;
         let mut keys: HashMap<String, Vec<String>> = HashMap::new();
         {
             // `latest_metrics` has a row per series; stores that predate it are read from
@@ -231,7 +236,10 @@ impl MlflowSource for SqliteStore {
                 experiment,
                 name: r.get(2).map_err(get)?,
                 user: r.get(3).map_err(get)?,
-                status: r.get::<_, Option<String>>(4).map_err(get)?.unwrap_or_default(),
+                status: r
+                    .get::<_, Option<String>>(4)
+                    .map_err(get)?
+                    .unwrap_or_default(),
                 start_ms: r.get(5).map_err(get)?,
                 end_ms: r.get(6).map_err(get)?,
                 deleted: r.get::<_, Option<String>>(7).map_err(get)?.as_deref() == Some("deleted"),
@@ -260,7 +268,11 @@ impl MlflowSource for SqliteStore {
         let mut key = String::new();
         while let Some(r) = rows.next().map_err(|e| sql_error(&self.path, e))? {
             let get = |e: rusqlite::Error| sql_error(&self.path, e);
-            let k = r.get_ref(0).map_err(get)?.as_str().map_err(|e| get(e.into()))?;
+            let k = r
+                .get_ref(0)
+                .map_err(get)?
+                .as_str()
+                .map_err(|e| get(e.into()))?;
             if k != key {
                 key.clear();
                 key.push_str(k);
@@ -338,9 +350,8 @@ impl MlflowSource for SqliteStore {
                         .get::<_, Option<String>>(4)
                         .map_err(get)?
                         .filter(|d| !d.is_empty()),
-                    stage: stage.filter(|s| {
-                        !deleted && !s.is_empty() && !s.eq_ignore_ascii_case("none")
-                    }),
+                    stage: stage
+                        .filter(|s| !deleted && !s.is_empty() && !s.eq_ignore_ascii_case("none")),
                     deleted,
                     tags: vtags
                         .remove(&format!("{name}\0{version}"))
@@ -549,7 +560,10 @@ mod tests {
 
     #[test]
     fn dataset_sources_give_their_uri() {
-        assert_eq!(source_uri(r#"{"uri": "s3://b/t.parquet"}"#), "s3://b/t.parquet");
+        assert_eq!(
+            source_uri(r#"{"uri": "s3://b/t.parquet"}"#),
+            "s3://b/t.parquet"
+        );
         assert_eq!(source_uri("plain"), "plain");
     }
 }

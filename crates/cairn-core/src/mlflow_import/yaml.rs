@@ -207,7 +207,9 @@ fn key_of(line: &str) -> Option<(&str, &str)> {
                 k += 1;
             }
         }
-        _ => line.find(": ").or_else(|| line.ends_with(':').then(|| line.len() - 1))?,
+        _ => line
+            .find(": ")
+            .or_else(|| line.ends_with(':').then(|| line.len() - 1))?,
     };
     let rest = line.get(end..)?;
     let rest = rest.strip_prefix(':')?;
@@ -226,7 +228,10 @@ fn scalar(parts: &[&str], line: usize) -> Result<Option<String>, Error> {
         Some(b'&' | b'*' | b'!' | b'|' | b'>' | b'[' | b'{' | b'-' | b'%' | b'@' | b'`')
             if first != "-" && !first.starts_with("-.") && !is_number(first) =>
         {
-            err(line, format!("a value YAML's MLflow files never hold: {first:?}"))
+            err(
+                line,
+                format!("a value YAML's MLflow files never hold: {first:?}"),
+            )
         }
         _ => {
             let text = fold(parts, false);
@@ -400,7 +405,10 @@ mod tests {
              tags: []\nuser_id: unknown\nlast: null\n",
         )
         .unwrap();
-        assert_eq!(doc.text("artifact_uri"), Some("file:///tmp/a/545f/artifacts"));
+        assert_eq!(
+            doc.text("artifact_uri"),
+            Some("file:///tmp/a/545f/artifacts")
+        );
         assert_eq!(doc.text("entry_point_name"), Some(""));
         assert_eq!(doc.text("experiment_id"), Some("4011"));
         assert_eq!(doc.text("status"), Some("3"));
@@ -418,7 +426,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             doc.text("schema"),
-            Some("{\"mlflow_colspec\": [{\"type\": \"double\"}, {\"type\": \"long\", \"name\": \"y\"}]}")
+            Some(
+                "{\"mlflow_colspec\": [{\"type\": \"double\"}, {\"type\": \"long\", \"name\": \"y\"}]}"
+            )
         );
         assert_eq!(
             doc.pairs("tags"),
@@ -444,7 +454,9 @@ mod tests {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
         }
-        let deep: String = (0..10).map(|d| format!("{}k{d}:\n", "  ".repeat(d))).collect();
+        let deep: String = (0..10)
+            .map(|d| format!("{}k{d}:\n", "  ".repeat(d)))
+            .collect();
         assert!(parse(&deep).is_err());
     }
 

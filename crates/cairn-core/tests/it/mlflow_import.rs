@@ -21,7 +21,11 @@ fn store(dir: &Path) -> PathBuf {
     db.execute_batch(SCHEMA).unwrap();
     let art = dir.join("art");
     std::fs::create_dir_all(art.join(CHILD).join("artifacts/model")).unwrap();
-    std::fs::write(art.join(CHILD).join("artifacts/model/weights.bin"), b"weights").unwrap();
+    std::fs::write(
+        art.join(CHILD).join("artifacts/model/weights.bin"),
+        b"weights",
+    )
+    .unwrap();
     db.execute_batch(&format!(
         "INSERT INTO experiments VALUES (1, 'vision', 'art', 'active', 1, 1, 'default');
          INSERT INTO experiment_tags VALUES ('team', 'cv', 1);
@@ -105,7 +109,10 @@ fn a_store_comes_with_ids_values_lineage_and_registry() {
     assert!(values[1].is_nan());
     assert_eq!(values[2], f64::INFINITY);
     assert_eq!(values[3], f64::NEG_INFINITY);
-    assert_eq!(pts.iter().map(|p| p.step).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert_eq!(
+        pts.iter().map(|p| p.step).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
     assert_eq!(pts[4].ts_ms, 10_004);
 
     // The MLflow id is an alias of the experiment.
@@ -193,7 +200,11 @@ fn bad_sources_are_named_and_store_nothing() {
     assert!(e.to_string().contains("../escape"), "{e}");
 
     let e = ws
-        .import_mlflow(&uri(&store(&dir.path().join("x"))), &["nope".into()], &mut |_| {})
+        .import_mlflow(
+            &uri(&store(&dir.path().join("x"))),
+            &["nope".into()],
+            &mut |_| {},
+        )
         .unwrap_err();
     assert!(e.to_string().contains("'nope'") && e.to_string().contains("'vision'"));
     assert_eq!(counts(&ws), before);
@@ -296,7 +307,10 @@ fn a_broken_file_store_is_named_by_file_and_line_and_stores_nothing() {
         .import_mlflow(root.to_str().unwrap(), &[], &mut |_| {})
         .unwrap_err();
     let text = e.to_string();
-    assert!(text.contains(&format!("{other}/meta.yaml")) && text.contains("line 2"), "{e}");
+    assert!(
+        text.contains(&format!("{other}/meta.yaml")) && text.contains("line 2"),
+        "{e}"
+    );
     assert_eq!(counts(&ws), before);
 
     // A metric line that is not `timestamp value step`: its file and line.
