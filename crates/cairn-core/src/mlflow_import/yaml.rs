@@ -234,6 +234,15 @@ fn scalar(parts: &[&str], line: usize) -> Result<Option<String>, Error> {
             )
         }
         _ => {
+            if parts[1..]
+                .iter()
+                .any(|p| p.contains(": ") || p.ends_with(':'))
+            {
+                return err(
+                    line,
+                    "a mapping inside a plain value (unexpected indentation)",
+                );
+            }
             let text = fold(parts, false);
             // A comment ends a plain scalar.
             let text = match text.find(" #") {
@@ -443,7 +452,8 @@ mod tests {
     #[test]
     fn what_is_not_mlflows_yaml_is_refused_with_its_line() {
         for (text, line) in [
-            ("a: 1\n  b: 2\n", 2),
+            ("a: 1\n  b: 2\n", 1),
+            ("a:\n  b: 1\n c: 2\n", 3),
             ("a: 1\nno colon here\n", 2),
             ("a: 'open\n", 1),
             ("a: &anchor x\n", 1),
