@@ -749,11 +749,19 @@ impl Stores {
         }
         let mut new_tags = Vec::new();
         for (k, v) in &c.src.tags {
-            if run.tags.contains_key(k) {
+            // MLflow's note tag is the run's notes: notes written here since are kept.
+            let held = if k == crate::runs::NOTE_TAG {
+                !run.notes.is_empty()
+            } else {
+                run.tags.contains_key(k)
+            };
+            if held {
                 continue;
             }
             new_tags.push((k.clone(), v.clone()));
-            edits.push(RunEdit::Tag(k.clone(), v.clone()));
+            if k != crate::runs::NOTE_TAG {
+                edits.push(RunEdit::Tag(k.clone(), v.clone()));
+            }
         }
         report.added.tags += new_tags.len() as u64;
         edits.extend(crate::runs::system_tag_edits(&run, &new_tags));
@@ -929,7 +937,13 @@ fn new_run(c: &Checked, importer: &str) -> Run {
     run.status = status_of(&s.status);
     run.end_ms = s.end_ms.filter(|_| run.status.is_final());
     run.params = s.params.iter().cloned().collect();
-    run.tags = s.tags.iter().cloned().collect();
+    // MLflow's note tag is held as the notes (below), not among the tags.
+    run.tags = s
+        .tags
+        .iter()
+        .filter(|(k, _)| k != crate::runs::NOTE_TAG)
+        .cloned()
+        .collect();
     for e in crate::runs::system_tag_edits(&run, &s.tags) {
         match e {
             RunEdit::Name(n) => run.name = n,
