@@ -2,10 +2,11 @@
 //! sync protocol run inside the catalog's write transaction, so a received change is persisted,
 //! projected and acknowledged (the per-peer sync state) in one commit or not at all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
+use automerge::legacy::{Key as LegacyKey, ObjectId as LegacyObjectId};
 use automerge::sync::{Message, State, SyncDoc};
-use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, Prop, ReadDoc};
 use cairn_model::{LoggedModelId, RunId, ShardId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -167,7 +168,7 @@ impl Catalog {
                     // A doc that arrived whole: every model is projected below.
                     (Some(RunReader::new(d, doc).run_ids()?.into_iter().collect()), Vec::new())
                 } else {
-                    let (runs, models) = changed_keys(d, &before, &after);
+                    let (runs, models) = changed_keys(d, &before);
                     (Some(runs), models)
                 };
                 let whole = changed && !is_team && before.is_empty();
@@ -241,29 +242,52 @@ impl Catalog {
     }
 }
 
-/// The runs (root keys `run/<id>`) and logged models (`lmodel/<id>`) that changes between
-/// `before` and `after` touched.
+/// The runs (root keys `run/<id>`) and logged models (`lmodel/<id>`) that the changes since
+/// `before` touched: every root key an op of theirs sits under. (Not the diff's patches: a
+/// patch shows what became visible, and an op that arrives concurrent with a key already in
+/// conflict, and loses, shows nothing new — yet the run's conflicts changed.)
 fn changed_keys(
     doc: &mut AutoCommit,
     before: &[ChangeHash],
-    after: &[ChangeHash],
 ) -> (BTreeSet<RunId>, Vec<LoggedModelId>) {
     let mut out = BTreeSet::new();
     let mut models = BTreeSet::new();
-    for patch in doc.diff(before, after) {
-        let key = match (patch.path.first(), &patch.action) {
-            (Some((_, Prop::Map(k))), _) => k.clone(),
-            (None, PatchAction::PutMap { key, .. }) => key.clone(),
-            (None, PatchAction::DeleteMap { key }) => key.clone(),
-            _ => continue,
-        };
-        if let Some(id) = key.strip_prefix("run/").and_then(|i| i.parse().ok()) {
-            out.insert(id);
-        } else if let Some(id) = key.strip_prefix("lmodel/").and_then(|i| i.parse().ok()) {
-            models.insert(id);
+    let mut roots: HashMap<LegacyObjectId, Option<String>> = HashMap::new();
+    for change in doc.get_changes(before) {
+        for op in change.decode().operations {
+            let key = match (&op.obj, &op.key) {
+                (LegacyObjectId::Root, LegacyKey::Map(k)) => Some(k.to_string()),
+                (LegacyObjectId::Root, LegacyKey::Seq(_)) => None,
+                (obj, _) => roots
+                    .entry(obj.clone())
+                    .or_insert_with(|| root_key(doc, obj))
+                    .clone(),
+            };
+            if let Some(key) = key {
+                note(&key, &mut out, &mut models);
+            }
         }
     }
     (out, models.into_iter().collect())
+}
+
+/// Adds the run or logged model a root key names.
+fn note(key: &str, runs: &mut BTreeSet<RunId>, models: &mut BTreeSet<LoggedModelId>) {
+    if let Some(id) = key.strip_prefix("run/").and_then(|i| i.parse().ok()) {
+        runs.insert(id);
+    } else if let Some(id) = key.strip_prefix("lmodel/").and_then(|i| i.parse().ok()) {
+        models.insert(id);
+    }
+}
+
+/// The root key `obj` sits under (`run/<id>` for a run's maps and its notes' text).
+fn root_key(doc: &AutoCommit, obj: &LegacyObjectId) -> Option<String> {
+    let id = doc.import_obj(&obj.to_string()).ok()?;
+    doc.object_type(&id).ok()?;
+    match doc.parents(&id).ok()?.last()?.prop {
+        Prop::Map(k) => Some(k),
+        Prop::Seq(_) => None,
+    }
 }
 
 fn decode_heads(doc: &str, bytes: &[u8]) -> Result<Vec<[u8; 32]>, Error> {
