@@ -71,6 +71,24 @@ CREATE TABLE chunks (
 ) WITHOUT ROWID;
 ";
 
+/// The store's generation: a counter every change of a series' mark (a series created, a
+/// point appended, a series deleted) bumps, through triggers, so every writer — this crate's
+/// every write path, any process — keeps it. Sync's status compares it with the one seen at
+/// the end of the last session instead of reading every series' mark.
+const GENERATION_SQL: &str = "
+INSERT OR IGNORE INTO meta (name, value) VALUES ('generation', 0);
+CREATE TRIGGER IF NOT EXISTS series_created AFTER INSERT ON series BEGIN
+    UPDATE meta SET value = value + 1 WHERE name = 'generation';
+END;
+CREATE TRIGGER IF NOT EXISTS series_grown AFTER UPDATE OF next_seq ON series
+WHEN NEW.next_seq IS NOT OLD.next_seq BEGIN
+    UPDATE meta SET value = value + 1 WHERE name = 'generation';
+END;
+CREATE TRIGGER IF NOT EXISTS series_deleted AFTER DELETE ON series BEGIN
+    UPDATE meta SET value = value + 1 WHERE name = 'generation';
+END;
+";
+
 const SERIES_COLS: &str = "id, key, next_seq, tail_start, count, last_step, last_ts, last_value, \
                            min_value, max_value, nonfinite";
 
@@ -398,6 +416,9 @@ impl MetricStore {
             }
             Some(_) => {}
         }
+        // Older databases get the generation counter on their first open (no new version:
+        // nothing else changes).
+        tx.execute_batch(GENERATION_SQL).map_err(open_err)?;
         tx.commit().map_err(open_err)?;
 
         let mut insert_tail_many =
@@ -445,6 +466,16 @@ impl MetricStore {
 
     /// Every series with its point count (its high-water mark), sorted by run and key: what a
     /// peer compares to learn which points it lacks. Reads the `series` rows only.
+    /// The store's generation: it changes whenever any series' mark does (see
+    /// [`Self::series_marks`]), and reading it costs one row.
+    pub fn generation(&self) -> Result<u64, Error> {
+        self.conn
+            .prepare_cached("SELECT value FROM meta WHERE name = 'generation'")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+            .map(|v| u64::try_from(v).unwrap_or(0))
+            .map_err(|e| Fail::Sql(e).at("reading", "the generation".to_owned()))
+    }
+
     pub fn series_marks(&self) -> Result<Vec<crate::SeriesMark>, Error> {
         let err = |e: rusqlite::Error| Fail::Sql(e).at("listing", "every series".to_owned());
         let mut stmt = self

@@ -25,9 +25,11 @@ pub struct PeerRecord {
     /// Bytes sent and received in the last session.
     pub last_sent: u64,
     pub last_received: u64,
-    /// The catalog, metrics and blob digests both sides held at the end of the last session.
+    /// This side's stamp ([`crate::Stores::stamp`]) at the end of the last session (the column
+    /// keeps its first name, `synced_digest`; a digest stored before stamps reads as a change,
+    /// so such a peer shows pending until the next session).
     #[serde(skip)]
-    pub synced_digest: Option<Vec<u8>>,
+    pub synced_stamp: Option<Vec<u8>>,
 }
 
 /// The ledger's connection.
@@ -78,7 +80,7 @@ impl Ledger {
                 last_error: r.get(4)?,
                 last_sent: r.get::<_, i64>(5)?.max(0) as u64,
                 last_received: r.get::<_, i64>(6)?.max(0) as u64,
-                synced_digest: r.get(7)?,
+                synced_stamp: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -110,14 +112,14 @@ impl Ledger {
         id: &str,
         sent: u64,
         received: u64,
-        digest: &[u8],
+        stamp: &[u8],
     ) -> Result<(), Error> {
         let now = now_ms();
         self.conn
             .execute("INSERT OR IGNORE INTO peers(id) VALUES (?1)", [id])?;
         self.conn.execute(
             "UPDATE peers SET last_seen_ms = ?2, last_sync_ms = ?2, last_error = NULL, last_sent = ?3, last_received = ?4, synced_digest = ?5 WHERE id = ?1",
-            params![id, now, sent as i64, received as i64, digest],
+            params![id, now, sent as i64, received as i64, stamp],
         )?;
         Ok(())
     }

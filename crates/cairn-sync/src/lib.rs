@@ -114,9 +114,9 @@ pub struct SyncStatus {
 pub fn status(stores: &mut Stores, me: &str) -> Result<SyncStatus, Error> {
     let team = roster::team(&mut stores.catalog)?.map(|t| t.name);
     let members = roster::members(&mut stores.catalog)?;
-    // What this device holds, as one digest: read only when some peer has a sync to compare it
-    // with (it reads every series' mark and every blob's name: seconds at 100k runs).
-    let mut digest: Option<Vec<u8>> = None;
+    // What this device holds, as a stamp (a few rows per doc, device and chain): read only when
+    // some peer has a sync to compare it with.
+    let mut stamp: Option<Vec<u8>> = None;
     let ledger = stores.ledger.peers()?;
     let mut peers = Vec::new();
     let mut ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
@@ -135,13 +135,13 @@ pub fn status(stores: &mut Stores, me: &str) -> Result<SyncStatus, Error> {
                 addrs.push(a);
             }
         }
-        let pending = match p.and_then(|p| p.synced_digest.as_deref()) {
+        let pending = match p.and_then(|p| p.synced_stamp.as_deref()) {
             None => true,
             Some(synced) => {
-                if digest.is_none() {
-                    digest = Some(stores.digest()?);
+                if stamp.is_none() {
+                    stamp = Some(stores.stamp()?);
                 }
-                digest.as_deref() != Some(synced)
+                stamp.as_deref() != Some(synced)
             }
         };
         peers.push(PeerStatus {

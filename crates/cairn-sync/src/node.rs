@@ -331,15 +331,15 @@ async fn sync_all(inner: &Arc<Inner>) -> Vec<(String, Result<SessionReport, Erro
 
 /// Records a finished session in the ledger.
 async fn note_synced(inner: &Inner, peer: &str, report: &SessionReport) -> Result<(), Error> {
-    let (peer, sent, received, digest) = (
+    let (peer, sent, received, stamp) = (
         peer.to_owned(),
         report.sent,
         report.received,
-        report.digest.clone(),
+        report.stamp.clone(),
     );
     inner
         .stores
-        .run(move |s| s.ledger.note_synced(&peer, sent, received, &digest))
+        .run(move |s| s.ledger.note_synced(&peer, sent, received, &stamp))
         .await
 }
 

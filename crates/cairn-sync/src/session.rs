@@ -99,9 +99,10 @@ pub struct SessionReport {
     pub blobs_received: usize,
     /// Purged blobs (valid tombstones) erased here during the session.
     pub purges_applied: usize,
-    /// This side's digests at the end (what "in sync with this peer" meant).
+    /// This side's stamp at the end (what "in sync with this peer" meant; see
+    /// [`crate::Stores::stamp`]).
     #[serde(skip)]
-    pub digest: Vec<u8>,
+    pub stamp: Vec<u8>,
 }
 
 impl SessionReport {
@@ -362,7 +363,7 @@ pub async fn run_session<R: AsyncRead + Unpin + Send>(
         Msg::Done => {}
         other => return Err(unexpected("Done", &other)),
     }
-    report.digest = stores.run(|s| s.digest()).await?;
+    report.stamp = stores.run(|s| s.stamp()).await?;
     let (sent, received) = link.finish().await?;
     report.sent = sent;
     report.received = received;

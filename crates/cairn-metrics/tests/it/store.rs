@@ -295,3 +295,32 @@ fn only_short_remainders_of_large_appends_stay_as_rows() {
         &points[..26_500]
     ));
 }
+
+#[test]
+fn the_generation_moves_with_every_series_mark_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.db");
+    let mut store = MetricStore::open(&path).unwrap();
+    let g0 = store.generation().unwrap();
+
+    store.append(RUN, "loss", &[p(0, 1.0), p(1, 0.9)]).unwrap();
+    let g1 = store.generation().unwrap();
+    assert!(g1 > g0, "a new series and its points move it: {g0} → {g1}");
+    store.append(RUN, "loss", &[p(2, 0.8)]).unwrap();
+    let g2 = store.generation().unwrap();
+    assert!(g2 > g1, "a point appended moves it");
+
+    // Nothing a peer would sync: reads, sealing, an empty batch, a refused append_at.
+    store.history(RUN, "loss").unwrap();
+    store.seal_run(RUN).unwrap();
+    store.append(RUN, "loss", &[]).unwrap();
+    assert!(!store.append_at(RUN, "loss", 1, &[p(9, 0.1)]).unwrap());
+    assert_eq!(store.generation().unwrap(), g2);
+
+    // A peer's suffix that continues the series moves it, and the counter survives a reopen.
+    assert!(store.append_at(RUN, "loss", 3, &[p(3, 0.7)]).unwrap());
+    let g3 = store.generation().unwrap();
+    assert!(g3 > g2);
+    drop(store);
+    assert_eq!(MetricStore::open(&path).unwrap().generation().unwrap(), g3);
+}

@@ -77,6 +77,11 @@ async fn a_ticket_lets_a_device_join_and_sync_once() {
     bo_node.sync_with(&ada_id, &ada_addrs).await.unwrap();
     assert_eq!(ada.run(run2).name, "from-bo");
     assert!(!status_of_ada().pending);
+    // Points alone (no catalog change) are pending too, and stop being so once sent.
+    bo.log(run2, "loss", 0, 10);
+    assert!(status_of_ada().pending);
+    bo_node.sync_with(&ada_id, &ada_addrs).await.unwrap();
+    assert!(!status_of_ada().pending);
     for n in [ada_node, bo_node, cy_node] {
         n.shutdown().await;
     }
