@@ -123,6 +123,11 @@ pub trait MlflowSource {
         sink: &mut dyn FnMut(&str, Point) -> Result<(), Error>,
     ) -> Result<(), Error>;
     fn models(&mut self) -> Result<Vec<SrcModel>, Error>;
+    /// How many points each of a run's series holds, when the source can say without reading
+    /// them (a re-import then skips reading the series already complete here).
+    fn counts(&mut self, _run: &str) -> Result<Option<HashMap<String, u64>>, Error> {
+        Ok(None)
+    }
 }
 
 /// Counts of what an import met: in the source, added by it, already here.
@@ -408,10 +413,50 @@ impl Workspace {
         base: Option<&Path>,
         report: &mut MlflowReport,
     ) -> Result<bool, Error> {
-        let key = c.id.to_string();
         let (mut changed, present) =
             self.write("import_mlflow", |s| s.mlflow_run_meta(c, fresh, report))?;
-        // Points: streamed in pieces, each series past what it holds.
+        // Nothing to read when every series holds all the source has.
+        if let Some(counts) = src.counts(&c.src.id)?
+            && counts
+                .iter()
+                .all(|(k, n)| present.get(k).copied().unwrap_or(0) >= *n)
+        {
+            let n: u64 = counts.values().sum();
+            report.in_source.points += n;
+            report.present.points += n;
+        } else {
+            changed |= self.import_mlflow_points(src, c, &present, report)?;
+        }
+        // Artifacts.
+        if let Some(dir) = c
+            .src
+            .artifact_uri
+            .as_deref()
+            .and_then(|u| local_dir(u, base))
+        {
+            changed |= self.mlflow_artifacts(c.id, &dir, report)?;
+        } else if let Some(uri) = &c.src.artifact_uri {
+            *report
+                .skipped
+                .entry(format!(
+                    "runs whose artifacts are not on this machine ({} URIs)",
+                    uri.split(':').next().unwrap_or("?")
+                ))
+                .or_default() += 1;
+        }
+        Ok(changed)
+    }
+
+    /// Streams a run's points from the source, appending each series past what it holds;
+    /// returns whether any was added.
+    fn import_mlflow_points(
+        &self,
+        src: &mut dyn MlflowSource,
+        c: &Checked,
+        present: &HashMap<String, u64>,
+        report: &mut MlflowReport,
+    ) -> Result<bool, Error> {
+        let key = c.id.to_string();
         let mut seen: HashMap<String, u64> = HashMap::new();
         let mut pending: Vec<(String, Vec<Point>)> = Vec::new();
         let mut n_pending = 0usize;
@@ -457,7 +502,6 @@ impl Workspace {
         report.present.points += already;
         report.added.points += added;
         if added > 0 {
-            changed = true;
             let status = status_of(&c.src.status);
             self.write("import_mlflow", |s| {
                 s.flush_summaries(c.id)?;
@@ -467,24 +511,7 @@ impl Workspace {
                 Ok(())
             })?;
         }
-        // Artifacts.
-        if let Some(dir) = c
-            .src
-            .artifact_uri
-            .as_deref()
-            .and_then(|u| local_dir(u, base))
-        {
-            changed |= self.mlflow_artifacts(c.id, &dir, report)?;
-        } else if let Some(uri) = &c.src.artifact_uri {
-            *report
-                .skipped
-                .entry(format!(
-                    "runs whose artifacts are not on this machine ({} URIs)",
-                    uri.split(':').next().unwrap_or("?")
-                ))
-                .or_default() += 1;
-        }
-        Ok(changed)
+        Ok(added > 0)
     }
 
     /// Stores the files under `dir` the run does not hold yet at their path.

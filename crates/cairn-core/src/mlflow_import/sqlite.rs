@@ -291,6 +291,25 @@ impl MlflowSource for SqliteStore {
         Ok(())
     }
 
+    fn counts(&mut self, run: &str) -> Result<Option<HashMap<String, u64>>, Error> {
+        // From the `(run_uuid, key, step)` index alone: no point is read.
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT key, COUNT(*) FROM metrics WHERE run_uuid = ?1 GROUP BY key")
+            .map_err(|e| sql_error(&self.path, e))?;
+        let rows = st
+            .query_map(params![run], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| sql_error(&self.path, e))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (k, n) = row.map_err(|e| sql_error(&self.path, e))?;
+            out.insert(k, n.max(0) as u64);
+        }
+        Ok(Some(out))
+    }
+
     fn models(&mut self) -> Result<Vec<SrcModel>, Error> {
         if !self.has_table("registered_models")? || !self.has_table("model_versions")? {
             return Ok(Vec::new());
