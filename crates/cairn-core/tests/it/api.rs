@@ -15,6 +15,22 @@ fn every_declared_operation_answers_through_call() {
     let mut events = cairn_tensorboard::write::EventFile::new(1.0);
     events.scalar(2.0, 1, "loss", 0.5);
     std::fs::write(logdir.join("r/x.tfevents"), events.bytes()).unwrap();
+    // An MLflow store with one run of one point.
+    let mlflow_db = dir.path().join("mlflow.db");
+    let db = rusqlite::Connection::open(&mlflow_db).unwrap();
+    db.execute_batch(cairn_core::mlflow_import::sqlite::SCHEMA)
+        .unwrap();
+    db.execute_batch(
+        "INSERT INTO experiments VALUES (1, 'from-mlflow', NULL, 'active', 1, 1, 'default');
+         INSERT INTO runs VALUES ('0123456789abcdef0123456789abcdef', 'r', 'LOCAL', '', '',
+             'bob', 'FINISHED', 1, 2, '', 'active', NULL, 1, NULL);
+         INSERT INTO metrics VALUES ('loss', 0.5, 1, '0123456789abcdef0123456789abcdef', 0, 0);
+         INSERT INTO latest_metrics VALUES ('loss', 0.5, 1, 0, 0,
+             '0123456789abcdef0123456789abcdef');",
+    )
+    .unwrap();
+    drop(db);
+    let mlflow_uri = format!("sqlite:///{}", mlflow_db.display());
     ws.log_metrics(
         id.parse().unwrap(),
         &[(
@@ -133,6 +149,7 @@ fn every_declared_operation_answers_through_call() {
             "import_tensorboard",
             json!({"logdir": logdir.to_str().unwrap(), "experiment": "tb"}),
         ),
+        ("import_mlflow", json!({"source": mlflow_uri})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {
@@ -156,6 +173,15 @@ fn every_declared_operation_answers_through_call() {
         (Some(1), Some(0))
     );
     assert_eq!(again["runs"][0]["dir"], "r");
+    // The store's run came through the loop; again, nothing is added.
+    let again = call(&ws, "import_mlflow", json!({"source": mlflow_uri})).unwrap();
+    assert_eq!(
+        (
+            again["runs_unchanged"].as_u64(),
+            again["present"]["points"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     let models = call(&ws, "run_models", json!({"id": id})).unwrap();
     assert_eq!(models[0]["role"], "output");
     assert_eq!(models[0]["step"], 4);
