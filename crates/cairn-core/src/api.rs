@@ -11,6 +11,10 @@
 //!
 //! What is not here: transfers of unbounded size (a metric's every point, an artifact's bytes),
 //! which HTTP streams on routes of its own, and MLflow's REST API, which has its own shapes.
+//! Nor backup and restore (`cairn_core::backup`): a backup writes a file of the whole
+//! workspace at a path on the serving machine and a restore replaces the workspace a server
+//! holds open, so they are the CLI's, run by the machine's user, not operations a client of
+//! the server (or a page that reached it) may ask for.
 
 use serde::{Deserialize, Serialize};
 
@@ -472,6 +476,15 @@ operations! {
     import_mlflow: Post "/import/mlflow", MlflowImport => crate::MlflowReport,
         [NotFound, InvalidArgument, Conflict, SchemaViolation],
         |ws, r| ws.import_mlflow(&r.source, r.experiments.as_deref().unwrap_or_default(), &mut |_| {});
+    /// Checks the workspace end to end: every blob and metric chunk against its BLAKE3, that
+    /// every doc loads, that the projections match the docs, the audit chains. Reads only.
+    verify: Get "/verify", Empty => crate::backup::VerifyReport, [],
+        |ws, _| ws.verify();
+    /// Verifies, then rebuilds the derived state (the projections from the docs, the search
+    /// index) and says what it rebuilt and what is still wrong; never changes the docs,
+    /// blobs, chunks or audit chains.
+    repair: Post "/verify/repair", Empty => crate::backup::VerifyReport, [],
+        |ws, _| ws.repair();
 }
 
 #[cfg(test)]

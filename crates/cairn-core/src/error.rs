@@ -218,6 +218,9 @@ pub enum Error {
     Traces(#[from] cairn_traces::Error),
     #[error(transparent)]
     Audit(#[from] cairn_audit::Error),
+    /// A backup file that does not read, or cannot be written.
+    #[error("backup: {0}")]
+    Backup(#[from] crate::backup::ContainerError),
     /// An event file of a TensorBoard import that does not read: the file, the byte, what.
     #[error("{path}: {error}")]
     EventFile {
@@ -324,6 +327,9 @@ impl Error {
             Error::Metrics(_) => Code::Io,
             Error::Artifacts(cairn_artifacts::Error::NotFound(_)) => Code::NotFound,
             Error::Artifacts(cairn_artifacts::Error::Corrupt { .. }) => Code::Corrupt,
+            Error::Backup(crate::backup::ContainerError::Io { .. }) => Code::Io,
+            Error::Backup(crate::backup::ContainerError::TooNew { .. }) => Code::InvalidArgument,
+            Error::Backup(_) => Code::Corrupt,
             Error::Artifacts(_) => Code::Io,
             Error::Io { .. } => Code::Io,
             Error::Sync(e) => sync_code(e),

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod by_group;
 mod charts;
 pub mod cost;

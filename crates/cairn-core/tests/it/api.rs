@@ -150,6 +150,8 @@ fn every_declared_operation_answers_through_call() {
             json!({"logdir": logdir.to_str().unwrap(), "experiment": "tb"}),
         ),
         ("import_mlflow", json!({"source": mlflow_uri})),
+        ("verify", json!({})),
+        ("repair", json!({})),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {

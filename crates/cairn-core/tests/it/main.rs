@@ -5,6 +5,7 @@ mod api;
 mod audit;
 mod audit_events;
 mod audit_sync;
+mod backup;
 mod concurrency;
 mod cost;
 mod evals;
