@@ -1848,6 +1848,21 @@ export type PriceSource = "run" | "table" | "unpriced";
 export type PriceUnit = "gpu_hour" | "hour";
 
 /**
+ * One thing found wrong.
+ */
+export type Problem = {
+  /**
+   * `blob`, `metrics`, `catalog`, `projection` or `audit`.
+   */
+  area: string,
+  /**
+   * What it concerns: a blob hash, `run/key`, a doc, `table (key)`, a chain or record.
+   */
+  subject: string,
+  detail: string,
+};
+
+/**
  * A governance record of the registry (a model's creation, a deletion, a gate evaluation,
  * an approval): its identity in the team doc.
  */
@@ -2603,6 +2618,45 @@ export type TrailStep = {
  * What an axis measures, which decides how its ticks are placed and labelled.
  */
 export type Unit = "value" | "step" | "epoch_ms" | "seconds";
+
+/**
+ * What `verify` checked and found.
+ */
+export type VerifyReport = {
+  /**
+   * No problem found.
+   */
+  ok: boolean,
+  blobs: number,
+  /**
+   * Blobs a run or model binds that are not stored here (a teammate's large artifact not
+   * yet fetched, or lost): listed in `notes`, not a problem by themselves.
+   */
+  blobs_missing: number,
+  series: number,
+  points: number,
+  /**
+   * Series of runs the catalog does not hold (a backup's metric store is copied after its
+   * catalog, so runs created in between leave these): a note, not a problem.
+   */
+  orphan_series: number,
+  docs: number,
+  runs: number,
+  projection_rows: number,
+  audit_events: number,
+  audit_chains: number,
+  /**
+   * Problems by area → how many (the list below stops at 1,000).
+   */
+  counts: { [key in string]: number },
+  problems: Array<Problem>,
+  notes: Array<string>,
+  /**
+   * What `repair` rebuilt (empty for a plain verify).
+   */
+  repaired: Array<string>,
+  seconds: number,
+};
 
 /**
  * A version of a model and what to do with it for an alias (`/api/v1`: check, promote,
