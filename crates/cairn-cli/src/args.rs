@@ -108,6 +108,53 @@ pub enum Command {
     /// Bring history in from other trackers
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Back up the whole workspace into one file, consistently, while it is being written
+    /// (every database, every blob, the settings; a manifest with each member's BLAKE3)
+    Backup(BackupArgs),
+    /// Restore a backup into the workspace directory (a new or empty one, or `--force`):
+    /// every member is checked before anything is written, and the workspace appears whole
+    /// or not at all
+    Restore(RestoreArgs),
+    /// Check every blob and metric chunk against its hash, that every doc loads, that the
+    /// projections match the docs, the metric store and the audit chains. Exits 1 when
+    /// anything is wrong
+    Verify(VerifyArgs),
+}
+
+/// `cairn backup`.
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// The backup file to write (refused if it exists)
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Also back up this device's key (and its peer ledger). Restoring it on another machine
+    /// makes that machine this device: only for moving a device, never for copying one (two
+    /// machines with one key are one device to the team, and their audit chains fork)
+    #[arg(long)]
+    pub include_key: bool,
+}
+
+/// `cairn restore`.
+#[derive(Args, Debug, Clone)]
+pub struct RestoreArgs {
+    /// The backup file
+    pub file: PathBuf,
+    /// Replace the workspace that is there (stop `cairn serve` and the app first)
+    #[arg(long)]
+    pub force: bool,
+    /// Only check the backup (every member against its BLAKE3); restore nothing
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `cairn verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Then rebuild the derived state (projections from the docs, the search index) and say
+    /// what was rebuilt; the source of truth (docs, blobs, chunks, audit chains) is never
+    /// touched
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// `cairn import …`.

@@ -64,7 +64,15 @@ fn main() {
     );
 
     let file = tmp.path().join("ws.cairnbak");
-    let b = backup::backup(&dir, &file, BackupOptions::default(), &mut |_| {}).expect("backup");
+    // With the key, as a device moving to a new disk: the restored workspace is this device and
+    // its audit chain verifies.
+    let b = backup::backup(
+        &dir,
+        &file,
+        BackupOptions { include_key: true },
+        &mut |_| {},
+    )
+    .expect("backup");
     println!(
         "backup: {:.2}s, {} members ({} blobs), {:.1} MB of data, file {:.1} MB, {:.0} MB/s",
         b.seconds,

@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod audit;
+pub mod backup;
 pub mod catalog;
 pub mod cost;
 pub mod demo;

@@ -5,6 +5,7 @@
 //! temporary directory, so no test can reach the real user's default workspace or git config.
 
 mod artifacts;
+mod backup;
 mod bad_input;
 mod charts;
 mod cost;
