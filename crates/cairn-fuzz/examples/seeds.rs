@@ -32,6 +32,7 @@ async fn main() -> Result<()> {
     let out = Path::new(&out);
     let work = tempfile::tempdir()?;
     tfevents_seeds(out)?;
+    backup_seeds(out)?;
     if std::env::args().nth(2).as_deref() == Some("tfevents") {
         return Ok(());
     }
@@ -315,6 +316,54 @@ fn tfevents_seeds(out: &Path) -> Result<()> {
     f.text(1_795_752_394.0, 3, "notes", "diverged after **step 3**");
     f.hparams_end(1_795_752_395.0, SessionStatus::Failure);
     write(out, "tfevents", "written-tf2-text-hparams", f.bytes())
+}
+
+/// The backup container's seeds: small backups written by the product's writer, as files
+/// (`seed-file-*`) and in the target's framed form (two bytes of split, the members, the
+/// manifest: `seed-framed-*`), so mutations reach the manifest and member checks.
+fn backup_seeds(out: &Path) -> Result<()> {
+    use cairn_core::backup::container::{FORMAT, MAGIC, Manifest, Writer};
+    let sets: [(&str, &[(&str, &[u8])]); 2] = [
+        (
+            "two",
+            &[
+                ("workspace.json", b"{\"format\":1}"),
+                ("catalog.db", b"SQLite format 3\0"),
+            ],
+        ),
+        (
+            "blob",
+            &[
+                ("workspace.json", b"{}"),
+                ("artifacts/blobs/ab/ab01", b""),
+                ("device.key", &[7; 32]),
+            ],
+        ),
+    ];
+    for (name, members) in sets {
+        let mut w = Writer::new(Vec::new())?;
+        for (path, bytes) in members {
+            w.add(path, bytes.len() as u64, &mut &bytes[..], &mut |_| {})?;
+        }
+        let (file, _) = w.finish(Manifest {
+            format: FORMAT,
+            created_ms: 1_795_752_388_000,
+            workspace: "0190f5d2a8f47c3a9e1b2c3d4e5f6a7b".into(),
+            cairn: "0.1.0".into(),
+            includes_key: name == "blob",
+            members: Vec::new(),
+        })?;
+        write(out, "backup_container", &format!("file-{name}"), &file)?;
+        // Framed: the bytes between the magic and the manifest, then the manifest.
+        let mlen = u64::from_le_bytes(file[file.len() - 48..file.len() - 40].try_into()?) as usize;
+        let members_end = file.len() - 48 - mlen;
+        let region = &file[MAGIC.len()..members_end];
+        let mut framed = u16::try_from(region.len())?.to_le_bytes().to_vec();
+        framed.extend_from_slice(region);
+        framed.extend_from_slice(&file[members_end..file.len() - 48]);
+        write(out, "backup_container", &format!("framed-{name}"), &framed)?;
+    }
+    Ok(())
 }
 
 fn write(out: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<()> {

@@ -91,6 +91,7 @@ replay_tests!(
     audit_store,
     tfevents,
     mlflow_meta,
+    backup_container,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.
