@@ -323,7 +323,9 @@ fn tfevents_seeds(out: &Path) -> Result<()> {
 /// manifest: `seed-framed-*`), so mutations reach the manifest and member checks.
 fn backup_seeds(out: &Path) -> Result<()> {
     use cairn_core::backup::container::{FORMAT, MAGIC, Manifest, Writer};
-    let sets: [(&str, &[(&str, &[u8])]); 2] = [
+    /// A member: its path and bytes.
+    type Member<'a> = (&'a str, &'a [u8]);
+    let sets: [(&str, &[Member<'_>]); 2] = [
         (
             "two",
             &[
