@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, MlflowImport, MlflowReport, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, MlflowImport, MlflowReport, ModelRef, PriceEntry, PriceList, RegisteredModel, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -58,6 +58,8 @@ export const OPERATIONS = [
   { name: "deployments", method: "GET", path: "/models/{name}/deployments" },
   { name: "import_tensorboard", method: "POST", path: "/import/tensorboard" },
   { name: "import_mlflow", method: "POST", path: "/import/mlflow" },
+  { name: "verify", method: "GET", path: "/verify" },
+  { name: "repair", method: "POST", path: "/verify/repair" },
 ] as const;
 
 /** The API over `transport`. */
@@ -217,6 +219,15 @@ export function client(transport: Transport) {
      *  import adds only what is new. */
     importMlflow: (request: MlflowImport) =>
       transport.call<MlflowReport>("import_mlflow", "POST", "/import/mlflow", request),
+    /** Checks the workspace end to end: every blob and metric chunk against its BLAKE3, that
+     *  every doc loads, that the projections match the docs, the audit chains. Reads only. */
+    verify: (request: Empty = {}) =>
+      transport.call<VerifyReport>("verify", "GET", "/verify", request),
+    /** Verifies, then rebuilds the derived state (the projections from the docs, the search
+     *  index) and says what it rebuilt and what is still wrong; never changes the docs,
+     *  blobs, chunks or audit chains. */
+    repair: (request: Empty = {}) =>
+      transport.call<VerifyReport>("repair", "POST", "/verify/repair", request),
   };
 }
 
