@@ -12,10 +12,12 @@ use std::time::Duration;
 use automerge::transaction::CommitOptions;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Author, AutoCommit, ChangeHash, ReadDoc, ScalarValue, Value};
-use cairn_model::{Experiment, ExperimentId, Run, RunId, RunSchema, ShardId};
+use cairn_model::notebook::{Notebook, NotebookMeta};
+use cairn_model::{Experiment, ExperimentId, NotebookId, Run, RunId, RunSchema, ShardId};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::Error;
+use crate::notebook_doc::{self, NotebookEdit};
 use crate::project;
 
 mod history;
@@ -55,8 +57,9 @@ const FORMAT_VERSION: i64 = 1;
 /// `cost_state`, see `cost.rs`; 10 the runs' compliance, `project_schema`, `run_evals` and
 /// `run_fairness`, and evaluations stored as several keys, which an older catalog gets by
 /// rebuilding its projections once; 11 the `run_costs_rollup` index in place of
-/// `run_costs_idle`, built at open from the rows already there.)
-const SCHEMA_REVISION: i64 = 11;
+/// `run_costs_idle`, built at open from the rows already there; 12 `notebooks`, see
+/// `notebook_doc.rs`: an older catalog holds no notebook docs, so the empty table is all.)
+const SCHEMA_REVISION: i64 = 12;
 /// The revision from which the projections hold what this build derives from the docs.
 const PROJECTIONS_SINCE: i64 = 10;
 
@@ -152,6 +155,7 @@ impl Catalog {
             tx.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
         }
         project::create_tables(&tx)?;
+        notebook_doc::create_table(&tx)?;
         let found: Option<i64> = tx
             .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
                 r.get::<_, String>(0)
@@ -431,6 +435,8 @@ impl Catalog {
             |tx, doc, _| {
                 if is_team {
                     project_team(tx, doc)
+                } else if notebook_doc::notebook_of(name).is_some() {
+                    notebook_doc::project(tx, doc, name)
                 } else {
                     let mut reader = RunReader::new(doc, name);
                     for id in reader.run_ids()? {
@@ -687,6 +693,71 @@ impl Catalog {
             },
             |_, _, _| Ok(()),
         )
+    }
+
+    // ---- notebooks (a doc each, see `notebook_doc.rs`) -------------------------------------
+
+    /// Creates a notebook in a doc of its own; its id must be new.
+    pub fn create_notebook(&mut self, nb: &Notebook) -> Result<(), Error> {
+        let id = nb.meta.id;
+        if notebook_doc::exists(&self.conn, id)? {
+            return Err(Error::DuplicateNotebook(id));
+        }
+        let name = notebook_doc::doc_name(id);
+        self.write(
+            &name,
+            |doc| {
+                // Another process may have created it since the check above.
+                if doc.get(automerge::ROOT, "id").ok().flatten().is_some() {
+                    return Err(Error::DuplicateNotebook(id));
+                }
+                notebook_doc::write_new(doc, &name, nb)
+            },
+            |tx, doc, _| notebook_doc::project(tx, doc, &name),
+        )
+    }
+
+    /// Applies `edits` to a notebook as `by` at `at_ms` (a text edit splices the difference),
+    /// in one change; answers the notebook as it then is.
+    pub fn edit_notebook(
+        &mut self,
+        id: NotebookId,
+        edits: &[NotebookEdit],
+        by: &str,
+        at_ms: i64,
+    ) -> Result<Notebook, Error> {
+        if !notebook_doc::exists(&self.conn, id)? {
+            return Err(Error::UnknownNotebook(id));
+        }
+        let name = notebook_doc::doc_name(id);
+        self.write(
+            &name,
+            |doc| {
+                notebook_doc::apply(doc, &name, edits, by, at_ms)?;
+                notebook_doc::read(doc, id)
+            },
+            |tx, doc, _| notebook_doc::project(tx, doc, &name),
+        )
+    }
+
+    /// A notebook with its text, as its doc now holds it.
+    pub fn notebook(&mut self, id: NotebookId) -> Result<Option<Notebook>, Error> {
+        if !notebook_doc::exists(&self.conn, id)? {
+            return Ok(None);
+        }
+        self.read(&notebook_doc::doc_name(id), |doc| {
+            notebook_doc::read(doc, id).map(Some)
+        })
+    }
+
+    /// Every notebook without its text, most recently updated first (one indexed query).
+    pub fn notebooks(&self) -> Result<Vec<NotebookMeta>, Error> {
+        notebook_doc::list(&self.conn)
+    }
+
+    /// The name of the doc that holds a notebook (for sync and tests).
+    pub fn notebook_doc_name(id: NotebookId) -> String {
+        notebook_doc::doc_name(id)
     }
 
     // ---- runs ------------------------------------------------------------------------------
@@ -957,6 +1028,8 @@ impl Catalog {
                 .doc;
             if name == TEAM_DOC {
                 project_team(&tx, doc)?;
+            } else if notebook_doc::notebook_of(&name).is_some() {
+                notebook_doc::project(&tx, doc, &name)?;
             } else {
                 let mut reader = RunReader::new(doc, &name);
                 let ids = reader.run_ids()?;

@@ -1,6 +1,6 @@
 //! The catalog's error type.
 
-use cairn_model::{ExperimentId, LoggedModelId, RunId};
+use cairn_model::{ExperimentId, LoggedModelId, NotebookId, RunId};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -28,6 +28,10 @@ pub enum Error {
     /// The caller's rule refused an edit inside a write (its own error is what it returns).
     #[error("the edit was refused")]
     EditRefused,
+    #[error("no notebook {0}")]
+    UnknownNotebook(NotebookId),
+    #[error("notebook {0} already exists")]
+    DuplicateNotebook(NotebookId),
     #[error("no experiment {0}")]
     UnknownExperiment(ExperimentId),
     #[error("an experiment named '{0}' already exists")]

@@ -2,7 +2,7 @@
 //!
 //! Run metadata lives in automerge documents: one small *team doc* (experiments, the project's
 //! run schema, the shard registry) and *shard docs*, each holding up to [`SHARD_CAPACITY`] runs of
-//! one experiment. Docs are persisted in SQLite as a snapshot plus incremental changes and
+//! one experiment. Each notebook is a doc of its own (`notebook/<id>`). Docs are persisted in SQLite as a snapshot plus incremental changes and
 //! compacted per doc. Projection tables (runs, params, tags, summary metrics) are derived from the
 //! docs in the same transaction as every write, and can be rebuilt from them at any time.
 //!
@@ -20,6 +20,7 @@ mod docs;
 mod error;
 mod logged_model_doc;
 mod logged_model_project;
+mod notebook_doc;
 mod project;
 mod run_doc;
 
@@ -37,5 +38,6 @@ pub use logged_model_project::{
     CmpOp, CmpValue, DatasetFilter, LoggedModelQuery, ModelAttribute, ModelCondition, ModelField,
     ModelOrder, ModelRole, RunModelLink,
 };
+pub use notebook_doc::NotebookEdit;
 pub use project::{RunFilter, RunOrder, RunRow};
 pub use run_doc::RunEdit;

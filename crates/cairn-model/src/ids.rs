@@ -125,6 +125,11 @@ time_ordered_id!(
 );
 
 time_ordered_id!(
+    /// A notebook: a Markdown document of the team, its own automerge doc.
+    NotebookId,
+    "notebook id"
+);
+time_ordered_id!(
     /// A registered model version: its identity, which never changes (its number is derived
     /// from it and the other versions' claims, see `registry::number_versions`).
     VersionId,

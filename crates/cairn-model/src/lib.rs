@@ -13,6 +13,7 @@ pub mod gate;
 mod ids;
 mod lineage;
 mod logged_model;
+pub mod notebook;
 pub mod num;
 pub mod registry;
 mod run;
@@ -25,7 +26,7 @@ pub use evaluation::{
     MAX_EVAL_METRICS, MAX_EVALUATIONS, MAX_REPORTS, MAX_SLICE_PAIRS, MAX_SLICE_TEXT, MAX_SLICES,
     Slice, difference_and_ratio, fairness, validate_benchmark, validate_eval_metrics,
 };
-pub use ids::{BlobHash, ExperimentId, RecordId, RunId, ShardId, VersionId};
+pub use ids::{BlobHash, ExperimentId, NotebookId, RecordId, RunId, ShardId, VersionId};
 pub use lineage::{
     CodeVersion, DatasetSnapshot, FeatureSetVersion, GpuGroup, InfraProfile, Lineage,
 };
@@ -78,6 +79,14 @@ pub enum ModelError {
     #[error("invalid {what} '{value}': {reason}")]
     InvalidEvaluation {
         what: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// Part of a notebook: its title, a tag, an owner, its text.
+    #[error("invalid notebook {what} '{value}': {reason}")]
+    InvalidNotebook {
+        what: &'static str,
+        /// The offending value, cut to 80 characters.
         value: String,
         reason: String,
     },

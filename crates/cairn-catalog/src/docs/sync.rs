@@ -12,6 +12,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Catalog, TEAM_DOC, encode_heads, logged_models, project_team};
 use crate::Error;
+use crate::notebook_doc;
 use crate::project;
 use crate::run_doc::RunReader;
 
@@ -37,10 +38,12 @@ pub struct SyncReceipt {
 }
 
 impl Catalog {
-    /// Whether `name` can be a doc of a catalog: the team doc or a shard id. Checked before a
-    /// peer's message about a doc touches anything.
+    /// Whether `name` can be a doc of a catalog: the team doc, a shard id or a notebook
+    /// (`notebook/<id>`). Checked before a peer's message about a doc touches anything.
     pub fn is_doc_name(name: &str) -> bool {
-        name == TEAM_DOC || name.parse::<ShardId>().is_ok_and(|s| s.to_string() == name)
+        name == TEAM_DOC
+            || name.parse::<ShardId>().is_ok_and(|s| s.to_string() == name)
+            || notebook_doc::notebook_of(name).is_some()
     }
 
     /// The name of the team doc (roster, experiments, shard registry).
@@ -148,6 +151,7 @@ impl Catalog {
             reason: format!("sync message from {peer}: {e}"),
         })?;
         let is_team = doc == TEAM_DOC;
+        let is_notebook = notebook_doc::notebook_of(doc).is_some();
         // Work on a copy of the state: automerge may have advanced it before failing.
         let mut next = state.0.clone();
         let (receipt, next) = self.write(
@@ -162,7 +166,7 @@ impl Catalog {
                     })?;
                 let after = d.get_heads();
                 let changed = before != after;
-                let (runs, models) = if !changed || is_team {
+                let (runs, models) = if !changed || is_team || is_notebook {
                     (None, Vec::new())
                 } else if before.is_empty() {
                     // A doc that arrived whole: every model is projected below.
@@ -171,7 +175,7 @@ impl Catalog {
                     let (runs, models) = changed_keys(d, &before);
                     (Some(runs), models)
                 };
-                let whole = changed && !is_team && before.is_empty();
+                let whole = changed && !is_team && !is_notebook && before.is_empty();
                 Ok((changed, runs, next, models, whole))
             },
             |tx, d, (changed, runs, next, models, whole)| {
@@ -184,6 +188,9 @@ impl Catalog {
                 }
                 if is_team {
                     return project_team(tx, d);
+                }
+                if is_notebook {
+                    return notebook_doc::project(tx, d, doc);
                 }
                 let mut reader = RunReader::new(d, doc);
                 let mut first_exp = None;
@@ -313,6 +320,6 @@ fn decode_heads(doc: &str, bytes: &[u8]) -> Result<Vec<[u8; 32]>, Error> {
 fn bad_name(doc: &str) -> Error {
     Error::Corrupt {
         doc: doc.to_owned(),
-        reason: "not a catalog doc name (the team doc or a shard id)".into(),
+        reason: "not a catalog doc name (the team doc, a shard id or notebook/<id>)".into(),
     }
 }

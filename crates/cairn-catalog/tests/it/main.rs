@@ -4,6 +4,7 @@ mod cost;
 mod evals;
 mod history;
 mod logged_models;
+mod notebooks;
 mod notes;
 
 use cairn_catalog::{Catalog, Error, RunEdit, RunFilter, RunOrder, SHARD_CAPACITY};
