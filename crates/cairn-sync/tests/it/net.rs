@@ -247,3 +247,59 @@ async fn a_deleted_secret_never_reaches_a_later_joiner_and_a_purged_one_leaves_a
     ada_node.shutdown().await;
     bo_node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notebook_edited_on_two_devices_offline_merges_over_real_sync() {
+    use cairn_catalog::NotebookEdit;
+    use cairn_model::NotebookId;
+    use cairn_model::notebook::{Notebook, NotebookMeta};
+
+    let (ada, bo) = (Peer::new("ada"), Peer::new("bo"));
+    let (ada_key, bo_key) = (SecretKey::generate(), SecretKey::generate());
+    let start = "# Warmup\n\nwarmup helps.\n";
+    let id = NotebookId::new();
+    let nb = Notebook {
+        meta: NotebookMeta {
+            id,
+            title: "Warmup".into(),
+            owners: vec!["ada".into()],
+            tags: vec![],
+            experiment: None,
+            created_ms: 1,
+            created_by: "ada".into(),
+            updated_ms: 1,
+            updated_by: "ada".into(),
+            bytes: start.len() as u64,
+        },
+        text: start.into(),
+    };
+    ada.with(|s| s.catalog.create_notebook(&nb)).unwrap();
+    let (ada_node, ticket) = team_of_ada(&ada, &ada_key).await;
+    let bo_node = node(&bo, &bo_key).await;
+    bo_node.join(&ticket, "Bo", "").await.unwrap();
+    let text = |p: &Peer| p.with(|s| s.catalog.notebook(id)).unwrap().unwrap().text;
+    assert_eq!(text(&bo), start, "the notebook came with the join");
+    assert_eq!(bo.with(|s| s.catalog.notebooks()).unwrap()[0].title, "Warmup");
+
+    // Offline, both type: ada at the top, bo at the end.
+    let type_in = |p: &Peer, who: &str, f: &dyn Fn(&str) -> String| {
+        let new = f(&text(p));
+        p.with(|s| {
+            s.catalog
+                .edit_notebook(id, &[NotebookEdit::Text(new)], who, 2)
+        })
+        .unwrap();
+    };
+    type_in(&ada, "ada", &|t| t.replace("# Warmup\n", "# Warmup (5%)\n"));
+    type_in(&bo, "bo", &|t| format!("{t}bo: seed 2 agrees.\n"));
+    bo_node
+        .sync_with(&ada_key.public().to_string(), &ada_node.bound())
+        .await
+        .unwrap();
+    let merged = text(&ada);
+    assert_eq!(merged, text(&bo));
+    assert_eq!(merged, "# Warmup (5%)\n\nwarmup helps.\nbo: seed 2 agrees.\n");
+    for n in [ada_node, bo_node] {
+        n.shutdown().await;
+    }
+}
