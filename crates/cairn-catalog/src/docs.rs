@@ -732,12 +732,10 @@ impl Catalog {
         let name = notebook_doc::doc_name(id);
         self.write(
             &name,
-            |doc| {
-                notebook_doc::apply(doc, &name, edits, by, at_ms)?;
-                notebook_doc::read(doc, id)
-            },
+            |doc| notebook_doc::apply(doc, &name, edits, by, at_ms),
             |tx, doc, _| notebook_doc::project(tx, doc, &name),
-        )
+        )?;
+        self.notebook(id)?.ok_or(Error::UnknownNotebook(id))
     }
 
     /// A notebook with its text, as its doc now holds it.
@@ -745,8 +743,10 @@ impl Catalog {
         if !notebook_doc::exists(&self.conn, id)? {
             return Ok(None);
         }
-        self.read(&notebook_doc::doc_name(id), |doc| {
-            notebook_doc::read(doc, id).map(Some)
+        self.with_doc_mut(&notebook_doc::doc_name(id), |doc| {
+            let mut nb = notebook_doc::read(doc, id)?;
+            nb.heads = doc.get_heads().iter().map(|h| h.to_string()).collect();
+            Ok(Some(nb))
         })
     }
 

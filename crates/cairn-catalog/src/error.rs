@@ -30,6 +30,8 @@ pub enum Error {
     EditRefused,
     #[error("no notebook {0}")]
     UnknownNotebook(NotebookId),
+    #[error("{doc} has no version {heads}: it was not read from this device's copy")]
+    UnknownVersion { doc: String, heads: String },
     #[error("notebook {0} already exists")]
     DuplicateNotebook(NotebookId),
     #[error("no experiment {0}")]

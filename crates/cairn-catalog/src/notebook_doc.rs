@@ -12,7 +12,7 @@
 //! written in the transaction that writes the doc, or that receives a peer's changes.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use cairn_model::ExperimentId;
 use cairn_model::NotebookId;
 use cairn_model::notebook::{Notebook, NotebookMeta};
@@ -39,6 +39,12 @@ pub enum NotebookEdit {
     Title(String),
     /// The whole new text: what differs from the stored text is spliced in.
     Text(String),
+    /// The whole new text as edited from the version `base` (heads, hex): what differs from
+    /// the text at `base` is spliced in there and merged, so what others wrote since stays.
+    TextFrom {
+        base: Vec<String>,
+        text: String,
+    },
     AddTag(String),
     RemoveTag(String),
     AddOwner(String),
@@ -115,6 +121,36 @@ pub(crate) fn apply(
                         .map_err(Error::automerge(name))?,
                 };
                 doc.update_text(&text, t.as_str())
+            }
+            NotebookEdit::TextFrom { base, text } => {
+                let heads = base
+                    .iter()
+                    .map(|h| h.parse::<ChangeHash>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| Error::UnknownVersion {
+                        doc: name.to_owned(),
+                        heads: base.join(","),
+                    })?;
+                if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+                    return Err(Error::UnknownVersion {
+                        doc: name.to_owned(),
+                        heads: base.join(","),
+                    });
+                }
+                // The edit is made on the version it was made from, under a fresh actor (a
+                // fork at older heads cannot continue this handle's sequence), then merged.
+                let mut fork = doc.fork_at(&heads).map_err(Error::automerge(name))?;
+                fork.set_author(doc.get_author().cloned());
+                let obj = match fork.get(&root, "text").map_err(Error::automerge(name))? {
+                    Some((Value::Object(ObjType::Text), id)) => id,
+                    _ => fork
+                        .put_object(&root, "text", ObjType::Text)
+                        .map_err(Error::automerge(name))?,
+                };
+                fork.update_text(&obj, text.as_str())
+                    .map_err(Error::automerge(name))?;
+                fork.commit_with(automerge::transaction::CommitOptions::default().with_time(at_ms));
+                doc.merge(&mut fork).map(drop)
             }
             NotebookEdit::AddTag(t) => {
                 let m = map(doc, name, "tags")?;
@@ -208,7 +244,13 @@ pub(crate) fn read(doc: &AutoCommit, id: NotebookId) -> Result<Notebook, Error> 
         updated_by: string(doc, "updated_by"),
         bytes: text.len() as u64,
     };
-    Ok(Notebook { meta, text })
+    // The heads are the caller's to fill in: reading them takes `&mut` (automerge closes an
+    // open transaction first).
+    Ok(Notebook {
+        meta,
+        text,
+        heads: Vec::new(),
+    })
 }
 
 /// Rewrites the notebook's row from its doc.
@@ -285,11 +327,9 @@ pub(crate) fn list(conn: &rusqlite::Connection) -> Result<Vec<NotebookMeta>, Err
 /// Whether the notebook's doc exists.
 pub(crate) fn exists(conn: &rusqlite::Connection, id: NotebookId) -> Result<bool, Error> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM docs WHERE id = ?1",
-            [doc_name(id)],
-            |_| Ok(()),
-        )
+        .query_row("SELECT 1 FROM docs WHERE id = ?1", [doc_name(id)], |_| {
+            Ok(())
+        })
         .optional()?
         .is_some())
 }

@@ -32,6 +32,10 @@ use crate::gate::{
 };
 use crate::history::FieldChangeView;
 use crate::logged_models::{LoggedModelView, RunModel};
+use crate::notebooks::{
+    ExportedNotebook, NewNotebook, NotebookExport, NotebookRef, NotebookText, NotebookUpdate,
+    RenderedNotebook,
+};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
 use crate::stores::{ExperimentSummary, RunView};
@@ -39,6 +43,7 @@ use crate::team::SyncStatus;
 use crate::views::{BucketView, Info, SearchPage, SearchRequest};
 use crate::{Code, Error, Workspace};
 use cairn_model::gate::{ApprovalView, GateEvaluation};
+use cairn_model::notebook::{Notebook, NotebookMeta};
 
 /// An HTTP method, as the routes use it. GET reads; PUT, POST and DELETE change data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +327,29 @@ operations! {
     /// out (they follow the series).
     run_history: Get "/runs/{id}/history", RunRef => Vec<FieldChangeView>, [NotFound, InvalidArgument],
         |ws, r| ws.run_history(&r.id);
+    /// Every notebook without its text, most recently updated first.
+    notebooks: Get "/notebooks", Empty => Vec<NotebookMeta>, [],
+        |ws, _| ws.notebooks();
+    /// Creates a notebook (Markdown held as text that merges between devices); the user is
+    /// its creator and, unless owners are given, its owner.
+    notebook_create: Post "/notebooks", NewNotebook => Notebook, [InvalidArgument, AlreadyExists],
+        |ws, r| ws.notebook_create(&r);
+    /// A notebook with its text, by id or unique id prefix.
+    notebook: Get "/notebooks/{id}", NotebookRef => Notebook, [NotFound, InvalidArgument],
+        |ws, r| ws.notebook(&r.id);
+    /// Changes a notebook: title, tags, owners, experiment, and the text — the whole new
+    /// text, of which only the difference is written, so a teammate's edits elsewhere stay.
+    notebook_edit: Put "/notebooks/{id}", NotebookUpdate => Notebook, [NotFound, InvalidArgument],
+        |ws, r| ws.notebook_edit(&r);
+    /// A notebook as a file: its Markdown, or one self-contained HTML page (embeds drawn,
+    /// charts inline as SVG, nothing fetched).
+    notebook_export: Get "/notebooks/{id}/export", NotebookExport => ExportedNotebook,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.notebook_export(&r);
+    /// Markdown rendered as a notebook page shows it, its embeds (runs, models, queries,
+    /// charts) drawn from this workspace. Changes nothing.
+    notebook_render: Post "/notebooks/render", NotebookText => RenderedNotebook, [InvalidArgument],
+        |ws, r| ws.notebook_render(&r.text);
     /// A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
     /// its tombstone.
     logged_model: Get "/logged-models/{id}", LoggedModelRef => LoggedModelView, [NotFound, InvalidArgument],

@@ -163,6 +163,9 @@ pub enum Error {
     },
     #[error("no saved view '{0}'")]
     UnknownView(String),
+    /// No notebook has this id, or no id starts with this prefix.
+    #[error("no notebook '{0}'")]
+    UnknownNotebook(String),
     #[error("run {run} has no tag '{key}'")]
     UnknownTag { run: String, key: String },
     #[error("experiment {experiment} has no tag '{key}'")]
@@ -282,6 +285,7 @@ impl Error {
             | Error::UnknownArtifact { .. }
             | Error::UnknownMetric { .. }
             | Error::UnknownModel(_)
+            | Error::UnknownNotebook(_)
             | Error::UnknownModelVersion { .. }
             | Error::UnknownView(_)
             | Error::UnknownTag { .. }
@@ -309,12 +313,14 @@ impl Error {
                 C::UnknownRun(_)
                 | C::NoRunMatches(_)
                 | C::UnknownExperiment(_)
-                | C::UnknownLoggedModel(_),
+                | C::UnknownLoggedModel(_)
+                | C::UnknownNotebook(_),
             ) => Code::NotFound,
             Error::Catalog(C::AmbiguousRun { .. }) => Code::InvalidArgument,
-            Error::Catalog(C::DuplicateExperiment(_) | C::DeletedExperimentName(_)) => {
-                Code::AlreadyExists
-            }
+            Error::Catalog(C::UnknownVersion { .. }) => Code::Conflict,
+            Error::Catalog(
+                C::DuplicateExperiment(_) | C::DeletedExperimentName(_) | C::DuplicateNotebook(_),
+            ) => Code::AlreadyExists,
             Error::Catalog(C::Corrupt { .. } | C::Automerge { .. }) => Code::Corrupt,
             Error::Catalog(C::Sqlite(_)) => Code::Io,
             Error::Catalog(_) => Code::Internal,

@@ -44,6 +44,9 @@ pub struct Notebook {
     #[cfg_attr(feature = "ts", ts(flatten))]
     pub meta: NotebookMeta,
     pub text: String,
+    /// The version read: the doc's heads (hex). An edit made from this text names it as its
+    /// base, so what teammates wrote since is kept.
+    pub heads: Vec<String>,
 }
 
 fn invalid(what: &'static str, value: &str, reason: String) -> ModelError {
@@ -102,7 +105,11 @@ pub fn validate_label(what: &'static str, label: &str) -> Result<(), ModelError>
 }
 
 /// A set of labels: each valid, at most `max`.
-pub fn validate_labels(what: &'static str, labels: &[String], max: usize) -> Result<(), ModelError> {
+pub fn validate_labels(
+    what: &'static str,
+    labels: &[String],
+    max: usize,
+) -> Result<(), ModelError> {
     if labels.len() > max {
         return Err(invalid(
             what,
@@ -119,10 +126,7 @@ pub fn validate_text(text: &str) -> Result<(), ModelError> {
         return Err(invalid(
             "text",
             "",
-            format!(
-                "it is {} bytes, at most {MAX_NOTEBOOK_BYTES}",
-                text.len()
-            ),
+            format!("it is {} bytes, at most {MAX_NOTEBOOK_BYTES}", text.len()),
         ));
     }
     Ok(())
@@ -143,9 +147,13 @@ mod tests {
         assert!(validate_label("tag", "nlp").is_ok());
         assert!(validate_label("tag", " nlp").is_err());
         let many: Vec<String> = (0..33).map(|i| format!("t{i}")).collect();
-        let err = validate_labels("tag", &many, MAX_NOTEBOOK_TAGS).unwrap_err().to_string();
+        let err = validate_labels("tag", &many, MAX_NOTEBOOK_TAGS)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("33 given"), "{err}");
-        let err = validate_text(&"a".repeat(MAX_NOTEBOOK_BYTES + 1)).unwrap_err().to_string();
+        let err = validate_text(&"a".repeat(MAX_NOTEBOOK_BYTES + 1))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at most 2097152"), "{err}");
     }
 }

@@ -231,7 +231,7 @@ impl Catalog {
 
     /// Mutable access to an up-to-date doc outside a write (automerge's sync generator wants
     /// `&mut`; it does not change the doc's content).
-    fn with_doc_mut<T>(
+    pub(crate) fn with_doc_mut<T>(
         &mut self,
         name: &str,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, Error>,

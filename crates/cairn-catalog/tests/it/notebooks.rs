@@ -21,6 +21,7 @@ fn notebook(text: &str) -> Notebook {
             bytes: text.len() as u64,
         },
         text: text.into(),
+        heads: Vec::new(),
     }
 }
 
@@ -79,7 +80,9 @@ fn three_peers_editing_one_notebook_offline_keep_every_insertion_after_partition
 
     // Offline: each writes somewhere else, two of them at the same place (the end), and the
     // title and tags change concurrently too.
-    edit(&mut a, id, "ada", |t| t.replace("# LR\n", "# LR\n\nSummary: try 0.003.\n"));
+    edit(&mut a, id, "ada", |t| {
+        t.replace("# LR\n", "# LR\n\nSummary: try 0.003.\n")
+    });
     edit(&mut b, id, "bob", |t| {
         t.replace("warmup helps.", "warmup helps (5% of steps).")
     });
@@ -147,7 +150,10 @@ fn an_edit_syncs_at_the_cost_of_the_edit_not_the_notebook() {
         edit(&mut a, id, "ada", |t| format!("{t}edit {i}\n"));
     }
     let first = meet(&mut a, "a", &mut b, "b", &doc);
-    assert!(first > 50_000, "the first sync carries the notebook: {first} bytes");
+    assert!(
+        first > 50_000,
+        "the first sync carries the notebook: {first} bytes"
+    );
     edit(&mut b, id, "bob", |t| {
         t.replace("line 10000 of", "line 10000 (the middle) of")
     });
@@ -189,8 +195,52 @@ fn unknown_and_duplicate_notebooks_are_refused_and_listing_survives_a_rebuild() 
     assert_eq!(after.meta.title, "Renamed");
     assert!(after.meta.tags.is_empty());
     assert_eq!(after.meta.owners, ["ada", "bob"]);
-    assert_eq!((after.meta.updated_by.as_str(), after.meta.updated_ms), ("bob", 5));
+    assert_eq!(
+        (after.meta.updated_by.as_str(), after.meta.updated_ms),
+        ("bob", 5)
+    );
     let before = cat.notebooks().unwrap();
     cat.rebuild_projections().unwrap();
     assert_eq!(cat.notebooks().unwrap(), before);
+}
+
+#[test]
+fn an_edit_from_an_older_version_keeps_what_arrived_since() {
+    let nb = notebook("one\ntwo\n");
+    let id = nb.meta.id;
+    let doc = Catalog::notebook_doc_name(id);
+    let mut a = Catalog::open_in_memory("a").unwrap();
+    let mut b = Catalog::open_in_memory("b").unwrap();
+    a.create_notebook(&nb).unwrap();
+    meet(&mut a, "a", &mut b, "b", &doc);
+    // a opens the notebook in an editor; meanwhile b's edit arrives.
+    let opened = a.notebook(id).unwrap().unwrap();
+    edit(&mut b, id, "bob", |t| format!("zero\n{t}"));
+    meet(&mut a, "a", &mut b, "b", &doc);
+    let saved = a
+        .edit_notebook(
+            id,
+            &[NotebookEdit::TextFrom {
+                base: opened.heads.clone(),
+                text: opened.text.replace("two", "two (edited)"),
+            }],
+            "ada",
+            9,
+        )
+        .unwrap();
+    assert_eq!(saved.text, "zero\none\ntwo (edited)\n");
+    // A version this device never held is refused, naming it, and changes nothing.
+    let err = a
+        .edit_notebook(
+            id,
+            &[NotebookEdit::TextFrom {
+                base: vec!["00".repeat(32)],
+                text: String::new(),
+            }],
+            "ada",
+            10,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownVersion { .. }), "{err}");
+    assert_eq!(text(&mut a, id), "zero\none\ntwo (edited)\n");
 }

@@ -71,6 +71,15 @@ fn every_declared_operation_answers_through_call() {
         .unwrap()
         .trace_id
         .to_string();
+    let notebook = ws
+        .notebook_create(&cairn_core::notebooks::NewNotebook {
+            title: "N".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .meta
+        .id
+        .to_string();
     // A logged model the run produced, for `run_models` and `logged_model`.
     let model = ws
         .create_logged_model(NewLoggedModel {
@@ -136,6 +145,21 @@ fn every_declared_operation_answers_through_call() {
         ("trace", json!({"id": trace})),
         ("run_models", json!({"id": id})),
         ("run_history", json!({"id": &id[..12]})),
+        ("notebooks", json!({})),
+        (
+            "notebook_create",
+            json!({"title": "T", "text": "see [[run:ID]]".replace("ID", &id)}),
+        ),
+        ("notebook", json!({"id": notebook})),
+        (
+            "notebook_edit",
+            json!({"id": notebook, "text": "hello", "add_tags": ["x"]}),
+        ),
+        ("notebook_export", json!({"id": notebook, "format": "html"})),
+        (
+            "notebook_render",
+            json!({"text": "{{query params.lr = 0.1}}"}),
+        ),
         ("logged_model", json!({"id": model.id.as_str()})),
         ("audit_events", json!({"model": "m", "limit": 10})),
         ("audit_verify", json!({})),

@@ -272,6 +272,7 @@ async fn a_notebook_edited_on_two_devices_offline_merges_over_real_sync() {
             bytes: start.len() as u64,
         },
         text: start.into(),
+        heads: Vec::new(),
     };
     ada.with(|s| s.catalog.create_notebook(&nb)).unwrap();
     let (ada_node, ticket) = team_of_ada(&ada, &ada_key).await;
@@ -279,7 +280,10 @@ async fn a_notebook_edited_on_two_devices_offline_merges_over_real_sync() {
     bo_node.join(&ticket, "Bo", "").await.unwrap();
     let text = |p: &Peer| p.with(|s| s.catalog.notebook(id)).unwrap().unwrap().text;
     assert_eq!(text(&bo), start, "the notebook came with the join");
-    assert_eq!(bo.with(|s| s.catalog.notebooks()).unwrap()[0].title, "Warmup");
+    assert_eq!(
+        bo.with(|s| s.catalog.notebooks()).unwrap()[0].title,
+        "Warmup"
+    );
 
     // Offline, both type: ada at the top, bo at the end.
     let type_in = |p: &Peer, who: &str, f: &dyn Fn(&str) -> String| {
@@ -298,7 +302,10 @@ async fn a_notebook_edited_on_two_devices_offline_merges_over_real_sync() {
         .unwrap();
     let merged = text(&ada);
     assert_eq!(merged, text(&bo));
-    assert_eq!(merged, "# Warmup (5%)\n\nwarmup helps.\nbo: seed 2 agrees.\n");
+    assert_eq!(
+        merged,
+        "# Warmup (5%)\n\nwarmup helps.\nbo: seed 2 agrees.\n"
+    );
     for n in [ada_node, bo_node] {
         n.shutdown().await;
     }
