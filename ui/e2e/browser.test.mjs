@@ -176,6 +176,28 @@ test("a run's History lists each field change with who made it, as the API reads
   await page.getByTestId("run-history").screenshot({ path: join(shots, "4b-run-history.png") });
 });
 
+test("a notebook written in the browser renders its run embed as a card, as the API renders it", async () => {
+  const first = (await apiGet("/api/v1/search?limit=1&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs[0];
+  await page.goto(`${base}/#/notebooks`);
+  await page.getByTestId("nb-title").fill("Sweep notes");
+  await page.getByTestId("nb-create").click();
+  const text = page.getByTestId("nb-text");
+  await text.waitFor();
+  await text.fill(`# Sweep\n\nBest so far: [[run:${first.id.slice(0, 12)}]]\n`);
+  // The preview draws the embed: the run's name linking to its page, and its status.
+  const card = page.getByTestId("nb-preview").locator(`[data-run="${first.id}"]`);
+  await card.waitFor();
+  assert.equal(await card.locator("a").innerText(), first.name);
+  assert.match(await card.innerText(), /finished/);
+  await page.getByTestId("nb-save").click();
+  await page.getByTestId("nb-status").filter({ hasText: "saved" }).waitFor();
+  const listed = await apiGet("/api/v1/notebooks");
+  assert.equal(listed[0].title, "Sweep notes");
+  const stored = await apiGet(`/api/v1/notebooks/${listed[0].id}`);
+  assert.match(stored.text, new RegExp(`\\[\\[run:${first.id.slice(0, 12)}\\]\\]`));
+  await page.screenshot({ path: join(shots, "12-notebook.png") });
+});
+
 test("a run's evaluation shows its slices, each metric's gap, and the fairness figures the API computed", async () => {
   // Some finished demo runs were evaluated per group (sex=female, sex=male).
   const finished = (await apiGet("/api/v1/search?limit=100&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs;

@@ -22,6 +22,12 @@ export const OPERATIONS = [
   { name: "run", method: "GET", path: "/runs/{id}" },
   { name: "run_models", method: "GET", path: "/runs/{id}/models" },
   { name: "run_history", method: "GET", path: "/runs/{id}/history" },
+  { name: "notebooks", method: "GET", path: "/notebooks" },
+  { name: "notebook_create", method: "POST", path: "/notebooks" },
+  { name: "notebook", method: "GET", path: "/notebooks/{id}" },
+  { name: "notebook_edit", method: "PUT", path: "/notebooks/{id}" },
+  { name: "notebook_export", method: "GET", path: "/notebooks/{id}/export" },
+  { name: "notebook_render", method: "POST", path: "/notebooks/render" },
   { name: "logged_model", method: "GET", path: "/logged-models/{id}" },
   { name: "buckets", method: "GET", path: "/runs/{id}/buckets/{*key}" },
   { name: "artifact_text", method: "GET", path: "/runs/{id}/text/{*path}" },
@@ -89,6 +95,28 @@ export function client(transport: Transport) {
      *  out (they follow the series). */
     runHistory: (request: RunRef) =>
       transport.call<Array<FieldChangeView>>("run_history", "GET", "/runs/{id}/history", request),
+    /** Every notebook without its text, most recently updated first. */
+    notebooks: (request: Empty = {}) =>
+      transport.call<Array<NotebookMeta>>("notebooks", "GET", "/notebooks", request),
+    /** Creates a notebook (Markdown held as text that merges between devices); the user is
+     *  its creator and, unless owners are given, its owner. */
+    notebookCreate: (request: NewNotebook) =>
+      transport.call<Notebook>("notebook_create", "POST", "/notebooks", request),
+    /** A notebook with its text, by id or unique id prefix. */
+    notebook: (request: NotebookRef) =>
+      transport.call<Notebook>("notebook", "GET", "/notebooks/{id}", request),
+    /** Changes a notebook: title, tags, owners, experiment, and the text — the whole new
+     *  text, of which only the difference is written, so a teammate's edits elsewhere stay. */
+    notebookEdit: (request: NotebookUpdate) =>
+      transport.call<Notebook>("notebook_edit", "PUT", "/notebooks/{id}", request),
+    /** A notebook as a file: its Markdown, or one self-contained HTML page (embeds drawn,
+     *  charts inline as SVG, nothing fetched). */
+    notebookExport: (request: NotebookExport) =>
+      transport.call<ExportedNotebook>("notebook_export", "GET", "/notebooks/{id}/export", request),
+    /** Markdown rendered as a notebook page shows it, its embeds (runs, models, queries,
+     *  charts) drawn from this workspace. Changes nothing. */
+    notebookRender: (request: NotebookText) =>
+      transport.call<RenderedNotebook>("notebook_render", "POST", "/notebooks/render", request),
     /** A logged model (MLflow 3) with its params, metrics, tags and files; a deleted one with
      *  its tombstone. */
     loggedModel: (request: LoggedModelRef) =>

@@ -11,6 +11,8 @@ describe("routes", () => {
     expect(parseRoute("#/cost")).toEqual({ page: "cost" });
     expect(parseRoute("#/models")).toEqual({ page: "models" });
     expect(parseRoute("#/models/churn%2Fv2")).toEqual({ page: "model", name: "churn/v2" });
+    expect(parseRoute("#/notebooks")).toEqual({ page: "notebooks" });
+    expect(parseRoute("#/notebooks/0193ab")).toEqual({ page: "notebook", id: "0193ab" });
   });
 
   it("open the links the MLflow client prints", () => {

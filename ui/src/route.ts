@@ -1,5 +1,5 @@
 // The hash routes of the UI. Besides Cairn's own (`#/run/ID`, `#/compare/A,B`, `#/cost`,
-// `#/models`, `#/models/NAME`), the links the MLflow client prints open here too:
+// `#/models`, `#/models/NAME`, `#/notebooks`, `#/notebooks/ID`), the links the MLflow client prints open here too:
 // `#/experiments/EXP/runs/RUN` is the run, `#/experiments/EXP`
 // the catalog of that experiment (MLflow's "0" is the workspace's default experiment).
 
@@ -9,7 +9,9 @@ export type Route =
   | { page: "compare"; ids: string[] }
   | { page: "cost" }
   | { page: "models" }
-  | { page: "model"; name: string };
+  | { page: "model"; name: string }
+  | { page: "notebooks" }
+  | { page: "notebook"; id: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash
@@ -20,6 +22,7 @@ export function parseRoute(hash: string): Route {
   const [head, a, b, c] = parts;
   if (head === "run" && a) return { page: "run", id: a };
   if (head === "cost") return { page: "cost" };
+  if (head === "notebooks") return a ? { page: "notebook", id: a } : { page: "notebooks" };
   if (head === "models") return a ? { page: "model", name: a } : { page: "models" };
   if (head === "compare" && a) return { page: "compare", ids: a.split(",").filter(Boolean) };
   if (head === "experiments" && a) {

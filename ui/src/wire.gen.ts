@@ -1009,6 +1009,19 @@ export type ExperimentSummary = {
 };
 
 /**
+ * An export format.
+ */
+export type ExportFormat = "md" | "html";
+
+/**
+ * An exported notebook: a file's name and content.
+ */
+export type ExportedNotebook = {
+  file_name: string,
+  content: string,
+};
+
+/**
  * One fairness figure: how far apart one metric is over the slices of one sensitive attribute
  * of one evaluation.
  */
@@ -1709,6 +1722,119 @@ export type ModelVersion = {
 };
 
 /**
+ * A new notebook: its title, and optionally its text, tags, owners (default: the user) and
+ * the experiment it belongs to (an id or a name).
+ */
+export type NewNotebook = {
+  title: string,
+  text?: string | null,
+  tags?: Array<string> | null,
+  owners?: Array<string> | null,
+  experiment?: string | null,
+};
+
+/**
+ * A notebook: its description and its Markdown text.
+ */
+export type Notebook = {
+  text: string,
+  /**
+   * The version read: the doc's heads (hex). An edit made from this text names it as its
+   * base, so what teammates wrote since is kept.
+   */
+  heads: Array<string>,
+  id: NotebookId,
+  title: string,
+  /**
+   * Sorted, each once.
+   */
+  owners: Array<string>,
+  /**
+   * Sorted, each once.
+   */
+  tags: Array<string>,
+  experiment?: ExperimentId,
+  created_ms: number,
+  created_by: string,
+  updated_ms: number,
+  updated_by: string,
+  /**
+   * The text's size in bytes.
+   */
+  bytes: number,
+};
+
+/**
+ * A notebook to export, and how.
+ */
+export type NotebookExport = {
+  id: string,
+  format: ExportFormat,
+};
+
+/**
+ * A notebook: a Markdown document of the team, its own automerge doc.
+ */
+export type NotebookId = string;
+
+/**
+ * A notebook without its text: what a listing shows.
+ */
+export type NotebookMeta = {
+  id: NotebookId,
+  title: string,
+  /**
+   * Sorted, each once.
+   */
+  owners: Array<string>,
+  /**
+   * Sorted, each once.
+   */
+  tags: Array<string>,
+  experiment?: ExperimentId,
+  created_ms: number,
+  created_by: string,
+  updated_ms: number,
+  updated_by: string,
+  /**
+   * The text's size in bytes.
+   */
+  bytes: number,
+};
+
+/**
+ * A notebook by id or unique id prefix.
+ */
+export type NotebookRef = {
+  id: string,
+};
+
+/**
+ * Markdown to render as the notebook page shows it (a preview of unsaved text).
+ */
+export type NotebookText = {
+  text: string,
+};
+
+/**
+ * Changes to a notebook: `text` is the whole new text, of which only the difference is
+ * written — from the version `base` (the `heads` the text was read with) when given, so what
+ * teammates wrote since is kept, else from the stored text. `experiment`: an id or name, or
+ * "" to detach.
+ */
+export type NotebookUpdate = {
+  id: string,
+  title?: string | null,
+  text?: string | null,
+  base?: Array<string> | null,
+  add_tags?: Array<string> | null,
+  remove_tags?: Array<string> | null,
+  add_owners?: Array<string> | null,
+  remove_owners?: Array<string> | null,
+  experiment?: string | null,
+};
+
+/**
  * An `f64` that keeps NaN and the infinities through JSON.
  */
 export type Num = number | "NaN" | "Infinity" | "-Infinity";
@@ -1889,6 +2015,13 @@ export type RegisteredModel = {
    * Every version, deleted ones included (with their tombstone), by number.
    */
   versions: Array<ModelVersion>,
+};
+
+/**
+ * Rendered Markdown: an HTML fragment, everything from the text escaped.
+ */
+export type RenderedNotebook = {
+  html: string,
 };
 
 /**

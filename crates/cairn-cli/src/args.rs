@@ -72,6 +72,9 @@ pub enum Command {
     /// Peer sync with teammates: status, sync now
     #[command(subcommand)]
     Sync(SyncCmd),
+    /// Notebooks: the team's Markdown documents, with runs, models, queries and charts embedded
+    #[command(subcommand)]
+    Notebook(NotebookCmd),
     /// Free the artifact store: remove the blobs no run keeps (deleted artifacts, deleted
     /// runs' artifacts) that were stored longer than the grace period ago
     Gc(GcArgs),
@@ -554,6 +557,51 @@ pub enum ArtifactCmd {
         /// Why, recorded in the tombstone teammates see
         #[arg(long, default_value = "")]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NotebookCmd {
+    /// Create a notebook; its text from --file (or empty)
+    New {
+        title: String,
+        /// Read the text from this file (`-`: standard input)
+        #[arg(long, short = 'f')]
+        file: Option<PathBuf>,
+        #[arg(long, short = 't')]
+        tag: Vec<String>,
+        /// The experiment it belongs to (name or id)
+        #[arg(long, short = 'e')]
+        exp: Option<String>,
+    },
+    /// Every notebook, most recently updated first
+    List,
+    /// A notebook's description and text
+    Show { id: String },
+    /// Edit a notebook's text in $EDITOR (or set it from --file); only the difference is
+    /// written, so a teammate's edits elsewhere in the notebook are kept
+    Edit {
+        id: String,
+        /// Take the new text from this file instead of an editor (`-`: standard input)
+        #[arg(long, short = 'f')]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        add_tag: Vec<String>,
+        #[arg(long)]
+        remove_tag: Vec<String>,
+    },
+    /// Write a notebook to a file: Markdown, or one self-contained HTML page
+    Export {
+        id: String,
+        #[arg(long, conflicts_with = "html")]
+        md: bool,
+        #[arg(long)]
+        html: bool,
+        /// The file [default: the title, with .md or .html]
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
     },
 }
 

@@ -63,6 +63,7 @@ fn dispatch(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::Serve(a) => serve::serve(cli, a)?,
         Command::Team(c) => team::team(cli, c)?,
         Command::Sync(c) => sync::sync(cli, c)?,
+        Command::Notebook(c) => notebook::notebook(cli, c)?,
         Command::Gc(a) => gc::gc(cli, a)?,
         Command::Import(c) => import::import(cli, c)?,
         Command::Backup(a) => backup::backup(cli, a)?,

@@ -49,7 +49,7 @@ impl FromWorkspace<'_> {
         };
         let run = &view.run;
         let mut out = format!(
-            "<span class=\"nb-embed nb-run\" data-run=\"{id}\"><a href=\"#/runs/{id}\">",
+            "<span class=\"nb-embed nb-run\" data-run=\"{id}\"><a href=\"#/run/{id}\">",
             id = run.id
         );
         escape(&run.name, &mut out);
@@ -86,7 +86,7 @@ impl FromWorkspace<'_> {
         escape(&v.model, &mut out);
         out.push_str(&format!(" v{}", v.version));
         if let Some(run) = v.run {
-            out.push_str(&format!(" from run <a href=\"#/runs/{run}\">{run}</a>"));
+            out.push_str(&format!(" from run <a href=\"#/run/{run}\">{run}</a>"));
         }
         out.push_str(" by ");
         escape(&v.user, &mut out);
@@ -127,7 +127,7 @@ impl FromWorkspace<'_> {
         }
         out.push_str("</tr></thead><tbody>");
         for r in &page.runs {
-            out.push_str(&format!("<tr><td><a href=\"#/runs/{}\">", r.id));
+            out.push_str(&format!("<tr><td><a href=\"#/run/{}\">", r.id));
             escape(&r.name, &mut out);
             out.push_str("</a></td><td>");
             escape(&r.experiment_name, &mut out);

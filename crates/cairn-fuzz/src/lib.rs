@@ -68,6 +68,47 @@ pub const SYNC_DOCS: [&str; 4] = [
 /// The peer every sync target plays.
 const PEER: &str = "fuzz-peer";
 
+/// A notebook's Markdown and embeds (`cairn_core::notebook_markup`): a teammate's text, through
+/// sync. Any input parses and renders without a panic, within the embed bound, and every tag
+/// of the output is one the renderer writes: nothing in the text becomes markup.
+pub fn notebook_markup(data: &[u8]) {
+    use cairn_core::notebook_markup::{
+        Embed, EmbedRenderer, MAX_EMBEDS, TAGS, escaped, parse, to_html,
+    };
+    struct Counting(usize);
+    impl EmbedRenderer for Counting {
+        fn render(&mut self, e: &Embed) -> String {
+            self.0 += 1;
+            format!(
+                "<span class=\"nb-embed\">{}</span>",
+                escaped(&format!("{e:?}"))
+            )
+        }
+    }
+    let text = String::from_utf8_lossy(data);
+    let mut embeds = Counting(0);
+    let html = to_html(&parse(&text), &mut embeds);
+    assert!(embeds.0 <= MAX_EMBEDS, "{} embeds drawn", embeds.0);
+    for (i, _) in html.match_indices('<') {
+        let tag: String = html[i + 1..]
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        assert!(
+            TAGS.contains(&tag.as_str()),
+            "{text:?} gave the tag <{tag}>: {html}"
+        );
+    }
+    for (i, _) in html.match_indices(" href=\"") {
+        let url = &html[i + 7..];
+        assert!(
+            url.starts_with("http://") || url.starts_with("https://") || url.starts_with("#/"),
+            "{text:?}: {html}"
+        );
+    }
+}
+
 /// The query language (`?q=` of `/api/v1/search`, MLflow's `filter`, saved views, the desktop's
 /// query bar) and sort keys (`order_by`). What parses prints back to text that parses to the
 /// same query and prints the same; an error points inside the text.

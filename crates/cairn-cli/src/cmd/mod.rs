@@ -14,6 +14,7 @@ pub mod gate;
 pub mod gc;
 pub mod import;
 pub mod model;
+pub mod notebook;
 pub mod plot;
 pub mod run;
 pub mod runs;

@@ -17,6 +17,7 @@ mod import;
 mod index;
 mod models;
 mod netns;
+mod notebooks;
 mod properties;
 mod runs;
 mod schema;

@@ -92,6 +92,7 @@ replay_tests!(
     tfevents,
     mlflow_meta,
     backup_container,
+    notebook_markup,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.
