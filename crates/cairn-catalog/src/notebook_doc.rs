@@ -114,12 +114,7 @@ pub(crate) fn apply(
         match edit {
             NotebookEdit::Title(t) => doc.put(&root, "title", t.as_str()),
             NotebookEdit::Text(t) => {
-                let text = match doc.get(&root, "text").map_err(Error::automerge(name))? {
-                    Some((Value::Object(ObjType::Text), id)) => id,
-                    _ => doc
-                        .put_object(&root, "text", ObjType::Text)
-                        .map_err(Error::automerge(name))?,
-                };
+                let text = text_obj(doc, name)?;
                 doc.update_text(&text, t.as_str())
             }
             NotebookEdit::TextFrom { base, text } => {
@@ -136,6 +131,15 @@ pub(crate) fn apply(
                         doc: name.to_owned(),
                         heads: base.join(","),
                     });
+                }
+                let mut sorted = heads.clone();
+                sorted.sort();
+                if sorted == doc.get_heads() {
+                    // Nothing arrived since it was read (the usual case): no fork needed.
+                    let obj = text_obj(doc, name)?;
+                    doc.update_text(&obj, text.as_str())
+                        .map_err(Error::automerge(name))?;
+                    continue;
                 }
                 // The edit is made on the version it was made from, under a fresh actor (a
                 // fork at older heads cannot continue this handle's sequence), then merged.
@@ -176,6 +180,19 @@ pub(crate) fn apply(
     doc.put(&root, "updated_ms", at_ms)
         .and_then(|()| doc.put(&root, "updated_by", by))
         .map_err(Error::automerge(name))
+}
+
+/// The text object, made when a doc lacks one (a peer's doc of another shape).
+fn text_obj(doc: &mut AutoCommit, name: &str) -> Result<ObjId, Error> {
+    match doc
+        .get(automerge::ROOT, "text")
+        .map_err(Error::automerge(name))?
+    {
+        Some((Value::Object(ObjType::Text), id)) => Ok(id),
+        _ => doc
+            .put_object(automerge::ROOT, "text", ObjType::Text)
+            .map_err(Error::automerge(name)),
+    }
 }
 
 fn existing_map(doc: &AutoCommit, key: &str) -> Option<ObjId> {

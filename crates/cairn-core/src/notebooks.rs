@@ -233,9 +233,13 @@ impl Workspace {
         let user = self.user().to_owned();
         self.write("notebook_edit", |s| {
             let id = s.resolve_notebook(&u.id)?;
+            // The description from the listing's projection: reading the text of a large
+            // notebook is what an edit should not cost twice.
             let current = s
-                .catalog_mut()
-                .notebook(id)?
+                .catalog()
+                .notebooks()?
+                .into_iter()
+                .find(|m| m.id == id)
                 .ok_or_else(|| Error::UnknownNotebook(id.to_string()))?;
             let mut edits = Vec::new();
             if let Some(t) = &u.title {
@@ -246,10 +250,10 @@ impl Workspace {
                     base: base.clone(),
                     text: t.clone(),
                 }),
-                (Some(t), None) if *t != current.text => edits.push(NotebookEdit::Text(t.clone())),
+                (Some(t), None) => edits.push(NotebookEdit::Text(t.clone())),
                 _ => {}
             }
-            let mut tags = current.meta.tags.clone();
+            let mut tags = current.tags.clone();
             for t in u.add_tags.iter().flatten() {
                 edits.push(NotebookEdit::AddTag(t.clone()));
                 tags.push(t.clone());
@@ -259,7 +263,7 @@ impl Workspace {
                 tags.retain(|x| x != t);
             }
             validate_labels("tag", &sorted(tags), MAX_NOTEBOOK_TAGS)?;
-            let mut owners = current.meta.owners.clone();
+            let mut owners = current.owners.clone();
             for o in u.add_owners.iter().flatten() {
                 edits.push(NotebookEdit::AddOwner(o.clone()));
                 owners.push(o.clone());
@@ -275,7 +279,10 @@ impl Workspace {
                 None => {}
             }
             if edits.is_empty() {
-                return Ok(current);
+                return s
+                    .catalog_mut()
+                    .notebook(id)?
+                    .ok_or_else(|| Error::UnknownNotebook(id.to_string()));
             }
             Ok(s.catalog_mut().edit_notebook(id, &edits, &user, now_ms())?)
         })
