@@ -49,6 +49,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("tfevents", tfevents),
     ("mlflow_meta", mlflow_meta),
     ("backup_container", backup_container),
+    ("notebook_markup", notebook_markup),
 ];
 
 /// The body of target `name`.
