@@ -16,6 +16,7 @@ mod logged_model;
 pub mod notebook;
 pub mod num;
 pub mod registry;
+pub mod review;
 mod run;
 mod schema;
 #[cfg(feature = "ts")]
@@ -92,6 +93,9 @@ pub enum ModelError {
     },
     #[error("run is missing required metadata: {}", violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
     SchemaViolations { violations: Vec<SchemaViolation> },
+    /// A review that lacks fields its team's template requires: each is named.
+    #[error("the review is missing required fields: {} (the team's review template requires them)", missing.join(", "))]
+    ReviewIncomplete { missing: Vec<String> },
 }
 
 fn model_name_message(name: &str, reason: &Option<&'static str>) -> String {
