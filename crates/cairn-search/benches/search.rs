@@ -328,6 +328,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run,
             experiment_name: e,
             cost: None,
+            review: None,
         })
     };
     let t = Instant::now();
@@ -429,6 +430,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run,
             experiment_name: e,
             cost: None,
+            review: None,
         }])?;
         idx.commit()?;
         let found = idx.search(&SearchRequest::new(parse(&format!("id = '{}'", run.id))?))?;

@@ -18,7 +18,9 @@ use tantivy::query::{EnableScoring, PhraseQuery, Query as _, TermQuery, Weight};
 use tantivy::schema::{Field as TField, IndexRecordOption};
 use tantivy::{DocId, DocSet, Searcher, SegmentReader, TERMINATED, Term};
 
-use crate::query::{Attribute, Field, LineageField, Op, Query, SortKey, Value, parse_date};
+use crate::query::{
+    Attribute, Field, LineageField, Op, Query, ReviewField, SortKey, Value, parse_date,
+};
 use crate::schema::{ACTIVE, DELETED, Fields, ID_HI, ID_LO, json_column, json_str_term};
 use crate::{Lifecycle, LikePattern, Page, SearchError, SearchRequest};
 
@@ -209,6 +211,13 @@ impl Compiler<'_> {
                 LineageField::InfraInstanceType => f.infra_instance_type,
             }),
             Field::Cost(c) => Loc::Num(c.column().into()),
+            Field::Review(r) => s(match r {
+                ReviewField::Id => f.review_id,
+                ReviewField::Decision => f.review_decision,
+                ReviewField::Confidence => f.review_confidence,
+                ReviewField::Author => f.review_author,
+                ReviewField::ActionOwner => f.review_action_owner,
+            }),
         }
     }
 
@@ -330,6 +339,9 @@ impl Compiler<'_> {
                 Field::Attribute(Attribute::Status) => s.to_ascii_uppercase(),
                 Field::Attribute(
                     Attribute::RunId | Attribute::ExperimentId | Attribute::Compliance,
+                )
+                | Field::Review(
+                    ReviewField::Id | ReviewField::Decision | ReviewField::Confidence,
                 ) => s.to_ascii_lowercase(),
                 _ => s.to_owned(),
             }
@@ -722,7 +734,7 @@ impl KeyReader {
                 Attribute::ExperimentId => KeyReader::Str(sc("experiment_id")?),
                 Attribute::Compliance => KeyReader::Str(sc("compliance")?),
             },
-            Field::Lineage(_) => KeyReader::Missing,
+            Field::Lineage(_) | Field::Review(_) => KeyReader::Missing,
             Field::Cost(c) => KeyReader::Num(f64_column(seg, c.column())?),
         })
     }

@@ -24,7 +24,7 @@ use cairn_model::{ExperimentId, RunId};
 pub use index::{Health, SearchIndex, Snapshot};
 pub use like::{LikeError, LikePattern, MAX_LIKE_PATTERN};
 pub use query::{Query, QueryError, SortKey, parse, parse_sort};
-pub use schema::{IndexedCost, IndexedRun};
+pub use schema::{IndexedCost, IndexedReview, IndexedRun};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -25,8 +25,8 @@ const NOTE_TAG: &str = "mlflow.note.content";
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt.
 /// (2: the `cost_*` columns; 3: `evals`, `fairness` and `compliance`; 4: the notes as the tag
-/// `mlflow.note.content`.)
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+/// `mlflow.note.content`; 5: `review_*` and reviews' text.)
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// Tokenizer of the free-text field, registered on every index by [`register_tokenizers`].
 pub(crate) const TEXT_TOKENIZER: &str = "cairn_text";
@@ -55,6 +55,21 @@ pub struct IndexedRun<'a> {
     pub run: &'a Run,
     pub experiment_name: &'a str,
     pub cost: Option<IndexedCost>,
+    /// What the run's reviews say, when it has any.
+    pub review: Option<&'a IndexedReview>,
+}
+
+/// What search reads of a run's reviews (each list holds one entry per review or action, in
+/// any order): `review.id`, `review.decision`, `review.confidence` (a level), `review.author`,
+/// `review.action_owner` (owners of *open* next actions), and their prose for free text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexedReview {
+    pub ids: Vec<String>,
+    pub decisions: Vec<String>,
+    pub confidences: Vec<String>,
+    pub authors: Vec<String>,
+    pub open_action_owners: Vec<String>,
+    pub text: Vec<String>,
 }
 
 /// The cost figures search reads (`cost.usd`, `cost.idle_usd`, `cost.idle_share`,
@@ -102,6 +117,11 @@ pub(crate) struct Fields {
     pub infra_os: Field,
     pub infra_instance_type: Field,
     pub cost: [Field; 4],
+    pub review_id: Field,
+    pub review_decision: Field,
+    pub review_confidence: Field,
+    pub review_author: Field,
+    pub review_action_owner: Field,
     pub text: Field,
 }
 
@@ -164,6 +184,11 @@ impl Fields {
         let infra_gpu = kw("infra_gpu");
         let infra_os = kw("infra_os");
         let infra_instance_type = kw("infra_instance_type");
+        let review_id = kw("review_id");
+        let review_decision = kw("review_decision");
+        let review_confidence = kw("review_confidence");
+        let review_author = kw("review_author");
+        let review_action_owner = kw("review_action_owner");
         let text = b.add_text_field("text", text);
         Fields {
             schema: b.build(),
@@ -199,6 +224,11 @@ impl Fields {
             infra_os,
             infra_instance_type,
             cost,
+            review_id,
+            review_decision,
+            review_confidence,
+            review_author,
+            review_action_owner,
             text,
         }
     }
@@ -382,6 +412,22 @@ impl Fields {
         for v in run.params.values() {
             if matches!(ParamValue::infer(v), ParamValue::Str(_)) {
                 doc.add_text(self.text, v);
+            }
+        }
+        if let Some(rv) = r.review {
+            for (field, values) in [
+                (self.review_id, &rv.ids),
+                (self.review_decision, &rv.decisions),
+                (self.review_confidence, &rv.confidences),
+                (self.review_author, &rv.authors),
+                (self.review_action_owner, &rv.open_action_owners),
+            ] {
+                for v in values {
+                    doc.add_text(field, v);
+                }
+            }
+            for t in &rv.text {
+                doc.add_text(self.text, t);
             }
         }
         doc

@@ -237,6 +237,57 @@ pub enum Field {
     /// The worst fairness figure of a metric over the run's evaluations and sensitive
     /// attributes: `METRIC.difference` (the largest) or `METRIC.ratio` (the smallest).
     Fairness(String),
+    /// What the run's reviews say (any of them): `review.decision`, `review.confidence`, ….
+    Review(ReviewField),
+}
+
+/// A run's reviews, as fields. A run can have several reviews: a comparison holds when it holds
+/// for any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewField {
+    /// A review's id (`is:reviewed` is `review.id IS NOT NULL`).
+    Id,
+    /// adopt, iterate, abandon.
+    Decision,
+    /// low, medium, high (a calibrated probability as its level).
+    Confidence,
+    /// The member who wrote it.
+    Author,
+    /// The owner of an *open* next action (`has:open-action=alice`).
+    ActionOwner,
+}
+
+impl ReviewField {
+    pub const ALL: [ReviewField; 5] = [
+        Self::Id,
+        Self::Decision,
+        Self::Confidence,
+        Self::Author,
+        Self::ActionOwner,
+    ];
+
+    /// The name after `review.`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Decision => "decision",
+            Self::Confidence => "confidence",
+            Self::Author => "author",
+            Self::ActionOwner => "action_owner",
+        }
+    }
+
+    pub(crate) fn lookup(name: &str) -> Option<ReviewField> {
+        let name = match name {
+            "owner" | "action-owner" | "open_action" | "open-action" => "action_owner",
+            n => n,
+        };
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
 }
 
 /// The run's own fields. Names as printed; MLflow's `attributes.*` names and aliases parse too.
@@ -567,7 +618,8 @@ pub(crate) fn is_keyword(word: &str) -> bool {
 
 /// The hint listed when a field is unknown.
 pub(crate) const FIELD_HINT: &str = "metrics.KEY, params.KEY, tags.KEY, attributes.NAME, \
-     datasets.NAME, eval.BENCHMARK.METRIC, fairness.METRIC.difference|ratio, a lineage field \
+     datasets.NAME, eval.BENCHMARK.METRIC, fairness.METRIC.difference|ratio, review.decision|\
+     confidence|author|action_owner|id, a lineage field \
      (dataset.digest, code.commit, infra.gpu, feature_set.version, …) or an attribute (id, name, \
      status, owner, created, ended, experiment, compliance)";
 
@@ -634,6 +686,9 @@ pub(crate) fn field_of(name: &str) -> Result<Field, String> {
                         .join(", ")
                 )
             }),
+        "review" | "reviews" => ReviewField::lookup(&key_lower)
+            .map(Field::Review)
+            .ok_or_else(|| format!("one of {} after 'review.'", ReviewField::names())),
         "cost" => CostField::lookup(&key_lower)
             .map(Field::Cost)
             .ok_or_else(|| format!("one of {} after 'cost.'", CostField::names())),
@@ -678,6 +733,8 @@ pub(crate) fn looks_like_field(word: &str) -> bool {
                         | "evaluation"
                         | "evaluations"
                         | "fairness"
+                        | "review"
+                        | "reviews"
                 )
         }
         None => false,
@@ -787,6 +844,7 @@ impl fmt::Display for Field {
                 write_key(f, k)
             }
             Field::Cost(c) => write!(f, "cost.{}", c.name()),
+            Field::Review(r) => write!(f, "review.{}", r.name()),
         }
     }
 }

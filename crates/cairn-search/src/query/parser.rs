@@ -13,7 +13,8 @@
 use super::lexer::{CmpTok, Spanned, Tok, tokenize};
 use super::{
     Attribute, Bound, Comparison, Field, MAX_DEPTH, MAX_LIST, MAX_QUERY_LEN, MAX_TERMS, Op, Query,
-    QueryError, Range, SortKey, Value, field_of, is_keyword, looks_like_field, parse_date,
+    QueryError, Range, ReviewField, SortKey, Value, field_of, is_keyword, looks_like_field,
+    parse_date,
 };
 
 /// Parses a query. Empty (or blank) text is [`Query::All`]. Queries longer than
@@ -55,7 +56,7 @@ pub fn parse_sort(src: &str) -> Result<Vec<SortKey>, QueryError> {
                 ));
             }
         };
-        if let Field::Lineage(_) = field {
+        if let Field::Lineage(_) | Field::Review(_) = field {
             return Err(QueryError::invalid(
                 t.column,
                 format!("cannot sort by {field}: a run can have several"),
@@ -510,6 +511,13 @@ impl Parser {
             }
             "is" | "status" => {
                 let (v, c) = value(self)?;
+                if v.eq_ignore_ascii_case("reviewed") {
+                    return Ok(cmp(
+                        Field::Review(ReviewField::Id),
+                        Op::IsNotNull,
+                        Value::Null,
+                    ));
+                }
                 // Compliance with the schema: `is:incomplete` is every run that lacks what its
                 // schema requires (incomplete, pending or refused).
                 let compliance = Field::Attribute(Attribute::Compliance);
@@ -557,10 +565,44 @@ impl Parser {
                 let (v, _) = value(self)?;
                 Ok(cmp(field, Op::Eq, Value::Text(v)))
             }
+            // `has:open-action`: a review of the run has an open next action; `=alice`: one
+            // alice owns. (`owner:` stays the run's owner.)
+            "has" => {
+                let (what, c) = value(self)?;
+                if !matches!(
+                    what.to_ascii_lowercase().as_str(),
+                    "open-action" | "open-actions" | "open_action" | "open_actions"
+                ) {
+                    return Err(QueryError::invalid(
+                        c,
+                        format!("unknown has:{what}: expected has:open-action"),
+                    ));
+                }
+                let field = Field::Review(ReviewField::ActionOwner);
+                if self.peek().tok != Tok::Cmp(CmpTok::Eq) {
+                    return Ok(cmp(field, Op::IsNotNull, Value::Null));
+                }
+                self.next();
+                let (v, _) = value(self)?;
+                Ok(cmp(field, Op::Eq, Value::Text(v)))
+            }
+            r if r.starts_with("review.") || r.starts_with("reviews.") => {
+                let key = r.split_once('.').map_or("", |(_, k)| k);
+                let Some(f) = ReviewField::lookup(key) else {
+                    return Err(QueryError::unknown_field(
+                        column,
+                        &format!("{name}:"),
+                        "review.decision:, review.confidence:, review.author:, \
+                         review.action_owner: or review.id:",
+                    ));
+                };
+                let (v, _) = value(self)?;
+                Ok(cmp(Field::Review(f), Op::Eq, Value::Text(v)))
+            }
             _ => Err(QueryError::unknown_field(
                 column,
                 &format!("{name}:"),
-                "owner:, tag:, param:, exp:, is: or status:",
+                "owner:, tag:, param:, exp:, is:, status:, has:open-action or review.FIELD:",
             )),
         }
     }
@@ -846,16 +888,18 @@ mod tests {
                 "foo.bar = 1",
                 "unknown field 'foo.bar' at column 1: expected metrics.KEY, params.KEY, tags.KEY, \
                  attributes.NAME, datasets.NAME, eval.BENCHMARK.METRIC, \
-                 fairness.METRIC.difference|ratio, a lineage field (dataset.digest, code.commit, \
-                 infra.gpu, feature_set.version, …) or an attribute (id, name, status, owner, \
+                 fairness.METRIC.difference|ratio, \
+                 review.decision|confidence|author|action_owner|id, a lineage field \
+                 (dataset.digest, code.commit, infra.gpu, feature_set.version, …) or an attribute (id, name, status, owner, \
                  created, ended, experiment, compliance)",
             ),
             (
                 "acc > 0.9",
                 "unknown field 'acc' at column 1: expected metrics.KEY, params.KEY, tags.KEY, \
                  attributes.NAME, datasets.NAME, eval.BENCHMARK.METRIC, \
-                 fairness.METRIC.difference|ratio, a lineage field (dataset.digest, code.commit, \
-                 infra.gpu, feature_set.version, …) or an attribute (id, name, status, owner, \
+                 fairness.METRIC.difference|ratio, \
+                 review.decision|confidence|author|action_owner|id, a lineage field \
+                 (dataset.digest, code.commit, infra.gpu, feature_set.version, …) or an attribute (id, name, status, owner, \
                  created, ended, experiment, compliance)",
             ),
             (
@@ -868,7 +912,8 @@ mod tests {
             ("param:\"\" = 1", "an empty key after param: at column 7"),
             (
                 "colour:red",
-                "unknown field 'colour:' at column 1: expected owner:, tag:, param:, exp:, is: or status:",
+                "unknown field 'colour:' at column 1: expected owner:, tag:, param:, exp:, is:, \
+                 status:, has:open-action or review.FIELD:",
             ),
             (
                 "metrics.acc 0.9",

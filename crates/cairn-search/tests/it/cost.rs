@@ -41,6 +41,7 @@ fn cost_fields_filter_sort_and_an_unpriced_run_has_no_dollars() {
             run,
             experiment_name: "e",
             cost,
+            review: None,
         })
         .collect();
     idx.upsert(&items).unwrap();

@@ -13,6 +13,7 @@ fn items(runs: &[Run]) -> Vec<IndexedRun<'_>> {
             run,
             experiment_name: "e",
             cost: None,
+            review: None,
         })
         .collect()
 }

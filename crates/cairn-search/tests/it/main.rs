@@ -64,6 +64,7 @@ pub(crate) fn index_of(runs: &[Run], exp_name: &str) -> SearchIndex {
             run,
             experiment_name: exp_name,
             cost: None,
+            review: None,
         })
         .collect();
     idx.upsert(&items).unwrap();
@@ -151,6 +152,7 @@ fn half_open_metric_ranges_select_only_what_they_say() {
             run,
             experiment_name: "e",
             cost: None,
+            review: None,
         })
         .collect();
     index.upsert(&items).unwrap();

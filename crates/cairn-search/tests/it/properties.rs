@@ -2,7 +2,8 @@
 //! and no input, however wrong, panics the parser or the engine.
 
 use cairn_search::query::{
-    Ago, Attribute, Bound, Comparison, Field, LineageField, Op, Query, Range, TimeUnit, Value,
+    Ago, Attribute, Bound, Comparison, Field, LineageField, Op, Query, Range, ReviewField,
+    TimeUnit, Value,
 };
 use cairn_search::{SearchRequest, SortKey, parse, parse_sort};
 use proptest::prelude::*;
@@ -79,6 +80,7 @@ fn text_field() -> impl Strategy<Value = Field> {
         ])
         .prop_map(Field::Attribute),
         prop::sample::select(LineageField::ALL.to_vec()).prop_map(Field::Lineage),
+        prop::sample::select(ReviewField::ALL.to_vec()).prop_map(Field::Review),
     ]
 }
 

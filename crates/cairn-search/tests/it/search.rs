@@ -216,6 +216,7 @@ fn shorthands_find_owners_tags_experiments_and_status() {
         run: &other,
         experiment_name: "bert base",
         cost: None,
+        review: None,
     }])
     .unwrap();
     idx.commit().unwrap();
@@ -398,6 +399,7 @@ fn pages_are_stable_across_segments_and_ties() {
                 run,
                 experiment_name: "e",
                 cost: None,
+                review: None,
             })
             .collect();
         idx.upsert(&items).unwrap();
@@ -443,6 +445,7 @@ fn upserts_replace_runs_and_deletes_remove_them() {
         run: &new,
         experiment_name: "e",
         cost: None,
+        review: None,
     }])
     .unwrap();
     assert_eq!(page(&idx, "name = 'trial-4'", "", 10, 0).total, 0);
@@ -457,6 +460,7 @@ fn upserts_replace_runs_and_deletes_remove_them() {
         run: &runs[1],
         experiment_name: "e",
         cost: None,
+        review: None,
     }])
     .unwrap();
     idx.commit().unwrap();
@@ -472,6 +476,7 @@ fn upserts_replace_runs_and_deletes_remove_them() {
         run: &runs[2],
         experiment_name: "e",
         cost: None,
+        review: None,
     }])
     .unwrap();
     idx.commit().unwrap();
