@@ -48,6 +48,9 @@ pub mod kind {
     pub const MEMBER_REMOVED: &str = "member.removed";
     pub const TEAM_CREATED: &str = "team.created";
     pub const ARTIFACT_PURGED: &str = "artifact.purged";
+    pub const REVIEW_CREATED: &str = "review.created";
+    pub const REVIEW_ACTION_CHANGED: &str = "review.action_changed";
+    pub const REVIEW_TEMPLATE_SET: &str = "review.template_set";
     /// Records written before the workspace kept an audit trail, attested as they stand.
     pub const BASELINE: &str = "audit.baseline";
 }

@@ -981,6 +981,17 @@ impl Catalog {
         Ok((seq, project::runs_changed_since(&self.conn, since)?))
     }
 
+    /// Marks `runs` changed for derived indexes (search) without touching their docs: what the
+    /// index holds of them beyond their docs (their reviews) changed.
+    pub fn restamp_runs(&mut self, runs: &[RunId]) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        project::restamp_runs(&tx, runs)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The fairness figures of the run's evaluations, as projected when it last changed.
     pub fn fairness(&self, run: RunId) -> Result<Vec<cairn_model::FairnessFigure>, Error> {
         project::fairness(&self.conn, run)

@@ -672,6 +672,21 @@ pub(crate) fn bump_changed(tx: &Transaction<'_>) -> Result<i64, Error> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// Raises the projection stamp of `runs` (those that exist) and the docs counter: something a
+/// derived index reads of them, kept outside their docs (their reviews), changed.
+pub(crate) fn restamp_runs(tx: &Transaction<'_>, runs: &[RunId]) -> Result<(), Error> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let seq = bump_changed(tx)?;
+    let mut stmt = tx.prepare_cached("UPDATE runs SET changed_seq = ?2 WHERE id = ?1")?;
+    for id in runs {
+        stmt.execute(rusqlite::params![id.to_string(), seq])?;
+    }
+    drop(stmt);
+    bump_docs(tx)
+}
+
 /// Raises the counter of changes to runs' docs (not their live metric summaries), which tells a
 /// derived index whether more than metrics changed.
 fn bump_docs(tx: &Transaction<'_>) -> Result<(), Error> {

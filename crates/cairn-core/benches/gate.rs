@@ -148,6 +148,7 @@ fn policy() -> GatePolicy {
         ],
         compliant: true,
         approvals: 2,
+        review: false,
     }
 }
 

@@ -36,6 +36,9 @@ use crate::notebooks::{
     ExportedNotebook, NewNotebook, NotebookExport, NotebookRef, NotebookText, NotebookUpdate,
     RenderedNotebook,
 };
+use crate::reviews::{
+    NewReview, ReviewFilter, ReviewRef, ReviewView, SetActionState, TemplateView,
+};
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
 use crate::stores::{ExperimentSummary, RunView};
@@ -513,6 +516,28 @@ operations! {
     /// blobs, chunks or audit chains.
     repair: Post "/verify/repair", Empty => crate::backup::VerifyReport, [],
         |ws, _| ws.repair();
+    /// Reviews, newest first, narrowed by run, experiment (its own and its runs'), an action
+    /// owner, a decision, and to those with open next actions.
+    reviews: Get "/reviews", ReviewFilter => Vec<ReviewView>, [NotFound, InvalidArgument],
+        |ws, r| ws.reviews(&r);
+    /// Writes a review of runs or an experiment; refused (`INVALID_ARGUMENT`) naming every
+    /// field the team's template requires and it lacks.
+    create_review: Post "/reviews", NewReview => ReviewView, [NotFound, InvalidArgument],
+        |ws, r| ws.create_review(&r);
+    /// One review by id or unique prefix, with its next actions' states.
+    review: Get "/reviews/{id}", ReviewRef => ReviewView, [NotFound, InvalidArgument],
+        |ws, r| ws.review(&r.id);
+    /// Sets a next action's state (done, dropped, or open again), recording who and when.
+    set_action_state: Post "/reviews/{id}/actions", SetActionState => ReviewView,
+        [NotFound, InvalidArgument],
+        |ws, r| ws.set_action_state(&r);
+    /// The team's review template (required fields, extra fields), or the default.
+    review_template: Get "/review-template", Empty => TemplateView, [],
+        |ws, _| ws.review_template();
+    /// Sets the team's review template.
+    set_review_template: Put "/review-template", cairn_model::review::ReviewTemplate => TemplateView,
+        [InvalidArgument],
+        |ws, t| ws.set_review_template(t);
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::path::Path;
 use cairn_audit::{AuditStore, DeviceKey, Draft, Event, Finding, Problem, Query, Signer, kind};
 use cairn_model::gate::keys as gate_keys;
 use cairn_model::registry::keys;
+use cairn_model::review::keys as review_keys;
 use cairn_model::{
     DatasetSnapshot, Enforcement, Experiment, RecordId, RunId, RunSchema, SchemaViolation,
     VersionId,
@@ -47,6 +48,9 @@ const GOVERNED: &[&str] = &[
     gate_keys::APPROVAL,
     DEPLOY_PREFIX,
     PROJECT_SCHEMA_KEY,
+    review_keys::REVIEW,
+    review_keys::ACTION,
+    review_keys::TEMPLATE,
 ];
 
 /// The team-doc key of the project's run schema (`Catalog::set_project_schema` writes the

@@ -166,6 +166,8 @@ pub enum Error {
     /// No notebook has this id, or no id starts with this prefix.
     #[error("no notebook '{0}'")]
     UnknownNotebook(String),
+    #[error("no review with id '{0}'")]
+    UnknownReview(String),
     #[error("run {run} has no tag '{key}'")]
     UnknownTag { run: String, key: String },
     #[error("experiment {experiment} has no tag '{key}'")]
@@ -288,6 +290,7 @@ impl Error {
             | Error::UnknownNotebook(_)
             | Error::UnknownModelVersion { .. }
             | Error::UnknownView(_)
+            | Error::UnknownReview(_)
             | Error::UnknownTag { .. }
             | Error::UnknownExperimentTag { .. }
             | Error::UnknownModelTag { .. }

@@ -168,6 +168,7 @@ fn facts_of(version: u32, run: Option<&Run>) -> Facts {
         version,
         evaluations,
         missing_fields: Some(missing),
+        adopt_review: None,
     }
 }
 
@@ -291,7 +292,11 @@ impl Stores {
             },
             None => None,
         };
-        Ok(facts_of(v.version, run.as_ref()))
+        let mut facts = facts_of(v.version, run.as_ref());
+        if let Some(run) = &run {
+            facts.adopt_review = self.adopting_review(run.id)?.map(|id| id.to_string());
+        }
+        Ok(facts)
     }
 
     /// Every approval of version `v`, verified against what it must attest now.

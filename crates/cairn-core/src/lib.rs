@@ -33,6 +33,7 @@ pub mod notebook_markup;
 mod notebook_render;
 pub mod notebooks;
 mod registry;
+pub mod reviews;
 mod runs;
 mod search;
 mod stores;
@@ -71,6 +72,10 @@ pub use logged_models::{
     StoredModelArtifact,
 };
 pub use mlflow_import::{MlflowCounts, MlflowProgress, MlflowReport};
+pub use reviews::{
+    ActionView, MAX_REVIEWS, NewReview, ReviewFilter, ReviewRef, ReviewView, SetActionState,
+    TemplateView,
+};
 pub use runs::{
     LogBatch, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
     MAX_PARAM_VALUE, MAX_TAG_VALUE, MetricDataset, MetricValue, NOTE_TAG, RUN_NAME_TAG,

@@ -31,6 +31,9 @@ struct Latest {
     snapshot: Snapshot,
     seen: i64,
     seen_docs: i64,
+    /// The team doc's heads: reviews (search fields of their runs) live there, and a peer's
+    /// arrive by sync without touching any run's doc.
+    team_heads: Vec<u8>,
     at: Instant,
 }
 
@@ -82,6 +85,37 @@ impl SharedIndex {
     }
 }
 
+/// Where the team doc's heads and a digest of each reviewed run's review fields, as of the last
+/// catch-up, are kept (JSON).
+fn reviews_path(dir: &Path) -> PathBuf {
+    dir.join("index.reviews")
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ReviewMark {
+    heads: String,
+    runs: BTreeMap<String, String>,
+}
+
+fn review_digest(r: &cairn_search::IndexedReview) -> String {
+    let mut text = String::new();
+    for list in [
+        &r.ids,
+        &r.decisions,
+        &r.confidences,
+        &r.authors,
+        &r.open_action_owners,
+        &r.text,
+    ] {
+        for v in list {
+            text.push_str(v);
+            text.push('\0');
+        }
+        text.push('\u{1}');
+    }
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
 fn watermark_path(dir: &Path) -> PathBuf {
     dir.join("index.seen")
 }
@@ -113,9 +147,11 @@ fn indexed<'a>(
     runs: &'a [Run],
     names: &'a BTreeMap<ExperimentId, String>,
     costs: &HashMap<RunId, cairn_catalog::CostFields>,
+    reviews: &'a crate::reviews::RunReviews,
 ) -> Vec<IndexedRun<'a>> {
     runs.iter()
         .map(|run| IndexedRun {
+            review: reviews.get(&run.id),
             run,
             experiment_name: names.get(&run.experiment).map_or("", String::as_str),
             cost: costs.get(&run.id).map(|c| cairn_search::IndexedCost {
@@ -138,12 +174,56 @@ fn parse_sort(what: &'static str, text: &str) -> Result<Vec<cairn_search::SortKe
 }
 
 impl Stores {
+    /// When the team doc moved since the last look: restamps every run whose reviews now say
+    /// something else to search (a review or an action change written here or synced from a
+    /// peer), so the catch-up that follows reindexes them.
+    fn review_catch_up(&mut self, heads: &[u8]) -> Result<(), Error> {
+        let path = reviews_path(self.dir());
+        let mark: ReviewMark = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let hex: String = heads.iter().map(|b| format!("{b:02x}")).collect();
+        if mark.heads == hex {
+            return Ok(());
+        }
+        let now: BTreeMap<String, String> = self
+            .run_reviews()?
+            .iter()
+            .map(|(id, r)| (id.to_string(), review_digest(r)))
+            .collect();
+        let mut moved: Vec<RunId> = Vec::new();
+        for (id, d) in &now {
+            if mark.runs.get(id) != Some(d) {
+                moved.extend(id.parse::<RunId>().ok());
+            }
+        }
+        for id in mark.runs.keys().filter(|id| !now.contains_key(*id)) {
+            moved.extend(id.parse::<RunId>().ok());
+        }
+        // Only runs this catalog holds are restamped (a review may arrive before its runs).
+        moved.retain(|id| self.catalog().run(*id).ok().flatten().is_some());
+        self.catalog_mut().restamp_runs(&moved)?;
+        let mark = ReviewMark {
+            heads: hex,
+            runs: now,
+        };
+        if let Err(e) = std::fs::write(&path, serde_json::to_vec(&mark).unwrap_or_default()) {
+            tracing::warn!(error = %e, "could not record the reviews the search index holds");
+        }
+        Ok(())
+    }
+
     /// The index for a search: as of every change to runs' docs so far (by any process), and of
     /// their streamed metric summaries as of at most about [`METRICS_LAG`] ago. Opened, and
     /// rebuilt from the catalog when missing, outdated or corrupt, on first use.
     fn index_snapshot(&mut self, shared: &SharedIndex) -> Result<Snapshot, Error> {
         let (changed, docs) = self.catalog().change_counters()?;
-        if let Some(latest) = shared.latest().filter(|l| l.seen_docs == docs) {
+        let heads = self.catalog().team_heads()?;
+        if let Some(latest) = shared
+            .latest()
+            .filter(|l| l.seen_docs == docs && l.team_heads == heads)
+        {
             let since = latest.at.elapsed();
             if latest.seen == changed || since < METRICS_LAG {
                 return Ok(latest.snapshot);
@@ -184,7 +264,8 @@ impl Stores {
                     let (seq, all) = self.catalog().changes_since(-1)?;
                     let all = with_live_metrics(self, all)?;
                     let costs = self.catalog().cost_fields(None)?;
-                    index.rebuild(indexed(&all, &names, &costs))?;
+                    let reviews = self.run_reviews()?;
+                    index.rebuild(indexed(&all, &names, &costs, &reviews))?;
                     record_watermark(self.dir(), seq);
                     seq
                 }
@@ -205,6 +286,12 @@ impl Stores {
         if let Err(e) = self.cost_catch_up() {
             tracing::warn!(error = %e, "cost figures not caught up this time");
         }
+        // Reviews are search fields too: runs whose reviews changed (here or on a peer) are
+        // restamped first.
+        let team_heads = self.catalog().team_heads()?;
+        if let Err(e) = self.review_catch_up(&team_heads) {
+            tracing::warn!(error = %e, "review fields not caught up this time");
+        }
         let (changed, docs) = self.catalog().change_counters()?;
         // Another thread may have caught up while this one waited for the lock.
         if changed != idx.seen {
@@ -213,11 +300,16 @@ impl Stores {
             let names = names(self)?;
             let ids: Vec<RunId> = changed.iter().map(|r| r.id).collect();
             let costs = self.catalog().cost_fields(Some(&ids))?;
+            let reviews = if changed.is_empty() {
+                Default::default()
+            } else {
+                self.run_reviews()?
+            };
             // Another process may hold the index writer for a moment: then search what is
             // committed and catch up next time.
             match idx
                 .index
-                .upsert(&indexed(&changed, &names, &costs))
+                .upsert(&indexed(&changed, &names, &costs, &reviews))
                 .and_then(|()| idx.index.commit())
             {
                 Ok(()) => {
@@ -235,6 +327,7 @@ impl Stores {
             snapshot: snapshot.clone(),
             seen: idx.seen,
             seen_docs: idx.seen_docs,
+            team_heads,
             at: Instant::now(),
         }));
         Ok(snapshot)
@@ -364,8 +457,9 @@ impl Stores {
         let (seq, all) = self.catalog().changes_since(-1)?;
         let all = with_live_metrics(self, all)?;
         let costs = self.catalog().cost_fields(None)?;
+        let reviews = self.run_reviews()?;
         let (mut index, _) = SearchIndex::open(&dir)?;
-        let n = index.rebuild(indexed(&all, &names, &costs))?;
+        let n = index.rebuild(indexed(&all, &names, &costs, &reviews))?;
         record_watermark(self.dir(), seq);
         *guard = Some(Index {
             index,

@@ -62,6 +62,14 @@ pub struct GatePolicy {
     /// Valid signed approvals needed, by members other than the version's author.
     #[serde(default)]
     pub approvals: u32,
+    /// The version's run must have a review whose decision is adopt. Left out of the JSON
+    /// while false, so the hash of every policy written before it stays what it was.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub review: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An evaluation the version's run must have: on `benchmark`, and on the dataset whose digest
@@ -200,6 +208,7 @@ impl GatePolicy {
             && self.metrics.is_empty()
             && self.fairness.is_empty()
             && !self.compliant
+            && !self.review
             && self.approvals == 0
     }
 
@@ -241,6 +250,9 @@ pub struct Facts {
     pub evaluations: BTreeMap<String, EvalFacts>,
     /// `None` when the version has no run to check; else the missing fields (empty: compliant).
     pub missing_fields: Option<Vec<String>>,
+    /// The newest review of the version's run that decided adopt (its id). Not part of the
+    /// digest: an approval attests figures, and a review is an attested record of its own.
+    pub adopt_review: Option<String>,
 }
 
 impl Facts {
@@ -284,6 +296,7 @@ pub enum CheckKind {
     Ratio,
     Compliance,
     Approvals,
+    Review,
 }
 
 /// One threshold checked: what, the value seen, the threshold, and the verdict.
@@ -545,6 +558,22 @@ pub fn evaluate(
             detail,
         });
     }
+    if policy.review {
+        out.push(Check {
+            kind: CheckKind::Review,
+            subject: "review".into(),
+            value: None,
+            threshold: "a review that decided adopt".into(),
+            passed: candidate.adopt_review.is_some(),
+            detail: match &candidate.adopt_review {
+                Some(id) => format!("review {id} decided adopt"),
+                None => format!(
+                    "version {} has no review of its run that decided adopt",
+                    candidate.version
+                ),
+            },
+        });
+    }
     if policy.approvals > 0 {
         out.push(Check {
             kind: CheckKind::Approvals,
@@ -709,6 +738,7 @@ mod tests {
             version,
             evaluations: BTreeMap::from([("val".to_owned(), e)]),
             missing_fields: Some(Vec::new()),
+            adopt_review: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod logged_models;
 mod mlflow_import;
 mod notebooks;
 mod registry;
+mod reviews;
 mod runs;
 mod search;
 mod tensorboard;
