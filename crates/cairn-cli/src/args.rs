@@ -122,6 +122,10 @@ pub enum Command {
     /// projections match the docs, the metric store and the audit chains. Exits 1 when
     /// anything is wrong
     Verify(VerifyArgs),
+    /// Structured reviews of runs and experiments: objective, method, result, confidence,
+    /// decision, next actions, from the team's template
+    #[command(subcommand)]
+    Review(ReviewCmd),
 }
 
 /// `cairn backup`.
@@ -158,6 +162,110 @@ pub struct VerifyArgs {
     /// touched
     #[arg(long)]
     pub repair: bool,
+
+/// `cairn review …`.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// Write a review of runs (--run, repeatable) or an experiment (--exp), from flags and/or
+    /// a file (JSON, or `field: value` lines); refused naming every field the team's template
+    /// requires and it lacks
+    New {
+        /// A run it reviews (id or unique prefix; repeatable)
+        #[arg(long = "run", value_name = "RUN")]
+        runs: Vec<String>,
+        /// The experiment it reviews (name or id)
+        #[arg(long)]
+        exp: Option<String>,
+        /// The review as JSON (the API's fields) or `field: value` lines (objective, method,
+        /// result, confidence, reason, decision, text, `action: OWNER: TEXT`, `extra.NAME:
+        /// VALUE`); flags given override it
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        objective: Option<String>,
+        #[arg(long)]
+        method: Option<String>,
+        /// The result, summarised
+        #[arg(long)]
+        result: Option<String>,
+        /// low, medium, high, or a calibrated probability 0-1 (then --reason)
+        #[arg(long)]
+        confidence: Option<String>,
+        /// Why the calibrated confidence is what it is
+        #[arg(long)]
+        reason: Option<String>,
+        /// adopt, iterate or abandon
+        #[arg(long)]
+        decision: Option<String>,
+        /// A next action, OWNER:TEXT (repeatable)
+        #[arg(long = "action", value_name = "OWNER:TEXT")]
+        actions: Vec<String>,
+        /// Free text
+        #[arg(long)]
+        text: Option<String>,
+        /// A template's extra field, NAME=VALUE (repeatable)
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Reviews, newest first
+    List {
+        /// Of this run
+        #[arg(long)]
+        run: Option<String>,
+        /// Of this experiment (or its runs)
+        #[arg(long)]
+        exp: Option<String>,
+        /// With a next action this member owns
+        #[arg(long)]
+        owner: Option<String>,
+        /// adopt, iterate or abandon
+        #[arg(long)]
+        decision: Option<String>,
+        /// Only those with an open next action (with --owner: one that member owns)
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// One review with its next actions' states
+    Show { id: String },
+    /// Close a next action (done, or dropped with --drop; --reopen opens it again)
+    CloseAction {
+        /// The review (id or unique prefix)
+        id: String,
+        /// The action's number, as `review show` lists it
+        action: u32,
+        #[arg(long, conflicts_with = "reopen")]
+        drop: bool,
+        #[arg(long)]
+        reopen: bool,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The team's review template
+    #[command(subcommand)]
+    Template(ReviewTemplateCmd),
+}
+
+/// `cairn review template …`.
+#[derive(Debug, Subcommand)]
+pub enum ReviewTemplateCmd {
+    /// The template in force (the default when the team set none)
+    Show,
+    /// Set the team's template from a JSON file ({"required": [...], "extra": [{"name", "kind",
+    /// "options"}]}) and/or flags
+    Set {
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// A required field: objective, method, result, confidence, decision, actions, text,
+        /// or an extra field's name (repeatable; replaces the file's list)
+        #[arg(long = "require", value_name = "FIELD")]
+        required: Vec<String>,
+        /// An extra field: NAME:KIND where KIND is text, number, bool or
+        /// choice=A|B|C (repeatable; added to the file's)
+        #[arg(long = "extra", value_name = "NAME:KIND")]
+        extra: Vec<String>,
+    },
 }
 
 /// `cairn import …`.
@@ -952,6 +1060,9 @@ pub enum GateCmd {
         /// Signed approvals needed from members other than the author
         #[arg(long, default_value_t = 0)]
         approvals: u32,
+        /// The version's run must have a review whose decision is adopt
+        #[arg(long = "require-review")]
+        review: bool,
     },
     /// The gate that guards an alias of a model, and where it was set
     Show {

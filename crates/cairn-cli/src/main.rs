@@ -79,6 +79,7 @@ fn dispatch(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::Exec(a) => return exec::exec(cli, a),
         Command::Cost(a) => return cost::cost(cli, a),
         Command::Audit(c) => return audit::audit(cli, c),
+        Command::Review(c) => review::review(cli, c)?,
     }
     Ok(0)
 }

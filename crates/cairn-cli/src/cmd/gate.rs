@@ -173,6 +173,7 @@ pub fn gate(cli: &Cli, ws: &Workspace, cmd: &GateCmd) -> Result<()> {
             require,
             compliant,
             approvals,
+            review,
         } => {
             let policy = GatePolicy {
                 evaluations: require.iter().map(|r| parse_require(r)).collect(),
@@ -186,6 +187,7 @@ pub fn gate(cli: &Cli, ws: &Workspace, cmd: &GateCmd) -> Result<()> {
                     .collect::<Result<_>>()?,
                 compliant: *compliant,
                 approvals: *approvals,
+                review: *review,
             };
             let scope = GateScope {
                 model: name.clone(),

@@ -16,6 +16,7 @@ pub mod import;
 pub mod model;
 pub mod notebook;
 pub mod plot;
+pub mod review;
 pub mod run;
 pub mod runs;
 pub mod schema;
