@@ -50,6 +50,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("mlflow_meta", mlflow_meta),
     ("backup_container", backup_container),
     ("notebook_markup", notebook_markup),
+    ("review_file", review_file),
 ];
 
 /// The body of target `name`.
@@ -230,6 +231,7 @@ fn small_index() -> SearchIndex {
             run,
             experiment_name: "sweep",
             cost: None,
+            review: None,
         })
         .collect();
     index.upsert(&items).expect("indexing the fuzz runs");
@@ -706,6 +708,55 @@ pub fn eval_file(data: &[u8]) {
             }
         }
         Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A review as `cairn review new --file` reads it (JSON or `field: value` lines) and a review
+/// template as JSON (`cairn review template set --file`, `PUT /api/v1/review-template`): each
+/// reads or is refused with a message; a template that reads is validated, and a review that
+/// reads is checked against it and the default template without a panic, a refusal for missing
+/// fields naming at least one.
+pub fn review_file(data: &[u8]) {
+    use cairn_model::review::{Review, ReviewTemplate};
+    let text = String::from_utf8_lossy(data);
+    let template = serde_json::from_str::<ReviewTemplate>(&text).ok();
+    if let Some(t) = &template {
+        // Valid or refused with a message, never a panic.
+        if let Err(e) = t.validate() {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+    let new = match cairn_core::reviews::parse_review_text(&text) {
+        Ok(n) => n,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let review = Review {
+        id: cairn_model::RecordId::from_parts(0, 0),
+        runs: vec![cairn_model::RunId::from_parts(0, 1)],
+        experiment: None,
+        objective: new.objective,
+        method: new.method,
+        result: new.result,
+        confidence: new.confidence,
+        decision: new.decision,
+        actions: new.actions,
+        text: new.text,
+        extra: new.extra,
+        user: "fuzz".into(),
+        device: None,
+        at_ms: 0,
+    };
+    for t in template
+        .into_iter()
+        .filter(|t| t.validate().is_ok())
+        .chain([ReviewTemplate::default()])
+    {
+        if let Err(cairn_model::ModelError::ReviewIncomplete { missing }) = review.validate(&t) {
+            assert!(!missing.is_empty(), "an incomplete review names a field");
+        }
     }
 }
 
