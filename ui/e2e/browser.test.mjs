@@ -605,3 +605,47 @@ test("a run's traces, logged through OTLP, list as the API lists them and open i
   await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
   assert.equal(await page.getByTestId("traces").count(), 0);
 });
+
+test("a review written through the run page's form is refused naming missing fields, then lists and finds the run", async () => {
+  const run = (await apiGet("/api/v1/search?limit=1&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs[0];
+  await page.goto(`${base}/#/run/${run.id}`);
+  const section = page.getByTestId("reviews");
+  await section.waitFor();
+  await section.getByTestId("write-review").click();
+  const form = section.getByTestId("review-form");
+  await form.waitFor();
+  // The default template: objective, confidence and decision are required, and marked.
+  assert.deepEqual(await form.locator("label.required").evaluateAll((ls) => ls.map((l) => l.getAttribute("for"))), ["review-objective", "review-confidence", "review-decision"]);
+  await form.getByTestId("review-submit").click();
+  assert.equal(await form.getByTestId("review-problem").innerText(), "missing required fields: objective, confidence, decision");
+  await form.getByTestId("review-objective").fill("beat the baseline on val");
+  await form.getByTestId("review-confidence").selectOption("high");
+  await form.getByTestId("review-decision").selectOption("adopt");
+  await form.getByTestId("review-add-action").click();
+  await form.getByTestId("review-action-owner").fill("bob");
+  await form.getByTestId("review-action-text").fill("rerun on the new split");
+  await form.getByTestId("review-text").fill("Calibration looks oddly flat");
+  const written = page.waitForResponse((r) => r.url().endsWith("/api/v1/reviews") && r.request().method() === "POST");
+  await form.getByTestId("review-submit").click();
+  assert.equal((await written).status(), 200);
+  const card = section.getByTestId("review");
+  await card.waitFor();
+  assert.equal(await card.getAttribute("data-decision"), "adopt");
+  assert.equal(await card.getByTestId("review-objective").innerText(), "beat the baseline on val");
+  await section.screenshot({ path: join(shots, "4d-review.png") });
+  // The API lists it; search finds the run by its review's fields and its text.
+  const listed = await apiGet(`/api/v1/reviews?run=${run.id}`);
+  assert.equal(listed.length, 1);
+  assert.equal(listed[0].actions[0].owner, "bob");
+  for (const q of ["review.decision:adopt", "has:open-action=bob", "oddly"]) {
+    const found = await apiGet("/api/v1/search?q=" + encodeURIComponent(q));
+    assert.deepEqual(found.runs.map((r) => r.id), [run.id], q);
+  }
+  // The open-actions page lists bob's action; closing it there empties his list.
+  await page.goto(`${base}/#/actions`);
+  const bob = page.locator('[data-testid=owner-actions][data-owner="bob"]');
+  await bob.waitFor();
+  await bob.getByTestId("action-done").click();
+  await page.getByText("No open next actions.").waitFor();
+  assert.equal((await apiGet(`/api/v1/reviews/${listed[0].review.id}`)).actions[0].state, "done");
+});

@@ -9,6 +9,7 @@ describe("routes", () => {
     expect(parseRoute("#/run/01a2ff")).toEqual({ page: "run", id: "01a2ff" });
     expect(parseRoute("#/compare/a,b,,c")).toEqual({ page: "compare", ids: ["a", "b", "c"] });
     expect(parseRoute("#/cost")).toEqual({ page: "cost" });
+    expect(parseRoute("#/actions")).toEqual({ page: "actions" });
     expect(parseRoute("#/models")).toEqual({ page: "models" });
     expect(parseRoute("#/models/churn%2Fv2")).toEqual({ page: "model", name: "churn/v2" });
     expect(parseRoute("#/notebooks")).toEqual({ page: "notebooks" });

@@ -1,4 +1,4 @@
-// The hash routes of the UI. Besides Cairn's own (`#/run/ID`, `#/compare/A,B`, `#/cost`,
+// The hash routes of the UI. Besides Cairn's own (`#/run/ID`, `#/compare/A,B`, `#/cost`, `#/actions`,
 // `#/models`, `#/models/NAME`, `#/notebooks`, `#/notebooks/ID`), the links the MLflow client prints open here too:
 // `#/experiments/EXP/runs/RUN` is the run, `#/experiments/EXP`
 // the catalog of that experiment (MLflow's "0" is the workspace's default experiment).
@@ -11,7 +11,8 @@ export type Route =
   | { page: "models" }
   | { page: "model"; name: string }
   | { page: "notebooks" }
-  | { page: "notebook"; id: string };
+  | { page: "notebook"; id: string }
+  | { page: "actions" };
 
 export function parseRoute(hash: string): Route {
   const parts = hash
@@ -23,6 +24,7 @@ export function parseRoute(hash: string): Route {
   if (head === "run" && a) return { page: "run", id: a };
   if (head === "cost") return { page: "cost" };
   if (head === "notebooks") return a ? { page: "notebook", id: a } : { page: "notebooks" };
+  if (head === "actions") return { page: "actions" };
   if (head === "models") return a ? { page: "model", name: a } : { page: "models" };
   if (head === "compare" && a) return { page: "compare", ids: a.split(",").filter(Boolean) };
   if (head === "experiments" && a) {

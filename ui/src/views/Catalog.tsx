@@ -1,6 +1,7 @@
 // The catalog: experiments, and every run in a virtualised table searchable with the query
 // language, with chosen columns, sort, multi-select and keyboard navigation.
 
+import { Reviews } from "../components/Reviews";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import { ApiError } from "../api";
@@ -347,6 +348,7 @@ export function Catalog({ initialExperiment }: { initialExperiment?: string } = 
           </div>
         )}
       </section>
+      {experiment && <Reviews key={experiment} experiment={experiment} />}
     </div>
   );
 }

@@ -9,6 +9,7 @@ const PALETTES = {
 };
 const color = (i: number) => PALETTES[theme.value][i % 8];
 
+import { Reviews } from "../components/Reviews";
 import { useEffect, useState } from "preact/hooks";
 
 import { MetricChart, ParallelChart } from "../components/Chart";
@@ -126,6 +127,7 @@ export function Compare({ ids }: { ids: string[] }) {
           <p class="dim">These runs differ in {differing.length === 0 ? "no params" : "one param"}: parallel coordinates need at least two axes.</p>
         )}
       </section>
+      <Reviews runs={runs.map((r) => r.id)} />
     </div>
   );
 }

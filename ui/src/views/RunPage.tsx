@@ -1,5 +1,5 @@
 // One run: overview, full lineage, cost, traces, params, metric charts, system metrics,
-// evaluations, logged models, artifacts, history (the run's audit events), log output.
+// evaluations, logged models, artifacts, reviews, history (the run's audit events), log output.
 
 import { useEffect, useState } from "preact/hooks";
 
@@ -8,6 +8,7 @@ import { MetricChart } from "../components/Chart";
 import { Evaluations } from "../components/Evaluations";
 import { ChartControls, DEFAULT_SETTINGS } from "../components/ChartControls";
 import { RunCost } from "../components/RunCost";
+import { Reviews } from "../components/Reviews";
 import { RunTraces } from "../components/RunTraces";
 import { bytes, duration, metric, thousands, time } from "../format";
 import { api, go } from "../state";
@@ -189,6 +190,7 @@ export function RunPage({ id }: { id: string }) {
           </table>
         )}
       </section>
+      <Reviews run={run.id} />
       <RunHistory runId={run.id} />
       {log !== null && (
         <section class="card">
