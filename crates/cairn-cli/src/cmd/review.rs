@@ -30,7 +30,7 @@ fn read_file(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn print_review(v: &ReviewView) {
+fn print_review(v: &ReviewView) -> Result<()> {
     let r = &v.review;
     outln!("review {}  by {}  {}", r.id, v.author, time(r.at_ms));
     if !r.runs.is_empty() {
@@ -87,6 +87,7 @@ fn print_review(v: &ReviewView) {
             );
         }
     }
+    Ok(())
 }
 
 /// `NAME:KIND`, KIND text, number, bool or choice=A|B.
@@ -257,7 +258,7 @@ pub fn review(cli: &Cli, cmd: &ReviewCmd) -> Result<()> {
             if cli.json {
                 return print_json(&v);
             }
-            print_review(&v);
+            print_review(&v)?;
         }
         ReviewCmd::CloseAction {
             id,

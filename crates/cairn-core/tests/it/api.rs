@@ -90,6 +90,26 @@ fn every_declared_operation_answers_through_call() {
         })
         .unwrap();
     ws.log_model_outputs(run, &[(model.id.clone(), 4)]).unwrap();
+    // A review with a next action, for `review` and `set_action_state`.
+    let review = ws
+        .create_review(&cairn_core::NewReview {
+            runs: vec![id.clone()],
+            objective: Some("o".into()),
+            confidence: Some(cairn_model::review::Confidence {
+                level: Some(cairn_model::review::Level::Low),
+                ..Default::default()
+            }),
+            decision: Some(cairn_model::review::Decision::Iterate),
+            actions: vec![cairn_model::review::NextAction {
+                text: "t".into(),
+                owner: "alice".into(),
+            }],
+            ..Default::default()
+        })
+        .unwrap()
+        .review
+        .id
+        .to_string();
     // One valid request per operation; the test fails when an operation is added without one.
     let requests = [
         ("info", json!({})),
@@ -176,6 +196,23 @@ fn every_declared_operation_answers_through_call() {
         ("import_mlflow", json!({"source": mlflow_uri})),
         ("verify", json!({})),
         ("repair", json!({})),
+        ("reviews", json!({"run": &id[..12], "open_actions": true})),
+        (
+            "create_review",
+            json!({"runs": [id], "objective": "o", "confidence": {"p": 0.7, "reason": "r"},
+                   "decision": "adopt", "actions": [{"owner": "bob", "text": "t"}]}),
+        ),
+        ("review", json!({"id": &review[..10]})),
+        (
+            "set_action_state",
+            json!({"id": review, "action": 0, "state": "done", "note": "n"}),
+        ),
+        ("review_template", json!({})),
+        (
+            "set_review_template",
+            json!({"required": ["objective", "risk"],
+                   "extra": [{"name": "risk", "kind": "choice", "options": ["a", "b"]}]}),
+        ),
     ];
     for op in OPERATIONS {
         if op.name == "artifact_text" {

@@ -93,6 +93,7 @@ replay_tests!(
     mlflow_meta,
     backup_container,
     notebook_markup,
+    review_file,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.

@@ -127,10 +127,10 @@ fn an_index_of_another_schema_version_is_rebuilt() {
     drop(open(dir.path(), &runs));
     let meta = dir.path().join("meta.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    assert!(text.contains("schema_version\\\":4"), "{text}");
+    assert!(text.contains("schema_version\\\":5"), "{text}");
     std::fs::write(
         &meta,
-        text.replace("schema_version\\\":4", "schema_version\\\":0"),
+        text.replace("schema_version\\\":5", "schema_version\\\":0"),
     )
     .unwrap();
     let (_, health) = open(dir.path(), &runs);
