@@ -200,14 +200,14 @@ fn search_finds_runs_by_their_reviews_here_and_after_sync() {
     iterate.text = None;
     ada.create_review(&iterate).unwrap();
 
-    assert_eq!(found(&ada, "review.decision:adopt"), [reviewed.clone()]);
-    assert_eq!(found(&ada, "review.confidence:high"), [reviewed.clone()]);
-    assert_eq!(found(&ada, "review.confidence = 'low'"), [other.clone()]);
+    assert_eq!(found(&ada, "review.decision:adopt"), [reviewed.as_str()]);
+    assert_eq!(found(&ada, "review.confidence:high"), [reviewed.as_str()]);
+    assert_eq!(found(&ada, "review.confidence = 'low'"), [other.as_str()]);
     assert_eq!(found(&ada, "is:reviewed").len(), 2);
-    assert_eq!(found(&ada, "has:open-action"), [reviewed.clone()]);
-    assert_eq!(found(&ada, "has:open-action=bob"), [reviewed.clone()]);
+    assert_eq!(found(&ada, "has:open-action"), [reviewed.as_str()]);
+    assert_eq!(found(&ada, "has:open-action=bob"), [reviewed.as_str()]);
     assert!(found(&ada, "has:open-action=carol").is_empty());
-    assert_eq!(found(&ada, "suspiciously"), [reviewed.clone()]);
+    assert_eq!(found(&ada, "suspiciously"), [reviewed.as_str()]);
     assert_eq!(
         found(&ada, "not is:reviewed and exp:exp").len(),
         0,
@@ -223,21 +223,21 @@ fn search_finds_runs_by_their_reviews_here_and_after_sync() {
     })
     .unwrap();
     assert!(found(&ada, "has:open-action=bob").is_empty());
-    assert_eq!(found(&ada, "has:open-action=alice"), [reviewed.clone()]);
+    assert_eq!(found(&ada, "has:open-action=alice"), [reviewed.as_str()]);
 
     // Bob's peer: the runs and reviews arrive by sync, and his search finds them; a review he
     // writes offline reaches Ada's search after the next sync.
     sync(&ada, &bob);
-    assert_eq!(found(&bob, "review.decision:adopt"), [reviewed.clone()]);
+    assert_eq!(found(&bob, "review.decision:adopt"), [reviewed.as_str()]);
     let mut abandon = full(&other);
     abandon.decision = Some(Decision::Abandon);
     abandon.text = Some("overfits the holdout".into());
     bob.create_review(&abandon).unwrap();
     assert!(found(&ada, "review.decision:abandon").is_empty());
     sync(&ada, &bob);
-    assert_eq!(found(&ada, "review.decision:abandon"), [other.clone()]);
-    assert_eq!(found(&ada, "holdout"), [other.clone()]);
-    assert_eq!(found(&ada, "review.author:bob"), [other]);
+    assert_eq!(found(&ada, "review.decision:abandon"), [other.as_str()]);
+    assert_eq!(found(&ada, "holdout"), [other.as_str()]);
+    assert_eq!(found(&ada, "review.author:bob"), [other.as_str()]);
 }
 
 #[test]
