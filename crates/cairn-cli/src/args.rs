@@ -162,6 +162,7 @@ pub struct VerifyArgs {
     /// touched
     #[arg(long)]
     pub repair: bool,
+}
 
 /// `cairn review …`.
 #[derive(Debug, Subcommand)]
