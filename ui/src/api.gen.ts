@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, ExportedNotebook, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, MlflowImport, MlflowReport, ModelRef, NewNotebook, Notebook, NotebookExport, NotebookMeta, NotebookRef, NotebookText, NotebookUpdate, PriceEntry, PriceList, RegisteredModel, RenderedNotebook, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetBudget, SetGate, SetPrice, SyncStatus, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, ExportedNotebook, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, MlflowImport, MlflowReport, ModelRef, NewNotebook, NewReview, Notebook, NotebookExport, NotebookMeta, NotebookRef, NotebookText, NotebookUpdate, PriceEntry, PriceList, RegisteredModel, RenderedNotebook, ReviewFilter, ReviewRef, ReviewTemplate, ReviewView, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetActionState, SetBudget, SetGate, SetPrice, SyncStatus, TemplateView, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -66,6 +66,12 @@ export const OPERATIONS = [
   { name: "import_mlflow", method: "POST", path: "/import/mlflow" },
   { name: "verify", method: "GET", path: "/verify" },
   { name: "repair", method: "POST", path: "/verify/repair" },
+  { name: "reviews", method: "GET", path: "/reviews" },
+  { name: "create_review", method: "POST", path: "/reviews" },
+  { name: "review", method: "GET", path: "/reviews/{id}" },
+  { name: "set_action_state", method: "POST", path: "/reviews/{id}/actions" },
+  { name: "review_template", method: "GET", path: "/review-template" },
+  { name: "set_review_template", method: "PUT", path: "/review-template" },
 ] as const;
 
 /** The API over `transport`. */
@@ -256,6 +262,26 @@ export function client(transport: Transport) {
      *  blobs, chunks or audit chains. */
     repair: (request: Empty = {}) =>
       transport.call<VerifyReport>("repair", "POST", "/verify/repair", request),
+    /** Reviews, newest first, narrowed by run, experiment (its own and its runs'), an action
+     *  owner, a decision, and to those with open next actions. */
+    reviews: (request: ReviewFilter) =>
+      transport.call<Array<ReviewView>>("reviews", "GET", "/reviews", request),
+    /** Writes a review of runs or an experiment; refused (`INVALID_ARGUMENT`) naming every
+     *  field the team's template requires and it lacks. */
+    createReview: (request: NewReview) =>
+      transport.call<ReviewView>("create_review", "POST", "/reviews", request),
+    /** One review by id or unique prefix, with its next actions' states. */
+    review: (request: ReviewRef) =>
+      transport.call<ReviewView>("review", "GET", "/reviews/{id}", request),
+    /** Sets a next action's state (done, dropped, or open again), recording who and when. */
+    setActionState: (request: SetActionState) =>
+      transport.call<ReviewView>("set_action_state", "POST", "/reviews/{id}/actions", request),
+    /** The team's review template (required fields, extra fields), or the default. */
+    reviewTemplate: (request: Empty = {}) =>
+      transport.call<TemplateView>("review_template", "GET", "/review-template", request),
+    /** Sets the team's review template. */
+    setReviewTemplate: (request: ReviewTemplate) =>
+      transport.call<TemplateView>("set_review_template", "PUT", "/review-template", request),
   };
 }
 

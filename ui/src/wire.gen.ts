@@ -4,6 +4,30 @@
 // these with the few hand-kept types that are not Rust DTOs.
 
 /**
+ * A next action's state.
+ */
+export type ActionState = "open" | "done" | "dropped";
+
+/**
+ * A next action with its state now, and who set that state and when.
+ */
+export type ActionView = {
+  /**
+   * Its index in the review.
+   */
+  index: number,
+  text: string,
+  owner: string,
+  state: ActionState,
+  /**
+   * Who last changed its state (absent while it was never changed).
+   */
+  changed_by?: string,
+  changed_ms?: number,
+  note: string,
+};
+
+/**
  * An alias and what it points at. Two peers moving it offline leave two targets: a conflict,
  * shown as such, that the next promotion settles.
  */
@@ -519,7 +543,8 @@ export type CheckKind =
   | "difference"
   | "ratio"
   | "compliance"
-  | "approvals";
+  | "approvals"
+  | "review";
 
 /**
  * What kind of failure, for front ends to act on without parsing messages. The HTTP server
@@ -607,6 +632,18 @@ export type Compliance = {
  * whenever either changes, never stored in the run's doc.
  */
 export type ComplianceState = "compliant" | "incomplete" | "pending" | "refused";
+
+/**
+ * How sure the reviewers are: a level, or a calibrated probability with the reason for it.
+ */
+export type Confidence = {
+  level?: Level,
+  /**
+   * A calibrated probability in 0..=1; needs a `reason`.
+   */
+  p?: number,
+  reason?: string,
+};
 
 /**
  * Two or more values written concurrently to the same field by different writers.
@@ -799,6 +836,11 @@ export type DatasetSnapshot = {
    */
   tags?: { [key in string]: string },
 };
+
+/**
+ * What the team decided.
+ */
+export type Decision = "adopt" | "iterate" | "abandon";
 
 /**
  * Who deleted a logged model and when: deleting is a tombstone, never a drop.
@@ -1022,6 +1064,27 @@ export type ExportedNotebook = {
 };
 
 /**
+ * A field a team adds to its reviews.
+ */
+export type ExtraField = {
+  name: string,
+  kind: ExtraKind,
+  /**
+   * The choices of a `choice` field.
+   */
+  options: Array<string>,
+  /**
+   * What to write there (shown in the form).
+   */
+  help: string,
+};
+
+/**
+ * The type of a template's extra field; values are kept as text and checked against it.
+ */
+export type ExtraKind = "text" | "number" | "bool" | "choice";
+
+/**
  * One fairness figure: how far apart one metric is over the slices of one sensitive attribute
  * of one evaluation.
  */
@@ -1236,6 +1299,11 @@ export type GatePolicy = {
    * Valid signed approvals needed, by members other than the version's author.
    */
   approvals: number,
+  /**
+   * The version's run must have a review whose decision is adopt. Left out of the JSON
+   * while false, so the hash of every policy written before it stays what it was.
+   */
+  review?: boolean,
 };
 
 /**
@@ -1425,6 +1493,11 @@ export type InfraProfile = {
    */
   hourly_price_usd?: number,
 };
+
+/**
+ * A confidence level.
+ */
+export type Level = "low" | "medium" | "high";
 
 /**
  * A line chart as drawn.
@@ -1734,6 +1807,35 @@ export type NewNotebook = {
 };
 
 /**
+ * A review to write (`/api/v1`, `cairn review new`): runs by id or prefix, an experiment by
+ * name or id, and the fields.
+ */
+export type NewReview = {
+  runs: Array<string>,
+  experiment?: string | null,
+  objective?: string | null,
+  method?: string | null,
+  result?: string | null,
+  confidence?: Confidence | null,
+  decision?: Decision | null,
+  actions: Array<NextAction>,
+  text?: string | null,
+  extra: { [key in string]: string },
+};
+
+/**
+ * A next action as the review set it: what, and who owns it. Its state is kept apart
+ * ([`ActionChange`]); it starts open.
+ */
+export type NextAction = {
+  text: string,
+  /**
+   * The member (name) who owns it.
+   */
+  owner: string,
+};
+
+/**
  * A notebook: its description and its Markdown text.
  */
 export type Notebook = {
@@ -2031,6 +2133,105 @@ export type RenderedNotebook = {
 export type RequiredEvaluation = {
   benchmark: string,
   dataset?: string,
+};
+
+/**
+ * A review as stored (written once; its actions' states are [`ActionChange`]s).
+ */
+export type Review = {
+  id: RecordId,
+  /**
+   * The runs it reviews (may be empty for an experiment's review).
+   */
+  runs: Array<RunId>,
+  experiment?: ExperimentId,
+  objective?: string,
+  method?: string,
+  /**
+   * The result, summarised.
+   */
+  result?: string,
+  confidence?: Confidence,
+  decision?: Decision,
+  actions: Array<NextAction>,
+  /**
+   * Free text.
+   */
+  text?: string,
+  /**
+   * The template's extra fields, by name, as text.
+   */
+  extra: { [key in string]: string },
+  /**
+   * The workspace user who wrote it.
+   */
+  user: string,
+  /**
+   * The device that wrote it (its endpoint id), which names the member on the roster.
+   */
+  device?: string,
+  at_ms: number,
+};
+
+/**
+ * Which reviews to list (`/api/v1`, `cairn review list`); every filter given must hold.
+ */
+export type ReviewFilter = {
+  /**
+   * Reviews of this run (id or prefix).
+   */
+  run?: string | null,
+  /**
+   * Reviews of this experiment, or of its runs (name or id).
+   */
+  experiment?: string | null,
+  /**
+   * Reviews with a next action owned by this member (open ones only with `open_actions`).
+   */
+  owner?: string | null,
+  decision?: Decision | null,
+  /**
+   * Only reviews with an open next action.
+   */
+  open_actions?: boolean | null,
+  /**
+   * At most this many, newest first (default and most: 10,000).
+   */
+  limit?: number | null,
+};
+
+/**
+ * A review by id or unique id prefix.
+ */
+export type ReviewRef = {
+  id: string,
+};
+
+/**
+ * Which fields a team's reviews must have, and the extra fields they carry.
+ */
+export type ReviewTemplate = {
+  /**
+   * Standard field names ([`STANDARD_FIELDS`]) and extra field names a review must fill.
+   */
+  required: Array<string>,
+  extra: Array<ExtraField>,
+};
+
+/**
+ * A review as front ends show it: the record, its author as a member, its actions' states.
+ */
+export type ReviewView = {
+  review: Review,
+  /**
+   * The author: the roster's name for the device that wrote it, else the workspace user.
+   */
+  author: string,
+  /**
+   * The experiment's name, for an experiment's review.
+   */
+  experiment_name?: string,
+  actions: Array<ActionView>,
 };
 
 /**
@@ -2404,6 +2605,22 @@ export type SeriesMap = {
 };
 
 /**
+ * A change of a next action's state (`/api/v1`, `cairn review close-action`).
+ */
+export type SetActionState = {
+  /**
+   * The review, by id or unique prefix.
+   */
+  id: string,
+  /**
+   * The action's index in the review.
+   */
+  action: number,
+  state: ActionState,
+  note?: string | null,
+};
+
+/**
  * A budget as a front end sets it.
  */
 export type SetBudget = {
@@ -2541,6 +2758,19 @@ export type SyncStatus = {
  */
 export type SystemMap = {
   panels: Array<LineMap>,
+};
+
+/**
+ * The team's template, or the default when none is set.
+ */
+export type TemplateView = {
+  template: ReviewTemplate,
+  /**
+   * True when the team set none and this is Cairn's default.
+   */
+  default: boolean,
+  set_by?: string,
+  set_ms?: number,
 };
 
 /**
