@@ -162,6 +162,8 @@ test("a run's History lists each field change with who made it, as the API reads
   assert.equal(change.new, "reviewed");
   assert.equal(change.member, "alice");
   assert.equal(history[0].field, "run");
+  // The previous step left this run's page open, read before the edit: open it afresh.
+  await page.goto(`${base}/#/`);
   await page.goto(`${base}/#/run/${first.id}`);
   const table = page.getByTestId("run-changes");
   await table.waitFor();
