@@ -14,7 +14,7 @@ mod commands;
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use cairn_core::team::{Node, NodeConfig};
+use cairn_core::team::NodeConfig;
 use cairn_core::{DemoOptions, Workspace};
 
 /// What the window's commands work on.
@@ -25,22 +25,16 @@ pub struct Desktop {
     pub tracking_uri: String,
 }
 
-/// When the workspace belongs to a team, the window is a live peer: it accepts teammates, pushes
+/// The window is a live peer once its workspace belongs to a team: it accepts teammates, pushes
 /// changes as they happen and pulls from every teammate now and then (`cairn serve --sync` in
-/// the app). `CAIRN_SYNC_BIND` (default `0.0.0.0:0`) and `CAIRN_SYNC_ADVERTISE` (addresses,
-/// comma-separated) say where teammates reach it. Sync failing to start leaves the app working.
+/// the app). The workspace hosts the node, so the Team page's operations use it: creating or
+/// joining a team there starts it. `CAIRN_SYNC_BIND` (default `0.0.0.0:0`) and
+/// `CAIRN_SYNC_ADVERTISE` (addresses, comma-separated) say where teammates reach it. Sync failing
+/// to start leaves the app working.
 ///
 /// The node runs on a runtime of its own: its sessions do SQLite, automerge and blob I/O on their
 /// tasks, which on the tracking server's runtime would keep its workers from training jobs' requests.
-fn start_sync(ws: &Workspace) -> Option<(tokio::runtime::Runtime, Node)> {
-    match ws.team() {
-        Ok(Some(_)) => {}
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the team; sync is off");
-            return None;
-        }
-    }
+fn host_sync(ws: &Workspace) -> Option<tokio::runtime::Runtime> {
     let addr = |var: &str, text: &str| -> Option<SocketAddr> {
         let parsed = text.trim().parse().ok();
         if parsed.is_none() {
@@ -77,20 +71,19 @@ fn start_sync(ws: &Workspace) -> Option<(tokio::runtime::Runtime, Node)> {
             return None;
         }
     };
-    match rt.block_on(ws.start_sync_node(config)) {
-        Ok(node) => {
-            eprintln!(
-                "Cairn sync: device {} listening at {:?}",
-                node.id(),
-                node.bound()
-            );
-            Some((rt, node))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "sync did not start");
-            None
-        }
+    if let Err(e) = ws.host_sync(rt.handle().clone(), config) {
+        tracing::warn!(error = %e, "cannot host the sync node; sync is off");
+        return None;
     }
+    match ws.team() {
+        Ok(Some(_)) => match rt.block_on(ws.start_hosted_sync()) {
+            Ok((id, bound)) => eprintln!("Cairn sync: device {id} listening at {bound:?}"),
+            Err(e) => tracing::warn!(error = %e, "sync did not start"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the team; sync starts with one"),
+    }
+    Some(rt)
 }
 
 fn main() -> Result<()> {
@@ -134,7 +127,8 @@ fn main() -> Result<()> {
         "Cairn desktop: workspace {}, tracking server at http://{addr}",
         dir.display()
     );
-    let sync = start_sync(&ws);
+    let sync = host_sync(&ws);
+    let synced = ws.clone();
 
     tauri::Builder::default()
         .manage(Desktop {
@@ -147,8 +141,8 @@ fn main() -> Result<()> {
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .context("running the desktop window")?;
-    if let Some((sync_rt, node)) = sync {
-        sync_rt.block_on(node.shutdown());
+    if let Some(sync_rt) = sync {
+        sync_rt.block_on(synced.stop_hosted_sync());
     }
     drop(rt);
     Ok(())

@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, ExportedNotebook, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, LoggedModelRef, LoggedModelView, MlflowImport, MlflowReport, ModelRef, NewNotebook, NewReview, Notebook, NotebookExport, NotebookMeta, NotebookRef, NotebookText, NotebookUpdate, PriceEntry, PriceList, RegisteredModel, RenderedNotebook, ReviewFilter, ReviewRef, ReviewTemplate, ReviewView, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetActionState, SetBudget, SetGate, SetPrice, SyncStatus, TemplateView, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, ExportedNotebook, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, Invitation, InviteRequest, JoinRequest, JoinState, LoggedModelRef, LoggedModelView, MemberRef, MemberView, MlflowImport, MlflowReport, ModelRef, NewNotebook, NewReview, NewTeam, Notebook, NotebookExport, NotebookMeta, NotebookRef, NotebookText, NotebookUpdate, PriceEntry, PriceList, RegisteredModel, RenderedNotebook, ReviewFilter, ReviewRef, ReviewTemplate, ReviewView, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetActionState, SetBudget, SetGate, SetPrice, SyncStatus, TeamView, TemplateView, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -33,6 +33,12 @@ export const OPERATIONS = [
   { name: "artifact_text", method: "GET", path: "/runs/{id}/text/{*path}" },
   { name: "chart", method: "GET", path: "/chart" },
   { name: "sync", method: "GET", path: "/sync" },
+  { name: "team", method: "GET", path: "/team" },
+  { name: "team_create", method: "POST", path: "/team" },
+  { name: "team_invite", method: "POST", path: "/team/invitations" },
+  { name: "team_join", method: "POST", path: "/team/join" },
+  { name: "team_members", method: "GET", path: "/team/members" },
+  { name: "team_remove", method: "POST", path: "/team/members/remove" },
   { name: "views", method: "GET", path: "/views" },
   { name: "save_view", method: "PUT", path: "/views/{name}" },
   { name: "delete_view", method: "DELETE", path: "/views/{name}" },
@@ -139,6 +145,30 @@ export function client(transport: Transport) {
     /** This device, its team and its peers: last seen, last sync, what is pending. */
     sync: (request: Empty = {}) =>
       transport.call<SyncStatus>("sync", "GET", "/sync", request),
+    /** This device and its team (`null` before it has one), the sync node this process hosts
+     *  (where teammates reach it), and where a join asked for here stands. */
+    team: (request: Empty = {}) =>
+      transport.call<TeamView>("team", "GET", "/team", request),
+    /** Creates a team with this device as its first member (a signed `team.created` event) and
+     *  starts the hosted sync node. */
+    teamCreate: (request: NewTeam) =>
+      transport.call<TeamView>("team_create", "POST", "/team", request),
+    /** Issues a one-time invitation (default a day, 60 s to 30 days): the ticket, when it
+     *  expires, the addresses it carries, and the ticket as a QR code (SVG). */
+    teamInvite: (request: InviteRequest) =>
+      transport.call<Invitation>("team_invite", "POST", "/team/invitations", request),
+    /** Joins the team a ticket invites to, through the hosted sync node, in the background:
+     *  answers at once (`joining`), and `team`'s `join` says how it ends (joined, or failed
+     *  with the inviter's reason). A ticket that does not decode is refused naming why. */
+    teamJoin: (request: JoinRequest) =>
+      transport.call<JoinState>("team_join", "POST", "/team/join", request),
+    /** The team's members (people, by email or name) and their devices, removed ones flagged. */
+    teamMembers: (request: Empty = {}) =>
+      transport.call<Array<MemberView>>("team_members", "GET", "/team/members", request),
+    /** Removes a device from the team (a signed `member.removed` event): from now on it is
+     *  refused and sent nothing new. Answers the members after it. */
+    teamRemove: (request: MemberRef) =>
+      transport.call<Array<MemberView>>("team_remove", "POST", "/team/members/remove", request),
     /** The saved views (named queries), shared with the team. */
     views: (request: Empty = {}) =>
       transport.call<Array<SavedView>>("views", "GET", "/views", request),

@@ -885,6 +885,31 @@ export type Deployment = {
 };
 
 /**
+ * One device on the roster.
+ */
+export type DeviceView = {
+  /**
+   * The device's id (hex).
+   */
+  id: string,
+  /**
+   * Who added it (the adding device's member name, or its id when unknown).
+   */
+  added_by: string,
+  added_ms: number,
+  removed: boolean,
+  removed_ms: number | null,
+  /**
+   * Where it said teammates reach it.
+   */
+  addrs: Array<string>,
+  /**
+   * True for the device this workspace is on.
+   */
+  this_device: boolean,
+};
+
+/**
  * Which way a metric improves.
  */
 export type Direction = "max" | "min";
@@ -1495,6 +1520,77 @@ export type InfraProfile = {
 };
 
 /**
+ * A one-time invitation for a teammate's device.
+ */
+export type Invitation = {
+  /**
+   * The ticket to paste into `cairn team join` or a teammate's window (`cairn1…`).
+   */
+  ticket: string,
+  /**
+   * When it stops being accepted (ms since the epoch).
+   */
+  expires_ms: number,
+  /**
+   * Where the joiner will dial this device (what the ticket carries).
+   */
+  addrs: Array<string>,
+  /**
+   * The ticket as a QR code: a standalone SVG document (black modules on white).
+   */
+  qr_svg: string,
+};
+
+/**
+ * An invitation to issue: how long it stays valid (seconds; default a day, 60 s to 30 days).
+ */
+export type InviteRequest = {
+  ttl_s?: number | null,
+};
+
+/**
+ * A ticket to join a team with, and the joiner's email shown to teammates.
+ */
+export type JoinRequest = {
+  ticket: string,
+  email?: string | null,
+};
+
+/**
+ * Where a join through the API stands: what the window polls (in [`crate::team::TeamView`])
+ * after asking for one.
+ */
+export type JoinState =
+  | { "state": "idle" }
+  | {
+    "state": "joining",
+    /**
+     * The inviter's device id (hex).
+     */
+    inviter: string,
+    since_ms: number,
+  }
+  | {
+    "state": "joined",
+    team: string,
+    inviter: string,
+    at_ms: number,
+    /**
+     * What the first sync brought: docs changed here, metric points, blobs.
+     */
+    docs_changed: number,
+    points_received: number,
+    blobs_received: number,
+  }
+  | {
+    "state": "failed",
+    inviter: string,
+    at_ms: number,
+    code: Code,
+    message: string,
+  };
+
+/**
  * A confidence level.
  */
 export type Level = "low" | "medium" | "high";
@@ -1657,6 +1753,30 @@ export type Marker =
   | "triangle_down"
   | "cross"
   | "plus";
+
+/**
+ * A device to remove from the team: its id (or a unique prefix), or the member's name or
+ * email when they have one device.
+ */
+export type MemberRef = {
+  member: string,
+};
+
+/**
+ * A member of the team: a person (by email, else name) and their devices.
+ */
+export type MemberView = {
+  name: string,
+  email: string,
+  /**
+   * True when every device of theirs was removed.
+   */
+  removed: boolean,
+  /**
+   * Oldest first.
+   */
+  devices: Array<DeviceView>,
+};
 
 /**
  * The latest value of a metric and its range, as the catalog keeps it for listing and search.
@@ -1824,6 +1944,14 @@ export type NewReview = {
 };
 
 /**
+ * A team to create: its name, and the creator's email shown to teammates.
+ */
+export type NewTeam = {
+  name: string,
+  email?: string | null,
+};
+
+/**
  * A next action as the review set it: what, and who owns it. Its state is kept apart
  * ([`ActionChange`]); it starts open.
  */
@@ -1833,6 +1961,25 @@ export type NextAction = {
    * The member (name) who owns it.
    */
   owner: string,
+};
+
+/**
+ * The hosted node, as the API shows it.
+ */
+export type NodeView = {
+  /**
+   * Whether this process hosts the workspace's sync node (`cairn serve --sync`, the
+   * desktop app); without one, joining from here is refused.
+   */
+  hosted: boolean,
+  /**
+   * Whether the node is running now (a host starts it once the workspace has a team).
+   */
+  running: boolean,
+  /**
+   * Where teammates reach it: what an invitation carries.
+   */
+  addrs: Array<string>,
 };
 
 /**
@@ -2758,6 +2905,38 @@ export type SyncStatus = {
  */
 export type SystemMap = {
   panels: Array<LineMap>,
+};
+
+/**
+ * The team's own record.
+ */
+export type TeamSummary = {
+  name: string,
+  /**
+   * The device that created it (hex id).
+   */
+  created_by: string,
+  created_ms: number,
+};
+
+/**
+ * This device and its team, with the hosted sync node and a join in flight.
+ */
+export type TeamView = {
+  /**
+   * This device's id (hex): its identity on the roster.
+   */
+  device: string,
+  /**
+   * The workspace's user: the name this device joins or creates a team under.
+   */
+  user: string,
+  /**
+   * `null` while the workspace belongs to no team.
+   */
+  team: TeamSummary | null,
+  node: NodeView,
+  join: JoinState,
 };
 
 /**

@@ -42,7 +42,10 @@ use crate::reviews::{
 use crate::runs::{RunsPage, RunsQuery};
 use crate::search::SavedView;
 use crate::stores::{ExperimentSummary, RunView};
-use crate::team::SyncStatus;
+use crate::team::{
+    Invitation, InviteRequest, JoinRequest, JoinState, MemberRef, MemberView, NewTeam, SyncStatus,
+    TeamView,
+};
 use crate::views::{BucketView, Info, SearchPage, SearchRequest};
 use crate::{Code, Error, Workspace};
 use cairn_model::gate::{ApprovalView, GateEvaluation};
@@ -376,6 +379,32 @@ operations! {
     /// This device, its team and its peers: last seen, last sync, what is pending.
     sync: Get "/sync", Empty => SyncStatus, [],
         |ws, _| ws.sync_status();
+    /// This device and its team (`null` before it has one), the sync node this process hosts
+    /// (where teammates reach it), and where a join asked for here stands.
+    team: Get "/team", Empty => TeamView, [],
+        |ws, _| ws.team_view();
+    /// Creates a team with this device as its first member (a signed `team.created` event) and
+    /// starts the hosted sync node.
+    team_create: Post "/team", NewTeam => TeamView, [InvalidArgument],
+        |ws, r| ws.team_create_view(&r);
+    /// Issues a one-time invitation (default a day, 60 s to 30 days): the ticket, when it
+    /// expires, the addresses it carries, and the ticket as a QR code (SVG).
+    team_invite: Post "/team/invitations", InviteRequest => Invitation, [InvalidArgument],
+        |ws, r| ws.team_invitation(&r);
+    /// Joins the team a ticket invites to, through the hosted sync node, in the background:
+    /// answers at once (`joining`), and `team`'s `join` says how it ends (joined, or failed
+    /// with the inviter's reason). A ticket that does not decode is refused naming why.
+    team_join: Post "/team/join", JoinRequest => JoinState,
+        [InvalidArgument, Conflict, Unavailable],
+        |ws, r| ws.team_join(&r);
+    /// The team's members (people, by email or name) and their devices, removed ones flagged.
+    team_members: Get "/team/members", Empty => Vec<MemberView>, [],
+        |ws, _| ws.team_member_views();
+    /// Removes a device from the team (a signed `member.removed` event): from now on it is
+    /// refused and sent nothing new. Answers the members after it.
+    team_remove: Post "/team/members/remove", MemberRef => Vec<MemberView>,
+        [InvalidArgument, Conflict],
+        |ws, r| ws.team_remove_view(&r);
     /// The saved views (named queries), shared with the team.
     views: Get "/views", Empty => Vec<SavedView>, [],
         |ws, _| ws.views();

@@ -204,6 +204,10 @@ pub enum Error {
     /// The request contradicts what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// What the request needs is not running here (a sync node, on a server started without
+    /// `--sync`).
+    #[error("{0}")]
+    Unavailable(String),
     /// An operation panicked; the workspace handle recovered (see `Workspace`).
     #[error("internal error in {op}: {message}")]
     Panicked { op: &'static str, message: String },
@@ -311,6 +315,7 @@ impl Error {
             | Error::ExperimentDeleted(_)
             | Error::GateRefused { .. } => Code::Conflict,
             Error::Panicked { .. } => Code::Internal,
+            Error::Unavailable(_) => Code::Unavailable,
             Error::Search(e) => search_code(e),
             Error::Catalog(
                 C::UnknownRun(_)

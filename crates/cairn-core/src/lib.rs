@@ -37,6 +37,7 @@ pub mod reviews;
 mod runs;
 mod search;
 mod stores;
+mod sync_host;
 pub mod team;
 pub mod tensorboard;
 pub mod traces;

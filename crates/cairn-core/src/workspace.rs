@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use cairn_model::{
@@ -25,6 +25,7 @@ use crate::lineage::LineageRequest;
 use crate::runs::{LogBatch, RunsPage, RunsQuery};
 use crate::search::{SavedView, SharedIndex};
 use crate::stores::{ArtifactEntry, ExperimentSummary, NewRun, RunView, Stores, WorkspaceInfo};
+use crate::sync_host::SyncHost;
 use crate::team::{Member, Node, NodeConfig, SyncStatus, TeamInfo};
 use crate::views::{BucketView, Info, MetricPoint, SearchPage, SearchRequest};
 use crate::{Error, Lifecycle};
@@ -54,6 +55,8 @@ struct Shared {
     writer: Mutex<Stores>,
     readers: Pool,
     index: SharedIndex,
+    /// The sync node a long-running front end hosts for the API (`sync_host.rs`).
+    sync: OnceLock<Arc<SyncHost>>,
 }
 
 /// Read connections, opened on demand up to [`MAX_READERS`].
@@ -112,6 +115,7 @@ impl Workspace {
                     returned: Condvar::new(),
                 },
                 index: SharedIndex::default(),
+                sync: OnceLock::new(),
             }),
         })
     }
@@ -751,6 +755,15 @@ impl Workspace {
     /// This device's endpoint id (hex): its identity on the roster.
     pub fn device_id(&self) -> Result<String, Error> {
         self.read("device_id", |s| s.device_id())
+    }
+
+    pub(crate) fn sync_host_slot(&self) -> &OnceLock<Arc<SyncHost>> {
+        &self.shared.sync
+    }
+
+    /// The sync node this process hosts for the API, if a front end lent one.
+    pub(crate) fn hosted_sync(&self) -> Option<Arc<SyncHost>> {
+        self.shared.sync.get().cloned()
     }
 
     /// Creates a team with this device (owned by the workspace user) as its first member.

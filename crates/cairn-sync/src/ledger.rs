@@ -161,19 +161,20 @@ impl Ledger {
         Ok(list.iter().filter_map(|a| a.parse().ok()).collect())
     }
 
-    /// Stores the hash of a new invitation's secret.
-    pub fn add_invite(&self, secret_hash: &[u8; 32], ttl: Duration) -> Result<(), Error> {
+    /// Stores the hash of a new invitation's secret; returns when it expires (ms).
+    pub fn add_invite(&self, secret_hash: &[u8; 32], ttl: Duration) -> Result<i64, Error> {
         let now = now_ms();
+        let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         self.conn.execute(
             "INSERT INTO invites(secret_hash, created_ms, expires_ms) VALUES (?1, ?2, ?3)",
-            params![&secret_hash[..], now, now + ttl.as_millis() as i64],
+            params![&secret_hash[..], now, expires],
         )?;
-        Ok(())
+        Ok(expires)
     }
 
-    /// Uses up the invitation whose secret hashes to `secret_hash`: true if it existed and had
-    /// not expired. Either way it cannot be used again.
-    pub fn take_invite(&self, secret_hash: &[u8; 32]) -> Result<bool, Error> {
+    /// Uses up the invitation whose secret hashes to `secret_hash`, saying whether it admits
+    /// the bearer. Either way it cannot be used again.
+    pub fn take_invite(&self, secret_hash: &[u8; 32]) -> Result<InviteUse, Error> {
         let expires: Option<i64> = self
             .conn
             .query_row(
@@ -182,7 +183,42 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(expires.is_some_and(|e| e > now_ms()))
+        Ok(match expires {
+            None => InviteUse::Unknown,
+            Some(e) if e > now_ms() => InviteUse::Admitted,
+            Some(e) => InviteUse::Expired { expires_ms: e },
+        })
+    }
+}
+
+/// What presenting an invitation's secret found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteUse {
+    /// A live invitation: the bearer is admitted.
+    Admitted,
+    /// It was issued here but expired at `expires_ms`.
+    Expired { expires_ms: i64 },
+    /// Never issued here, or already used.
+    Unknown,
+}
+
+impl InviteUse {
+    /// Why the bearer is refused, in words the joiner sees; `None` when admitted.
+    pub fn refusal(self) -> Option<String> {
+        match self {
+            InviteUse::Admitted => None,
+            InviteUse::Expired { expires_ms } => {
+                let ago = (now_ms() - expires_ms).max(0) / 60_000;
+                Some(format!(
+                    "the invitation expired {ago} min ago: ask the inviter for a new one"
+                ))
+            }
+            InviteUse::Unknown => Some(
+                "the invitation is not one this device issued, or it was already used: ask \
+                 the inviter for a new one"
+                    .to_owned(),
+            ),
+        }
     }
 }
 

@@ -56,6 +56,16 @@ pub fn invite(
     addrs: &[std::net::SocketAddr],
     ttl: Duration,
 ) -> Result<Ticket, Error> {
+    Ok(invite_until(stores, secret_key, addrs, ttl)?.0)
+}
+
+/// [`invite`], also saying when the invitation expires (ms since the epoch).
+pub fn invite_until(
+    stores: &mut Stores,
+    secret_key: &SecretKey,
+    addrs: &[std::net::SocketAddr],
+    ttl: Duration,
+) -> Result<(Ticket, i64), Error> {
     let me = secret_key.public().to_string();
     if !roster::is_active_member(&mut stores.catalog, &me)? {
         return Err(Error::Team(
@@ -73,14 +83,15 @@ pub fn invite(
         ));
     }
     let secret: [u8; 32] = SecretKey::generate().to_bytes();
-    stores
+    let expires_ms = stores
         .ledger
         .add_invite(blake3::hash(&secret).as_bytes(), ttl)?;
-    Ok(Ticket {
+    let ticket = Ticket {
         inviter: *secret_key.public().as_bytes(),
         addrs,
         secret,
-    })
+    };
+    Ok((ticket, expires_ms))
 }
 
 /// One peer as `cairn sync status` and the API show it.

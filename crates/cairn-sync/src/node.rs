@@ -101,6 +101,8 @@ pub struct Node {
     inner: Arc<Inner>,
     router: Router,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Where teammates reach this node (an always-on node's; empty for a one-shot one).
+    advertised: Vec<SocketAddr>,
 }
 
 impl Node {
@@ -125,16 +127,17 @@ impl Node {
             .accept(JOIN_ALPN, JoinProtocol(inner.clone()))
             .accept(BLOB_ALPN, BlobProtocol(inner.clone()))
             .spawn();
-        let node = Node {
+        let mut node = Node {
             inner,
             router,
             watcher: None,
+            advertised: Vec::new(),
         };
         if config.watch {
             // Only an always-on node says where it listens: a one-shot `sync now` would put a
             // port that is gone a second later into tickets and the roster.
-            let advertised = node.advertised(&config);
-            node.publish_addrs(&advertised).await?;
+            node.advertised = node.advertise_from(&config);
+            node.publish_addrs(&node.advertised).await?;
             let inner = node.inner.clone();
             let handle = tokio::spawn(watch(inner, config));
             return Ok(Node {
@@ -155,7 +158,21 @@ impl Node {
         self.inner.endpoint.bound_sockets()
     }
 
-    fn advertised(&self, config: &NodeConfig) -> Vec<SocketAddr> {
+    /// Where an always-on node told teammates it listens (what its invitations carry); empty
+    /// for a one-shot node.
+    pub fn advertised(&self) -> &[SocketAddr] {
+        &self.advertised
+    }
+
+    /// Announces this node's addresses again — in the roster entry once this device is on the
+    /// roster (after a join through this node) — and rings the teammates so they hear of it.
+    pub async fn announce(&self) -> Result<(), Error> {
+        self.publish_addrs(&self.advertised).await?;
+        self.inner.bell.notify_one();
+        Ok(())
+    }
+
+    fn advertise_from(&self, config: &NodeConfig) -> Vec<SocketAddr> {
         if !config.advertise.is_empty() {
             return config.advertise.clone();
         }
@@ -669,8 +686,12 @@ impl ProtocolHandler for JoinProtocol {
                             "a member's name and email are at most {max} bytes each"
                         )));
                     }
-                    if !s.ledger.take_invite(blake3::hash(&secret).as_bytes())? {
-                        return Ok(Err("the invitation is unknown, used or expired".to_owned()));
+                    if let Some(why) = s
+                        .ledger
+                        .take_invite(blake3::hash(&secret).as_bytes())?
+                        .refusal()
+                    {
+                        return Ok(Err(why));
                     }
                     let team = roster::team(&mut s.catalog)?
                         .map(|t| t.name)

@@ -43,8 +43,8 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         ui_dir: args.ui_dir.clone(),
     };
     runtime()?.block_on(async move {
-        let sync_node = sync::start_for_serve(&ws, &args.sync).await?;
-        let server = cairn_server::Server::bind(ws, config).await?;
+        let synced = sync::start_for_serve(&ws, &args.sync).await?;
+        let server = cairn_server::Server::bind(ws.clone(), config).await?;
         let addr = server.local_addr()?;
         outln!("Cairn is serving {} at http://{addr}", dir.display());
         outln!("  export MLFLOW_TRACKING_URI=http://{addr}");
@@ -73,8 +73,8 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 }
             })
             .await?;
-        if let Some(node) = sync_node {
-            node.shutdown().await;
+        if synced {
+            ws.stop_hosted_sync().await;
         }
         anyhow::Ok(())
     })

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Result, bail};
 use cairn_core::Workspace;
-use cairn_core::team::{FetchReport, Node, NodeConfig, SessionReport};
+use cairn_core::team::{FetchReport, NodeConfig, SessionReport};
 
 use crate::args::{Cli, SyncCmd, SyncServeArgs};
 use crate::common::{open, runtime};
@@ -143,25 +143,28 @@ pub fn print_report(peer: &str, r: &SessionReport) -> Result<()> {
     Ok(())
 }
 
-/// Starts the sync node of `cairn serve --sync` and says where it listens.
-pub async fn start_for_serve(ws: &Workspace, args: &SyncServeArgs) -> Result<Option<Node>> {
+/// Starts the sync node of `cairn serve --sync` and says where it listens. The workspace hosts
+/// it, so the API's team operations (invite, join from the browser) use it; true when started.
+pub async fn start_for_serve(ws: &Workspace, args: &SyncServeArgs) -> Result<bool> {
     if !args.sync {
-        return Ok(None);
+        return Ok(false);
     }
-    let node = ws
-        .start_sync_node(NodeConfig {
+    ws.host_sync(
+        tokio::runtime::Handle::current(),
+        NodeConfig {
             bind: args.sync_bind,
             advertise: args.advertise.clone(),
             watch: true,
             resync_every: args.resync,
             ..NodeConfig::default()
-        })
-        .await?;
-    let addrs: Vec<String> = node.bound().iter().map(ToString::to_string).collect();
+        },
+    )?;
+    let (id, bound) = ws.start_hosted_sync().await?;
+    let addrs: Vec<String> = bound.iter().map(ToString::to_string).collect();
     outln!(
         "Cairn sync: device {} listening at {}",
-        node.id(),
+        id,
         addrs.join(", ")
     );
-    Ok(Some(node))
+    Ok(true)
 }

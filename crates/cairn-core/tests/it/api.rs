@@ -110,6 +110,11 @@ fn every_declared_operation_answers_through_call() {
         .review
         .id
         .to_string();
+    // The team operations use the sync node the workspace hosts (as `cairn serve --sync` and
+    // the desktop app lend one).
+    let rt = crate::audit_sync::runtime();
+    ws.host_sync(rt.handle().clone(), cairn_core::team::NodeConfig::default())
+        .unwrap();
     // One valid request per operation; the test fails when an operation is added without one.
     let requests = [
         ("info", json!({})),
@@ -120,6 +125,13 @@ fn every_declared_operation_answers_through_call() {
         ("buckets", json!({"id": id, "key": "loss", "buckets": 10})),
         ("chart", json!({"runs": [id], "metric": "loss"})),
         ("sync", json!({})),
+        ("team", json!({})),
+        (
+            "team_create",
+            json!({"name": "lab", "email": "alice@example.org"}),
+        ),
+        ("team_invite", json!({"ttl_s": 600})),
+        ("team_members", json!({})),
         ("views", json!({})),
         (
             "save_view",
@@ -217,6 +229,9 @@ fn every_declared_operation_answers_through_call() {
     for op in OPERATIONS {
         if op.name == "artifact_text" {
             continue; // needs an artifact; covered by the server's tests
+        }
+        if op.name == "team_join" || op.name == "team_remove" {
+            continue; // need a second device; covered by `team.rs`
         }
         let (_, req) = requests
             .iter()

@@ -18,6 +18,7 @@ mod registry;
 mod reviews;
 mod runs;
 mod search;
+mod team;
 mod tensorboard;
 mod traces;
 

@@ -19,3 +19,4 @@ mod mlflow_words;
 mod notes;
 mod security;
 mod server;
+mod team;
