@@ -19,9 +19,9 @@ const shots = join(here, "screenshots");
 
 let server, browser, page, base, workspace;
 
-function startServer(ws) {
+function startServer(ws, extra = [], user = "alice") {
   return new Promise((ok, fail) => {
-    const child = spawn(cairn, ["--workspace", ws, "--user", "alice", "serve", "--port", "0", "--ui-dir", join(repo, "ui/dist")], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(cairn, ["--workspace", ws, "--user", user, "serve", "--port", "0", "--ui-dir", join(repo, "ui/dist"), ...extra], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -650,4 +650,49 @@ test("a review written through the run page's form is refused naming missing fie
   await bob.getByTestId("action-done").click();
   await page.getByText("No open next actions.").waitFor();
   assert.equal((await apiGet(`/api/v1/reviews/${listed[0].review.id}`)).actions[0].state, "done");
+});
+
+test("a team created in the browser invites with a ticket and its QR code, and a teammate joins with it", async () => {
+  // A server that hosts its sync node (on loopback), on a workspace of its own.
+  const ws = mkdtempSync(join(tmpdir(), "cairn-e2e-team-"));
+  const mate = mkdtempSync(join(tmpdir(), "cairn-e2e-mate-"));
+  const { child, url } = await startServer(ws, ["--sync"], "dana");
+  try {
+    await page.goto(url + "/#/team");
+    await page.getByTestId("team-create-form").waitFor();
+    await page.getByTestId("team-create-name").fill("vision lab");
+    await page.getByTestId("team-create-email").fill("dana@example.org");
+    await page.getByTestId("team-create").click();
+    await page.getByTestId("team-name").filter({ hasText: "vision lab" }).waitFor();
+    const view = await (await fetch(url + "/api/v1/team")).json();
+    assert.equal(view.team.name, "vision lab");
+    assert.ok(view.node.running && view.node.addrs.length > 0, JSON.stringify(view.node));
+    assert.match(await page.getByTestId("team-members").innerText(), /dana@example\.org[\s\S]*this device/);
+
+    await page.getByTestId("team-invite-new").click();
+    const ticketBox = page.getByTestId("team-ticket-text");
+    await ticketBox.waitFor();
+    const ticket = await ticketBox.inputValue();
+    assert.match(ticket, /^cairn1[0-9a-f]+$/);
+    // The QR code is the server's SVG shown as an image: it loads and has a size.
+    const qr = page.getByTestId("team-qr");
+    await page.waitForFunction(() => {
+      const img = document.querySelector("[data-testid=team-qr]");
+      return img && img.complete && img.naturalWidth > 0;
+    });
+    assert.match(await qr.getAttribute("src"), /^data:image\/svg\+xml/);
+    assert.match(await page.getByTestId("team-expires").innerText(), /expires in 2[34] h .*dials 127\.0\.0\.1:\d+/);
+    await page.screenshot({ path: join(shots, "team-invite.png") });
+
+    // The ticket works: a teammate joins with it from the command line, and the page lists them.
+    execFileSync(cairn, ["--workspace", mate, "--user", "erin", "init"], { stdio: "ignore" });
+    execFileSync(cairn, ["--workspace", mate, "--user", "erin", "team", "join", ticket, "--email", "erin@example.org", "--bind", "127.0.0.1:0"], { stdio: "ignore" });
+    await page.reload();
+    await page.getByTestId("team-members").filter({ hasText: "erin@example.org" }).waitFor();
+    await page.getByTestId("team-sync-summary").filter({ hasText: "1 teammate" }).waitFor();
+  } finally {
+    child.kill("SIGTERM");
+    rmSync(ws, { recursive: true, force: true });
+    rmSync(mate, { recursive: true, force: true });
+  }
 });

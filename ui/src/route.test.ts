@@ -14,6 +14,7 @@ describe("routes", () => {
     expect(parseRoute("#/models/churn%2Fv2")).toEqual({ page: "model", name: "churn/v2" });
     expect(parseRoute("#/notebooks")).toEqual({ page: "notebooks" });
     expect(parseRoute("#/notebooks/0193ab")).toEqual({ page: "notebook", id: "0193ab" });
+    expect(parseRoute("#/team")).toEqual({ page: "team" });
   });
 
   it("open the links the MLflow client prints", () => {

@@ -1,5 +1,5 @@
 // The hash routes of the UI. Besides Cairn's own (`#/run/ID`, `#/compare/A,B`, `#/cost`, `#/actions`,
-// `#/models`, `#/models/NAME`, `#/notebooks`, `#/notebooks/ID`), the links the MLflow client prints open here too:
+// `#/models`, `#/models/NAME`, `#/notebooks`, `#/notebooks/ID`, `#/team`), the links the MLflow client prints open here too:
 // `#/experiments/EXP/runs/RUN` is the run, `#/experiments/EXP`
 // the catalog of that experiment (MLflow's "0" is the workspace's default experiment).
 
@@ -12,7 +12,8 @@ export type Route =
   | { page: "model"; name: string }
   | { page: "notebooks" }
   | { page: "notebook"; id: string }
-  | { page: "actions" };
+  | { page: "actions" }
+  | { page: "team" };
 
 export function parseRoute(hash: string): Route {
   const parts = hash
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
   if (head === "cost") return { page: "cost" };
   if (head === "notebooks") return a ? { page: "notebook", id: a } : { page: "notebooks" };
   if (head === "actions") return { page: "actions" };
+  if (head === "team") return { page: "team" };
   if (head === "models") return a ? { page: "model", name: a } : { page: "models" };
   if (head === "compare" && a) return { page: "compare", ids: a.split(",").filter(Boolean) };
   if (head === "experiments" && a) {
