@@ -1,7 +1,8 @@
 // The real desktop window (Tauri + WebKitGTK) under Xvfb, driven over WebDriver through
 // tauri-driver and Debian's WebKitWebDriver: the app opens on a workspace, shows the catalog, a
-// search narrows it, the window stays responsive while its workspace is busy, and a teammate joins
-// its team. Run under `xvfb-run`; screenshots go to e2e/screenshots/.
+// search narrows it, the window stays responsive while its workspace is busy, a teammate joins
+// its team, and a second window on a fresh workspace joins another team through its Team page
+// and shows the team's notebook. Run under `xvfb-run`; screenshots go to e2e/screenshots/.
 
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -77,15 +78,15 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
 });
 
-/** Pids of the app started on this test's workspace (found by its binary and CAIRN_WORKSPACE). */
-function appPids() {
+/** Pids of the app started on a workspace (found by its binary and CAIRN_WORKSPACE). */
+function appPids(ws = workspace) {
   const exe = resolve(desktop);
   const pids = [];
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
       if (readlinkSync(`/proc/${d}/exe`) !== exe) continue;
-      if (readFileSync(`/proc/${d}/environ`, "utf8").split("\0").includes(`CAIRN_WORKSPACE=${workspace}`)) pids.push(Number(d));
+      if (readFileSync(`/proc/${d}/environ`, "utf8").split("\0").includes(`CAIRN_WORKSPACE=${ws}`)) pids.push(Number(d));
     } catch {
       // Gone, or not ours to read.
     }
@@ -211,4 +212,105 @@ test("a teammate joins the open window's team and receives its catalog", async (
   assert.equal(runs.length, 120, "every run of the window's catalog reached the teammate");
   const members = JSON.parse(execFileSync(cairn, ["--workspace", workspace, "--json", "team", "members"], { encoding: "utf8" }));
   assert.deepEqual(members.map((m) => m.name).sort(), ["alice", "bob"]);
+});
+
+/** A second app on its own workspace, with its own tauri-driver: `{ call, find, text, stop }`. */
+async function startApp(ws, env) {
+  const [port, nativePort] = [await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${port}`;
+  let log = "";
+  const drv = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CAIRN_WORKSPACE: ws, ...env },
+  });
+  drv.stdout.on("data", (d) => (log += d));
+  drv.stderr.on("data", (d) => (log += d));
+  const req = async (method, path, body) => {
+    const res = await fetch(base + path, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json.value;
+  };
+  await waitFor("the second tauri-driver", async () => (await fetch(base + "/status")).ok, 60000).catch((e) => {
+    throw new Error(`${e.message}\ntauri-driver said:\n${log}`);
+  });
+  const id = (await req("POST", "/session", { capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: desktop } } } })).sessionId;
+  const call = (method, path, body) => req(method, `/session/${id}${path}`, body);
+  const find = async (css, using = "css selector") => Object.values(await call("POST", "/element", { using, value: css }))[0];
+  const text = async (css) => call("GET", `/element/${await find(css)}/text`);
+  const stop = async () => {
+    await call("DELETE", "").catch(() => {});
+    drv.kill("SIGTERM");
+    await waitFor("the second app to exit", async () => appPids(ws).length === 0, 3000).catch(() => {
+      for (const pid of appPids(ws)) process.kill(pid, "SIGKILL");
+    });
+  };
+  return { call, find, text, stop, log: () => log };
+}
+
+/** `cairn serve --sync` on `ws`, once its sync node listens. */
+function serveWithSync(ws, user) {
+  return new Promise((ok, fail) => {
+    const child = spawn(cairn, ["--workspace", ws, "--user", user, "serve", "--port", "0", "--sync", "--sync-bind", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (/Cairn sync: device \w+ listening at 127\.0\.0\.1:\d+/.test(out) && /Cairn is serving/.test(out)) ok(child);
+    });
+    child.on("exit", (code) => fail(new Error(`cairn serve --sync exited with ${code}: ${out}`)));
+  });
+}
+
+test("a teammate joins through the window's Team page and sees the team's notebook", async () => {
+  // The inviter: a workspace with a team and a notebook (through the CLI), served with its sync
+  // node on loopback, and an invitation printed by `cairn team invite`.
+  const root = mkdtempSync(join(tmpdir(), "cairn-desktop-join-"));
+  const inviter = join(root, "carol");
+  const fresh = join(root, "dave");
+  const as = (ws, user, ...args) => execFileSync(cairn, ["--workspace", ws, "--user", user, ...args], { encoding: "utf8" });
+  as(inviter, "carol", "init");
+  as(inviter, "carol", "team", "create", "optics", "--email", "carol@example.org");
+  writeFileSync(join(root, "nb.md"), "# Shared findings\n\nlr 0.1 wins on the held-out set.\n");
+  as(inviter, "carol", "notebook", "new", "Shared findings", "--file", join(root, "nb.md"));
+  const server = await serveWithSync(inviter, "carol");
+  let app;
+  try {
+    const ticket = as(inviter, "carol", "team", "invite").trim();
+    assert.match(ticket, /^cairn1[0-9a-f]+$/);
+
+    // The joiner: the desktop app on a fresh workspace (no team, so no sync node yet).
+    as(fresh, "dave", "init");
+    app = await startApp(fresh, { CAIRN_USER: "dave", CAIRN_SYNC_BIND: "127.0.0.1:0" });
+    await waitFor("the second window", async () => (await app.text("[data-testid=nav-team]")) === "Team");
+    await app.call("POST", `/element/${await app.find("[data-testid=nav-team]")}/click`, {});
+    await waitFor("the join form", async () => app.find("[data-testid=team-ticket]"));
+    await app.call("POST", `/element/${await app.find("[data-testid=team-ticket]")}/value`, { text: ticket });
+    await app.call("POST", `/element/${await app.find("[data-testid=team-join-email]")}/value`, { text: "dave@example.org" });
+    await app.call("POST", `/element/${await app.find("[data-testid=team-join]")}/click`, {});
+    // The join runs in the background; the page polls it until the team shows.
+    await waitFor("the joined team", async () => (await app.text("[data-testid=team-name]")) === "optics", 60000);
+    assert.match(await app.text("[data-testid=join-status]"), /^Joined team 'optics'/);
+    assert.match(await app.text("[data-testid=team-members]"), /carol[\s\S]*dave@example\.org[\s\S]*this device/);
+    const shot = await app.call("GET", "/screenshot");
+    writeFileSync(join(shots, "desktop-4-joined.png"), Buffer.from(shot, "base64"));
+
+    // The team's notebook is in the window's notebook list, and opens with its text.
+    await app.call("POST", `/element/${await app.find("[data-testid=nav-notebooks]")}/click`, {});
+    await waitFor("the synced notebook", async () => /Shared findings/.test(await app.text("[data-testid=notebooks]")));
+    await app.call("POST", `/element/${await app.find("//a[text()='Shared findings']", "xpath")}/click`, {});
+    await waitFor("the notebook's text", async () => /lr 0\.1 wins on the held-out set/.test(await app.text("[data-testid=nb-preview]")));
+    const shot2 = await app.call("GET", "/screenshot");
+    writeFileSync(join(shots, "desktop-5-notebook.png"), Buffer.from(shot2, "base64"));
+
+    // The inviter's roster has the window's device.
+    const members = JSON.parse(as(inviter, "carol", "--json", "team", "members"));
+    assert.deepEqual(members.map((m) => m.name).sort(), ["carol", "dave"]);
+  } catch (e) {
+    if (app) e.message += `\nthe second tauri-driver said:\n${app.log()}`;
+    throw e;
+  } finally {
+    await app?.stop();
+    server.kill("SIGTERM");
+    rmSync(root, { recursive: true, force: true });
+  }
 });

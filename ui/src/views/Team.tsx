@@ -53,7 +53,8 @@ export function Team() {
       stop = true;
       window.clearInterval(t);
     };
-  }, []);
+    // Asked afresh as soon as the team changes (created, joined).
+  }, [view?.team?.name]);
 
   if (!view && !error) return <div class="page loading">loading the team…</div>;
   return (
