@@ -11,6 +11,7 @@ use cairn_artifacts::ArtifactStore;
 use cairn_model::{ArtifactKind, BlobHash, RunId};
 use cairn_sync::{StorePaths, identity, roster};
 
+pub use cairn_sync::node::MAX_ANNOUNCED;
 pub use cairn_sync::roster::{Member, TeamInfo};
 pub use cairn_sync::{
     FetchReport, INVITE_TTL, Node, NodeConfig, SecretKey, SessionReport, SharedStores, Ticket,

@@ -32,6 +32,9 @@ pub const JOIN_ALPN: &[u8] = b"cairn/join/1";
 /// Blobs fetched on demand (large artifacts).
 pub const BLOB_ALPN: &[u8] = b"cairn/blob/1";
 
+/// The most addresses an always-on node bound to every interface announces.
+pub const MAX_ANNOUNCED: usize = 8;
+
 /// How long a dial may take before the peer counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -136,7 +139,7 @@ impl Node {
         if config.watch {
             // Only an always-on node says where it listens: a one-shot `sync now` would put a
             // port that is gone a second later into tickets and the roster.
-            node.advertised = node.advertise_from(&config);
+            node.advertised = node.advertise_from(&config).await;
             node.publish_addrs(&node.advertised).await?;
             let inner = node.inner.clone();
             let handle = tokio::spawn(watch(inner, config));
@@ -172,14 +175,57 @@ impl Node {
         Ok(())
     }
 
-    fn advertise_from(&self, config: &NodeConfig) -> Vec<SocketAddr> {
+    /// What an always-on node announces: the configured addresses; else the bound ones, where
+    /// a socket bound to every interface (`0.0.0.0:PORT`) stands for the addresses the endpoint
+    /// found on this machine's interfaces at that port (at most [`MAX_ANNOUNCED`], loopback
+    /// last, IPv6 link-local left out: a ticket cannot carry its scope).
+    async fn advertise_from(&self, config: &NodeConfig) -> Vec<SocketAddr> {
         if !config.advertise.is_empty() {
             return config.advertise.clone();
         }
-        self.bound()
-            .into_iter()
+        let bound = self.bound();
+        let mut out: Vec<SocketAddr> = bound
+            .iter()
+            .copied()
             .filter(|a| !a.ip().is_unspecified())
-            .collect()
+            .collect();
+        let any: Vec<u16> = bound
+            .iter()
+            .filter(|a| a.ip().is_unspecified())
+            .map(SocketAddr::port)
+            .collect();
+        if any.is_empty() {
+            return out;
+        }
+        // The endpoint lists its interfaces' addresses shortly after it binds.
+        let found = |ep: &Endpoint| -> Vec<SocketAddr> {
+            ep.addr()
+                .ip_addrs()
+                .copied()
+                .filter(|a| any.contains(&a.port()) && !a.ip().is_unspecified())
+                .filter(|a| match a.ip() {
+                    std::net::IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+                    std::net::IpAddr::V4(_) => true,
+                })
+                .collect()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut addrs = found(&self.inner.endpoint);
+        while addrs.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            addrs = found(&self.inner.endpoint);
+        }
+        addrs.sort_by_key(|a| (a.ip().is_loopback(), a.is_ipv6(), *a));
+        addrs.dedup();
+        for a in addrs {
+            if out.len() >= MAX_ANNOUNCED {
+                break;
+            }
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
     }
 
     /// Records where this device listens in the ledger (for tickets) and in its roster entry

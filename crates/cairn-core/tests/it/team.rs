@@ -322,3 +322,43 @@ fn without_a_hosted_node_joining_is_refused_and_inviting_uses_the_last_address()
     let e = err(&ws, "team_invite", json!({}));
     assert!(e.to_string().contains("cairn serve --sync"), "{e}");
 }
+
+#[test]
+fn a_node_on_every_interface_invites_with_this_machines_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    // The desktop app's default: every interface, nothing to announce configured.
+    let ada = peer(&dir, "ada", "ada");
+    ada.host_sync(
+        rt.handle().clone(),
+        NodeConfig {
+            bind: "0.0.0.0:0".parse().unwrap(),
+            ..NodeConfig::default()
+        },
+    )
+    .unwrap();
+    let bo = hosted(&dir, "bo", &rt);
+    ok(&ada, "team_create", json!({"name": "lab"}));
+    let inv = ok(&ada, "team_invite", json!({}));
+    let addrs: Vec<std::net::SocketAddr> = inv["addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(!addrs.is_empty() && addrs.len() <= cairn_core::team::MAX_ANNOUNCED);
+    let port = addrs[0].port();
+    assert!(port != 0);
+    for a in &addrs {
+        assert!(!a.ip().is_unspecified(), "{a}");
+        assert_eq!(a.port(), port, "{a}: every address is the one socket's");
+    }
+    // The ticket reaches it: a teammate on this machine joins through those addresses.
+    ok(&bo, "team_join", json!({"ticket": inv["ticket"]}));
+    let done = join_outcome(&bo);
+    assert_eq!(done["state"], "joined", "{done}");
+    rt.block_on(async {
+        ada.stop_hosted_sync().await;
+        bo.stop_hosted_sync().await;
+    });
+}
