@@ -228,8 +228,11 @@ impl Workspace {
             let result = async {
                 let node = h.node(&ws).await?;
                 let (team, report) = node.join(&ticket, &user, &email).await?;
-                // Now on the roster: say where teammates reach this device.
-                node.announce().await?;
+                // Now on the roster: say where teammates reach this device. The join itself
+                // succeeded either way; the next start announces again.
+                if let Err(e) = node.announce().await {
+                    tracing::warn!(error = %e, "announcing this device's addresses failed");
+                }
                 Ok::<_, Error>((team, report))
             }
             .await;
