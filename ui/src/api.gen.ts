@@ -277,8 +277,9 @@ export function client(transport: Transport) {
      *  files gained. */
     importTensorboard: (request: TensorboardImport) =>
       transport.call<TensorboardReport>("import_tensorboard", "POST", "/import/tensorboard", request),
-    /** Imports an MLflow store on the machine that holds the workspace (`sqlite:///…/mlflow.db`):
-     *  experiments, runs (MLflow ids kept), params, tags, every metric point, datasets, local
+    /** Imports an MLflow store on the machine that holds the workspace (`sqlite:///…/mlflow.db`,
+     *  an `mlruns` directory) or a running MLflow server (`http://host:5000`, through its REST
+     *  API): experiments, runs (MLflow ids kept), params, tags, every metric point, datasets,
      *  artifacts and the registry, with counts on both sides and what was skipped. A second
      *  import adds only what is new. */
     importMlflow: (request: MlflowImport) =>

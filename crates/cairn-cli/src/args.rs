@@ -283,12 +283,14 @@ pub enum ImportCmd {
         #[arg(long)]
         exp: Option<String>,
     },
-    /// An MLflow store (`sqlite:///path/mlflow.db`): experiments, runs (their MLflow ids
-    /// kept), params, tags, every metric point, datasets, local artifacts, registered models,
-    /// versions and aliases. Everything but the points is read and checked before anything is
-    /// stored; a second import adds only what is new, and one that was stopped finishes
+    /// An MLflow store (`sqlite:///path/mlflow.db`, `./mlruns`) or a running MLflow server
+    /// (`http://host:5000`): experiments, runs (their MLflow ids kept), params, tags, every
+    /// metric point, datasets, artifacts, registered models, versions and aliases. Everything
+    /// but the points and artifacts is read and checked before anything is stored; a second
+    /// import adds only what is new, and one that was stopped finishes
     Mlflow {
-        /// The store: sqlite:///path/to/mlflow.db
+        /// The source: sqlite:///path/to/mlflow.db, an mlruns directory, or a server's URL
+        /// (http://host:5000; credentials as http://user:password@host)
         source: String,
         /// Import only this experiment (repeat for more) [default: every experiment]
         #[arg(long = "experiment", value_name = "NAME")]

@@ -529,12 +529,13 @@ operations! {
     import_tensorboard: Post "/import/tensorboard", TensorboardImport => crate::TensorboardReport,
         [NotFound, InvalidArgument, Conflict, SchemaViolation],
         |ws, r| ws.import_tensorboard(std::path::Path::new(&r.logdir), r.experiment.as_deref(), &mut |_| {});
-    /// Imports an MLflow store on the machine that holds the workspace (`sqlite:///…/mlflow.db`):
-    /// experiments, runs (MLflow ids kept), params, tags, every metric point, datasets, local
+    /// Imports an MLflow store on the machine that holds the workspace (`sqlite:///…/mlflow.db`,
+    /// an `mlruns` directory) or a running MLflow server (`http://host:5000`, through its REST
+    /// API): experiments, runs (MLflow ids kept), params, tags, every metric point, datasets,
     /// artifacts and the registry, with counts on both sides and what was skipped. A second
     /// import adds only what is new.
     import_mlflow: Post "/import/mlflow", MlflowImport => crate::MlflowReport,
-        [NotFound, InvalidArgument, Conflict, SchemaViolation],
+        [NotFound, InvalidArgument, Conflict, SchemaViolation, Unavailable],
         |ws, r| ws.import_mlflow(&r.source, r.experiments.as_deref().unwrap_or_default(), &mut |_| {});
     /// Checks the workspace end to end: every blob and metric chunk against its BLAKE3, that
     /// every doc loads, that the projections match the docs, the audit chains. Reads only.

@@ -241,6 +241,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A server another tracker runs (an import's source) that failed or answered wrongly:
+    /// its URL, without credentials, and what went wrong (status and the body's start).
+    #[error("{url}: {reason}")]
+    Remote { url: String, reason: String },
 }
 
 fn sync_code(e: &cairn_sync::Error) -> Code {
@@ -346,6 +350,7 @@ impl Error {
             Error::Backup(_) => Code::Corrupt,
             Error::Artifacts(_) => Code::Io,
             Error::Io { .. } => Code::Io,
+            Error::Remote { .. } => Code::Unavailable,
             Error::Sync(e) => sync_code(e),
             Error::Traces(e) => crate::traces::code(e),
             Error::Audit(e) => match e {

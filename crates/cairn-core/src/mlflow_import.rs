@@ -1,7 +1,9 @@
 //! An MLflow history imported as it was (`cairn import mlflow SOURCE`): experiments, runs with
 //! their status, times, user, params and tags, every metric point, datasets, artifacts and the
 //! model registry. SOURCE is an MLflow SQL store (`sqlite:///path/mlflow.db`, read directly and
-//! read-only, see [`sqlite`]) or a file store (`./mlruns`, see [`file_store`]).
+//! read-only, see [`sqlite`]), a file store (`./mlruns`, see [`file_store`]) or a running MLflow
+//! server (`http://host:port`, through its REST API, see [`rest`]); each hands the importer the
+//! same records.
 //!
 //! What becomes what:
 //! - A run keeps its MLflow id (both are 32 hex digits), so links to it, `runs:/<id>/…` model
@@ -15,7 +17,8 @@
 //! - Metric points keep step, timestamp and value; NaN stays NaN, and ±inf, which MLflow's SQL
 //!   store writes as ±`f64::MAX`, becomes ±inf again.
 //! - Dataset inputs become the run's lineage, as `runs/log-inputs` makes them; artifacts under a
-//!   local `artifact_uri` (a path, `file://`) are stored content-addressed, file by file.
+//!   local `artifact_uri` (a path, `file://`), or whatever root a server serves, are stored
+//!   content-addressed, file by file.
 //! - Registered models, versions (numbered as in MLflow), version tags, stages and aliases go to
 //!   Cairn's registry, each change a signed audit event; a version is pinned to its run's
 //!   artifacts, so one whose files were not imported is skipped and said why.
@@ -26,10 +29,12 @@
 //! holds), datasets and artifacts it lacks, so an import killed half way finishes on the next.
 
 pub mod file_store;
+pub mod rest;
 pub mod sqlite;
 pub mod yaml;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -51,7 +56,7 @@ pub const POINTS_PER_WRITE: usize = 100_000;
 const RUNS_PER_WRITE: usize = 500;
 /// Files of one run's artifact directory imported at most, and directory levels searched.
 pub const MAX_ARTIFACT_FILES: usize = 100_000;
-const MAX_ARTIFACT_DEPTH: usize = 32;
+pub(crate) const MAX_ARTIFACT_DEPTH: usize = 32;
 
 /// An experiment as the source holds it.
 #[derive(Debug, Clone, Default)]
@@ -128,6 +133,29 @@ pub trait MlflowSource {
     fn counts(&mut self, _run: &str) -> Result<Option<HashMap<String, u64>>, Error> {
         Ok(None)
     }
+    /// The run's artifact files when the source serves them itself (a server), rather than
+    /// leaving them at the run's `artifact_uri`.
+    fn served_artifacts(&mut self, _run: &SrcRun) -> Result<Served, Error> {
+        Ok(Served::NotServed)
+    }
+    /// The bytes of one file [`MlflowSource::served_artifacts`] listed.
+    fn open_artifact<'a>(&'a mut self, run: &str, path: &str) -> Result<Box<dyn Read + 'a>, Error> {
+        Err(Error::Invalid(format!(
+            "{} serves no artifacts (run {run}, '{path}')",
+            self.describe()
+        )))
+    }
+}
+
+/// What a source says of a run's artifacts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Served {
+    /// They are where the run's `artifact_uri` says (a store's files).
+    NotServed,
+    /// The files it serves: path relative to the run's root, and size when known.
+    Files(Vec<(String, Option<u64>)>),
+    /// It cannot serve them, and why (counted as skipped).
+    Unavailable(String),
 }
 
 /// Counts of what an import met: in the source, added by it, already here.
@@ -186,8 +214,8 @@ pub enum MlflowProgress {
 }
 
 /// A source named on the command line: `sqlite:///abs/path.db`, `sqlite:///rel.db`
-/// (relative), a path to a store's SQLite file, or a file store's directory (`./mlruns`,
-/// `file:///…/mlruns`).
+/// (relative), a path to a store's SQLite file, a file store's directory (`./mlruns`,
+/// `file:///…/mlruns`), or a server's URL (`http://host:5000`).
 pub fn open_source(source: &str) -> Result<Box<dyn MlflowSource>, Error> {
     if let Some(rest) = source.strip_prefix("sqlite://") {
         // `sqlite:////abs` and `sqlite:///rel`, as SQLAlchemy reads them.
@@ -195,10 +223,7 @@ pub fn open_source(source: &str) -> Result<Box<dyn MlflowSource>, Error> {
         return Ok(Box::new(sqlite::SqliteStore::open(Path::new(path))?));
     }
     if source.starts_with("http://") || source.starts_with("https://") {
-        return Err(Error::Invalid(format!(
-            "{source}: importing from a running MLflow server is not supported yet; import \
-             its store (`sqlite:///…/mlflow.db`) instead"
-        )));
+        return Ok(Box::new(rest::RestServer::open(source)?));
     }
     let path = Path::new(source.strip_prefix("file://").unwrap_or(source));
     if path.is_file() {
@@ -413,10 +438,10 @@ impl Workspace {
         base: Option<&Path>,
         report: &mut MlflowReport,
     ) -> Result<bool, Error> {
-        let (mut changed, present) =
+        let (mut changed, present, stale) =
             self.write("import_mlflow", |s| s.mlflow_run_meta(c, fresh, report))?;
         // Nothing to read when every series holds all the source has.
-        if let Some(counts) = src.counts(&c.src.id)?
+        let added = if let Some(counts) = src.counts(&c.src.id)?
             && counts
                 .iter()
                 .all(|(k, n)| present.get(k).copied().unwrap_or(0) >= *n)
@@ -424,10 +449,34 @@ impl Workspace {
             let n: u64 = counts.values().sum();
             report.in_source.points += n;
             report.present.points += n;
+            false
         } else {
-            changed |= self.import_mlflow_points(src, c, &present, report)?;
+            self.import_mlflow_points(src, c, &present, report)?
+        };
+        // Points added, or added by an import killed before it finished the run: its series
+        // sealed when it ended, its summaries from every point.
+        if added || stale {
+            let status = status_of(&c.src.status);
+            self.write("import_mlflow", |s| {
+                if status.is_final() {
+                    s.metric_store().seal_run(&c.id.to_string())?;
+                }
+                s.flush_summaries(c.id)
+            })?;
         }
-        // Artifacts.
+        changed |= added;
+        // Artifacts: what the source serves, or the files at the run's root.
+        match src.served_artifacts(&c.src)? {
+            Served::NotServed => {}
+            Served::Files(files) => {
+                changed |= self.mlflow_served_artifacts(src, c, files, report)?;
+                return Ok(changed);
+            }
+            Served::Unavailable(why) => {
+                *report.skipped.entry(why).or_default() += 1;
+                return Ok(changed);
+            }
+        }
         if let Some(dir) = c
             .src
             .artifact_uri
@@ -456,7 +505,6 @@ impl Workspace {
         present: &HashMap<String, u64>,
         report: &mut MlflowReport,
     ) -> Result<bool, Error> {
-        let key = c.id.to_string();
         let mut seen: HashMap<String, u64> = HashMap::new();
         let mut pending: Vec<(String, Vec<Point>)> = Vec::new();
         let mut n_pending = 0usize;
@@ -501,17 +549,38 @@ impl Workspace {
         report.in_source.points += in_source;
         report.present.points += already;
         report.added.points += added;
-        if added > 0 {
-            let status = status_of(&c.src.status);
-            self.write("import_mlflow", |s| {
-                s.flush_summaries(c.id)?;
-                if status.is_final() {
-                    s.metric_store().seal_run(&key)?;
-                }
-                Ok(())
-            })?;
-        }
         Ok(added > 0)
+    }
+
+    /// Stores the files the source serves that the run does not hold yet at their path, each
+    /// streamed from the source into the blob store with no store connection held meanwhile.
+    fn mlflow_served_artifacts(
+        &self,
+        src: &mut dyn MlflowSource,
+        c: &Checked,
+        files: Vec<(String, Option<u64>)>,
+        report: &mut MlflowReport,
+    ) -> Result<bool, Error> {
+        let id = c.id;
+        let held = self.read("import_mlflow", |s| Ok(s.run_record(id)?.artifacts))?;
+        let mut changed = false;
+        for (rel, _) in files {
+            report.in_source.artifacts += 1;
+            if covered(&held, &rel) {
+                report.present.artifacts += 1;
+                continue;
+            }
+            let upload = self.write("import_mlflow", |s| s.artifact_upload(id, &rel))?;
+            let stored = {
+                let mut reader = src.open_artifact(&c.src.id, &rel)?;
+                upload.store(&mut reader)?
+            };
+            let bound = self.write("import_mlflow", |s| s.bind_artifact(stored))?;
+            report.added.artifacts += 1;
+            report.artifact_bytes += bound.size;
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// Stores the files under `dir` the run does not hold yet at their path.
@@ -530,11 +599,7 @@ impl Workspace {
         let mut changed = false;
         for (path, rel) in files {
             report.in_source.artifacts += 1;
-            let covered = held.contains_key(&rel)
-                || held.iter().any(|(k, a)| {
-                    a.kind == cairn_model::ArtifactKind::Dir && rel.starts_with(&format!("{k}/"))
-                });
-            if covered {
+            if covered(&held, &rel) {
                 report.present.artifacts += 1;
                 continue;
             }
@@ -548,6 +613,17 @@ impl Workspace {
         }
         Ok(changed)
     }
+}
+
+/// Whether the run's artifacts hold `rel`: at that path, or inside a directory artifact.
+fn covered(held: &BTreeMap<String, cairn_model::ArtifactRef>, rel: &str) -> bool {
+    held.contains_key(rel)
+        || held.iter().any(|(k, a)| {
+            a.kind == cairn_model::ArtifactKind::Dir
+                && rel
+                    .strip_prefix(k.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
 }
 
 /// Drops (and counts) what Cairn cannot hold, and refuses what no import should store.
@@ -741,19 +817,22 @@ impl Stores {
     }
 
     /// A run here before this batch: the params and tags it lacks, its status and end when the
-    /// source's moved on, its datasets. Returns whether it changed, and how many points each of
-    /// its series holds.
+    /// source's moved on, its datasets. Returns whether it changed, how many points each of
+    /// its series holds, and whether a summary lags its series (an import was killed between
+    /// appending points and summing them up).
     fn mlflow_run_meta(
         &mut self,
         c: &Checked,
         fresh: bool,
         report: &mut MlflowReport,
-    ) -> Result<(bool, HashMap<String, u64>), Error> {
+    ) -> Result<(bool, HashMap<String, u64>, bool), Error> {
         let run = self.run_record(c.id)?;
         let key = c.id.to_string();
         let mut present = HashMap::new();
+        let mut stale = false;
         for k in &c.src.metric_keys {
             let n = self.metrics().series_info(&key, k)?.map_or(0, |s| s.count);
+            stale |= n > 0 && run.metrics.get(k).map(|m| m.count) != Some(n);
             present.insert(k.clone(), n);
         }
         let mut edits = Vec::new();
@@ -829,7 +908,7 @@ impl Stores {
         if !missing.is_empty() {
             self.add_dataset_inputs(c.id, missing)?;
         }
-        Ok((changed, present))
+        Ok((changed, present, stale))
     }
 
     /// One registered model: created when missing, with the tags it lacks; its versions in
@@ -859,7 +938,17 @@ impl Stores {
         for v in &m.versions {
             if let Some(here) = model.versions.iter().find(|x| x.version == v.version) {
                 report.present.versions += 1;
+                // What an import killed right after creating the version did not get to.
+                if v.deleted && here.deleted.is_none() {
+                    self.delete_model_version(&m.name, v.version, "deleted in MLflow")?;
+                    continue;
+                }
                 if here.deleted.is_none() {
+                    if let Some(stage) = &v.stage
+                        && here.stage.is_none()
+                    {
+                        self.set_version_meta(&m.name, v.version, "stage", Some(stage))?;
+                    }
                     for (k, val) in &v.tags {
                         if !here.tags.contains_key(k) {
                             self.set_version_meta(

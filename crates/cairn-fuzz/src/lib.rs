@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("audit_store", audit_store),
     ("tfevents", tfevents),
     ("mlflow_meta", mlflow_meta),
+    ("mlflow_rest", mlflow_rest),
     ("backup_container", backup_container),
     ("notebook_markup", notebook_markup),
     ("review_file", review_file),
@@ -905,6 +906,53 @@ pub fn mlflow_meta(data: &[u8]) {
             (1..=text.lines().count().max(1)).contains(&e.line) && !e.message.is_empty(),
             "{text:?}: {e}"
         ),
+    }
+}
+
+/// An answer of an MLflow server (`cairn import mlflow http://…`): the first byte picks the
+/// listing the rest answers (experiments, runs, a metric history, artifacts, models, versions).
+/// Promises: no panic; an error says what was wrong; a page token handed on is never empty;
+/// artifact paths have no leading or trailing `/`; a version number is never 0.
+pub fn mlflow_rest(data: &[u8]) {
+    use cairn_core::mlflow_import::rest;
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    fn check<T>(r: Result<rest::Page<T>, String>) -> Option<Vec<T>> {
+        match r {
+            Ok(page) => {
+                assert!(page.next.as_deref() != Some(""), "an empty page token");
+                Some(page.items)
+            }
+            Err(e) => {
+                assert!(!e.is_empty(), "an error without a message");
+                None
+            }
+        }
+    }
+    match which % 6 {
+        0 => drop(check(rest::experiments_page(body))),
+        1 => {
+            for r in check(rest::runs_page(body)).into_iter().flatten() {
+                assert!(!r.id.is_empty(), "a run without an id");
+                assert!(
+                    r.metric_keys.windows(2).all(|w| w[0] < w[1]),
+                    "keys unsorted"
+                );
+            }
+        }
+        2 => drop(check(rest::history_page(body))),
+        3 => {
+            for f in check(rest::artifacts_page(body)).into_iter().flatten() {
+                assert!(!f.path.starts_with('/') && !f.path.ends_with('/'), "{f:?}");
+            }
+        }
+        4 => drop(check(rest::models_page(body))),
+        _ => {
+            for (_, v) in check(rest::versions_page(body)).into_iter().flatten() {
+                assert!(v.version > 0, "version 0");
+            }
+        }
     }
 }
 

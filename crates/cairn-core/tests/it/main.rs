@@ -13,6 +13,7 @@ mod gate;
 mod history;
 mod logged_models;
 mod mlflow_import;
+mod mlflow_rest;
 mod notebooks;
 mod registry;
 mod reviews;

@@ -91,6 +91,7 @@ replay_tests!(
     audit_store,
     tfevents,
     mlflow_meta,
+    mlflow_rest,
     backup_container,
     notebook_markup,
     review_file,
