@@ -1,33 +1,49 @@
-"""`cairn import mlflow` against a store the real `mlflow` package wrote (mlflow_history.py):
-every value read back through Cairn's MLflow API with the real client, beside the same value
-read from the source store with the same client, and a second import that adds nothing."""
+"""`cairn import mlflow` against a store the real `mlflow` package wrote (mlflow_history.py),
+through each kind of SOURCE: the SQL store read directly, the file store, and MLflow's own
+server (`mlflow server` on the SQL store, read over its REST API). Every value is read back
+through Cairn's MLflow API with the real client, beside the same value read from the source
+with the same client, and a second import adds nothing. An import killed part-way and run again
+ends where a clean import does."""
 
 import json
 import math
 import os
+import signal
+import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from conftest import _start, _stop
+from conftest import CAIRN_BIN, SERVER_USER, _start, _stop
 from mlflow_history import REGISTERED, log_history
+from reference import Http, start_reference, stop_reference
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mlruns"])
+@pytest.fixture(scope="module", params=["sqlite", "mlruns", "rest"])
 def store(request):
-    """A store and its artifacts, written by the real client: (uri, ids). The SQL store, and
-    the file store MLflow still reads and writes when allowed to."""
+    """A source and its artifacts, written by the real client: (uri, ids). The SQL store, the
+    file store MLflow still reads and writes when allowed to, and MLflow's server on a SQL store
+    (its URL: every value then comes over REST, to the importer and to the client alike)."""
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     with tempfile.TemporaryDirectory(prefix="mlflow-store-") as tmp:
         tmp = Path(tmp)
-        if request.param == "sqlite":
-            uri = f"sqlite:///{tmp / 'mlflow.db'}"
-        else:
+        if request.param == "mlruns":
             uri = str(tmp / "mlruns")
+        else:
+            # The reference server serves `root/mlflow.db`.
+            uri = f"sqlite:///{tmp / 'mlflow.db'}"
         ids = log_history(uri, tmp / "artifacts")
-        yield uri, ids
+        if request.param != "rest":
+            yield uri, ids
+            return
+        server = start_reference(tmp)
+        try:
+            yield server.uri, ids
+        finally:
+            stop_reference(server.proc)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +232,113 @@ def test_bad_sources_are_named_and_store_nothing(cairn, tmp_path):
     out = cairn.cli("import", "mlflow", f"sqlite:///{other}")
     assert out.returncode != 0
     assert "is not an MLflow store" in out.stderr and "other.db" in out.stderr
+
+
+def test_an_unreachable_server_is_named(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Nothing listens there: refused on every try.
+    out = subprocess.run(
+        [CAIRN_BIN, "--workspace", str(tmp_path / "ws"), "--user", SERVER_USER,
+         "import", "mlflow", f"http://me:secret@127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode != 0
+    assert f"http://127.0.0.1:{port}" in out.stderr, out.stderr
+    assert "secret" not in out.stderr
+    assert "tried 4 times" in out.stderr, out.stderr
+
+
+# An import killed part-way: a store big enough that the import takes seconds.
+KILL_RUNS = 24
+KILL_KEYS = 4
+KILL_STEPS = 12_000
+
+
+@pytest.fixture(scope="module")
+def big_store():
+    """A SQL store made by the real client (experiment, runs, params, tags, one point per
+    series, an artifact each), its series then grown to KILL_STEPS points straight in the
+    store's `metrics` table, as fast as SQLite takes them."""
+    import sqlite3
+    with tempfile.TemporaryDirectory(prefix="mlflow-big-") as tmp:
+        tmp = Path(tmp)
+        uri = f"sqlite:///{tmp / 'mlflow.db'}"
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        exp = client.create_experiment("big", artifact_location=(tmp / "art").as_uri())
+        (tmp / "note.txt").write_text("a file per run\n")
+        runs = []
+        for i in range(KILL_RUNS):
+            r = client.create_run(exp, run_name=f"r{i}", start_time=1_700_000_000_000 + i)
+            rid = r.info.run_id
+            client.log_batch(rid, params=[mlflow.entities.Param("i", str(i))],
+                             metrics=[mlflow.entities.Metric(f"m{k}", 0.0, 1_700_000_000_000, 0)
+                                      for k in range(KILL_KEYS)],
+                             tags=[mlflow.entities.RunTag("batch", str(i % 3))])
+            client.log_artifact(rid, str(tmp / "note.txt"))
+            client.set_terminated(rid, "FINISHED", end_time=1_700_000_900_000 + i)
+            runs.append(rid)
+        with sqlite3.connect(tmp / "mlflow.db") as db:
+            db.executemany(
+                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                "VALUES (?, ?, ?, ?, ?, 0)",
+                ((f"m{k}", 1.0 / s + k, 1_700_000_000_000 + s, rid, s)
+                 for rid in runs for k in range(KILL_KEYS) for s in range(1, KILL_STEPS)))
+        yield uri, runs
+
+
+def _everything(server, runs):
+    """Every run's record, params, tags, summaries and whole histories, through the MLflow
+    API of a `cairn serve` (the histories as raw JSON: the client's entities are slow to make
+    by the million)."""
+    client = mlflow.MlflowClient(tracking_uri=server.uri)
+    http = Http(server.uri)
+    out = {}
+    for rid in runs:
+        r = client.get_run(rid)
+        histories = {}
+        for k in r.data.metrics:
+            status, body = http.get(f"/api/2.0/mlflow/metrics/get-history?run_id={rid}"
+                                    f"&metric_key={k}")
+            assert status == 200, body
+            histories[k] = sorted((m.get("step", 0), m["timestamp"], m["value"])
+                                  for m in body["metrics"])
+        out[rid] = (r.info.status, r.info.start_time, r.info.end_time, r.data.params,
+                    {k: v for k, v in r.data.tags.items()}, r.data.metrics, histories,
+                    sorted(a.path for a in client.list_artifacts(rid)))
+    return out
+
+
+def test_an_import_killed_part_way_finishes_as_a_clean_one(big_store, tmp_path):
+    uri, runs = big_store
+    killed, clean = _start(tmp_path / "killed"), _start(tmp_path / "clean")
+    try:
+        proc = subprocess.Popen(
+            [CAIRN_BIN, "--workspace", str(killed.workspace), "--user", SERVER_USER, "--json",
+             "import", "mlflow", uri],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Killed once it has written some runs' points and not all.
+        progress = None
+        for line in proc.stderr:
+            p = json.loads(line).get("progress", {})
+            if p.get("phase") == "writing" and 2 <= p["runs"] < p["of"]:
+                progress = p
+                break
+        proc.kill()
+        proc.wait(timeout=30)
+        assert progress is not None, "the import ended before it could be killed part-way"
+        assert proc.returncode == -signal.SIGKILL
+        again = killed.cli_json("import", "mlflow", uri)
+        assert again["present"]["points"] > 0, "the killed import had stored nothing"
+        assert again["in_source"]["points"] == KILL_RUNS * KILL_KEYS * KILL_STEPS
+        assert again["added"]["points"] + again["present"]["points"] == \
+            again["in_source"]["points"]
+        first = clean.cli_json("import", "mlflow", uri)
+        assert first["added"]["points"] == first["in_source"]["points"]
+        assert _everything(killed, runs) == _everything(clean, runs)
+        # And once more: nothing left to add.
+        third = killed.cli_json("import", "mlflow", uri)
+        assert all(v == 0 for v in third["added"].values()), third["added"]
+    finally:
+        _stop(killed)
+        _stop(clean)
