@@ -6,8 +6,9 @@
 //! idempotency and the report are one code path for every source.
 //!
 //! Bounds: every JSON answer is read to at most [`MAX_RESPONSE_BYTES`], a listing follows at
-//! most [`MAX_PAGES`] pages (and stops at a page token handed out twice), each request has a
-//! time limit, an artifact file at most [`MAX_ARTIFACT_FILE_BYTES`]. Connection errors, time-outs,
+//! most [`MAX_PAGES`] pages (and stops at a page token handed out twice), a connection has 10 s
+//! to open, every read 120 s, a JSON answer 300 s in all, an artifact file at most
+//! [`MAX_ARTIFACT_FILE_BYTES`]. Connection errors, time-outs,
 //! 429 and 5xx answers are tried [`TRIES`] times with a growing pause; anything else fails with
 //! the URL, the status and the start of the body.
 //!
@@ -53,8 +54,10 @@ const RUNS_PAGE: u32 = 1_000;
 const EXPERIMENTS_PAGE: u32 = 1_000;
 const MODELS_PAGE: u32 = 1_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// For a JSON answer, whole; for an artifact, between two reads.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Between two reads of any answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// A JSON answer, whole (an artifact may take as long as its size needs, read by read).
+const JSON_TIMEOUT: Duration = Duration::from_secs(300);
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 /// Characters of an error answer quoted in the error.
 const EXCERPT: usize = 300;
@@ -116,7 +119,7 @@ impl RestServer {
         }
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(REQUEST_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad(format!("no HTTP client: {e}")))?;
@@ -149,17 +152,19 @@ impl RestServer {
     /// read to at most [`MAX_RESPONSE_BYTES`].
     fn call(&self, url: &reqwest::Url, body: Option<&serde_json::Value>) -> Result<Vec<u8>, Error> {
         let shown = redact(url.as_str());
-        let response = self.send(url, body)?;
+        let response = self.send(url, body, Some(JSON_TIMEOUT))?;
         self.rt
             .block_on(read_all(response, MAX_RESPONSE_BYTES))
             .map_err(|reason| Error::Remote { url: shown, reason })
     }
 
-    /// A successful answer's head, tried as [`RestServer::call`] says.
+    /// A successful answer's head, tried as [`RestServer::call`] says; `whole` limits the time
+    /// until its body has been read.
     fn send(
         &self,
         url: &reqwest::Url,
         body: Option<&serde_json::Value>,
+        whole: Option<Duration>,
     ) -> Result<reqwest::Response, Error> {
         let shown = redact(url.as_str());
         let mut pause = FIRST_PAUSE;
@@ -173,6 +178,10 @@ impl RestServer {
                     .header("Content-Type", "application/json")
                     .body(b.to_string()),
                 None => self.client.get(url.clone()),
+            };
+            let request = match whole {
+                Some(t) => request.timeout(t),
+                None => request,
             };
             type Answer = Result<reqwest::Response, (reqwest::StatusCode, String)>;
             let outcome: Result<Answer, reqwest::Error> = self.rt.block_on(async {
@@ -560,7 +569,7 @@ impl MlflowSource for RestServer {
 
     fn open_artifact<'a>(&'a mut self, run: &str, path: &str) -> Result<Box<dyn Read + 'a>, Error> {
         let url = self.url("get-artifact", &[("path", path), ("run_uuid", run)]);
-        let response = self.send(&url, None)?;
+        let response = self.send(&url, None, None)?;
         Ok(Box::new(Download {
             rt: &self.rt,
             url: redact(url.as_str()),
