@@ -107,9 +107,11 @@ fn mlflow(path: &str, q: &HashMap<String, String>, body: &str) -> Answer {
                 ok(json!({"experiments": [
                     {"experiment_id": "0", "name": "Default", "lifecycle_stage": "active"}]}))
             } else {
-                ok(json!({"experiments": [{"experiment_id": "4", "name": "vision",
+                ok(
+                    json!({"experiments": [{"experiment_id": "4", "name": "vision",
                     "lifecycle_stage": "active", "tags": [{"key": "team", "value": "cv"}]}],
-                    "next_page_token": "e2"}))
+                    "next_page_token": "e2"}),
+                )
             }
         }
         "/api/2.0/mlflow/runs/search" if body.contains("\"4\"") => ok(json!({"runs": [{
@@ -207,16 +209,18 @@ fn failures_that_pass_are_tried_again() {
     let (_dir, ws) = super::workspace();
     let failures = Arc::new(Mutex::new(2));
     let f = failures.clone();
-    let (url, count) = serve(Arc::new(move |path: &str, q: &HashMap<String, String>, body: &str| {
-        if path.ends_with("experiments/search") {
-            let mut left = f.lock().unwrap();
-            if *left > 0 {
-                *left -= 1;
-                return (503, b"busy".to_vec());
+    let (url, count) = serve(Arc::new(
+        move |path: &str, q: &HashMap<String, String>, body: &str| {
+            if path.ends_with("experiments/search") {
+                let mut left = f.lock().unwrap();
+                if *left > 0 {
+                    *left -= 1;
+                    return (503, b"busy".to_vec());
+                }
             }
-        }
-        mlflow(path, q, body)
-    }));
+            mlflow(path, q, body)
+        },
+    ));
     let r = ws.import_mlflow(&url, &[], &mut |_| {}).unwrap();
     assert_eq!(r.runs_created, 1);
     assert_eq!(*failures.lock().unwrap(), 0);
@@ -226,21 +230,26 @@ fn failures_that_pass_are_tried_again() {
 #[test]
 fn a_refusal_is_named_with_its_url_status_and_body_and_stores_nothing() {
     let (_dir, ws) = super::workspace();
-    let (url, count) = serve(Arc::new(|path: &str, q: &HashMap<String, String>, body: &str| {
-        if path.ends_with("runs/search") {
-            return (
-                403,
-                br#"{"error_code": "PERMISSION_DENIED", "message": "who are you"}"#.to_vec(),
-            );
-        }
-        mlflow(path, q, body)
-    }));
+    let (url, count) = serve(Arc::new(
+        |path: &str, q: &HashMap<String, String>, body: &str| {
+            if path.ends_with("runs/search") {
+                return (
+                    403,
+                    br#"{"error_code": "PERMISSION_DENIED", "message": "who are you"}"#.to_vec(),
+                );
+            }
+            mlflow(path, q, body)
+        },
+    ));
     let e = ws
         .import_mlflow(&format!("{url}/"), &[], &mut |_| {})
         .unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);
     let msg = e.to_string();
-    assert!(msg.contains(&format!("{url}/api/2.0/mlflow/runs/search")), "{msg}");
+    assert!(
+        msg.contains(&format!("{url}/api/2.0/mlflow/runs/search")),
+        "{msg}"
+    );
     assert!(msg.contains("403") && msg.contains("who are you"), "{msg}");
     // A 4xx is not tried again: two experiment pages, one runs search.
     assert_eq!(count.load(Ordering::SeqCst), 3);
@@ -250,12 +259,14 @@ fn a_refusal_is_named_with_its_url_status_and_body_and_stores_nothing() {
 #[test]
 fn a_page_token_handed_out_twice_ends_the_listing() {
     let (_dir, ws) = super::workspace();
-    let (url, _) = serve(Arc::new(|path: &str, q: &HashMap<String, String>, body: &str| {
-        if path.ends_with("experiments/search") {
-            return ok(json!({"experiments": [], "next_page_token": "again"}));
-        }
-        mlflow(path, q, body)
-    }));
+    let (url, _) = serve(Arc::new(
+        |path: &str, q: &HashMap<String, String>, body: &str| {
+            if path.ends_with("experiments/search") {
+                return ok(json!({"experiments": [], "next_page_token": "again"}));
+            }
+            mlflow(path, q, body)
+        },
+    ));
     let e = ws.import_mlflow(&url, &[], &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("\"again\""), "{e}");
     assert!(e.to_string().contains("twice"), "{e}");
@@ -264,15 +275,20 @@ fn a_page_token_handed_out_twice_ends_the_listing() {
 #[test]
 fn what_is_not_an_mlflow_answer_is_refused_by_url() {
     let (_dir, ws) = super::workspace();
-    let (url, _) = serve(Arc::new(|path: &str, q: &HashMap<String, String>, body: &str| {
-        if path.ends_with("get-history") {
-            return ok(json!({"metrics": [{"key": "loss", "value": "plenty"}]}));
-        }
-        mlflow(path, q, body)
-    }));
+    let (url, _) = serve(Arc::new(
+        |path: &str, q: &HashMap<String, String>, body: &str| {
+            if path.ends_with("get-history") {
+                return ok(json!({"metrics": [{"key": "loss", "value": "plenty"}]}));
+            }
+            mlflow(path, q, body)
+        },
+    ));
     let e = ws.import_mlflow(&url, &[], &mut |_| {}).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("get-history") && msg.contains("not an MLflow answer"), "{msg}");
+    assert!(
+        msg.contains("get-history") && msg.contains("not an MLflow answer"),
+        "{msg}"
+    );
     assert!(msg.contains("plenty"), "{msg}");
 }
 
@@ -284,4 +300,3 @@ fn a_url_that_is_not_a_server_is_refused() {
         assert_eq!(e.code(), Code::InvalidArgument, "{bad}: {e}");
     }
 }
-
