@@ -138,6 +138,7 @@ class Target {
       runs: (await this.get("/api/v1/search?limit=1")).total,
       victim: (await this.get(`/api/2.0/mlflow/runs/get?run_id=${this.victim}`)).run,
       views: await this.get("/api/v1/views"),
+      team: (await this.get("/api/v1/team")).team,
     };
   }
 }
@@ -225,6 +226,7 @@ function writes(t, mark) {
     }],
     [`${m}/runs/delete`, { run_id: t.victim }],
     [`${t.base}/api/v1/views/csrf-${mark}`, { query: "", columns: [] }],
+    [`${t.base}/api/v1/team`, { name: `csrf-${mark}`, email: null }],
   ];
 }
 
