@@ -86,6 +86,7 @@ fn front_ends_reach_the_stores_only_through_cairn_core() {
                 "cairn-model",
                 "cairn-server",
                 "cairn-exec",
+                "cairn-export",
                 "cairn-settings",
             ],
         ),

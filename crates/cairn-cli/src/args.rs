@@ -114,6 +114,9 @@ pub enum Command {
     /// Back up the whole workspace into one file, consistently, while it is being written
     /// (every database, every blob, the settings; a manifest with each member's BLAKE3)
     Backup(BackupArgs),
+    /// Write the runs a query matches, and every point of their metrics, as two tables
+    /// (`runs.parquet` and `metrics.parquet`, or `.csv`) for pandas, polars or DuckDB
+    Export(ExportArgs),
     /// Restore a backup into the workspace directory (a new or empty one, or `--force`):
     /// every member is checked before anything is written, and the workspace appears whole
     /// or not at all
@@ -126,6 +129,29 @@ pub enum Command {
     /// decision, next actions, from the team's template
     #[command(subcommand)]
     Review(ReviewCmd),
+}
+
+/// `cairn export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The file format: parquet or csv
+    pub format: ExportFormat,
+    /// Which runs, in `cairn search`'s query language [default: every live run]
+    #[arg(long, short = 'q', default_value = "")]
+    pub query: String,
+    /// The directory the tables go to (created if missing; refused if it holds files)
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Write into a directory that already holds files, replacing its runs and metrics tables
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `cairn export`'s formats.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum ExportFormat {
+    Parquet,
+    Csv,
 }
 
 /// `cairn backup`.

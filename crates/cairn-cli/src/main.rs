@@ -67,6 +67,7 @@ fn dispatch(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::Gc(a) => gc::gc(cli, a)?,
         Command::Import(c) => import::import(cli, c)?,
         Command::Backup(a) => backup::backup(cli, a)?,
+        Command::Export(a) => export::export(cli, a)?,
         Command::Restore(a) => backup::restore(cli, a)?,
         Command::Verify(a) => return backup::verify(cli, a),
         Command::Search(a) => search::search(cli, a)?,

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod eval;
 pub mod exec;
 pub mod exp;
+pub mod export;
 pub mod gate;
 pub mod gc;
 pub mod import;
