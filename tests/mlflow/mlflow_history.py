@@ -85,17 +85,10 @@ def _log_history(tracking_uri: str, artifacts: Path) -> dict:
         dataset._to_mlflow_entity(), tags=[mlflow.entities.InputTag("mlflow.data.context",
                                                                       "training")])])
 
-    # Artifacts: a model directory on the first child, a shared file on both children.
-    work = Path(tempfile.mkdtemp(prefix="mlflow-history-"))
-    (work / "model").mkdir()
-    (work / "model" / "MLmodel").write_text("flavors:\n  python_function: {}\n")
-    (work / "model" / "weights.bin").write_bytes(bytes(range(256)) * 64)
-    (work / "notes.txt").write_text("same content in two runs\n")
-    client.log_artifacts(children[0], str(work / "model"), "model")
-    for cid in children:
-        client.log_artifact(cid, str(work / "notes.txt"))
-    client.log_artifact(children[1], str(work / "model" / "weights.bin"), "model")
-    client.log_artifact(children[1], str(work / "model" / "MLmodel"), "model")
+    # Artifacts: a model directory on the first child, a shared file on both children (the
+    # client copies them into the store: the working copies go when logged).
+    with tempfile.TemporaryDirectory(prefix="mlflow-history-") as tmp:
+        _log_artifacts(client, children, Path(tmp))
     client.set_terminated(pid, "FINISHED", end_time=1_700_000_300_000)
 
     # A failed and a killed run in the other experiment, one without a name.
@@ -117,6 +110,18 @@ def _log_history(tracking_uri: str, artifacts: Path) -> dict:
     client.set_registered_model_alias(REGISTERED, "champion", v2.version)
     ids["versions"] = [v1.version, v2.version]
     return ids
+
+
+def _log_artifacts(client, children, work: Path):
+    (work / "model").mkdir()
+    (work / "model" / "MLmodel").write_text("flavors:\n  python_function: {}\n")
+    (work / "model" / "weights.bin").write_bytes(bytes(range(256)) * 64)
+    (work / "notes.txt").write_text("same content in two runs\n")
+    client.log_artifacts(children[0], str(work / "model"), "model")
+    for cid in children:
+        client.log_artifact(cid, str(work / "notes.txt"))
+    client.log_artifact(children[1], str(work / "model" / "weights.bin"), "model")
+    client.log_artifact(children[1], str(work / "model" / "MLmodel"), "model")
 
 
 if __name__ == "__main__":

@@ -218,7 +218,7 @@ impl RestServer {
                 }),
                 Err(e) => Err(Error::Remote {
                     url: shown,
-                    reason: format!("{}{tried}", error_chain(&e)),
+                    reason: format!("{}{tried}", error_chain(&e.without_url())),
                 }),
             };
         }
@@ -606,7 +606,7 @@ impl Read for Download<'_> {
                     return Err(std::io::Error::other(format!(
                         "{}: {}",
                         self.url,
-                        error_chain(&e)
+                        error_chain(&e.without_url())
                     )));
                 }
             }
@@ -627,7 +627,11 @@ impl Read for Download<'_> {
 
 async fn read_all(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    while let Some(piece) = response.chunk().await.map_err(|e| error_chain(&e))? {
+    while let Some(piece) = response
+        .chunk()
+        .await
+        .map_err(|e| error_chain(&e.without_url()))?
+    {
         if out.len() + piece.len() > limit {
             return Err(format!("an answer of more than {limit} bytes"));
         }
