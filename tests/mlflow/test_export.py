@@ -1,4 +1,4 @@
-"""`cairn export parquet|csv`: the tables read back with pyarrow and pandas, every value compared
+"""`cairn export parquet|csv`: the tables read back with pyarrow, pandas, polars and DuckDB, every value compared
 with what Cairn stored (`cairn runs show --json`, `cairn runs metric --json`, `cairn search
 --json` for cost): a demo workspace (lineage, tags, cost, parents) and runs logged by the real
 MLflow client (typed params, NaN and ±inf points)."""
@@ -9,7 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import duckdb
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -206,6 +208,42 @@ def test_parquet_tables_hold_exactly_what_cairn_stored(demo, tmp_path):
     assert group.column(4).compression == "ZSTD"
 
 
+def test_polars_and_duckdb_read_the_tables_as_pyarrow_does(demo, tmp_path):
+    out_dir = tmp_path / "pq"
+    assert cli(demo, "export", "parquet", "-o", str(out_dir)).returncode == 0
+    runs_file, metrics_file = out_dir / "runs.parquet", out_dir / "metrics.parquet"
+    _, want_points = read_rows(metrics_file)
+    _, want_runs = read_rows(runs_file)
+
+    points = pl.read_parquet(metrics_file)
+    assert points.schema["timestamp"] == pl.Datetime("ms", "UTC")
+    got = points.with_columns(
+        pl.col("run_id").cast(pl.String), pl.col("key").cast(pl.String),
+        pl.col("timestamp").dt.epoch("ms")).to_dicts()
+    assert len(got) == len(want_points)
+    assert all(g["run_id"] == w["run_id"] and g["key"] == w["key"] and g["step"] == w["step"]
+               and g["timestamp"] == w["timestamp"] and same(g["value"], w["value"])
+               for g, w in zip(got, want_points))
+    runs = pl.read_parquet(runs_file)
+    assert runs.columns == list(want_runs[0])
+    assert runs["run_id"].to_list() == [r["run_id"] for r in want_runs]
+
+    # DuckDB, as the README's one-liner uses it: the best accuracy of each run by name.
+    best = dict(duckdb.sql(
+        f"SELECT r.name, max(m.value) FROM '{metrics_file}' m JOIN '{runs_file}' r USING (run_id) "
+        "WHERE m.key = 'acc' GROUP BY r.name").fetchall())
+    by_run = {r["run_id"]: r["name"] for r in want_runs}
+    want_best: dict = {}
+    for p in want_points:
+        if p["key"] == "acc":
+            name = by_run[p["run_id"]]
+            want_best[name] = max(want_best.get(name, -math.inf), p["value"])
+    assert best == want_best and best
+    types = duckdb.sql(f"SELECT typeof(step), typeof(timestamp), typeof(value) FROM '{metrics_file}' "
+                       "LIMIT 1").fetchall()[0]
+    assert types == ("BIGINT", "TIMESTAMP WITH TIME ZONE", "DOUBLE")
+
+
 def test_csv_tables_read_by_pandas_equal_the_parquet_ones(demo, tmp_path):
     pq_dir, csv_dir = tmp_path / "pq", tmp_path / "csv"
     assert cli(demo, "export", "parquet", "-o", str(pq_dir)).returncode == 0
@@ -289,6 +327,15 @@ def test_mlflow_logged_params_and_non_finite_points_export_exactly(cairn, client
     frame = pd.read_csv(csv_dir / "metrics.csv")
     got = frame[frame["run_id"] == runs[0]]["value"].tolist()
     assert all(same(a, b) for a, b in zip(got, values)) and len(got) == len(values)
+    # Polars and DuckDB read the non-finite values too, in both formats.
+    for path in (csv_dir / "metrics.csv", out_dir / "metrics.parquet"):
+        frame = pl.read_csv(path) if path.suffix == ".csv" else pl.read_parquet(path)
+        got = frame.filter(pl.col("run_id").cast(pl.String) == runs[0])["value"].to_list()
+        assert all(same(a, b) for a, b in zip(got, values)) and len(got) == len(values), path
+        counts = duckdb.sql(
+            f"SELECT count(*) FILTER (isnan(value)), count(*) FILTER (value = 'inf'::DOUBLE), "
+            f"count(*) FILTER (value = '-inf'::DOUBLE) FROM '{path}'").fetchall()[0]
+        assert counts == (2, 2, 2), path
 
 
 def test_bad_input_is_refused_and_leaves_no_file(cairn, tmp_path):
