@@ -103,7 +103,8 @@ after(async () => {
     for (const pid of appPids()) process.kill(pid, "SIGKILL");
   });
   if (workspace) rmSync(workspace, { recursive: true, force: true });
-  if (teammate) rmSync(teammate, { recursive: true, force: true });
+  // The teammate's workspace lives in a temporary directory of its own: remove that too.
+  if (teammate) rmSync(dirname(teammate), { recursive: true, force: true });
 });
 
 test("the desktop window opens on the catalog and a search narrows it", async () => {
