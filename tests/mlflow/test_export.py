@@ -343,6 +343,7 @@ def test_bad_input_is_refused_and_leaves_no_file(cairn, tmp_path):
     bad = cairn.cli("export", "parquet", "--query", "colour = 'red'", "-o", str(out_dir))
     assert bad.returncode != 0
     assert "unknown field 'colour'" in bad.stderr
+    assert bad.stderr.count("unknown field") == 1, "the cause is said once"
     assert not out_dir.exists()
 
     busy = tmp_path / "busy"

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
-    /// Reading the workspace failed, or the query is not one the search language reads.
-    #[error(transparent)]
-    Workspace(#[from] cairn_core::Error),
+    /// Reading the workspace failed, or the query is not one the search language reads. Its
+    /// message already holds its causes (a query error says where and what), so it is shown
+    /// once, not again as a source.
+    #[error("{0}")]
+    Workspace(cairn_core::Error),
     /// The directory already holds files, and overwriting was not asked for.
     #[error(
         "{} already holds files ({}); export into an empty or new directory, or overwrite with --force",
@@ -41,6 +43,12 @@ pub enum ExportError {
         #[source]
         source: arrow_schema::ArrowError,
     },
+}
+
+impl From<cairn_core::Error> for ExportError {
+    fn from(e: cairn_core::Error) -> Self {
+        ExportError::Workspace(e)
+    }
 }
 
 impl ExportError {
