@@ -201,19 +201,80 @@ impl AuditStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin append"))?;
-        let (mut count, mut head) = head_of(&tx, key.id())?;
-        let mut out = Vec::with_capacity(drafts.len());
-        for draft in drafts {
-            let event = seal(key, count, &head, draft);
-            event.check_bounds()?;
-            let hash = event.hash();
-            insert(&tx, &event, &hash)?;
-            count += 1;
-            head = hash;
-            out.push(event);
-        }
+        let out = append_in(&tx, key, drafts)?;
         tx.commit().map_err(db("commit append"))?;
         Ok(out)
+    }
+
+    /// Moves the chains of a store kept in a file of its own (`legacy`, the `audit.db` of
+    /// workspaces made before the chains moved into `catalog.db`) into this one, then removes
+    /// that file. Events already here are kept (a second process may have moved them first).
+    /// Answers how many events were moved.
+    pub fn adopt(&mut self, legacy: &Path) -> Result<u64, Error> {
+        if !legacy.is_file() || legacy == self.path {
+            return Ok(0);
+        }
+        let moving = |source| Error::Open {
+            path: legacy.to_owned(),
+            source,
+        };
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS legacy", [legacy.to_string_lossy()])
+            .map_err(moving)?;
+        let copied = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let has_events: i64 = tx.query_row(
+                "SELECT count(*) FROM legacy.sqlite_schema WHERE type = 'table' AND name = 'events'",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut moved = 0;
+            if has_events > 0 {
+                moved = tx.execute(
+                    "INSERT OR IGNORE INTO events SELECT * FROM legacy.events",
+                    [],
+                )?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO subjects SELECT * FROM legacy.subjects",
+                    [],
+                )?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO conflicts SELECT * FROM legacy.conflicts",
+                    [],
+                )?;
+                // A chain held in both keeps the longer head (both are prefixes of one chain:
+                // a device only ever appends).
+                tx.execute(
+                    "INSERT INTO heads SELECT * FROM legacy.heads WHERE true \
+                     ON CONFLICT(device) DO UPDATE SET count = excluded.count, head = excluded.head \
+                     WHERE excluded.count > heads.count",
+                    [],
+                )?;
+            }
+            tx.commit()?;
+            Ok(moved as u64)
+        })();
+        self.conn
+            .execute("DETACH DATABASE legacy", [])
+            .map_err(moving)?;
+        let moved = copied.map_err(moving)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = legacy.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: PathBuf::from(p),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(moved)
     }
 
     /// Stores what a peer (or a bundle) offers, in chain order: each event must be well formed,
@@ -499,6 +560,28 @@ fn collect(
     rows: impl Iterator<Item = rusqlite::Result<Result<Event, Error>>>,
 ) -> Result<Vec<Event>, Error> {
     rows.map(|r| r.map_err(db("read events"))?).collect()
+}
+
+/// Appends `drafts` to `key`'s chain inside `tx`, a transaction on a connection to the file that
+/// holds the chains (the catalog's, so a change and the event that attests it commit together).
+/// The tables must exist: open an [`AuditStore`] on that file first.
+pub fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    key: &DeviceKey,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Event>, Error> {
+    let (mut count, mut head) = head_of(tx, key.id())?;
+    let mut out = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let event = seal(key, count, &head, draft);
+        event.check_bounds()?;
+        let hash = event.hash();
+        insert(tx, &event, &hash)?;
+        count += 1;
+        head = hash;
+        out.push(event);
+    }
+    Ok(out)
 }
 
 fn head_of(conn: &Connection, device: &str) -> Result<(u64, String), Error> {

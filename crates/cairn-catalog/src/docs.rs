@@ -765,10 +765,24 @@ impl Catalog {
     /// Creates runs (in any experiments) — each one `batch_create_object` — with one automerge
     /// change per shard touched and one SQLite transaction per shard.
     pub fn create_runs(&mut self, runs: &[Run]) -> Result<(), Error> {
+        self.create_runs_attested(runs, |_| Ok::<(), Error>(()))
+    }
+
+    /// [`Catalog::create_runs`], with `attest` called inside the first shard's transaction
+    /// before it commits (the audit events that attest the runs: the chains live in this
+    /// database, so a run and its event land together or not at all). An error of `attest`
+    /// stores nothing of that shard and is returned as is.
+    pub fn create_runs_attested<E: From<Error>>(
+        &mut self,
+        runs: &[Run],
+        attest: impl FnOnce(&Transaction<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut attest = Some(attest);
+        let mut refused: Option<E> = None;
         let mut by_exp: Vec<(ExperimentId, Vec<&Run>)> = Vec::new();
         for run in runs {
             if self.experiment(run.experiment)?.is_none() {
-                return Err(Error::UnknownExperiment(run.experiment));
+                return Err(Error::UnknownExperiment(run.experiment).into());
             }
             match by_exp.iter_mut().find(|(e, _)| *e == run.experiment) {
                 Some((_, v)) => v.push(run),
@@ -781,7 +795,7 @@ impl Catalog {
                 let take = pending.len().min(room as usize);
                 let batch: Vec<&Run> = pending.drain(..take).collect();
                 let name = shard.to_string();
-                self.write(
+                let written = self.write(
                     &name,
                     |doc| {
                         for run in &batch {
@@ -804,9 +818,20 @@ impl Catalog {
                         for run in &batch {
                             project::upsert_run(tx, run, &name)?;
                         }
+                        if let Some(attest) = attest.take()
+                            && let Err(e) = attest(tx)
+                        {
+                            refused = Some(e);
+                            return Err(Error::EditRefused);
+                        }
                         Ok(())
                     },
-                )?;
+                );
+                match (written, refused.take()) {
+                    (Err(_), Some(e)) => return Err(e),
+                    (Err(e), None) => return Err(e.into()),
+                    (Ok(()), _) => {}
+                }
             }
         }
         Ok(())

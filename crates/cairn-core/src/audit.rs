@@ -59,6 +59,11 @@ const GOVERNED: &[&str] = &[
 /// records.
 const PROJECT_SCHEMA_KEY: &str = "schema";
 
+/// The file that holds the chains: the catalog's own.
+pub(crate) const AUDIT_FILE: &str = "catalog.db";
+/// Where workspaces made before the chains moved into the catalog kept them.
+pub(crate) const LEGACY_AUDIT_FILE: &str = "audit.db";
+
 /// `deploy/<model>/<record id>` → [`Deployment`].
 pub const DEPLOY_PREFIX: &str = "deploy/";
 
@@ -493,10 +498,14 @@ fn step(e: &Event) -> TrailStep {
 }
 
 impl Stores {
-    /// The audit store, opened on first use.
+    /// The audit store, opened on first use. The chains live in `catalog.db` (so a run and the
+    /// event that attests it commit in one transaction); a workspace made before that keeps
+    /// them in `audit.db`, moved in here on first open.
     pub(crate) fn audit(&mut self) -> Result<&mut AuditStore, Error> {
         if self.audit.is_none() {
-            self.audit = Some(AuditStore::open(&self.dir().join("audit.db"))?);
+            let mut store = AuditStore::open(&self.dir().join(AUDIT_FILE))?;
+            store.adopt(&self.dir().join(LEGACY_AUDIT_FILE))?;
+            self.audit = Some(store);
         }
         Ok(self.audit.as_mut().expect("opened above"))
     }
@@ -517,6 +526,21 @@ impl Stores {
     pub(crate) fn record_event(&mut self, draft: Draft) -> Result<Event, Error> {
         let key = self.audit_key()?;
         Ok(self.audit()?.append(&key, draft)?)
+    }
+
+    /// Creates `runs` in the catalog with the events that attest them in the same transaction.
+    pub(crate) fn create_runs_attested(
+        &mut self,
+        runs: &[cairn_model::Run],
+        drafts: Vec<Draft>,
+    ) -> Result<(), Error> {
+        let key = self.audit_key()?;
+        self.audit()?; // the chains' tables exist before the catalog's connection writes them
+        self.catalog_mut()
+            .create_runs_attested(runs, |tx| -> Result<(), Error> {
+                cairn_audit::store::append_in(tx, &key, drafts)?;
+                Ok(())
+            })
     }
 
     /// Appends several events in one commit (bulk imports).

@@ -622,8 +622,10 @@ impl Stores {
             d.at_ms = created.at_ms;
             d.subject(format!("experiment:{}", exp.id))
         });
-        self.record_events(std::iter::once(created).chain(violation).collect())?;
-        self.catalog.create_runs(std::slice::from_ref(&run))?;
+        self.create_runs_attested(
+            std::slice::from_ref(&run),
+            std::iter::once(created).chain(violation).collect(),
+        )?;
         self.run_record(run.id)
     }
 
@@ -649,8 +651,7 @@ impl Stores {
                 d
             }));
         }
-        self.record_events(drafts)?;
-        Ok(self.catalog.create_runs(&runs)?)
+        self.create_runs_attested(&runs, drafts)
     }
 
     /// The unique run whose id starts with `prefix`.

@@ -41,8 +41,11 @@ pub struct StorePaths {
     pub metrics: PathBuf,
     /// The trace store (`traces.db`): each device's append-only log of trace entries.
     pub traces: PathBuf,
-    /// The audit store (`audit.db`): every device's hash chain of signed events held here.
+    /// The audit store: every device's hash chain of signed events held here (tables of
+    /// `catalog.db`, so a change and the event that attests it commit together).
     pub audit: PathBuf,
+    /// Where older workspaces kept the chains (`audit.db`), moved into `audit` on open.
+    pub legacy_audit: PathBuf,
     pub artifacts: PathBuf,
     /// The peer ledger (`sync.db`): known peers, their addresses and sync history, invitations.
     pub ledger: PathBuf,
@@ -55,7 +58,8 @@ impl StorePaths {
             catalog: dir.join("catalog.db"),
             metrics: dir.join("metrics.db"),
             traces: dir.join("traces.db"),
-            audit: dir.join("audit.db"),
+            audit: dir.join("catalog.db"),
+            legacy_audit: dir.join("audit.db"),
             artifacts: dir.join("artifacts"),
             ledger: dir.join("sync.db"),
         }
@@ -86,7 +90,11 @@ impl Stores {
             catalog: Catalog::open(&paths.catalog, writer)?,
             metrics: MetricStore::open(&paths.metrics)?,
             traces: TraceStore::open(&paths.traces)?,
-            audit: AuditStore::open(&paths.audit)?,
+            audit: {
+                let mut audit = AuditStore::open(&paths.audit)?;
+                audit.adopt(&paths.legacy_audit)?;
+                audit
+            },
             artifacts: ArtifactStore::open(&paths.artifacts)?,
             ledger: Ledger::open(&paths.ledger)?,
             manifests: ManifestCache::default(),

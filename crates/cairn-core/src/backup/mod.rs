@@ -3,9 +3,11 @@
 //!
 //! A backup is a consistent cut taken in the order the stores refer to each other: the catalog
 //! first (SQLite's online backup API, in one step, so it is one read transaction: every
-//! acknowledged write before it is in), then the metric, trace and audit stores (so every run
-//! the catalog snapshot holds has every point acknowledged before the catalog was copied, and
-//! every governed record has the audit event written before it), then the blobs (immutable,
+//! acknowledged write before it is in; the audit chains are tables of the catalog, so every
+//! governed record comes with the event that attests it), then the metric and trace stores (so
+//! every run the catalog snapshot holds has every point acknowledged before the catalog was
+//! copied) and the `audit.db` of a workspace not opened since the chains moved into the
+//! catalog (moved in when the restored workspace opens), then the blobs (immutable,
 //! stored before they are bound, so every blob the catalog snapshot binds is there). The
 //! search index and the digest cache are derived and left out; a restore rebuilds the index.
 //! The device key is left out unless asked for: it is the device's identity on its team, and

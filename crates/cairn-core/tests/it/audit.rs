@@ -241,7 +241,7 @@ fn an_edited_chain_and_a_changed_bundle_are_caught() {
         assert!(!check.report.ok());
     }
     {
-        let db = rusqlite::Connection::open(path.join("audit.db")).unwrap();
+        let db = rusqlite::Connection::open(path.join("catalog.db")).unwrap();
         db.execute("UPDATE events SET member = 'mallory' WHERE seq = 0", [])
             .unwrap();
     }
@@ -270,4 +270,101 @@ fn deployments_need_a_target_and_a_rationale() {
         .unwrap_err();
     assert_eq!(e.code(), cairn_core::Code::NotFound, "{e}");
     assert!(ws.deployments("churn").unwrap().is_empty());
+}
+
+#[test]
+fn a_run_and_the_event_that_attests_it_commit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws");
+    let ws = Workspace::create(&path, "alice").unwrap();
+    let first = lineage_run(&ws, 0.9);
+    // The chains are tables of the catalog: a store that refuses the event refuses the run.
+    let db = rusqlite::Connection::open(path.join("catalog.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'no events'); END;",
+    )
+    .unwrap();
+    let err = ws
+        .start_run(NewRun {
+            experiment_name: Some("train".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("no events"), "{err}");
+    let page = ws.runs_page(&Default::default()).unwrap();
+    assert_eq!(
+        page.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![first],
+        "the refused run must not be stored"
+    );
+    db.execute_batch("DROP TRIGGER refuse").unwrap();
+    let second = ws
+        .start_run(NewRun {
+            experiment_name: Some("train".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .id;
+    assert_eq!(ws.runs_page(&Default::default()).unwrap().total, 2);
+    let created = kinds(
+        &ws,
+        AuditLogRequest {
+            run: Some(second.to_string()),
+            ..Default::default()
+        },
+    );
+    assert!(created.contains(&"run.created".to_owned()), "{created:?}");
+    // Two runs stored, two creations on the chain: the refused one left no event either.
+    let all = kinds(&ws, AuditLogRequest::default());
+    assert_eq!(
+        all.iter().filter(|k| *k == "run.created").count(),
+        2,
+        "{all:?}"
+    );
+    assert!(ws.audit_verify().unwrap().ok);
+}
+
+#[test]
+fn chains_kept_in_audit_db_by_older_builds_move_into_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws");
+    let run;
+    {
+        let ws = Workspace::create(&path, "alice").unwrap();
+        run = lineage_run(&ws, 0.9);
+        register(&ws, "churn", run);
+        ws.promote("churn", 1, "champion", Some("ok")).unwrap();
+    }
+    // The layout an older build left: the chains in `audit.db`, none in the catalog.
+    let held: i64 = {
+        drop(cairn_audit::AuditStore::open(&path.join("audit.db")).unwrap());
+        let db = rusqlite::Connection::open(path.join("catalog.db")).unwrap();
+        db.execute(
+            "ATTACH DATABASE ?1 AS old",
+            [path.join("audit.db").to_str().unwrap()],
+        )
+        .unwrap();
+        db.execute_batch(
+            "INSERT INTO old.events SELECT * FROM main.events;
+             INSERT INTO old.subjects SELECT * FROM main.subjects;
+             INSERT INTO old.heads SELECT * FROM main.heads;
+             DELETE FROM main.events; DELETE FROM main.subjects; DELETE FROM main.heads;",
+        )
+        .unwrap();
+        db.query_row("SELECT count(*) FROM old.events", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(held >= 4, "{held}");
+    let ws = Workspace::open(&path, "alice").unwrap();
+    let v = ws.audit_verify().unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.events, held as u64);
+    assert!(!path.join("audit.db").exists());
+    // New events follow the moved chain.
+    ws.promote("churn", 1, "prod", Some("ok")).unwrap();
+    let v = ws.audit_verify().unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.events, held as u64 + 1);
+    let trail = ws.audit_trail("churn", 1).unwrap();
+    assert!(trail.verified);
 }

@@ -21,7 +21,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn audit_db(ws: &Workspace) -> AuditStore {
-    AuditStore::open(&ws.dir().join("audit.db")).unwrap()
+    AuditStore::open(&ws.dir().join("catalog.db")).unwrap()
 }
 
 fn marks(ws: &Workspace) -> Vec<Mark> {
@@ -138,8 +138,8 @@ fn tampering_on_one_peer_is_reported_by_the_others() {
         assert_eq!(original, chain_of(&ada, &ada_id));
         let last = original.last().unwrap().seq;
 
-        // Someone edits ada's latest event in her audit.db (the alias move's rationale).
-        let edited = rusqlite::Connection::open(ada.dir().join("audit.db"))
+        // Someone edits ada's latest event in her catalog.db (where the chains are kept) (the alias move's rationale).
+        let edited = rusqlite::Connection::open(ada.dir().join("catalog.db"))
             .unwrap()
             .execute(
                 "UPDATE events SET member = 'mallory' WHERE device = ?1 AND seq = ?2",

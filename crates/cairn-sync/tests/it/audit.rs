@@ -102,7 +102,7 @@ async fn an_event_edited_in_place_is_refused_by_every_peer_and_the_original_kept
     let original = chain(&b, &ka);
     assert_eq!(original.len(), 5);
 
-    // Someone rewrites A's last event in audit.db (its signature no longer covers it).
+    // Someone rewrites A's last event where the chains are kept (its signature no longer covers it).
     rusqlite::Connection::open(&a.paths.audit)
         .unwrap()
         .execute(
