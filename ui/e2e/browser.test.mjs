@@ -191,13 +191,52 @@ test("a notebook written in the browser renders its run embed as a card, as the 
   await card.waitFor();
   assert.equal(await card.locator("a").innerText(), first.name);
   assert.match(await card.innerText(), /finished/);
-  await page.getByTestId("nb-save").click();
+  // The editor saves by itself a moment after typing stops.
   await page.getByTestId("nb-status").filter({ hasText: "saved" }).waitFor();
   const listed = await apiGet("/api/v1/notebooks");
   assert.equal(listed[0].title, "Sweep notes");
   const stored = await apiGet(`/api/v1/notebooks/${listed[0].id}`);
   assert.match(stored.text, new RegExp(`\\[\\[run:${first.id.slice(0, 12)}\\]\\]`));
   await page.screenshot({ path: join(shots, "12-notebook.png") });
+
+  // A teammate's edit (synced in from their laptop, or another window) shows in the open editor
+  // without a reload, and what is typed here next keeps their words.
+  const put = await fetch(`${base}/api/v1/notebooks/${stored.id}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      text: "_Shared with the team._\n" + stored.text, base: stored.heads, title: null, add_tags: null,
+      remove_tags: null, add_owners: null, remove_owners: null, experiment: null,
+    }),
+  });
+  assert.equal(put.status, 200, await put.text());
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="nb-text"]').value.startsWith("_Shared with the team._"),
+    null,
+    { timeout: 10_000 },
+  );
+  await text.focus();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("Next: try warmup.");
+  let both = "";
+  for (let i = 0; i < 100 && !both.includes("Next: try warmup."); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    both = (await apiGet(`/api/v1/notebooks/${stored.id}`)).text;
+  }
+  assert.ok(both.includes("Next: try warmup."), `stored: ${both}\neditor: ${await text.inputValue()}`);
+  assert.ok(both.startsWith("_Shared with the team._\n# Sweep"), both);
+  assert.ok(both.endsWith("Next: try warmup."), both);
+
+  // The notebooks are searchable by their words: the list finds this one by what was typed.
+  await page.goto(`${base}/#/notebooks`);
+  await page.getByTestId("nb-search").fill("warm");
+  const hit = page.getByTestId("nb-hits").locator("tbody tr");
+  await hit.first().waitFor();
+  assert.equal(await hit.count(), 1);
+  assert.equal(await hit.locator("a").innerText(), "Sweep notes");
+  assert.match(await hit.locator("td").last().innerText(), /try warmup/);
+  await page.getByTestId("nb-search").fill("tag:nothing-has-this");
+  await page.getByText("No notebook matches.").waitFor();
 });
 
 test("a run's evaluation shows its slices, each metric's gap, and the fairness figures the API computed", async () => {

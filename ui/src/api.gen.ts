@@ -3,7 +3,7 @@
 // transport: HTTP under /api/v1 in a browser, the desktop's command in the window
 // (ui/src/api.ts).
 
-import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, ExportedNotebook, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, Invitation, InviteRequest, JoinRequest, JoinState, LoggedModelRef, LoggedModelView, MemberRef, MemberView, MlflowImport, MlflowReport, ModelRef, NewNotebook, NewReview, NewTeam, Notebook, NotebookExport, NotebookMeta, NotebookRef, NotebookText, NotebookUpdate, PriceEntry, PriceList, RegisteredModel, RenderedNotebook, ReviewFilter, ReviewRef, ReviewTemplate, ReviewView, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetActionState, SetBudget, SetGate, SetPrice, SyncStatus, TeamView, TemplateView, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
+import type { ApprovalView, ApprovalsView, ArtifactPath, ArtifactText, AuditEventView, AuditLogRequest, AuditVerification, BucketView, BucketsRequest, BudgetEntry, BudgetList, ChartRequest, ChartView, CostDashboard, CostReport, CostRequest, CostSettings, DashboardRequest, DeployRequest, Deployment, Empty, EvaluationLog, EvaluationView, ExperimentSummary, ExportedNotebook, FieldChangeView, GateEvaluation, GateHistory, GateQuery, GateView, Info, Invitation, InviteRequest, JoinRequest, JoinState, LoggedModelRef, LoggedModelView, MemberRef, MemberView, MlflowImport, MlflowReport, ModelRef, NewNotebook, NewReview, NewTeam, Notebook, NotebookExport, NotebookHitView, NotebookMeta, NotebookRef, NotebookSearch, NotebookText, NotebookUpdate, PriceEntry, PriceList, RegisteredModel, RenderedNotebook, ReviewFilter, ReviewRef, ReviewTemplate, ReviewView, RunCostRequest, RunCostView, RunModel, RunRef, RunTracesRequest, RunView, RunsPage, RunsQuery, SavedView, SearchPage, SearchRequest, SetActionState, SetBudget, SetGate, SetPrice, SyncStatus, TeamView, TemplateView, TensorboardImport, TensorboardReport, TraceRef, TraceView, TracesPage, Trail, VerifyReport, VersionAction, ViewName } from "./wire.gen";
 
 export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -24,6 +24,7 @@ export const OPERATIONS = [
   { name: "run_history", method: "GET", path: "/runs/{id}/history" },
   { name: "notebooks", method: "GET", path: "/notebooks" },
   { name: "notebook_create", method: "POST", path: "/notebooks" },
+  { name: "notebook_search", method: "GET", path: "/search/notebooks" },
   { name: "notebook", method: "GET", path: "/notebooks/{id}" },
   { name: "notebook_edit", method: "PUT", path: "/notebooks/{id}" },
   { name: "notebook_export", method: "GET", path: "/notebooks/{id}/export" },
@@ -114,6 +115,10 @@ export function client(transport: Transport) {
      *  its creator and, unless owners are given, its owner. */
     notebookCreate: (request: NewNotebook) =>
       transport.call<Notebook>("notebook_create", "POST", "/notebooks", request),
+    /** The notebooks whose title, tags, owners or text match a query (words as prefixes,
+     *  `"phrases"`, `title:`, `tag:`, `owner:`), best first, each with a snippet of its text. */
+    notebookSearch: (request: NotebookSearch) =>
+      transport.call<Array<NotebookHitView>>("notebook_search", "GET", "/search/notebooks", request),
     /** A notebook with its text, by id or unique id prefix. */
     notebook: (request: NotebookRef) =>
       transport.call<Notebook>("notebook", "GET", "/notebooks/{id}", request),

@@ -2022,6 +2022,32 @@ export type NotebookExport = {
 };
 
 /**
+ * A notebook a search found, with a few words of its text around the match.
+ */
+export type NotebookHitView = {
+  snippet: string,
+  id: NotebookId,
+  title: string,
+  /**
+   * Sorted, each once.
+   */
+  owners: Array<string>,
+  /**
+   * Sorted, each once.
+   */
+  tags: Array<string>,
+  experiment?: ExperimentId,
+  created_ms: number,
+  created_by: string,
+  updated_ms: number,
+  updated_by: string,
+  /**
+   * The text's size in bytes.
+   */
+  bytes: number,
+};
+
+/**
  * A notebook: a Markdown document of the team, its own automerge doc.
  */
 export type NotebookId = string;
@@ -2056,6 +2082,18 @@ export type NotebookMeta = {
  */
 export type NotebookRef = {
   id: string,
+};
+
+/**
+ * A search of the notebooks: words of their title, tags, owners or text (each a prefix, all
+ * required), `"phrases"`, `title:`, `tag:`, `owner:`; empty lists the most recent.
+ */
+export type NotebookSearch = {
+  q: string,
+  /**
+   * At most this many (default 50, at most 500).
+   */
+  limit?: number,
 };
 
 /**

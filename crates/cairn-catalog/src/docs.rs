@@ -17,7 +17,7 @@ use cairn_model::{Experiment, ExperimentId, NotebookId, Run, RunId, RunSchema, S
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::Error;
-use crate::notebook_doc::{self, NotebookEdit};
+use crate::notebook_doc::{self, NotebookEdit, NotebookHit};
 use crate::project;
 
 mod history;
@@ -58,8 +58,11 @@ const FORMAT_VERSION: i64 = 1;
 /// `run_fairness`, and evaluations stored as several keys, which an older catalog gets by
 /// rebuilding its projections once; 11 the `run_costs_rollup` index in place of
 /// `run_costs_idle`, built at open from the rows already there; 12 `notebooks`, see
-/// `notebook_doc.rs`: an older catalog holds no notebook docs, so the empty table is all.)
-const SCHEMA_REVISION: i64 = 12;
+/// `notebook_doc.rs`: an older catalog holds no notebook docs, so the empty table is all; 13
+/// `notebook_text`, the notebooks' search index, filled at open from the notebook docs.)
+const SCHEMA_REVISION: i64 = 13;
+/// The revision from which `notebook_text` indexes every notebook.
+const NOTEBOOK_TEXT_SINCE: i64 = 13;
 /// The revision from which the projections hold what this build derives from the docs.
 const PROJECTIONS_SINCE: i64 = 10;
 
@@ -188,6 +191,9 @@ impl Catalog {
                 runs,
                 "projections rebuilt for this build's catalog revision"
             );
+        } else if revision.is_some_and(|r| r < NOTEBOOK_TEXT_SINCE) {
+            let notebooks = cat.reindex_notebooks()?;
+            tracing::info!(notebooks, "notebooks indexed for search");
         }
         Ok(cat)
     }
@@ -1086,6 +1092,43 @@ impl Catalog {
             self.docs.remove(&name);
         }
         Ok(runs)
+    }
+}
+
+impl Catalog {
+    /// Projects every notebook doc again (its listing row and its search text), one
+    /// transaction each; answers how many.
+    pub fn reindex_notebooks(&mut self) -> Result<u64, Error> {
+        let names: Vec<String> = self
+            .doc_names()?
+            .into_iter()
+            .filter(|n| notebook_doc::notebook_of(n).is_some())
+            .collect();
+        for name in &names {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            Self::catch_up(&mut self.docs, &self.actor, &tx, name)?;
+            let doc = &self
+                .docs
+                .get(name)
+                .ok_or_else(|| Error::Corrupt {
+                    doc: name.clone(),
+                    reason: "not loaded".into(),
+                })?
+                .doc;
+            notebook_doc::project(&tx, doc, name)?;
+            tx.commit()?;
+            self.docs.remove(name);
+        }
+        Ok(names.len() as u64)
+    }
+
+    /// The notebooks whose title, tags, owners or text match `query` (words as prefixes,
+    /// `"phrases"`, `title:`, `tag:`, `owner:`), best first, at most `limit`; an empty query
+    /// lists the most recently updated.
+    pub fn search_notebooks(&self, query: &str, limit: usize) -> Result<Vec<NotebookHit>, Error> {
+        notebook_doc::search(&self.conn, query, limit)
     }
 }
 

@@ -30,6 +30,9 @@ pub enum Error {
     EditRefused,
     #[error("no notebook {0}")]
     UnknownNotebook(NotebookId),
+    /// A search query that cannot be run (too long, too many terms); the text says which.
+    #[error("{0}")]
+    BadQuery(String),
     #[error("{doc} has no version {heads}: it was not read from this device's copy")]
     UnknownVersion { doc: String, heads: String },
     #[error("notebook {0} already exists")]

@@ -38,6 +38,8 @@ pub use logged_model_project::{
     CmpOp, CmpValue, DatasetFilter, LoggedModelQuery, ModelAttribute, ModelCondition, ModelField,
     ModelOrder, ModelRole, RunModelLink,
 };
-pub use notebook_doc::NotebookEdit;
+pub use notebook_doc::{
+    MAX_NOTEBOOK_QUERY, MAX_NOTEBOOK_QUERY_TERMS, NotebookEdit, NotebookHit, notebook_match,
+};
 pub use project::{RunFilter, RunOrder, RunRow};
 pub use run_doc::RunEdit;

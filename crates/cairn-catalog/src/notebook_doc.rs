@@ -8,8 +8,10 @@
 //! both) and `text`, an automerge Text: an edit applies the difference between the old and new
 //! text (`update_text`), so two people typing in one notebook offline both keep their words.
 //!
-//! The `notebooks` table projects every notebook without its text (what a listing reads),
-//! written in the transaction that writes the doc, or that receives a peer's changes.
+//! The `notebooks` table projects every notebook without its text (what a listing reads), and
+//! `notebook_text` (SQLite FTS5) indexes its title, tags, owners and text for search; both are
+//! written in the transaction that writes the doc, or that receives a peer's changes, so a
+//! notebook is findable by its words the moment it is stored, wherever it was written.
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
@@ -66,7 +68,11 @@ pub(crate) fn create_table(tx: &Transaction<'_>) -> Result<(), Error> {
             updated_by TEXT NOT NULL,
             bytes INTEGER NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS notebooks_updated ON notebooks(updated_ms DESC);",
+        CREATE INDEX IF NOT EXISTS notebooks_updated ON notebooks(updated_ms DESC);
+        CREATE VIRTUAL TABLE IF NOT EXISTS notebook_text USING fts5(
+            id UNINDEXED, title, tags, owners, body,
+            tokenize = 'unicode61 remove_diacritics 2'
+        );",
     )?;
     Ok(())
 }
@@ -275,8 +281,21 @@ pub(crate) fn project(tx: &Transaction<'_>, doc: &AutoCommit, name: &str) -> Res
     let Some(id) = notebook_of(name) else {
         return Ok(());
     };
-    let m = read(doc, id)?.meta;
+    let nb = read(doc, id)?;
+    let m = nb.meta;
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached("DELETE FROM notebook_text WHERE id = ?1")?
+        .execute([id.to_string()])?;
+    tx.prepare_cached(
+        "INSERT INTO notebook_text(id, title, tags, owners, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        id.to_string(),
+        m.title,
+        m.tags.join(" "),
+        m.owners.join(" "),
+        nb.text
+    ])?;
     tx.prepare_cached(
         "INSERT OR REPLACE INTO notebooks(id, title, experiment, owners, tags, created_ms,
             created_by, updated_ms, updated_by, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -339,6 +358,114 @@ pub(crate) fn list(conn: &rusqlite::Connection) -> Result<Vec<NotebookMeta>, Err
         out.push(meta);
     }
     Ok(out)
+}
+
+/// The longest search query for notebooks, in bytes.
+pub const MAX_NOTEBOOK_QUERY: usize = 1_000;
+/// The most terms a notebook search query holds.
+pub const MAX_NOTEBOOK_QUERY_TERMS: usize = 32;
+
+/// One notebook a search found: its listing and a few words of its text around a match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotebookHit {
+    pub meta: NotebookMeta,
+    pub snippet: String,
+}
+
+/// A user's notebook query as an FTS5 expression: words (each a prefix, all required), quoted
+/// phrases (`"learning rate"`), and `title:`, `tag:`, `owner:` to look in one field only. Every
+/// term is quoted for FTS5, so no character of the query is FTS5 syntax; a query with no term
+/// (empty, or only punctuation) is `None`.
+pub fn notebook_match(query: &str) -> Result<Option<String>, Error> {
+    if query.len() > MAX_NOTEBOOK_QUERY {
+        return Err(Error::BadQuery(format!(
+            "a notebook search is at most {MAX_NOTEBOOK_QUERY} bytes; this one is {}",
+            query.len()
+        )));
+    }
+    let mut terms = Vec::new();
+    let mut rest = query.trim();
+    while !rest.is_empty() {
+        let (field, after) = match rest.split_once(':') {
+            Some((f, a)) if matches!(f, "title" | "tag" | "owner") => (Some(f), a),
+            _ => (None, rest),
+        };
+        let (words, exact, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.split_once('"') {
+                Some((phrase, tail)) => (phrase, true, tail),
+                None => (quoted, true, ""),
+            }
+        } else {
+            match after.split_once(char::is_whitespace) {
+                Some((w, tail)) => (w, false, tail),
+                None => (after, false, ""),
+            }
+        };
+        rest = tail.trim_start();
+        // What FTS5's tokenizer would keep of it: letters and digits, joined by spaces.
+        let cleaned: Vec<&str> = words
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if cleaned.is_empty() {
+            continue;
+        }
+        let column = match field {
+            Some("title") => "title : ",
+            Some("tag") => "tags : ",
+            Some("owner") => "owners : ",
+            _ => "",
+        };
+        let phrase = cleaned.join(" ");
+        // A bare word matches as a prefix (`warm` finds `warmup`); a phrase matches as written.
+        let star = if exact { "" } else { "*" };
+        terms.push(format!("{column}\"{phrase}\"{star}"));
+        if terms.len() > MAX_NOTEBOOK_QUERY_TERMS {
+            return Err(Error::BadQuery(format!(
+                "a notebook search holds at most {MAX_NOTEBOOK_QUERY_TERMS} terms"
+            )));
+        }
+    }
+    Ok((!terms.is_empty()).then(|| terms.join(" AND ")))
+}
+
+/// The notebooks whose title, tags, owners or text match `query`, best first (BM25, the
+/// title weighing most), at most `limit`.
+pub(crate) fn search(
+    conn: &rusqlite::Connection,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<NotebookHit>, Error> {
+    let Some(expr) = notebook_match(query)? else {
+        return Ok(list(conn)?
+            .into_iter()
+            .take(limit)
+            .map(|meta| NotebookHit {
+                meta,
+                snippet: String::new(),
+            })
+            .collect());
+    };
+    let columns: String = COLUMNS
+        .split(", ")
+        .map(|c| format!("n.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {columns}, snippet(notebook_text, 4, '', '', '…', 16)
+         FROM notebook_text t JOIN notebooks n ON n.id = t.id
+         WHERE notebook_text MATCH ?1
+         ORDER BY bm25(notebook_text, 0.0, 10.0, 5.0, 2.0, 1.0), n.updated_ms DESC
+         LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![expr, limit as i64], |r| {
+        let (_, meta) = meta_row(r)?;
+        Ok(NotebookHit {
+            meta,
+            snippet: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Whether the notebook's doc exists.

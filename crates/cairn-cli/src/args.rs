@@ -711,8 +711,13 @@ pub enum NotebookCmd {
         #[arg(long, short = 'e')]
         exp: Option<String>,
     },
-    /// Every notebook, most recently updated first
-    List,
+    /// Every notebook, most recently updated first; with --query, the ones whose title, tags,
+    /// owners or text match, best first
+    List {
+        /// Words (each a prefix, all required), "phrases", title:, tag:, owner:
+        #[arg(long, short = 'q')]
+        query: Option<String>,
+    },
     /// A notebook's description and text
     Show { id: String },
     /// Edit a notebook's text in $EDITOR (or set it from --file); only the difference is

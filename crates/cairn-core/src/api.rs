@@ -33,8 +33,8 @@ use crate::gate::{
 use crate::history::FieldChangeView;
 use crate::logged_models::{LoggedModelView, RunModel};
 use crate::notebooks::{
-    ExportedNotebook, NewNotebook, NotebookExport, NotebookRef, NotebookText, NotebookUpdate,
-    RenderedNotebook,
+    ExportedNotebook, NewNotebook, NotebookExport, NotebookHitView, NotebookRef, NotebookSearch,
+    NotebookText, NotebookUpdate, RenderedNotebook,
 };
 use crate::reviews::{
     NewReview, ReviewFilter, ReviewRef, ReviewView, SetActionState, TemplateView,
@@ -340,6 +340,11 @@ operations! {
     /// its creator and, unless owners are given, its owner.
     notebook_create: Post "/notebooks", NewNotebook => Notebook, [InvalidArgument, AlreadyExists],
         |ws, r| ws.notebook_create(&r);
+    /// The notebooks whose title, tags, owners or text match a query (words as prefixes,
+    /// `"phrases"`, `title:`, `tag:`, `owner:`), best first, each with a snippet of its text.
+    notebook_search: Get "/search/notebooks", NotebookSearch => Vec<NotebookHitView>,
+        [InvalidArgument],
+        |ws, r| ws.notebook_search(&r);
     /// A notebook with its text, by id or unique id prefix.
     notebook: Get "/notebooks/{id}", NotebookRef => Notebook, [NotFound, InvalidArgument],
         |ws, r| ws.notebook(&r.id);

@@ -328,7 +328,7 @@ impl Error {
                 | C::UnknownLoggedModel(_)
                 | C::UnknownNotebook(_),
             ) => Code::NotFound,
-            Error::Catalog(C::AmbiguousRun { .. }) => Code::InvalidArgument,
+            Error::Catalog(C::AmbiguousRun { .. } | C::BadQuery(_)) => Code::InvalidArgument,
             Error::Catalog(C::UnknownVersion { .. }) => Code::Conflict,
             Error::Catalog(
                 C::DuplicateExperiment(_) | C::DeletedExperimentName(_) | C::DuplicateNotebook(_),

@@ -82,6 +82,30 @@ pub struct ExportedNotebook {
     pub content: String,
 }
 
+/// A search of the notebooks: words of their title, tags, owners or text (each a prefix, all
+/// required), `"phrases"`, `title:`, `tag:`, `owner:`; empty lists the most recent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NotebookSearch {
+    #[serde(default)]
+    pub q: String,
+    /// At most this many (default 50, at most 500).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub limit: Option<u32>,
+}
+
+/// A notebook a search found, with a few words of its text around the match.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
+pub struct NotebookHitView {
+    #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(flatten))]
+    pub meta: NotebookMeta,
+    pub snippet: String,
+}
+
 /// Markdown to render as the notebook page shows it (a preview of unsaved text).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS, schemars::JsonSchema))]
@@ -205,6 +229,21 @@ impl Workspace {
     /// Every notebook without its text, most recently updated first.
     pub fn notebooks(&self) -> Result<Vec<NotebookMeta>, Error> {
         self.read("notebooks", |s| Ok(s.catalog().notebooks()?))
+    }
+
+    /// The notebooks a search finds, best first (see [`NotebookSearch`]).
+    pub fn notebook_search(&self, r: &NotebookSearch) -> Result<Vec<NotebookHitView>, Error> {
+        let limit = r.limit.unwrap_or(50).clamp(1, 500) as usize;
+        self.read("notebook_search", |s| {
+            Ok(s.catalog()
+                .search_notebooks(&r.q, limit)?
+                .into_iter()
+                .map(|h| NotebookHitView {
+                    meta: h.meta,
+                    snippet: h.snippet,
+                })
+                .collect())
+        })
     }
 
     /// A notebook with its text, by id or unique id prefix.

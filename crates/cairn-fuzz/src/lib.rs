@@ -52,6 +52,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("backup_container", backup_container),
     ("notebook_markup", notebook_markup),
     ("review_file", review_file),
+    ("notebook_query", notebook_query),
 ];
 
 /// The body of target `name`.
@@ -70,6 +71,45 @@ pub const SYNC_DOCS: [&str; 4] = [
 
 /// The peer every sync target plays.
 const PEER: &str = "fuzz-peer";
+
+/// A notebook search as a user or a web page types it (`Catalog::search_notebooks`: the query
+/// becomes an FTS5 expression): any input answers hits or a `BadQuery` naming the bound it
+/// broke — never an FTS5 syntax error, never a panic.
+pub fn notebook_query(data: &[u8]) {
+    use std::sync::{Mutex, OnceLock};
+    static CATALOG: OnceLock<Mutex<(tempfile::TempDir, cairn_catalog::Catalog)>> = OnceLock::new();
+    let held = CATALOG.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut cat =
+            cairn_catalog::Catalog::open(&dir.path().join("catalog.db"), "fuzz").expect("open");
+        let text = "# Warmup\n\nNEAR(a b) \"quoted\" -minus col:on AND OR NOT * ^x\n";
+        cat.create_notebook(&cairn_model::notebook::Notebook {
+            meta: cairn_model::notebook::NotebookMeta {
+                id: cairn_model::NotebookId::new(),
+                title: "fuzz".into(),
+                owners: vec!["ada".into()],
+                tags: vec!["t".into()],
+                experiment: None,
+                created_ms: 1,
+                created_by: "ada".into(),
+                updated_ms: 1,
+                updated_by: "ada".into(),
+                bytes: text.len() as u64,
+            },
+            text: text.into(),
+            heads: Vec::new(),
+        })
+        .expect("a notebook");
+        Mutex::new((dir, cat))
+    });
+    let guard = held.lock().unwrap_or_else(|p| p.into_inner());
+    let q = String::from_utf8_lossy(data);
+    match guard.1.search_notebooks(&q, 10) {
+        Ok(hits) => assert!(hits.len() <= 10),
+        Err(cairn_catalog::Error::BadQuery(why)) => assert!(!why.is_empty()),
+        Err(e) => panic!("query {q:?}: {e}"),
+    }
+}
 
 /// A notebook's Markdown and embeds (`cairn_core::notebook_markup`): a teammate's text, through
 /// sync. Any input parses and renders without a panic, within the embed bound, and every tag

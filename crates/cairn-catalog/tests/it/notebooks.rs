@@ -244,3 +244,122 @@ fn an_edit_from_an_older_version_keeps_what_arrived_since() {
     assert!(matches!(err, Error::UnknownVersion { .. }), "{err}");
     assert_eq!(text(&mut a, id), "zero\none\ntwo (edited)\n");
 }
+
+fn found(cat: &Catalog, q: &str) -> Vec<NotebookId> {
+    cat.search_notebooks(q, 50)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.meta.id)
+        .collect()
+}
+
+#[test]
+fn notebooks_are_found_by_their_words_fields_and_what_a_peer_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Catalog::open(&dir.path().join("a.db"), "ada").unwrap();
+    let mut b = Catalog::open(&dir.path().join("b.db"), "bo").unwrap();
+    let warm = notebook("# Warmup\n\nA linear warmup of 500 steps helps the transformer.\n");
+    let mut vision = notebook("# Augmentation\n\nRandAugment beats AutoAugment on CIFAR.\n");
+    vision.meta.title = "Vision augmentation".into();
+    vision.meta.tags = vec!["cv".into()];
+    vision.meta.owners = vec!["bo".into()];
+    a.create_notebook(&warm).unwrap();
+    a.create_notebook(&vision).unwrap();
+    let (w, v) = (warm.meta.id, vision.meta.id);
+
+    // Words of the text, as prefixes, all required; any case and accents.
+    assert_eq!(found(&a, "warmup"), vec![w]);
+    assert_eq!(found(&a, "TRANSFORM"), vec![w]);
+    assert_eq!(found(&a, "randaugment cifar"), vec![v]);
+    assert!(found(&a, "randaugment transformer").is_empty());
+    // A phrase matches as written; fields look in one place only.
+    assert_eq!(found(&a, "\"linear warmup\""), vec![w]);
+    assert!(found(&a, "\"warmup linear\"").is_empty());
+    assert_eq!(found(&a, "tag:cv"), vec![v]);
+    assert_eq!(found(&a, "owner:ada"), vec![w]);
+    assert_eq!(found(&a, "title:vision"), vec![v]);
+    assert!(found(&a, "title:cifar").is_empty());
+    // A snippet of the text around the match.
+    let hit = &a.search_notebooks("steps", 10).unwrap()[0];
+    assert!(hit.snippet.contains("500 steps"), "{}", hit.snippet);
+    // No term: the listing, newest first.
+    assert_eq!(found(&a, "").len(), 2);
+    assert_eq!(found(&a, " ::: ").len(), 2);
+
+    // An edit replaces what the index holds of the notebook.
+    edit(&mut a, w, "ada", |t| t.replace("transformer", "ViT"));
+    assert!(found(&a, "transformer").is_empty());
+    assert_eq!(found(&a, "vit"), vec![w]);
+
+    // What arrives from a peer is findable there at once.
+    let doc = Catalog::notebook_doc_name(w);
+    meet(&mut a, "a", &mut b, "b", &doc);
+    assert_eq!(found(&b, "vit warmup"), vec![w]);
+    edit(&mut b, w, "bo", |t| {
+        format!("{t}\nbo: cosine decay after it.\n")
+    });
+    meet(&mut a, "a", &mut b, "b", &doc);
+    assert_eq!(found(&a, "cosine"), vec![w]);
+}
+
+#[test]
+fn any_notebook_query_runs_or_is_refused_by_name_never_as_fts_syntax() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Catalog::open(&dir.path().join("a.db"), "ada").unwrap();
+    a.create_notebook(&notebook(
+        "NEAR(a b) \"quoted\" -minus col:on AND OR NOT *\n",
+    ))
+    .unwrap();
+    for q in [
+        "\"",
+        "\"unterminated phrase",
+        "NEAR(a b)",
+        "a OR b",
+        "-minus",
+        "col:on",
+        "body:x",
+        "title:",
+        "tag:\"\"",
+        "*",
+        "^start",
+        "x AND",
+        "(",
+        "ünïcödé 数据",
+    ] {
+        a.search_notebooks(q, 10)
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    }
+    assert_eq!(found(&a, "near"), found(&a, "minus"));
+    let long = "word ".repeat(300);
+    let e = a.search_notebooks(&long, 10).unwrap_err();
+    assert!(matches!(e, Error::BadQuery(_)), "{e}");
+    assert!(e.to_string().contains("1000 bytes"), "{e}");
+    let many = (0..40)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let e = a.search_notebooks(&many, 10).unwrap_err();
+    assert!(e.to_string().contains("32 terms"), "{e}");
+}
+
+#[test]
+fn a_catalog_from_before_the_notebook_index_indexes_its_notebooks_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let id = {
+        let mut a = Catalog::open(&path, "ada").unwrap();
+        let nb = notebook("# Warmup\n\nwarmup helps.\n");
+        a.create_notebook(&nb).unwrap();
+        nb.meta.id
+    };
+    // As revision 12 left it: no search index, the revision recorded.
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "DROP TABLE notebook_text; UPDATE meta SET value = '12' WHERE key = 'schema';",
+        )
+        .unwrap();
+    }
+    let a = Catalog::open(&path, "ada").unwrap();
+    assert_eq!(found(&a, "warmup"), vec![id]);
+}

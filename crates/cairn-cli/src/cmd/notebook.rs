@@ -36,7 +36,32 @@ pub fn notebook(cli: &Cli, cmd: &NotebookCmd) -> Result<()> {
             }
             outln!("notebook {} created: {}", nb.meta.id, nb.meta.title);
         }
-        NotebookCmd::List => {
+        NotebookCmd::List { query: Some(q) } => {
+            let hits = ws.notebook_search(&cairn_core::notebooks::NotebookSearch {
+                q: q.clone(),
+                limit: Some(500),
+            })?;
+            if cli.json {
+                return print_json(&hits);
+            }
+            let mut t = Table::new(&["id", "title", "tags", "updated", "matched"]);
+            for h in &hits {
+                let id = h.meta.id.to_string();
+                t.row(vec![
+                    short_id(&id).to_owned(),
+                    h.meta.title.clone(),
+                    h.meta.tags.join(","),
+                    time(h.meta.updated_ms),
+                    h.snippet.replace('\n', " "),
+                ]);
+            }
+            if t.is_empty() {
+                outln!("no notebook matches '{q}'");
+            } else {
+                out!("{}", t.render());
+            }
+        }
+        NotebookCmd::List { query: None } => {
             let all = ws.notebooks()?;
             if cli.json {
                 return print_json(&all);

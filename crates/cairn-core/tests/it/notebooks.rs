@@ -139,3 +139,39 @@ fn bad_notebook_input_is_refused_naming_it() {
     assert_eq!(err.code(), Code::Conflict, "{err}");
     assert_eq!(ws.notebook(&nb.meta.id.to_string()).unwrap().text, "");
 }
+
+#[test]
+fn notebooks_are_searched_by_words_and_fields_and_a_bad_query_is_refused_naming_it() {
+    use cairn_core::notebooks::NotebookSearch;
+    let (_dir, ws) = workspace();
+    let warm = ws
+        .notebook_create(&NewNotebook {
+            title: "Warmup study".into(),
+            text: Some("A linear warmup of 500 steps helps.\n".into()),
+            tags: Some(vec!["lr".into()]),
+            ..Default::default()
+        })
+        .unwrap();
+    ws.notebook_create(&NewNotebook {
+        title: "Augmentation".into(),
+        text: Some("RandAugment on CIFAR.\n".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let search = |q: &str| {
+        ws.notebook_search(&NotebookSearch {
+            q: q.into(),
+            limit: None,
+        })
+    };
+    let hits = search("warm steps").unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].meta.id, warm.meta.id);
+    assert!(hits[0].snippet.contains("500 steps"), "{}", hits[0].snippet);
+    assert_eq!(search("tag:lr").unwrap().len(), 1);
+    assert_eq!(search("owner:alice").unwrap().len(), 2);
+    assert_eq!(search("").unwrap().len(), 2);
+    let err = search(&"x".repeat(2_000)).unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.to_string().contains("at most 1000 bytes"), "{err}");
+}

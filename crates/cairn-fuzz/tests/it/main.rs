@@ -95,6 +95,7 @@ replay_tests!(
     backup_container,
     notebook_markup,
     review_file,
+    notebook_query,
 );
 
 /// Every folder of inputs names a target: a renamed target does not silently stop replaying.
