@@ -178,6 +178,7 @@ fn every_declared_operation_answers_through_call() {
         ("run_models", json!({"id": id})),
         ("run_history", json!({"id": &id[..12]})),
         ("notebooks", json!({})),
+        ("notebook_search", json!({"q": "hello tag:x"})),
         (
             "notebook_create",
             json!({"title": "T", "text": "see [[run:ID]]".replace("ID", &id)}),
