@@ -1,7 +1,7 @@
 //! A notebook's Markdown, parsed and rendered to HTML: a small, bounded subset (headings,
 //! paragraphs, fenced code, lists, quotes, rules; inline code, strong, emphasis, http(s) links)
 //! and the embeds — `[[run:ID]]`, `[[model:NAME@VERSION]]` inline, `{{query …}}` and
-//! `{{chart …}}` on a line of their own. Pure: what an embed shows is the caller's
+//! `{{chart …}}` and `{{compare runs=…}}` on a line of their own. Pure: what an embed shows is the caller's
 //! ([`EmbedRenderer`]); `notebook_render.rs` draws them from the workspace.
 //!
 //! The text is outside input (a teammate's, through sync): everything from it is escaped, a
@@ -34,6 +34,8 @@ pub enum Embed {
         metric: String,
         smooth: f64,
     },
+    /// Runs side by side: their status, the params that differ and their metrics.
+    Compare { runs: Vec<String> },
     /// Something in embed brackets that is not a valid embed, and why.
     Bad { raw: String, why: String },
 }
@@ -189,9 +191,12 @@ fn block_embed(line: &str) -> Option<Embed> {
         },
         "query" => Embed::Query(rest.to_owned()),
         "chart" => chart(rest).unwrap_or_else(|why| Embed::Bad { raw: raw(), why }),
+        "compare" => compare(rest).unwrap_or_else(|why| Embed::Bad { raw: raw(), why }),
         other => Embed::Bad {
             raw: raw(),
-            why: format!("'{other}' is no embed: {{{{query …}}}} or {{{{chart …}}}}"),
+            why: format!(
+                "'{other}' is no embed: {{{{query …}}}}, {{{{chart …}}}} or {{{{compare …}}}}"
+            ),
         },
     })
 }
@@ -234,6 +239,35 @@ fn chart(args: &str) -> Result<Embed, String> {
         metric,
         smooth,
     })
+}
+
+/// The most runs a comparison sets side by side.
+pub const MAX_COMPARED: usize = 8;
+
+fn compare(args: &str) -> Result<Embed, String> {
+    let mut runs = Vec::new();
+    for arg in args.split_whitespace() {
+        match arg.split_once('=') {
+            Some(("runs", v)) => {
+                runs = v
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            Some((other, _)) => {
+                return Err(format!("'{other}' is not a comparison field (runs)"));
+            }
+            None => return Err(format!("'{arg}' is not key=value")),
+        }
+    }
+    if !(2..=MAX_COMPARED).contains(&runs.len()) {
+        return Err(format!(
+            "a comparison needs 2 to {MAX_COMPARED} runs: runs=ID,ID (it names {})",
+            runs.len()
+        ));
+    }
+    Ok(Embed::Compare { runs })
 }
 
 /// `run:ID` or `model:NAME@VERSION`, the inside of `[[…]]`.
@@ -544,6 +578,16 @@ mod tests {
         );
         let out = html("{{chart metric=loss smooth=2}}");
         assert!(out.contains("not a number in 0..1"), "{out}");
+        assert_eq!(
+            parse("{{compare runs=ab12,cd34,ef56}}"),
+            [Block::Embed(Embed::Compare {
+                runs: vec!["ab12".into(), "cd34".into(), "ef56".into()],
+            })]
+        );
+        let out = html("{{compare runs=ab12}}");
+        assert!(out.contains("2 to 8 runs"), "{out}");
+        let out = html("{{compare metric=loss}}");
+        assert!(out.contains("not a comparison field"), "{out}");
     }
 
     #[test]

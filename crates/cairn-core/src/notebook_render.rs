@@ -1,6 +1,7 @@
 //! A notebook's embeds drawn from the workspace: a run as a card (name, status, a few params
 //! and metrics), a model version as a card, a query as a table of its runs (through the search
-//! index), a chart as the SVG cairn-charts draws. An embed that names nothing (a run not here,
+//! index), a chart as the SVG cairn-charts draws, runs compared side by side (status, the params
+//! that differ, the metrics). An embed that names nothing (a run not here,
 //! a query that does not parse) says so in place; the rest of the notebook still renders.
 //! [`page`] wraps the result in one self-contained HTML file: inline styles and SVG, and a
 //! content security policy that forbids every fetch.
@@ -17,6 +18,8 @@ use crate::{ChartRequest, Workspace};
 pub const QUERY_ROWS: u64 = 20;
 /// Params and metrics a run card shows.
 const CARD_FIELDS: usize = 4;
+/// Params that differ, and metrics, a comparison shows (each).
+const COMPARE_ROWS: usize = 40;
 
 struct FromWorkspace<'a> {
     ws: &'a Workspace,
@@ -161,6 +164,83 @@ impl FromWorkspace<'_> {
     }
 }
 
+impl FromWorkspace<'_> {
+    /// Runs side by side: status, the params whose values differ (the rest counted) and every
+    /// metric's last value (which way is better is not known here, so nothing is marked).
+    fn compare(&self, prefixes: &[String]) -> String {
+        let mut runs = Vec::with_capacity(prefixes.len());
+        for p in prefixes {
+            match self.ws.run_by_prefix(p) {
+                Ok(v) => runs.push(v),
+                Err(e) => return failed(&format!("run {p}"), &e.to_string()),
+            }
+        }
+        let mut out = format!(
+            "<table class=\"nb-embed nb-compare\"><caption>{} runs compared</caption><thead><tr><th></th>",
+            runs.len()
+        );
+        for v in &runs {
+            out.push_str(&format!(
+                "<th data-run=\"{id}\"><a href=\"#/run/{id}\">",
+                id = v.run.id
+            ));
+            escape(&v.run.name, &mut out);
+            out.push_str("</a></th>");
+        }
+        out.push_str("</tr></thead><tbody><tr><th>status</th>");
+        for v in &runs {
+            out.push_str("<td>");
+            out.push_str(v.run.status.as_str());
+            out.push_str("</td>");
+        }
+        out.push_str("</tr>");
+        let mut keys: Vec<&String> = runs.iter().flat_map(|v| v.run.params.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let (differ, same): (Vec<&String>, Vec<&String>) = keys.into_iter().partition(|k| {
+            let first = runs[0].run.params.get(*k);
+            runs.iter().any(|v| v.run.params.get(*k) != first)
+        });
+        for k in differ.iter().take(COMPARE_ROWS) {
+            out.push_str("<tr class=\"nb-param\"><th>");
+            escape(k, &mut out);
+            out.push_str("</th>");
+            for v in &runs {
+                out.push_str("<td>");
+                if let Some(val) = v.run.params.get(*k) {
+                    escape(val, &mut out);
+                }
+                out.push_str("</td>");
+            }
+            out.push_str("</tr>");
+        }
+        let mut metrics: Vec<&String> = runs.iter().flat_map(|v| v.live_metrics.keys()).collect();
+        metrics.sort();
+        metrics.dedup();
+        for k in metrics.iter().take(COMPARE_ROWS) {
+            out.push_str("<tr class=\"nb-metric\"><th>");
+            escape(k, &mut out);
+            out.push_str("</th>");
+            for v in &runs {
+                out.push_str("<td>");
+                if let Some(m) = v.live_metrics.get(*k) {
+                    out.push_str(&num(m.last));
+                }
+                out.push_str("</td>");
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+        if !same.is_empty() {
+            out.push_str(&format!(
+                "<p class=\"nb-embed nb-compare-same\">{} params the same in every run</p>",
+                same.len()
+            ));
+        }
+        out
+    }
+}
+
 impl EmbedRenderer for FromWorkspace<'_> {
     fn render(&mut self, e: &Embed) -> String {
         let key = format!("{e:?}");
@@ -176,6 +256,7 @@ impl EmbedRenderer for FromWorkspace<'_> {
                 metric,
                 smooth,
             } => self.chart(runs, metric, *smooth),
+            Embed::Compare { runs } => self.compare(runs),
             Embed::Bad { raw, why } => failed(raw, why),
         };
         self.drawn.insert(key, html.clone());

@@ -175,3 +175,56 @@ fn notebooks_are_searched_by_words_and_fields_and_a_bad_query_is_refused_naming_
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.to_string().contains("at most 1000 bytes"), "{err}");
 }
+
+#[test]
+fn a_comparison_embed_sets_runs_side_by_side_with_the_params_that_differ() {
+    let (_dir, ws) = workspace();
+    let a = start(
+        &ws,
+        "cmp",
+        &[("lr", "0.01"), ("batch", "64"), ("opt", "adam")],
+    );
+    let b = start(
+        &ws,
+        "cmp",
+        &[("lr", "0.1"), ("batch", "64"), ("opt", "adam")],
+    );
+    for (run, v) in [(a, 0.25), (b, 0.5)] {
+        ws.log_metric(
+            run,
+            "loss",
+            &[cairn_core::MetricPoint {
+                step: 0,
+                ts_ms: 1_700_000_000_000,
+                value: v,
+            }],
+        )
+        .unwrap();
+    }
+    let text = format!("{{{{compare runs={},{}}}}}\n", &a.to_string()[..12], b);
+    let html = ws.notebook_render(&text).unwrap().html;
+    assert!(html.contains("2 runs compared"), "{html}");
+    for run in [a, b] {
+        assert!(html.contains(&format!("data-run=\"{run}\"")), "{html}");
+    }
+    // lr differs and is a row; batch and opt are the same and only counted.
+    assert!(
+        html.contains("<th>lr</th><td>0.01</td><td>0.1</td>"),
+        "{html}"
+    );
+    assert!(!html.contains("<th>batch</th>"), "{html}");
+    assert!(html.contains("2 params the same in every run"), "{html}");
+    assert!(
+        html.contains("<th>loss</th><td>0.25</td><td>0.5</td>"),
+        "{html}"
+    );
+    // A run that is not here is said in place.
+    let html = ws
+        .notebook_render(&format!("{{{{compare runs={a},ffff}}}}\n"))
+        .unwrap()
+        .html;
+    assert!(
+        html.contains("nb-bad") && html.contains("run ffff"),
+        "{html}"
+    );
+}
