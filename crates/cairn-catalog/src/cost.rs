@@ -239,15 +239,60 @@ where
         .map_err(|e| corrupt(format!("id '{text}': {e}")))
 }
 
-/// The figures without their spans (kept in a column of their own, read by one run's page).
+/// The figures without their spans (kept in a column of their own, read by one run's page) and
+/// without the fields the row's columns hold ([`COST_COLUMNS`]; a row written before holds them
+/// twice, and reads the same).
 fn split_spans(cost: &RunCost) -> (String, Option<String>) {
     let mut slim = cost.clone();
     let spans = slim.idle.as_mut().map(|i| std::mem::take(&mut i.spans));
-    let json = serde_json::to_string(&slim).unwrap_or_default();
+    let mut value = serde_json::to_value(&slim).unwrap_or_default();
+    if let serde_json::Value::Object(map) = &mut value {
+        for (field, _) in COLUMN_FIELDS {
+            map.remove(*field);
+        }
+    }
+    let json = value.to_string();
     let spans = spans
         .filter(|s| !s.is_empty())
         .map(|s| serde_json::to_string(&s).unwrap_or_default());
     (json, spans)
+}
+
+/// The columns a run's figures are read from, the JSON last.
+const COST_COLUMNS: &str =
+    "usd, gpu_model, gpus, hours, gpu_hours, usd_per_hour, idle_usd, end_ms, json";
+
+/// The fields of [`RunCost`] its row holds as columns, in [`COST_COLUMNS`]' order (`end_ms`
+/// is the instant the figures were taken).
+const COLUMN_FIELDS: &[(&str, bool)] = &[
+    ("usd", true),
+    ("gpu_model", false),
+    ("gpus", false),
+    ("hours", true),
+    ("gpu_hours", true),
+    ("usd_per_hour", true),
+    ("idle_usd", true),
+    ("as_of_ms", false),
+];
+
+/// A run's figures from [`COST_COLUMNS`], read from column `at` on.
+fn cost_from_row(r: &rusqlite::Row<'_>, at: usize) -> Result<RunCost, Error> {
+    use rusqlite::types::ValueRef;
+    use serde_json::Value as J;
+    let json: String = r.get(at + COLUMN_FIELDS.len())?;
+    let mut map: serde_json::Map<String, J> = serde_json::from_str(&json).map_err(corrupt)?;
+    for (i, (field, real)) in COLUMN_FIELDS.iter().enumerate() {
+        let value = match r.get_ref(at + i)? {
+            ValueRef::Null => continue,
+            ValueRef::Integer(n) if *real => J::from(n as f64),
+            ValueRef::Integer(n) => J::from(n),
+            ValueRef::Real(x) => J::from(x),
+            ValueRef::Text(t) => J::String(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(_) => return Err(corrupt(format!("{field}: a blob"))),
+        };
+        map.insert((*field).to_owned(), value);
+    }
+    serde_json::from_value(J::Object(map)).map_err(corrupt)
 }
 
 fn group_sql(group: &CostGroup) -> (&'static str, &'static str) {
@@ -257,7 +302,8 @@ fn group_sql(group: &CostGroup) -> (&'static str, &'static str) {
         CostGroup::GpuModel => ("c.gpu_model", ""),
         CostGroup::Tag(_) => (
             "t.value",
-            "LEFT JOIN tags t ON t.run = c.run AND t.key = ?1",
+            "LEFT JOIN runs tr ON tr.id = c.run \
+             LEFT JOIN run_tags t ON t.run = tr.rid AND t.key = (SELECT id FROM key_names WHERE key = ?1)",
         ),
         CostGroup::All => ("NULL", ""),
     }
@@ -334,15 +380,26 @@ impl Catalog {
         for row in rows {
             let id = row.run.to_string();
             let (json, spans) = split_spans(&row.cost);
-            let old: Option<(String, Option<String>, String, i64)> = tx
-                .prepare_cached(
-                    "SELECT json, spans, status, deleted FROM run_costs WHERE run = ?1",
-                )?
-                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .optional()?;
-            let same = old.as_ref().is_some_and(|(j, s, st, d)| {
-                *j == json && *s == spans && st == row.status.as_str() && (*d != 0) == row.deleted
-            });
+            // Compared whole (the JSON leaves out what the columns hold), without the spans.
+            let mut slim = row.cost.clone();
+            if let Some(idle) = slim.idle.as_mut() {
+                idle.spans.clear();
+            }
+            let same = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT spans, status, deleted, {COST_COLUMNS} FROM run_costs WHERE run = ?1"
+                ))?;
+                let mut found = stmt.query([&id])?;
+                match found.next()? {
+                    Some(r) => {
+                        r.get::<_, Option<String>>(0)? == spans
+                            && r.get::<_, String>(1)? == row.status.as_str()
+                            && r.get::<_, bool>(2)? == row.deleted
+                            && cost_from_row(r, 3)? == slim
+                    }
+                    None => false,
+                }
+            };
             if same {
                 continue;
             }
@@ -410,15 +467,15 @@ impl Catalog {
 
     /// A run's figures as last computed, with its idle spans.
     pub fn run_cost(&self, id: RunId) -> Result<Option<RunCost>, Error> {
-        let row: Option<(String, Option<String>)> = self
-            .conn()
-            .prepare_cached("SELECT json, spans FROM run_costs WHERE run = ?1")?
-            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((json, spans)) = row else {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT spans, {COST_COLUMNS} FROM run_costs WHERE run = ?1"
+        ))?;
+        let mut rows = stmt.query([id.to_string()])?;
+        let Some(r) = rows.next()? else {
             return Ok(None);
         };
-        let mut cost: RunCost = serde_json::from_str(&json).map_err(corrupt)?;
+        let spans: Option<String> = r.get(0)?;
+        let mut cost = cost_from_row(r, 1)?;
         if let (Some(idle), Some(s)) = (cost.idle.as_mut(), spans) {
             idle.spans = serde_json::from_str(&s).map_err(corrupt)?;
         }
@@ -427,16 +484,14 @@ impl Catalog {
 
     /// Several runs' figures as last computed (without idle spans), for a page of results.
     pub fn run_costs(&self, ids: &[RunId]) -> Result<HashMap<RunId, RunCost>, Error> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT json FROM run_costs WHERE run = ?1")?;
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COST_COLUMNS} FROM run_costs WHERE run = ?1"
+        ))?;
         let mut out = HashMap::with_capacity(ids.len());
         for id in ids {
-            if let Some(json) = stmt
-                .query_row([id.to_string()], |r| r.get::<_, String>(0))
-                .optional()?
-            {
-                out.insert(*id, serde_json::from_str(&json).map_err(corrupt)?);
+            let mut rows = stmt.query([id.to_string()])?;
+            if let Some(r) = rows.next()? {
+                out.insert(*id, cost_from_row(r, 0)?);
             }
         }
         Ok(out)
@@ -488,7 +543,9 @@ impl Catalog {
         // Keys sort as text: the prefix is a range of the primary key.
         let hi = format!("{prefix}\u{10ffff}");
         let mut stmt = self.conn().prepare_cached(
-            "SELECT key FROM run_metrics WHERE run = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
+            "SELECT k.key FROM run_summaries m JOIN key_names k ON k.id = m.key
+             WHERE m.run = (SELECT rid FROM runs WHERE id = ?1) AND k.key >= ?2 AND k.key < ?3
+             ORDER BY k.key",
         )?;
         let rows = stmt.query_map(params![run.to_string(), prefix, hi], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -496,17 +553,14 @@ impl Catalog {
 
     /// The runs whose rows say they are running (their cost grows to now).
     pub fn running_costs(&self) -> Result<Vec<(RunId, RunCost)>, Error> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT run, json FROM run_costs WHERE status = 'running' AND deleted = 0",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT run, {COST_COLUMNS} FROM run_costs WHERE status = 'running' AND deleted = 0"
+        ))?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row?;
-            out.push((
-                parse_id(&id)?,
-                serde_json::from_str(&json).map_err(corrupt)?,
-            ));
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            out.push((parse_id(&id)?, cost_from_row(r, 1)?));
         }
         Ok(out)
     }
@@ -707,13 +761,16 @@ impl Catalog {
             })
             .collect();
         let most_first = idlers.into_sorted_vec();
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT json FROM run_costs WHERE run = ?1")?;
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COST_COLUMNS} FROM run_costs WHERE run = ?1"
+        ))?;
         let mut top_idle = Vec::with_capacity(most_first.len());
         for i in most_first {
-            let json: String = stmt.query_row([i.run.to_string()], |r| r.get(0))?;
-            top_idle.push((i.run, serde_json::from_str(&json).map_err(corrupt)?));
+            let mut rows = stmt.query([i.run.to_string()])?;
+            let r = rows
+                .next()?
+                .ok_or_else(|| corrupt(format!("no row of run {}", i.run)))?;
+            top_idle.push((i.run, cost_from_row(r, 0)?));
         }
         Ok(CostScan { families, top_idle })
     }
@@ -734,7 +791,9 @@ impl Catalog {
         let (value, metric_join) = match metric {
             Some(_) => (
                 "m.last",
-                "LEFT JOIN run_metrics m ON m.run = c.run AND m.key = ?2",
+                "LEFT JOIN runs mr ON mr.id = c.run \
+                 LEFT JOIN run_summaries m ON m.run = mr.rid \
+                 AND m.key = (SELECT id FROM key_names WHERE key = ?2)",
             ),
             None => ("NULL", ""),
         };

@@ -59,12 +59,14 @@ const FORMAT_VERSION: i64 = 1;
 /// rebuilding its projections once; 11 the `run_costs_rollup` index in place of
 /// `run_costs_idle`, built at open from the rows already there; 12 `notebooks`, see
 /// `notebook_doc.rs`: an older catalog holds no notebook docs, so the empty table is all; 13
-/// `notebook_text`, the notebooks' search index, filled at open from the notebook docs.)
-const SCHEMA_REVISION: i64 = 13;
+/// `notebook_text`, the notebooks' search index, filled at open from the notebook docs; 14 the
+/// compact projections, see `project.rs`: `runs` keyed by `rid`, params, tags and summaries by
+/// `rid` and an interned key, `runs.json` without what those hold; rebuilt once.)
+const SCHEMA_REVISION: i64 = 14;
 /// The revision from which `notebook_text` indexes every notebook.
 const NOTEBOOK_TEXT_SINCE: i64 = 13;
 /// The revision from which the projections hold what this build derives from the docs.
-const PROJECTIONS_SINCE: i64 = 10;
+const PROJECTIONS_SINCE: i64 = 14;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -1075,7 +1077,7 @@ impl Catalog {
             } else {
                 let mut reader = RunReader::new(doc, &name);
                 let ids = reader.run_ids()?;
-                tx.execute("DELETE FROM runs WHERE shard = ?1", [&name])?;
+                project::delete_shard(&tx, &name)?;
                 tx.execute(
                     "UPDATE docs SET runs = ?2 WHERE id = ?1",
                     params![name, ids.len() as i64],

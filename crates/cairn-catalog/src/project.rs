@@ -22,32 +22,21 @@ use rusqlite::{
 use crate::Error;
 
 pub(crate) fn create_tables(tx: &Transaction<'_>) -> Result<(), Error> {
-    // Revision 3 added `runs.changed_seq` (what the search index catches up from).
-    let has_runs: bool = tx.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+    // Revision 14 keyed params, tags and summary metrics by the run's integer `rid` and an
+    // interned key, and left out of `runs.json` what those tables and the row's columns hold
+    // (at 100k runs the copy of the whole run made `runs` 366 MiB). The old tables go; the
+    // catalog rebuilds its projections from the docs once (`PROJECTIONS_SINCE`).
+    let old_runs: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'
+         AND NOT EXISTS (SELECT 1 FROM pragma_table_info('runs') WHERE name = 'rid')",
         [],
         |r| r.get::<_, i64>(0),
     )? > 0;
-    if has_runs {
-        let has_seq: bool = tx.query_row(
-            "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'changed_seq'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? > 0;
-        if !has_seq {
-            tx.execute_batch("ALTER TABLE runs ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 0")?;
-        }
-        // Revision 10 added `runs.compliance` (the state; `incomplete` says "not compliant").
-        let has_compliance: bool = tx.query_row(
-            "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'compliance'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? > 0;
-        if !has_compliance {
-            tx.execute_batch(
-                "ALTER TABLE runs ADD COLUMN compliance TEXT NOT NULL DEFAULT 'compliant'",
-            )?;
-        }
+    if old_runs {
+        tx.execute_batch(
+            "DROP TABLE runs; DROP TABLE IF EXISTS params; DROP TABLE IF EXISTS tags;
+             DROP TABLE IF EXISTS run_metrics;",
+        )?;
     }
     tx.execute_batch(
         "
@@ -56,13 +45,16 @@ CREATE TABLE IF NOT EXISTS experiments (
     deleted INTEGER NOT NULL, json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS experiments_name ON experiments(name);
+-- `rid` stays a run's for as long as its row exists (rows are updated in place, never
+-- replaced): the rows of params, tags and summaries name their run by it. `json` holds what no
+-- column or other table does (see `row_json`).
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, experiment TEXT NOT NULL, shard TEXT NOT NULL, name TEXT NOT NULL,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE, experiment TEXT NOT NULL, shard TEXT NOT NULL, name TEXT NOT NULL,
     owner TEXT, status TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, parent TEXT,
     deleted INTEGER NOT NULL, incomplete INTEGER NOT NULL, json TEXT NOT NULL,
     changed_seq INTEGER NOT NULL DEFAULT 0, compliance TEXT NOT NULL DEFAULT 'compliant'
 );
-CREATE INDEX IF NOT EXISTS runs_incomplete ON runs(incomplete, experiment);
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment, start_ms);
 -- Counting and listing an experiment's live runs: without `deleted` here, SQLite picked
 -- runs_deleted for `experiment = ? AND deleted = 0` and read every run (0.3 s each at 100k).
@@ -74,21 +66,38 @@ CREATE INDEX IF NOT EXISTS runs_deleted ON runs(deleted, start_ms);
 CREATE INDEX IF NOT EXISTS runs_changed ON runs(changed_seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters(name, value) VALUES ('changed', 0);
-CREATE TABLE IF NOT EXISTS params (
-    run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
+-- Param, tag and metric keys, each stored once: a row names its key by `id`.
+CREATE TABLE IF NOT EXISTS key_names (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+-- Parts of `runs.json` that many runs share (this machine's profile, a compliance finding),
+-- each stored once: the row's JSON names them by `id`.
+CREATE TABLE IF NOT EXISTS json_parts (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+-- No index by key or value: filters and sorts on params and metrics are the search index's
+-- (`cairn-search`); these rows serve reading a run whole and the cost rollups' joins.
+CREATE TABLE IF NOT EXISTS run_params (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS params_key ON params(key, num);
-CREATE TABLE IF NOT EXISTS tags (
-    run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS run_tags (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run, key)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS run_metrics (
-    run TEXT NOT NULL, key TEXT NOT NULL, last REAL, step INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
-    min REAL, max REAL, count INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS run_summaries (
+    run INTEGER NOT NULL, key INTEGER NOT NULL, last REAL, step INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL, min REAL, max REAL, count INTEGER NOT NULL,
     PRIMARY KEY (run, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics(key, last);
+-- The same rows by run id and key name, as they read before revision 14 (for `verify`, which
+-- compares them with a fresh projection whose ids differ, and for reading a catalog by hand).
+CREATE VIEW IF NOT EXISTS params AS
+    SELECT r.id AS run, k.key AS key, p.value AS value
+    FROM run_params p JOIN runs r ON r.rid = p.run JOIN key_names k ON k.id = p.key;
+CREATE VIEW IF NOT EXISTS tags AS
+    SELECT r.id AS run, k.key AS key, t.value AS value
+    FROM run_tags t JOIN runs r ON r.rid = t.run JOIN key_names k ON k.id = t.key;
+CREATE VIEW IF NOT EXISTS run_metrics AS
+    SELECT r.id AS run, k.key AS key, m.last AS last, m.step AS step, m.ts_ms AS ts_ms,
+           m.min AS min, m.max AS max, m.count AS count
+    FROM run_summaries m JOIN runs r ON r.rid = m.run JOIN key_names k ON k.id = m.key;
 -- The project's run schema (the team doc's `schema`), so a run's compliance is computed in the
 -- transaction that projects it without loading the team doc.
 CREATE TABLE IF NOT EXISTS project_schema (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
@@ -185,28 +194,18 @@ pub(crate) fn recheck_compliance(
     tx: &Transaction<'_>,
     experiment: Option<ExperimentId>,
 ) -> Result<usize, Error> {
-    let rows: Vec<(String, String, String)> = match experiment {
-        Some(e) => tx
-            .prepare_cached("SELECT id, experiment, json FROM runs WHERE experiment = ?1")?
-            .query_map([e.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?,
-        None => tx
-            .prepare_cached("SELECT id, experiment, json FROM runs")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?,
+    let runs = match experiment {
+        Some(e) => load_runs(tx, "experiment = ?1", &[e.to_string().into()])?,
+        None => load_runs(tx, "1", &[])?,
     };
-    let mut schemas: HashMap<String, RunSchema> = HashMap::new();
+    let mut schemas: HashMap<ExperimentId, RunSchema> = HashMap::new();
     let mut changed = 0;
-    for (id, exp, json) in rows {
-        let mut run: Run = serde_json::from_str(&json).map_err(|e| Error::Corrupt {
-            doc: "runs projection".into(),
-            reason: format!("run {id}: {e}"),
-        })?;
-        let schema = match schemas.get(&exp) {
+    for (_, mut run) in runs {
+        let schema = match schemas.get(&run.experiment) {
             Some(s) => s,
             None => {
                 let s = schema_for(tx, run.experiment)?;
-                schemas.entry(exp).or_insert(s)
+                schemas.entry(run.experiment).or_insert(s)
             }
         };
         let c = Compliance::check(schema, &run);
@@ -218,8 +217,8 @@ pub(crate) fn recheck_compliance(
             "UPDATE runs SET json = ?2, incomplete = ?3, compliance = ?4, changed_seq = ?5 WHERE id = ?1",
         )?
         .execute(params![
-            id,
-            serde_json::to_string(&run).unwrap_or_default(),
+            run.id.to_string(),
+            row_json(tx, &run)?,
             !run.compliance.is_compliant(),
             run.compliance.state.as_str(),
             bump_changed(tx)?,
@@ -289,58 +288,69 @@ pub(crate) fn upsert_run_as(
     };
     let run = run.as_ref();
     let id = run.id.to_string();
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq, compliance)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        id,
-        run.experiment.to_string(),
-        shard,
-        run.name,
-        run.owner,
-        run.status.as_str(),
-        run.start_ms,
-        run.end_ms,
-        run.parent.map(|p| p.to_string()),
-        run.deleted,
-        !run.compliance.is_compliant(),
-        serde_json::to_string(run).unwrap_or_default(),
-        bump_changed(tx)?,
-        run.compliance.state.as_str(),
-    ])?;
+    // Updated in place, so the run keeps its `rid`.
+    let rid: i64 = tx
+        .prepare_cached(
+            "INSERT INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms, parent, deleted, incomplete, json, changed_seq, compliance)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(id) DO UPDATE SET experiment = excluded.experiment, shard = excluded.shard,
+                 name = excluded.name, owner = excluded.owner, status = excluded.status,
+                 start_ms = excluded.start_ms, end_ms = excluded.end_ms, parent = excluded.parent,
+                 deleted = excluded.deleted, incomplete = excluded.incomplete, json = excluded.json,
+                 changed_seq = excluded.changed_seq, compliance = excluded.compliance
+             RETURNING rid",
+        )?
+        .query_row(
+            params![
+                id,
+                run.experiment.to_string(),
+                shard,
+                run.name,
+                run.owner,
+                run.status.as_str(),
+                run.start_ms,
+                run.end_ms,
+                run.parent.map(|p| p.to_string()),
+                run.deleted,
+                !run.compliance.is_compliant(),
+                row_json(tx, run)?,
+                bump_changed(tx)?,
+                run.compliance.state.as_str(),
+            ],
+            |r| r.get(0),
+        )?;
     if change == Change::Doc {
         bump_docs(tx)?;
     }
     crate::blob_refs::upsert(tx, run)?;
     upsert_evaluations(tx, run)?;
-    for table in ["params", "tags", "run_metrics"] {
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
-            .execute([&id])?;
-    }
-    let mut p =
-        tx.prepare_cached("INSERT INTO params(run, key, value, num) VALUES (?1, ?2, ?3, ?4)")?;
+    delete_rows_of(tx, rid)?;
+    let mut p = tx.prepare_cached("INSERT INTO run_params(run, key, value) VALUES (?1, ?2, ?3)")?;
     for (k, v) in &run.params {
-        p.execute(params![
-            id,
-            k,
-            v,
-            cairn_model::ParamValue::infer(v).as_f64()
-        ])?;
+        p.execute(params![rid, key_id(tx, k)?, v])?;
     }
-    let mut t = tx.prepare_cached("INSERT INTO tags(run, key, value) VALUES (?1, ?2, ?3)")?;
+    let mut t = tx.prepare_cached("INSERT INTO run_tags(run, key, value) VALUES (?1, ?2, ?3)")?;
     for (k, v) in &run.tags {
-        t.execute(params![id, k, v])?;
+        t.execute(params![rid, key_id(tx, k)?, v])?;
     }
+    insert_summaries(tx, rid, run.metrics.iter().map(|(k, s)| (k.as_str(), s)))
+}
+
+/// Writes summary rows of run `rid` (replacing rows of the same keys).
+fn insert_summaries<'a>(
+    tx: &Transaction<'_>,
+    rid: i64,
+    summaries: impl Iterator<Item = (&'a str, &'a cairn_model::MetricSummary)>,
+) -> Result<(), Error> {
     let mut m = tx.prepare_cached(
-        "INSERT INTO run_metrics(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO run_summaries(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for (k, s) in &run.metrics {
+    for (k, s) in summaries {
         // SQLite has no NaN: it is stored as NULL, and infinities as themselves.
         let last = (!s.last.is_nan()).then_some(s.last);
         m.execute(params![
-            id,
-            k,
+            rid,
+            key_id(tx, k)?,
             last,
             s.step,
             s.ts_ms,
@@ -350,6 +360,218 @@ pub(crate) fn upsert_run_as(
         ])?;
     }
     Ok(())
+}
+
+/// The id of a param, tag or metric key, interned on first use.
+fn key_id(tx: &Transaction<'_>, key: &str) -> Result<i64, Error> {
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM key_names WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(id) => Ok(id),
+        None => Ok(tx
+            .prepare_cached("INSERT INTO key_names(key) VALUES (?1) RETURNING id")?
+            .query_row([key], |r| r.get(0))?),
+    }
+}
+
+/// Deletes the params, tags and summaries of run `rid`.
+fn delete_rows_of(tx: &Transaction<'_>, rid: i64) -> Result<(), Error> {
+    for table in ["run_params", "run_tags", "run_summaries"] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE run = ?1"))?
+            .execute([rid])?;
+    }
+    Ok(())
+}
+
+/// Deletes the rows of every run of `shard` (before it is projected again whole).
+pub(crate) fn delete_shard(tx: &Transaction<'_>, shard: &str) -> Result<(), Error> {
+    for table in ["run_params", "run_tags", "run_summaries"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE run IN (SELECT rid FROM runs WHERE shard = ?1)"),
+            [shard],
+        )?;
+    }
+    tx.execute("DELETE FROM runs WHERE shard = ?1", [shard])?;
+    Ok(())
+}
+
+/// Fields of a run that `runs.json` leaves out: the row's own columns, and the params, tags and
+/// summary metrics that have tables of their own.
+const NOT_IN_ROW_JSON: &[&str] = &[
+    "id",
+    "experiment",
+    "name",
+    "owner",
+    "status",
+    "start_ms",
+    "end_ms",
+    "parent",
+    "deleted",
+    "params",
+    "tags",
+    "metrics",
+];
+
+/// What `runs.json` holds of a run: everything but [`NOT_IN_ROW_JSON`] (and empty lineage and
+/// artifacts, which deserialise as their defaults), with its machine profile (`infra`, taken
+/// out of `lineage`) and its `compliance` as the ids of their [`part_id`]s.
+fn row_json(tx: &Transaction<'_>, run: &Run) -> Result<String, Error> {
+    use serde_json::Value as J;
+    let mut value = serde_json::to_value(run).unwrap_or_default();
+    if let J::Object(map) = &mut value {
+        for key in NOT_IN_ROW_JSON {
+            map.remove(*key);
+        }
+        if let Some(J::Object(lineage)) = map.get_mut("lineage")
+            && let Some(infra) = lineage.remove("infra")
+        {
+            map.insert("infra".into(), J::from(part_id(tx, &infra)?));
+        }
+        if let Some(c) = map.remove("compliance") {
+            map.insert("compliance".into(), J::from(part_id(tx, &c)?));
+        }
+        for key in ["lineage", "artifacts"] {
+            if map
+                .get(key)
+                .is_some_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+            {
+                map.remove(key);
+            }
+        }
+    }
+    Ok(value.to_string())
+}
+
+/// The id of a shared part of `runs.json`, stored on first use.
+fn part_id(tx: &Transaction<'_>, part: &serde_json::Value) -> Result<i64, Error> {
+    let text = part.to_string();
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM json_parts WHERE json = ?1")?
+        .query_row([&text], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(id) => Ok(id),
+        None => Ok(tx
+            .prepare_cached("INSERT INTO json_parts(json) VALUES (?1) RETURNING id")?
+            .query_row([&text], |r| r.get(0))?),
+    }
+}
+
+/// Whole runs read back from the projection, with their `rid`: each row's columns and JSON,
+/// its params, tags and summaries (four queries, whatever the number of runs). `cond` is a
+/// condition on `runs`.
+fn load_runs(conn: &Connection, cond: &str, args: &[SqlValue]) -> Result<Vec<(i64, Run)>, Error> {
+    let corrupt = |reason: String| Error::Corrupt {
+        doc: "runs projection".into(),
+        reason,
+    };
+    let mut params: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    let mut tags: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    let mut metrics: HashMap<i64, BTreeMap<String, cairn_model::MetricSummary>> = HashMap::new();
+    for (table, into) in [("run_params", &mut params), ("run_tags", &mut tags)] {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT t.run, k.key, t.value FROM {table} t JOIN key_names k ON k.id = t.key
+             WHERE t.run IN (SELECT rid FROM runs WHERE {cond})"
+        ))?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            into.entry(r.get(0)?)
+                .or_default()
+                .insert(r.get(1)?, r.get(2)?);
+        }
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT m.run, k.key, m.last, m.step, m.ts_ms, m.min, m.max, m.count
+         FROM run_summaries m JOIN key_names k ON k.id = m.key
+         WHERE m.run IN (SELECT rid FROM runs WHERE {cond})"
+    ))?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        metrics.entry(r.get(0)?).or_default().insert(
+            r.get(1)?,
+            cairn_model::MetricSummary {
+                last: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN),
+                step: r.get(3)?,
+                ts_ms: r.get(4)?,
+                min: r.get(5)?,
+                max: r.get(6)?,
+                count: r.get::<_, i64>(7)? as u64,
+            },
+        );
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT rid, id, experiment, name, owner, status, start_ms, end_ms, parent, deleted, json
+         FROM runs WHERE {cond}"
+    ))?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let mut out = Vec::new();
+    let mut parts: HashMap<i64, serde_json::Value> = HashMap::new();
+    let mut part_stmt = conn.prepare_cached("SELECT json FROM json_parts WHERE id = ?1")?;
+    let mut part = |id: Option<i64>| -> Result<serde_json::Value, Error> {
+        let id = id.ok_or_else(|| corrupt("a part id that is no integer".into()))?;
+        if let Some(v) = parts.get(&id) {
+            return Ok(v.clone());
+        }
+        let text: String = part_stmt
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| corrupt(format!("no part {id} of a run's JSON")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| corrupt(format!("part {id}: {e}")))?;
+        parts.insert(id, v.clone());
+        Ok(v)
+    };
+    while let Some(r) = rows.next()? {
+        use serde_json::Value as J;
+        let rid: i64 = r.get(0)?;
+        let id: String = r.get(1)?;
+        let json: String = r.get(10)?;
+        let mut map: serde_json::Map<String, J> =
+            serde_json::from_str(&json).map_err(|e| corrupt(format!("run {id}: {e}")))?;
+        let text = |i: usize| -> Result<Option<J>, rusqlite::Error> {
+            Ok(r.get::<_, Option<String>>(i)?.map(J::String))
+        };
+        let int = |i: usize| -> Result<Option<J>, rusqlite::Error> {
+            Ok(r.get::<_, Option<i64>>(i)?.map(J::from))
+        };
+        for (key, value) in [
+            ("experiment", text(2)?),
+            ("name", text(3)?),
+            ("owner", text(4)?),
+            ("status", text(5)?),
+            ("start_ms", int(6)?),
+            ("end_ms", int(7)?),
+            ("parent", text(8)?),
+        ] {
+            if let Some(v) = value {
+                map.insert(key.to_owned(), v);
+            }
+        }
+        map.insert("deleted".into(), J::Bool(r.get(9)?));
+        map.insert("id".into(), J::String(id.clone()));
+        if let Some(J::Number(n)) = map.get("compliance") {
+            let part = part(n.as_i64())?;
+            map.insert("compliance".into(), part);
+        }
+        if let Some(J::Number(n)) = map.remove("infra") {
+            let part = part(n.as_i64())?;
+            if let J::Object(lineage) = map
+                .entry("lineage")
+                .or_insert_with(|| J::Object(Default::default()))
+            {
+                lineage.insert("infra".into(), part);
+            }
+        }
+        let mut run: Run = serde_json::from_value(J::Object(map))
+            .map_err(|e| corrupt(format!("run {id}: {e}")))?;
+        run.params = params.remove(&rid).unwrap_or_default();
+        run.tags = tags.remove(&rid).unwrap_or_default();
+        run.metrics = metrics.remove(&rid).unwrap_or_default();
+        out.push((rid, run));
+    }
+    Ok(out)
 }
 
 /// Rewrites the run's rows of `run_evals` and `run_fairness`.
@@ -419,41 +641,21 @@ pub(crate) fn upsert_metric_rows(
     run: RunId,
     summaries: &[(String, cairn_model::MetricSummary)],
 ) -> Result<(), Error> {
-    let id = run.to_string();
     // The run's summaries changed: a derived index must look at it again.
     let seq = bump_changed(tx)?;
-    tx.prepare_cached("UPDATE runs SET changed_seq = ?2 WHERE id = ?1")?
-        .execute(params![id, seq])?;
-    let mut m = tx.prepare_cached(
-        "INSERT OR REPLACE INTO run_metrics(run, key, last, step, ts_ms, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    for (k, s) in summaries {
-        let last = (!s.last.is_nan()).then_some(s.last);
-        m.execute(params![
-            id,
-            k,
-            last,
-            s.step,
-            s.ts_ms,
-            s.min,
-            s.max,
-            s.count as i64
-        ])?;
-    }
-    Ok(())
+    let rid: Option<i64> = tx
+        .prepare_cached("UPDATE runs SET changed_seq = ?2 WHERE id = ?1 RETURNING rid")?
+        .query_row(params![run.to_string(), seq], |r| r.get(0))
+        .optional()?;
+    // A run not projected yet gets its summaries with its row, from its doc.
+    let Some(rid) = rid else { return Ok(()) };
+    insert_summaries(tx, rid, summaries.iter().map(|(k, s)| (k.as_str(), s)))
 }
 
 pub(crate) fn run(conn: &Connection, id: RunId) -> Result<Option<Run>, Error> {
-    conn.prepare_cached("SELECT json FROM runs WHERE id = ?1")?
-        .query_row([id.to_string()], |r| r.get::<_, String>(0))
-        .optional()?
-        .map(|json| {
-            serde_json::from_str(&json).map_err(|e| Error::Corrupt {
-                doc: "runs projection".into(),
-                reason: e.to_string(),
-            })
-        })
-        .transpose()
+    Ok(load_runs(conn, "id = ?1", &[id.to_string().into()])?
+        .pop()
+        .map(|(_, run)| run))
 }
 
 pub(crate) fn resolve_run(conn: &Connection, prefix: &str) -> Result<RunId, Error> {
@@ -573,7 +775,7 @@ pub(crate) fn run_counts(conn: &Connection) -> Result<Vec<(String, u64)>, Error>
 }
 
 /// One `runs` row as listed: id, experiment, experiment name, name, owner, status, start, end,
-/// incomplete, compliance.
+/// incomplete, compliance, rid.
 type RawRow = (
     String,
     String,
@@ -585,6 +787,7 @@ type RawRow = (
     Option<i64>,
     bool,
     String,
+    i64,
 );
 
 pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>, Error> {
@@ -597,7 +800,8 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
             let dir = if *descending { "DESC" } else { "ASC" };
             (
                 format!(
-                    "LEFT JOIN run_metrics m ON m.run = r.id AND m.key = ?{}",
+                    "LEFT JOIN run_summaries m ON m.run = r.rid \
+                     AND m.key = (SELECT id FROM key_names WHERE key = ?{})",
                     args.len()
                 ),
                 format!("m.last IS NULL, m.last {dir}, r.id"),
@@ -609,7 +813,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
     args.push((f.offset as i64).into());
     let offset = args.len();
     let sql = format!(
-        "SELECT r.id, r.experiment, coalesce(e.name, ''), r.name, r.owner, r.status, r.start_ms, r.end_ms, r.incomplete, r.compliance
+        "SELECT r.id, r.experiment, coalesce(e.name, ''), r.name, r.owner, r.status, r.start_ms, r.end_ms, r.incomplete, r.compliance, r.rid
          FROM runs r LEFT JOIN experiments e ON e.id = r.experiment {join} {clause}
          ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
     );
@@ -627,6 +831,7 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
                 r.get(7)?,
                 r.get(8)?,
                 r.get(9)?,
+                r.get(10)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
@@ -634,12 +839,15 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRow>,
         doc: "runs projection".into(),
         reason: e.to_string(),
     };
-    let mut metric_stmt =
-        conn.prepare_cached("SELECT key, last FROM run_metrics WHERE run = ?1 ORDER BY key")?;
+    let mut metric_stmt = conn.prepare_cached(
+        "SELECT k.key, m.last FROM run_summaries m JOIN key_names k ON k.id = m.key WHERE m.run = ?1",
+    )?;
     let mut out = Vec::with_capacity(raw.len());
-    for (id, exp, exp_name, name, owner, status, start_ms, end_ms, incomplete, compliance) in raw {
+    for (id, exp, exp_name, name, owner, status, start_ms, end_ms, incomplete, compliance, rid) in
+        raw
+    {
         let metrics = metric_stmt
-            .query_map([&id], |r| {
+            .query_map([rid], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN),
@@ -728,15 +936,10 @@ pub(crate) fn change_seq(conn: &Connection) -> Result<i64, Error> {
 
 /// Runs (deleted ones included) whose projection changed after change `seq`.
 pub(crate) fn runs_changed_since(conn: &Connection, seq: i64) -> Result<Vec<Run>, Error> {
-    let mut stmt = conn.prepare_cached("SELECT json FROM runs WHERE changed_seq > ?1")?;
-    let rows = stmt.query_map([seq], |r| r.get::<_, String>(0))?;
-    rows.map(|j| {
-        serde_json::from_str(&j?).map_err(|e| Error::Corrupt {
-            doc: "runs projection".into(),
-            reason: e.to_string(),
-        })
-    })
-    .collect()
+    Ok(load_runs(conn, "changed_seq > ?1", &[seq.into()])?
+        .into_iter()
+        .map(|(_, run)| run)
+        .collect())
 }
 
 fn compliance_state(text: &str) -> ComplianceState {

@@ -599,3 +599,132 @@ fn metric_summaries_alone_move_only_the_row_counter() {
         .unwrap();
     assert!(cat.change_counters().unwrap().1 > docs);
 }
+
+#[test]
+fn a_revision_12_catalog_is_converted_to_the_compact_projections_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let exp = experiment("e");
+    let mut runs: Vec<Run> = (0..5).map(|i| run_in(&exp, i)).collect();
+    runs[1].metrics.insert(
+        "loss".into(),
+        MetricSummary {
+            last: 0.5,
+            step: 3,
+            ts_ms: 9,
+            min: Some(0.25),
+            max: Some(2.0),
+            count: 4,
+        },
+    );
+    {
+        let mut cat = Catalog::open(&path, "t").unwrap();
+        cat.create_experiment(&exp).unwrap();
+        cat.create_runs(&runs).unwrap();
+    }
+    let stored: Vec<Run> = {
+        let cat = Catalog::open(&path, "t").unwrap();
+        runs.iter()
+            .map(|r| cat.run(r.id).unwrap().unwrap())
+            .collect()
+    };
+    // The projection tables as revision 12 laid them out and filled them: the whole run as
+    // JSON in `runs`, params, tags and summaries keyed by run id and key name.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "
+DROP VIEW params; DROP VIEW tags; DROP VIEW run_metrics;
+CREATE TABLE old_runs AS SELECT * FROM runs;
+DROP TABLE runs; DROP TABLE run_params; DROP TABLE run_tags; DROP TABLE run_summaries;
+DROP TABLE key_names;
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, experiment TEXT NOT NULL, shard TEXT NOT NULL, name TEXT NOT NULL,
+    owner TEXT, status TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, parent TEXT,
+    deleted INTEGER NOT NULL, incomplete INTEGER NOT NULL, json TEXT NOT NULL,
+    changed_seq INTEGER NOT NULL DEFAULT 0, compliance TEXT NOT NULL DEFAULT 'compliant'
+);
+CREATE INDEX runs_experiment ON runs(experiment, start_ms);
+CREATE TABLE params (
+    run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL, PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX params_key ON params(key, num);
+CREATE TABLE tags (
+    run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE TABLE run_metrics (
+    run TEXT NOT NULL, key TEXT NOT NULL, last REAL, step INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL, min REAL, max REAL, count INTEGER NOT NULL, PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX run_metrics_key ON run_metrics(key, last);
+UPDATE meta SET value = '12' WHERE key = 'schema';
+",
+        )
+        .unwrap();
+        for run in &stored {
+            conn.execute(
+                "INSERT INTO runs(id, experiment, shard, name, owner, status, start_ms, end_ms,
+                     parent, deleted, incomplete, json, changed_seq, compliance)
+                 SELECT id, experiment, shard, name, owner, status, start_ms, end_ms, parent,
+                     deleted, incomplete, ?2, changed_seq, compliance FROM old_runs WHERE id = ?1",
+                rusqlite::params![run.id.to_string(), serde_json::to_string(run).unwrap()],
+            )
+            .unwrap();
+            for (k, v) in &run.params {
+                conn.execute(
+                    "INSERT INTO params(run, key, value) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![run.id.to_string(), k, v],
+                )
+                .unwrap();
+            }
+            for (k, v) in &run.tags {
+                conn.execute(
+                    "INSERT INTO tags(run, key, value) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![run.id.to_string(), k, v],
+                )
+                .unwrap();
+            }
+        }
+        conn.execute_batch("DROP TABLE old_runs").unwrap();
+    }
+    let cat = Catalog::open(&path, "t").unwrap();
+    for run in &stored {
+        assert_eq!(&cat.run(run.id).unwrap().unwrap(), run);
+    }
+    assert_eq!(cat.count_runs(&RunFilter::default()).unwrap(), 5);
+    let by_loss = cat
+        .list_runs(&RunFilter {
+            order: RunOrder::Metric {
+                key: "loss".into(),
+                descending: true,
+            },
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_loss[0].id, runs[1].id);
+    assert_eq!(by_loss[0].metrics.get("loss"), Some(&0.5));
+    drop(cat);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (json, rows): (String, i64) = conn
+        .query_row(
+            "SELECT json, (SELECT count(*) FROM run_params WHERE run = runs.rid) FROM runs WHERE id = ?1",
+            [runs[1].id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, 2, "the params are rows keyed by rid");
+    for left_out in ["\"params\"", "\"tags\"", "\"metrics\"", "\"name\""] {
+        assert!(!json.contains(left_out), "{left_out} in {json}");
+    }
+    let old: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('params', 'tags', 'run_metrics')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        old, 0,
+        "the old tables are gone (views of the same names read the new ones)"
+    );
+}

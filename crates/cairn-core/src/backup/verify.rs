@@ -40,8 +40,10 @@ const PROJECTIONS: &[&str] = &[
     "logged_model_runs",
     "logged_model_artifacts",
 ];
-/// Columns that are bookkeeping, not content: the change counter a projection write stamps.
-const NOT_CONTENT: &[&str] = &["changed_seq"];
+/// Columns that are bookkeeping, not content: the change counter a projection write stamps, the
+/// run's row id (`params`, `tags` and `run_metrics` are compared through their views, by run id
+/// and key name).
+const NOT_CONTENT: &[&str] = &["changed_seq", "rid"];
 /// The most findings listed per projection table and direction (all are counted).
 const MAX_ROWS_LISTED: usize = 20;
 /// The most problems a report lists in all (all are counted).
@@ -296,7 +298,7 @@ fn compare_projections(fresh: &Path, stored: &Path, r: &mut VerifyReport) -> Res
             .collect();
         let in_stored: bool = conn
             .query_row(
-                "SELECT count(*) FROM stored.sqlite_master WHERE type = 'table' AND name = ?1",
+                "SELECT count(*) FROM stored.sqlite_master WHERE type IN ('table', 'view') AND name = ?1",
                 [table],
                 |row| row.get::<_, i64>(0),
             )

@@ -265,7 +265,8 @@ fn verify_finds_a_damaged_blob_and_an_edited_projection_and_repair_fixes_the_der
     let db = rusqlite::Connection::open(dir.join("catalog.db")).unwrap();
     let n = db
         .execute(
-            "UPDATE params SET value = '9.9', num = 9.9 WHERE key = 'lr'",
+            "UPDATE run_params SET value = '9.9'
+             WHERE key = (SELECT id FROM key_names WHERE key = 'lr')",
             [],
         )
         .unwrap();
