@@ -728,3 +728,40 @@ UPDATE meta SET value = '12' WHERE key = 'schema';
         "the old tables are gone (views of the same names read the new ones)"
     );
 }
+
+#[test]
+fn a_full_shard_is_compacted_when_the_next_one_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let mut cat = Catalog::open(&path, "test").unwrap();
+    let exp = experiment("sweep");
+    cat.create_experiment(&exp).unwrap();
+    let runs: Vec<Run> = (0..SHARD_CAPACITY as u64)
+        .map(|i| run_in(&exp, i))
+        .collect();
+    cat.create_runs(&runs).unwrap();
+    for run in runs.iter().take(5) {
+        cat.update_run(run.id, &[RunEdit::Tag("stage".into(), "done".into())])
+            .unwrap();
+    }
+    let pending = |path: &std::path::Path| -> i64 {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM changes WHERE doc <> 'team'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(pending(&path) > 0, "the edits wait as changes");
+    // The shard is full: the next run starts a new one, and the full one is compacted.
+    let next = run_in(&exp, SHARD_CAPACITY as u64);
+    cat.create_runs(std::slice::from_ref(&next)).unwrap();
+    assert_eq!(pending(&path), 1, "only the new shard's change is left");
+    drop(cat);
+    let mut cat = Catalog::open(&path, "test").unwrap();
+    let edited = cat.run_from_doc(runs[2].id).unwrap();
+    assert_eq!(edited.tags["stage"], "done");
+    assert_eq!(cat.run(runs[2].id).unwrap().unwrap(), edited);
+    assert_eq!(&cat.run_from_doc(next.id).unwrap(), &next);
+}
