@@ -16,6 +16,17 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::{Catalog, Error};
 
 pub(crate) fn create_table(tx: &Transaction<'_>) -> Result<(), Error> {
+    // Revision 14 indexes only the running runs (the rest never change by themselves): the
+    // index of every run by status was 54 B a run.
+    let whole_index: bool = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'run_costs_running'
+         AND sql NOT LIKE '%WHERE%'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
+    if whole_index {
+        tx.execute_batch("DROP INDEX run_costs_running")?;
+    }
     tx.execute_batch(
         "
 CREATE TABLE IF NOT EXISTS run_costs (
@@ -29,7 +40,7 @@ CREATE TABLE IF NOT EXISTS run_costs (
     observed_s REAL NOT NULL, idle_s REAL NOT NULL, idle_usd REAL,
     json TEXT NOT NULL, spans TEXT
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS run_costs_running ON run_costs(status, run);
+CREATE INDEX IF NOT EXISTS run_costs_running ON run_costs(run) WHERE status = 'running';
 -- What a report's one pass reads (`cost_scan`), oldest first: every figure of the rollups and
 -- none of the JSON, so the scan reads this index and never the rows (a third of their size).
 -- Revision 11 put it in place of `run_costs_idle (deleted, idle_usd)`, which made the rollups

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS run_tags (
     run INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run, key)
 ) WITHOUT ROWID;
+-- `min` and `max` are NULL when they are the last value, `-` when absent (`bound_column`).
 CREATE TABLE IF NOT EXISTS run_summaries (
     run INTEGER NOT NULL, key INTEGER NOT NULL, last REAL, step INTEGER NOT NULL,
     ts_ms INTEGER NOT NULL, min REAL, max REAL, count INTEGER NOT NULL,
@@ -96,7 +97,9 @@ CREATE VIEW IF NOT EXISTS tags AS
     FROM run_tags t JOIN runs r ON r.rid = t.run JOIN key_names k ON k.id = t.key;
 CREATE VIEW IF NOT EXISTS run_metrics AS
     SELECT r.id AS run, k.key AS key, m.last AS last, m.step AS step, m.ts_ms AS ts_ms,
-           m.min AS min, m.max AS max, m.count AS count
+           CASE typeof(m.min) WHEN 'null' THEN m.last WHEN 'text' THEN NULL ELSE m.min END AS min,
+           CASE typeof(m.max) WHEN 'null' THEN m.last WHEN 'text' THEN NULL ELSE m.max END AS max,
+           m.count AS count
     FROM run_summaries m JOIN runs r ON r.rid = m.run JOIN key_names k ON k.id = m.key;
 -- The project's run schema (the team doc's `schema`), so a run's compliance is computed in the
 -- transaction that projects it without loading the team doc.
@@ -354,12 +357,34 @@ fn insert_summaries<'a>(
             last,
             s.step,
             s.ts_ms,
-            s.min,
-            s.max,
+            bound_column(s.min, s.last),
+            bound_column(s.max, s.last),
             s.count as i64
         ])?;
     }
     Ok(())
+}
+
+/// A summary's min or max as stored: NULL when it is the last value (a metric logged once,
+/// most of MLflow's: 16 bytes a row less), the text `-` when absent (or NaN, which SQLite cannot
+/// hold), else the number. [`bound_value`] reads it back.
+fn bound_column(bound: Option<f64>, last: f64) -> SqlValue {
+    match bound {
+        Some(b) if b == last => SqlValue::Null,
+        Some(b) if !b.is_nan() => SqlValue::Real(b),
+        _ => SqlValue::Text("-".into()),
+    }
+}
+
+/// A min or max read back (see [`bound_column`]).
+fn bound_value(column: rusqlite::types::ValueRef<'_>, last: f64) -> Option<f64> {
+    use rusqlite::types::ValueRef;
+    match column {
+        ValueRef::Null => Some(last),
+        ValueRef::Real(b) => Some(b),
+        ValueRef::Integer(b) => Some(b as f64),
+        ValueRef::Text(_) | ValueRef::Blob(_) => None,
+    }
 }
 
 /// The id of a param, tag or metric key, interned on first use.
@@ -489,14 +514,15 @@ fn load_runs(conn: &Connection, cond: &str, args: &[SqlValue]) -> Result<Vec<(i6
     ))?;
     let mut rows = stmt.query(params_from_iter(args))?;
     while let Some(r) = rows.next()? {
+        let last = r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN);
         metrics.entry(r.get(0)?).or_default().insert(
             r.get(1)?,
             cairn_model::MetricSummary {
-                last: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN),
+                last,
                 step: r.get(3)?,
                 ts_ms: r.get(4)?,
-                min: r.get(5)?,
-                max: r.get(6)?,
+                min: bound_value(r.get_ref(5)?, last),
+                max: bound_value(r.get_ref(6)?, last),
                 count: r.get::<_, i64>(7)? as u64,
             },
         );
@@ -952,4 +978,47 @@ fn compliance_state(text: &str) -> ComplianceState {
     .into_iter()
     .find(|s| s.as_str() == text)
     .unwrap_or(ComplianceState::Incomplete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summarys_min_and_max_read_back_as_written() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (last REAL, bound REAL)")
+            .unwrap();
+        let cases = [
+            (0.5, Some(0.5)),
+            (0.5, Some(0.25)),
+            (0.5, None),
+            (f64::INFINITY, None),
+            (f64::INFINITY, Some(f64::INFINITY)),
+            (f64::NAN, Some(0.25)),
+            (f64::NAN, None),
+            (-0.0, Some(1e300)),
+        ];
+        for (last, bound) in cases {
+            let stored = (!last.is_nan()).then_some(last);
+            conn.execute(
+                "INSERT INTO t VALUES (?1, ?2)",
+                params![stored, bound_column(bound, last)],
+            )
+            .unwrap();
+        }
+        let mut stmt = conn
+            .prepare("SELECT last, bound FROM t ORDER BY rowid")
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        for (last, bound) in cases {
+            let r = rows.next().unwrap().unwrap();
+            let read_last = r.get::<_, Option<f64>>(0).unwrap().unwrap_or(f64::NAN);
+            assert_eq!(
+                bound_value(r.get_ref(1).unwrap(), read_last),
+                bound,
+                "last {last}, bound {bound:?}"
+            );
+        }
+    }
 }
