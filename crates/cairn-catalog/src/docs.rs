@@ -67,6 +67,8 @@ const SCHEMA_REVISION: i64 = 14;
 const NOTEBOOK_TEXT_SINCE: i64 = 13;
 /// The revision from which the projections hold what this build derives from the docs.
 const PROJECTIONS_SINCE: i64 = 14;
+/// The revision from which the projections are compact (an older catalog's file is vacuumed).
+const COMPACT_PROJECTIONS_SINCE: i64 = 14;
 
 struct LoadedDoc {
     doc: AutoCommit,
@@ -193,6 +195,14 @@ impl Catalog {
                 runs,
                 "projections rebuilt for this build's catalog revision"
             );
+            if revision.is_some_and(|r| r < COMPACT_PROJECTIONS_SINCE) {
+                // The old tables' pages are free but still in the file (759 MB at 100k runs):
+                // give them back once. A reader holding the file open makes it wait or fail,
+                // which leaves the catalog whole, only larger.
+                if let Err(e) = cat.conn.execute_batch("VACUUM") {
+                    tracing::warn!(error = %e, "could not vacuum the catalog after its upgrade");
+                }
+            }
         } else if revision.is_some_and(|r| r < NOTEBOOK_TEXT_SINCE) {
             let notebooks = cat.reindex_notebooks()?;
             tracing::info!(notebooks, "notebooks indexed for search");

@@ -687,7 +687,21 @@ UPDATE meta SET value = '12' WHERE key = 'schema';
         }
         conn.execute_batch("DROP TABLE old_runs").unwrap();
     }
+    let pages = |path: &std::path::Path| -> (i64, i64) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let count = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let free = conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .unwrap();
+        (count, free)
+    };
+    let (before, _) = pages(&path);
     let cat = Catalog::open(&path, "t").unwrap();
+    let (after, free) = pages(&path);
+    assert_eq!(free, 0, "the upgraded file was vacuumed");
+    assert!(after < before, "{after} pages, {before} before");
     for run in &stored {
         assert_eq!(&cat.run(run.id).unwrap().unwrap(), run);
     }
