@@ -7,9 +7,15 @@
 //! 2. two peers already in sync over ~1,000 shards reconnect: time (connect included) and bytes;
 //! 3. a run written on A (through its own catalog handle, as a training job would) becomes
 //!    visible in B's catalog projection, stamped for the search index: latency, with both
-//!    nodes watching (the doorbell), median of 20.
+//!    nodes watching (the doorbell), median of 20;
+//! 4. a keystroke in a 1 MB notebook on A (one character spliced in through another catalog
+//!    handle, as `cairn serve` writes an edit) reaches B: B's projection shows it and B reads the
+//!    notebook's text with it — with both nodes on the default configuration (`serve --sync`:
+//!    polling every 100 ms), median and max of 30 keystrokes (issue #17: ≤ 1 s);
+//!    `CAIRN_BENCH_NB_BYTES` sets the notebook's size.
 //!
-//! Sizes can be changed with `CAIRN_BENCH_RUNS` and `CAIRN_BENCH_SHARDS`.
+//! Sizes can be changed with `CAIRN_BENCH_RUNS` and `CAIRN_BENCH_SHARDS`; `CAIRN_BENCH_PARTS`
+//! (e.g. `3,4`) runs only those parts (`1` includes `1b`).
 #![allow(clippy::print_stdout)]
 
 use std::collections::BTreeMap;
@@ -131,9 +137,11 @@ fn env(name: &str, default: usize) -> usize {
 async fn main() {
     let runs = env("CAIRN_BENCH_RUNS", 10_000);
     let shards = env("CAIRN_BENCH_SHARDS", 1_000);
+    let parts = std::env::var("CAIRN_BENCH_PARTS").unwrap_or_else(|_| "1,2,3,4".into());
+    let part = |n: &str| parts.split(',').any(|p| p.trim() == n);
 
     // 1. Fresh peer, 10k runs in 10 shards.
-    {
+    if part("1") {
         let (a, b) = (dev("a"), dev("b"));
         team(&[&a, &b]);
         let t = Instant::now();
@@ -169,7 +177,7 @@ async fn main() {
     }
 
     // 1b. Metric series: 100 runs × 4 metrics × 10,000 steps, sealed as a finished run's are.
-    {
+    if part("1") {
         let (a, b) = (dev("a"), dev("b"));
         team(&[&a, &b]);
         fill(&a, 100, 1);
@@ -207,7 +215,7 @@ async fn main() {
     }
 
     // 2. Reconnect of peers in sync over many shards.
-    {
+    if part("2") {
         let (a, b) = (dev("a"), dev("b"));
         team(&[&a, &b]);
         fill(&a, shards * 5, shards);
@@ -242,7 +250,7 @@ async fn main() {
     }
 
     // 3. One new run visible on the other peer, doorbell on.
-    {
+    if part("3") {
         let (a, b) = (dev("a"), dev("b"));
         team(&[&a, &b]);
         fill(&a, 1000, 1);
@@ -318,6 +326,146 @@ async fn main() {
             "new run visible on the other peer: median {:.0} ms, max {:.0} ms (poll every 20 ms; the CLI's default is 100 ms)",
             lat[lat.len() / 2].as_secs_f64() * 1e3,
             lat[lat.len() - 1].as_secs_f64() * 1e3
+        );
+        na.shutdown().await;
+        nb.shutdown().await;
+    }
+
+    // 4. A keystroke in a 1 MB notebook, from A's editor to B's screen, default configuration.
+    if part("4") {
+        use cairn_catalog::NotebookEdit;
+        use cairn_model::NotebookId;
+        use cairn_model::notebook::{Notebook, NotebookMeta};
+
+        let (a, b) = (dev("a"), dev("b"));
+        team(&[&a, &b]);
+        let mut text = String::new();
+        let mut i = 0;
+        let size = env("CAIRN_BENCH_NB_BYTES", 1 << 20);
+        while text.len() < size {
+            text.push_str(&format!(
+                "## Trial {i}\n\nWarmup {i} steps; loss fell to 0.{i:04}. [[run:01jbench{i:018}]]\n\n"
+            ));
+            i += 1;
+        }
+        let id = NotebookId::new();
+        let nb = Notebook {
+            meta: NotebookMeta {
+                id,
+                title: "Warmup study".into(),
+                owners: vec!["ada".into()],
+                tags: vec![],
+                experiment: None,
+                created_ms: 1,
+                created_by: "ada".into(),
+                updated_ms: 1,
+                updated_by: "ada".into(),
+                bytes: text.len() as u64,
+            },
+            text: text.clone(),
+            heads: Vec::new(),
+        };
+        a.stores
+            .lock()
+            .expect("lock")
+            .catalog
+            .create_notebook(&nb)
+            .expect("notebook");
+        let default = |d: &Dev| {
+            Node::spawn(
+                d.stores.clone(),
+                d.key.clone(),
+                NodeConfig {
+                    watch: true,
+                    ..NodeConfig::default()
+                },
+            )
+        };
+        let (na, nb) = (
+            default(&a).await.expect("node"),
+            default(&b).await.expect("node"),
+        );
+        for (from, to) in [(&a, &nb), (&b, &na)] {
+            from.stores
+                .lock()
+                .expect("lock")
+                .ledger
+                .note_addrs(
+                    &to.id(),
+                    &to.bound()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                )
+                .expect("ledger");
+        }
+        nb.sync_with(&na.id(), &na.bound()).await.expect("sync");
+        let mut editor = Catalog::open(&a.paths.catalog, "editor").expect("editor");
+        let mut lat = Vec::new();
+        let mut screen = Vec::new();
+        let mut edits = Vec::new();
+        for k in 0..30usize {
+            // Type one character in the middle of the text (at a char boundary).
+            let mut at = text.len() / 2 + k;
+            while !text.is_char_boundary(at) {
+                at += 1;
+            }
+            text.insert(at, 'x');
+            let bytes = text.len() as u64;
+            let t = Instant::now();
+            editor
+                .edit_notebook(id, &[NotebookEdit::Text(text.clone())], "ada", 2 + k as i64)
+                .expect("edit");
+            edits.push(t.elapsed());
+            loop {
+                let arrived = b
+                    .stores
+                    .lock()
+                    .expect("lock")
+                    .catalog
+                    .notebooks()
+                    .expect("list")
+                    .iter()
+                    .any(|m| m.id == id && m.bytes == bytes);
+                if arrived {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "keystroke {k} never arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            lat.push(t.elapsed());
+            // What the other screen does next: read the notebook as it now is.
+            let seen = b
+                .stores
+                .lock()
+                .expect("lock")
+                .catalog
+                .notebook(id)
+                .expect("read")
+                .expect("held")
+                .text;
+            assert_eq!(seen.len(), text.len());
+            screen.push(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        lat.sort();
+        screen.sort();
+        edits.sort();
+        println!(
+            "keystroke stored on A (diff of the whole text, the change, the projection): median {:.0} ms, max {:.0} ms",
+            edits[edits.len() / 2].as_secs_f64() * 1e3,
+            edits[edits.len() - 1].as_secs_f64() * 1e3
+        );
+        println!(
+            "keystroke in a {:.2} MB notebook on the other peer: in its catalog median {:.0} ms, max {:.0} ms; read there with the keystroke median {:.0} ms, max {:.0} ms (default configuration: poll every 100 ms)",
+            text.len() as f64 / 1e6,
+            lat[lat.len() / 2].as_secs_f64() * 1e3,
+            lat[lat.len() - 1].as_secs_f64() * 1e3,
+            screen[screen.len() / 2].as_secs_f64() * 1e3,
+            screen[screen.len() - 1].as_secs_f64() * 1e3
         );
         na.shutdown().await;
         nb.shutdown().await;
