@@ -131,6 +131,36 @@ test("the desktop window opens on the catalog and a search narrows it", async ()
   writeFileSync(join(shots, "desktop-2-search.png"), Buffer.from(shot2, "base64"));
 });
 
+test("a notebook in the window draws its embeds: a run card, a chart and a comparison", async () => {
+  const tracking = /MLFLOW_TRACKING_URI=(http:\/\/127\.0\.0\.1:\d+)/.exec(await text("[data-testid=tracking]"))[1];
+  const api = async (method, path, body) => {
+    const res = await fetch(`${tracking}/api/v1${path}`, { method, headers: { "content-type": "application/json" }, body: body && JSON.stringify(body) });
+    const answer = await res.text();
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${answer}`);
+    return JSON.parse(answer);
+  };
+  const runs = (await api("GET", "/search?limit=2&q=" + encodeURIComponent("attributes.status = 'FINISHED'"))).runs;
+  assert.equal(runs.length, 2);
+  const [a, b] = runs;
+  const metric = Object.keys(a.metrics)[0];
+  const nb = await api("POST", "/notebooks", {
+    title: "Desktop embeds",
+    text: `# Two runs\n\nThe first: [[run:${a.id}]]\n\n{{chart runs=${a.id},${b.id} metric=${metric}}}\n\n{{compare runs=${a.id},${b.id}}}\n`,
+    tags: null, owners: null, experiment: null,
+  });
+  await call("POST", `/session/${session}/execute/sync`, { script: `location.hash = "#/notebooks/${nb.id}"`, args: [] });
+  const preview = "[data-testid=nb-preview]";
+  await waitFor("the run card", async () => (await text(`${preview} [data-run="${a.id}"] a`)) === a.name);
+  await waitFor("the chart", async () => find(`${preview} figure.nb-chart svg`));
+  await waitFor("the comparison", async () => /2 runs compared/.test(await text(`${preview} table.nb-compare`)));
+  assert.equal(await text(`${preview} table.nb-compare th[data-run="${b.id}"] a`), b.name);
+  const shot = await call("GET", `/session/${session}/screenshot`);
+  writeFileSync(join(shots, "desktop-1b-notebook-embeds.png"), Buffer.from(shot, "base64"));
+  // Back to the catalog, where the next test starts.
+  await call("POST", `/session/${session}/execute/sync`, { script: `location.hash = "#/"`, args: [] });
+  await waitFor("the catalog again", async () => /^\d+ runs/.test(await text("[data-testid=summary]")));
+});
+
 /** Holds the write lock of a workspace database from another process (as a training job's long
  *  transaction would) until `release()`: every write to it waits, up to SQLite's busy timeout. */
 async function holdWriteLock(db) {
